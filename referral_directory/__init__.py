@@ -1,0 +1,1 @@
+"""The support-organisation directory: regions, opening hours, models, snapshot, interchange."""

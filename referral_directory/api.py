@@ -1,0 +1,359 @@
+"""The coordinator API: organisations, services, lines, schedules and closures, with search.
+
+Every change runs the same path: build the new record, validate it (422 with every problem),
+check the coordinator's regions (403), store it with its change history, then rebuild the
+routing snapshot and tell every worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, replace
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from referral_directory import db
+from referral_directory import service as directory_service
+from referral_directory.api_models import (
+    ChangeOut,
+    ClosureIn,
+    OrganizationIn,
+    OrganizationOut,
+    OrganizationPatch,
+    PhoneIn,
+    ScheduleIn,
+    ScheduleOut,
+    ServiceIn,
+    ServiceList,
+    ServiceOut,
+    ServicePatch,
+)
+from referral_directory.deps import CurrentStaff, DirectoryHost, HostDep
+from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
+from referral_directory.hours import is_open_at
+from referral_directory.records import (
+    NATION,
+    DirectoryRecords,
+    OrganizationRecord,
+    PhoneRecord,
+    ScheduleRecord,
+    ServiceRecord,
+    normalized,
+)
+from referral_directory.snapshot import compile_hours
+from referral_directory.staff import Role, Staff, area_within, describe_scope, may_change_service
+from referral_directory.validation import validate_records
+
+router = APIRouter(prefix="/api/directory", tags=["directory"])
+_EDITORS = (Role.COORDINATOR, Role.ADMIN)
+
+
+def service_out(record: ServiceRecord) -> ServiceOut:
+    """Return the API shape of a service record."""
+    data = asdict(record)
+    data["capacity"] = dict(record.capacity)
+    return ServiceOut.model_validate(data)
+
+
+def _require_editor(staff: Staff) -> None:
+    if staff.role not in _EDITORS:
+        raise Forbidden(f"only coordinators and admins change the directory; your role is {staff.role.value}")
+
+
+def _require_scope(staff: Staff, record: ServiceRecord, host: DirectoryHost) -> None:
+    if not may_change_service(staff, record, host.regions):
+        areas = "、".join(host.regions.name_of(a if a == NATION else host.regions.area(a).code) for a in record.areas)
+        raise Forbidden(
+            f"「{record.name}」 serves {areas}, outside your regions ({describe_scope(staff, host.regions)}); "
+            "ask that region's coordinator to make this change"
+        )
+
+
+async def _store_service(host: DirectoryHost, staff: Staff, new: ServiceRecord, old: ServiceRecord | None) -> ServiceRecord:
+    _require_editor(staff)
+    new = normalized(new)
+    async with db.transaction(host.sessions) as session:
+        known = await directory_service.load_organization(session, new.organization_id)
+        problems = validate_records(
+            DirectoryRecords(services=(new,)), host.regions, known_organization_ids={known.id} if known else ()
+        )
+        if problems:
+            raise Invalid(f"「{new.name}」 was not saved: {len(problems)} problem(s)", problems=problems)
+        for record in (old, new):
+            if record is not None:
+                _require_scope(staff, record, host)
+        summary = await directory_service.save_records(session, DirectoryRecords(services=(new,)), actor=staff.name)
+    if summary.changed:
+        await host.directory_changed(summary.version)
+    return new
+
+
+async def _existing_service(host: DirectoryHost, service_id: str) -> ServiceRecord:
+    async with host.sessions() as session:
+        record = await directory_service.load_service(session, service_id)
+    if record is None:
+        raise NotFound(f"no service {service_id} in the directory")
+    return record
+
+
+# Organisations
+
+
+@router.get("/organizations", response_model=list[OrganizationOut], summary="List organisations")
+async def list_organizations(host: HostDep, staff: CurrentStaff, q: str | None = None) -> list[OrganizationRecord]:
+    async with host.sessions() as session:
+        organizations = (await directory_service.load_directory(session)).organizations
+    return [o for o in organizations if not q or q in o.name]
+
+
+@router.post("/organizations", response_model=OrganizationOut, status_code=201, summary="Create an organisation")
+async def create_organization(body: OrganizationIn, host: HostDep, staff: CurrentStaff) -> OrganizationRecord:
+    _require_editor(staff)
+    record = OrganizationRecord(id=str(body.id or uuid.uuid4()), **body.model_dump(exclude={"id"}))
+    async with db.transaction(host.sessions) as session:
+        if await directory_service.load_organization(session, record.id):
+            raise Conflict(f"organisation {record.id} already exists; change it with PATCH")
+        summary = await directory_service.save_records(session, DirectoryRecords(organizations=(record,)), actor=staff.name)
+    await host.directory_changed(summary.version)
+    return record
+
+
+@router.get("/organizations/{organization_id}", response_model=OrganizationOut, summary="Read an organisation")
+async def read_organization(organization_id: str, host: HostDep, staff: CurrentStaff) -> OrganizationRecord:
+    async with host.sessions() as session:
+        record = await directory_service.load_organization(session, organization_id)
+    if record is None:
+        raise NotFound(f"no organisation {organization_id} in the directory")
+    return record
+
+
+async def _require_organization_scope(host: DirectoryHost, staff: Staff, organization_id: str) -> None:
+    _require_editor(staff)
+    async with host.sessions() as session:
+        for service_id in await directory_service.service_ids_of_organization(session, organization_id):
+            record = await directory_service.load_service(session, service_id)
+            _require_scope(staff, record, host)  # type: ignore[arg-type]
+
+
+@router.patch("/organizations/{organization_id}", response_model=OrganizationOut, summary="Change an organisation")
+async def update_organization(organization_id: str, body: OrganizationPatch, host: HostDep, staff: CurrentStaff) -> OrganizationRecord:
+    old = await read_organization(organization_id, host, staff)
+    await _require_organization_scope(host, staff, organization_id)
+    new = replace(old, **body.model_dump(exclude_unset=True, exclude_none=True))
+    async with db.transaction(host.sessions) as session:
+        summary = await directory_service.save_records(session, DirectoryRecords(organizations=(new,)), actor=staff.name)
+    if summary.changed:
+        await host.directory_changed(summary.version)
+    return new
+
+
+@router.delete("/organizations/{organization_id}", status_code=204, summary="Delete an organisation without services")
+async def delete_organization(organization_id: str, host: HostDep, staff: CurrentStaff) -> Response:
+    await read_organization(organization_id, host, staff)
+    await _require_organization_scope(host, staff, organization_id)
+    async with db.transaction(host.sessions) as session:
+        if await directory_service.service_ids_of_organization(session, organization_id):
+            raise Conflict("this organisation still runs services; delete or move them first")
+        await directory_service.delete_organization(session, organization_id, actor=staff.name)
+        version = await directory_service.directory_version(session)
+    await host.directory_changed(version)
+    return Response(status_code=204)
+
+
+# Services
+
+
+@router.get("/services", response_model=ServiceList, summary="Search services")
+async def list_services(
+    host: HostDep,
+    staff: CurrentStaff,
+    region: Annotated[str | None, Query(description="lgcode: services with an area inside this region (000000: national services)")] = None,
+    topic: str | None = None,
+    channel: str | None = None,
+    tier: str | None = None,
+    q: Annotated[str | None, Query(description="part of the service name")] = None,
+    open_at: Annotated[datetime | None, Query(description="ISO-8601 instant with offset: only services open then")] = None,
+    limit: Annotated[int, Query(ge=1, le=2000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ServiceList:
+    area_codes = None
+    if region is not None:
+        area_codes = [NATION] if region == NATION else _codes_within(host, region)
+    if open_at is not None and open_at.tzinfo is None:
+        raise Invalid("open_at needs a UTC offset, e.g. 2026-12-30T10:00:00+09:00")
+    async with host.sessions() as session:
+        found = await directory_service.search_services(
+            session, topic=topic, channel=channel, tier=tier, name_contains=q, area_codes=area_codes
+        )
+    if open_at is not None:
+        found = tuple(s for s in found if s.status == "active" and is_open_at(compile_hours(s), open_at, host.holidays))
+    return ServiceList(total=len(found), items=[service_out(s) for s in found[offset : offset + limit]])
+
+
+def _codes_within(host: DirectoryHost, region: str) -> list[str]:
+    try:
+        host.regions.area(region)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+    regions = host.regions
+    candidates = [p.lgcode for p in regions.prefectures.values()]
+    candidates += [m.lgcode for m in regions.municipalities.values()]
+    candidates += [c.lgcode for c in regions.designated_cities.values()]
+    return [code for code in candidates if area_within(code, region, regions)]
+
+
+@router.post("/services", response_model=ServiceOut, status_code=201, summary="Create a service")
+async def create_service(body: ServiceIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    service_id = str(body.id or uuid.uuid4())
+    if await _find_service(host, service_id):
+        raise Conflict(f"service {service_id} already exists; change it with PATCH")
+    record = ServiceRecord(
+        id=service_id,
+        organization_id=body.organization_id,
+        name=body.name,
+        tier=body.tier,
+        topics=tuple(body.topics),
+        channels=tuple(body.channels),
+        areas=tuple(body.areas),
+        capacity=tuple(body.capacity.items()),
+        holidays=body.holidays,
+        status=body.status,
+        description=body.description,
+        sns_url=body.sns_url,
+        phones=tuple(_phone(service_id, i, p) for i, p in enumerate(body.phones)),
+        schedules=tuple(_schedule(service_id, i, s) for i, s in enumerate(body.schedules)),
+    )
+    return service_out(await _store_service(host, staff, record, None))
+
+
+async def _find_service(host: DirectoryHost, service_id: str) -> ServiceRecord | None:
+    async with host.sessions() as session:
+        return await directory_service.load_service(session, service_id)
+
+
+def _phone(service_id: str, index: int, body: PhoneIn) -> PhoneRecord:
+    return PhoneRecord(id=str(uuid.uuid4()), number=body.number, description=body.description)
+
+
+def _schedule(service_id: str, index: int, body: ScheduleIn) -> ScheduleRecord:
+    data = body.model_dump()
+    data["byday"] = tuple(data["byday"])
+    return ScheduleRecord(id=str(uuid.uuid4()), **data)
+
+
+@router.get("/services/{service_id}", response_model=ServiceOut, summary="Read a service")
+async def read_service(service_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    return service_out(await _existing_service(host, service_id))
+
+
+@router.get("/services/{service_id}/history", response_model=list[ChangeOut], summary="Who changed what, newest first")
+async def service_history(service_id: str, host: HostDep, staff: CurrentStaff) -> list[ChangeOut]:
+    async with host.sessions() as session:
+        rows = await directory_service.change_history(session, service_id)
+    return [ChangeOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.patch("/services/{service_id}", response_model=ServiceOut, summary="Change a service")
+async def update_service(service_id: str, body: ServicePatch, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    old = await _existing_service(host, service_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "capacity" in changes:
+        changes["capacity"] = tuple(changes["capacity"].items())
+    for name in ("topics", "channels", "areas"):
+        if name in changes:
+            changes[name] = tuple(changes[name])
+    return service_out(await _store_service(host, staff, replace(old, **changes), old))
+
+
+@router.delete("/services/{service_id}", status_code=204, summary="Delete a service")
+async def delete_service(service_id: str, host: HostDep, staff: CurrentStaff) -> Response:
+    old = await _existing_service(host, service_id)
+    _require_editor(staff)
+    _require_scope(staff, old, host)
+    async with db.transaction(host.sessions) as session:
+        await directory_service.delete_service(session, service_id, actor=staff.name)
+        version = await directory_service.directory_version(session)
+    await host.directory_changed(version)
+    return Response(status_code=204)
+
+
+# Lines (phones)
+
+
+@router.post("/services/{service_id}/phones", response_model=ServiceOut, status_code=201, summary="Add a phone line")
+async def add_phone(service_id: str, body: PhoneIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    old = await _existing_service(host, service_id)
+    new = replace(old, phones=(*old.phones, _phone(service_id, len(old.phones), body)))
+    return service_out(await _store_service(host, staff, new, old))
+
+
+@router.patch("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Change a phone line")
+async def update_phone(service_id: str, phone_id: str, body: PhoneIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    old = await _existing_service(host, service_id)
+    _index_of(old.phones, phone_id, "phone line")
+    phones = tuple(replace(p, number=body.number, description=body.description) if p.id == phone_id else p for p in old.phones)
+    return service_out(await _store_service(host, staff, replace(old, phones=phones), old))
+
+
+@router.delete("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Remove a phone line")
+async def delete_phone(service_id: str, phone_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    old = await _existing_service(host, service_id)
+    _index_of(old.phones, phone_id, "phone line")
+    new = replace(old, phones=tuple(p for p in old.phones if p.id != phone_id))
+    return service_out(await _store_service(host, staff, new, old))
+
+
+def _index_of(items: tuple, item_id: str, noun: str) -> int:  # type: ignore[type-arg]
+    for index, item in enumerate(items):
+        if item.id == item_id:
+            return index
+    raise NotFound(f"this service has no {noun} {item_id}")
+
+
+# Schedules and closures (a closure is a schedule of kind "closed")
+
+
+@router.post("/services/{service_id}/schedules", response_model=ServiceOut, status_code=201, summary="Add opening hours")
+async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    old = await _existing_service(host, service_id)
+    new = replace(old, schedules=(*old.schedules, _schedule(service_id, len(old.schedules), body)))
+    return service_out(await _store_service(host, staff, new, old))
+
+
+@router.put("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Replace opening hours")
+async def update_schedule(service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    old = await _existing_service(host, service_id)
+    _index_of(old.schedules, schedule_id, "schedule")
+    fresh = replace(_schedule(service_id, 0, body), id=schedule_id)
+    new = replace(old, schedules=tuple(fresh if s.id == schedule_id else s for s in old.schedules))
+    return service_out(await _store_service(host, staff, new, old))
+
+
+@router.delete("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Remove opening hours or a closure")
+async def delete_schedule(service_id: str, schedule_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    old = await _existing_service(host, service_id)
+    _index_of(old.schedules, schedule_id, "schedule")
+    new = replace(old, schedules=tuple(s for s in old.schedules if s.id != schedule_id))
+    return service_out(await _store_service(host, staff, new, old))
+
+
+@router.get("/services/{service_id}/closures", response_model=list[ScheduleOut], summary="List dated closures")
+async def list_closures(service_id: str, host: HostDep, staff: CurrentStaff) -> list[ScheduleOut]:
+    record = await _existing_service(host, service_id)
+    return [ScheduleOut.model_validate(asdict(s)) for s in record.schedules if s.kind == "closed"]
+
+
+@router.post("/services/{service_id}/closures", response_model=ServiceOut, status_code=201, summary="Close on whole days (e.g. 年末年始)")
+async def add_closure(service_id: str, body: ClosureIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    schedule = ScheduleIn(kind="closed", valid_from=body.valid_from, valid_to=body.valid_to, description=body.description)
+    return await add_schedule(service_id, schedule, host, staff)
+
+
+@router.delete("/services/{service_id}/closures/{schedule_id}", response_model=ServiceOut, summary="Remove a closure")
+async def delete_closure(service_id: str, schedule_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+    record = await _existing_service(host, service_id)
+    if record.schedules[_index_of(record.schedules, schedule_id, "schedule")].kind != "closed":
+        raise NotFound(f"schedule {schedule_id} is not a closure")
+    return await delete_schedule(service_id, schedule_id, host, staff)

@@ -1,0 +1,47 @@
+"""FastAPI dependencies shared by every API: the running host, and the staff member behind a token."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from referral_directory.errors import Unauthorized
+from referral_directory.regions import Regions
+from referral_directory.staff import Staff, staff_for_token
+
+
+class DirectoryHost(Protocol):
+    """What the directory API needs from the running service (routing's Runtime provides it)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    regions: Regions
+    holidays: Any
+
+    async def directory_changed(self, version: int) -> None: ...
+
+
+def get_host(request: Request) -> DirectoryHost:
+    """Return the running service's host object."""
+    return request.app.state.runtime
+
+
+HostDep = Annotated[DirectoryHost, Depends(get_host)]
+_bearer = HTTPBearer(auto_error=False, description="A staff API token from `tsunagu users add`")
+
+
+async def current_staff(host: HostDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Staff:
+    """Return the staff member whose bearer token came with the request (401 otherwise)."""
+    if credentials is None:
+        raise Unauthorized("this needs a staff API token: send `Authorization: Bearer TOKEN` (tokens come from `tsunagu users add`)")
+    async with host.sessions() as session:
+        staff = await staff_for_token(session, credentials.credentials)
+    if staff is None:
+        raise Unauthorized("this API token is not valid (unknown or disabled); ask an operator for a new one")
+    return staff
+
+
+CurrentStaff = Annotated[Staff, Depends(current_staff)]

@@ -1,0 +1,25 @@
+"""Alembic environment: runs on a connection handed in by referral_directory.db.migrate()."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+from referral_directory import models  # noqa: F401  (registers the tables)
+
+target_metadata = SQLModel.metadata
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through `referral_directory.db.migrate()` or `tsunagu migrate`")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite needs batch mode for ALTER
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()

@@ -1,0 +1,142 @@
+"""Plain, frozen directory records: the common currency of import, export, storage and snapshot.
+
+Importers produce these, exporters consume them, the database loads into them and the
+snapshot is built from them. No I/O here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Literal
+
+Tier = Literal["national", "prefecture", "municipal"]
+Channel = Literal["voice", "sns"]
+ScheduleKind = Literal["weekly", "open", "closed"]
+HolidayBehaviour = Literal["closed", "open"]
+ServiceStatus = Literal["active", "inactive", "defunct", "temporarily closed"]
+
+# Ordered by IVR digit: TOPICS[digit - 1].
+TOPICS: tuple[str, ...] = ("life", "mind", "crisis", "violence", "family", "youth", "sogi", "foreign", "general")
+TOPIC_LABELS_JA: dict[str, str] = {
+    "life": "暮らし・お金・仕事",
+    "mind": "こころ・人間関係",
+    "crisis": "死にたいほどつらい",
+    "violence": "DV・性暴力",
+    "family": "子育て・家族・ひとり親",
+    "youth": "18歳以下",
+    "sogi": "性別違和・同性愛",
+    "foreign": "外国語",
+    "general": "孤独・孤立、その他",
+}
+TIERS: tuple[str, ...] = ("national", "prefecture", "municipal")
+CHANNELS: tuple[str, ...] = ("voice", "sns")
+WEEKDAYS: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+NATION = "000000"  # the whole country; not a real lgcode, no check digit
+
+# Namespace for ids derived from content when a source (a CSV sheet) carries none.
+TSUNAGU_NAMESPACE = uuid.UUID("6f1c1b0e-3f5d-4c1e-9a53-2b7d1f0c9e11")
+
+
+def derived_id(*parts: str) -> str:
+    """Return a stable UUID string derived from the given parts (same parts, same id)."""
+    return str(uuid.uuid5(TSUNAGU_NAMESPACE, "\x1f".join(parts)))
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneRecord:
+    id: str
+    number: str  # E.164, "+81..."
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """One HSDS schedule: weekly hours, a dated opening (extra hours) or a dated closure."""
+
+    id: str
+    kind: ScheduleKind = "weekly"
+    byday: tuple[str, ...] = ()  # WEEKDAYS members, in week order
+    opens_at: str | None = None  # "HH:MM"
+    closes_at: str | None = None  # "HH:MM"; earlier than opens_at runs past midnight; "24:00" allowed
+    valid_from: date | None = None  # inclusive, JST; required for kind open/closed
+    valid_to: date | None = None  # inclusive, JST
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRecord:
+    id: str
+    name: str
+    description: str = ""
+    email: str = ""
+    website: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    id: str
+    organization_id: str
+    name: str
+    tier: Tier
+    topics: tuple[str, ...]  # TOPICS members, in TOPICS order
+    channels: tuple[str, ...]  # CHANNELS members, in CHANNELS order
+    areas: tuple[str, ...]  # 6-digit lgcodes with check digit, or NATION; sorted
+    capacity: tuple[tuple[str, int], ...] = ()  # (channel, concurrent sessions), in CHANNELS order
+    holidays: HolidayBehaviour = "closed"
+    status: ServiceStatus = "active"
+    description: str = ""
+    sns_url: str = ""
+    phones: tuple[PhoneRecord, ...] = ()
+    schedules: tuple[ScheduleRecord, ...] = ()
+
+    def capacity_for(self, channel: str) -> int:
+        """Return the concurrent capacity on a channel (0 when the service does not take it)."""
+        return dict(self.capacity).get(channel, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryRecords:
+    organizations: tuple[OrganizationRecord, ...] = ()
+    services: tuple[ServiceRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a directory file or request is refused, in words a coordinator can act on."""
+
+    where: str  # "row 12", "service 0b6c… (新宿区こころの窓口)", "file"
+    field: str  # "areas", "phones[0].number", "schedules[1].opens_at"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    records: DirectoryRecords = field(default_factory=DirectoryRecords)
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def normalized(service: ServiceRecord) -> ServiceRecord:
+    """Return the service in canonical order, with a capacity entry for exactly its channels."""
+    topic_rank = {t: i for i, t in enumerate(TOPICS)}
+    channels = tuple(c for c in CHANNELS if c in service.channels)
+    capacity = dict(service.capacity)
+    day_rank = {d: i for i, d in enumerate(WEEKDAYS)}
+    return replace(
+        service,
+        topics=tuple(sorted(set(service.topics), key=lambda t: topic_rank.get(t, len(TOPICS)))),
+        channels=channels,
+        capacity=tuple((c, capacity.get(c, 0)) for c in channels),
+        areas=tuple(sorted(set(service.areas))),
+        schedules=tuple(
+            replace(s, byday=tuple(sorted(set(s.byday), key=lambda d: day_rank.get(d, 7)))) for s in service.schedules
+        ),
+    )

@@ -1,0 +1,408 @@
+"""The directory as a sheet a coordinator fills in Excel: one row per service, CSV (UTF-8) or XLSX.
+
+The first row names the columns, in any order; only organization_name and service_name must be
+present. Cells are trimmed, and full-width letters and digits are read as ASCII.
+
+| column | what to write | example |
+| --- | --- | --- |
+| `service_id` | optional UUID; left empty, it is derived from organization_name and service_name, so re-importing the same sheet changes nothing | |
+| `organization_id` | optional UUID; left empty, it is derived from organization_name | |
+| `organization_name` | the organization running the service | 東京都社会福祉協議会 |
+| `service_name` | the service (window) | 東京都 孤独・孤立総合相談窓口 |
+| `tier` | `national`, `prefecture` or `municipal` | prefecture |
+| `topics` | codes separated by spaces or commas: `life` `mind` `crisis` `violence` `family` `youth` `sogi` `foreign` `general` | general life mind |
+| `channels` | `voice` and/or `sns` | voice sns |
+| `capacity_voice` | sessions it can hold at once by phone (needed when it takes voice) | 5 |
+| `capacity_sns` | sessions it can hold at once by SNS (needed when it takes sns) | 3 |
+| `holidays` | `closed` (closed on national holidays; the default) or `open` | closed |
+| `status` | `active` (the default), `inactive`, `defunct` or `temporarily closed` | active |
+| `areas` | lgcodes (6 digits with check digit) separated by spaces or `;`; `000000` is the whole country | 130001 |
+| `phones` | E.164 numbers separated by `;` | +81312345678 |
+| `hours` | weekly windows separated by `;`: days (`MO,TU`, ranges `MO-FR`) and `HH:MM-HH:MM`; a closing time earlier than the opening runs past midnight; `24h` alone is every day all day | MO-FR 09:00-17:00; SA 10:00-15:00; MO-SU 22:00-06:00 |
+| `closed` | whole days closed, whatever the hours say: date ranges (inclusive) or single dates, separated by `;` | 2026-12-29/2027-01-03; 2027-05-03 |
+| `extra_hours` | dated openings: a date range and a window, separated by `;` | 2026-12-29/2027-01-03 MO-SU 18:00-24:00 |
+| `sns_url` | the queue SNS sessions are handed to (needed when it takes sns) | https://sns.example.jp/queues/tokyo |
+| `description` | free text | |
+
+Problems are reported by row (as Excel numbers it: the header is row 1) and column. Phone and
+schedule ids are derived from the service id and their content. The sheet carries no
+organization details beyond the name, nor descriptions of phones and schedules.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Container, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
+
+from referral_directory.records import (
+    CHANNELS,
+    NATION,
+    TOPICS,
+    DirectoryRecords,
+    OrganizationRecord,
+    ParseResult,
+    PhoneRecord,
+    Problem,
+    ScheduleRecord,
+    ServiceRecord,
+    derived_id,
+)
+from referral_directory.sheet_cells import (
+    entries,
+    normalize,
+    read_codes,
+    read_date_range,
+    read_dated_window,
+    read_window,
+    write_date_range,
+    write_window,
+)
+from referral_directory.validation import organization_where, service_where, validate_records
+
+if TYPE_CHECKING:
+    from referral_directory.regions import Regions
+
+COLUMNS: tuple[str, ...] = (
+    "service_id", "organization_id", "organization_name", "service_name", "tier", "topics", "channels",
+    "capacity_voice", "capacity_sns", "holidays", "status", "areas", "phones", "hours", "closed",
+    "extra_hours", "sns_url", "description",
+)  # fmt: skip
+REQUIRED_COLUMNS: tuple[str, ...] = ("organization_name", "service_name")
+SCHEDULE_COLUMNS: dict[str, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
+_XLSX_MAGIC = b"PK\x03\x04"
+# Record fields whose column has another name.
+_SERVICE_COLUMNS = {"id": "service_id", "name": "service_name", "phones": "phones", "schedules": "hours"}
+_ORGANIZATION_COLUMNS = {"id": "organization_id", "name": "organization_name"}
+
+
+def decode_sheet_bytes(data: bytes) -> str:
+    """Return a CSV file's text, read as UTF-8 (with or without Excel's BOM), else as Shift_JIS (cp932)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932")
+    except UnicodeDecodeError:
+        raise ValueError(
+            "the file is neither UTF-8 nor Shift_JIS text; in Excel, save it as \"CSV UTF-8 (comma delimited)\""
+        ) from None
+
+
+def parse_csv(text: str) -> ParseResult:
+    """Return the records of a CSV sheet with the problems found reading it (see the module docstring)."""
+    return _result(_read_csv(text))
+
+
+def parse_xlsx(data: bytes) -> ParseResult:
+    """Return the records of the first worksheet of an XLSX workbook, read like a CSV sheet."""
+    return _result(_read_xlsx(data))
+
+
+def load_csv(text: str, regions: Regions, *, known_organization_ids: Container[str] = ()) -> ParseResult:
+    """Return the records of a CSV sheet with every problem, structural and semantic, by row and column."""
+    return _checked(_read_csv(text), regions, known_organization_ids)
+
+
+def load_xlsx(data: bytes, regions: Regions, *, known_organization_ids: Container[str] = ()) -> ParseResult:
+    """Return the records of an XLSX sheet with every problem, structural and semantic, by row and column."""
+    return _checked(_read_xlsx(data), regions, known_organization_ids)
+
+
+def load_sheet(data: bytes, regions: Regions, *, known_organization_ids: Container[str] = ()) -> ParseResult:
+    """Return the records of a sheet file's bytes, XLSX or CSV (UTF-8 or Shift_JIS), with every problem."""
+    if data.startswith(_XLSX_MAGIC):
+        return load_xlsx(data, regions, known_organization_ids=known_organization_ids)
+    try:
+        text = decode_sheet_bytes(data)
+    except ValueError as error:
+        return ParseResult(problems=(Problem("file", "", str(error)),))
+    return load_csv(text, regions, known_organization_ids=known_organization_ids)
+
+
+def to_csv(records: DirectoryRecords) -> str:
+    """Return the records as CSV sheet text, starting with a BOM so that Excel reads it as UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerows(_rows(records))
+    return "\ufeff" + out.getvalue()
+
+
+def to_xlsx(records: DirectoryRecords) -> bytes:
+    """Return the records as an XLSX workbook of one sheet, every cell text so Excel keeps 000000 and +81."""
+    from openpyxl import Workbook  # imported here: only the sheet commands need it
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "directory"
+    for row in _rows(records):
+        sheet.append(row)
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:
+            cell.number_format = "@"
+    sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+@dataclass
+class _Reading:
+    organizations: dict[str, OrganizationRecord] = field(default_factory=dict)
+    services: list[ServiceRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)  # service or organization `where` → its first row
+    service_rows: dict[str, int] = field(default_factory=dict)  # service id → its row
+
+    def problem(self, row: int, column: str, message: str) -> None:
+        self.problems.append(Problem(f"row {row}", column, message))
+
+
+def _result(reading: _Reading) -> ParseResult:
+    return ParseResult(DirectoryRecords(tuple(reading.organizations.values()), tuple(reading.services)), tuple(reading.problems))
+
+
+def _checked(reading: _Reading, regions: Regions, known_organization_ids: Container[str]) -> ParseResult:
+    """Return the reading's result with the semantic problems added, located by row and column."""
+    result = _result(reading)
+    services = {service_where(s.id, s.name): s for s in reading.services}
+    seen = {(p.where, p.field) for p in reading.problems}
+    located = []
+    for problem in validate_records(result.records, regions, known_organization_ids=known_organization_ids):
+        row = reading.rows.get(problem.where)
+        if row is None:
+            located.append(problem)
+            continue
+        cell = (f"row {row}", _column(problem.field, services.get(problem.where)))
+        # A cell that could not be read is not reported again as missing or empty.
+        if cell not in seen or "[" in problem.field:
+            located.append(Problem(*cell, problem.message))
+    return replace(result, problems=result.problems + tuple(located))
+
+
+def _column(path: str, service: ServiceRecord | None) -> str:
+    """Return the sheet column a record field path of a service (or organization) comes from."""
+    head = path.split(".")[0].split("[")[0]
+    if service is None:
+        return _ORGANIZATION_COLUMNS.get(head, head)
+    if head == "capacity":
+        return "capacity_" + path.split(".")[1] if "." in path else "capacity_voice"
+    if head == "schedules" and "[" in path:
+        index = int(path.split("[")[1].split("]")[0])
+        return SCHEDULE_COLUMNS.get(service.schedules[index].kind, "hours")
+    return _SERVICE_COLUMNS.get(head, head)
+
+
+def _read_csv(text: str) -> _Reading:
+    if "\ufffd" in text:
+        reading = _Reading()
+        message = "the file holds undecodable characters: it looks like Shift_JIS read as UTF-8; " \
+            'in Excel, save it as "CSV UTF-8 (comma delimited)"'
+        reading.problem(1, "", message)
+        return reading
+    return _read_rows(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+
+
+def _read_xlsx(data: bytes) -> _Reading:
+    from openpyxl import load_workbook  # imported here: only the sheet commands need it
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises several kinds for a file that is not a workbook
+        reading = _Reading()
+        reading.problems.append(Problem("file", "", f"this is not an XLSX workbook Excel can open ({error})"))
+        return reading
+    try:
+        rows = [[_cell_text(value) for value in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+    return _read_rows(rows)
+
+
+def _cell_text(value: Any) -> str:
+    """Return an XLSX cell as the text a coordinator sees in it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):  # before date: a datetime is a date too
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return str(value)
+
+
+def _read_rows(rows: Iterable[list[str]]) -> _Reading:
+    reading = _Reading()
+    lines = iter(rows)
+    header = [cell.strip() for cell in next(lines, [])]
+    unknown = [name for name in header if name and name not in COLUMNS]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    for name in unknown:
+        reading.problem(1, name, f'unknown column "{name}"; the columns are: {", ".join(COLUMNS)}')
+    for name in missing:
+        reading.problem(1, name, f'the column "{name}" is missing')
+    if missing:
+        return reading
+    for number, cells in enumerate(lines, start=2):
+        given = {name: cells[i].strip() for i, name in enumerate(header) if name in COLUMNS and i < len(cells)}
+        row = dict.fromkeys(COLUMNS, "") | given
+        if any(row.values()):
+            _read_row(reading, number, row)
+    return reading
+
+
+def _read_row(reading: _Reading, number: int, row: dict[str, str]) -> None:
+    organization_name, service_name = row["organization_name"], row["service_name"]
+    for name in REQUIRED_COLUMNS:
+        if not row[name]:
+            reading.problem(number, name, f"{name} is missing")
+    organization_id = row["organization_id"] or derived_id(organization_name)
+    service_id = row["service_id"] or derived_id(organization_name, service_name)
+    organization = OrganizationRecord(id=organization_id, name=organization_name)
+    earlier = reading.organizations.setdefault(organization_id, organization)
+    if earlier.name != organization_name:
+        reading.problem(number, "organization_name", f'organization {organization_id} is named "{earlier.name}" on an earlier row')
+    where = organization_where(organization_id, earlier.name)
+    reading.rows.setdefault(where, number)
+    if service_id in reading.service_rows:
+        column = "service_id" if row["service_id"] else "service_name"
+        reading.problem(number, column, f"row {reading.service_rows[service_id]} already has this service; one row per service")
+        return
+    channels = read_codes(row["channels"])
+    service = ServiceRecord(
+        id=service_id,
+        organization_id=organization_id,
+        name=service_name,
+        tier=normalize(row["tier"]).lower(),  # type: ignore[arg-type]  # validated later
+        topics=_in_order(read_codes(row["topics"]), TOPICS),
+        channels=_in_order(channels, CHANNELS),
+        # Excel shows 000000 as 0 unless the cell is text.
+        areas=tuple(sorted({NATION if code.strip("0") == "" else code for code in read_codes(row["areas"])})),
+        capacity=tuple(_capacity(reading, number, row, channels)),
+        holidays=normalize(row["holidays"]).lower() or "closed",  # type: ignore[arg-type]
+        status=normalize(row["status"]).lower() or "active",  # type: ignore[arg-type]
+        description=row["description"],
+        sns_url=row["sns_url"],
+        phones=tuple(_phones(reading, number, service_id, row["phones"])),
+        schedules=tuple(_schedules(reading, number, service_id, row)),
+    )
+    reading.services.append(service)
+    reading.service_rows[service_id] = number
+    reading.rows[service_where(service.id, service.name)] = number
+
+
+def _in_order(codes: list[str], order: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the codes deduplicated, known ones in canonical order, unknown ones after them as written."""
+    unique = dict.fromkeys(codes)
+    return tuple(c for c in order if c in unique) + tuple(c for c in unique if c not in order)
+
+
+def _capacity(reading: _Reading, number: int, row: dict[str, str], channels: list[str]) -> Iterator[tuple[str, int]]:
+    for channel in CHANNELS:
+        column = f"capacity_{channel}"
+        text = normalize(row[column])
+        if not text:
+            continue
+        if not text.isdigit():
+            reading.problem(number, column, f'{column} must be a whole number of sessions, like 5; got "{text}"')
+        elif int(text) or channel in channels:
+            # A zero capacity on a channel the service does not take says nothing; the database keeps none.
+            yield channel, int(text)
+
+
+def _phones(reading: _Reading, number: int, service_id: str, text: str) -> Iterator[PhoneRecord]:
+    seen: set[str] = set()
+    for phone in entries(text):
+        phone = phone.replace(" ", "")
+        if phone in seen:
+            reading.problem(number, "phones", f"{phone} is listed twice")
+            continue
+        seen.add(phone)
+        yield PhoneRecord(id=derived_id(service_id, "phone", phone), number=phone)
+
+
+def _schedules(reading: _Reading, number: int, service_id: str, row: dict[str, str]) -> Iterator[ScheduleRecord]:
+    seen: set[str] = set()
+    for kind, column in SCHEDULE_COLUMNS.items():
+        for entry in entries(row[column]):
+            try:
+                schedule = _schedule(service_id, kind, entry)
+            except ValueError as error:
+                reading.problem(number, column, str(error))
+                continue
+            if schedule.id in seen:
+                reading.problem(number, column, f'"{entry}" is listed twice')
+                continue
+            seen.add(schedule.id)
+            yield schedule
+
+
+def _schedule(service_id: str, kind: str, entry: str) -> ScheduleRecord:
+    """Return the schedule one entry of the hours, closed or extra_hours column means."""
+    dates: tuple[date | None, date | None] = (None, None)
+    window: tuple[tuple[str, ...], str | None, str | None] = ((), None, None)
+    if kind == "weekly":
+        window = read_window(entry)
+    elif kind == "closed":
+        dates = read_date_range(entry)
+    else:
+        dates, window = read_dated_window(entry)
+    content = (kind, ",".join(window[0]), window[1] or "", window[2] or "", *(str(d or "") for d in dates))
+    return ScheduleRecord(
+        id=derived_id(service_id, "schedule", *content),
+        kind=kind,  # type: ignore[arg-type]
+        byday=window[0],
+        opens_at=window[1],
+        closes_at=window[2],
+        valid_from=dates[0],
+        valid_to=dates[1],
+    )
+
+
+def _rows(records: DirectoryRecords) -> Iterator[list[str]]:
+    names = {o.id: o.name for o in records.organizations}
+    yield list(COLUMNS)
+    for service in records.services:
+        capacity = dict(service.capacity)
+        by_kind = {kind: [s for s in service.schedules if s.kind == kind] for kind in SCHEDULE_COLUMNS}
+        cells = {
+            "service_id": service.id,
+            "organization_id": service.organization_id,
+            "organization_name": names.get(service.organization_id, ""),
+            "service_name": service.name,
+            "tier": service.tier,
+            "topics": " ".join(service.topics),
+            "channels": " ".join(service.channels),
+            "capacity_voice": str(capacity["voice"]) if "voice" in capacity else "",
+            "capacity_sns": str(capacity["sns"]) if "sns" in capacity else "",
+            "holidays": service.holidays,
+            "status": service.status,
+            "areas": " ".join(service.areas),
+            "phones": "; ".join(p.number for p in service.phones),
+            "hours": "; ".join(write_window(_window(s)) for s in by_kind["weekly"]),
+            "closed": "; ".join(_write_dates(s) for s in by_kind["closed"]),
+            "extra_hours": "; ".join(f"{_write_dates(s)} {write_window(_window(s))}" for s in by_kind["open"]),
+            "sns_url": service.sns_url,
+            "description": service.description,
+        }
+        yield [cells[name] for name in COLUMNS]
+
+
+def _window(schedule: ScheduleRecord) -> tuple[tuple[str, ...], str, str]:
+    return schedule.byday, schedule.opens_at or "", schedule.closes_at or ""
+
+
+def _write_dates(schedule: ScheduleRecord) -> str:
+    start, end = schedule.valid_from, schedule.valid_to
+    if start is None or end is None:
+        return str(start or end or "")
+    return write_date_range(start, end)

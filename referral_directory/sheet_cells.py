@@ -1,0 +1,124 @@
+"""The little languages of the directory sheet's cells: code lists, weekly hours, date ranges, dated hours.
+
+Each `read_*` returns canonical values or raises ValueError with a message for the coordinator;
+each `write_*` gives back the text a `read_*` turns into the same values.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+from referral_directory.hours import parse_hhmm
+from referral_directory.records import WEEKDAYS
+
+# (byday in week order, opens_at, closes_at): one weekly window.
+Window = tuple[tuple[str, ...], str, str]
+DateRange = tuple[date, date]
+
+ALL_DAY = ("00:00", "24:00")
+_DAY_INDEX = {day: index for index, day in enumerate(WEEKDAYS)}
+_ENTRY_SEPARATOR = re.compile(r"[;\n]")
+_CODE_SEPARATOR = re.compile(r"[\s,、;]+")
+_WINDOW = re.compile(
+    r"(?:(?P<days>[A-Z][A-Z,\s-]*?)\s+)?(?:(?P<all>24H)|(?P<opens>\d{1,2}:\d{2})\s*[-~〜–]\s*(?P<closes>\d{1,2}:\d{2}))"
+)
+_DATE_RANGE = re.compile(r"(?P<start>\d{4}-\d{2}-\d{2})(?:\s*/\s*(?P<end>\d{4}-\d{2}-\d{2}))?")
+HOURS_EXAMPLE = '"MO-FR 09:00-17:00; SA 10:00-15:00" or "24h"'
+DATES_EXAMPLE = '"2026-12-29/2027-01-03; 2027-05-03"'
+EXTRA_EXAMPLE = '"2026-12-29/2027-01-03 MO-SU 18:00-24:00"'
+
+
+def normalize(text: str) -> str:
+    """Return the cell with full-width letters, digits and punctuation made ASCII, and spaces trimmed."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def entries(text: str) -> list[str]:
+    """Return the non-empty entries of a cell that lists them separated by ";" or line breaks."""
+    return [entry.strip() for entry in _ENTRY_SEPARATOR.split(normalize(text)) if entry.strip()]
+
+
+def read_codes(text: str) -> list[str]:
+    """Return the lower-case codes of a cell listing them separated by spaces, commas or ";"."""
+    return [code.lower() for code in _CODE_SEPARATOR.split(normalize(text)) if code]
+
+
+def read_window(entry: str) -> Window:
+    """Return the weekly window an entry like "MO-FR 09:00-17:00", "SA,SU 24h" or "24h" (every day) means."""
+    match = _WINDOW.fullmatch(entry.upper())
+    if match is None:
+        raise ValueError(f'"{entry}" is not opening hours like {HOURS_EXAMPLE}')
+    if match["days"] is None and match["all"] is None:
+        raise ValueError(f'"{entry}" does not say which days; write it like "MO-FR {entry}"')
+    days = _read_days(match["days"]) if match["days"] else WEEKDAYS
+    if match["all"]:
+        return days, *ALL_DAY
+    return days, _read_time(match["opens"]), _read_time(match["closes"])
+
+
+def read_date_range(entry: str) -> DateRange:
+    """Return the inclusive dates of "2026-12-29/2027-01-03" or of a single day "2027-05-03"."""
+    match = _DATE_RANGE.fullmatch(entry)
+    if match is None:
+        raise ValueError(f'"{entry}" is not a date or date range like {DATES_EXAMPLE}')
+    start = _read_date(match["start"])
+    return start, _read_date(match["end"]) if match["end"] else start
+
+
+def read_dated_window(entry: str) -> tuple[DateRange, Window]:
+    """Return the dates and window of dated hours like "2026-12-29/2027-01-03 MO-SU 18:00-24:00"."""
+    dates, _, hours = entry.partition(" ")
+    if not hours.strip():
+        raise ValueError(f'"{entry}" is not dated hours like {EXTRA_EXAMPLE}')
+    return read_date_range(dates), read_window(hours.strip())
+
+
+def write_window(window: Window) -> str:
+    """Return the sheet text of a weekly window: "MO-FR 09:00-17:00", "SA 24h", or "24h" for every day."""
+    byday, opens_at, closes_at = window
+    if (opens_at, closes_at) == ALL_DAY:
+        return "24h" if byday == WEEKDAYS else f"{_write_days(byday)} 24h"
+    return f"{_write_days(byday)} {opens_at}-{closes_at}"
+
+
+def write_date_range(start: date, end: date) -> str:
+    """Return "2026-12-29/2027-01-03", or a single date for a one-day range."""
+    return start.isoformat() if start == end else f"{start.isoformat()}/{end.isoformat()}"
+
+
+def _read_days(text: str) -> tuple[str, ...]:
+    chosen: set[str] = set()
+    for item in text.replace(" ", "").split(","):
+        first, _, last = item.partition("-")
+        for day in (first, last) if last else (first,):
+            if day not in WEEKDAYS:
+                raise ValueError(f'unknown day "{day}" in "{text.strip()}"; use {", ".join(WEEKDAYS)} or ranges like MO-FR')
+        start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        # A range may wrap around the week's end: FR-MO is Friday to Monday.
+        chosen.update(WEEKDAYS[(start + step) % 7] for step in range((end - start) % 7 + 1))
+    return tuple(day for day in WEEKDAYS if day in chosen)
+
+
+def _write_days(byday: tuple[str, ...]) -> str:
+    """Return days in week order, runs of three or more written as ranges: "MO-TH,SU"."""
+    runs: list[list[str]] = []
+    for day in byday:
+        if runs and _DAY_INDEX.get(day, -9) == _DAY_INDEX.get(runs[-1][-1], -9) + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ",".join(f"{run[0]}-{run[-1]}" if len(run) >= 3 else ",".join(run) for run in runs)
+
+
+def _read_time(text: str) -> str:
+    minutes = parse_hhmm(text.zfill(5))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _read_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f'"{text}" is not a real date (YYYY-MM-DD)') from None

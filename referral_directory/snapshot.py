@@ -1,0 +1,153 @@
+"""The frozen, indexed directory view that routing reads, and the one place that builds it.
+
+Index: (channel, topic) → a bucket of services by reach: the whole nation, a prefecture
+(2-digit code) or a municipality (5-digit code; a designated city's service is listed
+under the city's own code and under each of its wards).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Literal
+
+from referral_directory.hours import DatedHours, Hours, Window, parse_byday, parse_hhmm
+from referral_directory.records import NATION, DirectoryRecords, ScheduleRecord, ServiceRecord
+from referral_directory.regions import Regions
+
+Match = Literal["nation", "prefecture", "designated_city", "municipality"]
+# How specific a match is: a service reaching the caller several ways keeps its most specific one.
+MATCH_RANK: Mapping[str, int] = MappingProxyType({"nation": 0, "prefecture": 1, "designated_city": 2, "municipality": 3})
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    id: str
+    name: str
+    organization: str
+    tier: str
+    topics: frozenset[str]
+    channels: frozenset[str]
+    capacity: Mapping[str, int]
+    hours: Hours
+    phones: tuple[str, ...]
+    sns_url: str
+    areas: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    entry: ServiceEntry
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    nation: tuple[Reach, ...] = ()
+    prefecture: Mapping[str, tuple[Reach, ...]] = field(default_factory=dict)
+    municipality: Mapping[str, tuple[Reach, ...]] = field(default_factory=dict)
+
+
+EMPTY_BUCKET = Bucket()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    built_at: datetime
+    services: Mapping[str, ServiceEntry]
+    buckets: Mapping[tuple[str, str], Bucket]
+    holidays: Container[date]
+
+    def bucket(self, channel: str, topic: str) -> Bucket:
+        """Return the services for a channel and topic, indexed by reach."""
+        return self.buckets.get((channel, topic), EMPTY_BUCKET)
+
+
+def compile_hours(service: ServiceRecord) -> Hours:
+    """Turn a service's schedules into the Hours the opening-hours functions read."""
+    weekly: list[Window] = []
+    extra: list[DatedHours] = []
+    closures: list[tuple[date, date]] = []
+    for schedule in service.schedules:
+        if schedule.kind == "closed":
+            closures.append((schedule.valid_from, schedule.valid_to))  # type: ignore[arg-type]
+        elif schedule.kind == "open":
+            extra.append(DatedHours(schedule.valid_from, schedule.valid_to, (_window(schedule),)))  # type: ignore[arg-type]
+        else:
+            weekly.append(_window(schedule))
+    return Hours(
+        weekly=tuple(weekly), extra=tuple(extra), closures=tuple(closures), closed_on_holidays=service.holidays != "open"
+    )
+
+
+def _window(schedule: ScheduleRecord) -> Window:
+    return Window(
+        days=parse_byday(",".join(schedule.byday)),
+        opens=parse_hhmm(schedule.opens_at or "00:00"),
+        closes=parse_hhmm(schedule.closes_at or "24:00"),
+    )
+
+
+def build_snapshot(
+    records: DirectoryRecords, regions: Regions, *, version: int, holidays: Container[date], built_at: datetime
+) -> Snapshot:
+    """Build the routing snapshot of the active services in a validated directory."""
+    organizations = {o.id: o.name for o in records.organizations}
+    services: dict[str, ServiceEntry] = {}
+    nation: dict[tuple[str, str], list[Reach]] = defaultdict(list)
+    by_prefecture: dict[tuple[str, str], dict[str, list[Reach]]] = defaultdict(lambda: defaultdict(list))
+    by_municipality: dict[tuple[str, str], dict[str, list[Reach]]] = defaultdict(lambda: defaultdict(list))
+    for record in records.services:
+        if record.status != "active":
+            continue
+        entry = ServiceEntry(
+            id=record.id,
+            name=record.name,
+            organization=organizations.get(record.organization_id, ""),
+            tier=record.tier,
+            topics=frozenset(record.topics),
+            channels=frozenset(record.channels),
+            capacity=MappingProxyType(dict(record.capacity)),
+            hours=compile_hours(record),
+            phones=tuple(p.number for p in record.phones),
+            sns_url=record.sns_url,
+            areas=record.areas,
+        )
+        services[entry.id] = entry
+        keys = [(channel, topic) for channel in record.channels for topic in record.topics]
+        for lgcode in record.areas:
+            for key in keys:
+                _index(lgcode, entry, key, regions, nation, by_prefecture, by_municipality)
+    buckets = {
+        key: Bucket(
+            nation=tuple(nation.get(key, ())),
+            prefecture=MappingProxyType({k: tuple(v) for k, v in by_prefecture.get(key, {}).items()}),
+            municipality=MappingProxyType({k: tuple(v) for k, v in by_municipality.get(key, {}).items()}),
+        )
+        for key in set(nation) | set(by_prefecture) | set(by_municipality)
+    }
+    return Snapshot(
+        version=version,
+        built_at=built_at,
+        services=MappingProxyType(services),
+        buckets=MappingProxyType(buckets),
+        holidays=holidays,
+    )
+
+
+def _index(lgcode, entry, key, regions, nation, by_prefecture, by_municipality) -> None:  # type: ignore[no-untyped-def]
+    if lgcode == NATION:
+        nation[key].append(Reach(entry, "nation"))
+        return
+    area = regions.area(lgcode)
+    if area.kind == "prefecture":
+        by_prefecture[key][area.code].append(Reach(entry, "prefecture"))
+    elif area.kind == "designated_city":
+        for code in (area.code, *area.municipalities):
+            by_municipality[key][code].append(Reach(entry, "designated_city"))
+    else:
+        by_municipality[key][area.code].append(Reach(entry, "municipality"))

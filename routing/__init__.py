@@ -1,0 +1,1 @@
+"""The tsunagu routing service: app, engine, live state, CLI."""

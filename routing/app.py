@@ -1,0 +1,96 @@
+"""The FastAPI application: create_app() builds it; the lifespan opens and closes the runtime."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from referral_directory import api as directory_api
+from referral_directory import db
+from referral_directory.errors import TsunaguError
+from referral_directory.regions import Regions
+from routing import preview
+from routing.logs import configure_logging
+from routing.runtime import Runtime, open_runtime
+from routing.settings import Settings
+
+log = structlog.get_logger("tsunagu.http")
+
+
+def create_app(settings: Settings | None = None, *, regions: Regions | None = None) -> FastAPI:
+    """Build the app; nothing connects until the lifespan starts."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory)
+        app.state.runtime = runtime
+        log.info("started", database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="tsunagu",
+        summary="Routing and referral for the national loneliness and isolation consultation dial (孤独・孤立相談ダイヤル)",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.middleware("http")(_request_context)
+    app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]
+    app.include_router(directory_api.router)
+    app.include_router(preview.router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
+    return app
+
+
+async def _request_context(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    response = await call_next(request)
+    response.headers["x-request-id"] = request_id
+    log.info(
+        "request",
+        method=request.method,
+        path=request.url.path,  # never the query: it may carry a postal code or worse
+        status=response.status_code,
+        ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return response
+
+
+async def _tsunagu_error(_request: Request, error: TsunaguError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status_code)
+
+
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+async def readyz(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    checks: dict[str, str] = {}
+    try:
+        await db.ping(runtime.engine)
+        checks["database"] = "ok"
+    except Exception as error:
+        checks["database"] = f"unreachable: {type(error).__name__}"
+    try:
+        await runtime.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as error:
+        checks["redis"] = f"unreachable: {type(error).__name__}"
+    checks["directory"] = f"version {runtime.snapshot.version}" if runtime.snapshot else "loading"
+    ready = all(v == "ok" for k, v in checks.items() if k != "directory") and runtime.snapshot is not None
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

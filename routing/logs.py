@@ -1,0 +1,68 @@
+"""One logging setup: structlog JSON lines on stdout, a request id bound per request, phone numbers redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+# E.164 (+81…), Japanese domestic forms (03-1234-5678, 090 1234 5678, 0120-123-456, 09012345678)
+# and full-width digits are caught; redaction runs on every string in every event.
+_PHONE = re.compile(
+    r"(?<![\w])(?:\+|＋)?[0-9０-９](?:[\s\-‐−ー()（）]?[0-9０-９]){8,14}(?![\w])"
+)
+REDACTED = "[redacted-number]"
+
+
+def redact_text(text: str) -> str:
+    """Replace anything that looks like a phone number."""
+    return _PHONE.sub(REDACTED, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v) for v in value)
+    return value
+
+
+def redact_processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: redact phone numbers in every field of the event."""
+    return {key: _redact(value) for key, value in event.items()}
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send structlog and stdlib logging as JSON lines to stdout."""
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.JSONRenderer(ensure_ascii=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.JSONRenderer(ensure_ascii=False)],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines carry query strings
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True

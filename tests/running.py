@@ -1,0 +1,67 @@
+"""Builders for a running service in tests: real SQLite in a temp dir, a real Redis, the real app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from referral_directory import db
+from referral_directory import service as directory_service
+from referral_directory.records import DirectoryRecords
+from referral_directory.regions import Regions
+from referral_directory.staff import add_user
+from routing.app import create_app
+from routing.runtime import Runtime
+from routing.settings import Settings
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.state.runtime
+
+    async def token(self, name: str, role: str = "coordinator", regions: tuple[str, ...] = ("000000",), org: str | None = None) -> dict[str, str]:
+        """Create a staff account and return the Authorization header for its token."""
+        async with db.transaction(self.runtime.sessions) as session:
+            _, token = await add_user(session, self.runtime.regions, name=name, role=role, organization_id=org, region_codes=regions)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def store(self, records: DirectoryRecords, actor: str = "test") -> int:
+        """Store directory records as an import would, and let the service reload; returns the version."""
+        async with db.transaction(self.runtime.sessions) as session:
+            summary = await directory_service.save_records(session, records, actor=actor)
+        await self.runtime.directory_changed(summary.version)
+        return summary.version
+
+
+def make_settings(var_dir: Path, redis_url: str, **overrides: object) -> Settings:
+    """Settings for a test service: its own SQLite file, the given Redis, no demo unless asked."""
+    values: dict[str, object] = {
+        "var_dir": var_dir,
+        "database_url": f"sqlite:///{var_dir / 'tsunagu.db'}",
+        "redis_url": redis_url,
+        "load_demo_directory": False,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, regions: Regions) -> AsyncIterator[Running]:
+    """Start the real app (lifespan included) and yield it with an HTTP client."""
+    app = create_app(settings, regions=regions)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Running(app=app, client=client, settings=settings)
