@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 
 from sqlalchemy import delete, insert, select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.models import (
     ChangeRecord,

@@ -35,8 +35,8 @@ import csv
 import io
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import TYPE_CHECKING
 
 from referral_directory.records import (
     CHANNELS,
@@ -52,6 +52,7 @@ from referral_directory.records import (
     derived_id,
 )
 from referral_directory.sheet_cells import (
+    cell_text,
     entries,
     normalize,
     read_codes,
@@ -217,27 +218,10 @@ def _read_xlsx(data: bytes) -> _Reading:
         reading.problems.append(Problem("file", "", f"this is not an XLSX workbook Excel can open ({error})"))
         return reading
     try:
-        rows = [[_cell_text(value) for value in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
+        rows = [[cell_text(value) for value in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
     finally:
         workbook.close()
     return _read_rows(rows)
-
-
-def _cell_text(value: Any) -> str:
-    """Return an XLSX cell as the text a coordinator sees in it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):  # before date: a datetime is a date too
-        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
-    return str(value)
 
 
 def _read_rows(rows: Iterable[list[str]]) -> _Reading:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime, time
+from typing import Any
 
 from referral_directory.hours import parse_hhmm
 from referral_directory.records import WEEKDAYS
@@ -30,6 +31,23 @@ DATES_EXAMPLE = '"2026-12-29/2027-01-03; 2027-05-03"'
 EXTRA_EXAMPLE = '"2026-12-29/2027-01-03 MO-SU 18:00-24:00"'
 
 
+def cell_text(value: Any) -> str:
+    """Return an XLSX cell as the text a coordinator sees in it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):  # before date: a datetime is a date too
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return str(value)
+
+
 def normalize(text: str) -> str:
     """Return the cell with full-width letters, digits and punctuation made ASCII, and spaces trimmed."""
     return unicodedata.normalize("NFKC", text).strip()
@@ -47,7 +65,7 @@ def read_codes(text: str) -> list[str]:
 
 def read_window(entry: str) -> Window:
     """Return the weekly window an entry like "MO-FR 09:00-17:00", "SA,SU 24h" or "24h" (every day) means."""
-    match = _WINDOW.fullmatch(entry.upper())
+    match = _WINDOW.fullmatch(normalize(entry).upper())
     if match is None:
         raise ValueError(f'"{entry}" is not opening hours like {HOURS_EXAMPLE}')
     if match["days"] is None and match["all"] is None:
@@ -60,7 +78,7 @@ def read_window(entry: str) -> Window:
 
 def read_date_range(entry: str) -> DateRange:
     """Return the inclusive dates of "2026-12-29/2027-01-03" or of a single day "2027-05-03"."""
-    match = _DATE_RANGE.fullmatch(entry)
+    match = _DATE_RANGE.fullmatch(normalize(entry))
     if match is None:
         raise ValueError(f'"{entry}" is not a date or date range like {DATES_EXAMPLE}')
     start = _read_date(match["start"])
@@ -69,7 +87,7 @@ def read_date_range(entry: str) -> DateRange:
 
 def read_dated_window(entry: str) -> tuple[DateRange, Window]:
     """Return the dates and window of dated hours like "2026-12-29/2027-01-03 MO-SU 18:00-24:00"."""
-    dates, _, hours = entry.partition(" ")
+    dates, _, hours = normalize(entry).partition(" ")
     if not hours.strip():
         raise ValueError(f'"{entry}" is not dated hours like {EXTRA_EXAMPLE}')
     return read_date_range(dates), read_window(hours.strip())

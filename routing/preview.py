@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from referral_directory.deps import CurrentStaff
 from referral_directory.errors import Invalid, TsunaguError
 from referral_directory.records import NATION, TOPICS
-from referral_directory.regions import RegionError, Regions
+from referral_directory.regions import RegionError, Regions, lgcode6
 from routing.engine import Contact, Decision, Load, decide_route, matching_services
 from routing.runtime import Runtime
 
@@ -75,9 +75,9 @@ def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None)
             raise Invalid(f"postal_code: {error}") from None
         if match is None:
             raise Invalid(f"postal_code: {postal_code} is not a Japan Post code we know")
-        municipality = match.municipalities[0] if len(match.municipalities) == 1 else None
+        municipality = shared_municipality(regions, match.municipalities)
         place = PlaceOut(
-            lgcode=regions.municipalities[municipality].lgcode if municipality else None,
+            lgcode=lgcode6(municipality) if municipality else None,
             municipality=municipality, prefecture=match.prefecture, name=match.label, how="postal_code",
         )
         return Contact(topic="general", municipality=municipality, prefecture=match.prefecture), place
@@ -90,6 +90,14 @@ def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None)
         place = PlaceOut(lgcode=area.lgcode, municipality=municipality, prefecture=area.prefecture, name=area.name, how="lgcode")
         return Contact(topic="general", municipality=municipality, prefecture=area.prefecture), place
     return Contact(topic="general"), PlaceOut(lgcode=None, municipality=None, prefecture=None, name="不明（全国の窓口のみ）", how="unknown")
+
+
+def shared_municipality(regions: Regions, codes: tuple[str, ...]) -> str | None:
+    """Return the one municipality a postal code's places share: itself, or the designated city of all its wards."""
+    if len(codes) == 1:
+        return codes[0]
+    cities = {regions.municipalities[code].city for code in codes}
+    return cities.pop() if len(cities) == 1 and None not in cities else None
 
 
 def explain(decision: Decision) -> str:

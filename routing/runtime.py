@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory import db
 from referral_directory import service as directory_service

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, timedelta
 
 from builders import make_schedule, make_service
@@ -48,8 +50,14 @@ def services(draw: st.DrawFn, index: int) -> ServiceRecord:
         holidays=draw(st.sampled_from(["closed", "open"])),
         status=draw(st.sampled_from(["active", "inactive"])),
         sns_url="https://sns.example.jp/q" if "sns" in channels else "",
-        schedules=(weekly, *(draw(schedules(f"{index}.{i}")) for i in range(draw(st.integers(0, 2))))),
+        schedules=(weekly, *_distinct(draw(schedules(f"{index}.{i}")) for i in range(draw(st.integers(0, 2))))),
     )
+
+
+def _distinct(drawn: Iterable[ScheduleRecord]) -> list[ScheduleRecord]:
+    """Return the schedules without repeats of the same content: a sheet refuses an entry listed twice."""
+    unique = {replace(s, id=""): s for s in drawn}
+    return [s for key, s in unique.items() if key != replace(make_schedule(), id="")]
 
 
 def valid_services() -> st.SearchStrategy[tuple[ServiceRecord, ...]]:

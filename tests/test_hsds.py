@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from builders import make_records, make_schedule, make_service, make_varied_records
 from hsds_schemas import schema_errors
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from strategies import valid_services
 
 from referral_directory.hsds import dumps_hsds, load_hsds, parse_hsds, to_hsds
@@ -272,7 +272,7 @@ def test_a_file_with_several_problems_lists_all_of_them(regions):
 # --- property: any valid records survive the round trip --------------------------------------------
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None)
 @given(valid_services())
 def test_any_valid_records_survive_export_and_import(regions, drawn):
     records = make_records(*drawn)
