@@ -76,7 +76,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("organization_name", "service_name")
 SCHEDULE_COLUMNS: dict[str, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
 _XLSX_MAGIC = b"PK\x03\x04"
 # Record fields whose column has another name.
-_SERVICE_COLUMNS = {"id": "service_id", "name": "service_name", "phones": "phones", "schedules": "hours"}
+_SERVICE_COLUMNS = {"id": "service_id", "name": "service_name", "schedules": "hours"}
 _ORGANIZATION_COLUMNS = {"id": "organization_id", "name": "organization_name"}
 
 

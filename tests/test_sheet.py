@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, datetime
 from pathlib import Path
 
@@ -81,8 +82,6 @@ def test_the_sample_loads_with_no_problems(regions):
 
 
 def test_the_csv_and_hsds_samples_describe_the_same_records(regions):
-    import json
-
     from_csv = load_sheet((SAMPLES / "directory-sample.csv").read_bytes(), regions)
     from_hsds = load_hsds(json.loads((SAMPLES / "directory-sample.hsds.json").read_text()), regions)
     assert from_csv == from_hsds

