@@ -220,6 +220,19 @@ def main() -> int:
     print(f"\nengine decide_route over {len(timings):,} contacts (µs): median {eng['median']:.1f}  p90 {eng['p90']:.1f}"
           f"  p99 {eng['p99']:.1f}  max {eng['max']:.1f}  → {rate:,.0f} decisions/s")  # fmt: skip
     print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    # What the preview pays: the decision plus its explanations (each candidate's open_until,
+    # the next opening per tier when all is closed), which decide_route works out on first use.
+    explained = []
+    for (contact, at, _), load in zip(contacts, loads):
+        start = clock()
+        decision = decide_route(snapshot, contact, at, load)
+        for candidate in decision.candidates:
+            candidate.open_until
+        decision.next_openings
+        explained.append(clock() - start)
+    exp = percentiles(explained)
+    print(f"  with explanations (open_until, next openings): median {exp['median']:.1f}  p90 {exp['p90']:.1f}"
+          f"  p99 {exp['p99']:.1f} µs")  # fmt: skip
 
     # 4. SQL baseline, sync sqlite3 on the same file; checked against the engine.
     sample = contacts[: args.sql_sample]

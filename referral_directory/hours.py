@@ -91,6 +91,7 @@ class Hours:
     _spill: _Spill = field(init=False, repr=False, compare=False)
     _dated: tuple[tuple[date, date, _DayTable, _Spill], ...] = field(init=False, repr=False, compare=False)
     _closed: frozenset[date] = field(init=False, repr=False, compare=False)
+    _always: bool = field(init=False, repr=False, compare=False)  # open around the clock, every day
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # the dataclass is frozen; this is its one-time compilation
@@ -105,6 +106,7 @@ class Hours:
         set_(self, "_same", same)
         set_(self, "_spill", spill)
         set_(self, "_dated", tuple((dated.start, dated.end, *_compile(dated.windows)) for dated in self.extra))
+        set_(self, "_always", not self.closures and not self.closed_on_holidays and all(d == ((0, _DAY_MINUTES),) for d in same))
 
 
 def parse_hhmm(text: str) -> int:
@@ -156,6 +158,9 @@ def japanese_holidays(first_year: int, last_year: int) -> frozenset[date]:
 
 def is_open_at(hours: Hours, at: datetime, holidays: Container[date]) -> bool:
     """Whether the service is open at the instant `at`."""
+    if hours._always:
+        _to_jst(at)  # still refuses a naive instant
+        return True
     t = _to_jst(at)
     day = t.date()
     closed = hours._closed
@@ -184,6 +189,9 @@ def is_open_at(hours: Hours, at: datetime, holidays: Container[date]) -> bool:
 
 def open_until(hours: Hours, at: datetime, holidays: Container[date]) -> datetime | None:
     """When a service open at `at` next closes (JST, tz-aware), following back-to-back windows across midnight; None when it stays open for at least 8 days (a 24-hour line). Precondition: is_open_at(...) is True."""
+    if hours._always:
+        _to_jst(at)
+        return None
     t = _to_jst(at)
     day = t.date()
     minute = t.hour * 60 + t.minute

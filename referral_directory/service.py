@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.models import (
@@ -72,8 +73,9 @@ async def _bump_version(session: AsyncSession) -> int:
 
 async def load_directory(session: AsyncSession) -> DirectoryRecords:
     """Return the whole stored directory as records."""
-    organizations = (await session.execute(select(Organization).order_by(Organization.id))).scalars().all()
-    services = (await session.execute(select(Service).order_by(Service.id))).scalars().all()
+    # Plain rows, not ORM objects: loading the whole directory this way is several times faster.
+    organizations = (await session.execute(select(Organization.__table__).order_by(Organization.id))).all()
+    services = (await session.execute(select(Service.__table__).order_by(Service.id))).all()
     return DirectoryRecords(
         organizations=tuple(_organization_record(o) for o in organizations),
         services=await _service_records(session, services),
@@ -82,10 +84,8 @@ async def load_directory(session: AsyncSession) -> DirectoryRecords:
 
 async def load_service(session: AsyncSession, service_id: str) -> ServiceRecord | None:
     """Return one stored service as a record, or None."""
-    row = await session.get(Service, service_id)
-    if row is None:
-        return None
-    return (await _service_records(session, [row], only=[service_id]))[0]
+    found = await _load_services(session, [service_id])
+    return found[0] if found else None
 
 
 async def load_organization(session: AsyncSession, organization_id: str) -> OrganizationRecord | None:
@@ -224,7 +224,7 @@ def _service_rows(svc: ServiceRecord, rows: dict, *, new: bool) -> None:
     ]
 
 
-def _organization_record(row: Organization) -> OrganizationRecord:
+def _organization_record(row: Organization | Row) -> OrganizationRecord:
     return OrganizationRecord(id=row.id, name=row.name, description=row.description, email=row.email, website=row.website)
 
 
@@ -236,9 +236,9 @@ async def _load_organizations(session: AsyncSession, ids: list[str]) -> list[Org
 
 
 async def _load_services(session: AsyncSession, ids: list[str]) -> tuple[ServiceRecord, ...]:
-    rows: list[Service] = []
+    rows: list[Row] = []
     for chunk in _chunks(ids):
-        rows += (await session.execute(select(Service).where(Service.id.in_(chunk)))).scalars().all()
+        rows += (await session.execute(select(Service.__table__).where(Service.id.in_(chunk)))).all()
     return await _service_records(session, rows, only=[r.id for r in rows])
 
 
@@ -246,13 +246,14 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def _service_records(session: AsyncSession, rows: list[Service], only: list[str] | None = None) -> tuple[ServiceRecord, ...]:
+async def _service_records(session: AsyncSession, rows: Sequence[Row], only: list[str] | None = None) -> tuple[ServiceRecord, ...]:
     """Assemble records for the given rows; `only` limits the child queries (None reads every child)."""
     grouped: dict[type, dict[str, list]] = {model: defaultdict(list) for model in _SERVICE_CHILDREN}
     for model in _SERVICE_CHILDREN:
-        queries = [select(model)] if only is None else [select(model).where(model.service_id.in_(c)) for c in _chunks(only)]
+        table = model.__table__
+        queries = [select(table)] if only is None else [select(table).where(table.c.service_id.in_(c)) for c in _chunks(only)]
         for query in queries:
-            for child in (await session.execute(query)).scalars().all():
+            for child in (await session.execute(query)).all():
                 grouped[model][child.service_id].append(child)
     topic_rank = {t: i for i, t in enumerate(TOPICS)}
     channel_rank = {c: i for i, c in enumerate(CHANNELS)}

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Literal
 
-from referral_directory.hours import DatedHours, Hours, Window, parse_byday, parse_hhmm
+from referral_directory.hours import DatedHours, Hours, Window, window
 from referral_directory.records import NATION, DirectoryRecords, ScheduleRecord, ServiceRecord
 from referral_directory.regions import Regions
 
@@ -36,6 +36,8 @@ class ServiceEntry:
     phones: tuple[str, ...]
     sns_url: str
     areas: tuple[str, ...]
+    # Memo of opening-hours answers, each with the span of instants it holds for (see routing.engine).
+    memo: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +63,36 @@ class Snapshot:
     services: Mapping[str, ServiceEntry]
     buckets: Mapping[tuple[str, str], Bucket]
     holidays: Container[date]
+    # (channel, topic, prefecture, municipality) → every service reaching such a contact, merged
+    # ahead of time so that routing a contact starts with one dictionary look-up.
+    reaches: Mapping[tuple[str, str, str | None, str | None], tuple[Reach, ...]] = field(default_factory=dict, repr=False)
 
     def bucket(self, channel: str, topic: str) -> Bucket:
         """Return the services for a channel and topic, indexed by reach."""
         return self.buckets.get((channel, topic), EMPTY_BUCKET)
+
+    def reaching(self, channel: str, topic: str, prefecture: str | None, municipality: str | None) -> tuple[Reach, ...]:
+        """Return the services reaching a contact, each once at its most specific match."""
+        found = self.reaches.get((channel, topic, prefecture, municipality))
+        if found is None:
+            found = merge_reaches(self.bucket(channel, topic), prefecture, municipality)
+        return found
+
+
+def merge_reaches(bucket: Bucket, prefecture: str | None, municipality: str | None) -> tuple[Reach, ...]:
+    """Return a bucket's services reaching a place, each once, at its most specific match."""
+    found: dict[str, Reach] = {}
+    groups = [bucket.nation]
+    if prefecture is not None:
+        groups.append(bucket.prefecture.get(prefecture, ()))
+    if municipality is not None:
+        groups.append(bucket.municipality.get(municipality, ()))
+    for group in groups:
+        for reach in group:
+            seen = found.get(reach.entry.id)
+            if seen is None or MATCH_RANK[reach.match] > MATCH_RANK[seen.match]:
+                found[reach.entry.id] = reach
+    return tuple(found.values())
 
 
 def compile_hours(service: ServiceRecord) -> Hours:
@@ -85,11 +113,7 @@ def compile_hours(service: ServiceRecord) -> Hours:
 
 
 def _window(schedule: ScheduleRecord) -> Window:
-    return Window(
-        days=parse_byday(",".join(schedule.byday)),
-        opens=parse_hhmm(schedule.opens_at or "00:00"),
-        closes=parse_hhmm(schedule.closes_at or "24:00"),
-    )
+    return window(",".join(schedule.byday), schedule.opens_at or "00:00", schedule.closes_at or "24:00")
 
 
 def build_snapshot(
@@ -118,7 +142,9 @@ def build_snapshot(
             areas=record.areas,
         )
         services[entry.id] = entry
-        keys = [(channel, topic) for channel in record.channels for topic in record.topics]
+        # A channel with no capacity is paused: it takes nobody, so it is not offered at all.
+        channels = [channel for channel in record.channels if entry.capacity.get(channel, 0) > 0]
+        keys = [(channel, topic) for channel in channels for topic in record.topics]
         for lgcode in record.areas:
             for key in keys:
                 _index(lgcode, entry, key, regions, nation, by_prefecture, by_municipality)
@@ -130,12 +156,21 @@ def build_snapshot(
         )
         for key in set(nation) | set(by_prefecture) | set(by_municipality)
     }
+    places = [(None, None), *((code, None) for code in regions.prefectures)]
+    places += [(m.prefecture, m.code) for m in regions.municipalities.values()]
+    places += [(c.prefecture, c.code) for c in regions.designated_cities.values()]
+    reaches = {
+        (channel, topic, prefecture, municipality): merge_reaches(bucket, prefecture, municipality)
+        for (channel, topic), bucket in buckets.items()
+        for prefecture, municipality in places
+    }
     return Snapshot(
         version=version,
         built_at=built_at,
         services=MappingProxyType(services),
         buckets=MappingProxyType(buckets),
         holidays=holidays,
+        reaches=MappingProxyType(reaches),
     )
 
 

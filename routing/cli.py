@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from redis.exceptions import RedisError
 
 from referral_directory import db
 from referral_directory import service as directory_service
@@ -92,7 +93,13 @@ def directory_import(path: Annotated[Path, typer.Argument(help="HSDS JSON (JP pr
         async with db.transaction(runtime.sessions) as session:
             summary = await directory_service.save_records(session, result.records, actor=f"import:{path.name}")
         if summary.changed:
-            await runtime.live.publish_version(summary.version)
+            try:
+                await runtime.live.publish_version(summary.version)
+            except RedisError:
+                typer.echo(
+                    "note: Redis could not be reached to announce the change; running services compare "
+                    "the stored directory version every few seconds and will pick it up", err=True,
+                )
         typer.echo(
             f"imported {path}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged; "
             f"directory version {summary.version}"

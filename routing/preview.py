@@ -145,12 +145,12 @@ async def preview(
         at=instant,
         place=place,
         directory_version=snapshot.version,
-        candidates=[CandidateOut(rank=i + 1, **_fields(c)) for i, c in enumerate(decision.candidates)],
+        candidates=[CandidateOut(rank=i + 1, **_fields(c, CandidateOut)) for i, c in enumerate(decision.candidates)],
         full=list(decision.full),
         closed=list(decision.closed),
-        next_openings=[NextOpeningOut(**_fields(n)) for n in decision.next_openings],
+        next_openings=[NextOpeningOut(**_fields(n, NextOpeningOut)) for n in decision.next_openings],
     )
 
 
-def _fields(obj: object) -> dict:
-    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
+def _fields(obj: object, shape: type[BaseModel]) -> dict:
+    return {name: getattr(obj, name) for name in shape.model_fields if hasattr(obj, name)}

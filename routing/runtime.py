@@ -27,6 +27,7 @@ from routing.settings import Settings
 
 log = structlog.get_logger("tsunagu.runtime")
 POLL_SECONDS = 1.0  # pub/sub is the fast path; the version key is re-read this often in case a message was missed
+DATABASE_CHECK_EVERY = 10  # polls; every ~10 s the stored version itself is compared
 
 
 @dataclass
@@ -42,7 +43,9 @@ class Runtime:
     snapshot: Snapshot | None = None
     embedded_redis: EmbeddedRedis | None = None
     _watcher: asyncio.Task | None = field(default=None, repr=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _rotation: int = 0
+    _polls: int = 0
 
     def next_rotation(self) -> int:
         """Return a counter that advances per routing decision (fair rotation between equals)."""
@@ -71,11 +74,13 @@ class Runtime:
         self._watcher = asyncio.create_task(self._watch(), name="directory-watcher")
 
     async def _watch(self) -> None:
-        while True:
+        # The loop also stops on the flag: redis-py can swallow a cancellation that lands
+        # while get_message is timing out, and a watcher that misses it would run forever.
+        while not self._stopping.is_set():
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(VERSION_CHANNEL)
-                    while True:
+                    while not self._stopping.is_set():
                         await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
                         await self._reload_if_stale()
             except asyncio.CancelledError:
@@ -87,6 +92,15 @@ class Runtime:
     async def _reload_if_stale(self) -> None:
         published = await self.live.current_version()
         current = self.snapshot.version if self.snapshot else -1
+        self._polls += 1
+        if self._polls % DATABASE_CHECK_EVERY == 0:
+            # The database is the source of truth: a change stored while Redis was away never reached the key.
+            async with self.sessions() as session:
+                stored = await directory_service.directory_version(session)
+            if stored != current:
+                await self.reload_snapshot()
+                await self.live.publish_version(stored)
+                return
         if published is None:
             await self.live.publish_version(current)
         elif published != current:
@@ -95,8 +109,9 @@ class Runtime:
     async def close(self) -> None:
         """Stop the watcher and close every connection."""
         if self._watcher is not None:
+            self._stopping.set()
             self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
+            await asyncio.wait({self._watcher}, timeout=3 * POLL_SECONDS)
         await self.redis.aclose()
         await self.engine.dispose()
         if self.embedded_redis is not None:

@@ -705,3 +705,20 @@ def test_property_candidates_are_open_free_matching_and_ordered(
         else "all_closed"
     )
     assert decision == decide_route(snapshot, caller, now, live, policy)
+
+
+def test_local_first_puts_the_callers_own_ward_before_its_city(regions: Regions) -> None:
+    ward = svc("kita-ward", "municipal", ("271276",), capacity=1)
+    city = svc("osaka-city", "municipal", ("271004",), capacity=5)
+    caller = contact("27127")
+    trial = decide(regions, ward, city, caller=caller)
+    local = decide(regions, ward, city, caller=caller, policy="local-first")
+    assert [c.service_id for c in trial.candidates] == [city.id, ward.id]  # most free first
+    assert [(c.service_id, c.match) for c in local.candidates] == [(ward.id, "municipality"), (city.id, "designated_city")]
+
+
+def test_a_channel_with_no_capacity_is_paused_not_full(regions: Regions) -> None:
+    paused = svc("paused-sns", channels=("voice", "sns"), capacity={"voice": 2, "sns": 0})
+    sns = decide(regions, paused, caller=contact("13101", channel="sns"))
+    assert sns.outcome == "no_service" and sns.full == ()
+    assert decide(regions, paused).candidates[0].service_id == paused.id

@@ -297,11 +297,6 @@ def test_compile_hours(schedules, holidays, expected):
     assert compile_hours(svc("hours", schedules=schedules, holidays=holidays)) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="compile_hours gives Window closes_at '00:00' (midnight; validation accepts it) as minute 0, which raises",
-)
 @pytest.mark.parametrize(
     ("opens_at", "expected"),
     [("22:00", Window(frozenset({4}), 1320, 1440)), ("09:00", Window(frozenset({4}), 540, 1440))],
