@@ -34,9 +34,11 @@ from referral_directory.records import (
     OrganizationRecord,
     PhoneRecord,
     ScheduleRecord,
+    Problem,
     ServiceRecord,
     normalized,
 )
+from referral_directory.validation import service_where
 
 _SERVICE_CHILDREN = (ServiceTopic, ServiceChannel, ServiceArea, Phone, Schedule)
 
@@ -308,3 +310,26 @@ async def search_services(
     ids = list((await session.execute(query)).scalars().all())
     tier_rank = {"national": 0, "prefecture": 1, "municipal": 2}
     return tuple(sorted(await _load_services(session, ids), key=lambda s: (tier_rank.get(s.tier, 9), s.name, s.id)))
+
+
+async def id_conflicts(session: AsyncSession, records: DirectoryRecords) -> tuple[Problem, ...]:
+    """Return a problem for each phone or schedule id that the directory already holds under another service."""
+    problems: list[Problem] = []
+    for model, attribute, noun in ((Phone, "phones", "phone"), (Schedule, "schedules", "schedule")):
+        owner_of = {svc_item.id: svc.id for svc in records.services for svc_item in getattr(svc, attribute)}
+        stored: dict[str, str] = {}
+        for chunk in _chunks(list(owner_of)):
+            rows = await session.execute(select(model.id, model.service_id).where(model.id.in_(chunk)))
+            stored.update({row.id: row.service_id for row in rows})
+        for svc in records.services:
+            for index, item in enumerate(getattr(svc, attribute)):
+                holder = stored.get(item.id)
+                if holder is not None and holder != svc.id:
+                    problems.append(
+                        Problem(
+                            service_where(svc.id, svc.name),
+                            f"{attribute}[{index}].id",
+                            f"{noun} id {item.id} already belongs to service {holder}; give this {noun} a new id",
+                        )
+                    )
+    return tuple(problems)

