@@ -7,6 +7,9 @@ import io
 import json
 from pathlib import Path
 
+from hsds_schemas import schema_errors
+
+from referral_directory.demo import demo_directory
 from referral_directory.interchange import read_directory_file, write_directory_file
 
 SAMPLES = Path(__file__).parent.parent / "referral_directory" / "samples"
@@ -49,3 +52,10 @@ def test_exports_list_services_national_first_then_by_area_and_name(regions) -> 
     tiers = [row["tier"] for row in csv.DictReader(io.StringIO(exported))]
     assert tiers == sorted(tiers, key=["national", "prefecture", "municipal"].index)
     assert exported == write_directory_file(records, "csv", regions).decode("utf-8-sig")
+
+
+def test_the_hsds_export_of_the_demo_directory_validates_against_the_official_schemas(regions) -> None:  # type: ignore[no-untyped-def]
+    records = demo_directory(regions)
+    document = json.loads(write_directory_file(records, "hsds", regions))
+    assert len(document["contents"]) == len(records.services) > 1500
+    assert schema_errors(document) == []
