@@ -222,8 +222,8 @@ async def create_service(body: ServiceIn, host: HostDep, staff: CurrentStaff) ->
         status=body.status,
         description=body.description,
         sns_url=body.sns_url,
-        phones=tuple(_phone(service_id, i, p) for i, p in enumerate(body.phones)),
-        schedules=tuple(_schedule(service_id, i, s) for i, s in enumerate(body.schedules)),
+        phones=tuple(_phone(p) for p in body.phones),
+        schedules=tuple(_schedule(s) for s in body.schedules),
     )
     return service_out(await _store_service(host, staff, record, None))
 
@@ -233,11 +233,11 @@ async def _find_service(host: DirectoryHost, service_id: str) -> ServiceRecord |
         return await directory_service.load_service(session, service_id)
 
 
-def _phone(service_id: str, index: int, body: PhoneIn) -> PhoneRecord:
+def _phone(body: PhoneIn) -> PhoneRecord:
     return PhoneRecord(id=str(uuid.uuid4()), number=body.number, description=body.description)
 
 
-def _schedule(service_id: str, index: int, body: ScheduleIn) -> ScheduleRecord:
+def _schedule(body: ScheduleIn) -> ScheduleRecord:
     data = body.model_dump()
     data["byday"] = tuple(data["byday"])
     return ScheduleRecord(id=str(uuid.uuid4()), **data)
@@ -285,7 +285,7 @@ async def delete_service(service_id: str, host: HostDep, staff: CurrentStaff) ->
 @router.post("/services/{service_id}/phones", response_model=ServiceOut, status_code=201, summary="Add a phone line")
 async def add_phone(service_id: str, body: PhoneIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
     old = await _existing_service(host, service_id)
-    new = replace(old, phones=(*old.phones, _phone(service_id, len(old.phones), body)))
+    new = replace(old, phones=(*old.phones, _phone(body)))
     return service_out(await _store_service(host, staff, new, old))
 
 
@@ -318,7 +318,7 @@ def _index_of(items: tuple, item_id: str, noun: str) -> int:  # type: ignore[typ
 @router.post("/services/{service_id}/schedules", response_model=ServiceOut, status_code=201, summary="Add opening hours")
 async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
     old = await _existing_service(host, service_id)
-    new = replace(old, schedules=(*old.schedules, _schedule(service_id, len(old.schedules), body)))
+    new = replace(old, schedules=(*old.schedules, _schedule(body)))
     return service_out(await _store_service(host, staff, new, old))
 
 
@@ -326,7 +326,7 @@ async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, staff: 
 async def update_schedule(service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
     old = await _existing_service(host, service_id)
     _index_of(old.schedules, schedule_id, "schedule")
-    fresh = replace(_schedule(service_id, 0, body), id=schedule_id)
+    fresh = replace(_schedule(body), id=schedule_id)
     new = replace(old, schedules=tuple(fresh if s.id == schedule_id else s for s in old.schedules))
     return service_out(await _store_service(host, staff, new, old))
 

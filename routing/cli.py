@@ -69,6 +69,7 @@ def serve(
         uvicorn.run(
             "routing.app:create_app", factory=True, host=host, port=port, workers=workers,
             loop="uvloop", http="httptools", log_config=None, proxy_headers=True,
+            access_log=False,  # our request log has the path without the query, which may carry personal data
         )
     finally:
         if embedded is not None:
