@@ -19,6 +19,7 @@ from routing import preview
 from routing.logs import configure_logging
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
+from routing.telephony import webhooks as voice
 
 log = structlog.get_logger("tsunagu.http")
 
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory)
         app.state.runtime = runtime
+        if not settings.verify_twilio_signatures:
+            log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
         log.info("started", database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
         try:
             yield
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]
     app.include_router(directory_api.router)
     app.include_router(preview.router)
+    app.include_router(voice.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     return app

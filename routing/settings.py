@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     routing_policy_by_topic: dict[str, Policy] = Field(default_factory=dict)  # JSON, e.g. {"violence": "local-first"}
     load_demo_directory: bool = True  # load the demo directory when the directory is empty at start-up
     log_level: str = "INFO"
+    verify_twilio_signatures: bool = True  # local development only: false skips the check (a warning is logged)
+    webhook_budget_seconds: float = 3.0  # past this, a webhook answers with the fallback number
+    slot_lease_seconds: int = 7200  # a slot held by a call expires after this, so a lost callback cannot leak it
+    pseudonym_key_id: str = "k1"  # the version of the key callers' pseudonyms are made with
     twilio_account_sid: str = Field(default="", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "TSUNAGU_TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str = Field(default="", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN"))
 

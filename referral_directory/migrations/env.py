@@ -3,7 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from referral_directory import models  # noqa: F401  (registers the tables)
+from referral_directory import models  # noqa: F401  (registers the directory tables)
+from routing import call_records  # noqa: F401  (and the service's own: one schema, one migration history)
 
 target_metadata = SQLModel.metadata
 

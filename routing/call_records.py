@@ -1,0 +1,28 @@
+"""The anonymised record each call leaves behind: no number, no name, no words; a keyed pseudonym of the caller."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, String
+from sqlmodel import Field, SQLModel
+
+OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")
+
+
+class CallRecord(SQLModel, table=True):
+    __tablename__ = "call_record"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    call_ref: str = Field(sa_column=Column(String(64), nullable=False, unique=True))  # keyed hash of the CallSid: makes the record idempotent
+    caller_pseudonym: str = Field(max_length=80, index=True)
+    channel: str = Field(default="voice", max_length=8)
+    topic: str | None = Field(default=None, max_length=16)
+    lgcode: str | None = Field(default=None, max_length=6)
+    english: bool = False
+    started_at: datetime
+    ended_at: datetime
+    wait_seconds: float = 0.0
+    attempts: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{service_id, tier, outcome}]
+    answered_service_id: str | None = Field(default=None, max_length=36)
+    outcome: str = Field(max_length=24, index=True)

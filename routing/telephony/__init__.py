@@ -1,0 +1,1 @@
+"""Twilio voice: signatures, the IVR, dialling with slots, status callbacks, degraded mode."""

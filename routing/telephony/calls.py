@@ -1,0 +1,65 @@
+"""A call's progress through the IVR, kept in Redis under its CallSid (no number, no name: only choices and outcomes)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from redis.asyncio import Redis
+
+STATE_SECONDS = 6 * 3600  # long after any call has ended
+
+
+def state_key(call_sid: str) -> str:
+    """Return the Redis key of a call's state."""
+    return f"tsunagu:call:{call_sid}"
+
+
+@dataclass
+class Attempt:
+    service_id: str
+    tier: str
+    outcome: str = "ringing"  # ringing, completed, busy, no-answer, failed, canceled
+
+
+@dataclass
+class CallState:
+    started: float  # epoch seconds of the service clock
+    topic: str | None = None
+    english: bool = False
+    municipality: str | None = None
+    prefecture: str | None = None
+    lgcode: str | None = None
+    topic_tries: int = 0
+    postal_tries: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    outcome: str | None = None  # set once the call has a final outcome
+
+    @property
+    def tried(self) -> set[str]:
+        return {a.service_id for a in self.attempts}
+
+    @property
+    def ringing(self) -> Attempt | None:
+        """The attempt whose dial has not reported back yet (it holds a slot)."""
+        return next((a for a in reversed(self.attempts) if a.outcome == "ringing"), None)
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def loads(cls, text: str) -> CallState:
+        data = json.loads(text)
+        data["attempts"] = [Attempt(**a) for a in data.get("attempts", [])]
+        return cls(**data)
+
+
+async def load_call(redis: Redis, call_sid: str) -> CallState | None:
+    """Return a call's state, or None when it is unknown (or long over)."""
+    text = await redis.get(state_key(call_sid))
+    return CallState.loads(text) if text else None
+
+
+async def save_call(redis: Redis, call_sid: str, state: CallState) -> None:
+    """Store a call's state with an expiry."""
+    await redis.set(state_key(call_sid), state.dumps(), ex=STATE_SECONDS)

@@ -1,0 +1,62 @@
+"""What callers hear: short, plain, kind Japanese (and English for topic 8). Text only; no logic."""
+
+from __future__ import annotations
+
+VOICE_JA = "Polly.Kazuha-Neural"
+VOICE_EN = "Polly.Joanna-Neural"
+
+GREETING = (
+    "お電話ありがとうございます。孤独・孤立相談ダイヤルです。"
+    "お名前や電話番号を記録することはありませんので、安心してお話しください。"
+)
+TOPIC_MENU = (
+    "ご相談の内容に近い番号を押してください。"
+    "暮らしやお金、仕事のことは1。こころや人間関係のことは2。"
+    "死にたいほどつらいときは3。DVや性暴力のことは4。子育てや家族のことは5。"
+    "18歳以下の方は6。性別の違和感や同性愛のことは7。For English, press 8。"
+    "孤独や孤立、そのほかのことは9を押してください。"
+)
+TOPIC_AGAIN = "すみません、うまく聞き取れませんでした。もう一度、1から9の番号を押してください。"
+CRISIS = "おつらい中、お電話ありがとうございます。いますぐ、24時間の相談員におつなぎします。"
+POSTAL = (
+    "お住まいの地域の窓口をお探しします。郵便番号7桁を押してください。"
+    "わからない場合は、シャープを押してください。"
+)
+POSTAL_AGAIN = "その郵便番号が見つかりませんでした。もう一度、7桁で押してください。わからない場合はシャープを押してください。"
+POSTAL_UNKNOWN = "わかりました。全国の窓口におつなぎします。"
+CONNECTING = "相談員におつなぎします。このままお待ちください。"
+NEXT_WINDOW = "ただいまの窓口はつながりませんでした。別の窓口におつなぎします。"
+ALL_BUSY = "申し訳ありません。ただいま相談員がすべて対応中です。"
+FALLBACK = "ただいまおつなぎしています。このままお待ちください。"
+IN_DANGER = "命の危険があるときは、110番、または119番に電話してください。"
+GOODBYE = "お電話ありがとうございました。"
+
+EN_POSTAL = "Please enter your 7-digit postal code. If you don't know it, press the pound key."
+EN_POSTAL_AGAIN = "We could not find that postal code. Please enter the 7 digits again, or press the pound key."
+EN_POSTAL_UNKNOWN = "Thank you. We will connect you to a national service."
+EN_CONNECTING = "We are connecting you to a counsellor. Please stay on the line."
+EN_NEXT_WINDOW = "That line could not answer. We are trying another service for you."
+EN_ALL_BUSY = "We are sorry. All counsellors are busy at the moment."
+EN_IN_DANGER = "If your life is in danger, please call 110 for the police or 119 for an ambulance."
+
+TOPIC_WORDS = {  # ja-JP speech: a word the caller may say instead of pressing a key
+    "life": ("暮らし", "お金", "仕事"),
+    "mind": ("こころ", "心", "人間関係"),
+    "crisis": ("死にたい", "つらい", "消えたい"),
+    "violence": ("DV", "暴力", "性暴力"),
+    "family": ("子育て", "家族", "ひとり親"),
+    "youth": ("18歳", "子ども", "学校"),
+    "sogi": ("性別", "同性愛", "LGBT"),
+    "foreign": ("English", "英語", "外国語"),
+    "general": ("孤独", "孤立", "その他"),
+}
+
+
+def read_back(place: str) -> str:
+    """Return the line that reads a caller's place back to them."""
+    return f"{place}の窓口をお探しします。"
+
+
+def opens_next(name: str, when: str) -> str:
+    """Return the line that says when and where help opens next."""
+    return f"いまは受付時間外です。{name}は、{when}から受け付けています。"

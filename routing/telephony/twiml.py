@@ -1,0 +1,81 @@
+"""TwiML builders: pure functions from what to say and whom to dial to a Twilio response."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from routing.telephony import prompts
+
+RING_SECONDS = 20  # each window rings this long before the next is tried
+GATHER_SECONDS = 6
+
+
+def _say(response: VoiceResponse | object, text: str, english: bool = False) -> None:
+    response.say(text, language="en-US" if english else "ja-JP", voice=prompts.VOICE_EN if english else prompts.VOICE_JA)  # type: ignore[attr-defined]
+
+
+def topic_menu(action: str, *, greeting: bool, then: str) -> str:
+    """Greet (first time) and ask for the topic by key or by voice; silence goes on to `then`."""
+    response = VoiceResponse()
+    if greeting:
+        _say(response, prompts.GREETING)
+    gather = response.gather(
+        input="dtmf speech", num_digits=1, action=action, method="POST", timeout=GATHER_SECONDS,
+        language="ja-JP", hints=",".join(w for words in prompts.TOPIC_WORDS.values() for w in words),
+    )
+    _say(gather, prompts.TOPIC_MENU if greeting else prompts.TOPIC_AGAIN)
+    response.redirect(then, method="POST")
+    return str(response)
+
+
+def postal_prompt(action: str, *, again: bool, english: bool, before: Iterable[str] = ()) -> str:
+    """Ask for a 7-digit postal code (# for "don't know"); silence goes on to the action without digits."""
+    response = VoiceResponse()
+    for line in before:
+        _say(response, line, english)
+    gather = response.gather(input="dtmf", num_digits=7, finish_on_key="#", action=action, method="POST", timeout=8)
+    if english:
+        _say(gather, prompts.EN_POSTAL_AGAIN if again else prompts.EN_POSTAL, True)
+    else:
+        _say(gather, prompts.POSTAL_AGAIN if again else prompts.POSTAL)
+    response.redirect(action, method="POST")
+    return str(response)
+
+
+def dial(number: str, *, action: str, caller_id: str, before: Iterable[str] = (), english: bool = False) -> str:
+    """Say the lines, then ring one window for a bounded time; the outcome goes to `action`."""
+    response = VoiceResponse()
+    for line in before:
+        _say(response, line, english)
+    dialer = response.dial(action=action, method="POST", timeout=RING_SECONDS, caller_id=caller_id, answer_on_bridge=True)
+    dialer.number(number)
+    return str(response)
+
+
+def tell_and_hang_up(lines: Iterable[str], english: bool = False) -> str:
+    """Say the lines and end the call."""
+    response = VoiceResponse()
+    for line in lines:
+        _say(response, line, english)
+    response.hangup()
+    return str(response)
+
+
+def fallback(number: str) -> str:
+    """The answer when anything inside fails: a calm line, then the fallback number. Always valid TwiML."""
+    response = VoiceResponse()
+    _say(response, prompts.FALLBACK)
+    response.dial(number, timeout=60)
+    return str(response)
+
+
+def wait_for_line(lines: Iterable[str], *, seconds: int, then: str, english: bool = False) -> str:
+    """Say the lines, wait, then ask again whether a line is free."""
+    response = VoiceResponse()
+    for line in lines:
+        _say(response, line, english)
+    response.pause(length=seconds)
+    response.redirect(then, method="POST")
+    return str(response)
