@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from redis.exceptions import RedisError
 
@@ -134,6 +135,44 @@ def directory_export(
             typer.echo(f"exported {len(records.services)} services, {len(records.organizations)} organisations to {path}")
 
     asyncio.run(_with_runtime(work))
+
+
+@app.command()
+def call(
+    caller: Annotated[str, typer.Option("--from", help="the caller's number (E.164); it is never stored")] = "+819012345678",
+    keys: Annotated[str, typer.Option(help="what the caller keys at each prompt, comma-separated; empty = silence, e.g. 1,1000001")] = "",
+    busy: Annotated[list[str] | None, typer.Option(help="a number that answers busy (repeatable)")] = None,
+    no_answer: Annotated[list[str] | None, typer.Option("--no-answer", help="a number that rings out (repeatable)")] = None,
+    fail: Annotated[list[str] | None, typer.Option(help="a number whose call fails (repeatable)")] = None,
+    url: Annotated[str, typer.Option(help="where the service runs")] = "http://127.0.0.1:8000",
+    to: Annotated[str, typer.Option(help="the dial's own number the caller rang")] = "+81120000000",
+) -> None:
+    """Place a simulated call against a running service, as Twilio would, and print what the caller hears and which numbers ring."""
+    from routing.telephony.simulator import Caller, Line, TwilioSimulator
+
+    settings = Settings()
+    lines = {n: Line("busy") for n in busy or ()} | {n: Line("no-answer") for n in no_answer or ()} | {n: Line("failed") for n in fail or ()}
+    script = Caller(number=caller, dialled=to, keys=[k or None for k in keys.split(",")] if keys else [], lines=lines)
+
+    async def place() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+            simulator = TwilioSimulator(client, public_url=settings.public_url, auth_token=settings.twilio_auth_token)
+            result = await simulator.call(script)
+        for event in result.events:
+            detail = event.detail
+            if event.kind == "say":
+                typer.echo(f"  聞こえる: {detail.get('text', '')}")
+            elif event.kind == "gather":
+                typer.echo(f"  入力: {detail.get('input') or '(なし)'}")
+            elif event.kind == "dial":
+                typer.echo(f"  呼出: {', '.join(detail.get('numbers', []))} → {detail.get('outcome')}")
+            elif event.kind in ("pause", "hangup", "error"):
+                typer.echo(f"  {event.kind}: {detail}")
+        typer.echo(f"ended: {result.ended_by}; rang: {', '.join(result.rung()) or 'nobody'}")
+        if result.errors():
+            raise typer.Exit(1)
+
+    asyncio.run(place())
 
 
 @users_app.command("add")
