@@ -13,8 +13,9 @@ from sqlalchemy import select
 from builders import make_phone, make_records, make_schedule, make_service
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from routing.call_records import CallRecord
+from routing.telephony.simulator import Caller, Line, TwilioSimulator
 from running import Running, make_settings, running_app
-from voice_support import Call, voice_settings
+from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 
 TUESDAY_10 = "2026-12-01T10:00:00+09:00"
 ALL_DAY = dict(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
@@ -265,3 +266,40 @@ async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path,
         assert form not in logs.out + logs.err
         assert form.encode() not in database
         assert form not in everything
+
+
+async def simulate(running: Running, caller: Caller):  # type: ignore[no-untyped-def]
+    simulator = TwilioSimulator(running.client, public_url=PUBLIC_URL, auth_token=AUTH_TOKEN)
+    return await simulator.call(caller)
+
+
+async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answer(voice: Running) -> None:
+    result = await simulate(voice, Caller(number="+819011112222", keys=["9", "1000001"], lines={
+        NATIONAL_A.phones[0].number: Line("busy"), NATIONAL_B.phones[0].number: Line("no-answer"),
+    }))
+    assert result.errors() == []
+    assert result.rung() == [NATIONAL_A.phones[0].number, NATIONAL_B.phones[0].number, TOKYO.phones[0].number]
+    assert result.ended_by == "hangup-verb"
+    assert await slots_held(voice) == {}
+    (record,) = await records(voice)
+    assert (record.outcome, record.answered_service_id) == ("connected", TOKYO.id)
+
+
+@pytest.mark.parametrize(
+    ("keys", "rung"),
+    [(["3"], [CRISIS.phones[0].number]), (["9", "#"], [NATIONAL_A.phones[0].number]), ([None, None], [NATIONAL_A.phones[0].number])],
+    ids=["crisis", "unknown-region", "silence-throughout"],
+)
+async def test_simulated_calls_never_meet_an_error(voice: Running, keys, rung) -> None:  # type: ignore[no-untyped-def]
+    result = await simulate(voice, Caller(keys=keys))
+    assert result.errors() == [] and result.rung() == rung
+    assert await slots_held(voice) == {}
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(voice: Running) -> None:
+    busy = {s.phones[0].number: Line("busy") for s in DIRECTORY.services}
+    result = await simulate(voice, Caller(keys=["9", "#"], lines=busy, hang_up_after=8))
+    assert result.errors() == [] and result.ended_by == "caller-hung-up"
+    (record,) = await records(voice)
+    assert record.outcome == "abandoned_in_queue"
+    assert await slots_held(voice) == {}
