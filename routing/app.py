@@ -17,6 +17,7 @@ from referral_directory.errors import TsunaguError
 from referral_directory.regions import Regions
 from routing import preview
 from routing.logs import configure_logging
+from routing.metrics import CONTENT_TYPE
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 from routing.telephony import webhooks as voice
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.include_router(voice.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
+    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")
     return app
 
 
@@ -98,3 +100,16 @@ async def readyz(request: Request) -> JSONResponse:
     checks["directory"] = f"version {runtime.snapshot.version}" if runtime.snapshot else "loading"
     ready = all(v == "ok" for k, v in checks.items() if k != "directory") and runtime.snapshot is not None
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    snapshot = runtime.snapshot
+    slots: dict[str, tuple[int, int]] = {}
+    if snapshot is not None:
+        in_use = await runtime.live.slots_in_use(snapshot.services)
+        for service in snapshot.services.values():
+            held, total = slots.get(service.tier, (0, 0))
+            slots[service.tier] = (held + in_use.get(service.id, 0), total + service.capacity.get("voice", 0))
+    waiting = await runtime.live.waiting()
+    return Response(runtime.metrics.render(slots, waiting), media_type=CONTENT_TYPE)

@@ -15,6 +15,8 @@ from redis.commands.core import AsyncScript
 _LUA = Path(__file__).parent / "lua"
 VERSION_KEY = "tsunagu:directory:version"
 VERSION_CHANNEL = "tsunagu:directory:changed"
+WAITING_KEY = "tsunagu:waiting"  # sorted set: call id → when it started waiting
+CALL_EVENTS_CHANNEL = "tsunagu:calls"  # call-state events for the dashboard: steps and outcomes, never numbers
 
 
 def slot_key(service_id: str) -> str:
@@ -56,3 +58,7 @@ class LiveState:
         """Return the directory version recorded in Redis, if any."""
         value = await self.redis.get(VERSION_KEY)
         return int(value) if value is not None else None
+
+    async def waiting(self) -> int:
+        """Return how many callers are waiting for a free line."""
+        return int(await self.redis.zcard(WAITING_KEY))

@@ -22,6 +22,7 @@ from referral_directory.snapshot import Snapshot, build_snapshot
 from referral_directory.validation import validate_records
 from routing.clock import Clock
 from routing.live import VERSION_CHANNEL, LiveState
+from routing.metrics import Metrics
 from routing.redis_server import EmbeddedRedis, connect
 from routing.settings import Settings
 
@@ -42,6 +43,7 @@ class Runtime:
     holidays: frozenset
     snapshot: Snapshot | None = None
     embedded_redis: EmbeddedRedis | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     _watcher: asyncio.Task | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _rotation: int = 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
 from redis.asyncio import Redis
+
+from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY
 
 STATE_SECONDS = 6 * 3600  # long after any call has ended
 
@@ -60,6 +63,21 @@ async def load_call(redis: Redis, call_sid: str) -> CallState | None:
     return CallState.loads(text) if text else None
 
 
-async def save_call(redis: Redis, call_sid: str, state: CallState) -> None:
-    """Store a call's state with an expiry."""
-    await redis.set(state_key(call_sid), state.dumps(), ex=STATE_SECONDS)
+async def save_call(
+    redis: Redis, call_sid: str, state: CallState, *, event: dict | None = None, waiting_since: float | None = None
+) -> None:
+    """Store a call's state with an expiry, in one round trip with its waiting mark and its event for the dashboard."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(state_key(call_sid), state.dumps(), ex=STATE_SECONDS)
+    if waiting_since is not None:
+        pipe.zadd(WAITING_KEY, {call_sid: waiting_since}, nx=True)
+    else:
+        pipe.zrem(WAITING_KEY, call_sid)
+    if event is not None:
+        pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(call_sid), **event}, ensure_ascii=False))
+    await pipe.execute()
+
+
+def event_id(call_sid: str) -> str:
+    """Return the id the dashboard knows a call by (not the CallSid itself, which Twilio's logs tie to the number)."""
+    return hashlib.sha256(f"tsunagu-call-event:{call_sid}".encode()).hexdigest()[:16]

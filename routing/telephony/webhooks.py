@@ -8,6 +8,8 @@ URLs given to Twilio carry no personal data: only the step.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
@@ -21,11 +23,12 @@ from referral_directory.records import TOPICS
 from referral_directory.regions import lgcode6
 from routing.call_records import CallRecord
 from routing.confidentiality import caller_pseudonym, reference
+from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY
 from routing.engine import Contact, Load, decide_route, matching_services
 from routing.preview import shared_municipality
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import Attempt, CallState, load_call, save_call, state_key
+from routing.telephony.calls import Attempt, CallState, event_id, load_call, save_call, state_key
 from routing.telephony.signature import TwilioForm
 
 router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
@@ -46,12 +49,16 @@ def _xml(text: str) -> Response:
 async def _answer(request: Request, step: str, work: Callable[[Runtime], Awaitable[str]]) -> Response:
     """Run a webhook's work under the budget; on any failure answer with the fallback number."""
     runtime: Runtime = request.app.state.runtime
+    started = time.perf_counter()
     try:
         async with asyncio.timeout(runtime.settings.webhook_budget_seconds):
             return _xml(await work(runtime))
     except Exception as error:  # the caller must never hear an error: anything at all falls back to a human
         log.error("voice_degraded", step=step, error=type(error).__name__)
+        runtime.metrics.fallbacks.labels(step).inc()
         return _xml(twiml.fallback(runtime.settings.fallback_number))
+    finally:
+        runtime.metrics.webhook_seconds.labels(step).observe(time.perf_counter() - started)
 
 
 @router.post("/incoming", summary="The number's voice URL: greeting and topic menu")
@@ -157,7 +164,8 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
         lease_ms = runtime.settings.slot_lease_seconds * 1000
         if await runtime.live.claim_slot(candidate.service_id, lease=sid, capacity=candidate.capacity, ttl_ms=lease_ms):
             state.attempts.append(Attempt(candidate.service_id, candidate.tier))
-            await save_call(runtime.redis, sid, state)
+            event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": candidate.service_id}
+            await save_call(runtime.redis, sid, state, event=event)
             return twiml.dial(candidate.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english)
     if decision.outcome == "all_closed" and not state.attempts:
         state.outcome = "no_service_open"
@@ -173,7 +181,8 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str]) 
         await save_call(runtime.redis, sid, state)
         return twiml.fallback(runtime.settings.fallback_number)
     state.attempts.append(Attempt("", "", "waited"))
-    await save_call(runtime.redis, sid, state)
+    event = {"step": "waiting", "topic": state.topic, "lgcode": state.lgcode}
+    await save_call(runtime.redis, sid, state, event=event, waiting_since=runtime.clock.now().timestamp())
     busy = prompts.EN_ALL_BUSY if state.english else prompts.ALL_BUSY
     return twiml.wait_for_line([*lines, busy], seconds=WAIT_SECONDS, then=WAIT_URL, english=state.english)
 
@@ -226,12 +235,17 @@ async def status(request: Request, form: TwilioForm) -> Response:
     if ringing is not None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
         await runtime.live.release_slot(ringing.service_id, lease=sid)
-    await _write_record(runtime, sid, form, state)
+    record = await _write_record(runtime, sid, form, state)
     await runtime.redis.delete(state_key(sid))
+    await runtime.redis.zrem(WAITING_KEY, sid)
+    await runtime.redis.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
+    runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
+    if record.wait_seconds:
+        runtime.metrics.wait_seconds.observe(record.wait_seconds)
     return Response(status_code=204)
 
 
-async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> None:
+async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> CallRecord:
     settings = runtime.settings
     attempts = [a for a in state.attempts if a.service_id]
     answered = next((a.service_id for a in attempts if a.outcome == "completed"), None)
@@ -257,4 +271,5 @@ async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state:
             session.add(record)
     except IntegrityError:
         log.info("call_record_exists")  # a retried callback raced the first one: the record is already there
+    return record
 

@@ -1,0 +1,43 @@
+"""Prometheus metrics: calls by outcome and topic, webhook latency, waiting, and (read live from Redis) slots per tier."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """One set of metrics per app. With several workers, PROMETHEUS_MULTIPROC_DIR makes them add up."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.calls = Counter("tsunagu_calls", "Calls ended, by outcome and topic", ["outcome", "topic"], registry=self.registry)
+        self.webhook_seconds = Histogram(
+            "tsunagu_webhook_seconds", "Time to answer a Twilio webhook", ["step"], registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.fallbacks = Counter("tsunagu_webhook_fallbacks", "Webhooks answered with the fallback number", ["step"], registry=self.registry)
+        self.wait_seconds = Histogram(
+            "tsunagu_wait_seconds", "How long callers waited for a free line", registry=self.registry,
+            buckets=(0, 20, 40, 60, 120, 180, 300, 600, 1200),
+        )
+
+    def render(self, slots: dict[str, tuple[int, int]], waiting: int) -> bytes:
+        """Return the exposition text: this process's (or every worker's) metrics, plus live state from Redis."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        live = CollectorRegistry()
+        used = Gauge("tsunagu_slots_in_use", "Voice slots held now, by tier", ["tier"], registry=live)
+        capacity = Gauge("tsunagu_slots_capacity", "Voice slots of open and closed services, by tier", ["tier"], registry=live)
+        for tier, (held, total) in slots.items():
+            used.labels(tier).set(held)
+            capacity.labels(tier).set(total)
+        Gauge("tsunagu_queue_length", "Callers waiting for a free line now", registry=live).set(waiting)
+        return generate_latest(registry) + generate_latest(live)
