@@ -8,11 +8,13 @@ routing snapshot and tell every worker.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory import db
 from referral_directory import service as directory_service
@@ -71,10 +73,20 @@ def _require_scope(staff: Staff, record: ServiceRecord, host: DirectoryHost) -> 
         )
 
 
-async def _store_service(host: DirectoryHost, staff: Staff, new: ServiceRecord, old: ServiceRecord | None) -> ServiceRecord:
+Change = Callable[[ServiceRecord | None], ServiceRecord]
+
+
+async def _store_service(host: DirectoryHost, staff: Staff, service_id: str, change: Change, *, creating: bool = False) -> ServiceRecord:
+    """Apply a change to one service inside the directory's write lock, so concurrent changes never undo each other."""
     _require_editor(staff)
-    new = normalized(new)
     async with db.transaction(host.sessions) as session:
+        await directory_service.lock_directory(session)
+        old = await directory_service.load_service(session, service_id)
+        if creating and old is not None:
+            raise Conflict(f"service {service_id} already exists; change it with PATCH")
+        if not creating and old is None:
+            raise NotFound(f"no service {service_id} in the directory")
+        new = normalized(change(old))
         known = await directory_service.load_organization(session, new.organization_id)
         problems = validate_records(
             DirectoryRecords(services=(new,)), host.regions, known_organization_ids={known.id} if known else ()
@@ -84,6 +96,8 @@ async def _store_service(host: DirectoryHost, staff: Staff, new: ServiceRecord, 
         for record in (old, new):
             if record is not None:
                 _require_scope(staff, record, host)
+        if old is None or old.organization_id != new.organization_id:
+            await _require_organization_scope(session, host, staff, new.organization_id, ignoring=service_id)
         summary = await directory_service.save_records(session, DirectoryRecords(services=(new,)), actor=staff.name)
     if summary.changed:
         await host.directory_changed(summary.version)
@@ -96,6 +110,28 @@ async def _existing_service(host: DirectoryHost, service_id: str) -> ServiceReco
     if record is None:
         raise NotFound(f"no service {service_id} in the directory")
     return record
+
+
+async def _require_organization_scope(
+    session: AsyncSession, host: DirectoryHost, staff: Staff, organization_id: str, *, ignoring: str | None = None
+) -> None:
+    """An organisation is in a coordinator's scope when every service it runs is.
+
+    A coordinator may give an empty organisation its first service (attaching: `ignoring` is set);
+    changing or deleting an organisation that runs no services is for its creator or an admin.
+    """
+    _require_editor(staff)
+    service_ids = [i for i in await directory_service.service_ids_of_organization(session, organization_id) if i != ignoring]
+    for service_id in service_ids:
+        record = await directory_service.load_service(session, service_id)
+        _require_scope(staff, record, host)  # type: ignore[arg-type]
+    if not service_ids and ignoring is None and staff.role is not Role.ADMIN:
+        creator = await directory_service.creator_of(session, organization_id)
+        if creator != staff.name:
+            raise Forbidden(
+                f"this organisation runs no services yet, so only whoever created it ({creator or 'unknown'}) "
+                "or an admin may change it or add services to it"
+            )
 
 
 # Organisations
@@ -129,20 +165,16 @@ async def read_organization(organization_id: str, host: HostDep, staff: CurrentS
     return record
 
 
-async def _require_organization_scope(host: DirectoryHost, staff: Staff, organization_id: str) -> None:
-    _require_editor(staff)
-    async with host.sessions() as session:
-        for service_id in await directory_service.service_ids_of_organization(session, organization_id):
-            record = await directory_service.load_service(session, service_id)
-            _require_scope(staff, record, host)  # type: ignore[arg-type]
-
-
 @router.patch("/organizations/{organization_id}", response_model=OrganizationOut, summary="Change an organisation")
 async def update_organization(organization_id: str, body: OrganizationPatch, host: HostDep, staff: CurrentStaff) -> OrganizationRecord:
-    old = await read_organization(organization_id, host, staff)
-    await _require_organization_scope(host, staff, organization_id)
-    new = replace(old, **body.model_dump(exclude_unset=True, exclude_none=True))
+    _require_editor(staff)
     async with db.transaction(host.sessions) as session:
+        await directory_service.lock_directory(session)
+        old = await directory_service.load_organization(session, organization_id)
+        if old is None:
+            raise NotFound(f"no organisation {organization_id} in the directory")
+        await _require_organization_scope(session, host, staff, organization_id)
+        new = replace(old, **_patch_values(body))
         summary = await directory_service.save_records(session, DirectoryRecords(organizations=(new,)), actor=staff.name)
     if summary.changed:
         await host.directory_changed(summary.version)
@@ -151,15 +183,32 @@ async def update_organization(organization_id: str, body: OrganizationPatch, hos
 
 @router.delete("/organizations/{organization_id}", status_code=204, summary="Delete an organisation without services")
 async def delete_organization(organization_id: str, host: HostDep, staff: CurrentStaff) -> Response:
-    await read_organization(organization_id, host, staff)
-    await _require_organization_scope(host, staff, organization_id)
+    _require_editor(staff)
     async with db.transaction(host.sessions) as session:
+        await directory_service.lock_directory(session)
+        if await directory_service.load_organization(session, organization_id) is None:
+            raise NotFound(f"no organisation {organization_id} in the directory")
+        await _require_organization_scope(session, host, staff, organization_id)
         if await directory_service.service_ids_of_organization(session, organization_id):
             raise Conflict("this organisation still runs services; delete or move them first")
         await directory_service.delete_organization(session, organization_id, actor=staff.name)
         version = await directory_service.directory_version(session)
     await host.directory_changed(version)
     return Response(status_code=204)
+
+
+_CLEARABLE = {"description", "email", "website", "sns_url"}
+
+
+def _patch_values(body: OrganizationPatch | ServicePatch) -> dict:
+    """Return the fields a PATCH sets; null clears a text field and is refused for the others."""
+    values = body.model_dump(exclude_unset=True)
+    for name, value in values.items():
+        if value is None:
+            if name not in _CLEARABLE:
+                raise Invalid(f"{name} cannot be null; leave it out to keep it as it is")
+            values[name] = ""
+    return values
 
 
 # Services
@@ -207,8 +256,6 @@ def _codes_within(host: DirectoryHost, region: str) -> list[str]:
 @router.post("/services", response_model=ServiceOut, status_code=201, summary="Create a service")
 async def create_service(body: ServiceIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
     service_id = str(body.id or uuid.uuid4())
-    if await _find_service(host, service_id):
-        raise Conflict(f"service {service_id} already exists; change it with PATCH")
     record = ServiceRecord(
         id=service_id,
         organization_id=body.organization_id,
@@ -225,12 +272,7 @@ async def create_service(body: ServiceIn, host: HostDep, staff: CurrentStaff) ->
         phones=tuple(_phone(p) for p in body.phones),
         schedules=tuple(_schedule(s) for s in body.schedules),
     )
-    return service_out(await _store_service(host, staff, record, None))
-
-
-async def _find_service(host: DirectoryHost, service_id: str) -> ServiceRecord | None:
-    async with host.sessions() as session:
-        return await directory_service.load_service(session, service_id)
+    return service_out(await _store_service(host, staff, service_id, lambda _: record, creating=True))
 
 
 def _phone(body: PhoneIn) -> PhoneRecord:
@@ -257,22 +299,24 @@ async def service_history(service_id: str, host: HostDep, staff: CurrentStaff) -
 
 @router.patch("/services/{service_id}", response_model=ServiceOut, summary="Change a service")
 async def update_service(service_id: str, body: ServicePatch, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    old = await _existing_service(host, service_id)
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    changes = _patch_values(body)
     if "capacity" in changes:
         changes["capacity"] = tuple(changes["capacity"].items())
     for name in ("topics", "channels", "areas"):
         if name in changes:
             changes[name] = tuple(changes[name])
-    return service_out(await _store_service(host, staff, replace(old, **changes), old))
+    return service_out(await _store_service(host, staff, service_id, lambda old: replace(old, **changes)))
 
 
 @router.delete("/services/{service_id}", status_code=204, summary="Delete a service")
 async def delete_service(service_id: str, host: HostDep, staff: CurrentStaff) -> Response:
-    old = await _existing_service(host, service_id)
     _require_editor(staff)
-    _require_scope(staff, old, host)
     async with db.transaction(host.sessions) as session:
+        await directory_service.lock_directory(session)
+        old = await directory_service.load_service(session, service_id)
+        if old is None:
+            raise NotFound(f"no service {service_id} in the directory")
+        _require_scope(staff, old, host)
         await directory_service.delete_service(session, service_id, actor=staff.name)
         version = await directory_service.directory_version(session)
     await host.directory_changed(version)
@@ -284,25 +328,27 @@ async def delete_service(service_id: str, host: HostDep, staff: CurrentStaff) ->
 
 @router.post("/services/{service_id}/phones", response_model=ServiceOut, status_code=201, summary="Add a phone line")
 async def add_phone(service_id: str, body: PhoneIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    old = await _existing_service(host, service_id)
-    new = replace(old, phones=(*old.phones, _phone(body)))
-    return service_out(await _store_service(host, staff, new, old))
+    phone = _phone(body)
+    return service_out(await _store_service(host, staff, service_id, lambda old: replace(old, phones=(*old.phones, phone))))
 
 
 @router.patch("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Change a phone line")
 async def update_phone(service_id: str, phone_id: str, body: PhoneIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    old = await _existing_service(host, service_id)
-    _index_of(old.phones, phone_id, "phone line")
-    phones = tuple(replace(p, number=body.number, description=body.description) if p.id == phone_id else p for p in old.phones)
-    return service_out(await _store_service(host, staff, replace(old, phones=phones), old))
+    def change(old: ServiceRecord) -> ServiceRecord:
+        _index_of(old.phones, phone_id, "phone line")
+        changed = {"number": body.number, "description": body.description}
+        return replace(old, phones=tuple(replace(p, **changed) if p.id == phone_id else p for p in old.phones))
+
+    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
 
 
 @router.delete("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Remove a phone line")
 async def delete_phone(service_id: str, phone_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    old = await _existing_service(host, service_id)
-    _index_of(old.phones, phone_id, "phone line")
-    new = replace(old, phones=tuple(p for p in old.phones if p.id != phone_id))
-    return service_out(await _store_service(host, staff, new, old))
+    def change(old: ServiceRecord) -> ServiceRecord:
+        _index_of(old.phones, phone_id, "phone line")
+        return replace(old, phones=tuple(p for p in old.phones if p.id != phone_id))
+
+    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
 
 
 def _index_of(items: tuple, item_id: str, noun: str) -> int:  # type: ignore[type-arg]
@@ -317,26 +363,34 @@ def _index_of(items: tuple, item_id: str, noun: str) -> int:  # type: ignore[typ
 
 @router.post("/services/{service_id}/schedules", response_model=ServiceOut, status_code=201, summary="Add opening hours")
 async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    old = await _existing_service(host, service_id)
-    new = replace(old, schedules=(*old.schedules, _schedule(body)))
-    return service_out(await _store_service(host, staff, new, old))
+    schedule = _schedule(body)
+    return service_out(await _store_service(host, staff, service_id, lambda old: replace(old, schedules=(*old.schedules, schedule))))
 
 
 @router.put("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Replace opening hours")
 async def update_schedule(service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    old = await _existing_service(host, service_id)
-    _index_of(old.schedules, schedule_id, "schedule")
     fresh = replace(_schedule(body), id=schedule_id)
-    new = replace(old, schedules=tuple(fresh if s.id == schedule_id else s for s in old.schedules))
-    return service_out(await _store_service(host, staff, new, old))
+
+    def change(old: ServiceRecord) -> ServiceRecord:
+        _index_of(old.schedules, schedule_id, "schedule")
+        return replace(old, schedules=tuple(fresh if s.id == schedule_id else s for s in old.schedules))
+
+    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
 
 
 @router.delete("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Remove opening hours or a closure")
 async def delete_schedule(service_id: str, schedule_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    old = await _existing_service(host, service_id)
-    _index_of(old.schedules, schedule_id, "schedule")
-    new = replace(old, schedules=tuple(s for s in old.schedules if s.id != schedule_id))
-    return service_out(await _store_service(host, staff, new, old))
+    return await _remove_schedule(host, staff, service_id, schedule_id, closures_only=False)
+
+
+async def _remove_schedule(host: DirectoryHost, staff: Staff, service_id: str, schedule_id: str, *, closures_only: bool) -> ServiceOut:
+    def change(old: ServiceRecord) -> ServiceRecord:
+        index = _index_of(old.schedules, schedule_id, "schedule")
+        if closures_only and old.schedules[index].kind != "closed":
+            raise NotFound(f"schedule {schedule_id} is not a closure")
+        return replace(old, schedules=tuple(s for s in old.schedules if s.id != schedule_id))
+
+    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
 
 
 @router.get("/services/{service_id}/closures", response_model=list[ScheduleOut], summary="List dated closures")
@@ -353,7 +407,4 @@ async def add_closure(service_id: str, body: ClosureIn, host: HostDep, staff: Cu
 
 @router.delete("/services/{service_id}/closures/{schedule_id}", response_model=ServiceOut, summary="Remove a closure")
 async def delete_closure(service_id: str, schedule_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    record = await _existing_service(host, service_id)
-    if record.schedules[_index_of(record.schedules, schedule_id, "schedule")].kind != "closed":
-        raise NotFound(f"schedule {schedule_id} is not a closure")
-    return await delete_schedule(service_id, schedule_id, host, staff)
+    return await _remove_schedule(host, staff, service_id, schedule_id, closures_only=True)

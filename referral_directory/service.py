@@ -102,8 +102,17 @@ async def service_ids_of_organization(session: AsyncSession, organization_id: st
     return list(rows.scalars().all())
 
 
+async def lock_directory(session: AsyncSession) -> None:
+    """Take the directory's write lock for this transaction: concurrent changes wait, then see each other's result."""
+    touched = await session.execute(update(DirectoryState.__table__).where(DirectoryState.id == 1).values(version=DirectoryState.version))
+    if touched.rowcount == 0:
+        session.add(DirectoryState(id=1, version=0))
+        await session.flush()
+
+
 async def save_records(session: AsyncSession, records: DirectoryRecords, *, actor: str) -> ChangeSummary:
     """Create or update the given organisations and services; unchanged ones are left alone."""
+    await lock_directory(session)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     changes: list[ChangeRecord] = []
     stored_orgs = {o.id: o for o in await _load_organizations(session, [o.id for o in records.organizations])}
@@ -147,6 +156,7 @@ async def save_records(session: AsyncSession, records: DirectoryRecords, *, acto
 
 async def delete_service(session: AsyncSession, service_id: str, *, actor: str) -> bool:
     """Delete a service and everything under it; returns False when there was none."""
+    await lock_directory(session)
     old = await load_service(session, service_id)
     if old is None:
         return False
@@ -159,6 +169,7 @@ async def delete_service(session: AsyncSession, service_id: str, *, actor: str) 
 
 async def delete_organization(session: AsyncSession, organization_id: str, *, actor: str) -> bool:
     """Delete an organisation that has no services; returns False when there was none."""
+    await lock_directory(session)
     old = await load_organization(session, organization_id)
     if old is None:
         return False
@@ -166,6 +177,12 @@ async def delete_organization(session: AsyncSession, organization_id: str, *, ac
     session.add(ChangeRecord(actor=actor, entity="organization", entity_id=organization_id, field="deleted", old=_json(old)))
     await _bump_version(session)
     return True
+
+
+async def creator_of(session: AsyncSession, entity_id: str) -> str | None:
+    """Return who created an organisation or service, from its change history."""
+    query = select(ChangeRecord.actor).where(ChangeRecord.entity_id == entity_id, ChangeRecord.field == "created")
+    return (await session.execute(query.order_by(ChangeRecord.id).limit(1))).scalar_one_or_none()
 
 
 async def change_history(session: AsyncSession, entity_id: str, limit: int = 200) -> list[ChangeRecord]:

@@ -19,9 +19,9 @@ WAITING_KEY = "tsunagu:waiting"  # sorted set: call id → when it started waiti
 CALL_EVENTS_CHANNEL = "tsunagu:calls"  # call-state events for the dashboard: steps and outcomes, never numbers
 
 
-def slot_key(service_id: str) -> str:
-    """Return the Redis key of a service's slot set."""
-    return f"tsunagu:slots:{service_id}"
+def slot_key(service_id: str, channel: str = "voice") -> str:
+    """Return the Redis key of a service's slot set on a channel (calls and chats have their own capacity)."""
+    return f"tsunagu:slots:{service_id}:{channel}"
 
 
 class LiveState:
@@ -34,25 +34,32 @@ class LiveState:
     def _script(self, name: str) -> AsyncScript:
         return self._scripts[name]
 
-    async def claim_slot(self, service_id: str, *, lease: str, capacity: int, ttl_ms: int) -> bool:
+    async def claim_slot(self, service_id: str, *, lease: str, capacity: int, ttl_ms: int, channel: str = "voice") -> bool:
         """Hold (or renew) a slot on a service for a lease; False when the service is full."""
-        return bool(await self._script("claim_slot")(keys=[slot_key(service_id)], args=[lease, capacity, ttl_ms]))
+        return bool(await self._script("claim_slot")(keys=[slot_key(service_id, channel)], args=[lease, capacity, ttl_ms]))
 
-    async def release_slot(self, service_id: str, *, lease: str) -> bool:
+    async def release_slot(self, service_id: str, *, lease: str, channel: str = "voice") -> bool:
         """Free a lease's slot; False when it was already free."""
-        return bool(await self._script("release_slot")(keys=[slot_key(service_id)], args=[lease]))
+        return bool(await self._script("release_slot")(keys=[slot_key(service_id, channel)], args=[lease]))
 
-    async def slots_in_use(self, service_ids: Iterable[str]) -> Mapping[str, int]:
-        """Return the unexpired leases held on each service."""
+    async def slots_in_use(self, service_ids: Iterable[str], channel: str = "voice") -> Mapping[str, int]:
+        """Return the unexpired leases held on each service on a channel."""
         ids = list(service_ids)
         if not ids:
             return {}
-        counts = await self._script("slots_in_use")(keys=[slot_key(i) for i in ids])
+        counts = await self._script("slots_in_use")(keys=[slot_key(i, channel) for i in ids])
         return {i: int(c) for i, c in zip(ids, counts) if int(c)}
 
     async def publish_version(self, version: int) -> bool:
         """Record a new directory version and notify every worker; False when it is not newer."""
         return bool(await self._script("publish_version")(keys=[VERSION_KEY], args=[version, VERSION_CHANNEL]))
+
+    async def set_version(self, version: int) -> None:
+        """Record the directory version as it is stored, even if lower, and notify every worker."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(VERSION_KEY, version)
+        pipe.publish(VERSION_CHANNEL, version)
+        await pipe.execute()
 
     async def current_version(self) -> int | None:
         """Return the directory version recorded in Redis, if any."""

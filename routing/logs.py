@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import unicodedata
 from typing import Any
 
 import structlog
 
-# E.164 (+81…), Japanese domestic forms (03-1234-5678, 090 1234 5678, 0120-123-456, 09012345678)
-# and full-width digits are caught; redaction runs on every string in every event.
-_PHONE = re.compile(
-    r"(?<![\w])(?:\+|＋)?[0-9０-９](?:[\s\-‐−ー()（）]?[0-9０-９]){8,14}(?![\w])"
-)
+# E.164 (+81…), Japanese domestic forms (03-1234-5678, 090 1234 5678, 0120-123-456, 09012345678),
+# full-width digits and dashes and URL-encoded "+" are caught; redaction runs on every string in every event.
+_PHONE = re.compile(r"(?<![0-9])(?:\+|%2[bB])?[0-9](?:[\s\-‐−ー()]?[0-9]){8,14}(?![0-9])")
 REDACTED = "[redacted-number]"
 
 
 def redact_text(text: str) -> str:
-    """Replace anything that looks like a phone number."""
-    return _PHONE.sub(REDACTED, text)
+    """Replace anything that looks like a phone number (after folding full-width characters)."""
+    folded = unicodedata.normalize("NFKC", text)
+    return _PHONE.sub(REDACTED, folded) if _PHONE.search(folded) else text
 
 
 def _redact(value: Any) -> Any:
@@ -63,6 +63,9 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers = [handler]
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines carry query strings
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # uvicorn's access lines carry the query string; our own request log writes the path alone.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers, access.propagate, access.disabled = [], False, True

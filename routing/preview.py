@@ -133,7 +133,7 @@ async def preview(
     region, place = resolve_place(runtime.regions, postal_code, lgcode)
     contact = Contact(topic=topic, channel=channel, municipality=region.municipality, prefecture=region.prefecture)
     matched = [reach.entry.id for reach in matching_services(snapshot, contact)]
-    load = Load(in_use=await runtime.live.slots_in_use(matched), rotation=0)
+    load = Load(in_use=await runtime.live.slots_in_use(matched, channel), rotation=0)
     policy = runtime.settings.policy_for(topic)
     decision = decide_route(snapshot, contact, instant, load, policy)
     return PreviewOut(

@@ -55,21 +55,29 @@ class Runtime:
         return self._rotation
 
     async def reload_snapshot(self) -> Snapshot:
-        """Rebuild the snapshot from the database."""
+        """Rebuild the snapshot from the database (an older build never replaces a newer one)."""
         async with self.sessions() as session:
             version = await directory_service.directory_version(session)
             records = await directory_service.load_directory(session)
         snapshot = await asyncio.to_thread(
             build_snapshot, records, self.regions, version=version, holidays=self.holidays, built_at=self.clock.now()
         )
-        self.snapshot = snapshot
-        log.info("snapshot_loaded", version=version, services=len(snapshot.services))
-        return snapshot
+        if self.snapshot is None or snapshot.version >= self.snapshot.version:
+            self.snapshot = snapshot
+            log.info("snapshot_loaded", version=version, services=len(snapshot.services))
+        return self.snapshot
 
     async def directory_changed(self, version: int) -> None:
-        """After a committed directory change: rebuild here, and tell every other worker."""
-        await self.reload_snapshot()
-        await self.live.publish_version(version)
+        """After a committed directory change: rebuild here, and tell every other worker.
+
+        The change is stored whatever happens here: a failure is logged, and the watchers
+        (this worker's included) catch up from the database within seconds.
+        """
+        try:
+            await self.reload_snapshot()
+            await self.live.publish_version(version)
+        except Exception as error:
+            log.warning("directory_change_not_announced", version=version, error=type(error).__name__)
 
     def start_watching(self) -> None:
         """Follow directory versions published by other workers and reload when one is newer."""
@@ -89,24 +97,31 @@ class Runtime:
                 raise
             except Exception as error:  # keep following: a Redis or database blip must not stop reloads
                 log.warning("directory_watch_failed", error=type(error).__name__)
+                await self._catch_up_from_database()
                 await asyncio.sleep(POLL_SECONDS)
 
     async def _reload_if_stale(self) -> None:
-        published = await self.live.current_version()
-        current = self.snapshot.version if self.snapshot else -1
         self._polls += 1
         if self._polls % DATABASE_CHECK_EVERY == 0:
-            # The database is the source of truth: a change stored while Redis was away never reached the key.
+            await self._catch_up_from_database()
+            return
+        published = await self.live.current_version()
+        current = self.snapshot.version if self.snapshot else -1
+        if published != current:
+            await self.reload_snapshot()
+            if self.snapshot is not None and published != self.snapshot.version:
+                # The key is off (Redis kept from another database, or emptied): the database is the truth.
+                await self.live.set_version(self.snapshot.version)
+
+    async def _catch_up_from_database(self) -> None:
+        """Reload when the stored version differs from ours: a change made while Redis was away never reached the key."""
+        try:
             async with self.sessions() as session:
                 stored = await directory_service.directory_version(session)
-            if stored != current:
+            if self.snapshot is None or stored != self.snapshot.version:
                 await self.reload_snapshot()
-                await self.live.publish_version(stored)
-                return
-        if published is None:
-            await self.live.publish_version(current)
-        elif published != current:
-            await self.reload_snapshot()
+        except Exception as error:
+            log.warning("directory_catch_up_failed", error=type(error).__name__)
 
     async def close(self) -> None:
         """Stop the watcher and close every connection."""
@@ -146,7 +161,7 @@ async def open_runtime(
             await load_demo_if_empty(runtime)
         if snapshot:
             await runtime.reload_snapshot()
-            await runtime.live.publish_version(runtime.snapshot.version)  # type: ignore[union-attr]
+            await runtime.live.set_version(runtime.snapshot.version)  # type: ignore[union-attr]  # the database is the truth
     except BaseException:
         await runtime.close()
         raise

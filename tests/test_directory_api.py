@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from referral_directory.records import NATION, derived_id
-from builders import ORGANIZATION_ID, make_organization, make_records, make_service
+from builders import make_organization, make_records
 from running import make_settings, running_app
 
 TOKYO_ORG = derived_id("api", "tokyo-org")
@@ -203,3 +202,12 @@ async def test_openapi_lists_the_coordinator_api(api) -> None:  # type: ignore[n
     for path in ("/api/directory/services", "/api/directory/services/{service_id}/closures", "/api/routing/preview", "/healthz", "/readyz"):
         assert path in spec["paths"]
     assert (await api.client.get("/docs")).status_code == 200
+
+
+async def test_patch_with_null_clears_text_and_refuses_the_rest(api) -> None:  # type: ignore[no-untyped-def]
+    created = await create(api, service_body("中央区 相談", ["131024"], TOKYO_ORG, description="説明"), api.tokyo)
+    path = f"/api/directory/services/{created['id']}"
+    cleared = await api.client.patch(path, json={"description": None}, headers=api.tokyo)
+    assert cleared.status_code == 200 and cleared.json()["description"] == ""
+    refused = await api.client.patch(path, json={"name": None}, headers=api.tokyo)
+    assert refused.status_code == 422 and "name cannot be null" in refused.text

@@ -22,6 +22,7 @@ from referral_directory.records import (
 )
 from referral_directory.regions import Regions, build_regions
 from referral_directory.snapshot import Snapshot, build_snapshot
+from referral_directory.snapshot import MATCH_RANK
 from routing.engine import TIER_ORDER, Contact, Decision, Load, decide_route, matching_services
 
 HOLIDAYS = japanese_holidays(2026, 2028)
@@ -693,7 +694,9 @@ def test_property_candidates_are_open_free_matching_and_ordered(
         assert c.free_slots > 0
         assert c.free_slots == entry.capacity[channel] - live.in_use[c.service_id]
         assert topic in entry.topics and channel in entry.channels
-    keys = [(tier_rank[c.tier], -c.free_slots) for c in decision.candidates]
+    # local-first is local within a tier too: the more specific match first, then the most free slots
+    locality = (lambda c: -MATCH_RANK[c.match]) if policy == "local-first" else (lambda c: 0)
+    keys = [(tier_rank[c.tier], locality(c), -c.free_slots) for c in decision.candidates]
     assert keys == sorted(keys)
     matched = {r.entry.id for r in matching_services(snapshot, caller)}
     ids = [*candidate_ids(decision), *decision.full, *decision.closed]
