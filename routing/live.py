@@ -19,6 +19,11 @@ WAITING_KEY = "tsunagu:waiting"  # sorted set: call id → when it started waiti
 CALL_EVENTS_CHANNEL = "tsunagu:calls"  # call-state events for the dashboard: steps and outcomes, never numbers
 
 
+def queue_key(routing_key: str) -> str:
+    """Return the Redis key of a waiting queue (a sorted set: call → when it joined)."""
+    return f"tsunagu:queue:{routing_key}"
+
+
 def slot_key(service_id: str, channel: str = "voice") -> str:
     """Return the Redis key of a service's slot set on a channel (calls and chats have their own capacity)."""
     return f"tsunagu:slots:{service_id}:{channel}"
@@ -69,3 +74,21 @@ class LiveState:
     async def waiting(self) -> int:
         """Return how many callers are waiting for a free line."""
         return int(await self.redis.zcard(WAITING_KEY))
+
+    async def join_queue(self, routing_key: str, call: str, since: float) -> int:
+        """Put a call in its queue (once: its place is kept) and return its 0-based position, in one round trip."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(queue_key(routing_key), {call: since}, nx=True)
+        pipe.zrank(queue_key(routing_key), call)
+        pipe.expire(queue_key(routing_key), 6 * 3600)
+        _, rank, _ = await pipe.execute()
+        return int(rank)
+
+    async def queue_position(self, routing_key: str, call: str) -> int | None:
+        """Return a call's 0-based position in its queue, or None when it is not in it."""
+        rank = await self.redis.zrank(queue_key(routing_key), call)
+        return None if rank is None else int(rank)
+
+    async def leave_queue(self, routing_key: str, call: str) -> None:
+        """Take a call out of its queue."""
+        await self.redis.zrem(queue_key(routing_key), call)

@@ -303,3 +303,39 @@ async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(voic
     (record,) = await records(voice)
     assert record.outcome == "abandoned_in_queue"
     assert await slots_held(voice) == {}
+
+
+async def test_waiting_callers_hear_their_place_and_are_served_first_come_first_served(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with await start(tmp_path, redis_url, regions) as one, await start(tmp_path, redis_url, regions) as two:
+        await one.store(DIRECTORY)
+        while two.runtime.snapshot.version != one.runtime.snapshot.version:
+            await asyncio.sleep(0.02)
+        first, second = Call(one), Call(two)
+        for call in (first, second):
+            assert (await call.reach_dial(topic="5")).dialled() == [FAMILY.phones[0].number]
+        early, late = Call(two), Call(one)  # FAMILY (capacity 2) is full: these two wait, in this order
+        heard_early = " ".join((await early.reach_dial(topic="5")).said())
+        heard_late = " ".join((await late.reach_dial(topic="5")).said())
+        assert "1番目" in heard_early and "2番目" in heard_late and "分ほど" in heard_late
+
+        await first.dial_result("completed")  # one line frees
+        again = await late.post("/twilio/voice/wait")  # the later caller asks first...
+        assert again.dialled() == [] and "2番目" in " ".join(again.said())  # ...but is still behind
+        served = await early.post("/twilio/voice/wait")
+        assert served.dialled() == [FAMILY.phones[0].number]
+        assert "1番目" in " ".join((await late.post("/twilio/voice/wait")).said())
+
+        for call in (first, second, early, late):
+            await call.end()
+        assert await slots_held(one) == {}
+        assert await one.runtime.redis.keys("tsunagu:queue:*") == []
+
+
+async def test_after_waiting_a_window_that_was_busy_may_be_tried_again(voice: Running) -> None:
+    call = Call(voice)
+    await call.reach_dial(postal="#")
+    await call.dial_result("busy")  # national A
+    waiting = await call.dial_result("busy")  # national B: all tried, wait
+    assert waiting.dialled() == []
+    retried = await call.post("/twilio/voice/wait")
+    assert retried.dialled() == [NATIONAL_A.phones[0].number]

@@ -37,10 +37,17 @@ class CallState:
     postal_tries: int = 0
     attempts: list[Attempt] = field(default_factory=list)
     outcome: str | None = None  # set once the call has a final outcome
+    queue: str | None = None  # the routing key of the queue the caller waits in
 
     @property
     def tried(self) -> set[str]:
-        return {a.service_id for a in self.attempts}
+        """Services tried since the caller last waited: after a wait, every window may be tried again."""
+        tried: set[str] = set()
+        for attempt in reversed(self.attempts):
+            if attempt.outcome == "waited":
+                break
+            tried.add(attempt.service_id)
+        return tried
 
     @property
     def ringing(self) -> Attempt | None:

@@ -60,3 +60,13 @@ def read_back(place: str) -> str:
 def opens_next(name: str, when: str) -> str:
     """Return the line that says when and where help opens next."""
     return f"いまは受付時間外です。{name}は、{when}から受け付けています。"
+
+
+def queue_place(position: int, minutes: int) -> str:
+    """Return the line that tells a waiting caller their place in line and the likely wait."""
+    return f"いま{position}番目にお待ちいただいています。あと{minutes}分ほどでおつなぎできる見込みです。このままお待ちください。"
+
+
+def en_queue_place(position: int, minutes: int) -> str:
+    """The same in English."""
+    return f"You are number {position} in line. We expect to connect you in about {minutes} minutes. Please stay on the line."

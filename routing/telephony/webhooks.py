@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ DIALLED_URL = "/twilio/voice/dialled"
 WAIT_URL = "/twilio/voice/wait"
 WAIT_SECONDS = 20
 MAX_WAITS = 9  # about three minutes of waiting before the fallback line
+AVERAGE_CALL_MINUTES = 12  # for the spoken estimate of the wait
 
 
 def _xml(text: str) -> Response:
@@ -158,11 +160,20 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
     untried = [r.entry.id for r in matching_services(snapshot, contact) if r.entry.id not in state.tried]
     load = Load(in_use=await runtime.live.slots_in_use(untried), rotation=runtime.next_rotation())
     decision = decide_route(snapshot, contact, now, load, runtime.settings.policy_for(state.topic))
-    for candidate in decision.candidates:
-        if candidate.service_id in state.tried or not candidate.phones:
-            continue
+    tried = state.tried
+    candidates = [c for c in decision.candidates if c.service_id not in tried and c.phones]
+    if state.queue is not None and candidates:
+        # First come, first served across every worker: a waiting caller takes a line only when
+        # fewer callers are ahead of them than there are free lines.
+        ahead = await runtime.live.queue_position(state.queue, sid)
+        if ahead is not None and ahead >= sum(c.free_slots for c in candidates):
+            candidates = []
+    for candidate in candidates:
         lease_ms = runtime.settings.slot_lease_seconds * 1000
         if await runtime.live.claim_slot(candidate.service_id, lease=sid, capacity=candidate.capacity, ttl_ms=lease_ms):
+            if state.queue is not None:
+                await runtime.live.leave_queue(state.queue, sid)
+                state.queue = None
             state.attempts.append(Attempt(candidate.service_id, candidate.tier))
             event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": candidate.service_id}
             await save_call(runtime.redis, sid, state, event=event)
@@ -171,20 +182,29 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
         state.outcome = "no_service_open"
         await save_call(runtime.redis, sid, state)
         return twiml.tell_and_hang_up([*lines, *_when_help_opens(decision), *_in_danger(state)], state.english)
-    return await _wait(runtime, sid, state, lines)
+    lines_open = sum(c.capacity for c in decision.candidates) + sum(snapshot.services[i].capacity.get("voice", 0) for i in decision.full)
+    return await _wait(runtime, sid, state, lines, lines_open)
 
 
-async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str]) -> str:
+async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], lines_open: int) -> str:
+    """Hold the caller in the queue for their topic and prefecture, telling them their place and the likely wait."""
     waits = sum(1 for a in state.attempts if a.outcome == "waited")
     if waits >= MAX_WAITS:
+        if state.queue is not None:
+            await runtime.live.leave_queue(state.queue, sid)
         state.outcome = "fallback"
         await save_call(runtime.redis, sid, state)
         return twiml.fallback(runtime.settings.fallback_number)
+    now = runtime.clock.now().timestamp()
+    state.queue = state.queue or f"{state.topic}:{state.prefecture or '00'}"
+    position = await runtime.live.join_queue(state.queue, sid, now) + 1
+    minutes = max(1, math.ceil(position * AVERAGE_CALL_MINUTES / max(1, lines_open)))
     state.attempts.append(Attempt("", "", "waited"))
-    event = {"step": "waiting", "topic": state.topic, "lgcode": state.lgcode}
-    await save_call(runtime.redis, sid, state, event=event, waiting_since=runtime.clock.now().timestamp())
-    busy = prompts.EN_ALL_BUSY if state.english else prompts.ALL_BUSY
-    return twiml.wait_for_line([*lines, busy], seconds=WAIT_SECONDS, then=WAIT_URL, english=state.english)
+    event = {"step": "waiting", "topic": state.topic, "lgcode": state.lgcode, "position": position}
+    await save_call(runtime.redis, sid, state, event=event, waiting_since=now)
+    said = [*lines, prompts.EN_ALL_BUSY if state.english else prompts.ALL_BUSY]
+    said.append(prompts.en_queue_place(position, minutes) if state.english else prompts.queue_place(position, minutes))
+    return twiml.wait_for_line(said, seconds=WAIT_SECONDS, then=WAIT_URL, english=state.english)
 
 
 def _when_help_opens(decision) -> list[str]:  # type: ignore[no-untyped-def]
@@ -238,6 +258,8 @@ async def status(request: Request, form: TwilioForm) -> Response:
     record = await _write_record(runtime, sid, form, state)
     await runtime.redis.delete(state_key(sid))
     await runtime.redis.zrem(WAITING_KEY, sid)
+    if state.queue is not None:
+        await runtime.live.leave_queue(state.queue, sid)
     await runtime.redis.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
     if record.wait_seconds:
