@@ -339,3 +339,19 @@ async def test_after_waiting_a_window_that_was_busy_may_be_tried_again(voice: Ru
     assert waiting.dialled() == []
     retried = await call.post("/twilio/voice/wait")
     assert retried.dialled() == [NATIONAL_A.phones[0].number]
+
+
+async def test_metrics_count_calls_latency_waiting_and_slots_per_tier(voice: Running) -> None:
+    connected, waiting = Call(voice), Call(voice)
+    await connected.reach_dial()
+    await connected.dial_result("completed")
+    await connected.end()
+    for _ in range(2):
+        await Call(voice).reach_dial(topic="5")  # FAMILY's two lines taken...
+    assert (await waiting.reach_dial(topic="5")).dialled() == []  # ...so this caller waits
+    text = (await voice.client.get("/metrics")).text
+    assert 'tsunagu_calls_total{outcome="connected",topic="general"} 1.0' in text
+    assert 'tsunagu_webhook_seconds_count{step="incoming"} 4.0' in text
+    assert 'tsunagu_slots_in_use{tier="municipal"} 2.0' in text
+    assert 'tsunagu_slots_capacity{tier="national"}' in text
+    assert "tsunagu_queue_length 1.0" in text
