@@ -20,6 +20,8 @@ from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
+from routing.telephony import callback_webhooks as voice_callbacks
+from routing.telephony.callbacks import run_dispatcher
 from routing.telephony import webhooks as voice
 
 log = structlog.get_logger("tsunagu.http")
@@ -34,6 +36,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory)
         app.state.runtime = runtime
+        if settings.twilio_account_sid:
+            runtime.start_background("callbacks", run_dispatcher(runtime))
         if not settings.verify_twilio_signatures:
             log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
         log.info("started", database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.include_router(directory_api.router)
     app.include_router(preview.router)
     app.include_router(voice.router)
+    app.include_router(voice_callbacks.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")

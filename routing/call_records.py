@@ -26,3 +26,22 @@ class CallRecord(SQLModel, table=True):
     attempts: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{service_id, tier, outcome}]
     answered_service_id: str | None = Field(default=None, max_length=36)
     outcome: str = Field(max_length=24, index=True)
+
+
+class CallbackRequest(SQLModel, table=True):
+    """A caller's consented request to be called back; the number is kept only sealed, and only until the call is made."""
+
+    __tablename__ = "callback_request"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    topic: str = Field(max_length=16)
+    municipality: str | None = Field(default=None, max_length=5)
+    prefecture: str | None = Field(default=None, max_length=2)
+    lgcode: str | None = Field(default=None, max_length=6)
+    english: bool = False
+    number_sealed: str = ""  # AES-GCM with a key derived from TSUNAGU_SECRET_KEY; emptied once the call is made
+    dial_number: str = Field(max_length=20)  # the dial's own number, shown as the caller id when we call back
+    consent_at: datetime
+    created_at: datetime
+    status: str = Field(default="pending", max_length=16, index=True)  # pending, calling, connected, failed
+    tries: int = 0
+    service_id: str | None = Field(default=None, max_length=36)

@@ -6,6 +6,7 @@ Built in the app's lifespan (or by the CLI), never at import time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
 import structlog
@@ -46,6 +47,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     _watcher: asyncio.Task | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _background: list[asyncio.Task] = field(default_factory=list, repr=False)
     _rotation: int = 0
     _polls: int = 0
 
@@ -78,6 +80,15 @@ class Runtime:
             await self.live.publish_version(version)
         except Exception as error:
             log.warning("directory_change_not_announced", version=version, error=type(error).__name__)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the runtime is shutting down (background loops end)."""
+        return self._stopping.is_set()
+
+    def start_background(self, name: str, work: Coroutine) -> None:
+        """Run a background loop for as long as the runtime lives."""
+        self._background.append(asyncio.create_task(work, name=name))
 
     def start_watching(self) -> None:
         """Follow directory versions published by other workers and reload when one is newer."""
@@ -125,10 +136,12 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop the watcher and close every connection."""
-        if self._watcher is not None:
-            self._stopping.set()
-            self._watcher.cancel()
-            await asyncio.wait({self._watcher}, timeout=3 * POLL_SECONDS)
+        self._stopping.set()
+        tasks = {t for t in (self._watcher, *self._background) if t is not None}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=3 * POLL_SECONDS)
         await self.redis.aclose()
         await self.engine.dispose()
         if self.embedded_redis is not None:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     webhook_budget_seconds: float = 3.0  # past this, a webhook answers with the fallback number
     slot_lease_seconds: int = 7200  # a slot held by a call expires after this, so a lost callback cannot leak it
     pseudonym_key_id: str = "k1"  # the version of the key callers' pseudonyms are made with
+    seal_key_id: str = "s1"  # the version of the key callback numbers are sealed with
+    twilio_api_url: str = "https://api.twilio.com"  # tests point this at a local server speaking Twilio's REST API
+    callback_seconds: float = 5.0  # how often waiting callback requests are matched with free lines
     twilio_account_sid: str = Field(default="", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "TSUNAGU_TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str = Field(default="", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN"))
 

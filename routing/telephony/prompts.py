@@ -30,6 +30,14 @@ ALL_BUSY = "申し訳ありません。ただいま相談員がすべて対応�
 FALLBACK = "ただいまおつなぎしています。このままお待ちください。"
 IN_DANGER = "命の危険があるときは、110番、または119番に電話してください。"
 GOODBYE = "お電話ありがとうございました。"
+CALLBACK_OFFER = "順番が来たときに、こちらから折り返しお電話することもできます。ご希望の場合は1を押してください。"
+CALLBACK_CONSENT = (
+    "折り返しのお電話のため、この電話番号を暗号化して保存し、お電話したあとに消去します。"
+    "よろしければ1を、このままお待ちになる場合は2を押してください。"
+)
+CALLBACK_BOOKED = "承りました。相談員の手が空きしだい、こちらからお電話します。お電話を切ってお待ちください。"
+CALLBACK_GREETING = "孤独・孤立相談ダイヤルです。ご希望いただいた折り返しのお電話です。いまから相談員におつなぎします。"
+CALLBACK_GONE = "孤独・孤立相談ダイヤルです。申し訳ありません、ただいまおつなぎできませんでした。あらためてお電話します。"
 
 EN_POSTAL = "Please enter your 7-digit postal code. If you don't know it, press the pound key."
 EN_POSTAL_AGAIN = "We could not find that postal code. Please enter the 7 digits again, or press the pound key."
@@ -37,6 +45,12 @@ EN_POSTAL_UNKNOWN = "Thank you. We will connect you to a national service."
 EN_CONNECTING = "We are connecting you to a counsellor. Please stay on the line."
 EN_NEXT_WINDOW = "That line could not answer. We are trying another service for you."
 EN_ALL_BUSY = "We are sorry. All counsellors are busy at the moment."
+EN_CALLBACK_OFFER = "We can also call you back when it is your turn. To ask for a call back, press 1."
+EN_CALLBACK_CONSENT = (
+    "To call you back, we keep this phone number encrypted and delete it after the call. "
+    "Press 1 to agree, or 2 to keep waiting."
+)
+EN_CALLBACK_BOOKED = "Thank you. We will call you back as soon as a counsellor is free. You may hang up now."
 EN_IN_DANGER = "If your life is in danger, please call 110 for the police or 119 for an ambulance."
 
 TOPIC_WORDS = {  # ja-JP speech: a word the caller may say instead of pressing a key

@@ -71,11 +71,31 @@ def fallback(number: str) -> str:
     return str(response)
 
 
-def wait_for_line(lines: Iterable[str], *, seconds: int, then: str, english: bool = False) -> str:
-    """Say the lines, wait, then ask again whether a line is free."""
+def wait_for_line(lines: Iterable[str], *, seconds: int, then: str, offer: str | None = None, english: bool = False) -> str:
+    """Say the lines and wait; a key press goes to `offer` (a callback), silence asks again at `then`."""
     response = VoiceResponse()
     for line in lines:
         _say(response, line, english)
-    response.pause(length=seconds)
+    if offer is None:
+        response.pause(length=seconds)
+    else:
+        gather = response.gather(input="dtmf", num_digits=1, action=offer, method="POST", timeout=seconds)
+        _say(gather, prompts.EN_CALLBACK_OFFER if english else prompts.CALLBACK_OFFER, english)
     response.redirect(then, method="POST")
+    return str(response)
+
+
+def ask(question: str, *, action: str, then: str, english: bool = False) -> str:
+    """Ask for one key; silence goes on to `then`."""
+    response = VoiceResponse()
+    gather = response.gather(input="dtmf", num_digits=1, action=action, method="POST", timeout=GATHER_SECONDS)
+    _say(gather, question, english)
+    response.redirect(then, method="POST")
+    return str(response)
+
+
+def redirect(to: str) -> str:
+    """Go on at another step."""
+    response = VoiceResponse()
+    response.redirect(to, method="POST")
     return str(response)

@@ -39,6 +39,7 @@ TOPIC_URL = "/twilio/voice/topic"
 POSTAL_URL = "/twilio/voice/postal"
 DIALLED_URL = "/twilio/voice/dialled"
 WAIT_URL = "/twilio/voice/wait"
+CALLBACK_URL = "/twilio/voice/callback"
 WAIT_SECONDS = 20
 MAX_WAITS = 9  # about three minutes of waiting before the fallback line
 AVERAGE_CALL_MINUTES = 12  # for the spoken estimate of the wait
@@ -204,7 +205,7 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], 
     await save_call(runtime.redis, sid, state, event=event, waiting_since=now)
     said = [*lines, prompts.EN_ALL_BUSY if state.english else prompts.ALL_BUSY]
     said.append(prompts.en_queue_place(position, minutes) if state.english else prompts.queue_place(position, minutes))
-    return twiml.wait_for_line(said, seconds=WAIT_SECONDS, then=WAIT_URL, english=state.english)
+    return twiml.wait_for_line(said, seconds=WAIT_SECONDS, then=WAIT_URL, offer=CALLBACK_URL, english=state.english)
 
 
 def _when_help_opens(decision) -> list[str]:  # type: ignore[no-untyped-def]

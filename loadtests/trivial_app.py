@@ -1,0 +1,23 @@
+"""The baseline for loadtests/bench_webhook.py: the least a FastAPI webhook can do.
+
+POST /twilio/voice/incoming reads the form (as tsunagu does, through python-multipart) and
+answers ~90 bytes of XML. No middleware, no signature check, no Redis. Served by
+bench_webhook.py as `uvicorn loadtests.trivial_app:app --loop uvloop --http httptools
+--no-access-log --workers 1`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+
+TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Say language="ja-JP">ok</Say></Response>'
+
+app = FastAPI()
+
+
+@app.post("/twilio/voice/incoming")
+async def incoming(request: Request) -> Response:
+    form = await request.form()
+    if "CallSid" not in form:
+        return Response(status_code=400)
+    return Response(TWIML, media_type="application/xml")

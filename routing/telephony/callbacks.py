@@ -1,0 +1,128 @@
+"""Callbacks: a waiting caller who consents is called back through Twilio's REST API when a line frees.
+
+The number is kept only sealed, used once to place the call, and emptied when the request ends.
+Live callers in the queue come first: a callback takes a line only when nobody waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import structlog
+from sqlalchemy import select
+from twilio.rest import Client
+
+from referral_directory import db
+from routing.call_records import CallbackRequest
+from routing.confidentiality import unseal
+from routing.engine import Contact, Load, decide_route, matching_services
+from routing.live import queue_key
+from routing.runtime import Runtime
+from routing.settings import Settings
+
+log = structlog.get_logger("tsunagu.callbacks")
+LOCK_KEY = "tsunagu:callbacks:dispatcher"
+MAX_TRIES = 3
+BRIDGE_URL = "/twilio/voice/callback-bridge"
+CALLBACK_STATUS_URL = "/twilio/voice/callback-status"
+
+
+def twilio_client(settings: Settings) -> Client:
+    """Return Twilio's REST client for the configured account (and API address, which tests point at a local server)."""
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    client.api.base_url = settings.twilio_api_url.rstrip("/")
+    return client
+
+
+def lease_of(request_id: str) -> str:
+    """Return the slot lease a callback holds while it rings and talks."""
+    return f"callback:{request_id}"
+
+
+async def dispatch_once(runtime: Runtime, client: Client) -> int:
+    """Match pending callbacks with free lines and place those calls; returns how many were placed. One worker at a time."""
+    token = secrets.token_hex(8)
+    if not await runtime.redis.set(LOCK_KEY, token, nx=True, px=30_000):
+        return 0
+    try:
+        async with runtime.sessions() as session:
+            query = select(CallbackRequest).where(CallbackRequest.status == "pending").order_by(CallbackRequest.created_at).limit(20)
+            pending = list((await session.execute(query)).scalars().all())
+        placed = 0
+        for request in pending:
+            placed += await _try_to_place(runtime, client, request)
+        return placed
+    finally:
+        if await runtime.redis.get(LOCK_KEY) == token:
+            await runtime.redis.delete(LOCK_KEY)
+
+
+async def _try_to_place(runtime: Runtime, client: Client, request: CallbackRequest) -> int:
+    if await runtime.redis.zcard(queue_key(f"{request.topic}:{request.prefecture or '00'}")):
+        return 0  # callers on the line are waiting for these windows: they come first
+    snapshot = runtime.snapshot
+    assert snapshot is not None
+    contact = Contact(topic=request.topic, channel="voice", municipality=request.municipality, prefecture=request.prefecture)
+    ids = [r.entry.id for r in matching_services(snapshot, contact)]
+    load = Load(in_use=await runtime.live.slots_in_use(ids), rotation=runtime.next_rotation())
+    decision = decide_route(snapshot, contact, runtime.clock.now(), load, runtime.settings.policy_for(request.topic))
+    lease_ms = runtime.settings.slot_lease_seconds * 1000
+    for candidate in decision.candidates:
+        if not candidate.phones:
+            continue
+        if not await runtime.live.claim_slot(candidate.service_id, lease=lease_of(request.id), capacity=candidate.capacity, ttl_ms=lease_ms):
+            continue
+        base = runtime.settings.public_url.rstrip("/")
+        try:
+            await asyncio.to_thread(
+                client.calls.create,
+                to=unseal(request.number_sealed, secret_key=runtime.settings.secret_key),
+                from_=request.dial_number,
+                url=f"{base}{BRIDGE_URL}?request={request.id}",
+                method="POST",
+                status_callback=f"{base}{CALLBACK_STATUS_URL}?request={request.id}",
+                status_callback_method="POST",
+                timeout=30,
+            )
+        except Exception as error:
+            log.warning("callback_not_placed", request=request.id, error=type(error).__name__)
+            await runtime.live.release_slot(candidate.service_id, lease=lease_of(request.id))
+            await finish_try(runtime, request.id, connected=False)
+            return 0
+        async with db.transaction(runtime.sessions) as session:
+            row = await session.get(CallbackRequest, request.id)
+            row.status, row.service_id, row.tries = "calling", candidate.service_id, row.tries + 1  # type: ignore[union-attr]
+        log.info("callback_placed", request=request.id, service_id=candidate.service_id)
+        return 1
+    return 0
+
+
+async def finish_try(runtime: Runtime, request_id: str, *, connected: bool) -> CallbackRequest | None:
+    """Close one try of a callback: connected, or back in line (the number is emptied once it is no longer needed)."""
+    async with db.transaction(runtime.sessions) as session:
+        row = await session.get(CallbackRequest, request_id)
+        if row is None or row.status in ("connected", "failed"):
+            return row
+        if row.service_id:
+            await runtime.live.release_slot(row.service_id, lease=lease_of(request_id))
+        if connected:
+            row.status, row.number_sealed = "connected", ""
+        elif row.tries >= MAX_TRIES:
+            row.status, row.number_sealed = "failed", ""
+        else:
+            row.status = "pending"
+        return row
+
+
+async def run_dispatcher(runtime: Runtime) -> None:
+    """Every few seconds, place the callbacks that a free line can take (until the runtime stops)."""
+    client = twilio_client(runtime.settings)
+    while not runtime.stopping:
+        try:
+            await dispatch_once(runtime, client)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("callback_dispatch_failed", error=type(error).__name__)
+        await asyncio.sleep(runtime.settings.callback_seconds)

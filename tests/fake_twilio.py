@@ -1,0 +1,63 @@
+"""A local HTTP server that speaks the few Twilio REST endpoints tsunagu uses, recording every request."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class FakeTwilio:
+    url: str
+    calls: list[dict[str, str]] = field(default_factory=list)
+    fail_next: int = 0  # answer this many call creations with Twilio's error shape
+
+
+def _app(fake: FakeTwilio) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/2010-04-01/Accounts/{account_sid}/Calls.json")
+    async def create_call(account_sid: str, request: Request) -> JSONResponse:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if fake.fail_next:
+            fake.fail_next -= 1
+            return JSONResponse({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}, status_code=400)
+        sid = "CA" + uuid.uuid4().hex
+        fake.calls.append({"account_sid": account_sid, "authorization": request.headers.get("authorization", ""), **form})
+        return JSONResponse(
+            {"sid": sid, "account_sid": account_sid, "to": form.get("To"), "from": form.get("From"), "status": "queued",
+             "direction": "outbound-api", "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{sid}.json"},
+            status_code=201,
+        )
+
+    return app
+
+
+@contextmanager
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """Run the fake on a free loopback port for the duration of the block."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fake = FakeTwilio(url=f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(uvicorn.Config(_app(fake), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the fake Twilio server did not start"
+        time.sleep(0.02)
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
