@@ -21,6 +21,7 @@ from routing.metrics import CONTENT_TYPE
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 from routing.telephony import callback_webhooks as voice_callbacks
+from routing.reconciler import run_reconciler
 from routing.telephony.callbacks import run_dispatcher
 from routing.telephony import webhooks as voice
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory)
         app.state.runtime = runtime
+        runtime.start_background("reconciler", run_reconciler(runtime))
         if settings.twilio_account_sid:
             runtime.start_background("callbacks", run_dispatcher(runtime))
         if not settings.verify_twilio_signatures:

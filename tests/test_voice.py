@@ -13,6 +13,7 @@ from sqlalchemy import select
 from builders import make_phone, make_records, make_schedule, make_service
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from routing.call_records import CallRecord
+from routing.reconciler import reconcile_once
 from routing.telephony.simulator import Caller, Line, TwilioSimulator
 from running import Running, make_settings, running_app
 from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
@@ -355,3 +356,31 @@ async def test_metrics_count_calls_latency_waiting_and_slots_per_tier(voice: Run
     assert 'tsunagu_slots_in_use{tier="municipal"} 2.0' in text
     assert 'tsunagu_slots_capacity{tier="national"}' in text
     assert "tsunagu_queue_length 1.0" in text
+
+
+async def test_the_reconciler_frees_slots_of_calls_whose_end_never_arrived(voice: Running) -> None:
+    lost, live = Call(voice), Call(voice)
+    await lost.reach_dial()
+    await live.reach_dial()
+    assert await slots_held(voice) == {NATIONAL_A.id: 2}
+    await voice.runtime.redis.delete(f"tsunagu:call:{lost.sid}")  # its state expired: no dial action, no status ever came
+    assert await reconcile_once(voice.runtime) == 1
+    assert await slots_held(voice) == {NATIONAL_A.id: 1}  # the live call keeps its line
+    assert await reconcile_once(voice.runtime) == 0
+
+
+async def test_after_the_longest_wait_the_caller_is_offered_a_callback_sns_and_the_24_hour_line(voice: Running) -> None:
+    for _ in range(2):
+        await Call(voice).reach_dial(topic="5")
+    call = Call(voice)
+    answer = await call.reach_dial(topic="5")
+    waits = 1
+    while answer.dialled() == []:
+        answer = await call.post("/twilio/voice/wait")
+        waits += 1
+        assert waits <= 12, "the wait must end"
+    said = " ".join(answer.said())
+    assert "SNS" in said and "折り返し" in said and "24時間" in said
+    assert answer.gathers()[0]["action"] == "/twilio/voice/callback"
+    assert answer.dialled() == ["+81355550000"]
+    assert await voice.runtime.redis.keys("tsunagu:queue:*") == []

@@ -37,6 +37,8 @@ CALLBACK_CONSENT = (
 )
 CALLBACK_BOOKED = "承りました。相談員の手が空きしだい、こちらからお電話します。お電話を切ってお待ちください。"
 CALLBACK_GREETING = "孤独・孤立相談ダイヤルです。ご希望いただいた折り返しのお電話です。いまから相談員におつなぎします。"
+LONG_WAIT = "長くお待たせして申し訳ありません。LINEなどのSNSでのご相談も、24時間受け付けています。"
+TO_24H = "24時間受け付けている窓口におつなぎします。"
 CALLBACK_GONE = "孤独・孤立相談ダイヤルです。申し訳ありません、ただいまおつなぎできませんでした。あらためてお電話します。"
 
 EN_POSTAL = "Please enter your 7-digit postal code. If you don't know it, press the pound key."
@@ -51,6 +53,8 @@ EN_CALLBACK_CONSENT = (
     "Press 1 to agree, or 2 to keep waiting."
 )
 EN_CALLBACK_BOOKED = "Thank you. We will call you back as soon as a counsellor is free. You may hang up now."
+EN_LONG_WAIT = "We are sorry to keep you waiting. You can also talk to us by chat on social media, 24 hours a day."
+EN_TO_24H = "We are connecting you to our 24-hour line."
 EN_IN_DANGER = "If your life is in danger, please call 110 for the police or 119 for an ambulance."
 
 TOPIC_WORDS = {  # ja-JP speech: a word the caller may say instead of pressing a key

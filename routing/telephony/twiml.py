@@ -99,3 +99,15 @@ def redirect(to: str) -> str:
     response = VoiceResponse()
     response.redirect(to, method="POST")
     return str(response)
+
+
+def last_offer(lines: Iterable[str], *, offer: str, fallback_number: str, english: bool = False) -> str:
+    """After the longest wait: offer a callback once more; silence goes to the 24-hour line."""
+    response = VoiceResponse()
+    for line in lines:
+        _say(response, line, english)
+    gather = response.gather(input="dtmf", num_digits=1, action=offer, method="POST", timeout=GATHER_SECONDS)
+    _say(gather, prompts.EN_CALLBACK_OFFER if english else prompts.CALLBACK_OFFER, english)
+    _say(response, prompts.EN_TO_24H if english else prompts.TO_24H, english)
+    response.dial(fallback_number, timeout=60)
+    return str(response)

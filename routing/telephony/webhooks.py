@@ -195,7 +195,8 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], 
             await runtime.live.leave_queue(state.queue, sid)
         state.outcome = "fallback"
         await save_call(runtime.redis, sid, state)
-        return twiml.fallback(runtime.settings.fallback_number)
+        sorry = prompts.EN_LONG_WAIT if state.english else prompts.LONG_WAIT
+        return twiml.last_offer([sorry], offer=CALLBACK_URL, fallback_number=runtime.settings.fallback_number, english=state.english)
     now = runtime.clock.now().timestamp()
     state.queue = state.queue or f"{state.topic}:{state.prefecture or '00'}"
     position = await runtime.live.join_queue(state.queue, sid, now) + 1
