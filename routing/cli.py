@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -59,6 +60,12 @@ def serve(
 
     settings = Settings()
     configure_logging(settings.log_level)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Several workers: each writes its counters here and /metrics adds them all up.
+        metrics_dir = settings.var_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     embedded = None
     if not settings.redis_url:
         # One embedded server for every worker: start it here and hand its socket to them.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -33,11 +33,17 @@ class Metrics:
             MultiProcessCollector(registry)
         else:
             registry = self.registry
-        live = CollectorRegistry()
-        used = Gauge("tsunagu_slots_in_use", "Voice slots held now, by tier", ["tier"], registry=live)
-        capacity = Gauge("tsunagu_slots_capacity", "Voice slots of open and closed services, by tier", ["tier"], registry=live)
-        for tier, (held, total) in slots.items():
-            used.labels(tier).set(held)
-            capacity.labels(tier).set(total)
-        Gauge("tsunagu_queue_length", "Callers waiting for a free line now", registry=live).set(waiting)
-        return generate_latest(registry) + generate_latest(live)
+        # Live state is read from Redis at scrape time, the same for every worker: written as plain
+        # gauges here rather than as client objects, which multiprocess mode would store per process.
+        lines = [
+            "# HELP tsunagu_slots_in_use Voice slots held now, by tier",
+            "# TYPE tsunagu_slots_in_use gauge",
+            *(f'tsunagu_slots_in_use{{tier="{tier}"}} {float(held)}' for tier, (held, _) in sorted(slots.items())),
+            "# HELP tsunagu_slots_capacity Voice slots of active services, by tier",
+            "# TYPE tsunagu_slots_capacity gauge",
+            *(f'tsunagu_slots_capacity{{tier="{tier}"}} {float(total)}' for tier, (_, total) in sorted(slots.items())),
+            "# HELP tsunagu_queue_length Callers waiting for a free line now",
+            "# TYPE tsunagu_queue_length gauge",
+            f"tsunagu_queue_length {float(waiting)}",
+        ]
+        return generate_latest(registry) + ("\n".join(lines) + "\n").encode()
