@@ -384,3 +384,12 @@ async def test_after_the_longest_wait_the_caller_is_offered_a_callback_sns_and_t
     assert answer.gathers()[0]["action"] == "/twilio/voice/callback"
     assert answer.dialled() == ["+81355550000"]
     assert await voice.runtime.redis.keys("tsunagu:queue:*") == []
+
+
+async def test_a_repeated_dial_report_after_an_answer_rings_nobody_else(voice: Running) -> None:
+    call = Call(voice)
+    await call.reach_dial()
+    await call.dial_result("completed")
+    again = await call.dial_result("completed")
+    assert again.dialled() == [] and again.verbs() == ["Hangup"]
+    assert await slots_held(voice) == {}

@@ -126,6 +126,8 @@ async def dialled(request: Request, form: TwilioForm) -> Response:
         if state is None:
             return twiml.fallback(runtime.settings.fallback_number)
         attempt = state.ringing
+        if attempt is None and state.outcome == "connected":
+            return twiml.tell_and_hang_up([])  # a repeated report of a dial that already ended: nothing to redo
         status = form.get("DialCallStatus", "failed")
         if attempt is not None:
             attempt.outcome = "completed" if status in ("completed", "answered") else status
