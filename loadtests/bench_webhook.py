@@ -27,9 +27,9 @@ The figures:
 3. latency at a fixed 300 webhooks/s against tsunagu: `hey -c 6 -q 50` for 3 x --seconds
    (hey paces each worker with its own ticker and all tickers start together, so requests leave in
    bursts of -c every 1/q s: 6 every 20 ms keeps bursts small while each worker still has 20 ms
-   for an answer before it falls behind). p50/p95/p99 are computed from hey's per-request CSV,
-   and the achieved rate is printed: a rate well under 300 means the server could not keep up.
-   Target: p99 < 50 ms.
+   for an answer before it falls behind). p50/p95/p99 are computed from hey's per-request CSV
+   (answered requests only). Target: p99 < 50 ms, and at least 285/s achieved: a lower rate means
+   the server could not keep up (or requests failed), and then its p99 says nothing about 300/s.
 --check exits 1 when a target or a response check fails. --profile records a py-spy flame graph
 of the tsunagu worker during one extra (unmeasured) wrk run.
 """
@@ -242,25 +242,24 @@ def run(args: argparse.Namespace, tmp: Path, processes: Processes) -> bool:
     degraded = fallbacks(base) - fallbacks_before
     if args.profile:
         print(f"\nprofile: py-spy record on pid {server.pid} during an extra {args.seconds:g} s wrk run -> {args.profile}")
-        spy = subprocess.Popen([str(BIN / "py-spy"), "record", "-p", str(server.pid), "-o", args.profile, "-d", f"{args.seconds:g}",
-                                "--nonblocking", "-r", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+        spy = processes.start("py-spy", [str(BIN / "py-spy"), "record", "-p", str(server.pid), "-o", str(Path(args.profile).resolve()),
+                                         "-d", f"{args.seconds:g}", "--nonblocking", "-r", "200"])  # fmt: skip
         time.sleep(1)
         wrk(*urls["tsunagu"], args.seconds)
         spy.wait(timeout=60)
 
     responses_ok &= errors["tsunagu"] == 0 and errors["trivial"] == 0 and lat["non200"] == 0 and degraded == 0
-    responses_ok &= lat["n"] >= 0.9 * RATE * 3 * args.seconds
     checks = [
         ("responses: all 200 TwiML, no socket errors, no fallback", responses_ok,
          f"wrk errors trivial {errors['trivial']}, tsunagu {errors['tsunagu']}; hey non-200 {lat['non200']}; fallbacks {degraded:g}"),
         ("throughput: tsunagu >= 0.5 x trivial", ratio >= 0.5,
          f"{tsunagu_rps:,.0f} / {trivial_rps:,.0f} req/s = {ratio:.2f}"),
-        (f"latency: p99 < 50 ms at {RATE}/s", lat["p99"] < 50 and lat["rate"] >= 0.95 * RATE,
+        (f"latency: p99 < 50 ms at {RATE}/s (achieved >= {0.95 * RATE:g}/s)", lat["p99"] < 50 and lat["rate"] >= 0.95 * RATE,
          f"p50 {lat['p50']:.1f}, p95 {lat['p95']:.1f}, p99 {lat['p99']:.1f} ms at {lat['rate']:.0f}/s"),
     ]  # fmt: skip
     print("\nsummary")
     for what, ok, detail in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {what:<55} {detail}")
+        print(f"  {'PASS' if ok else 'FAIL'}  {what}\n        {detail}")
     return all(ok for _, ok, _ in checks)
 
 
@@ -276,6 +275,7 @@ def main() -> int:
         raise Stop()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (a background job)
     with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as name:
         tmp = Path(name)
         (tmp / "var").mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_directory import api as directory_api
 from referral_directory import db
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory)
         app.state.runtime = runtime
+        if settings.freeze_gc:
+            gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
         runtime.start_background("reconciler", run_reconciler(runtime))
         if settings.twilio_account_sid:
             runtime.start_background("callbacks", run_dispatcher(runtime))
@@ -54,7 +58,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.middleware("http")(_request_context)
+    app.add_middleware(RequestContext)
     app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]
     app.include_router(directory_api.router)
     app.include_router(preview.router)
@@ -66,21 +70,43 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     return app
 
 
-async def _request_context(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.perf_counter()
-    response = await call_next(request)
-    response.headers["x-request-id"] = request_id
-    log.info(
-        "request",
-        method=request.method,
-        path=request.url.path,  # never the query: it may carry a postal code or worse
-        status=response.status_code,
-        ms=round((time.perf_counter() - started) * 1000, 2),
-    )
-    return response
+class RequestContext:
+    """Give every request an id (bound to its log lines, returned as x-request-id) and log it, path only.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs about a millisecond per request
+    and leaves garbage that triggers long collections, on the path that answers callers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = next((v.decode() for k, v in scope["headers"] if k == b"x-request-id"), None) or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],  # never the query: it may carry a postal code or worse
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
 
 
 async def _tsunagu_error(_request: Request, error: TsunaguError) -> JSONResponse:

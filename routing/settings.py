@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     routing_policy_by_topic: dict[str, Policy] = Field(default_factory=dict)  # JSON, e.g. {"violence": "local-first"}
     load_demo_directory: bool = True  # load the demo directory when the directory is empty at start-up
     log_level: str = "INFO"
+    freeze_gc: bool = True  # after start-up, keep the long-lived directory out of garbage collections (tests turn it off)
     verify_twilio_signatures: bool = True  # local development only: false skips the check (a warning is logged)
     webhook_budget_seconds: float = 3.0  # past this, a webhook answers with the fallback number
     slot_lease_seconds: int = 7200  # a slot held by a call expires after this, so a lost callback cannot leak it

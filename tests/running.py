@@ -52,6 +52,7 @@ def make_settings(var_dir: Path, redis_url: str, **overrides: object) -> Setting
         "redis_url": redis_url,
         "load_demo_directory": False,
         "log_level": "WARNING",
+        "freeze_gc": False,  # many apps in one test process: let each be collected
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -16,6 +17,7 @@ def _say(response: VoiceResponse | object, text: str, english: bool = False) -> 
     response.say(text, language="en-US" if english else "ja-JP", voice=prompts.VOICE_EN if english else prompts.VOICE_JA)  # type: ignore[attr-defined]
 
 
+@cache  # the same few documents every time: build each once
 def topic_menu(action: str, *, greeting: bool, then: str) -> str:
     """Greet (first time) and ask for the topic by key or by voice; silence goes on to `then`."""
     response = VoiceResponse()

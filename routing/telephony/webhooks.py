@@ -29,7 +29,7 @@ from routing.engine import Contact, Load, decide_route, matching_services
 from routing.preview import shared_municipality
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import Attempt, CallState, event_id, load_call, save_call, state_key
+from routing.telephony.calls import STATE_SECONDS, Attempt, CallState, event_id, load_call, save_call, state_key
 from routing.telephony.signature import TwilioForm
 
 router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
@@ -67,7 +67,9 @@ async def _answer(request: Request, step: str, work: Callable[[Runtime], Awaitab
 @router.post("/incoming", summary="The number's voice URL: greeting and topic menu")
 async def incoming(request: Request, form: TwilioForm) -> Response:
     async def work(runtime: Runtime) -> str:
-        await save_call(runtime.redis, form["CallSid"], CallState(started=runtime.clock.now().timestamp()))
+        # One plain SET: a new call cannot be waiting yet, so save_call's pipeline is not needed here.
+        state = CallState(started=runtime.clock.now().timestamp())
+        await runtime.redis.set(state_key(form["CallSid"]), state.dumps(), ex=STATE_SECONDS)
         return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
 
     return await _answer(request, "incoming", work)
