@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import select
@@ -18,88 +19,84 @@ ACCOUNT = "AC" + "1" * 32
 CANARY = "+819055501234"
 
 
+@asynccontextmanager
+async def family_lines_taken(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+    """A running service with a local fake of Twilio's REST API, and FAMILY's two lines taken by calls."""
+    with fake_twilio() as twilio:
+        settings = make_settings(
+            tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, twilio_account_sid=ACCOUNT, twilio_api_url=twilio.url,
+            callback_seconds=3600, **voice_settings(),
+        )
+        async with running_app(settings, regions) as running:
+            await running.store(DIRECTORY)
+            talking = [Call(running) for _ in range(2)]
+            for call in talking:
+                await call.reach_dial(topic="5")
+            yield running, twilio, twilio_client(settings), talking, settings
+
+
 async def requests(running) -> list[CallbackRequest]:  # type: ignore[no-untyped-def]
     async with running.runtime.sessions() as session:
         return list((await session.execute(select(CallbackRequest))).scalars().all())
 
 
 async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_frees(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
-    with fake_twilio() as twilio:
-        settings = make_settings(
-            tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, twilio_account_sid=ACCOUNT, twilio_api_url=twilio.url,
-            callback_seconds=3600, **voice_settings(),
-        )
-        async with running_app(settings, regions) as running:
-            await running.store(DIRECTORY)
-            client = twilio_client(settings)
-            talking = [Call(running) for _ in range(2)]
-            for call in talking:
-                await call.reach_dial(topic="5")  # FAMILY's two lines are taken
-            waiting = Call(running, caller=CANARY)
-            wait = await waiting.reach_dial(topic="5")
-            assert wait.gathers()[0]["action"] == "/twilio/voice/callback" and "折り返し" in " ".join(wait.said())
+    async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
+        waiting = Call(running, caller=CANARY)
+        wait = await waiting.reach_dial(topic="5")
+        assert wait.gathers()[0]["action"] == "/twilio/voice/callback" and "折り返し" in " ".join(wait.said())
 
-            consent = await waiting.post("/twilio/voice/callback", Digits="1")
-            assert "暗号化" in consent.said()[0]
-            booked = await waiting.post("/twilio/voice/callback-consent", Digits="1")
-            assert "こちらからお電話します" in booked.said()[0] and booked.verbs()[-1] == "Hangup"
-            await waiting.end()
+        consent = await waiting.post("/twilio/voice/callback", Digits="1")
+        assert "暗号化" in consent.said()[0]
+        booked = await waiting.post("/twilio/voice/callback-consent", Digits="1")
+        assert "こちらからお電話します" in booked.said()[0] and booked.verbs()[-1] == "Hangup"
+        await waiting.end()
 
-            (request,) = await requests(running)
-            assert request.status == "pending" and CANARY not in request.number_sealed
-            assert unseal(request.number_sealed, secret_key=settings.secret_key) == CANARY
-            assert await dispatch_once(running.runtime, client) == 0  # no free line yet
-            assert twilio.calls == []
+        (request,) = await requests(running)
+        assert request.status == "pending" and CANARY not in request.number_sealed
+        assert unseal(request.number_sealed, secret_key=settings.secret_key) == CANARY
+        assert await dispatch_once(running.runtime, client) == 0  # no free line yet
+        assert twilio.calls == []
 
-            await talking[0].dial_result("completed")  # a line frees
-            assert await dispatch_once(running.runtime, client) == 1
-            (placed,) = twilio.calls
-            assert (placed["account_sid"], placed["To"], placed["From"]) == (ACCOUNT, CANARY, DIAL_NUMBER)
-            assert placed["Url"] == f"{PUBLIC_URL}/twilio/voice/callback-bridge?request={request.id}"
-            assert await slots_held(running) == {FAMILY.id: 2}  # the callback holds the freed line
+        await talking[0].dial_result("completed")  # a line frees
+        assert await dispatch_once(running.runtime, client) == 1
+        (placed,) = twilio.calls
+        assert (placed["account_sid"], placed["To"], placed["From"]) == (ACCOUNT, CANARY, DIAL_NUMBER)
+        assert placed["Url"] == f"{PUBLIC_URL}/twilio/voice/callback-bridge?request={request.id}"
+        assert await slots_held(running) == {FAMILY.id: 2}  # the callback holds the freed line
 
-            person = Call(running, caller=DIAL_NUMBER)  # Twilio's outbound call to the person, now answered
-            bridge = await person.post(f"/twilio/voice/callback-bridge?request={request.id}")
-            assert bridge.dialled() == [FAMILY.phones[0].number] and "折り返し" in bridge.said()[0]
-            await person.post(f"/twilio/voice/callback-dialled?request={request.id}", DialCallStatus="completed")
+        person = Call(running, caller=DIAL_NUMBER)  # Twilio's outbound call to the person, now answered
+        bridge = await person.post(f"/twilio/voice/callback-bridge?request={request.id}")
+        assert bridge.dialled() == [FAMILY.phones[0].number] and "折り返し" in bridge.said()[0]
+        await person.post(f"/twilio/voice/callback-dialled?request={request.id}", DialCallStatus="completed")
 
-            (request,) = await requests(running)
-            assert (request.status, request.number_sealed, request.service_id) == ("connected", "", FAMILY.id)
-            assert await slots_held(running) == {FAMILY.id: 1}
-            async with running.runtime.sessions() as session:
-                outcomes = [r.outcome for r in (await session.execute(select(CallRecord))).scalars().all()]
-            assert outcomes == ["callback_booked"]
+        (request,) = await requests(running)
+        assert (request.status, request.number_sealed, request.service_id) == ("connected", "", FAMILY.id)
+        assert await slots_held(running) == {FAMILY.id: 1}
+        async with running.runtime.sessions() as session:
+            outcomes = [r.outcome for r in (await session.execute(select(CallRecord))).scalars().all()]
+        assert outcomes == ["callback_booked"]
     database = b"".join(p.read_bytes() for p in tmp_path.glob("tsunagu.db*"))
     assert CANARY.encode() not in database and CANARY[1:].encode() not in database
 
 
 async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callbacks_go_back_in_line(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
-    with fake_twilio() as twilio:
-        settings = make_settings(
-            tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, twilio_account_sid=ACCOUNT, twilio_api_url=twilio.url,
-            callback_seconds=3600, **voice_settings(),
-        )
-        async with running_app(settings, regions) as running:
-            await running.store(DIRECTORY)
-            client = twilio_client(settings)
-            talking = [Call(running) for _ in range(2)]
-            for call in talking:
-                await call.reach_dial(topic="5")
-            booker = Call(running, caller=CANARY)
-            await booker.reach_dial(topic="5")
-            await booker.post("/twilio/voice/callback", Digits="1")
-            await booker.post("/twilio/voice/callback-consent", Digits="1")
-            live = Call(running)
-            await live.reach_dial(topic="5")  # a caller on the line, waiting
-            await talking[0].dial_result("completed")
-            assert await dispatch_once(running.runtime, client) == 0  # the live caller comes first
-            served = await live.post("/twilio/voice/wait")
-            assert served.dialled() == [FAMILY.phones[0].number]
+    async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
+        booker = Call(running, caller=CANARY)
+        await booker.reach_dial(topic="5")
+        await booker.post("/twilio/voice/callback", Digits="1")
+        await booker.post("/twilio/voice/callback-consent", Digits="1")
+        live = Call(running)
+        await live.reach_dial(topic="5")  # a caller on the line, waiting
+        await talking[0].dial_result("completed")
+        assert await dispatch_once(running.runtime, client) == 0  # the live caller comes first
+        served = await live.post("/twilio/voice/wait")
+        assert served.dialled() == [FAMILY.phones[0].number]
 
-            await talking[1].dial_result("completed")
-            assert await dispatch_once(running.runtime, client) == 1
-            (request,) = await requests(running)
-            await Call(running).post(f"/twilio/voice/callback-status?request={request.id}", CallStatus="no-answer")
-            (request,) = await requests(running)
-            assert (request.status, request.tries) == ("pending", 1) and request.number_sealed
-            assert await slots_held(running) == {FAMILY.id: 1}
+        await talking[1].dial_result("completed")
+        assert await dispatch_once(running.runtime, client) == 1
+        (request,) = await requests(running)
+        await Call(running).post(f"/twilio/voice/callback-status?request={request.id}", CallStatus="no-answer")
+        (request,) = await requests(running)
+        assert (request.status, request.tries) == ("pending", 1) and request.number_sealed
+        assert await slots_held(running) == {FAMILY.id: 1}
