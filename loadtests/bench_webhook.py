@@ -37,31 +37,26 @@ of the tsunagu worker during one extra (unmeasured) wrk run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from redis import Redis
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import BENCH_TOKEN, BIN, ROOT, Processes, free_port, get, run_with_processes, start_redis, start_tsunagu, wait_until  # noqa: E402
+
 PATH = "/twilio/voice/incoming"
-TOKEN = "bench-auth-token-0123456789abcdef"
+TOKEN = BENCH_TOKEN
 FORM = {
     "AccountSid": "AC" + "0" * 32, "ApiVersion": "2010-04-01", "CallSid": "CA" + "b" * 32, "CallStatus": "ringing",
     "Called": "+81120000000", "Caller": "+819012345678", "Direction": "inbound", "From": "+819012345678",
@@ -73,16 +68,6 @@ RATE, HEY_WORKERS = 300, 6
 FALLBACKS = re.compile(r'^tsunagu_webhook_fallbacks_total\{step="incoming"\} ([0-9.e+]+)$', re.M)
 
 
-class Stop(Exception):
-    """SIGTERM, turned into an exception so that the cleanup runs."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post(url: str, headers: dict[str, str]) -> tuple[int, str, str]:
     request = urllib.request.Request(url, BODY.encode(), {"Content-Type": CONTENT_TYPE, **headers}, method="POST")
     try:
@@ -90,56 +75,6 @@ def post(url: str, headers: dict[str, str]) -> tuple[int, str, str]:
             return answer.status, answer.headers.get("content-type", ""), answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.headers.get("content-type", ""), error.read().decode()
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-class Processes:
-    """Every process the benchmark started, each in its own process group, stopped in reverse order."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.started = tmp, []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.started.append((name, process, log))
-        return process
-
-    def check_alive(self) -> None:
-        for name, process, _ in self.started:
-            if process.poll() is not None:
-                tail = (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
-
-    def stop_all(self) -> None:
-        for _name, process, log in reversed(self.started):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            log.close()
-
-
-def wait_until(what: str, ready, processes: Processes, timeout: float = 300) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        processes.check_alive()
-        with contextlib.suppress(OSError, ConnectionError):
-            if ready():
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} not ready after {timeout:.0f} s")
 
 
 def wrk_script(tmp: Path, signature: str) -> Path:
@@ -187,26 +122,19 @@ def fallbacks(base: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def run(args: argparse.Namespace, tmp: Path, processes: Processes) -> bool:
+def run(args: argparse.Namespace, processes: Processes) -> bool:
     if not (shutil.which("wrk") and shutil.which("hey")):
         subprocess.run([str(ROOT / "loadtests" / "install_tools")], check=True)
-    socket_path = tmp / "redis.sock"
-    processes.start("redis", ["/usr/bin/redis-server", "--port", "0", "--unixsocket", str(socket_path), "--save", "",
-                              "--appendonly", "no", "--dir", str(tmp)])  # fmt: skip
-    wait_until("redis", lambda: Redis(unix_socket_path=str(socket_path)).ping(), processes, 20)
-
-    trivial_port, tsunagu_port = free_port(), free_port()
-    trivial, base = f"http://127.0.0.1:{trivial_port}", f"http://127.0.0.1:{tsunagu_port}"
+    tmp = processes.tmp
+    redis_url = start_redis(processes)
+    trivial_port = free_port()
+    trivial = f"http://127.0.0.1:{trivial_port}"
     processes.start("trivial", [str(BIN / "uvicorn"), "trivial_app:app", "--app-dir", str(ROOT / "loadtests"), "--host", "127.0.0.1",
                                 "--port", str(trivial_port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
                                 "--no-access-log", "--log-level", "warning"])  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_", "PROMETHEUS_"))}
-    env |= {"TSUNAGU_VAR_DIR": str(tmp / "var"), "TSUNAGU_REDIS_URL": f"unix://{socket_path}", "TWILIO_AUTH_TOKEN": TOKEN,
-            "TSUNAGU_PUBLIC_URL": base, "TSUNAGU_LOG_LEVEL": "WARNING", "TSUNAGU_LOAD_DEMO_DIRECTORY": "true"}  # fmt: skip
     started = time.monotonic()
-    server = processes.start("tsunagu", [str(BIN / "tsunagu"), "serve", "--host", "127.0.0.1", "--port", str(tsunagu_port), "--workers", "1"], env)
+    base, server = start_tsunagu(processes, redis_url, workers=1)
     wait_until("trivial app", lambda: post(trivial + PATH, {})[0] == 200, processes, 60)
-    wait_until("tsunagu (GET /readyz)", lambda: get(base + "/readyz")[0] == 200, processes)
     print(f"servers ready (tsunagu: migrate, demo directory and /readyz in {time.monotonic() - started:.1f} s)")
 
     signature = RequestValidator(TOKEN).compute_signature(base + PATH, FORM)
@@ -270,27 +198,7 @@ def main() -> int:
     parser.add_argument("--profile", metavar="SVG", help="record a py-spy flame graph of the tsunagu worker under load")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args()
-
-    def stop(_signum, _frame):  # type: ignore[no-untyped-def]
-        raise Stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (a background job)
-    with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as name:
-        tmp = Path(name)
-        (tmp / "var").mkdir()
-        processes = Processes(tmp)
-        try:
-            passed = run(args, tmp, processes)
-        except (KeyboardInterrupt, Stop):
-            print("\ninterrupted", file=sys.stderr)
-            return 130
-        except (RuntimeError, subprocess.CalledProcessError) as error:
-            print(f"\nbenchmark failed: {error}", file=sys.stderr)
-            return 2
-        finally:
-            processes.stop_all()
-    return 0 if passed or not args.check else 1
+    return run_with_processes(lambda processes: run(args, processes), prefix="tsunagu-bench-", check=args.check)
 
 
 if __name__ == "__main__":
