@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,10 +23,10 @@ from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
-from routing.telephony import callback_webhooks as voice_callbacks
 from routing.reconciler import run_reconciler
-from routing.telephony.callbacks import run_dispatcher
-from routing.telephony import webhooks as voice
+from routing.telephony import callback_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
+from routing.telephony.callbacks import run_dispatcher, twilio_client
+from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
 
 log = structlog.get_logger("tsunagu.http")
 
@@ -41,8 +42,9 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         app.state.runtime = runtime
         if settings.freeze_gc:
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
-        runtime.start_background("reconciler", run_reconciler(runtime))
-        if settings.twilio_account_sid:
+        twilio = twilio_client(settings) if settings.twilio_account_sid else None
+        runtime.start_background("reconciler", run_reconciler(runtime, twilio))
+        if twilio is not None:
             runtime.start_background("callbacks", run_dispatcher(runtime))
         if not settings.verify_twilio_signatures:
             log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
@@ -58,16 +60,25 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(TwilioWebhooks)  # inside RequestContext: webhooks get request ids and log lines too
     app.add_middleware(RequestContext)
     app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]
     app.include_router(directory_api.router)
     app.include_router(preview.router)
-    app.include_router(voice.router)
-    app.include_router(voice_callbacks.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")
+    app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_webhooks(app: FastAPI) -> dict:
+    """FastAPI's schema, plus the Twilio webhooks that the ASGI layer in front of it serves."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        schema["paths"] = {**schema.get("paths", {}), **openapi_paths()}
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 class RequestContext:

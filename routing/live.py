@@ -47,6 +47,10 @@ class LiveState:
         """Free a lease's slot; False when it was already free."""
         return bool(await self._script("release_slot")(keys=[slot_key(service_id, channel)], args=[lease]))
 
+    async def renew_slot_key(self, key: str, *, lease: str, ttl_ms: int) -> bool:
+        """Extend a lease that still holds a slot (given the slot set's key); False when it is gone."""
+        return bool(await self._script("renew_slot")(keys=[key], args=[lease, ttl_ms]))
+
     async def slots_in_use(self, service_ids: Iterable[str], channel: str = "voice") -> Mapping[str, int]:
         """Return the unexpired leases held on each service on a channel."""
         ids = list(service_ids)

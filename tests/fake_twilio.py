@@ -20,6 +20,8 @@ class FakeTwilio:
     url: str
     calls: list[dict[str, str]] = field(default_factory=list)
     fail_next: int = 0  # answer this many call creations with Twilio's error shape
+    statuses: dict[str, str] = field(default_factory=dict)  # CallSid → status for GET .../Calls/{sid}.json
+    fetched: list[str] = field(default_factory=list)  # every CallSid whose status was asked
 
 
 def _app(fake: FakeTwilio) -> FastAPI:
@@ -38,6 +40,14 @@ def _app(fake: FakeTwilio) -> FastAPI:
              "direction": "outbound-api", "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{sid}.json"},
             status_code=201,
         )
+
+    @app.get("/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json")
+    async def fetch_call(account_sid: str, call_sid: str) -> JSONResponse:
+        fake.fetched.append(call_sid)
+        if call_sid not in fake.statuses:
+            return JSONResponse({"code": 20404, "message": "The requested resource was not found", "status": 404}, status_code=404)
+        return JSONResponse({"sid": call_sid, "account_sid": account_sid, "status": fake.statuses[call_sid], "direction": "inbound",
+                             "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"})  # fmt: skip
 
     return app
 

@@ -11,9 +11,11 @@ import redis
 from sqlalchemy import select
 
 from builders import make_phone, make_records, make_schedule, make_service
+from fake_twilio import fake_twilio
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from routing.call_records import CallRecord
 from routing.reconciler import reconcile_once
+from routing.telephony.callbacks import twilio_client
 from routing.telephony.simulator import Caller, Line, TwilioSimulator
 from running import Running, make_settings, running_app
 from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
@@ -44,7 +46,7 @@ DIRECTORY = make_records(NATIONAL_A, NATIONAL_B, TOKYO, CHIYODA, NIGHT_ONLY, CRI
 
 
 async def start(tmp_path: Path, redis_url: str, regions, **overrides):  # type: ignore[no-untyped-def]
-    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, **(voice_settings() | overrides))
+    settings = make_settings(tmp_path, redis_url, **({"clock": TUESDAY_10, "clock_speed": 0} | voice_settings() | overrides))
     return running_app(settings, regions)
 
 
@@ -174,10 +176,53 @@ async def test_when_nothing_is_open_the_caller_hears_when_help_opens_and_110_119
     answer = await call.reach_dial(topic="2")
     said = " ".join(answer.said())
     assert EVENING_MIND.name in said and "18時00分" in said and "110番" in said
-    assert answer.verbs()[-1] == "Hangup" and answer.dialled() == []
+    assert answer.gathers()[0]["action"] == "/twilio/voice/any-line"  # the 24-hour lines are offered
+    assert answer.verbs()[-2:] == ["Say", "Hangup"] and answer.dialled() == []  # without a key: 110/119, and goodbye
     await call.end()
     (record,) = await records(voice)
     assert record.outcome == "no_service_open"
+
+
+async def test_asking_for_a_24_hour_line_when_nothing_is_open_reaches_an_open_general_line(voice: Running) -> None:
+    call = Call(voice)
+    await call.reach_dial(topic="2")
+    answer = await call.post("/twilio/voice/any-line", Digits="1")
+    assert answer.dialled() == [NATIONAL_A.phones[0].number]
+    await call.dial_result("completed")
+    await call.end()
+    (record,) = await records(voice)
+    assert (record.outcome, record.topic, record.answered_service_id) == ("connected", "mind", NATIONAL_A.id)
+
+
+async def test_when_the_general_lines_are_closed_too_the_24_hour_line_answers(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with await start(tmp_path, redis_url, regions, clock="2026-12-01T03:00:00+09:00") as running:
+        await running.store(make_records(EVENING_MIND, TOKYO))
+        call = Call(running)
+        offered = await call.reach_dial(topic="2")
+        assert offered.gathers()[0]["action"] == "/twilio/voice/any-line"
+        answer = await call.post("/twilio/voice/any-line", Digits="1")
+        assert answer.dialled() == ["+81355550000"] and "24時間" in " ".join(answer.said())
+        await call.end()
+        (record,) = await records(running)
+        assert record.outcome == "fallback"
+
+
+async def test_a_postal_code_two_prefectures_share_asks_which_one(voice: Running) -> None:
+    call = Call(voice)
+    question = await call.reach_dial(postal="4980000")  # 愛知県弥富市 and 三重県木曽岬町
+    said = " ".join(question.said())
+    assert question.gathers()[0]["action"] == "/twilio/voice/prefecture" and question.dialled() == []
+    assert said.index("愛知県") < said.index("三重県") and "1を" in said and "2を" in said
+    answer = await call.post("/twilio/voice/prefecture", Digits="2")
+    assert "三重県" in answer.said()[0] and answer.dialled() == [NATIONAL_A.phones[0].number]
+    state = json.loads(await voice.runtime.redis.get(f"tsunagu:call:{call.sid}"))
+    assert (state["prefecture"], state["lgcode"][:2], state["postal_choices"]) == ("24", "24", [])
+
+    unsure = Call(voice)
+    await unsure.reach_dial(postal="4980000")
+    answer = await unsure.post("/twilio/voice/prefecture")  # silence: the national windows
+    assert "全国" in " ".join(answer.said()) and answer.dialled()
+    assert json.loads(await voice.runtime.redis.get(f"tsunagu:call:{unsure.sid}"))["prefecture"] is None
 
 
 async def test_duplicate_and_out_of_order_status_callbacks_free_nothing_twice(voice: Running) -> None:
@@ -257,6 +302,11 @@ async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path,
             await call.end()
         busy = Call(running, caller=canary)
         await busy.reach_dial(postal="#")
+        shared = Call(running, caller=canary)  # a postal code two prefectures share, and a 24-hour line asked for
+        await shared.reach_dial(topic="2", postal="4980000")
+        await shared.post("/twilio/voice/prefecture", Digits="1")
+        await shared.post("/twilio/voice/any-line", Digits="1")
+        await shared.end()
         client = redis.Redis.from_url(redis_url)
         everything = " ".join(f"{k!r}{client.dump(k)!r}" for k in client.keys("*"))
         client.close()
@@ -288,8 +338,10 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
 
 @pytest.mark.parametrize(
     ("keys", "rung"),
-    [(["3"], [CRISIS.phones[0].number]), (["9", "#"], [NATIONAL_A.phones[0].number]), ([None, None], [NATIONAL_A.phones[0].number])],
-    ids=["crisis", "unknown-region", "silence-throughout"],
+    [(["3"], [CRISIS.phones[0].number]), (["9", "#"], [NATIONAL_A.phones[0].number]), ([None, None], [NATIONAL_A.phones[0].number]),
+     (["9", "4980000", "2"], [NATIONAL_A.phones[0].number]), (["2", "1000001", "1"], [NATIONAL_A.phones[0].number]),
+     (["2", "1000001", None], [])],
+    ids=["crisis", "unknown-region", "silence-throughout", "prefecture-asked", "24-hour-line-asked", "nothing-open"],  # fmt: skip
 )
 async def test_simulated_calls_never_meet_an_error(voice: Running, keys, rung) -> None:  # type: ignore[no-untyped-def]
     result = await simulate(voice, Caller(keys=keys))
@@ -364,9 +416,43 @@ async def test_the_reconciler_frees_slots_of_calls_whose_end_never_arrived(voice
     await live.reach_dial()
     assert await slots_held(voice) == {NATIONAL_A.id: 2}
     await voice.runtime.redis.delete(f"tsunagu:call:{lost.sid}")  # its state expired: no dial action, no status ever came
-    assert await reconcile_once(voice.runtime) == 1
+    assert (await reconcile_once(voice.runtime)).released == 1
     assert await slots_held(voice) == {NATIONAL_A.id: 1}  # the live call keeps its line
-    assert await reconcile_once(voice.runtime) == 0
+    assert (await reconcile_once(voice.runtime)).released == 0
+
+
+async def test_a_long_conversation_keeps_its_slot_past_the_lease(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with await start(tmp_path, redis_url, regions, slot_lease_seconds=2) as running:
+        await running.store(DIRECTORY)
+        call = Call(running)
+        await call.reach_dial()
+        await asyncio.sleep(0.4)
+        assert (await reconcile_once(running.runtime)).renewed == 0  # most of the lease is left: nothing to do yet
+        await asyncio.sleep(0.9)
+        assert (await reconcile_once(running.runtime)).renewed == 1
+        await asyncio.sleep(1.2)  # the first lease has run out; the renewed one has not
+        assert await slots_held(running) == {NATIONAL_A.id: 1}
+        await running.runtime.redis.delete(f"tsunagu:call:{call.sid}")
+        await asyncio.sleep(1.0)
+        assert (await reconcile_once(running.runtime)).released == 1
+        assert await slots_held(running) == {}
+
+
+async def test_with_twilio_configured_the_call_status_decides_whether_a_lease_is_renewed(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    with fake_twilio() as fake:
+        twilio = {"twilio_account_sid": "AC" + "1" * 32, "twilio_api_url": fake.url, "slot_lease_seconds": 2}
+        async with await start(tmp_path, redis_url, regions, **twilio) as running:
+            await running.store(DIRECTORY)
+            talking, ended = Call(running), Call(running)
+            await talking.reach_dial()
+            await ended.reach_dial()
+            fake.statuses |= {talking.sid: "in-progress", ended.sid: "completed"}  # the second call's callbacks were lost
+            await asyncio.sleep(1.2)
+            done = await reconcile_once(running.runtime, twilio_client(running.runtime.settings))
+            assert (done.renewed, done.released) == (1, 1)
+            assert sorted(fake.fetched) == sorted([talking.sid, ended.sid])
+            await asyncio.sleep(1.0)
+            assert await slots_held(running) == {NATIONAL_A.id: 1}
 
 
 async def test_after_the_longest_wait_the_caller_is_offered_a_callback_sns_and_the_24_hour_line(voice: Running) -> None:

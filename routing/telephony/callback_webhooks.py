@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-
 from referral_directory import db
 from routing.call_records import CallbackRequest
 from routing.confidentiality import seal
@@ -11,52 +9,47 @@ from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.callbacks import finish_try
 from routing.telephony.calls import load_call, save_call
-from routing.telephony.signature import TwilioForm
-from routing.telephony.webhooks import WAIT_URL, _answer, _in_danger
+from routing.telephony.endpoint import Hook, webhook
+from routing.telephony.webhooks import WAIT_URL, _in_danger
 
-router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
 CONSENT_URL = "/twilio/voice/callback-consent"
 BRIDGE_DIALLED_URL = "/twilio/voice/callback-dialled"
 
 
-@router.post("/callback", summary="A waiting caller pressed a key: ask for consent to keep the number for a callback")
-async def offer(request: Request, form: TwilioForm) -> Response:
-    async def work(runtime: Runtime) -> str:
-        state = await load_call(runtime.redis, form["CallSid"])
-        if form.get("Digits") != "1" or state is None:
-            return twiml.redirect(WAIT_URL)
-        question = prompts.EN_CALLBACK_CONSENT if state.english else prompts.CALLBACK_CONSENT
-        return twiml.ask(question, action=CONSENT_URL, then=WAIT_URL, english=state.english)
-
-    return await _answer(request, "callback", work)
+@webhook("/twilio/voice/callback", "A waiting caller pressed a key: ask for consent to keep the number for a callback")
+async def offer(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    state = await load_call(runtime.redis, form["CallSid"])
+    if form.get("Digits") != "1" or state is None:
+        return twiml.redirect(WAIT_URL)
+    question = prompts.EN_CALLBACK_CONSENT if state.english else prompts.CALLBACK_CONSENT
+    return twiml.ask(question, action=CONSENT_URL, then=WAIT_URL, english=state.english)
 
 
-@router.post("/callback-consent", summary="Consent given: keep the number sealed, leave the line, and hang up kindly")
-async def consent(request: Request, form: TwilioForm) -> Response:
-    async def work(runtime: Runtime) -> str:
-        sid = form["CallSid"]
-        state = await load_call(runtime.redis, sid)
-        if form.get("Digits") != "1" or state is None or state.topic is None:
-            return twiml.redirect(WAIT_URL)
-        settings = runtime.settings
-        now = runtime.clock.now()
-        async with db.transaction(runtime.sessions) as session:
-            session.add(
-                CallbackRequest(
-                    topic=state.topic, municipality=state.municipality, prefecture=state.prefecture, lgcode=state.lgcode,
-                    english=state.english, number_sealed=seal(form["From"], secret_key=settings.secret_key, key_id=settings.seal_key_id),
-                    dial_number=form["To"], consent_at=now, created_at=now,
-                )
+@webhook("/twilio/voice/callback-consent", "Consent given: keep the number sealed, leave the line, and hang up kindly")
+async def consent(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form["CallSid"]
+    state = await load_call(runtime.redis, sid)
+    if form.get("Digits") != "1" or state is None or state.topic is None:
+        return twiml.redirect(WAIT_URL)
+    settings = runtime.settings
+    now = runtime.clock.now()
+    async with db.transaction(runtime.sessions) as session:
+        session.add(
+            CallbackRequest(
+                topic=state.topic, municipality=state.municipality, prefecture=state.prefecture, lgcode=state.lgcode,
+                english=state.english, number_sealed=seal(form["From"], secret_key=settings.secret_key, key_id=settings.seal_key_id),
+                dial_number=form["To"], consent_at=now, created_at=now,
             )
-        if state.queue is not None:
-            await runtime.live.leave_queue(state.queue, sid)
-            state.queue = None
-        state.outcome = "callback_booked"
-        await save_call(runtime.redis, sid, state, event={"step": "callback_booked", "topic": state.topic, "lgcode": state.lgcode})
-        booked = prompts.EN_CALLBACK_BOOKED if state.english else prompts.CALLBACK_BOOKED
-        return twiml.tell_and_hang_up([booked, *_in_danger(state)], state.english)
-
-    return await _answer(request, "callback-consent", work)
+        )
+    if state.queue is not None:
+        await runtime.live.leave_queue(state.queue, sid)
+        state.queue = None
+    state.outcome = "callback_booked"
+    await save_call(runtime.redis, sid, state, event={"step": "callback_booked", "topic": state.topic, "lgcode": state.lgcode})
+    booked = prompts.EN_CALLBACK_BOOKED if state.english else prompts.CALLBACK_BOOKED
+    return twiml.tell_and_hang_up([booked, *_in_danger(state)], state.english)
 
 
 async def _request(runtime: Runtime, request_id: str) -> CallbackRequest | None:
@@ -64,40 +57,33 @@ async def _request(runtime: Runtime, request_id: str) -> CallbackRequest | None:
         return await session.get(CallbackRequest, request_id)
 
 
-@router.post("/callback-bridge", summary="The person we call back answered: connect them to the window holding their line")
-async def bridge(request: Request, form: TwilioForm) -> Response:
-    request_id = request.query_params.get("request", "")
-
-    async def work(runtime: Runtime) -> str:
-        row = await _request(runtime, request_id)
-        if row is None or row.status != "calling" or row.service_id is None:
-            return twiml.tell_and_hang_up([prompts.CALLBACK_GONE])
-        entry = runtime.snapshot.services.get(row.service_id) if runtime.snapshot else None
-        if entry is None or not entry.phones:
-            await finish_try(runtime, request_id, connected=False)
-            return twiml.tell_and_hang_up([prompts.CALLBACK_GONE])
-        action = f"{BRIDGE_DIALLED_URL}?request={request_id}"
-        return twiml.dial(entry.phones[0], action=action, caller_id=row.dial_number, before=[prompts.CALLBACK_GREETING])
-
-    return await _answer(request, "callback-bridge", work)
+@webhook("/twilio/voice/callback-bridge", "The person we call back answered: connect them to the window holding their line")
+async def bridge(hook: Hook) -> str:
+    runtime = hook.runtime
+    request_id = hook.query.get("request", "")
+    row = await _request(runtime, request_id)
+    if row is None or row.status != "calling" or row.service_id is None:
+        return twiml.tell_and_hang_up([prompts.CALLBACK_GONE])
+    entry = runtime.snapshot.services.get(row.service_id) if runtime.snapshot else None
+    if entry is None or not entry.phones:
+        await finish_try(runtime, request_id, connected=False)
+        return twiml.tell_and_hang_up([prompts.CALLBACK_GONE])
+    action = f"{BRIDGE_DIALLED_URL}?request={request_id}"
+    return twiml.dial(entry.phones[0], action=action, caller_id=row.dial_number, before=[prompts.CALLBACK_GREETING])
 
 
-@router.post("/callback-dialled", summary="The window's leg of a callback ended")
-async def bridge_dialled(request: Request, form: TwilioForm) -> Response:
-    request_id = request.query_params.get("request", "")
-
-    async def work(runtime: Runtime) -> str:
-        answered = form.get("DialCallStatus") in ("completed", "answered")
-        await finish_try(runtime, request_id, connected=answered)
-        return twiml.tell_and_hang_up([prompts.GOODBYE if answered else prompts.CALLBACK_GONE])
-
-    return await _answer(request, "callback-dialled", work)
+@webhook("/twilio/voice/callback-dialled", "The window's leg of a callback ended")
+async def bridge_dialled(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    request_id = hook.query.get("request", "")
+    answered = form.get("DialCallStatus") in ("completed", "answered")
+    await finish_try(runtime, request_id, connected=answered)
+    return twiml.tell_and_hang_up([prompts.GOODBYE if answered else prompts.CALLBACK_GONE])
 
 
-@router.post("/callback-status", summary="Status of a call placed back: when the person did not answer, the request goes back in line")
-async def bridge_status(request: Request, form: TwilioForm) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    if form.get("CallStatus") in ("busy", "no-answer", "failed", "canceled"):
-        await finish_try(runtime, request.query_params.get("request", ""), connected=False)
-    return Response(status_code=204)
+@webhook("/twilio/voice/callback-status", "Status of a call placed back: when the person did not answer, the request goes back in line",
+         caller_facing=False)  # fmt: skip
+async def bridge_status(hook: Hook) -> None:
+    if hook.form.get("CallStatus") in ("busy", "no-answer", "failed", "canceled"):
+        await finish_try(hook.runtime, hook.query.get("request", ""), connected=False)
 

@@ -30,6 +30,7 @@ ALL_BUSY = "申し訳ありません。ただいま相談員がすべて対応�
 FALLBACK = "ただいまおつなぎしています。このままお待ちください。"
 IN_DANGER = "命の危険があるときは、110番、または119番に電話してください。"
 GOODBYE = "お電話ありがとうございました。"
+EN_GOODBYE = "Thank you for calling."
 CALLBACK_OFFER = "順番が来たときに、こちらから折り返しお電話することもできます。ご希望の場合は1を押してください。"
 CALLBACK_CONSENT = (
     "折り返しのお電話のため、この電話番号を暗号化して保存し、お電話したあとに消去します。"
@@ -39,6 +40,7 @@ CALLBACK_BOOKED = "承りました。相談員の手が空きしだい、こち�
 CALLBACK_GREETING = "孤独・孤立相談ダイヤルです。ご希望いただいた折り返しのお電話です。いまから相談員におつなぎします。"
 LONG_WAIT = "長くお待たせして申し訳ありません。LINEなどのSNSでのご相談も、24時間受け付けています。"
 TO_24H = "24時間受け付けている窓口におつなぎします。"
+OFFER_24H = "24時間受け付けている相談窓口におつなぎすることもできます。ご希望の場合は1を押してください。"
 CALLBACK_GONE = "孤独・孤立相談ダイヤルです。申し訳ありません、ただいまおつなぎできませんでした。あらためてお電話します。"
 
 EN_POSTAL = "Please enter your 7-digit postal code. If you don't know it, press the pound key."
@@ -55,6 +57,7 @@ EN_CALLBACK_CONSENT = (
 EN_CALLBACK_BOOKED = "Thank you. We will call you back as soon as a counsellor is free. You may hang up now."
 EN_LONG_WAIT = "We are sorry to keep you waiting. You can also talk to us by chat on social media, 24 hours a day."
 EN_TO_24H = "We are connecting you to our 24-hour line."
+EN_OFFER_24H = "We can also connect you to a line that is open 24 hours. To be connected, press 1."
 EN_IN_DANGER = "If your life is in danger, please call 110 for the police or 119 for an ambulance."
 
 TOPIC_WORDS = {  # ja-JP speech: a word the caller may say instead of pressing a key
@@ -78,6 +81,12 @@ def read_back(place: str) -> str:
 def opens_next(name: str, when: str) -> str:
     """Return the line that says when and where help opens next."""
     return f"いまは受付時間外です。{name}は、{when}から受け付けています。"
+
+
+def which_prefecture(names: list[str]) -> str:
+    """Return the question for a postal code shared by several prefectures (one key per prefecture, in order)."""
+    choices = "、".join(f"{name}の方は{i}を" for i, name in enumerate(names, start=1))
+    return f"この郵便番号は、いくつかの都道府県にまたがっています。お住まいが{choices}押してください。わからない場合は、そのままお待ちください。"
 
 
 def queue_place(position: int, minutes: int) -> str:

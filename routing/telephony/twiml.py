@@ -65,6 +65,28 @@ def tell_and_hang_up(lines: Iterable[str], english: bool = False) -> str:
     return str(response)
 
 
+def offer_or_hang_up(lines: Iterable[str], *, offer: str, action: str, closing: Iterable[str], english: bool = False) -> str:
+    """Say the lines and offer one key (to `action`); without it, say the closing lines and end the call."""
+    response = VoiceResponse()
+    for line in lines:
+        _say(response, line, english)
+    gather = response.gather(input="dtmf", num_digits=1, action=action, method="POST", timeout=GATHER_SECONDS)
+    _say(gather, offer, english)
+    for line in closing:
+        _say(response, line, english)
+    response.hangup()
+    return str(response)
+
+
+def to_24_hour_line(lines: Iterable[str], number: str, *, english: bool = False) -> str:
+    """Say the lines, then put the caller through to the 24-hour line."""
+    response = VoiceResponse()
+    for line in [*lines, prompts.EN_TO_24H if english else prompts.TO_24H]:
+        _say(response, line, english)
+    response.dial(number, timeout=60)
+    return str(response)
+
+
 def fallback(number: str) -> str:
     """The answer when anything inside fails: a calm line, then the fallback number. Always valid TwiML."""
     response = VoiceResponse()

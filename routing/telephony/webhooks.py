@@ -1,27 +1,25 @@
 """Twilio voice webhooks: the IVR, dialling with slot claims, roll-over, and the status callback.
 
-Every answer is built inside a guard: if Redis, the database or any code fails, or the work
-takes longer than the budget, the caller still gets valid TwiML that dials the fallback number.
-URLs given to Twilio carry no personal data: only the step.
+Each is served by routing/telephony/endpoint.py, which checks the signature and answers under a
+guard: if Redis, the database or any code fails, or the work takes longer than the budget, the
+caller still gets valid TwiML that dials the fallback number. URLs given to Twilio carry no
+personal data: only the step.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 import structlog
-from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from referral_directory import db
 from referral_directory.hours import JST
 from referral_directory.records import TOPICS
-from referral_directory.regions import lgcode6
+from referral_directory.regions import PostalMatch, lgcode6
 from routing.call_records import CallRecord
 from routing.confidentiality import caller_pseudonym, reference
 from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY
@@ -30,13 +28,14 @@ from routing.preview import shared_municipality
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.calls import STATE_SECONDS, Attempt, CallState, event_id, load_call, save_call, state_key
-from routing.telephony.signature import TwilioForm
+from routing.telephony.endpoint import Hook, webhook
 
-router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
 log = structlog.get_logger("tsunagu.voice")
 
 TOPIC_URL = "/twilio/voice/topic"
 POSTAL_URL = "/twilio/voice/postal"
+PREFECTURE_URL = "/twilio/voice/prefecture"
+ANY_LINE_URL = "/twilio/voice/any-line"
 DIALLED_URL = "/twilio/voice/dialled"
 WAIT_URL = "/twilio/voice/wait"
 CALLBACK_URL = "/twilio/voice/callback"
@@ -45,115 +44,105 @@ MAX_WAITS = 9  # about three minutes of waiting before the fallback line
 AVERAGE_CALL_MINUTES = 12  # for the spoken estimate of the wait
 
 
-def _xml(text: str) -> Response:
-    return Response(text, media_type="application/xml")
+@webhook("/twilio/voice/incoming", "The number's voice URL: greeting and topic menu")
+async def incoming(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    # One plain SET: a new call cannot be waiting yet, so save_call's pipeline is not needed here.
+    state = CallState(started=runtime.clock.now().timestamp())
+    await runtime.redis.set(state_key(form["CallSid"]), state.dumps(), ex=STATE_SECONDS)
+    return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
 
 
-async def _answer(request: Request, step: str, work: Callable[[Runtime], Awaitable[str]]) -> Response:
-    """Run a webhook's work under the budget; on any failure answer with the fallback number."""
-    runtime: Runtime = request.app.state.runtime
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(runtime.settings.webhook_budget_seconds):
-            return _xml(await work(runtime))
-    except Exception as error:  # the caller must never hear an error: anything at all falls back to a human
-        log.error("voice_degraded", step=step, error=type(error).__name__)
-        runtime.metrics.fallbacks.labels(step).inc()
-        return _xml(twiml.fallback(runtime.settings.fallback_number))
-    finally:
-        runtime.metrics.webhook_seconds.labels(step).observe(time.perf_counter() - started)
-
-
-@router.post("/incoming", summary="The number's voice URL: greeting and topic menu")
-async def incoming(request: Request, form: TwilioForm) -> Response:
-    async def work(runtime: Runtime) -> str:
-        # One plain SET: a new call cannot be waiting yet, so save_call's pipeline is not needed here.
-        state = CallState(started=runtime.clock.now().timestamp())
-        await runtime.redis.set(state_key(form["CallSid"]), state.dumps(), ex=STATE_SECONDS)
-        return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
-
-    return await _answer(request, "incoming", work)
-
-
-@router.post("/topic", summary="The topic chosen (digit or speech); crisis goes straight to the 24-hour lines")
-async def topic(request: Request, form: TwilioForm) -> Response:
-    async def work(runtime: Runtime) -> str:
-        sid = form["CallSid"]
-        state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp())
-        chosen = topic_from_input(form.get("Digits", ""), form.get("SpeechResult", ""))
-        state.topic_tries += 1
-        if chosen is None and (form.get("Digits") or form.get("SpeechResult")) and state.topic_tries < 2:
-            await save_call(runtime.redis, sid, state)
-            return twiml.topic_menu(TOPIC_URL, greeting=False, then=TOPIC_URL)
-        state.topic = chosen or "general"  # no input, or a second miss: the general window
-        state.english = state.topic == "foreign"
-        if state.topic == "crisis":
-            return await _route(runtime, sid, form["To"], state, [prompts.CRISIS])
+@webhook("/twilio/voice/topic", "The topic chosen (digit or speech); crisis goes straight to the 24-hour lines")
+async def topic(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form["CallSid"]
+    state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp())
+    chosen = topic_from_input(form.get("Digits", ""), form.get("SpeechResult", ""))
+    state.topic_tries += 1
+    if chosen is None and (form.get("Digits") or form.get("SpeechResult")) and state.topic_tries < 2:
         await save_call(runtime.redis, sid, state)
-        return twiml.postal_prompt(POSTAL_URL, again=False, english=state.english)
-
-    return await _answer(request, "topic", work)
-
-
-@router.post("/postal", summary="The postal code keyed (or # / silence for unknown); then dial")
-async def postal(request: Request, form: TwilioForm) -> Response:
-    async def work(runtime: Runtime) -> str:
-        sid = form["CallSid"]
-        state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp(), topic="general")
-        digits = form.get("Digits", "").strip("#")
-        state.postal_tries += 1
-        lines: list[str] = []
-        if digits:
-            match = _postal_match(runtime, digits)
-            if match is None and state.postal_tries < 2:
-                await save_call(runtime.redis, sid, state)
-                return twiml.postal_prompt(POSTAL_URL, again=True, english=state.english)
-            if match is not None:
-                state.municipality, state.prefecture, state.lgcode, place = match
-                lines.append(prompts.read_back(place) if not state.english else prompts.EN_CONNECTING)
-        if state.prefecture is None:
-            lines.append(prompts.EN_POSTAL_UNKNOWN if state.english else prompts.POSTAL_UNKNOWN)
-        elif not state.english:
-            lines.append(prompts.CONNECTING)
-        return await _route(runtime, sid, form["To"], state, lines)
-
-    return await _answer(request, "postal", work)
+        return twiml.topic_menu(TOPIC_URL, greeting=False, then=TOPIC_URL)
+    state.topic = chosen or "general"  # no input, or a second miss: the general window
+    state.english = state.topic == "foreign"
+    if state.topic == "crisis":
+        return await _route(runtime, sid, form["To"], state, [prompts.CRISIS])
+    await save_call(runtime.redis, sid, state)
+    return twiml.postal_prompt(POSTAL_URL, again=False, english=state.english)
 
 
-@router.post("/dialled", summary="A window's dial ended: done when answered, else the next window")
-async def dialled(request: Request, form: TwilioForm) -> Response:
-    async def work(runtime: Runtime) -> str:
-        sid = form["CallSid"]
-        state = await load_call(runtime.redis, sid)
-        if state is None:
-            return twiml.fallback(runtime.settings.fallback_number)
-        attempt = state.ringing
-        if attempt is None and state.outcome == "connected":
-            return twiml.tell_and_hang_up([])  # a repeated report of a dial that already ended: nothing to redo
-        status = form.get("DialCallStatus", "failed")
-        if attempt is not None:
-            attempt.outcome = "completed" if status in ("completed", "answered") else status
-            await runtime.live.release_slot(attempt.service_id, lease=sid)
-        if attempt is not None and attempt.outcome == "completed":
-            state.outcome = "connected"
+@webhook("/twilio/voice/postal", "The postal code keyed (or # / silence for unknown); then dial")
+async def postal(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form["CallSid"]
+    state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp(), topic="general")
+    digits = form.get("Digits", "").strip("#")
+    state.postal_tries += 1
+    lines: list[str] = []
+    if digits:
+        match = _postal_match(runtime, digits)
+        if match is None and state.postal_tries < 2:
             await save_call(runtime.redis, sid, state)
-            return twiml.tell_and_hang_up([prompts.GOODBYE])
-        next_line = prompts.EN_NEXT_WINDOW if state.english else prompts.NEXT_WINDOW
-        return await _route(runtime, sid, form["To"], state, [next_line])
+            return twiml.postal_prompt(POSTAL_URL, again=True, english=state.english)
+        if match is not None and match.prefecture is None and not state.english:
+            state.postal_choices = list(match.municipalities)  # several prefectures share it: ask which
+            await save_call(runtime.redis, sid, state)
+            names = [runtime.regions.name_of(code) for code in _prefectures(state.postal_choices)]
+            return twiml.ask(prompts.which_prefecture(names), action=PREFECTURE_URL, then=PREFECTURE_URL)
+        if match is not None and match.prefecture is not None:
+            _settle_place(runtime, state, match.municipalities)
+            lines.append(prompts.read_back(match.label) if not state.english else prompts.EN_CONNECTING)
+    return await _route(runtime, sid, form["To"], state, [*lines, *_connecting(state)])
 
-    return await _answer(request, "dialled", work)
+
+@webhook("/twilio/voice/prefecture", "The prefecture chosen for a postal code that several prefectures share")
+async def prefecture(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form["CallSid"]
+    state = await load_call(runtime.redis, sid)
+    if state is None or state.topic is None:
+        return twiml.fallback(runtime.settings.fallback_number)
+    choices = _prefectures(state.postal_choices)
+    digit = form.get("Digits", "")
+    lines: list[str] = []
+    if digit.isdigit() and 1 <= int(digit) <= len(choices):
+        chosen = choices[int(digit) - 1]
+        _settle_place(runtime, state, [m for m in state.postal_choices if m.startswith(chosen)])
+        lines.append(prompts.read_back(runtime.regions.name_of(chosen)))
+    state.postal_choices = []
+    return await _route(runtime, sid, form["To"], state, [*lines, *_connecting(state)])
 
 
-@router.post("/wait", summary="Waiting for a free line: try again")
-async def wait(request: Request, form: TwilioForm) -> Response:
-    async def work(runtime: Runtime) -> str:
-        sid = form["CallSid"]
-        state = await load_call(runtime.redis, sid)
-        if state is None:
-            return twiml.fallback(runtime.settings.fallback_number)
-        return await _route(runtime, sid, form["To"], state, [])
+@webhook("/twilio/voice/dialled", "A window's dial ended: done when answered, else the next window")
+async def dialled(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form["CallSid"]
+    state = await load_call(runtime.redis, sid)
+    if state is None:
+        return twiml.fallback(runtime.settings.fallback_number)
+    attempt = state.ringing
+    if attempt is None and state.outcome == "connected":
+        return twiml.tell_and_hang_up([])  # a repeated report of a dial that already ended: nothing to redo
+    status = form.get("DialCallStatus", "failed")
+    if attempt is not None:
+        attempt.outcome = "completed" if status in ("completed", "answered") else status
+        await runtime.live.release_slot(attempt.service_id, lease=sid)
+    if attempt is not None and attempt.outcome == "completed":
+        state.outcome = "connected"
+        await save_call(runtime.redis, sid, state)
+        return twiml.tell_and_hang_up([prompts.GOODBYE])
+    next_line = prompts.EN_NEXT_WINDOW if state.english else prompts.NEXT_WINDOW
+    return await _route(runtime, sid, form["To"], state, [next_line])
 
-    return await _answer(request, "wait", work)
+
+@webhook("/twilio/voice/wait", "Waiting for a free line: try again")
+async def wait(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form["CallSid"]
+    state = await load_call(runtime.redis, sid)
+    if state is None:
+        return twiml.fallback(runtime.settings.fallback_number)
+    return await _route(runtime, sid, form["To"], state, [])
 
 
 async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallState, lines: list[str]) -> str:
@@ -161,10 +150,11 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
     snapshot = runtime.snapshot
     assert snapshot is not None and state.topic is not None
     now = runtime.clock.now()
-    contact = Contact(topic=state.topic, channel="voice", municipality=state.municipality, prefecture=state.prefecture)
+    topic = state.via or state.topic
+    contact = Contact(topic=topic, channel="voice", municipality=state.municipality, prefecture=state.prefecture)
     untried = [r.entry.id for r in matching_services(snapshot, contact) if r.entry.id not in state.tried]
     load = Load(in_use=await runtime.live.slots_in_use(untried), rotation=runtime.next_rotation())
-    decision = decide_route(snapshot, contact, now, load, runtime.settings.policy_for(state.topic))
+    decision = decide_route(snapshot, contact, now, load, runtime.settings.policy_for(topic))
     tried = state.tried
     candidates = [c for c in decision.candidates if c.service_id not in tried and c.phones]
     if state.queue is not None and candidates:
@@ -184,9 +174,13 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
             await save_call(runtime.redis, sid, state, event=event)
             return twiml.dial(candidate.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english)
     if decision.outcome == "all_closed" and not state.attempts:
+        if state.via is not None:  # the 24-hour lines the caller asked for are closed too: the 24-hour line itself
+            return await _to_24_hour_line(runtime, sid, state, lines)
         state.outcome = "no_service_open"
         await save_call(runtime.redis, sid, state)
-        return twiml.tell_and_hang_up([*lines, *_when_help_opens(decision), *_in_danger(state)], state.english)
+        said = [*lines, *_when_help_opens(decision)]
+        offer = prompts.EN_OFFER_24H if state.english else prompts.OFFER_24H
+        return twiml.offer_or_hang_up(said, offer=offer, action=ANY_LINE_URL, closing=_in_danger(state), english=state.english)
     lines_open = sum(c.capacity for c in decision.candidates) + sum(snapshot.services[i].capacity.get("voice", 0) for i in decision.full)
     return await _wait(runtime, sid, state, lines, lines_open)
 
@@ -202,7 +196,7 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], 
         sorry = prompts.EN_LONG_WAIT if state.english else prompts.LONG_WAIT
         return twiml.last_offer([sorry], offer=CALLBACK_URL, fallback_number=runtime.settings.fallback_number, english=state.english)
     now = runtime.clock.now().timestamp()
-    state.queue = state.queue or f"{state.topic}:{state.prefecture or '00'}"
+    state.queue = state.queue or f"{state.via or state.topic}:{state.prefecture or '00'}"
     position = await runtime.live.join_queue(state.queue, sid, now) + 1
     minutes = max(1, math.ceil(position * AVERAGE_CALL_MINUTES / max(1, lines_open)))
     state.attempts.append(Attempt("", "", "waited"))
@@ -211,6 +205,28 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], 
     said = [*lines, prompts.EN_ALL_BUSY if state.english else prompts.ALL_BUSY]
     said.append(prompts.en_queue_place(position, minutes) if state.english else prompts.queue_place(position, minutes))
     return twiml.wait_for_line(said, seconds=WAIT_SECONDS, then=WAIT_URL, offer=CALLBACK_URL, english=state.english)
+
+
+@webhook("/twilio/voice/any-line", "Nothing was open for the topic and the caller asked for a 24-hour line")
+async def any_line(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form["CallSid"]
+    state = await load_call(runtime.redis, sid)
+    if state is None or state.topic is None:
+        return twiml.fallback(runtime.settings.fallback_number)
+    if form.get("Digits") != "1":
+        return twiml.tell_and_hang_up([*_in_danger(state), prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
+    state.outcome = None
+    if state.topic == "general":  # the general lines were closed already: straight to the 24-hour line
+        return await _to_24_hour_line(runtime, sid, state, [])
+    state.via = "general"  # the general consultation lines, some of which answer around the clock
+    return await _route(runtime, sid, form["To"], state, [prompts.EN_CONNECTING if state.english else prompts.CONNECTING])
+
+
+async def _to_24_hour_line(runtime: Runtime, sid: str, state: CallState, lines: list[str]) -> str:
+    state.outcome = "fallback"
+    await save_call(runtime.redis, sid, state)
+    return twiml.to_24_hour_line(lines, runtime.settings.fallback_number, english=state.english)
 
 
 def _when_help_opens(decision) -> list[str]:  # type: ignore[no-untyped-def]
@@ -236,27 +252,43 @@ def topic_from_input(digits: str, speech: str) -> str | None:
     return None
 
 
-def _postal_match(runtime: Runtime, digits: str) -> tuple[str | None, str | None, str | None, str] | None:
-    """Return (municipality, prefecture, lgcode, place name) for a postal code, or None when it is not one we know."""
+def _postal_match(runtime: Runtime, digits: str) -> PostalMatch | None:
+    """Return what a keyed postal code matches, or None when it is not one we know."""
     try:
-        match = runtime.regions.postal(digits)
+        return runtime.regions.postal(digits)
     except ValueError:
         return None
-    if match is None:
-        return None
-    municipality = shared_municipality(runtime.regions, match.municipalities)
-    return municipality, match.prefecture, lgcode6(municipality) if municipality else None, match.label
 
 
-@router.post("/status", summary="The number's status callback: free every slot, write the anonymised record (idempotent)")
-async def status(request: Request, form: TwilioForm) -> Response:
-    runtime: Runtime = request.app.state.runtime
+def _prefectures(municipalities: list[str]) -> list[str]:
+    return sorted({code[:2] for code in municipalities})
+
+
+def _settle_place(runtime: Runtime, state: CallState, municipalities: Iterable[str]) -> None:
+    """Set the caller's prefecture, and their municipality when the codes resolve to one (wards of one city do)."""
+    codes = list(municipalities)
+    municipality = shared_municipality(runtime.regions, codes)
+    state.prefecture = codes[0][:2]
+    state.municipality = municipality
+    state.lgcode = lgcode6(municipality) if municipality else None
+
+
+def _connecting(state: CallState) -> list[str]:
+    if state.prefecture is None:
+        return [prompts.EN_POSTAL_UNKNOWN if state.english else prompts.POSTAL_UNKNOWN]
+    return [] if state.english else [prompts.CONNECTING]
+
+
+@webhook("/twilio/voice/status", "The number's status callback: free every slot, write the anonymised record (idempotent)",
+         caller_facing=False)  # fmt: skip
+async def status(hook: Hook) -> None:
+    runtime, form = hook.runtime, hook.form
     sid = form["CallSid"]
     if form.get("CallStatus") not in ("completed", "busy", "failed", "no-answer", "canceled"):
-        return Response(status_code=204)  # an in-progress notice: nothing ends yet
+        return  # an in-progress notice: nothing ends yet
     state = await load_call(runtime.redis, sid)
     if state is None:
-        return Response(status_code=204)  # already finished (a retry), or never reached us
+        return  # already finished (a retry), or never reached us
     ringing = state.ringing
     if ringing is not None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
@@ -270,7 +302,6 @@ async def status(request: Request, form: TwilioForm) -> Response:
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
     if record.wait_seconds:
         runtime.metrics.wait_seconds.observe(record.wait_seconds)
-    return Response(status_code=204)
 
 
 async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> CallRecord:

@@ -1,0 +1,101 @@
+"""The webhook signature check agrees with Twilio's RequestValidator, and the webhook layer refuses what Twilio never sends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+
+from routing.telephony.signature import signature_valid, webhook_url
+from running import make_settings, running_app
+from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
+
+TOKEN = "secret-auth-token"
+text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+params = st.lists(st.tuples(st.sampled_from(["CallSid", "Digits", "From", "SpeechResult", "x", "To"]), text), max_size=8)
+urls = st.sampled_from([
+    "https://tsunagu.example.jp/twilio/voice/incoming",
+    "https://tsunagu.example.jp:443/twilio/voice/incoming",
+    "http://localhost:8000/twilio/voice/postal",
+    "http://example.org/twilio/voice/callback-bridge?request=abc&x=%E3%81%82",
+    "https://example.org:8443/twilio/voice/wait",
+])  # fmt: skip
+
+
+class MultiDict(dict):
+    """What RequestValidator expects when a field repeats (Flask's MultiDict has getall)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=params, signed_url=urls, checked_url=urls, algorithm=st.sampled_from(["", "HMAC_SHA256", "HMAC_SHA1"]))
+def test_agrees_with_twilio_request_validator(pairs, signed_url, checked_url, algorithm) -> None:  # type: ignore[no-untyped-def]
+    validator = RequestValidator(TOKEN)
+    header = f"key=webhooks_sharedkey_1,algorithm={algorithm}" if algorithm else ""
+    signature = validator.compute_signature(signed_url, MultiDict(pairs), algorithm or None)
+    expected = validator.validate(checked_url, MultiDict(pairs), signature, algorithm or None)
+    assert signature_valid(TOKEN, checked_url, pairs, signature, header) is expected
+    if signed_url == checked_url:
+        assert expected  # the property is not vacuous: genuine requests pass
+    tampered = [*pairs, ("Digits", "9")] if ("Digits", "9") not in pairs else pairs[1:]
+    assert signature_valid(TOKEN, checked_url, tampered, signature, header) is False or set(tampered) == set(pairs)
+
+
+def test_refuses_empty_token_signature_and_unknown_algorithm() -> None:
+    url, pairs = "https://x.jp/twilio/voice/incoming", [("CallSid", "CA1")]
+    good = RequestValidator(TOKEN).compute_signature(url, dict(pairs))
+    assert signature_valid(TOKEN, url, pairs, good)
+    assert not signature_valid("", url, pairs, RequestValidator("").compute_signature(url, dict(pairs)))
+    assert not signature_valid(TOKEN, url, pairs, "")
+    assert not signature_valid(TOKEN, url, pairs, good, "algorithm=HMAC_MD5")
+    assert not signature_valid(TOKEN, url, pairs, "ñot-ascii")
+
+
+def test_webhook_url_is_the_public_one() -> None:
+    assert webhook_url("https://a.jp/", "/twilio/voice/wait", "") == "https://a.jp/twilio/voice/wait"
+    assert webhook_url("https://a.jp", "/p", "request=1") == "https://a.jp/p?request=1"
+
+
+@pytest.fixture
+async def service(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+    async with running_app(make_settings(tmp_path, redis_url, **voice_settings()), regions) as running:
+        yield running
+
+
+async def test_twilio_signing_with_the_default_port_is_accepted(service) -> None:  # type: ignore[no-untyped-def]
+    form = {"CallSid": "CA" + "7" * 32, "From": "+819011112222", "To": "+81120000000"}
+    with_port = PUBLIC_URL.replace(".jp", ".jp:443") + "/twilio/voice/incoming"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(with_port, form)
+    response = await service.client.post("/twilio/voice/incoming", data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200 and "<Gather" in response.text
+    assert response.headers["content-type"] == "application/xml"
+    assert response.headers["x-request-id"]  # webhooks are logged with a request id like every other request
+
+
+async def test_query_string_is_part_of_what_is_signed(service) -> None:  # type: ignore[no-untyped-def]
+    form = {"CallSid": "CA" + "8" * 32, "DialCallStatus": "completed"}
+    signed_for = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + "/twilio/voice/callback-dialled?request=one", form)
+    moved = await service.client.post("/twilio/voice/callback-dialled?request=other", data=form, headers={"X-Twilio-Signature": signed_for})
+    assert moved.status_code == 403 and moved.text == "invalid Twilio signature"
+
+
+async def test_what_twilio_never_sends_gets_a_precise_refusal(service) -> None:  # type: ignore[no-untyped-def]
+    assert (await service.client.get("/twilio/voice/incoming")).status_code == 405
+    huge = await Call(service).post("/twilio/voice/incoming", SpeechResult="あ" * 30_000)
+    assert huge.status == 413
+    assert (await Call(service).post("/twilio/voice/incoming")).status == 200
+
+
+async def test_docs_list_the_twilio_webhooks(service) -> None:  # type: ignore[no-untyped-def]
+    paths = (await service.client.get("/openapi.json")).json()["paths"]
+    assert "/twilio/voice/incoming" in paths and "/twilio/voice/status" in paths and "/api/routing/preview" in paths
+    assert "204" in paths["/twilio/voice/status"]["post"]["responses"]
