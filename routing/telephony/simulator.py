@@ -95,7 +95,7 @@ class TwilioSimulator:
 
     async def call(self, caller: Caller, *, call_sid: str | None = None) -> CallResult:
         """Place one call and return everything that happened on it."""
-        return await _CallRun(self, caller, call_sid or _sid("CA")).run()
+        return await CallRun(self, caller, call_sid or twilio_sid("CA")).run()
 
     async def post(self, path_or_url: str, params: dict[str, str], *, signature: str | None = None) -> httpx.Response:
         """Send one webhook request with exactly these params, signed (or with the given signature)."""
@@ -144,13 +144,13 @@ class _Queue:
         return {"QueueResult": result, "QueueSid": self.sid, "QueueTime": str(now - self.entered)}
 
 
-class _Ended(Exception):
+class CallEnded(Exception):
     def __init__(self, ended_by: str) -> None:
         super().__init__(ended_by)
         self.ended_by = ended_by
 
 
-class _CallRun:
+class CallRun:
     """One call in progress: executes TwiML verb by verb and keeps the simulated clock."""
 
     def __init__(self, sim: TwilioSimulator, caller: Caller, sid: str) -> None:
@@ -166,7 +166,7 @@ class _CallRun:
             while doc is not None:
                 doc = await self.execute(doc)
             ended_by = "end-of-twiml"
-        except _Ended as ended:
+        except CallEnded as ended:
             ended_by = ended.ended_by
         if self.sim.status_url is not None:
             final = {"CallStatus": self.final_status(ended_by), "CallDuration": str(self.seconds), "CallbackSource": "call-progress-events", "SequenceNumber": "0"}
@@ -194,12 +194,12 @@ class _CallRun:
         self.requested = True
         response = await self.send(url, sent, method)
         if response is None:
-            raise _Ended("http-error")
+            raise CallEnded("http-error")
         try:
             return _Document(url, parse_twiml(response))
         except ValueError as problem:
             self.event("error", why=f"{method} {url}: {problem}")
-            raise _Ended("http-error") from None
+            raise CallEnded("http-error") from None
 
     async def notify(self, url: str, params: dict[str, str], method: str = "POST") -> None:
         """Send a request whose answer Twilio ignores (status callback, a queue's action after hang-up)."""
@@ -226,12 +226,12 @@ class _CallRun:
     def take_step(self) -> None:
         self.steps += 1
         if self.steps > self.sim.max_steps:
-            raise _Ended("loop-limit")
+            raise CallEnded("loop-limit")
 
     def check_hang_up(self) -> None:
         if self.caller.hang_up_after is not None and self.verbs >= self.caller.hang_up_after:
             self.event("hangup", by="caller")
-            raise _Ended("caller-hung-up")
+            raise CallEnded("caller-hung-up")
 
     async def execute(self, doc: _Document, queue: _Queue | None = None) -> _Document | str | None:
         """Run a document's verbs; return the next document, _LEAVE, or None when it runs out."""
@@ -244,7 +244,7 @@ class _CallRun:
                 outcome = await self.run_verb(verb, doc.url, queue)
             except InvalidTwiml as invalid:
                 self.event("error", why=f"invalid TwiML from {doc.url}: {invalid}")
-                raise _Ended("http-error") from None
+                raise CallEnded("http-error") from None
             if outcome is not None:
                 return outcome
         return None
@@ -302,7 +302,7 @@ class _CallRun:
         self.event("dial", numbers=numbers, callerId=el.get("callerId"), timeout=timeout, outcome=status, answered_number=answered, whispers=whispers, record=el.get("record"))
         if el.get("action") is None:
             return None
-        params = {"DialCallStatus": status, "DialCallSid": _sid("CA")}
+        params = {"DialCallStatus": status, "DialCallSid": twilio_sid("CA")}
         if winner is not None:
             params["DialCallDuration"] = str(talk)
         return await self.fetch(urljoin(url, el.get("action", "")), params, el.get("method", "POST"))
@@ -323,11 +323,11 @@ class _CallRun:
         wait_url = urljoin(url, el.get("waitUrl", "")) if el.get("waitUrl") else None
         action = urljoin(url, el.get("action", "")) if el.get("action") else None
         method = el.get("method", "POST")
-        joined = _Queue(sid=_sid("QU"), entered=self.seconds)
+        joined = _Queue(sid=twilio_sid("QU"), entered=self.seconds)
         self.event("enqueue", name=name, waitUrl=wait_url, action=action)
         try:
             await self.wait_in_queue(joined, wait_url, el.get("waitUrlMethod", "POST"))
-        except _Ended as ended:
+        except CallEnded as ended:
             if action is not None:
                 result = "error" if ended.ended_by == "http-error" else "hangup"
                 await self.notify(action, {**self.call_params(), **joined.result_params(result, self.seconds)}, method)
@@ -337,7 +337,7 @@ class _CallRun:
         return await self.fetch(action, joined.result_params("leave", self.seconds), method)
 
     async def wait_in_queue(self, queue: _Queue, wait_url: str | None, method: str) -> None:
-        """Loop the wait URL's TwiML (or hold music) until a <Leave>; the call ends any other way by _Ended."""
+        """Loop the wait URL's TwiML (or hold music) until a <Leave>; the call ends any other way by CallEnded."""
         while True:
             self.check_hang_up()
             if wait_url is None:
@@ -361,22 +361,22 @@ class _CallRun:
         self.seconds += seconds
         action = urljoin(url, el.get("action") or url)
         self.event("record", action=action, seconds=seconds)
-        sid = _sid("RE")
+        sid = twilio_sid("RE")
         recording = f"https://api.twilio.com/2010-04-01/Accounts/{self.sim.account_sid}/Recordings/{sid}"
         params = {"RecordingSid": sid, "RecordingUrl": recording, "RecordingDuration": str(seconds)}
         return await self.fetch(action, params, el.get("method", "POST"))
 
     async def verb_hangup(self, el: ET.Element, url: str, queue: _Queue | None) -> None:
         self.event("hangup", by="twiml")
-        raise _Ended("hangup-verb")
+        raise CallEnded("hangup-verb")
 
     async def verb_reject(self, el: ET.Element, url: str, queue: _Queue | None) -> None:
         reason = el.get("reason", "rejected")
         self.event("reject", reason=reason)
         if not self.answered:
             self.rejected = reason
-        raise _Ended("hangup-verb")
+        raise CallEnded("hangup-verb")
 
 
-def _sid(prefix: str) -> str:
+def twilio_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
