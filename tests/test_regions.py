@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import time
 import unicodedata
 
 import pytest
@@ -356,12 +355,11 @@ def test_prefecture_of_unknown_code_raises(regions: Regions, code5: str) -> None
 # --- building -----------------------------------------------------------------------------
 
 
-def test_build_is_fast() -> None:
-    started = time.perf_counter()
+def test_a_fresh_build_matches_the_shared_one(regions: Regions) -> None:
+    # How long a build takes is a benchmark figure (loadtests/bench_engine.py), not a test: the machine is shared.
     built = build_regions()
-    seconds = time.perf_counter() - started
-    print(f"\nbuild_regions: {seconds:.3f} s for {built!r}")
-    assert seconds < 3
+    assert (len(built.prefectures), len(built.municipalities), len(built.postal_codes)) == (
+        len(regions.prefectures), len(regions.municipalities), len(regions.postal_codes))
 
 
 def test_regions_are_immutable(regions: Regions) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import FrozenInstanceError
 from datetime import date, datetime
@@ -338,10 +337,7 @@ def test_the_demo_snapshot_holds_every_active_service_and_carries_version_and_bu
         demo_snapshot.services["x"] = next(iter(demo_snapshot.services.values()))  # type: ignore[index]
 
 
-def test_building_the_full_demo_snapshot_takes_under_two_seconds(regions, demo):
-    started = time.perf_counter()
+def test_the_full_demo_snapshot_holds_every_active_service(regions, demo):
+    # Its build time is a benchmark figure (loadtests/bench_engine.py), not a test: the machine is shared.
     snapshot = build_snapshot(demo, regions, version=1, holidays=HOLIDAYS, built_at=BUILT_AT)
-    elapsed = time.perf_counter() - started
-
-    print(f"build_snapshot over the demo directory ({len(snapshot.services)} services): {elapsed:.3f} s")
-    assert elapsed < 2.0
+    assert set(snapshot.services) == {s.id for s in demo.services if s.status == "active"}
