@@ -1,7 +1,8 @@
-"""FastAPI dependencies shared by every API: the running host, and the staff member behind a token."""
+"""FastAPI dependencies shared by every API: the running host, and the staff member behind a token or a sign-in."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
@@ -33,9 +34,21 @@ HostDep = Annotated[DirectoryHost, Depends(get_host)]
 _bearer = HTTPBearer(auto_error=False, description="A staff API token from `tsunagu users add`")
 
 
-async def current_staff(host: HostDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Staff:
-    """Return the staff member whose bearer token came with the request (401 otherwise)."""
+SessionStaff = Callable[[Request], Awaitable[Staff | None]]
+"""The staff member a web sign-in (session cookie) vouches for, or None; it raises Forbidden for a
+change without its CSRF token. The running service puts one on `app.state.session_staff`
+(routing.web); without one, only bearer tokens are accepted."""
+
+
+async def current_staff(
+    request: Request, host: HostDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Staff:
+    """Return the staff member whose bearer token came with the request, else the one signed in by cookie (401 otherwise)."""
     if credentials is None:
+        session_staff: SessionStaff | None = getattr(request.app.state, "session_staff", None)
+        staff = await session_staff(request) if session_staff is not None else None
+        if staff is not None:
+            return staff
         raise Unauthorized("this needs a staff API token: send `Authorization: Bearer TOKEN` (tokens come from `tsunagu users add`)")
     async with host.sessions() as session:
         staff = await staff_for_token(session, credentials.credentials)

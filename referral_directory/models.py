@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Column, ForeignKey, Index, String
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 
@@ -115,5 +115,32 @@ class StaffUser(SQLModel, table=True):
     organization_id: str | None = Field(default=None, max_length=36)
     regions: str = ""  # space-separated lgcodes ("000000" = the whole country)
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    password_hash: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))  # argon2id; None: no web sign-in
     created_at: datetime = Field(default_factory=utcnow)
     disabled: bool = False
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of the append-only, hash-chained audit log; written only by `referral_directory.audit`."""
+
+    __tablename__ = "audit_event"
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: datetime
+    actor: str
+    action: str = Field(max_length=64)
+    resource_kind: str = Field(max_length=32)
+    resource_id: str = Field(max_length=64)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # ids, field names, reason codes only
+    key_id: str = Field(max_length=16)  # which audit key made `hash` ("none": a plain SHA-256)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    __table_args__ = (Index("ix_audit_event_resource", "resource_kind", "resource_id"),)
+
+
+class AuditHead(SQLModel, table=True):
+    """A single row holding the audit chain's newest link; appending locks it, so concurrent appends queue."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(max_length=64)

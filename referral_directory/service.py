@@ -1,8 +1,9 @@
 """Directory queries and changes. The session is passed in; callers own the transaction.
 
 Every write goes through `save_records` or `delete_*`: they diff against what is stored,
-write one ChangeRecord per changed field (who, when, old → new) and bump the directory
-version, so import, the coordinator API and the demo loader share one path.
+write one ChangeRecord per changed field (who, when, old → new), append one audit event per
+changed entity (field names only) and bump the directory version, so import, the
+coordinator API and the demo loader share one path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from referral_directory import audit
 from referral_directory.models import (
     ChangeRecord,
     DirectoryState,
@@ -150,6 +152,7 @@ async def save_records(session: AsyncSession, records: DirectoryRecords, *, acto
     if changes:
         session.add_all(changes)
         version = await _bump_version(session)
+        await audit.append_many(session, _audit_entries(changes, actor))
     await session.flush()
     return ChangeSummary(**counts, version=version)
 
@@ -163,6 +166,7 @@ async def delete_service(session: AsyncSession, service_id: str, *, actor: str) 
     await _delete_children(session, service_id)
     await session.execute(delete(Service).where(Service.id == service_id))
     session.add(ChangeRecord(actor=actor, entity="service", entity_id=service_id, field="deleted", old=_json(old)))
+    await audit.append(session, actor=actor, action=audit.Action.SERVICE_DELETE, resource_kind="service", resource_id=service_id)
     await _bump_version(session)
     return True
 
@@ -175,6 +179,9 @@ async def delete_organization(session: AsyncSession, organization_id: str, *, ac
         return False
     await session.execute(delete(Organization).where(Organization.id == organization_id))
     session.add(ChangeRecord(actor=actor, entity="organization", entity_id=organization_id, field="deleted", old=_json(old)))
+    await audit.append(
+        session, actor=actor, action=audit.Action.ORGANIZATION_DELETE, resource_kind="organization", resource_id=organization_id
+    )
     await _bump_version(session)
     return True
 
@@ -202,6 +209,21 @@ def _record_changes(out: list[ChangeRecord], entity: str, entity_id: str, old: o
         if before != after:
             out.append(ChangeRecord(actor=actor, entity=entity, entity_id=entity_id, field=f.name, old=_json(before), new=_json(after)))
     return "updated"
+
+
+def _audit_entries(changes: list[ChangeRecord], actor: str) -> list[audit.Entry]:
+    """Return one audit entry per changed entity: created, or updated with the names (never the values) of its fields."""
+    fields_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for change in changes:
+        fields_of[change.entity, change.entity_id].append(change.field)
+    at = utcnow()
+    return [
+        audit.Entry(
+            actor=actor, action=f"directory.{entity}.{'create' if names == ['created'] else 'update'}",
+            resource_kind=entity, resource_id=entity_id, detail={} if names == ["created"] else {"fields": names}, at=at,
+        )
+        for (entity, entity_id), names in fields_of.items()
+    ]
 
 
 def _json(value: object) -> str:

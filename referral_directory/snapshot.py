@@ -36,6 +36,7 @@ class ServiceEntry:
     phones: tuple[str, ...]
     sns_url: str
     areas: tuple[str, ...]
+    organization_id: str = ""
     # Memo of opening-hours answers, each with the span of instants it holds for (see routing.engine).
     memo: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
@@ -132,6 +133,7 @@ def build_snapshot(
             id=record.id,
             name=record.name,
             organization=organizations.get(record.organization_id, ""),
+            organization_id=record.organization_id,
             tier=record.tier,
             topics=frozenset(record.topics),
             channels=frozenset(record.channels),

@@ -2,17 +2,27 @@
 
 Tokens are random (256 bits), shown once, and stored only as their SHA-256: with that much
 entropy a slow password hash adds nothing, and a lookup by hash stays one indexed query.
+
+Passwords (for signing in to the web pages) are the opposite case: people choose them, so they
+are stored only as argon2id hashes, verified off the event loop, and re-hashed at sign-in when
+the hasher's parameters have changed. They are NFKC-normalised first, so a password typed with
+a Japanese input method in full-width mode (ｐａｓｓ) is the same as its half-width form.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +31,8 @@ from referral_directory.records import NATION, ServiceRecord
 from referral_directory.regions import Area, Regions
 
 TOKEN_PREFIX = "tsu_"
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; the cap keeps a hostile form from costing time
 
 
 class Role(StrEnum):
@@ -86,6 +98,71 @@ async def staff_for_token(session: AsyncSession, token: str) -> Staff | None:
     """Return the active staff account an API token belongs to, or None."""
     row = (await session.execute(select(StaffUser).where(StaffUser.token_hash == hash_token(token)))).scalar_one_or_none()
     return _staff(row) if row and not row.disabled else None
+
+
+async def staff_by_id(session: AsyncSession, staff_id: str) -> Staff | None:
+    """Return an active staff account by id, or None (unknown or disabled)."""
+    row = await session.get(StaffUser, staff_id)
+    return _staff(row) if row and not row.disabled else None
+
+
+@functools.cache
+def password_hasher(*, time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4) -> PasswordHasher:
+    """Return the argon2id hasher for these parameters (the defaults are RFC 9106's low-memory profile)."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Verified against when the name is unknown, so that answer costs what a wrong password costs.
+    return hasher.hash(secrets.token_urlsafe(16))
+
+
+def _normalized(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+def check_password_rules(password: str) -> None:
+    """Raise StaffError when a new password is too short or too long."""
+    length = len(_normalized(password))
+    if not password.strip() or length < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters (a few words make a good one)")
+    if length > MAX_PASSWORD_LENGTH:
+        raise StaffError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+async def set_password(session: AsyncSession, hasher: PasswordHasher, *, name: str, password: str) -> Staff:
+    """Set a staff account's password (stored only as an argon2id hash); returns the account."""
+    check_password_rules(password)
+    row = (await session.execute(select(StaffUser).where(StaffUser.name == name))).scalar_one_or_none()
+    if row is None:
+        raise StaffError(f"there is no staff account named {name!r}")
+    row.password_hash = await asyncio.to_thread(hasher.hash, _normalized(password))
+    await session.flush()
+    return _staff(row)
+
+
+async def staff_for_password(session: AsyncSession, hasher: PasswordHasher, *, name: str, password: str) -> Staff | None:
+    """Return the active account a name and password sign in to, or None; an unknown name costs the same work."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return None
+    row = (await session.execute(select(StaffUser).where(StaffUser.name == name))).scalar_one_or_none()
+    stored = row.password_hash if row is not None and row.password_hash else _dummy_hash(hasher)
+    if not await asyncio.to_thread(_verify, hasher, stored, _normalized(password)):
+        return None
+    if row is None or row.password_hash is None or row.disabled:
+        return None
+    if hasher.check_needs_rehash(stored):
+        row.password_hash = await asyncio.to_thread(hasher.hash, _normalized(password))
+        await session.flush()
+    return _staff(row)
+
+
+def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _staff(row: StaffUser) -> Staff:

@@ -18,15 +18,19 @@ from referral_directory import api as directory_api
 from referral_directory import db
 from referral_directory.errors import TsunaguError
 from referral_directory.regions import Regions
-from routing import preview
+from routing import cases_api, preview, stats_api
+from routing.cases import run_referral_sweeper
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 from routing.reconciler import run_reconciler
-from routing.telephony import callback_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
+from routing import keyring
+from routing.purge import run_purge_schedule
+from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
 from routing.telephony.callbacks import run_dispatcher, twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
+from routing import web
 
 log = structlog.get_logger("tsunagu.http")
 
@@ -44,6 +48,11 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
         twilio = twilio_client(settings) if settings.twilio_account_sid else None
         runtime.start_background("reconciler", run_reconciler(runtime, twilio))
+        keys = keyring.keys_for(settings)
+        keyring.bind(keys)  # the call sites that pass only the secret use the keyring file too, re-read when it changes
+        _check_keyring(keys)
+        runtime.start_background("purge", run_purge_schedule(runtime))
+        runtime.start_background("referrals", run_referral_sweeper(runtime))
         if twilio is not None:
             runtime.start_background("callbacks", run_dispatcher(runtime))
         if not settings.verify_twilio_signatures:
@@ -52,6 +61,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         try:
             yield
         finally:
+            keyring.unbind(keys)
             await runtime.close()
 
     app = FastAPI(
@@ -65,11 +75,22 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]
     app.include_router(directory_api.router)
     app.include_router(preview.router)
+    web.install(app)  # staff sign-in and pages; CurrentStaff then also accepts a signed-in session
+    app.include_router(cases_api.router)
+    app.include_router(stats_api.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")
     app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]
     return app
+
+
+def _check_keyring(keys: keyring.Keyring) -> None:
+    """Log at start-up when the keyring file cannot be read: calls are still routed, but nothing can be sealed."""
+    try:
+        keys.keyset()
+    except (keyring.KeyringError, OSError) as error:
+        log.error("keyring_unreadable", reason=str(error))
 
 
 def _openapi_with_webhooks(app: FastAPI) -> dict:

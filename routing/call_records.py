@@ -42,6 +42,6 @@ class CallbackRequest(SQLModel, table=True):
     dial_number: str = Field(max_length=20)  # the dial's own number, shown as the caller id when we call back
     consent_at: datetime
     created_at: datetime
-    status: str = Field(default="pending", max_length=16, index=True)  # pending, calling, connected, failed
+    status: str = Field(default="pending", max_length=16, index=True)  # pending, calling, connected, failed, expired (purged unplaced)
     tries: int = 0
     service_id: str | None = Field(default=None, max_length=36)

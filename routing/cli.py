@@ -1,4 +1,4 @@
-"""The `tsunagu` command: serve, directory import/export, users."""
+"""The `tsunagu` command: serve, directory import/export, users, audit verify, keys, purge."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -14,18 +15,25 @@ import httpx
 import typer
 from redis.exceptions import RedisError
 
-from referral_directory import db
+from referral_directory import audit, db
 from referral_directory import service as directory_service
 from referral_directory.interchange import FORMATS, read_directory_file, write_directory_file
-from referral_directory.staff import StaffError, add_user
+from referral_directory.staff import StaffError, add_user, check_password_rules, set_password
+from routing import keyring
+from routing.clock import Clock
+from routing.purge import Purged, purge_now
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 
 app = typer.Typer(help="tsunagu: routing and referral for the national loneliness and isolation consultation dial.", no_args_is_help=True)
 directory_app = typer.Typer(help="Import and export the support-organisation directory.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts and API tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 app.add_typer(directory_app, name="directory")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="Keys for callers' pseudonyms and sealed values: rotate, list, destroy.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:
@@ -39,7 +47,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 async def _with_runtime(work, **options):  # type: ignore[no-untyped-def]
-    runtime: Runtime = await open_runtime(Settings(), snapshot=False, watch=False, **options)
+    settings = Settings()
+    runtime: Runtime = await open_runtime(settings, snapshot=False, watch=False, **options)
+    audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))
     try:
         return await work(runtime)
     finally:
@@ -144,6 +154,113 @@ def directory_export(
     asyncio.run(_with_runtime(work))
 
 
+@audit_app.command("verify")
+def audit_verify(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing; answer by the exit code alone")] = False) -> None:
+    """Check every link of the audit log; exit 1 naming the first broken one when a row was changed or removed."""
+    settings = Settings()
+    key = audit.key_from_secret(settings.secret_key)
+
+    async def work() -> audit.Verification:
+        engine = db.create_engine(settings.sqlalchemy_url)
+        try:
+            await db.migrate(engine)
+            async with db.session_factory(engine)() as session:
+                return await audit.verify(session, keys=[key])
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(work())
+    if result.broken is not None:
+        broken = result.broken
+        if not quiet:
+            typer.echo(f"audit log broken at seq {broken.seq}{f' ({broken.action})' if broken.action else ''}: {broken.message}", err=True)
+            typer.echo(f"the {result.events} event(s) before it verify; the last good link is seq {result.last_seq}", err=True)
+        raise typer.Exit(1)
+    if quiet:
+        return
+    typer.echo(f"audit log intact: {result.events} events, last seq {result.last_seq}, head hash {result.head_hash}")
+    if result.unkeyed:
+        typer.echo(
+            f"note: {result.unkeyed} of them carry a plain SHA-256, not the keyed hash: they show accidental changes, "
+            "but someone with database access alone could rewrite them"
+        )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    purpose: Annotated[str, typer.Option(help="pseudonym, seal or both")] = "both",
+) -> None:
+    """Add a new key and make it current; the first rotation creates the keyring file (mode 0600)."""
+    purposes = {"pseudonym": [keyring.PSEUDONYM], "seal": [keyring.SEAL], "both": list(keyring.PURPOSES)}.get(purpose)
+    if purposes is None:
+        raise _fail(f"unknown purpose {purpose!r}; choose one of: pseudonym, seal, both", 2)
+    keys = keyring.keys_for(Settings())
+    try:
+        new = keys.rotate(purposes, now=datetime.now(timezone.utc))
+    except (keyring.KeyringError, OSError) as error:
+        raise _fail(f"not rotated: {error}") from None
+    for key in new:
+        typer.echo(f"{key.id} is now the current {key.purpose} key")
+    typer.echo(f"keyring file: {keys.path}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Show every key's id, purpose, creation date and state (never the key material)."""
+    keys = keyring.keys_for(Settings())
+    try:
+        infos = keys.keyset().describe()
+    except (keyring.KeyringError, OSError) as error:
+        raise _fail(str(error)) from None
+    if not keys.from_file:
+        typer.echo(f"no keyring file at {keys.path}: keys are derived from TSUNAGU_SECRET_KEY")
+    for info in infos:
+        created = f"{info.created_at:%Y-%m-%d %H:%M} UTC" if info.created_at else "from the secret"
+        state = "current" if info.current else f"destroyed {info.destroyed_at:%Y-%m-%d}" if info.destroyed_at else "old"
+        typer.echo(f"{info.id:<6} {info.purpose:<10} {created if not info.destroyed_at else '-':<22} {state}")
+
+
+@keys_app.command("destroy")
+def keys_destroy(
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="an old key's id, e.g. k1 or s1")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Remove an old key for good: its pseudonyms become unlinkable and what was sealed with it cannot be opened."""
+    if not yes:
+        typer.confirm(f"destroy {key_id} for good? what was made with it can never be linked or opened again", abort=True)
+    keys = keyring.keys_for(Settings())
+    try:
+        keys.destroy(key_id, now=datetime.now(timezone.utc))
+    except (keyring.KeyringError, OSError) as error:
+        raise _fail(f"not destroyed: {error}") from None
+    consequence = "its pseudonyms can no longer be linked to a number" if key_id.startswith("k") else "values sealed with it are gone"
+    typer.echo(f"destroyed {key_id}: {consequence}")
+
+
+@app.command()
+def purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="count what is due; change nothing")] = False) -> None:
+    """Empty the identifying fields past their retention period (statistics stay); print counts per field."""
+
+    settings = Settings()
+
+    async def work() -> Purged:  # the database alone: no Redis, no regions (the service's own runs take a Redis lock)
+        engine = db.create_engine(settings.sqlalchemy_url)
+        try:
+            await db.migrate(engine)
+            sessions = db.session_factory(engine)
+            audit.bind_key(sessions, audit.key_from_secret(settings.secret_key))
+            now = Clock(settings.clock, settings.clock_speed).now()
+            return await purge_now(sessions, settings=settings, now=now, actor="cli:purge", dry_run=dry_run)
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(work())
+    typer.echo(f"{'would purge (dry run: nothing changed)' if dry_run else 'purged'} at {result.at:%Y-%m-%dT%H:%M:%SZ}:")
+    for field, count in result.counts.items():
+        typer.echo(f"  {field}: {count}")
+    typer.echo(f"  cases marked purged: {result.cases}")
+
+
 @app.command()
 def call(
     caller: Annotated[str, typer.Option("--from", help="the caller's number (E.164); it is never stored")] = "+819012345678",
@@ -188,8 +305,17 @@ def users_add(
     role: Annotated[str, typer.Option(help="counsellor, supervisor, coordinator, auditor or admin")],
     org: Annotated[str | None, typer.Option(help="organisation id (counsellors and supervisors)")] = None,
     region: Annotated[list[str] | None, typer.Option(help="lgcode of a region (coordinators; repeatable; 000000 = whole country)")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read a web sign-in password from the first line of standard input")] = False,
 ) -> None:
     """Create a staff account; its API token is printed alone on the last line."""
+    from routing.web.auth import hasher_for
+
+    password = _read_password() if password_stdin else None
+    if password is not None:
+        try:
+            check_password_rules(password)
+        except StaffError as error:
+            raise _fail(f"not created: {error}") from None
 
     async def work(runtime: Runtime) -> str:
         try:
@@ -197,10 +323,56 @@ def users_add(
                 staff, token = await add_user(
                     session, runtime.regions, name=name, role=role, organization_id=org, region_codes=region or ()
                 )
+                if password is not None:
+                    await set_password(session, hasher_for(runtime.settings), name=name, password=password)
         except StaffError as error:
             raise _fail(f"not created: {error}") from None
         typer.echo(f"created {staff.role.value} {staff.name}" + (f" for {' '.join(staff.regions)}" if staff.regions else ""))
+        if password is not None:
+            typer.echo(f"password set: {staff.name} can sign in at {runtime.settings.public_url.rstrip('/')}/login")
         typer.echo("API token (shown once; send it as `Authorization: Bearer TOKEN`):")
         return token
 
     typer.echo(asyncio.run(_with_runtime(work)))
+
+
+@users_app.command("password")
+def users_password(name: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Set a staff member's web sign-in password, read from standard input (asked twice at a terminal); signs them out everywhere."""
+    from routing.web import sessions as web_sessions
+    from routing.web import throttle
+    from routing.web.auth import hasher_for
+
+    password = _read_password()
+
+    async def work(runtime: Runtime) -> None:
+        try:
+            async with db.transaction(runtime.sessions) as session:
+                staff = await set_password(session, hasher_for(runtime.settings), name=name, password=password)
+        except StaffError as error:
+            raise _fail(f"not changed: {error}") from None
+        typer.echo(f"password set for {staff.name}")
+        try:
+            ended = await web_sessions.end_all_sessions(runtime.redis, staff.id)
+            await throttle.unlock_account(runtime.redis, name=staff.name)
+        except RedisError:
+            typer.echo("note: Redis could not be reached: sessions signed in with the old password were not ended", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{ended} signed-in session(s) ended; any sign-in lock on the account is lifted")
+
+    asyncio.run(_with_runtime(work))
+
+
+def _read_password() -> str:
+    """Read a password: hidden prompts at a terminal, else the first line of standard input (never an argument)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise _fail("the two passwords differ; nothing was changed")
+        return password
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise _fail("no password on standard input (give it as the first line)")
+    return password

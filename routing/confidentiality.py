@@ -1,4 +1,10 @@
-"""Keyed pseudonyms: a repeat caller can be recognised without the number ever being stored."""
+"""Keyed pseudonyms: a repeat caller can be recognised without the number ever being stored.
+
+And sealed values (AES-256-GCM) for what must be kept but never in clear. The keys come from
+`routing.keyring`: pass `keys=keys_for(settings)`. The older form (`secret_key=`, `key_id=`)
+still works: it uses the keyring the running service bound for that secret, else the keys
+derived from the secret as before.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +16,24 @@ import os
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from routing.keyring import PSEUDONYM, SEAL, KeyGone, Keyring, legacy_keyring
+
+__all__ = ["KeyGone", "caller_pseudonym", "reference", "seal", "try_unseal", "unseal"]
+
 
 def _key(secret_key: str, purpose: str) -> bytes:
     return hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
-def caller_pseudonym(number: str, *, secret_key: str, key_id: str) -> str:
-    """Return `key_id:hex`, the HMAC-SHA256 of the caller's number in E.164 under a key derived from the secret."""
+def caller_pseudonym(number: str, *, keys: Keyring | None = None, secret_key: str = "", key_id: str = "k1") -> str:
+    """Return `key_id:hex`, the HMAC-SHA256 of the caller's number in E.164 under the current pseudonym key."""
+    key = (keys or legacy_keyring(secret_key, pseudonym_id=key_id)).current(PSEUDONYM)
     try:
         canonical = phonenumbers.format_number(phonenumbers.parse(number, "JP"), phonenumbers.PhoneNumberFormat.E164)
     except phonenumbers.NumberParseException:
         canonical = number.strip() or "anonymous"  # Twilio sends "anonymous" or "+266696687" for withheld numbers
-    digest = hmac.new(_key(secret_key, f"caller-pseudonym:{key_id}"), canonical.encode(), hashlib.sha256).hexdigest()
-    return f"{key_id}:{digest}"
+    digest = hmac.new(key.material, canonical.encode(), hashlib.sha256).hexdigest()
+    return f"{key.id}:{digest}"
 
 
 def reference(value: str, *, secret_key: str) -> str:
@@ -30,20 +41,37 @@ def reference(value: str, *, secret_key: str) -> str:
     return hmac.new(_key(secret_key, "reference"), value.encode(), hashlib.sha256).hexdigest()
 
 
-def seal(plaintext: str, *, secret_key: str, key_id: str) -> str:
-    """Return `key_id:nonce:ciphertext` (AES-256-GCM, the key id bound in as associated data)."""
+def seal(plaintext: str, *, keys: Keyring | None = None, secret_key: str = "", key_id: str = "s1") -> str:
+    """Return `key_id:nonce:ciphertext` (AES-256-GCM under the current sealing key, its id bound in as associated data)."""
+    key = (keys or legacy_keyring(secret_key, seal_id=key_id)).current(SEAL)
     nonce = os.urandom(12)
-    sealed = AESGCM(_key(secret_key, f"seal:{key_id}")).encrypt(nonce, plaintext.encode(), key_id.encode())
-    return ":".join((key_id, base64.urlsafe_b64encode(nonce).decode(), base64.urlsafe_b64encode(sealed).decode()))
+    sealed = AESGCM(key.material).encrypt(nonce, plaintext.encode(), key.id.encode())
+    return ":".join((key.id, base64.urlsafe_b64encode(nonce).decode(), base64.urlsafe_b64encode(sealed).decode()))
 
 
-def unseal(token: str, *, secret_key: str) -> str:
-    """Return the plaintext of a sealed value; raises ValueError when it was not sealed with this secret."""
+def unseal(token: str, *, keys: Keyring | None = None, secret_key: str = "") -> str:
+    """Return the plaintext of a sealed value.
+
+    Raises KeyGone (a ValueError) when the value was purged or its key destroyed: treat it as
+    gone. Raises ValueError when it cannot be opened otherwise (changed, or another secret).
+    """
+    if not token:
+        raise KeyGone("this value was emptied after its retention period")
     try:
         key_id, nonce, sealed = token.split(":")
-        data = AESGCM(_key(secret_key, f"seal:{key_id}")).decrypt(
-            base64.urlsafe_b64decode(nonce), base64.urlsafe_b64decode(sealed), key_id.encode()
-        )
-    except Exception as error:  # InvalidTag, bad base64, wrong shape: all mean "cannot be opened"
-        raise ValueError("this value cannot be opened with the configured secret key") from error
+    except ValueError as error:
+        raise ValueError("this value cannot be opened: it is not a sealed value") from error
+    key = (keys or legacy_keyring(secret_key)).find(SEAL, key_id)
+    try:
+        data = AESGCM(key.material).decrypt(base64.urlsafe_b64decode(nonce), base64.urlsafe_b64decode(sealed), key_id.encode())
+    except Exception as error:  # InvalidTag, bad base64: both mean "cannot be opened"
+        raise ValueError("this value cannot be opened with the configured keys") from error
     return data.decode()
+
+
+def try_unseal(token: str, *, keys: Keyring | None = None, secret_key: str = "") -> str | None:
+    """Return the plaintext of a sealed value, or None when it is gone (purged, or its key destroyed)."""
+    try:
+        return unseal(token, keys=keys, secret_key=secret_key)
+    except KeyGone:
+        return None

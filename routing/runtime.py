@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory import db
+from referral_directory import audit, db
 from referral_directory import service as directory_service
 from referral_directory.demo import demo_directory
 from referral_directory.hours import japanese_holidays
@@ -168,6 +168,7 @@ async def open_runtime(
         holidays=japanese_holidays(year - 1, year + 5),
         embedded_redis=embedded,
     )
+    audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))  # every audit event is chained under the secret
     try:
         await db.migrate(engine)
         if demo:

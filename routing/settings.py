@@ -43,8 +43,23 @@ class Settings(BaseSettings):
     slot_lease_seconds: int = 7200  # a slot held by a call expires after this, so a lost callback cannot leak it
     pseudonym_key_id: str = "k1"  # the version of the key callers' pseudonyms are made with
     seal_key_id: str = "s1"  # the version of the key callback numbers are sealed with
+    keyring_file: Path | None = None  # default var_dir/keys.json; without it, keys are derived from secret_key (ids above)
+    note_retention_days: int = 90  # notes, contact details and exception reasons go once their case is this long idle
+    callback_retention_days: int = 30  # callback numbers go this long after the request, whatever became of it
+    pseudonym_retention_days: int = 365  # callers' pseudonyms go this long after the call or case (see routing/purge.py)
+    purge_every_seconds: float = 3600.0  # how often the service runs the purge (one worker at a time)
     twilio_api_url: str = "https://api.twilio.com"  # tests point this at a local server speaking Twilio's REST API
     callback_seconds: float = 5.0  # how often waiting callback requests are matched with free lines
+    session_idle_seconds: int = 8 * 3600  # a web sign-in ends after this long without a request
+    session_absolute_seconds: int = 12 * 3600  # and after this long in any case (one long shift)
+    login_max_failures: int = 5  # wrong passwords for one account within the window before it is locked
+    login_max_failures_per_address: int = 20  # the same from one address (a call centre shares one)
+    login_window_seconds: int = 900  # failures are counted over this window
+    login_lockout_seconds: int = 900  # how long a lock lasts
+    password_hash_time_cost: int = 3  # argon2id parameters (RFC 9106 low-memory profile); a change re-hashes at next sign-in
+    password_hash_memory_kib: int = 65536
+    password_hash_parallelism: int = 4
+    referral_accept_hours: float = 8.0  # a referral falls due after this many of the receiving window's opening hours
     twilio_account_sid: str = Field(default="", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "TSUNAGU_TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str = Field(default="", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN"))
 

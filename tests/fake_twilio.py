@@ -22,6 +22,7 @@ class FakeTwilio:
     fail_next: int = 0  # answer this many call creations with Twilio's error shape
     statuses: dict[str, str] = field(default_factory=dict)  # CallSid → status for GET .../Calls/{sid}.json
     fetched: list[str] = field(default_factory=list)  # every CallSid whose status was asked
+    updates: list[dict[str, str]] = field(default_factory=list)  # every live call redirected (CallSid, Url, Method)
 
 
 def _app(fake: FakeTwilio) -> FastAPI:
@@ -40,6 +41,13 @@ def _app(fake: FakeTwilio) -> FastAPI:
              "direction": "outbound-api", "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{sid}.json"},
             status_code=201,
         )
+
+    @app.post("/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json")
+    async def update_call(account_sid: str, call_sid: str, request: Request) -> JSONResponse:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        fake.updates.append({"CallSid": call_sid, **form})
+        return JSONResponse({"sid": call_sid, "account_sid": account_sid, "status": "in-progress", "direction": "inbound",
+                             "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"})  # fmt: skip
 
     @app.get("/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json")
     async def fetch_call(account_sid: str, call_sid: str) -> JSONResponse:

@@ -100,3 +100,21 @@ async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callback
         (request,) = await requests(running)
         assert (request.status, request.tries) == ("pending", 1) and request.number_sealed
         assert await slots_held(running) == {FAMILY.id: 1}
+
+
+async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
+        waiting = Call(running, caller=CANARY)
+        await waiting.reach_dial(topic="5")
+        await waiting.post("/twilio/voice/callback", Digits="1")
+        await waiting.post("/twilio/voice/callback-consent", Digits="1")
+        await waiting.end()
+        async with running.runtime.sessions() as session:  # as a purge, or a destroyed key, leaves it
+            (request,) = (await session.execute(select(CallbackRequest))).scalars().all()
+            request.number_sealed = ""
+            await session.commit()
+        await talking[0].dial_result("completed")  # a line frees
+        assert await dispatch_once(running.runtime, client) == 0
+        assert await dispatch_once(running.runtime, client) == 0
+        (request,) = await requests(running)
+        assert request.status == "failed" and twilio.calls == [] and await slots_held(running) == {FAMILY.id: 1}

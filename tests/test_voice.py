@@ -340,8 +340,9 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
     ("keys", "rung"),
     [(["3"], [CRISIS.phones[0].number]), (["9", "#"], [NATIONAL_A.phones[0].number]), ([None, None], [NATIONAL_A.phones[0].number]),
      (["9", "4980000", "2"], [NATIONAL_A.phones[0].number]), (["2", "1000001", "1"], [NATIONAL_A.phones[0].number]),
-     (["2", "1000001", None], [])],
-    ids=["crisis", "unknown-region", "silence-throughout", "prefecture-asked", "24-hour-line-asked", "nothing-open"],  # fmt: skip
+     (["2", "1000001", None], []), (["1", "1000001"], [NATIONAL_A.phones[0].number])],
+    ids=["crisis", "unknown-region", "silence-throughout", "prefecture-asked", "24-hour-line-asked", "nothing-open",
+         "topic-nobody-takes-goes-to-general"],  # fmt: skip
 )
 async def test_simulated_calls_never_meet_an_error(voice: Running, keys, rung) -> None:  # type: ignore[no-untyped-def]
     result = await simulate(voice, Caller(keys=keys))

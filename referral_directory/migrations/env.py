@@ -4,7 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from referral_directory import models  # noqa: F401  (registers the directory tables)
-from routing import call_records  # noqa: F401  (and the service's own: one schema, one migration history)
+from routing import call_records, case_records  # noqa: F401  (and the service's own: one schema, one migration history)
 
 target_metadata = SQLModel.metadata
 

@@ -15,7 +15,7 @@ from twilio.rest import Client
 
 from referral_directory import db
 from routing.call_records import CallbackRequest
-from routing.confidentiality import unseal
+from routing.confidentiality import try_unseal
 from routing.engine import Contact, Load, decide_route, matching_services
 from routing.live import queue_key
 from routing.runtime import Runtime
@@ -68,6 +68,14 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
     load = Load(in_use=await runtime.live.slots_in_use(ids), rotation=runtime.next_rotation())
     decision = decide_route(snapshot, contact, runtime.clock.now(), load, runtime.settings.policy_for(request.topic))
     lease_ms = runtime.settings.slot_lease_seconds * 1000
+    number = try_unseal(request.number_sealed, secret_key=runtime.settings.secret_key)
+    if number is None:  # purged, or its key destroyed: nobody can be called back any more
+        async with db.transaction(runtime.sessions) as session:
+            row = await session.get(CallbackRequest, request.id)
+            if row is not None:
+                row.status, row.number_sealed = "failed", ""
+        log.warning("callback_number_gone", request=request.id)
+        return 0
     for candidate in decision.candidates:
         if not candidate.phones:
             continue
@@ -77,7 +85,7 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
         try:
             await asyncio.to_thread(
                 client.calls.create,
-                to=unseal(request.number_sealed, secret_key=runtime.settings.secret_key),
+                to=number,
                 from_=request.dial_number,
                 url=f"{base}{BRIDGE_URL}?request={request.id}",
                 method="POST",

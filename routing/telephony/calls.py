@@ -40,6 +40,7 @@ class CallState:
     queue: str | None = None  # the routing key of the queue the caller waits in
     postal_choices: list[str] = field(default_factory=list)  # municipalities of a postal code several prefectures share
     via: str | None = None  # the topic whose lines were tried instead, when nothing was open for the caller's own
+    pseudonym: str | None = None  # the caller's keyed pseudonym (never the number), for the case a window opens
 
     @property
     def tried(self) -> set[str]:

@@ -48,16 +48,21 @@ class Webhook:
     summary: str
     handle: Callable[[Hook], Awaitable[str | None]]
     caller_facing: bool  # answers TwiML under the fallback guard; else a status callback answering 204
+    on_failure: Callable[[Runtime], str] | None = None  # the TwiML when the work fails; None: dial the fallback number
 
 
 WEBHOOKS: dict[str, Webhook] = {}
 
 
-def webhook(path: str, summary: str, *, caller_facing: bool = True) -> Callable:
-    """Register a Twilio webhook: the function takes a Hook and returns TwiML (or None for 204)."""
+def webhook(path: str, summary: str, *, caller_facing: bool = True, on_failure: Callable[[Runtime], str] | None = None) -> Callable:
+    """Register a Twilio webhook: the function takes a Hook and returns TwiML (or None for 204).
+
+    `on_failure` replaces the fallback dial for a webhook whose TwiML is not played to the caller
+    (the whisper to an answering window: on failure it bridges without one).
+    """
 
     def register(handle: Callable[[Hook], Awaitable[str | None]]) -> Callable[[Hook], Awaitable[str | None]]:
-        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing)
+        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing, on_failure)
         return handle
 
     return register
@@ -112,6 +117,8 @@ async def _guarded(hook: Webhook, request: Hook) -> str:
             return answer
     except Exception as error:  # the caller must never hear an error: anything at all falls back to a human
         log.error("voice_degraded", step=hook.step, error=type(error).__name__)
+        if hook.on_failure is not None:
+            return hook.on_failure(runtime)
         runtime.metrics.fallbacks.labels(hook.step).inc()
         return twiml.fallback(runtime.settings.fallback_number)
     finally:

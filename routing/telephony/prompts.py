@@ -16,6 +16,10 @@ TOPIC_MENU = (
     "18歳以下の方は6。性別の違和感や同性愛のことは7。For English, press 8。"
     "孤独や孤立、そのほかのことは9を押してください。"
 )
+TOPIC_NAMES = {
+    "life": "暮らし・お金・仕事", "mind": "こころ・人間関係", "crisis": "死にたいほどつらい気持ち", "violence": "DV・性暴力",
+    "family": "子育て・家族", "youth": "18歳以下の方", "sogi": "性別違和・同性愛", "foreign": "外国語", "general": "孤独・孤立、その他",
+}  # fmt: skip
 TOPIC_AGAIN = "すみません、うまく聞き取れませんでした。もう一度、1から9の番号を押してください。"
 CRISIS = "おつらい中、お電話ありがとうございます。いますぐ、24時間の相談員におつなぎします。"
 POSTAL = (
@@ -25,6 +29,7 @@ POSTAL = (
 POSTAL_AGAIN = "その郵便番号が見つかりませんでした。もう一度、7桁で押してください。わからない場合はシャープを押してください。"
 POSTAL_UNKNOWN = "わかりました。全国の窓口におつなぎします。"
 CONNECTING = "相談員におつなぎします。このままお待ちください。"
+TRANSFERRING = "担当の窓口におつなぎします。切らずにそのままお待ちください。"
 NEXT_WINDOW = "ただいまの窓口はつながりませんでした。別の窓口におつなぎします。"
 ALL_BUSY = "申し訳ありません。ただいま相談員がすべて対応中です。"
 FALLBACK = "ただいまおつなぎしています。このままお待ちください。"
@@ -87,6 +92,13 @@ def which_prefecture(names: list[str]) -> str:
     """Return the question for a postal code shared by several prefectures (one key per prefecture, in order)."""
     choices = "、".join(f"{name}の方は{i}を" for i, name in enumerate(names, start=1))
     return f"この郵便番号は、いくつかの都道府県にまたがっています。お住まいが{choices}押してください。わからない場合は、そのままお待ちください。"
+
+
+def whisper(case_id: str, topic_name: str, *, transferred: bool) -> str:
+    """Return what the answering counsellor hears: where the call comes from, its case number (read out one by one), its topic."""
+    spelled = "、".join(case_id.replace("-", ""))
+    origin = "孤独・孤立相談ダイヤルから転送されたお電話です。" if transferred else "孤独・孤立相談ダイヤルからのお電話です。"
+    return f"{origin}ケース番号は、{spelled}。ご相談は、{topic_name}です。"
 
 
 def queue_place(position: int, minutes: int) -> str:

@@ -72,6 +72,10 @@ class CallResult:
         """Return every webhook request made, status callback included."""
         return [event for event in self.events if event.kind == "request"]
 
+    def whispered(self) -> list[str]:
+        """Return what the answering counsellors heard before being put through."""
+        return [text for event in self.events if event.kind == "whisper" for text in event.detail["heard"]]
+
     def errors(self) -> list[str]:
         """Return why each error happened (a real caller would have heard Twilio's error message)."""
         return [event.detail["why"] for event in self.events if event.kind == "error"]
@@ -300,12 +304,27 @@ class CallRun:
         whispers = {(child.text or "").strip(): child.get("url") for child in el if child.get("url")}
         answered = numbers[winner] if winner is not None else None
         self.event("dial", numbers=numbers, callerId=el.get("callerId"), timeout=timeout, outcome=status, answered_number=answered, whispers=whispers, record=el.get("record"))
+        if answered is not None and whispers.get(answered):
+            await self.whisper(urljoin(url, whispers[answered]), answered, el.get("callerId") or self.caller.dialled)
         if el.get("action") is None:
             return None
         params = {"DialCallStatus": status, "DialCallSid": twilio_sid("CA")}
         if winner is not None:
             params["DialCallDuration"] = str(talk)
         return await self.fetch(urljoin(url, el.get("action", "")), params, el.get("method", "POST"))
+
+    async def whisper(self, url: str, number: str, caller_id: str) -> None:
+        """Play a <Number url>'s TwiML to the answering party before the two are bridged, as Twilio does."""
+        params = {"CallSid": twilio_sid("CA"), "ParentCallSid": self.sid, "AccountSid": self.sim.account_sid, "From": caller_id,
+                  "To": number, "CallStatus": "in-progress", "Direction": "outbound-dial", "ApiVersion": "2010-04-01"}  # fmt: skip
+        response = await self.send(url, params, "POST")
+        try:
+            root = parse_twiml(response) if response is not None else None
+        except ValueError as problem:
+            self.event("error", why=f"POST {url}: {problem}")
+            return
+        heard = [(node.text or "").strip() for node in root.iter("Say")] if root is not None else []
+        self.event("whisper", number=number, heard=heard)
 
     async def verb_redirect(self, el: ET.Element, url: str, queue: _Queue | None) -> _Document:
         target = (el.text or "").strip()

@@ -46,14 +46,33 @@ def postal_prompt(action: str, *, again: bool, english: bool, before: Iterable[s
     return str(response)
 
 
-def dial(number: str, *, action: str, caller_id: str, before: Iterable[str] = (), english: bool = False) -> str:
-    """Say the lines, then ring one window for a bounded time; the outcome goes to `action`."""
+def dial(number: str, *, action: str, caller_id: str, before: Iterable[str] = (), english: bool = False, whisper: str | None = None) -> str:
+    """Say the lines, then ring one window for a bounded time; the outcome goes to `action`.
+
+    With `whisper`, the window that answers first gets that URL's TwiML (the case number) before the bridge.
+    """
     response = VoiceResponse()
     for line in before:
         _say(response, line, english)
     dialer = response.dial(action=action, method="POST", timeout=RING_SECONDS, caller_id=caller_id, answer_on_bridge=True)
-    dialer.number(number)
+    if whisper is None:
+        dialer.number(number)
+    else:
+        dialer.number(number, url=whisper, method="POST")
     return str(response)
+
+
+def whisper(lines: Iterable[str]) -> str:
+    """What the answering window hears before the caller is put through."""
+    response = VoiceResponse()
+    for line in lines:
+        _say(response, line)
+    return str(response)
+
+
+def silence() -> str:
+    """An empty answer: for a whisper that could not be built, the two sides are simply bridged."""
+    return str(VoiceResponse())
 
 
 def tell_and_hang_up(lines: Iterable[str], english: bool = False) -> str:

@@ -36,6 +36,7 @@ TOPIC_URL = "/twilio/voice/topic"
 POSTAL_URL = "/twilio/voice/postal"
 PREFECTURE_URL = "/twilio/voice/prefecture"
 ANY_LINE_URL = "/twilio/voice/any-line"
+ANSWERED_URL = "/twilio/voice/answered"  # a window answered: the case opens, and they hear its number
 DIALLED_URL = "/twilio/voice/dialled"
 WAIT_URL = "/twilio/voice/wait"
 CALLBACK_URL = "/twilio/voice/callback"
@@ -58,6 +59,8 @@ async def topic(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid = form["CallSid"]
     state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp())
+    settings = runtime.settings
+    state.pseudonym = state.pseudonym or caller_pseudonym(form.get("From", ""), secret_key=settings.secret_key, key_id=settings.pseudonym_key_id)
     chosen = topic_from_input(form.get("Digits", ""), form.get("SpeechResult", ""))
     state.topic_tries += 1
     if chosen is None and (form.get("Digits") or form.get("SpeechResult")) and state.topic_tries < 2:
@@ -172,7 +175,13 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
             state.attempts.append(Attempt(candidate.service_id, candidate.tier))
             event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": candidate.service_id}
             await save_call(runtime.redis, sid, state, event=event)
-            return twiml.dial(candidate.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english)
+            return twiml.dial(candidate.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english,
+                              whisper=ANSWERED_URL)
+    if decision.outcome == "no_service" and not state.attempts:
+        if state.via is None and topic != "general":  # nobody takes this topic for this place: the general lines do
+            state.via = "general"
+            return await _route(runtime, sid, dialled_number, state, lines)
+        return await _to_24_hour_line(runtime, sid, state, lines)
     if decision.outcome == "all_closed" and not state.attempts:
         if state.via is not None:  # the 24-hour lines the caller asked for are closed too: the 24-hour line itself
             return await _to_24_hour_line(runtime, sid, state, lines)

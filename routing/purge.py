@@ -1,0 +1,218 @@
+"""Retention: empty the identifying fields whose time is up; the rows, and the statistics they carry, stay.
+
+What goes, and when (times from the service clock, so drills and tests can move it):
+
+- a callback number, TSUNAGU_CALLBACK_RETENTION_DAYS (30) after the request was made, whatever
+  became of it; a request still waiting by then can no longer be called back and is marked
+  `expired`;
+- a case's contact details, its notes and the reasons of its life-safety exceptions, once the
+  case has been idle for TSUNAGU_NOTE_RETENTION_DAYS (90): measured from the case's last
+  activity, the latest of its `updated_at`, its newest note and its newest exception. A case
+  still being worked on keeps what its counsellors need; who recorded an exception, and when,
+  stay for the audit report;
+- callers' pseudonyms, TSUNAGU_PSEUDONYM_RETENTION_DAYS (365) after the call ended or the case
+  was last active (the same measure as above). A year, because recognising a repeat caller
+  matters across the seasons that bring people back (年末年始, anniversaries, the school year),
+  and the yearly statistics count repeat callers; past that, the link serves nobody and is only
+  a risk. Destroying an old pseudonym key (`tsunagu keys destroy`) cuts the link sooner.
+
+A case that lost anything gets `purged_at`. Running it again changes nothing (idempotent). Each
+real run appends one audit event with the counts, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from referral_directory import audit, db
+from routing.call_records import CallbackRequest, CallRecord
+from routing.case_records import Case, CaseNote, SafetyException
+from routing.runtime import Runtime
+from routing.settings import Settings
+
+log = structlog.get_logger("tsunagu.purge")
+LOCK_KEY = "tsunagu:purge:lock"
+CHECK_SECONDS = 60.0  # how often each worker asks whether a scheduled purge is due
+ACTION = "retention.purge"
+
+_CASE: Table = Case.__table__  # type: ignore[attr-defined]
+_NOTE: Table = CaseNote.__table__  # type: ignore[attr-defined]
+_EXCEPTION: Table = SafetyException.__table__  # type: ignore[attr-defined]
+_CALL: Table = CallRecord.__table__  # type: ignore[attr-defined]
+_CALLBACK: Table = CallbackRequest.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each kind of identifying field is kept."""
+
+    notes: timedelta
+    callbacks: timedelta
+    pseudonyms: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Retention:
+        """Return the retention periods configured."""
+        return cls(
+            notes=timedelta(days=settings.note_retention_days),
+            callbacks=timedelta(days=settings.callback_retention_days),
+            pseudonyms=timedelta(days=settings.pseudonym_retention_days),
+        )
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """The instants before which each kind of field is due."""
+
+    notes: datetime
+    callbacks: datetime
+    pseudonyms: datetime
+
+
+def cutoffs(now: datetime, retention: Retention) -> Cutoffs:
+    """Return what is due at `now`: everything whose time lies before these instants."""
+    return Cutoffs(notes=now - retention.notes, callbacks=now - retention.callbacks, pseudonyms=now - retention.pseudonyms)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One identifying field: the rows where it is due, and what it becomes."""
+
+    field: str  # `table.column`, as reported
+    table: Table
+    values: dict[str, Any]
+    due: ColumnElement[bool]
+
+
+def _idle_since(cutoff: datetime) -> ColumnElement[bool]:
+    """True for a case (row of case_file) with no activity since the cutoff: no update, no note, no exception."""
+    note, exception = _NOTE.alias("recent_note"), _EXCEPTION.alias("recent_exception")
+    recent_note = select(literal(1)).where(note.c.case_id == _CASE.c.id, note.c.at >= cutoff).correlate(_CASE).exists()
+    recent_exception = select(literal(1)).where(exception.c.case_id == _CASE.c.id, exception.c.at >= cutoff).correlate(_CASE).exists()
+    return and_(_CASE.c.updated_at < cutoff, ~recent_note, ~recent_exception)
+
+
+def _of_idle_case(table: Table, cutoff: datetime) -> ColumnElement[bool]:
+    return table.c.case_id.in_(select(_CASE.c.id).where(_idle_since(cutoff)))
+
+
+def rules(cut: Cutoffs) -> tuple[Rule, ...]:
+    """Return the purge rules at these cutoffs (SQL conditions only: nothing runs here)."""
+    waiting = _CALLBACK.c.status.in_(("pending", "calling"))
+    return (
+        Rule(
+            "callback_request.number_sealed", _CALLBACK,
+            {"number_sealed": "", "status": case((waiting, "expired"), else_=_CALLBACK.c.status)},
+            and_(_CALLBACK.c.number_sealed != "", _CALLBACK.c.created_at < cut.callbacks),
+        ),
+        Rule(
+            "call_record.caller_pseudonym", _CALL, {"caller_pseudonym": ""},
+            and_(_CALL.c.caller_pseudonym != "", _CALL.c.ended_at < cut.pseudonyms),
+        ),
+        Rule("case_file.contact_sealed", _CASE, {"contact_sealed": ""}, and_(_CASE.c.contact_sealed != "", _idle_since(cut.notes))),
+        Rule("case_note.body_sealed", _NOTE, {"body_sealed": ""}, and_(_NOTE.c.body_sealed != "", _of_idle_case(_NOTE, cut.notes))),
+        Rule(
+            "safety_exception.why_sealed", _EXCEPTION, {"why_sealed": ""},
+            and_(_EXCEPTION.c.why_sealed != "", _of_idle_case(_EXCEPTION, cut.notes)),
+        ),
+        Rule(
+            "case_file.caller_pseudonym", _CASE, {"caller_pseudonym": None},
+            and_(_CASE.c.caller_pseudonym.is_not(None), _CASE.c.caller_pseudonym != "", _idle_since(cut.pseudonyms)),
+        ),
+    )
+
+
+def cases_losing_something(cut: Cutoffs) -> ColumnElement[bool]:
+    """True for a case that one of the rules takes something from: it gets `purged_at`."""
+    note, exception = _NOTE.alias("held_note"), _EXCEPTION.alias("held_exception")
+    holds_note = select(literal(1)).where(note.c.case_id == _CASE.c.id, note.c.body_sealed != "").correlate(_CASE).exists()
+    holds_reason = select(literal(1)).where(exception.c.case_id == _CASE.c.id, exception.c.why_sealed != "").correlate(_CASE).exists()
+    return or_(
+        and_(_idle_since(cut.notes), or_(_CASE.c.contact_sealed != "", holds_note, holds_reason)),
+        and_(_CASE.c.caller_pseudonym.is_not(None), _CASE.c.caller_pseudonym != "", _idle_since(cut.pseudonyms)),
+    )
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What a purge run emptied (or, dry, would empty): counts per field, and cases marked purged."""
+
+    at: datetime
+    counts: dict[str, int]
+    cases: int
+    dry_run: bool = False
+
+    @property
+    def total(self) -> int:
+        """Return how many fields were (or would be) emptied."""
+        return sum(self.counts.values())
+
+
+async def purge(session: AsyncSession, *, now: datetime, retention: Retention, dry_run: bool = False) -> Purged:
+    """Empty every identifying field that is due at `now` (count them only, when dry), in the session's transaction."""
+    cut = cutoffs(now, retention)
+    marked = cases_losing_something(cut)
+    if dry_run:
+        cases = await _count(session, _CASE, marked)
+        counts = {rule.field: await _count(session, rule.table, rule.due) for rule in rules(cut)}
+        return Purged(now, counts, cases, dry_run=True)
+    cases = (await session.execute(update(_CASE).where(marked).values(purged_at=now))).rowcount  # before the rules empty what it looks at
+    counts = {}
+    for rule in rules(cut):
+        counts[rule.field] = (await session.execute(update(rule.table).where(rule.due).values(rule.values))).rowcount
+    return Purged(now, counts, cases)
+
+
+async def _count(session: AsyncSession, table: Table, where: ColumnElement[bool]) -> int:
+    return (await session.execute(select(func.count()).select_from(table).where(where))).scalar_one()
+
+
+async def purge_now(
+    sessions: async_sessionmaker[AsyncSession], *, settings: Settings, now: datetime, actor: str, dry_run: bool = False
+) -> Purged:
+    """Run one purge at `now` (the service clock's time) and, unless dry, append its audit event in the same transaction."""
+    async with db.transaction(sessions) as session:
+        result = await purge(session, now=now, retention=Retention.from_settings(settings), dry_run=dry_run)
+        if not dry_run:
+            await audit.append(
+                session, actor=actor, action=ACTION, resource_kind="retention", resource_id=str(uuid.uuid4()),
+                detail={**result.counts, "cases_marked": result.cases}, at=result.at,
+            )
+    return result
+
+
+async def purge_if_due(runtime: Runtime) -> Purged | None:
+    """Run the scheduled purge unless another worker ran it within TSUNAGU_PURGE_EVERY_SECONDS; None when not due here."""
+    token = secrets.token_hex(8)
+    every_ms = max(1, int(runtime.settings.purge_every_seconds * 1000))
+    if not await runtime.redis.set(LOCK_KEY, token, nx=True, px=every_ms):  # kept after the run: it marks the next one due
+        return None
+    try:
+        result = await purge_now(runtime.sessions, settings=runtime.settings, now=runtime.clock.now(), actor="system:purge")
+    except BaseException:
+        if await runtime.redis.get(LOCK_KEY) == token:
+            await runtime.redis.delete(LOCK_KEY)  # failed: let a worker try again at its next check
+        raise
+    log.info("purged", cases=result.cases, fields=result.total, **{name.replace(".", "_"): n for name, n in result.counts.items()})
+    return result
+
+
+async def run_purge_schedule(runtime: Runtime) -> None:
+    """Check every minute whether a purge is due, and run it on one worker, until the runtime stops."""
+    while not runtime.stopping:
+        await asyncio.sleep(min(CHECK_SECONDS, runtime.settings.purge_every_seconds))  # not at start-up: start stays quick
+        try:
+            await purge_if_due(runtime)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("purge_failed", error=type(error).__name__)

@@ -1,0 +1,149 @@
+"""The statistics API: referral hops and calls, counted and suppressed, for coordinators (their regions) and
+supervisors (their organisation), as JSON or as CSV for the platform's reports."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict
+import io
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import or_, select
+
+from referral_directory.deps import CurrentStaff
+from referral_directory.errors import Forbidden, Invalid
+from referral_directory.hours import JST
+from referral_directory.records import NATION
+from referral_directory.regions import RegionError
+from referral_directory.staff import Role, Staff, area_within
+from routing.access import Action, StatsScope, decide
+from routing.call_records import CallRecord
+from routing.case_records import Case, Referral
+from routing.runtime import Runtime
+from routing.statistics import CALL_OUTCOME_NAMES, STATUS_NAMES, CallRow, Hop, call_table, hop_table, summarize
+from routing.suppression import SuppressedTable, csv_rows
+
+router = APIRouter(prefix="/api/statistics", tags=["statistics"])
+DEFAULT_DAYS = 30
+
+
+def _scope(staff: Staff, runtime: Runtime, organization: str | None, region: str | None) -> StatsScope:
+    """Return the scope asked for (or the staff member's own), refusing any they may not see."""
+    if organization is None and region is None:
+        if staff.role is Role.SUPERVISOR:
+            organization = staff.organization_id
+        elif staff.role is Role.COORDINATOR and staff.regions:
+            region = staff.regions[0]
+    scope = StatsScope(organization=organization, region=region)
+    try:
+        decision = decide(staff, Action.READ_STATS, scope, regions=runtime.regions)
+    except RegionError as error:
+        raise Invalid(str(error)) from None
+    if not decision:
+        raise Forbidden(f"these statistics are not yours to see: {decision.reason}")
+    return scope
+
+
+def _period(runtime: Runtime, since: date | None, until: date | None) -> tuple[datetime, datetime]:
+    today = runtime.clock.now().astimezone(JST).date()
+    until = until or today
+    since = since or until - timedelta(days=DEFAULT_DAYS - 1)
+    if since > until:
+        raise Invalid(f"the period starts ({since}) after it ends ({until})")
+    return datetime.combine(since, time(), JST), datetime.combine(until + timedelta(days=1), time(), JST)
+
+
+def _in_region(runtime: Runtime, region: str, lgcode: str | None, prefecture: str | None) -> bool:
+    if region == NATION:
+        return True
+    if lgcode and lgcode != NATION:
+        return area_within(lgcode, region, runtime.regions)
+    area = runtime.regions.area(region)
+    return area.kind == "prefecture" and prefecture == area.prefecture
+
+
+def _table_json(table: SuppressedTable, names: dict[str, str]) -> dict:
+    return {
+        "columns": [{"key": key, "name": names.get(key, key)} for key in table.column_labels],
+        "rows": [{"label": label, "counts": list(cells), "total": total}
+                 for label, cells, total in zip(table.row_labels, table.cells, table.row_totals, strict=True)],
+        "totals": list(table.column_totals),
+        "total": table.grand_total,
+        "suppressed": "null: a count of 1-9, or one from which such a count could be worked out",
+    }  # fmt: skip
+
+
+def _csv(table: SuppressedTable, names: dict[str, str], corner: str, filename: str) -> Response:
+    buffer = io.StringIO()
+    rows = csv_rows(table, total_label="合計", corner=corner)
+    rows[0] = [rows[0][0], *(names.get(key, key) for key in rows[0][1:-1]), rows[0][-1]]
+    csv.writer(buffer).writerows(rows)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(("\ufeff" + buffer.getvalue()).encode(), media_type="text/csv; charset=utf-8", headers=headers)  # BOM: Excel reads UTF-8
+
+
+@router.get("/referrals", response_model=None, summary="Referral hops by day, topic, tier or prefecture × status, with answer rate and time to accept")
+async def referral_statistics(
+    staff: CurrentStaff,
+    request: Request,
+    by: Annotated[Literal["day", "topic", "tier", "prefecture"], Query()] = "day",
+    since: date | None = None,
+    until: date | None = None,
+    organization: str | None = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response | dict:
+    runtime: Runtime = request.app.state.runtime
+    scope = _scope(staff, runtime, organization, region)
+    start, end = _period(runtime, since, until)
+    query = select(Referral, Case.lgcode).join(Case, Case.id == Referral.case_id).where(Referral.created_at >= start, Referral.created_at < end)
+    if scope.organization:
+        query = query.where(or_(Referral.from_org == scope.organization, Referral.to_org == scope.organization))
+    async with runtime.sessions() as session:
+        found = (await session.execute(query)).all()
+    hops = [
+        Hop(day=r.created_at.astimezone(JST).date(), from_tier=r.from_tier, to_tier=r.to_tier, prefecture=r.prefecture, topic=r.topic,
+            status=r.status, hours_to_accept=(r.accepted_at - r.created_at).total_seconds() / 3600 if r.accepted_at else None)
+        for r, lgcode in found
+        if scope.region is None or _in_region(runtime, scope.region, lgcode, r.prefecture)
+    ]  # fmt: skip
+    table = hop_table(hops, by)
+    if format == "csv":
+        return _csv(table, STATUS_NAMES, by, f"referrals-by-{by}.csv")
+    return {"scope": asdict(scope), "since": start.date(), "until": (end - timedelta(days=1)).date(), "by": by,
+            "table": _table_json(table, STATUS_NAMES), "summary": asdict(summarize(hops))}  # fmt: skip
+
+
+@router.get("/calls", response_model=None, summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)")
+async def call_statistics(
+    staff: CurrentStaff,
+    request: Request,
+    by: Annotated[Literal["day", "topic"], Query()] = "day",
+    since: date | None = None,
+    until: date | None = None,
+    organization: str | None = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response | dict:
+    runtime: Runtime = request.app.state.runtime
+    scope = _scope(staff, runtime, organization, region)
+    start, end = _period(runtime, since, until)
+    query = select(CallRecord.started_at, CallRecord.topic, CallRecord.outcome, CallRecord.lgcode, CallRecord.answered_service_id).where(
+        CallRecord.started_at >= start, CallRecord.started_at < end
+    )
+    services = runtime.snapshot.services if runtime.snapshot else {}
+    async with runtime.sessions() as session:
+        found = (await session.execute(query)).all()
+    calls = [
+        CallRow(day=started.astimezone(JST).date(), topic=topic, outcome=outcome)
+        for started, topic, outcome, lgcode, answered in found
+        if (scope.region is not None and _in_region(runtime, scope.region, lgcode, lgcode[:2] if lgcode else None))
+        or (scope.organization is not None and answered in services and services[answered].organization_id == scope.organization)
+    ]
+    table = call_table(calls, by)
+    if format == "csv":
+        return _csv(table, CALL_OUTCOME_NAMES, by, f"calls-by-{by}.csv")
+    return {"scope": asdict(scope), "since": start.date(), "until": (end - timedelta(days=1)).date(), "by": by,
+            "table": _table_json(table, CALL_OUTCOME_NAMES)}  # fmt: skip

@@ -1,0 +1,95 @@
+"""A window answers: its case opens and the counsellor hears the case number; a counsellor transfers the live call on.
+
+`<Number url>` makes Twilio fetch /answered when the window picks up, before the two sides are
+bridged: the moment to open the case at the answering organisation and whisper its number.
+A transfer (POST /api/cases/{id}/transfer) redirects the live call through Twilio's REST API
+to /transfer, which dials the receiving window with the same whisper, marked as transferred.
+"""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from referral_directory import audit, db
+from routing.case_records import Case, Referral
+from routing.confidentiality import reference
+from routing.handoff import Status
+from routing.live import CALL_EVENTS_CHANNEL
+from routing.runtime import Runtime
+from routing.telephony import prompts, twiml
+from routing.telephony.calls import CallState, event_id, load_call
+from routing.telephony.endpoint import Hook, webhook
+from routing.telephony.webhooks import ANSWERED_URL, DIALLED_URL
+
+log = structlog.get_logger("tsunagu.voice")
+TRANSFER_URL = "/twilio/voice/transfer"
+LIVE_CALL_SECONDS = 6 * 3600
+
+
+def live_call_key(case_id: str) -> str:
+    """Return the Redis key that ties a case to its call while the call lasts (the CallSid, never the number)."""
+    return f"tsunagu:case-call:{case_id}"
+
+
+@webhook(ANSWERED_URL, "A window answered: open the case at its organisation and whisper the case number", on_failure=lambda _r: twiml.silence())
+async def answered(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    sid = form.get("ParentCallSid", "")
+    state = await load_call(runtime.redis, sid)
+    attempt = state.ringing if state is not None else None
+    entry = runtime.snapshot.services.get(attempt.service_id) if attempt is not None and runtime.snapshot else None
+    if state is None or entry is None:
+        return twiml.silence()  # nothing to tell the window: put them through
+    case, transferred = await _case_for_answer(runtime, sid, state, entry.organization_id, entry.tier, entry.id)
+    await runtime.redis.set(live_call_key(case.id), sid, ex=LIVE_CALL_SECONDS)
+    event = {"call": event_id(sid), "step": "answered", "case": case.id, "org": entry.organization_id, "service_id": entry.id}
+    await runtime.redis.publish(CALL_EVENTS_CHANNEL, json.dumps(event))
+    topic = prompts.TOPIC_NAMES.get(state.via or state.topic or "general", "")
+    return twiml.whisper([prompts.whisper(case.id, topic, transferred=transferred)])
+
+
+async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: str, tier: str, service_id: str) -> tuple[Case, bool]:
+    """Return the call's case, opening it at the answering organisation, and whether this answer is a transfer."""
+    call_ref = reference(sid, secret_key=runtime.settings.secret_key)
+    now = runtime.clock.now()
+    for _ in range(2):  # a retried webhook may race the first one for the unique call_ref
+        try:
+            async with db.transaction(runtime.sessions) as session:
+                case = (await session.execute(select(Case).where(Case.call_ref == call_ref))).scalar_one_or_none()
+                if case is None:
+                    case = Case(channel="voice", call_ref=call_ref, topic=state.topic, topics=[state.topic] if state.topic else [],
+                                lgcode=state.lgcode, prefecture=state.prefecture, holder_org=org, holder_service=service_id, holder_tier=tier,
+                                caller_pseudonym=state.pseudonym, opened_at=now, updated_at=now)  # fmt: skip
+                    session.add(case)
+                    await session.flush()
+                    await audit.append(session, actor="system:voice", action="case.open", resource_kind="case", resource_id=case.id,
+                                       detail={"channel": "voice", "org": org}, at=now)  # fmt: skip
+                    return case, False
+                transfer = (
+                    await session.execute(select(Referral).where(Referral.case_id == case.id, Referral.kind == "transfer",
+                                                                 Referral.to_service == service_id, Referral.status == Status.PROPOSED.value))
+                ).scalar_one_or_none()  # fmt: skip
+                if transfer is not None:
+                    transfer.status, transfer.accepted_at, transfer.answered_at = Status.ACCEPTED.value, now, now
+                    await audit.append(session, actor="system:voice", action="referral.accepted", resource_kind="case", resource_id=case.id,
+                                       detail={"referral": transfer.id, "kind": "transfer"}, at=now)  # fmt: skip
+                return case, transfer is not None or case.holder_org != org
+        except IntegrityError:
+            log.info("case_open_raced")
+    raise RuntimeError("the call's case could not be opened")
+
+
+@webhook(TRANSFER_URL, "A counsellor transferred the live call: ring the receiving window")
+async def transfer(hook: Hook) -> str:
+    runtime, form = hook.runtime, hook.form
+    state = await load_call(runtime.redis, form["CallSid"])
+    attempt = state.ringing if state is not None else None
+    entry = runtime.snapshot.services.get(attempt.service_id) if attempt is not None and runtime.snapshot else None
+    if state is None or entry is None or not entry.phones:
+        return twiml.fallback(runtime.settings.fallback_number)
+    line = prompts.EN_CONNECTING if state.english else prompts.TRANSFERRING
+    return twiml.dial(entry.phones[0], action=DIALLED_URL, caller_id=form["To"], before=[line], english=state.english, whisper=ANSWERED_URL)

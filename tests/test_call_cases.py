@@ -1,0 +1,101 @@
+"""A call's case: opened when a window answers (the counsellor hears its number), and transferred live to the next tier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from fake_twilio import fake_twilio
+from routing.case_records import Case, Referral
+from routing.telephony.simulator import Caller, TwilioSimulator
+from running import Running, make_settings, running_app
+from test_cases import CHIYODA_ORG, DIRECTORY, NATIONAL, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
+from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
+
+
+async def cases(running: Running) -> list[Case]:
+    async with running.runtime.sessions() as session:
+        return list((await session.execute(select(Case))).scalars().all())
+
+
+@pytest.fixture
+async def desk(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+    with fake_twilio() as fake:
+        twilio = {"twilio_account_sid": "AC" + "2" * 32, "twilio_api_url": fake.url}
+        settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, **(voice_settings() | twilio))
+        async with running_app(settings, regions) as running:
+            await running.store(DIRECTORY)
+            running.fake = fake  # type: ignore[attr-defined]
+            yield running
+
+
+async def test_the_answering_window_hears_the_case_number_and_the_case_opens_there(desk: Running) -> None:
+    simulator = TwilioSimulator(desk.client, public_url=PUBLIC_URL, auth_token=AUTH_TOKEN)
+    result = await simulator.call(Caller(keys=["9", "1000001"]))
+    assert result.errors() == [] and result.rung() == [NATIONAL.phones[0].number]
+    (case,) = await cases(desk)
+    (whisper,) = result.whispered()
+    assert "ケース番号は、" + "、".join(case.id.replace("-", "")) in whisper and "孤独・孤立" in whisper
+    assert (case.holder_org, case.holder_tier, case.topic, case.lgcode) == (NATIONAL_ORG, "national", "general", "131016")
+    assert case.caller_pseudonym and case.caller_pseudonym.startswith("k1:")
+    token = await desk.token("全国の相談員", role="counsellor", org=NATIONAL_ORG)
+    listed = (await desk.client.get("/api/cases", headers=token)).json()
+    assert [c["id"] for c in listed] == [case.id]
+
+
+async def test_a_repeated_answer_report_opens_no_second_case(desk: Running) -> None:
+    call = Call(desk)
+    await call.reach_dial()
+    first = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "9" * 32)
+    again = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "9" * 32)
+    assert first.said() == again.said() and len(await cases(desk)) == 1
+
+
+async def test_a_whisper_that_cannot_be_built_still_puts_the_window_through(desk: Running) -> None:
+    answer = await Call(desk).post("/twilio/voice/answered", ParentCallSid="CA" + "0" * 32)
+    assert answer.status == 200 and answer.verbs() == [] and answer.dialled() == []  # no fallback dial on the window's leg
+
+
+async def test_a_counsellor_transfers_the_live_call_to_the_prefecture_window(desk: Running) -> None:
+    call = Call(desk)
+    await call.reach_dial(postal="1000001")
+    await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "8" * 32)
+    (case,) = await cases(desk)
+    national = await desk.token("全国の相談員", role="counsellor", org=NATIONAL_ORG)
+    suggested = (await desk.client.get(f"/api/cases/{case.id}/suggestions", headers=national)).json()
+    assert suggested[0]["service_id"] == TOKYO.id and suggested[0]["open_now"]
+    moved = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
+    assert moved.status_code == 202, moved.text
+    (update,) = desk.fake.updates  # type: ignore[attr-defined]
+    assert update["CallSid"] == call.sid and update["Url"] == PUBLIC_URL + "/twilio/voice/transfer"
+    # Twilio now fetches the new TwiML for the caller, rings Tokyo, and Tokyo hears the whisper.
+    rung = await call.post("/twilio/voice/transfer")
+    assert rung.dialled() == [TOKYO.phones[0].number]
+    whisper = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "7" * 32)
+    assert "転送" in whisper.said()[0] and case.id.replace("-", "")[0] in whisper.said()[0]
+    async with desk.runtime.sessions() as session:
+        (hop,) = (await session.execute(select(Referral))).scalars().all()
+    assert (hop.kind, hop.status, hop.from_tier, hop.to_tier, hop.to_org) == ("transfer", "accepted", "national", "prefecture", TOKYO_ORG)
+    assert dict(await desk.runtime.live.slots_in_use([NATIONAL.id, TOKYO.id])) == {TOKYO.id: 1}  # the first window's line is free
+    tokyo = await desk.token("東京都の相談員", role="counsellor", org=TOKYO_ORG)
+    assert (await desk.client.get(f"/api/cases/{case.id}", headers=tokyo)).status_code == 200
+    await call.dial_result("completed")
+    await call.end()
+    assert dict(await desk.runtime.live.slots_in_use([NATIONAL.id, TOKYO.id])) == {}
+
+
+async def test_a_transfer_is_refused_clearly_when_it_cannot_happen(desk: Running) -> None:
+    call = Call(desk)
+    await call.reach_dial()
+    await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "6" * 32)
+    (case,) = await cases(desk)
+    chiyoda = await desk.token("千代田区の相談員", role="counsellor", org=CHIYODA_ORG)
+    assert (await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=chiyoda)).status_code == 404
+    national = await desk.token("全国の相談員", role="counsellor", org=NATIONAL_ORG)
+    await call.dial_result("completed")
+    await call.end()
+    ended = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
+    assert ended.status_code == 409 and "not connected" in ended.json()["detail"]
+    assert desk.fake.updates == []  # type: ignore[attr-defined]

@@ -1,0 +1,192 @@
+"""Cases walked along the chain national → prefecture → municipal through the API, with and without consent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from builders import make_organization, make_phone, make_records, make_schedule, make_service
+from referral_directory.audit import AuditEvent
+from referral_directory.records import NATION, WEEKDAYS, derived_id
+from routing.case_records import SafetyException
+from routing.cases import sweep_referrals
+from routing.clock import Clock
+from running import Running, make_settings, running_app
+
+TUESDAY_10 = "2026-12-01T10:00:00+09:00"
+NATIONAL_ORG, TOKYO_ORG, CHIYODA_ORG, OSAKA_ORG = (derived_id("org", n) for n in ("national", "tokyo", "chiyoda", "osaka"))
+CANARY_NOTE = "カナリア・メモ 9F3K"
+CANARY_PHONE = "090-8765-4321"
+
+
+def window(name: str, tier: str, area: str, org: str, number: str, hours=None, closed=()):  # type: ignore[no-untyped-def]
+    sid = derived_id("case", name)
+    hours = hours or dict(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
+    closures = tuple(make_schedule(id=derived_id(sid, "closed", str(start)), kind="closed", byday=(), opens_at=None, closes_at=None,
+                                   valid_from=start, valid_to=end) for start, end in closed)  # fmt: skip
+    return make_service(
+        id=sid, name=name, tier=tier, areas=(area,), topics=("general",), capacity=(("voice", 2),), holidays="open",
+        organization_id=org, phones=(make_phone(id=derived_id(sid, "phone"), number=number),),
+        schedules=(make_schedule(id=derived_id(sid, "hours"), **hours), *closures),
+    )  # fmt: skip
+
+
+NATIONAL = window("全国 総合窓口", "national", NATION, NATIONAL_ORG, "+81355550101")
+TOKYO = window("東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201",
+               dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00"))  # fmt: skip
+CHIYODA = window("千代田区 生活支援窓口", "municipal", "131016", CHIYODA_ORG, "+81355550301")
+OSAKA = window("大阪府 総合相談窓口", "prefecture", "270008", OSAKA_ORG, "+81665550201")
+DIRECTORY = make_records(NATIONAL, TOKYO, CHIYODA, OSAKA, organizations=tuple(
+    make_organization(id=org, name=name) for org, name in
+    ((NATIONAL_ORG, "全国窓口"), (TOKYO_ORG, "東京都"), (CHIYODA_ORG, "千代田区"), (OSAKA_ORG, "大阪府"))))  # fmt: skip
+
+
+@pytest.fixture
+async def chain(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0)
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY)
+        running.staff = {  # type: ignore[attr-defined]
+            name: await running.token(f"{name}の相談員", role="counsellor", org=org)
+            for name, org in (("national", NATIONAL_ORG), ("tokyo", TOKYO_ORG), ("chiyoda", CHIYODA_ORG), ("osaka", OSAKA_ORG))
+        }
+        yield running
+
+
+async def as_(running: Running, who: str, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
+    return await running.client.request(method, path, headers=running.staff[who], **kwargs)  # type: ignore[attr-defined]
+
+
+async def open_case(running: Running) -> str:
+    response = await as_(running, "national", "POST", "/api/cases", json={"topic": "general", "lgcode": "131016"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def refer(running: Running, who: str, case_id: str, to, share: str = "none", **extra) -> dict:  # type: ignore[no-untyped-def]
+    response = await as_(running, who, "POST", f"/api/cases/{case_id}/referrals", json={"to_service": to.id, "share": share, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def answer(running: Running, who: str, referral: dict, status: str, **extra) -> dict:  # type: ignore[no-untyped-def]
+    response = await as_(running, who, "POST", f"/api/referrals/{referral['id']}/status", json={"status": status, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def view(running: Running, who: str, case_id: str) -> dict:
+    response = await as_(running, who, "GET", f"/api/cases/{case_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_with_consent_the_case_and_its_notes_travel_the_whole_chain(chain: Running) -> None:
+    case_id = await open_case(chain)
+    await as_(chain, "national", "PATCH", f"/api/cases/{case_id}", json={"risk_level": "medium", "age_band": "30-49"})
+    await as_(chain, "national", "POST", f"/api/cases/{case_id}/notes", json={"text": CANARY_NOTE})
+    consent = await as_(chain, "national", "POST", f"/api/cases/{case_id}/consent", json={"contact": CANARY_PHONE})
+    assert consent.status_code == 200
+
+    suggested = (await as_(chain, "national", "GET", f"/api/cases/{case_id}/suggestions")).json()
+    assert [s["service_id"] for s in suggested][:1] == [TOKYO.id]  # the next tier first; Osaka does not cover Chiyoda
+    assert OSAKA.id not in [s["service_id"] for s in suggested]
+
+    to_tokyo = await refer(chain, "national", case_id, TOKYO, share="consent")
+    # Made at 10:00 JST on a Tuesday: due after 8 of Tokyo's opening hours (09:00-17:00), at 10:00 JST the next day.
+    assert (to_tokyo["hop"], to_tokyo["status"]) == (1, "proposed")
+    assert datetime.fromisoformat(to_tokyo["deadline_at"]) == datetime.fromisoformat("2026-12-02T10:00:00+09:00")
+    await answer(chain, "tokyo", to_tokyo, "accepted")
+    tokyo_view = await view(chain, "tokyo", case_id)
+    assert tokyo_view["contact"] == "+819087654321" and [n["text"] for n in tokyo_view["notes"]] == [CANARY_NOTE]
+
+    to_chiyoda = await refer(chain, "tokyo", case_id, CHIYODA, share="consent")
+    assert to_chiyoda["hop"] == 2 and (to_chiyoda["from_tier"], to_chiyoda["to_tier"]) == ("prefecture", "municipal")
+    await answer(chain, "chiyoda", to_chiyoda, "accepted")
+    await answer(chain, "chiyoda", to_chiyoda, "contacted")
+    await answer(chain, "chiyoda", to_chiyoda, "closed", outcome="supported")
+    chiyoda_view = await view(chain, "chiyoda", case_id)
+    assert chiyoda_view["contact"] == "+819087654321" and CANARY_NOTE in [n["text"] for n in chiyoda_view["notes"]]
+    assert [r["to_tier"] for r in chiyoda_view["referrals"]] == ["prefecture", "municipal"]
+    assert (await as_(chain, "osaka", "GET", f"/api/cases/{case_id}")).status_code == 404  # outside the chain
+
+
+async def test_without_consent_the_note_stays_with_its_author(chain: Running) -> None:
+    case_id = await open_case(chain)
+    await as_(chain, "national", "POST", f"/api/cases/{case_id}/notes", json={"text": CANARY_NOTE})
+    refused = await as_(chain, "national", "POST", f"/api/cases/{case_id}/referrals", json={"to_service": TOKYO.id, "share": "consent"})
+    assert refused.status_code == 422 and "consent" in refused.json()["detail"]
+    to_tokyo = await refer(chain, "national", case_id, TOKYO)
+    await answer(chain, "tokyo", to_tokyo, "accepted")
+    await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/notes", json={"text": "東京都のメモ"})
+    tokyo_view = await view(chain, "tokyo", case_id)
+    assert tokyo_view["contact"] is None and [n["text"] for n in tokyo_view["notes"]] == ["東京都のメモ"]
+    assert tokyo_view["topic"] == "general"  # the anonymous intake travels; the person's details do not
+    national_view = await view(chain, "national", case_id)
+    assert [n["text"] for n in national_view["notes"]] == [CANARY_NOTE]  # and the receiver's note stays with the receiver
+
+
+async def test_a_life_safety_exception_shares_details_and_is_audited(chain: Running) -> None:
+    case_id = await open_case(chain)
+    await as_(chain, "national", "POST", f"/api/cases/{case_id}/notes", json={"text": CANARY_NOTE})
+    missing = await as_(chain, "national", "POST", f"/api/cases/{case_id}/referrals", json={"to_service": TOKYO.id, "share": "exception"})
+    assert missing.status_code == 422 and "reason" in missing.json()["detail"]
+    referral = await refer(chain, "national", case_id, TOKYO, share="exception", exception_reason="自傷の危険が差し迫っている")
+    await answer(chain, "tokyo", referral, "accepted")
+    assert CANARY_NOTE in [n["text"] for n in (await view(chain, "tokyo", case_id))["notes"]]
+    async with chain.runtime.sessions() as session:
+        (exception,) = (await session.execute(select(SafetyException))).scalars().all()
+        actions = [e.action for e in (await session.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars().all()]
+    assert exception.staff_id and exception.at and "自傷" not in exception.why_sealed  # who, when, and why (sealed)
+    assert "consent.exception" in actions and "case.read" in actions and actions.count("referral.create") == 1
+
+
+async def test_refusals_are_precise_and_change_nothing(chain: Running) -> None:
+    case_id = await open_case(chain)
+    referral = await refer(chain, "national", case_id, TOKYO)
+    early = await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/referrals", json={"to_service": CHIYODA.id})
+    assert early.status_code == 409 and "accept" in early.json()["detail"]
+    bare = await as_(chain, "tokyo", "POST", f"/api/referrals/{referral['id']}/status", json={"status": "declined"})
+    assert bare.status_code == 409 and "reason" in bare.json()["detail"]
+    stranger = await as_(chain, "osaka", "POST", f"/api/referrals/{referral['id']}/status", json={"status": "accepted"})
+    assert stranger.status_code == 404
+    await answer(chain, "tokyo", referral, "declined", reason="対象地域外のため")
+    assert (await as_(chain, "tokyo", "GET", f"/api/cases/{case_id}")).status_code == 404  # declined: access ends
+    outbox = (await as_(chain, "national", "GET", "/api/referrals", params={"box": "outbox"})).json()
+    assert [(r["status"], r["reason"]) for r in outbox] == [("declined", "対象地域外のため")]
+
+
+async def test_a_referral_made_before_a_closure_falls_due_after_the_window_reopens(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    closed = window("東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201",
+                    dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00"), closed=[(date(2026, 12, 29), date(2027, 1, 3))])  # fmt: skip
+    settings = make_settings(tmp_path, redis_url, clock="2026-12-30T11:00:00+09:00", clock_speed=0)
+    async with running_app(settings, regions) as running:
+        await running.store(make_records(NATIONAL, closed))
+        token = await running.token("全国の相談員", role="counsellor", org=NATIONAL_ORG)
+        made = await running.client.post("/api/cases", json={"lgcode": "131016"}, headers=token)
+        referral = await running.client.post(f"/api/cases/{made.json()['id']}/referrals", json={"to_service": closed.id}, headers=token)
+        due = datetime.fromisoformat(referral.json()["deadline_at"])
+        assert due == datetime.fromisoformat("2027-01-04T17:00:00+09:00")  # 8 opening hours from Jan 4, 09:00
+
+
+async def test_an_expired_referral_returns_to_its_sender_with_an_alert(chain: Running) -> None:
+    case_id = await open_case(chain)
+    referral = await refer(chain, "national", case_id, TOKYO)
+    chain.runtime.clock = Clock(start=chain.runtime.clock.now() + timedelta(days=2), speed=0)
+    pubsub = chain.runtime.redis.pubsub()
+    await pubsub.subscribe("tsunagu:alerts")
+    expired = await sweep_referrals(chain.runtime)
+    assert [r.id for r in expired] == [referral["id"]]
+    message = None
+    for _ in range(20):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message:
+            break
+    await pubsub.aclose()
+    assert message is not None and referral["id"] in message["data"]
+    outbox = (await as_(chain, "national", "GET", "/api/referrals", params={"box": "outbox"})).json()
+    assert outbox[0]["status"] == "expired"
+    assert TOKYO.id in [s["service_id"] for s in (await as_(chain, "national", "GET", f"/api/cases/{case_id}/suggestions")).json()]

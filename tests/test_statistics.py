@@ -1,0 +1,98 @@
+"""Statistics for coordinators and supervisors: the right scope, and no small cell published or derivable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from builders import make_records, make_service
+from referral_directory import db
+from referral_directory.records import derived_id
+from routing.case_records import Case, Referral
+from routing.statistics import Hop, summarize
+from running import Running, make_settings, running_app
+
+NOW = "2026-12-10T12:00:00+09:00"
+TOKYO_ORG, OSAKA_ORG = derived_id("stats", "tokyo"), derived_id("stats", "osaka")
+TOKYO_CHIYODA, OSAKA_CITY = "131016", "271004"
+
+
+def published_numbers(body: dict) -> list[int | None]:
+    table = body["table"]
+    return [n for row in table["rows"] for n in (*row["counts"], row["total"])] + [*table["totals"], table["total"]]
+
+
+async def seed(running: Running, org_counts: dict[tuple[str, str], int]) -> None:
+    """Store `count` referral hops from org to org for cases in the given lgcode, spread over statuses and days."""
+    rng = random.Random(7)
+    base = datetime(2026, 12, 1, 1, tzinfo=timezone.utc)
+    async with db.transaction(running.runtime.sessions) as session:
+        for (org, lgcode), count in org_counts.items():
+            for i in range(count):
+                at = base + timedelta(days=rng.randrange(7), hours=rng.randrange(10))
+                case = Case(topic=rng.choice(["general", "life", "mind"]), lgcode=lgcode, prefecture=lgcode[:2], holder_org="national",
+                            holder_tier="national", opened_at=at, updated_at=at)  # fmt: skip
+                session.add(case)
+                await session.flush()
+                status = rng.choice(["accepted", "accepted", "closed", "declined", "expired", "proposed"])
+                session.add(Referral(case_id=case.id, hop=1, from_org="national", from_tier="national", to_org=org, to_service="s",
+                                     to_tier="prefecture", topic=case.topic, prefecture=case.prefecture, status=status, created_by="t",
+                                     created_at=at, accepted_at=at + timedelta(hours=3) if status in ("accepted", "closed") else None))  # fmt: skip
+
+
+@pytest.fixture
+async def stats(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+    async with running_app(make_settings(tmp_path, redis_url, clock=NOW, clock_speed=0), regions) as running:
+        await running.store(make_records(*(make_service(id=derived_id("stats", org, "service"), organization_id=org)
+                                             for org in (TOKYO_ORG, OSAKA_ORG))))  # fmt: skip
+        await seed(running, {(TOKYO_ORG, TOKYO_CHIYODA): 120, (OSAKA_ORG, OSAKA_CITY): 13})
+        yield running
+
+
+async def test_a_coordinator_sees_their_region_with_no_small_cell(stats: Running) -> None:
+    tokyo = await stats.token("東京都の調整担当", regions=("130001",))
+    body = (await stats.client.get("/api/statistics/referrals", params={"by": "day"}, headers=tokyo)).json()
+    numbers = published_numbers(body)
+    assert body["table"]["total"] == 120  # Tokyo's hops only
+    assert not [n for n in numbers if n is not None and 1 <= n <= 9]
+    assert None in numbers  # a week of 120 hops over six statuses has small cells: they are hidden
+    assert body["summary"]["hops"] == 120 and body["summary"]["median_hours_to_accept"] == 3.0
+    osaka = await stats.client.get("/api/statistics/referrals", params={"region": "270008"}, headers=tokyo)
+    assert osaka.status_code == 403
+
+
+async def test_a_supervisor_sees_their_organisation_and_a_small_total_is_hidden(stats: Running) -> None:
+    lead = await stats.token("大阪の責任者", role="supervisor", org=OSAKA_ORG)
+    body = (await stats.client.get("/api/statistics/referrals", params={"by": "topic"}, headers=lead)).json()
+    assert body["scope"]["organization"] == OSAKA_ORG and body["table"]["total"] == 13
+    assert not [n for n in published_numbers(body) if n is not None and 1 <= n <= 9]
+    assert body["summary"]["answer_rate"] is None  # 13 hops: a rate would give away a small count
+    other = await stats.client.get("/api/statistics/referrals", params={"organization": TOKYO_ORG}, headers=lead)
+    assert other.status_code == 403
+
+
+async def test_counsellors_see_no_statistics_and_the_csv_marks_hidden_cells(stats: Running) -> None:
+    counsellor = await stats.token("相談員", role="counsellor", org=TOKYO_ORG)
+    assert (await stats.client.get("/api/statistics/referrals", headers=counsellor)).status_code == 403
+    tokyo = await stats.token("東京都の調整担当", regions=("130001",))
+    response = await stats.client.get("/api/statistics/referrals", params={"by": "day", "format": "csv"}, headers=tokyo)
+    assert response.headers["content-type"].startswith("text/csv") and response.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][1:3] == ["回答待ち", "受理"] and rows[-1][0] == "合計" and rows[-1][-1] == "120"
+    cells = [cell for row in rows[1:] for cell in row[1:]]
+    assert "x" in cells and not [c for c in cells if c.isdigit() and 1 <= int(c) <= 9]
+
+
+def test_rates_and_times_need_enough_hops_behind_them() -> None:
+    day = date(2026, 12, 1)
+    hop = lambda status, hours=None: Hop(day, "national", "prefecture", "13", "general", status, hours)  # noqa: E731
+    many = [hop("accepted", 2.0)] * 30 + [hop("expired")] * 10
+    assert summarize(many).answer_rate == 0.75 and summarize(many).median_hours_to_accept == 2.0
+    few_expired = [hop("accepted", 2.0)] * 30 + [hop("expired")] * 3
+    assert summarize(few_expired).answer_rate is None  # 3 expired could be worked out from the rate
+    assert summarize([hop("accepted", 1.0)] * 5).hops is None
