@@ -1,4 +1,4 @@
-"""One logging setup: structlog JSON lines on stdout, a request id bound per request, phone numbers redacted."""
+"""One logging setup: structlog JSON lines on stdout, a request id bound per request, phone numbers and sensitive fields redacted."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ import structlog
 # full-width digits and dashes and URL-encoded "+" are caught; redaction runs on every string in every event.
 _PHONE = re.compile(r"(?<![0-9])(?:\+|%2[bB])?[0-9](?:[\s\-‐−ー()]?[0-9]){8,14}(?![0-9])")
 REDACTED = "[redacted-number]"
+# Fields whose value is never logged, whatever it looks like: what a person said or gave, and secrets.
+SENSITIVE_FIELDS = frozenset({
+    "note", "notes", "text", "body", "contact", "reason", "exception_reason", "why", "speech", "speechresult",
+    "from", "caller", "number", "password", "token", "authorization", "cookie", "session", "csrf_token",
+})  # fmt: skip
+WITHHELD = "[redacted]"
 
 
 def redact_text(text: str) -> str:
@@ -26,15 +32,15 @@ def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: _redact(v) for k, v in value.items()}
+        return {k: WITHHELD if str(k).lower() in SENSITIVE_FIELDS else _redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_redact(v) for v in value)
     return value
 
 
 def redact_processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: redact phone numbers in every field of the event."""
-    return {key: _redact(value) for key, value in event.items()}
+    """structlog processor: withhold sensitive fields, and redact phone numbers in every other field of the event."""
+    return {key: WITHHELD if key.lower() in SENSITIVE_FIELDS else _redact(value) for key, value in event.items()}
 
 
 def configure_logging(level: str = "INFO") -> None:

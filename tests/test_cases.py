@@ -190,3 +190,33 @@ async def test_an_expired_referral_returns_to_its_sender_with_an_alert(chain: Ru
     outbox = (await as_(chain, "national", "GET", "/api/referrals", params={"box": "outbox"})).json()
     assert outbox[0]["status"] == "expired"
     assert TOKYO.id in [s["service_id"] for s in (await as_(chain, "national", "GET", f"/api/cases/{case_id}/suggestions")).json()]
+
+
+async def test_guessing_case_and_referral_ids_from_outside_the_chain_reveals_nothing(chain: Running) -> None:
+    case_id = await open_case(chain)
+    await as_(chain, "national", "POST", f"/api/cases/{case_id}/notes", json={"text": CANARY_NOTE})
+    referral = await refer(chain, "national", case_id, TOKYO)
+    outsiders = {
+        "counsellor of another organisation": chain.staff["osaka"],  # type: ignore[attr-defined]
+        "coordinator": await chain.token("東京都の調整担当", regions=("130001",)),
+        "auditor": await chain.token("監査担当", role="auditor"),
+        "admin": await chain.token("管理者", role="admin"),
+    }
+    requests = [
+        ("GET", f"/api/cases/{case_id}", None), ("PATCH", f"/api/cases/{case_id}", {"risk_level": "low"}),
+        ("POST", f"/api/cases/{case_id}/notes", {"text": "x"}), ("POST", f"/api/cases/{case_id}/consent", {"contact": "0312345678"}),
+        ("GET", f"/api/cases/{case_id}/suggestions", None), ("POST", f"/api/cases/{case_id}/referrals", {"to_service": OSAKA.id}),
+        ("POST", f"/api/referrals/{referral['id']}/status", {"status": "accepted"}),
+    ]  # fmt: skip
+    for who, headers in outsiders.items():
+        for method, path, body in requests:
+            response = await chain.client.request(method, path, json=body, headers=headers)
+            assert response.status_code in (403, 404), (who, method, path, response.status_code)
+            for leak in ('"topic"', '"holder_org"', '"notes"', CANARY_NOTE):
+                assert leak not in response.text, (who, path, leak)
+    unknown = await as_(chain, "osaka", "GET", "/api/cases/ZZZZ-ZZZZ")
+    refused = await as_(chain, "osaka", "GET", f"/api/cases/{case_id}")
+    assert (unknown.status_code, refused.status_code) == (404, 404)  # a real id and a made-up one look the same
+    assert unknown.json()["detail"].replace("ZZZZ-ZZZZ", "") == refused.json()["detail"].replace(case_id, "")
+    mine = (await view(chain, "national", case_id))["notes"]
+    assert [n["text"] for n in mine] == [CANARY_NOTE]  # and nothing the outsiders tried changed the case

