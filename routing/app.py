@@ -18,7 +18,7 @@ from referral_directory import api as directory_api
 from referral_directory import db
 from referral_directory.errors import TsunaguError
 from referral_directory.regions import Regions
-from routing import cases_api, preview, stats_api
+from routing import audit_api, cases_api, preview, stats_api
 from routing.cases import run_referral_sweeper
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     web.install(app)  # staff sign-in and pages; CurrentStaff then also accepts a signed-in session
     app.include_router(cases_api.router)
     app.include_router(stats_api.router)
+    app.include_router(audit_api.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")

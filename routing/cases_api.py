@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import phonenumbers
+from sqlalchemy import func, or_, select
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
@@ -22,6 +23,7 @@ from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
 from referral_directory.records import TOPICS
 from referral_directory.staff import Role, Staff
 from routing.access import Action, ReferralScope, decide
+from routing.call_records import CallRecord
 from routing.case_records import Case, CaseNote, Referral, SafetyException
 from routing.cases import SHARES, audit_case, case_for, referral_deadline, shared_with, suggest, visible_notes
 from routing.confidentiality import seal, try_unseal
@@ -127,8 +129,6 @@ async def open_case(body: CaseIn, staff: CurrentStaff, request: Request) -> dict
 
 @router.get("/cases", summary="Cases held by, or referred to, the staff member's organisation")
 async def list_cases(staff: CurrentStaff, request: Request) -> list[dict]:
-    from sqlalchemy import or_, select
-
     org = _case_worker(staff)
     runtime = _runtime(request)
     async with db.transaction(runtime.sessions) as session:
@@ -149,9 +149,11 @@ async def _view(request: Request, staff: Staff, case_id: str, *, audited: bool) 
     org = _case_worker(staff)
     async with db.transaction(runtime.sessions) as session:
         case, referrals = await case_for(session, staff, case_id, Action.READ_CASE)
-        from sqlalchemy import select
-
         notes = (await session.execute(select(CaseNote).where(CaseNote.case_id == case_id).order_by(CaseNote.at))).scalars().all()
+        earlier = 0
+        if case.caller_pseudonym:  # a repeat caller is recognised by the pseudonym, within its key's life; never by the number
+            same = (CallRecord.caller_pseudonym == case.caller_pseudonym) & (CallRecord.call_ref != (case.call_ref or ""))
+            earlier = (await session.execute(select(func.count()).select_from(CallRecord).where(same))).scalar_one()
         if audited:
             await audit_case(session, staff, "case.read", case_id, at=_now(request))
     secret = runtime.settings.secret_key
@@ -162,6 +164,7 @@ async def _view(request: Request, staff: Staff, case_id: str, *, audited: bool) 
         "prefecture": case.prefecture, "holder_org": case.holder_org, "holder_tier": case.holder_tier,
         "age_band": case.age_band, "risk_level": case.risk_level, "opened_at": case.opened_at, "updated_at": case.updated_at,
         "consent": case.consent_at is not None,
+        "earlier_calls": earlier,
         "contact": try_unseal(case.contact_sealed, secret_key=secret) if shared and case.contact_sealed else None,
         "notes": [{"id": n.id, "org": n.org_id, "at": n.at, "text": try_unseal(n.body_sealed, secret_key=secret) if n.body_sealed else None}
                   for n in readable],
@@ -322,8 +325,6 @@ async def _new_referral(session, runtime: Runtime, staff: Staff, case: Case, ref
 
 @router.get("/referrals", summary="The referral inbox (made to the organisation) or outbox (made by it)")
 async def list_referrals(staff: CurrentStaff, request: Request, box: Annotated[Literal["inbox", "outbox"], Query()] = "inbox") -> list[dict]:
-    from sqlalchemy import select
-
     org = _case_worker(staff)
     runtime, now = _runtime(request), _now(request)
     column = Referral.to_org if box == "inbox" else Referral.from_org

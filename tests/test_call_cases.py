@@ -99,3 +99,18 @@ async def test_a_transfer_is_refused_clearly_when_it_cannot_happen(desk: Running
     ended = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
     assert ended.status_code == 409 and "not connected" in ended.json()["detail"]
     assert desk.fake.updates == []  # type: ignore[attr-defined]
+
+
+async def test_a_repeat_caller_is_recognised_by_pseudonym_not_number(desk: Running) -> None:
+    national = await desk.token("全国の相談員", role="counsellor", org=NATIONAL_ORG)
+    first, second = Call(desk, caller="+819011112222"), Call(desk, caller="+819011112222")
+    await first.reach_dial()
+    await first.post("/twilio/voice/answered", ParentCallSid=first.sid, CallSid="CA" + "1" * 32)
+    await first.dial_result("completed")
+    await first.end()
+    await second.reach_dial()
+    await second.post("/twilio/voice/answered", ParentCallSid=second.sid, CallSid="CA" + "2" * 32)
+    both = await cases(desk)
+    views = [(await desk.client.get(f"/api/cases/{c.id}", headers=national)).json() for c in both]
+    assert sorted(v["earlier_calls"] for v in views) == [0, 1]  # the second call's case knows of the first call
+    assert both[0].caller_pseudonym == both[1].caller_pseudonym and "11112222" not in (both[0].caller_pseudonym or "")

@@ -220,3 +220,14 @@ async def test_guessing_case_and_referral_ids_from_outside_the_chain_reveals_not
     assert unknown.json()["detail"].replace("ZZZZ-ZZZZ", "") == refused.json()["detail"].replace(case_id, "")
     mine = (await view(chain, "national", case_id))["notes"]
     assert [n["text"] for n in mine] == [CANARY_NOTE]  # and nothing the outsiders tried changed the case
+
+
+async def test_auditors_read_the_exception_report_and_check_the_chain(chain: Running) -> None:
+    case_id = await open_case(chain)
+    await refer(chain, "national", case_id, TOKYO, share="exception", exception_reason="命の危険があるため")
+    auditor = await chain.token("監査担当", role="auditor")
+    (report,) = (await chain.client.get("/api/audit/exceptions", headers=auditor)).json()
+    assert (report["case_id"], report["why"]) == (case_id, "命の危険があるため") and report["staff_id"]
+    assert (await as_(chain, "national", "GET", "/api/audit/exceptions")).status_code == 403
+    checked = (await chain.client.get("/api/audit/verify", headers=auditor)).json()
+    assert checked["intact"] and checked["events"] >= 4
