@@ -24,7 +24,7 @@ from referral_directory.staff import Staff
 from routing.access import Action, CaseScope, decide
 from routing.case_records import Case, CaseNote, Referral
 from routing.engine import Contact, matching_services
-from routing.handoff import OPEN, Status, accept_deadline, next_tier
+from routing.handoff import OPEN, WORKING, Status, accept_deadline, next_tier
 
 log = structlog.get_logger("tsunagu.cases")
 SHARES = ("none", "consent", "exception")  # what a referral carries: nothing identifying, or contact and notes
@@ -100,6 +100,11 @@ def _upstream(org: str, case: Case, referrals: Sequence[Referral]) -> set[str]:
         org = by_receiver[org].from_org
         found.add(org)
     return found | {case.holder_org}
+
+
+def may_pass_on(org: str, case: Case, referrals: Sequence[Referral]) -> bool:
+    """Whether an organisation may refer or transfer the case on: its holder, or a receiver that accepted it."""
+    return org == case.holder_org or any(r.to_org == org and Status(r.status) in WORKING for r in referrals)
 
 
 def referral_deadline(snapshot: Snapshot, service_id: str, made_at: datetime, open_hours: float) -> datetime | None:

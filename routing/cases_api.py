@@ -25,9 +25,9 @@ from referral_directory.staff import Role, Staff
 from routing.access import Action, ReferralScope, decide
 from routing.call_records import CallRecord
 from routing.case_records import Case, CaseNote, Referral, SafetyException
-from routing.cases import SHARES, audit_case, case_for, referral_deadline, shared_with, suggest, visible_notes
+from routing.cases import SHARES, audit_case, case_for, may_pass_on, referral_deadline, shared_with, suggest, visible_notes
 from routing.confidentiality import seal, try_unseal
-from routing.handoff import HandoffError, Status, check_move
+from routing.handoff import OUTCOMES, HandoffError, Status, check_move
 from referral_directory.hours import is_open_at
 from routing.runtime import Runtime
 from routing.telephony.callbacks import twilio_client
@@ -79,7 +79,7 @@ class ReferralIn(BaseModel):
 class ReferralStep(BaseModel):
     status: Literal["accepted", "declined", "contacted", "closed"]
     reason: str | None = Field(default=None, max_length=200)
-    outcome: str | None = Field(default=None, max_length=32)
+    outcome: Literal[OUTCOMES] | None = None  # type: ignore[valid-type]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -164,6 +164,7 @@ async def _view(request: Request, staff: Staff, case_id: str, *, audited: bool) 
         "prefecture": case.prefecture, "holder_org": case.holder_org, "holder_tier": case.holder_tier,
         "age_band": case.age_band, "risk_level": case.risk_level, "opened_at": case.opened_at, "updated_at": case.updated_at,
         "consent": case.consent_at is not None,
+        "may_refer": may_pass_on(org, case, referrals),
         "earlier_calls": earlier,
         "contact": try_unseal(case.contact_sealed, secret_key=secret) if shared and case.contact_sealed else None,
         "notes": [{"id": n.id, "org": n.org_id, "at": n.at, "text": try_unseal(n.body_sealed, secret_key=secret) if n.body_sealed else None}
@@ -300,7 +301,7 @@ async def _new_referral(session, runtime: Runtime, staff: Staff, case: Case, ref
     now, settings = _now_of(runtime), runtime.settings
     org = _case_worker(staff)
     target = _target(runtime, body.to_service)
-    if org != case.holder_org and not any(r.to_org == org and r.status in ("accepted", "contacted") for r in referrals):
+    if not may_pass_on(org, case, referrals):
         raise Conflict("accept the referral first: only a window working the case passes it on")
     if target.organization_id in {case.holder_org, *(r.to_org for r in referrals if r.status in ("proposed", "accepted", "contacted"))}:
         raise Conflict("this organisation already has the case")

@@ -40,6 +40,8 @@ MOVES: dict[Status, frozenset[Status]] = {
     Status.CLOSED: frozenset(),
 }
 OPEN = frozenset({Status.PROPOSED, Status.ACCEPTED, Status.CONTACTED})  # the receiving side still has work to do
+WORKING = frozenset({Status.ACCEPTED, Status.CONTACTED})  # a receiver working the case, who may pass it on
+OUTCOMES = ("supported", "referred_on", "unreachable", "declined_by_person", "other")  # how a referral closes
 
 
 class HandoffError(ValueError):

@@ -246,7 +246,7 @@ async def case_page(request: Request, staff: Staff, case_id: str) -> dict:
     org = staff.organization_id
     chain = [referral_row(r, names) for r in case["referrals"]]
     ours = [r for r in case["referrals"] if r["to_org"] == org]
-    may_refer = org == case["holder_org"] or any(r["status"] in (Status.ACCEPTED, Status.CONTACTED) for r in ours)
+    may_refer = case["may_refer"]
     found = await cases_api.suggestions(case_id, staff, request) if may_refer else []
     return {
         "case": case,
