@@ -31,8 +31,8 @@ from routing.handoff import OUTCOMES, HandoffError, Status, check_move
 from referral_directory.hours import is_open_at
 from routing.runtime import Runtime
 from routing.telephony.callbacks import twilio_client
-from routing.telephony.calls import Attempt, load_call, save_call
-from routing.telephony.case_webhooks import TRANSFER_URL, live_call_key
+from routing.telephony.case_webhooks import TRANSFER_URL
+from routing.telephony.calls import Attempt, live_call_key, load_call, save_call
 
 router = APIRouter(prefix="/api", tags=["cases"])
 AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
@@ -165,6 +165,7 @@ async def _view(request: Request, staff: Staff, case_id: str, *, audited: bool) 
         "age_band": case.age_band, "risk_level": case.risk_level, "opened_at": case.opened_at, "updated_at": case.updated_at,
         "consent": case.consent_at is not None,
         "may_refer": may_pass_on(org, case, referrals),
+        "call_live": bool(await runtime.redis.exists(live_call_key(case.id))),  # its call is on the line now: it can be transferred
         "earlier_calls": earlier,
         "contact": try_unseal(case.contact_sealed, secret_key=secret) if shared and case.contact_sealed else None,
         "notes": [{"id": n.id, "org": n.org_id, "at": n.at, "text": try_unseal(n.body_sealed, secret_key=secret) if n.body_sealed else None}

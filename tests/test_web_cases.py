@@ -16,6 +16,7 @@ import redis
 from sqlalchemy import select
 
 from browser import chromium, chromium_path, serving
+from fake_twilio import fake_twilio
 from referral_directory import db
 from referral_directory import service as directory_service
 from referral_directory.staff import add_user, set_password
@@ -26,6 +27,7 @@ from routing.clock import Clock
 from routing.web.auth import hasher_for
 from running import Running, make_settings, running_app
 from test_cases import CANARY_NOTE, CANARY_PHONE, CHIYODA, DIRECTORY, NATIONAL_ORG, OSAKA, OSAKA_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
+from voice_support import PUBLIC_URL, Call, voice_settings
 from test_web_login import LIGHT_HASHING, PASSWORD, add_staff, browser, form_token, redis_dump, sign_in
 
 COUNSELLORS = {"national": NATIONAL_ORG, "tokyo": TOKYO_ORG, "osaka": OSAKA_ORG}
@@ -391,3 +393,26 @@ async def test_in_a_browser_a_case_is_referred_with_consent_and_accepted_in_toky
 
     for shot in ("national-case.png", "tokyo-dashboard.png", "tokyo-case.png"):
         assert (shots / shot).stat().st_size > 20_000
+
+
+async def test_a_call_on_the_line_can_be_transferred_from_the_case_page(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    with fake_twilio() as fake:
+        twilio = {"twilio_account_sid": "AC" + "4" * 32, "twilio_api_url": fake.url}
+        async with started(tmp_path, redis_url, regions, **(voice_settings() | twilio)) as running:
+            quiet_case = await open_case(running)  # no call on the line: no transfer button
+            call = Call(running)
+            await call.reach_dial(postal="1000001")
+            await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "3" * 32)
+            (live,) = [c["id"] for c in (await api(running, "national", "GET", "/api/cases")).json() if c["id"] != quiet_case]
+            async with browser(running, base_url=PUBLIC_URL) as client:  # behind HTTPS, as TSUNAGU_PUBLIC_URL says: Secure cookies
+                assert (await sign_in(client, "national", PASSWORD)).status_code == 303
+                csrf = form_token(await client.get("/dashboard"))
+                assert "転送する" not in (await client.get(f"/cases/{quiet_case}")).text
+                page = await client.get(f"/cases/{live}")
+                assert f'formaction="/cases/{live}/transfer"' in page.text
+                moved = await post(client, f"/cases/{live}/transfer", csrf, to_service=TOKYO.id, share="none")
+                landed = await done(client, moved, f"/cases/{live}")
+                assert "電話を転送しています" in landed.text
+                assert [u["CallSid"] for u in fake.updates] == [call.sid]
+                again = await post(client, f"/cases/{quiet_case}/transfer", csrf, to_service=TOKYO.id, share="none")
+                assert again.status_code == 409 and "いまこちらの窓口につながっていません" in again.text

@@ -18,6 +18,11 @@ def state_key(call_sid: str) -> str:
     return f"tsunagu:call:{call_sid}"
 
 
+def live_call_key(case_id: str) -> str:
+    """Return the Redis key that ties a case to its call while the call lasts (the CallSid, never the number)."""
+    return f"tsunagu:case-call:{case_id}"
+
+
 @dataclass
 class Attempt:
     service_id: str
@@ -41,6 +46,7 @@ class CallState:
     postal_choices: list[str] = field(default_factory=list)  # municipalities of a postal code several prefectures share
     via: str | None = None  # the topic whose lines were tried instead, when nothing was open for the caller's own
     pseudonym: str | None = None  # the caller's keyed pseudonym (never the number), for the case a window opens
+    case_id: str | None = None  # the case opened when a window answered
 
     @property
     def tried(self) -> set[str]:

@@ -21,18 +21,13 @@ from routing.handoff import Status
 from routing.live import CALL_EVENTS_CHANNEL
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import CallState, event_id, load_call
+from routing.telephony.calls import CallState, event_id, live_call_key, load_call, save_call
 from routing.telephony.endpoint import Hook, webhook
 from routing.telephony.webhooks import ANSWERED_URL, DIALLED_URL
 
 log = structlog.get_logger("tsunagu.voice")
 TRANSFER_URL = "/twilio/voice/transfer"
 LIVE_CALL_SECONDS = 6 * 3600
-
-
-def live_call_key(case_id: str) -> str:
-    """Return the Redis key that ties a case to its call while the call lasts (the CallSid, never the number)."""
-    return f"tsunagu:case-call:{case_id}"
 
 
 @webhook(ANSWERED_URL, "A window answered: open the case at its organisation and whisper the case number", on_failure=lambda _r: twiml.silence())
@@ -46,6 +41,9 @@ async def answered(hook: Hook) -> str:
         return twiml.silence()  # nothing to tell the window: put them through
     case, transferred = await _case_for_answer(runtime, sid, state, entry.organization_id, entry.tier, entry.id)
     await runtime.redis.set(live_call_key(case.id), sid, ex=LIVE_CALL_SECONDS)
+    if state.case_id != case.id:
+        state.case_id = case.id
+        await save_call(runtime.redis, sid, state)
     event = {"call": event_id(sid), "step": "answered", "case": case.id, "org": entry.organization_id, "service_id": entry.id}
     await runtime.redis.publish(CALL_EVENTS_CHANNEL, json.dumps(event))
     topic = prompts.TOPIC_NAMES.get(state.via or state.topic or "general", "")

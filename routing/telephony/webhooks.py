@@ -27,7 +27,7 @@ from routing.engine import Contact, Load, decide_route, matching_services
 from routing.preview import shared_municipality
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import STATE_SECONDS, Attempt, CallState, event_id, load_call, save_call, state_key
+from routing.telephony.calls import STATE_SECONDS, Attempt, CallState, event_id, live_call_key, load_call, save_call, state_key
 from routing.telephony.endpoint import Hook, webhook
 
 log = structlog.get_logger("tsunagu.voice")
@@ -303,7 +303,7 @@ async def status(hook: Hook) -> None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
         await runtime.live.release_slot(ringing.service_id, lease=sid)
     record = await _write_record(runtime, sid, form, state)
-    await runtime.redis.delete(state_key(sid))
+    await runtime.redis.delete(state_key(sid), *([live_call_key(state.case_id)] if state.case_id else []))
     await runtime.redis.zrem(WAITING_KEY, sid)
     if state.queue is not None:
         await runtime.live.leave_queue(state.queue, sid)

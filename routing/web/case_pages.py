@@ -162,6 +162,22 @@ async def refer(case_id: str, request: Request) -> Response:
     return await _change(request, found, case_id, typed, "referred", lambda: cases_api.refer(case_id, body(), found.staff, request))
 
 
+@router.post("/cases/{case_id}/transfer")
+async def transfer(case_id: str, request: Request) -> Response:
+    """Transfer the call on the line now to the chosen window (the same form as a referral, the other button)."""
+    form = await request.form()
+    found = await _for_change(request, form)
+    if not isinstance(found, SignedIn):
+        return found
+    typed = {"to_service": _text(form, "to_service"), "share": _text(form, "share") or "none",
+             "exception_reason": _text(form, "exception_reason")}  # fmt: skip
+
+    def body() -> ReferralIn:
+        return ReferralIn(to_service=typed["to_service"], share=typed["share"], exception_reason=typed["exception_reason"] or None)
+
+    return await _change(request, found, case_id, typed, "transferred", lambda: cases_api.transfer(case_id, body(), found.staff, request))
+
+
 @router.post("/referrals/{referral_id}/status")
 async def answer_referral(referral_id: str, request: Request) -> Response:
     """Accept, decline (with a reason), mark contacted or close (with an outcome) a referral made to the organisation."""
