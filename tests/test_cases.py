@@ -127,6 +127,11 @@ async def test_without_consent_the_note_stays_with_its_author(chain: Running) ->
     assert tokyo_view["topic"] == "general"  # the anonymous intake travels; the person's details do not
     national_view = await view(chain, "national", case_id)
     assert [n["text"] for n in national_view["notes"]] == [CANARY_NOTE]  # and the receiver's note stays with the receiver
+    to_chiyoda = await refer(chain, "tokyo", case_id, CHIYODA)
+    await answer(chain, "chiyoda", to_chiyoda, "accepted")
+    chiyoda_view = await view(chain, "chiyoda", case_id)
+    assert [r["id"] for r in chiyoda_view["referrals"]] == [to_chiyoda["id"]]  # the hops before it stay out of sight
+    assert chiyoda_view["notes"] == [] and chiyoda_view["contact"] is None
 
 
 async def test_a_life_safety_exception_shares_details_and_is_audited(chain: Running) -> None:
