@@ -4,12 +4,12 @@ supervisors (their organisation), as JSON or as CSV for the platform's reports."
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 import io
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import or_, select
 
 from referral_directory.deps import CurrentStaff
@@ -27,6 +27,17 @@ from routing.suppression import SuppressedTable, csv_rows
 
 router = APIRouter(prefix="/api/statistics", tags=["statistics"])
 DEFAULT_DAYS = 30
+
+
+@dataclass
+class Asked:
+    """What every statistics request may say: the period (JST days), whose statistics, and the format."""
+
+    since: date | None = None
+    until: date | None = None
+    organization: str | None = None
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None
+    format: Literal["json", "csv"] = "json"
 
 
 def _scope(staff: Staff, runtime: Runtime, organization: str | None, region: str | None) -> StatsScope:
@@ -88,16 +99,12 @@ def _csv(table: SuppressedTable, names: dict[str, str], corner: str, filename: s
 async def referral_statistics(
     staff: CurrentStaff,
     request: Request,
+    asked: Annotated[Asked, Depends()],
     by: Annotated[Literal["day", "topic", "tier", "prefecture"], Query()] = "day",
-    since: date | None = None,
-    until: date | None = None,
-    organization: str | None = None,
-    region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response | dict:
     runtime: Runtime = request.app.state.runtime
-    scope = _scope(staff, runtime, organization, region)
-    start, end = _period(runtime, since, until)
+    scope = _scope(staff, runtime, asked.organization, asked.region)
+    start, end = _period(runtime, asked.since, asked.until)
     query = select(Referral, Case.lgcode).join(Case, Case.id == Referral.case_id).where(Referral.created_at >= start, Referral.created_at < end)
     if scope.organization:
         query = query.where(or_(Referral.from_org == scope.organization, Referral.to_org == scope.organization))
@@ -110,7 +117,7 @@ async def referral_statistics(
         if scope.region is None or _in_region(runtime, scope.region, lgcode, r.prefecture)
     ]  # fmt: skip
     table = hop_table(hops, by)
-    if format == "csv":
+    if asked.format == "csv":
         return _csv(table, STATUS_NAMES, by, f"referrals-by-{by}.csv")
     return {"scope": asdict(scope), "since": start.date(), "until": (end - timedelta(days=1)).date(), "by": by,
             "table": _table_json(table, STATUS_NAMES), "summary": asdict(summarize(hops))}  # fmt: skip
@@ -120,16 +127,12 @@ async def referral_statistics(
 async def call_statistics(
     staff: CurrentStaff,
     request: Request,
+    asked: Annotated[Asked, Depends()],
     by: Annotated[Literal["day", "topic"], Query()] = "day",
-    since: date | None = None,
-    until: date | None = None,
-    organization: str | None = None,
-    region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response | dict:
     runtime: Runtime = request.app.state.runtime
-    scope = _scope(staff, runtime, organization, region)
-    start, end = _period(runtime, since, until)
+    scope = _scope(staff, runtime, asked.organization, asked.region)
+    start, end = _period(runtime, asked.since, asked.until)
     query = select(CallRecord.started_at, CallRecord.topic, CallRecord.outcome, CallRecord.lgcode, CallRecord.answered_service_id).where(
         CallRecord.started_at >= start, CallRecord.started_at < end
     )
@@ -143,7 +146,7 @@ async def call_statistics(
         or (scope.organization is not None and answered in services and services[answered].organization_id == scope.organization)
     ]
     table = call_table(calls, by)
-    if format == "csv":
+    if asked.format == "csv":
         return _csv(table, CALL_OUTCOME_NAMES, by, f"calls-by-{by}.csv")
     return {"scope": asdict(scope), "since": start.date(), "until": (end - timedelta(days=1)).date(), "by": by,
             "table": _table_json(table, CALL_OUTCOME_NAMES)}  # fmt: skip

@@ -96,3 +96,11 @@ def test_rates_and_times_need_enough_hops_behind_them() -> None:
     few_expired = [hop("accepted", 2.0)] * 30 + [hop("expired")] * 3
     assert summarize(few_expired).answer_rate is None  # 3 expired could be worked out from the rate
     assert summarize([hop("accepted", 1.0)] * 5).hops is None
+
+
+async def test_a_malformed_request_gets_a_precise_refusal(stats: Running) -> None:
+    tokyo = await stats.token("東京都の調整担当", regions=("130001",))
+    bad_region = await stats.client.get("/api/statistics/referrals", params={"region": "13"}, headers=tokyo)
+    backwards = await stats.client.get("/api/statistics/calls", params={"since": "2026-12-09", "until": "2026-12-01"}, headers=tokyo)
+    assert bad_region.status_code == 422 and "region" in bad_region.text
+    assert backwards.status_code == 422 and "after it ends" in backwards.text

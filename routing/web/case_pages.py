@@ -149,22 +149,16 @@ async def record_consent(case_id: str, request: Request) -> Response:
 @router.post("/cases/{case_id}/referrals")
 async def refer(case_id: str, request: Request) -> Response:
     """Refer the case to a window for follow-up, sharing nothing, or with consent, or under a life-safety exception."""
-    form = await request.form()
-    found = await _for_change(request, form)
-    if not isinstance(found, SignedIn):
-        return found
-    typed = {"to_service": _text(form, "to_service"), "share": _text(form, "share") or "none",
-             "exception_reason": _text(form, "exception_reason")}  # fmt: skip
-
-    def body() -> ReferralIn:
-        return ReferralIn(to_service=typed["to_service"], share=typed["share"], exception_reason=typed["exception_reason"] or None)
-
-    return await _change(request, found, case_id, typed, "referred", lambda: cases_api.refer(case_id, body(), found.staff, request))
+    return await _pass_on(case_id, request, cases_api.refer, "referred")
 
 
 @router.post("/cases/{case_id}/transfer")
 async def transfer(case_id: str, request: Request) -> Response:
-    """Transfer the call on the line now to the chosen window (the same form as a referral, the other button)."""
+    """Transfer the call on the line now to the chosen window (the same form as a referral, its other button)."""
+    return await _pass_on(case_id, request, cases_api.transfer, "transferred")
+
+
+async def _pass_on(case_id: str, request: Request, how: Callable[..., Awaitable[Any]], done: str) -> Response:
     form = await request.form()
     found = await _for_change(request, form)
     if not isinstance(found, SignedIn):
@@ -175,7 +169,7 @@ async def transfer(case_id: str, request: Request) -> Response:
     def body() -> ReferralIn:
         return ReferralIn(to_service=typed["to_service"], share=typed["share"], exception_reason=typed["exception_reason"] or None)
 
-    return await _change(request, found, case_id, typed, "transferred", lambda: cases_api.transfer(case_id, body(), found.staff, request))
+    return await _change(request, found, case_id, typed, done, lambda: how(case_id, body(), found.staff, request))
 
 
 @router.post("/referrals/{referral_id}/status")
