@@ -73,6 +73,9 @@ async def test_a_counsellor_transfers_the_live_call_to_the_prefecture_window(des
     # Twilio now fetches the new TwiML for the caller, rings Tokyo, and Tokyo hears the whisper.
     rung = await call.post("/twilio/voice/transfer")
     assert rung.dialled() == [TOKYO.phones[0].number]
+    # Twilio also reports the end of the first window's leg to the old <Dial>'s action: it must not touch Tokyo's line.
+    await call.post("/twilio/voice/dialled", DialCallStatus="completed", DialCallSid="CA" + "8" * 32)
+    assert dict(await desk.runtime.live.slots_in_use([TOKYO.id])) == {TOKYO.id: 1}
     whisper = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "7" * 32)
     assert "転送" in whisper.said()[0] and case.id.replace("-", "")[0] in whisper.said()[0]
     async with desk.runtime.sessions() as session:

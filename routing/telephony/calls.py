@@ -28,6 +28,7 @@ class Attempt:
     service_id: str
     tier: str
     outcome: str = "ringing"  # ringing, completed, busy, no-answer, failed, canceled
+    leg: str | None = None  # the CallSid of the window's leg, once it answered (a Dial action names it as DialCallSid)
 
 
 @dataclass

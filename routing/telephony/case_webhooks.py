@@ -41,8 +41,8 @@ async def answered(hook: Hook) -> str:
         return twiml.silence()  # nothing to tell the window: put them through
     case, transferred = await _case_for_answer(runtime, sid, state, entry.organization_id, entry.tier, entry.id)
     await runtime.redis.set(live_call_key(case.id), sid, ex=LIVE_CALL_SECONDS)
-    if state.case_id != case.id:
-        state.case_id = case.id
+    if (state.case_id, attempt.leg) != (case.id, form.get("CallSid")):
+        state.case_id, attempt.leg = case.id, form.get("CallSid")
         await save_call(runtime.redis, sid, state)
     event = {"call": event_id(sid), "step": "answered", "case": case.id, "org": entry.organization_id, "service_id": entry.id}
     await runtime.redis.publish(CALL_EVENTS_CHANNEL, json.dumps(event))

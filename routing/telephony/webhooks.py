@@ -126,6 +126,9 @@ async def dialled(hook: Hook) -> str:
     attempt = state.ringing
     if attempt is None and state.outcome == "connected":
         return twiml.tell_and_hang_up([])  # a repeated report of a dial that already ended: nothing to redo
+    leg = form.get("DialCallSid")
+    if leg and any(a.leg == leg and a is not attempt for a in state.attempts):
+        return twiml.silence()  # the leg a transfer handed on: Twilio reports it, and runs nothing we answer
     status = form.get("DialCallStatus", "failed")
     if attempt is not None:
         attempt.outcome = "completed" if status in ("completed", "answered") else status
