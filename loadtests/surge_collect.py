@@ -1,0 +1,329 @@
+"""What the surge runner reads after (and while) the load runs: the service's metrics, database and Redis, and Locust's CSV.
+
+Reading is I/O; turning what was read into figures is done by small pure functions beside each reader.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
+
+from referral_directory.hsds import parse_hsds
+from surge_gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
+from surge_record import WorldLog
+from surge_report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
+from surge_shapes import Timeline
+
+if TYPE_CHECKING:
+    from servers import Processes
+    from surge_callbacks import CallbackLegs
+
+SLOT_PATTERN = "tsunagu:slots:*"
+VOICE_SLOTS = "tsunagu:slots:*:voice"
+WAITING_KEY = "tsunagu:waiting"  # routing/live.py
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    service_id: str
+    name: str
+    tier: str
+    capacity: int  # voice
+    numbers: tuple[str, ...]
+
+
+def services_from_hsds(path: Path) -> dict[str, ServiceLine]:
+    """Return every service with its voice capacity and numbers, from `tsunagu directory export --format hsds`."""
+    result = parse_hsds(json.loads(path.read_text(encoding="utf-8")))
+    if result.problems:
+        raise RuntimeError(f"the exported directory does not read back: {result.problems[0]}")
+    return {
+        s.id: ServiceLine(s.id, s.name, s.tier, dict(s.capacity).get("voice", 0), tuple(p.number for p in s.phones))
+        for s in result.records.services
+    }
+
+
+def service_of_number(services: Mapping[str, ServiceLine]) -> dict[str, str]:
+    return {number: s.service_id for s in services.values() for number in s.numbers}
+
+
+# -- /metrics --
+
+
+@dataclass(frozen=True)
+class MetricsView:
+    calls: Mapping[str, float]  # outcome → tsunagu_calls_total
+    fallbacks: float  # tsunagu_webhook_fallbacks_total, all steps
+    webhook_buckets: Mapping[str, tuple[tuple[float, float], ...]]  # step → cumulative (le seconds, count)
+    queue_length: float
+
+
+def parse_metrics(text: str) -> MetricsView:
+    """Return the figures the surge reads from tsunagu's Prometheus exposition."""
+    calls: dict[str, float] = defaultdict(float)
+    fallbacks = queue = 0.0
+    buckets: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "tsunagu_calls_total":
+                calls[sample.labels["outcome"]] += sample.value
+            elif sample.name == "tsunagu_webhook_fallbacks_total":
+                fallbacks += sample.value
+            elif sample.name == "tsunagu_webhook_seconds_bucket":
+                buckets[sample.labels["step"]].append((float(sample.labels["le"]), sample.value))
+            elif sample.name == "tsunagu_queue_length":
+                queue = sample.value
+    return MetricsView(dict(calls), fallbacks, {k: tuple(sorted(v)) for k, v in buckets.items()}, queue)
+
+
+def metrics_growth(before: MetricsView, after: MetricsView) -> tuple[dict[str, float], float]:
+    """Return (calls by outcome, fallbacks) counted between two scrapes."""
+    calls = {k: v - before.calls.get(k, 0.0) for k, v in after.calls.items() if v - before.calls.get(k, 0.0)}
+    return calls, after.fallbacks - before.fallbacks
+
+
+def histogram_p99(buckets: tuple[tuple[float, float], ...], before: tuple[tuple[float, float], ...] = ()) -> float | None:
+    """Return the upper bound (ms) of the bucket holding the 99th percentile, from cumulative buckets."""
+    earlier = dict(before)
+    counts = [(le, n - earlier.get(le, 0.0)) for le, n in buckets]
+    total = counts[-1][1] if counts else 0
+    if total <= 0:
+        return None
+    return next(le * 1000 for le, n in counts if n >= 0.99 * total)
+
+
+# -- the service's SQLite database --
+
+
+def recorded_outcomes(database: Path) -> dict[str, int]:
+    """Return call_record rows by outcome."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        return dict(db.execute("SELECT outcome, count(*) FROM call_record GROUP BY outcome").fetchall())
+
+
+def callback_requests(database: Path) -> dict[str, int]:
+    """Return callback requests by status (pending, calling, connected, failed)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        return dict(db.execute("SELECT status, count(*) FROM callback_request GROUP BY status").fetchall())
+
+
+# -- the service's Redis --
+
+
+def slot_sets(redis: Redis, pattern: str = SLOT_PATTERN) -> dict[str, int]:
+    """Return every non-empty slot set and how many leases it holds."""
+    keys = sorted(redis.scan_iter(match=pattern, count=1000))
+    if not keys:
+        return {}
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.zcard(key)
+    return {key: n for key, n in zip(keys, pipe.execute()) if n}
+
+
+def service_in(key: str) -> str:
+    """Return the service id in a slot set key (tsunagu:slots:{service_id}:{channel})."""
+    return key.split(":")[2]
+
+
+@dataclass
+class Sampler:
+    """Samples the service's live state in Redis every `period` seconds: slots held per service, and the queue."""
+
+    redis: Redis
+    period: float = 0.5
+    most_held: dict[str, int] = field(default_factory=dict)
+    peak_queue: int = 0
+    series: list[tuple[float, int, int]] = field(default_factory=list)  # (epoch, waiting, slots held)
+    errors: Counter = field(default_factory=Counter)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="redis-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.sample()
+            except Exception as error:  # a sample lost is not a failed run; counted and shown
+                self.errors[type(error).__name__] += 1
+
+    def sample(self) -> None:
+        held = slot_sets(self.redis, VOICE_SLOTS)
+        waiting = int(self.redis.zcard(WAITING_KEY))
+        for key, n in held.items():
+            service = service_in(key)
+            self.most_held[service] = max(self.most_held.get(service, 0), n)
+        self.peak_queue = max(self.peak_queue, waiting)
+        self.series.append((time.time(), waiting, sum(held.values())))
+
+
+# -- Locust's CSV --
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def locust_latency(stats_csv: Path) -> list[EndpointLatency]:
+    """Return each named request's count, failures and p50/p95/p99 (ms) from Locust's *_stats.csv."""
+    with stats_csv.open(newline="") as file:
+        rows = [row for row in csv.DictReader(file) if row["Name"] != "Aggregated"]
+    return [
+        EndpointLatency(row["Name"], int(row["Request Count"]), int(row["Failure Count"]), _number(row["50%"]), _number(row["95%"]), _number(row["99%"]))
+        for row in rows
+    ]
+
+
+def locust_failures(failures_csv: Path) -> dict[str, int]:
+    """Return Locust's failures as "name: error" → occurrences."""
+    if not failures_csv.exists():
+        return {}
+    with failures_csv.open(newline="") as file:
+        return {f"{row['Name']}: {row['Error']}": int(row["Occurrences"]) for row in csv.DictReader(file)}
+
+
+# -- CPU --
+
+
+class CpuMeter:
+    """CPU seconds each started process (with its children) uses from now on: who had the machine's cores."""
+
+    def __init__(self, processes: Processes) -> None:
+        self.processes = {name: process.pid for name, process, _ in processes.started}
+        self.start = self.read()
+        self.last = dict(self.start)
+
+    def sample(self) -> None:
+        """Read again (often: a process that has exited can no longer be read)."""
+        self.last |= self.read()
+
+    def read(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for name, pid in self.processes.items():
+            try:
+                root = psutil.Process(pid)
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            total = 0.0
+            for process in tree:
+                try:
+                    times = process.cpu_times()
+                    total += times.user + times.system
+                except psutil.NoSuchProcess:
+                    pass
+            used[name] = total
+        return used
+
+    def report(self, seconds: float) -> str:
+        """Return a line with the CPU seconds used since the meter started, per process, over `seconds` of wall time."""
+        self.sample()
+        used = {name: self.last[name] - self.start[name] for name in self.start}
+        parts = ", ".join(f"{name} {cpu:.0f} s" for name, cpu in sorted(used.items(), key=lambda item: -item[1]) if cpu >= 0.5)
+        return f"CPU used over {seconds:.0f} s of load ({psutil.cpu_count()} CPUs): {parts}"
+
+
+# -- judging --
+
+
+@dataclass
+class RunRecord:
+    """Everything a finished run left to read."""
+
+    run: dict
+    timeline: Timeline
+    out: Path
+    log: WorldLog
+    legs: CallbackLegs
+    sampler: Sampler
+    services: Mapping[str, ServiceLine]
+    before: MetricsView
+    after: MetricsView
+    redis: Redis
+    database: Path
+    p99_ms: float
+    notes: list[str]
+
+
+def summarise(r: RunRecord) -> Summary:
+    """Read everything the run left, judge it with the gates, and return the summary."""
+    calls = r.log.calls()
+    inbound = [c for c in calls if c["kind"] == "inbound"]
+    outcomes = Counter(c["outcome"] for c in inbound)
+    leg_rows = [EndpointLatency(name, len(ms), sum(n for what, n in r.legs.failures.items() if what.startswith(name + ":")),
+                                percentile(ms, 0.5), percentile(ms, 0.95), percentile(ms, 0.99)) for name, ms in sorted(r.legs.latency.items())]  # fmt: skip
+    latency = [*locust_latency(r.out / "locust_stats.csv"), *leg_rows]
+    metric_calls, fallbacks = metrics_growth(r.before, r.after)
+    concurrency = max_concurrent(r.log.dial_events(), service_of_number(r.services))
+    names = {s.service_id: s.name for s in r.services.values()}
+    facts = RunFacts(
+        failures={**locust_failures(r.out / "locust_failures.csv"), **r.legs.failures},
+        latency=[e for e in latency if e.name.startswith("/twilio/")], webhook_p99_ms=histogram_percentile(webhook_times(r), 0.99),
+        webhook_fallbacks=fallbacks,
+        degraded=Counter(c["degraded_from"] for c in inbound if c["degraded_from"]), world_outcomes=outcomes,
+        recorded_outcomes=recorded_outcomes(r.database), metric_outcomes=metric_calls, concurrency=concurrency,
+        sampled_held=r.sampler.most_held, capacities={s.service_id: s.capacity for s in r.services.values()},
+        held_after_drain=slot_sets(r.redis), p99_target_ms=r.p99_ms, names=names,
+    )  # fmt: skip
+    notes = list(r.notes)
+    if r.sampler.errors:
+        notes.append(f"Redis samples lost: {dict(r.sampler.errors)}")
+    lags = r.log.loop_lags()
+    if lags:
+        notes.append(f"Locust's event loop woke sleepers up to {max(lags):.2f} s late (over 0.5 s in {sum(1 for x in lags if x > 0.5)} of {len(lags)} s)")
+    late = [c["late"] for c in inbound]
+    server_p99 = {step: histogram_p99(buckets, r.before.webhook_buckets.get(step, ())) for step, buckets in r.after.webhook_buckets.items()}
+    attempts = r.log.attempts()
+    return Summary(
+        run=r.run, rates=rate_buckets(attempts, r.timeline), days=by_simulated_day(attempts, r.timeline),
+        late_starts=(sum(1 for x in late if x > 1), max(late, default=0.0)), world_outcomes=outcomes,
+        recorded_outcomes=facts.recorded_outcomes, metric_outcomes=metric_calls,
+        callback_legs=Counter(c["outcome"] for c in calls if c["kind"] == "callback"), callback_requests=callback_requests(r.database),
+        latency=latency, server_p99=server_p99, peak_queue=r.sampler.peak_queue, concurrency=concurrency, sampled_held=r.sampler.most_held,
+        capacities=facts.capacities, names=names, tiers={s.service_id: s.tier for s in r.services.values()},
+        held_after_drain=facts.held_after_drain, clock_skew_minutes=median_skew_minutes(r.log.clock_samples()), gates=evaluate(facts), notes=notes,
+    )  # fmt: skip
+
+
+def webhook_times(r: RunRecord) -> Counter:
+    """Return every webhook response time of the run (Locust's callers and the callback legs), whole ms → requests."""
+    times = Counter(r.log.latency())
+    times.update(round(ms) for values in r.legs.latency.values() for ms in values)
+    return times
+
+
+def write_reports(r: RunRecord, summary: Summary) -> None:
+    """Write summary.txt and summary.json, the world's calls (calls.jsonl), the Redis samples (samples.csv) and the profile's summary."""
+    (r.out / "summary.txt").write_text(summary.text(), encoding="utf-8")
+    (r.out / "summary.json").write_text(json.dumps(summary.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+    with (r.out / "calls.jsonl").open("w", encoding="utf-8") as file:
+        file.writelines(json.dumps(call, ensure_ascii=False) + "\n" for call in r.log.calls())
+    with (r.out / "samples.csv").open("w", encoding="utf-8") as file:
+        file.write("epoch,waiting,slots_held\n")
+        file.writelines(f"{t:.2f},{waiting},{held}\n" for t, waiting, held in r.sampler.series)
+    raw = r.out / "profile.raw"
+    if raw.exists():
+        (r.out / "profile.txt").write_text(profile_text(raw.read_text()), encoding="utf-8")

@@ -1,0 +1,130 @@
+"""The simulated world's shared log, in the same redis-server the service uses (its own DB number, keys under surge:).
+
+Every Locust process and the runner's callback legs write here, so the world sees all of them
+at once: the dial stream (who rang which number, in Redis's own order), each finished call's
+report, call attempts per real second, and how many calls are in progress or waiting to start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+
+from redis import Redis
+
+from surge_player import CallReport, DialEvent
+
+PREFIX = "surge:"
+KEYS = ("dials", "calls", "attempts", "active", "backlog", "skew", "lag", "latency")
+DIALS, CALLS, ATTEMPTS, ACTIVE, BACKLOG, SKEW, LAG, LATENCY = (PREFIX + k for k in KEYS)
+WORLD_DB = 1  # the service uses DB 0
+
+
+def world_url(redis_url: str) -> str:
+    """Return the URL of the world's database on the service's redis-server."""
+    return f"{redis_url}{'&' if '?' in redis_url else '?'}db={WORLD_DB}"
+
+
+class WorldLog:
+    """Write and read the world's shared log."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    @classmethod
+    def from_url(cls, url: str) -> WorldLog:
+        return cls(Redis.from_url(url, decode_responses=True))
+
+    def reset(self) -> None:
+        """Forget everything from an earlier run."""
+        self.redis.delete(*(PREFIX + k for k in KEYS))
+
+    # -- writing (callers, callback legs, the counsellor) --
+
+    def attempt(self, epoch: float) -> None:
+        """Count one call attempt (an incoming call placed) in its real second."""
+        self.redis.hincrby(ATTEMPTS, str(int(epoch)), 1)
+
+    def dial(self, event: DialEvent) -> None:
+        """Append a dial start or end; Redis orders the stream across every process."""
+        self.redis.xadd(DIALS, {"n": event.number, "d": "1" if event.started else "0", "c": event.call_sid})
+
+    def call_started(self) -> None:
+        self.redis.incr(ACTIVE)
+
+    def call_ended(self, report: CallReport, *, started: float, ended: float, late: float) -> None:
+        """Record a finished call placed by a Locust line and count it out of the calls in progress (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(CALLS, _entry(report, started, ended, late))
+        pipe.decr(ACTIVE)
+        pipe.execute()
+
+    def record_call(self, report: CallReport, *, started: float, ended: float, late: float) -> None:
+        """Record a finished call played outside Locust (a callback leg)."""
+        self.redis.rpush(CALLS, _entry(report, started, ended, late))
+
+    def ticket_issued(self) -> None:
+        self.redis.incr(BACKLOG)
+
+    def ticket_taken(self) -> None:
+        self.redis.decr(BACKLOG)
+
+    def clock_seen(self, epoch: float, service_at: float, expected_at: float) -> None:
+        """Record the service's clock (from the preview's `at`) against the simulated clock the load follows."""
+        self.redis.rpush(SKEW, json.dumps({"t": round(epoch, 3), "service": service_at, "expected": expected_at}))
+
+    def loop_lag(self, epoch: float, seconds: float) -> None:
+        """Record how late a Locust process's event loop woke a sleeper (its CPU starvation) over the last second."""
+        self.redis.rpush(LAG, f"{epoch:.1f} {seconds:.3f}")
+
+    def add_latency(self, counts: Mapping[int, int]) -> None:
+        """Add webhook response times (whole ms → how many) to the histogram of every process (one round trip)."""
+        if not counts:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for ms, n in counts.items():
+            pipe.hincrby(LATENCY, str(ms), n)
+        pipe.execute()
+
+    # -- reading (the shape, the runner) --
+
+    def demand(self) -> tuple[int, int]:
+        """Return (calls in progress, arrivals waiting for a free simulated line)."""
+        active, backlog = self.redis.mget(ACTIVE, BACKLOG)
+        return int(active or 0), int(backlog or 0)
+
+    def dial_events(self, batch: int = 10_000) -> Iterator[tuple[str, bool, str]]:
+        """Yield every (number, started, call sid) in stream order."""
+        last = "-"
+        while True:
+            entries = self.redis.xrange(DIALS, min=last, count=batch)
+            if last != "-":
+                entries = entries[1:]
+            if not entries:
+                return
+            for _, fields in entries:
+                yield fields["n"], fields["d"] == "1", fields["c"]
+            last = entries[-1][0]
+
+    def calls(self) -> list[dict]:
+        """Return every finished call's report."""
+        return [json.loads(item) for item in self.redis.lrange(CALLS, 0, -1)]
+
+    def attempts(self) -> dict[int, int]:
+        """Return call attempts by real epoch second."""
+        return {int(k): int(v) for k, v in self.redis.hgetall(ATTEMPTS).items()}
+
+    def latency(self) -> dict[int, int]:
+        """Return the webhook response-time histogram: whole ms → requests."""
+        return {int(k): int(v) for k, v in self.redis.hgetall(LATENCY).items()}
+
+    def loop_lags(self) -> list[float]:
+        """Return every per-second loop lag recorded, in seconds."""
+        return [float(item.split()[1]) for item in self.redis.lrange(LAG, 0, -1)]
+
+    def clock_samples(self) -> list[dict]:
+        return [json.loads(item) for item in self.redis.lrange(SKEW, 0, -1)]
+
+
+def _entry(report: CallReport, started: float, ended: float, late: float) -> str:
+    return json.dumps({**report.to_json(), "started": round(started, 3), "ended": round(ended, 3), "late": round(late, 3)}, ensure_ascii=False)

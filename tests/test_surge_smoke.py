@@ -1,0 +1,43 @@
+"""CI smoke run of the surge drill: real redis-server, real `tsunagu serve`, Locust, every gate.
+
+Needs /usr/bin/redis-server (scripts/install --test installs it): without it this test fails, it
+does not skip — a surge drill that cannot run is a broken drill.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.timeout(300)
+def test_the_new_year_smoke_run_passes_every_gate(tmp_path: Path) -> None:
+    assert Path("/usr/bin/redis-server").exists(), "redis-server is not installed: run scripts/install --test"
+    out = tmp_path / "surge"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "loadtests" / "surge.py"), "--smoke", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    report = f"exit {run.returncode}\n--- stdout ---\n{run.stdout[-6000:]}\n--- stderr ---\n{run.stderr[-4000:]}"
+    assert run.returncode == 0, report
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    text = (out / "summary.txt").read_text(encoding="utf-8")
+    assert summary["passed"] and "RESULT: PASS" in text, report
+    assert summary["attempts"]["placed"] >= 10, summary["attempts"]
+    outcomes = summary["outcomes"]
+    assert sum(outcomes["world"].values()) == summary["attempts"]["placed"] == sum(outcomes["call_record"].values())
+    assert outcomes["call_record"].get("connected", 0) > 0, outcomes
+    assert [g["name"] for g in summary["gates"] if g["passed"]] == [
+        "no failed request", "no fallback answer", "webhook p99", "every call has an outcome",
+        "no slot over-assignment", "no slot held after drain",
+    ]  # fmt: skip
+    assert {"/twilio/voice/incoming", "/twilio/voice/status"} <= set(summary["latency_ms"])
+    for name in ("locust_stats.csv", "locust_failures.csv", "locust.html"):
+        assert (out / name).exists(), name
