@@ -41,6 +41,7 @@ from surge_world import TOPIC_NAMES, Persona
 HEADROOM_SECONDS = 10  # idle lines kept ready: this many seconds of arrivals at the coming peak rate
 SPAWN_RATE = 500  # users per second when the shape adds lines
 TICKET_WAIT = 2.0  # an idle line looks for a ticket this long before its task ends (and Locust may stop it)
+FINISH_SECONDS = 600  # after the calendar's end, the longest the last calls are waited for
 
 
 class Surge:
@@ -222,8 +223,8 @@ class SurgeShape(LoadTestShape):
     """Keeps enough phone lines for the surge calendar's attempts; stops when the calendar ends.
 
     The target is call attempts per second (the arrivals follow it); the user count only has to be
-    high enough never to delay an attempt. It never goes down: a line is stopped only at the end,
-    after its call has finished (stop-timeout in locust.conf).
+    high enough never to delay an attempt. It never goes down: lines are stopped only at the end,
+    once every call has finished (and Locust's stop-timeout in locust.conf lets a last task end).
     """
 
     def __init__(self) -> None:
@@ -233,9 +234,12 @@ class SurgeShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
         state = surge()
         now = time.time()
-        if now >= state.timeline.epoch_end:
-            return None
         active, backlog = state.log.demand()
+        if now >= state.timeline.epoch_end:
+            # No new attempts: stop once every call (in every process) has ended, status callback included.
+            # Waiting here rather than on Locust's stop-timeout also holds with --processes.
+            finished = active <= 0 and backlog <= 0
+            return None if finished or now > state.timeline.epoch_end + FINISH_SECONDS else (self.lines, SPAWN_RATE)
         coming = state.timeline.busiest_ahead(now, HEADROOM_SECONDS)
         wanted = 1 + active + backlog + math.ceil(coming * HEADROOM_SECONDS) + 5
         self.lines = min(max(self.lines, wanted), state.config.max_users)

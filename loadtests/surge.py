@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python loadtests/surge.py --shape newyear|may [--peak 50] [--minutes 7] [--workers 1|2]
+    .venv/bin/python loadtests/surge.py --shape newyear|may [--peak 50] [--minutes 6] [--workers 1|2]
                                         [--out DIR] [--smoke]
 
 What it does (everything it starts is stopped at the end, also on Ctrl-C or an error):
@@ -53,6 +53,9 @@ from surge_shapes import JST, SHAPES, Calendar, Timeline, calendar, service_cloc
 from surge_world import PostalSample, WorldParams, postal_codes_by_prefecture  # noqa: E402
 
 FALLBACK_NUMBER = "+81300000999"  # TSUNAGU_FALLBACK_NUMBER for the run: the world recognises it when dialled
+# The smoke run checks that the drill and the service work end to end in CI, on a shared machine;
+# speed is judged by the full runs and the benchmarks, so its latency gate only catches the absurd.
+SMOKE_P99_MS = 1000.0
 SMOKE_WINDOW = ("2026-12-31T20:00:00+09:00", "2027-01-01T04:00:00+09:00")
 STOP_TIMEOUT = 300  # locust.conf's stop-timeout
 STUCK_SECONDS = 30  # a callback request "calling" this long with no leg playing will never end
@@ -94,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--time-scale", type=float, help="real seconds per second of prompts, pauses and rings (default 0.25; smoke 0.05)")
     parser.add_argument("--locust-processes", type=int, default=1, help="Locust worker processes (default 1: one core is plenty here)")
     parser.add_argument("--lead", type=float, help="real seconds from the service's clock start to the calendar's (default 15; smoke 7)")
-    parser.add_argument("--p99", type=float, default=DEFAULT_P99_MS, help=f"webhook p99 target in ms (default {DEFAULT_P99_MS:g})")
+    parser.add_argument("--p99", type=float, help=f"webhook p99 target in ms (default {DEFAULT_P99_MS:g}; smoke {SMOKE_P99_MS:g})")
     parser.add_argument("--drain-timeout", type=float, help="seconds to wait for callbacks after the load (default 90; smoke 60)")
     parser.add_argument("--profile", action="store_true", help="record the tsunagu workers with py-spy during the load (profile.txt, profile.raw)")
     parser.add_argument("--seed", type=int, default=1)
@@ -111,7 +114,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return Plan(
         window=window, seconds=60 * _pick(args.minutes, 0.4 if smoke else 6.0), peak=_pick(args.peak, 3.0 if smoke else 50.0),
         workers=_pick(args.workers, 1), locust_processes=args.locust_processes, world=world, lead=_pick(args.lead, 7.0 if smoke else 15.0),
-        p99_ms=args.p99, drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0), seed=args.seed, profile=args.profile,
+        p99_ms=_pick(args.p99, SMOKE_P99_MS if smoke else DEFAULT_P99_MS), drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0), seed=args.seed, profile=args.profile,
     )  # fmt: skip
 
 

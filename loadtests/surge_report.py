@@ -14,6 +14,7 @@ from surge_shapes import JST, Timeline
 @dataclass(frozen=True)
 class RateBucket:
     start: float  # real epoch
+    seconds: float  # its width (the last bucket may be shorter)
     target: float  # attempts per second expected
     achieved: float  # attempts per second placed
 
@@ -25,7 +26,7 @@ def rate_buckets(attempts: Mapping[int, int], timeline: Timeline, seconds: int =
     while start < timeline.epoch_end:
         end = min(start + seconds, timeline.epoch_end)
         placed = sum(n for t, n in attempts.items() if start <= t < end)
-        buckets.append(RateBucket(start, timeline.expected(start, end) / (end - start), placed / (end - start)))
+        buckets.append(RateBucket(start, end - start, timeline.expected(start, end) / (end - start), placed / (end - start)))
         start = end
     return buckets
 
@@ -74,10 +75,10 @@ class Summary:
 
     def attempts(self) -> tuple[float, int, float, float]:
         """Return (expected attempts, placed attempts, busiest 10 s target /s, busiest 10 s achieved /s)."""
-        width = self.rates[1].start - self.rates[0].start if len(self.rates) > 1 else 10.0
-        expected = sum(b.target for b in self.rates) * width
+        expected = sum(b.target * b.seconds for b in self.rates)
         placed = sum(self.days[d][1] for d in self.days)
-        return expected, placed, max((b.target for b in self.rates), default=0.0), max((b.achieved for b in self.rates), default=0.0)
+        whole = [b for b in self.rates if b.seconds >= 10]  # a last, shorter bucket would exaggerate its rate
+        return expected, placed, max((b.target for b in whole), default=0.0), max((b.achieved for b in whole), default=0.0)
 
     def to_json(self) -> dict:
         expected, placed, peak_target, peak_achieved = self.attempts()
@@ -90,7 +91,7 @@ class Summary:
                          "busiest_10s_achieved": round(peak_achieved, 2), "late_over_1s": self.late_starts[0],
                          "latest_start_s": round(self.late_starts[1], 2)},  # fmt: skip
             "attempts_by_day": {d: {"expected": round(e), "placed": p} for d, (e, p) in self.days.items()},
-            "rate_buckets": [[round(b.start, 1), round(b.target, 2), round(b.achieved, 2)] for b in self.rates],
+            "rate_buckets": [[round(b.start, 1), round(b.seconds, 1), round(b.target, 2), round(b.achieved, 2)] for b in self.rates],  # [epoch, s, target/s, placed/s]
             "outcomes": {"world": dict(self.world_outcomes), "call_record": dict(self.recorded_outcomes), "metrics": dict(self.metric_outcomes)},
             "callback_legs": dict(self.callback_legs),
             "callback_requests": dict(self.callback_requests),

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -23,6 +23,7 @@ class FakeTwilio:
     statuses: dict[str, str] = field(default_factory=dict)  # CallSid → status for GET .../Calls/{sid}.json
     fetched: list[str] = field(default_factory=list)  # every CallSid whose status was asked
     updates: list[dict[str, str]] = field(default_factory=list)  # every live call redirected (CallSid, Url, Method)
+    on_create: Callable[[dict[str, str]], None] | None = None  # runs before a call creation is answered (Twilio may call back first)
 
 
 def _app(fake: FakeTwilio) -> FastAPI:
@@ -31,6 +32,8 @@ def _app(fake: FakeTwilio) -> FastAPI:
     @app.post("/2010-04-01/Accounts/{account_sid}/Calls.json")
     async def create_call(account_sid: str, request: Request) -> JSONResponse:
         form = {k: str(v) for k, v in (await request.form()).items()}
+        if fake.on_create is not None:
+            fake.on_create(form)
         if fake.fail_next:
             fake.fail_next -= 1
             return JSONResponse({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}, status_code=400)

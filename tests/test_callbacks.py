@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -118,3 +119,23 @@ async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_p
         assert await dispatch_once(running.runtime, client) == 0
         (request,) = await requests(running)
         assert request.status == "failed" and twilio.calls == [] and await slots_held(running) == {FAMILY.id: 1}
+
+
+async def test_a_callback_is_marked_calling_before_twilio_is_asked(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    """Twilio may fetch /callback-bridge before calls.create() returns: by then the request must hold its line."""
+    async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
+        waiting = Call(running, caller=CANARY)
+        await waiting.reach_dial(topic="5")
+        await waiting.post("/twilio/voice/callback", Digits="1")
+        await waiting.post("/twilio/voice/callback-consent", Digits="1")
+        await waiting.end()
+        seen: list[tuple[str, str | None]] = []
+
+        def look(_form: dict[str, str]) -> None:  # runs inside the fake, while tsunagu waits for its answer
+            with sqlite3.connect(tmp_path / "tsunagu.db") as database:
+                seen.extend(database.execute("SELECT status, service_id FROM callback_request").fetchall())
+
+        twilio.on_create = look
+        await talking[0].dial_result("completed")
+        assert await dispatch_once(running.runtime, client) == 1
+        assert seen == [("calling", FAMILY.id)]

@@ -81,6 +81,10 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
             continue
         if not await runtime.live.claim_slot(candidate.service_id, lease=lease_of(request.id), capacity=candidate.capacity, ttl_ms=lease_ms):
             continue
+        # Marked "calling" before Twilio is asked: its call may reach /callback-bridge before create() returns.
+        async with db.transaction(runtime.sessions) as session:
+            row = await session.get(CallbackRequest, request.id)
+            row.status, row.service_id, row.tries = "calling", candidate.service_id, row.tries + 1  # type: ignore[union-attr]
         base = runtime.settings.public_url.rstrip("/")
         try:
             await asyncio.to_thread(
@@ -95,12 +99,8 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
             )
         except Exception as error:
             log.warning("callback_not_placed", request=request.id, error=type(error).__name__)
-            await runtime.live.release_slot(candidate.service_id, lease=lease_of(request.id))
-            await finish_try(runtime, request.id, connected=False)
+            await finish_try(runtime, request.id, connected=False)  # frees the slot; the request goes back in line
             return 0
-        async with db.transaction(runtime.sessions) as session:
-            row = await session.get(CallbackRequest, request.id)
-            row.status, row.service_id, row.tries = "calling", candidate.service_id, row.tries + 1  # type: ignore[union-attr]
         log.info("callback_placed", request=request.id, service_id=candidate.service_id)
         return 1
     return 0
