@@ -103,13 +103,18 @@ async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callback
         assert await slots_held(running) == {FAMILY.id: 1}
 
 
+async def book_callback(running) -> None:  # type: ignore[no-untyped-def]
+    """A caller waiting for a family line asks to be called back, consents, and hangs up."""
+    waiting = Call(running, caller=CANARY)
+    await waiting.reach_dial(topic="5")
+    await waiting.post("/twilio/voice/callback", Digits="1")
+    await waiting.post("/twilio/voice/callback-consent", Digits="1")
+    await waiting.end()
+
+
 async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
     async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
-        waiting = Call(running, caller=CANARY)
-        await waiting.reach_dial(topic="5")
-        await waiting.post("/twilio/voice/callback", Digits="1")
-        await waiting.post("/twilio/voice/callback-consent", Digits="1")
-        await waiting.end()
+        await book_callback(running)
         async with running.runtime.sessions() as session:  # as a purge, or a destroyed key, leaves it
             (request,) = (await session.execute(select(CallbackRequest))).scalars().all()
             request.number_sealed = ""
@@ -124,11 +129,7 @@ async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_p
 async def test_a_callback_is_marked_calling_before_twilio_is_asked(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
     """Twilio may fetch /callback-bridge before calls.create() returns: by then the request must hold its line."""
     async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
-        waiting = Call(running, caller=CANARY)
-        await waiting.reach_dial(topic="5")
-        await waiting.post("/twilio/voice/callback", Digits="1")
-        await waiting.post("/twilio/voice/callback-consent", Digits="1")
-        await waiting.end()
+        await book_callback(running)
         seen: list[tuple[str, str | None]] = []
 
         def look(_form: dict[str, str]) -> None:  # runs inside the fake, while tsunagu waits for its answer
