@@ -169,6 +169,9 @@ async def test_english_branch(voice: Running) -> None:
     await call.post("/twilio/voice/incoming")
     prompt = await call.post("/twilio/voice/topic", Digits="8")
     assert "postal code" in prompt.said()[0]
+    await call.post("/twilio/voice/postal", Digits="#")
+    goodbye = await call.dial_result("completed")
+    assert goodbye.said() == ["Thank you for calling."]
 
 
 async def test_when_nothing_is_open_the_caller_hears_when_help_opens_and_110_119(voice: Running) -> None:

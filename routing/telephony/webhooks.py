@@ -136,7 +136,7 @@ async def dialled(hook: Hook) -> str:
     if attempt is not None and attempt.outcome == "completed":
         state.outcome = "connected"
         await save_call(runtime.redis, sid, state)
-        return twiml.tell_and_hang_up([prompts.GOODBYE])
+        return twiml.tell_and_hang_up([prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
     next_line = prompts.EN_NEXT_WINDOW if state.english else prompts.NEXT_WINDOW
     return await _route(runtime, sid, form["To"], state, [next_line])
 
