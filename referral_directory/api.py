@@ -45,11 +45,11 @@ from referral_directory.records import (
     normalized,
 )
 from referral_directory.snapshot import compile_hours
-from referral_directory.staff import Role, Staff, area_within, describe_scope, may_change_service
+from referral_directory.access import Action, ServiceScope, decide
+from referral_directory.staff import Role, Staff, area_within, describe_scope
 from referral_directory.validation import validate_records
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
-_EDITORS = (Role.COORDINATOR, Role.ADMIN)
 
 
 def service_out(record: ServiceRecord) -> ServiceOut:
@@ -60,12 +60,13 @@ def service_out(record: ServiceRecord) -> ServiceOut:
 
 
 def _require_editor(staff: Staff) -> None:
-    if staff.role not in _EDITORS:
-        raise Forbidden(f"only coordinators and admins change the directory; your role is {staff.role.value}")
+    decision = decide(staff, Action.CHANGE_DIRECTORY)
+    if not decision:
+        raise Forbidden(decision.reason)
 
 
 def _require_scope(staff: Staff, record: ServiceRecord, host: DirectoryHost) -> None:
-    if not may_change_service(staff, record, host.regions):
+    if not decide(staff, Action.CHANGE_DIRECTORY, ServiceScope(record), regions=host.regions):
         areas = "、".join(host.regions.name_of(a if a == NATION else host.regions.area(a).code) for a in record.areas)
         raise Forbidden(
             f"「{record.name}」 serves {areas}, outside your regions ({describe_scope(staff, host.regions)}); "

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from referral_directory import audit, db
 from referral_directory.deps import CurrentStaff
 from referral_directory.errors import Forbidden
-from routing.access import Action, decide
+from referral_directory.access import Action, decide
 from routing.case_records import SafetyException
 from routing.confidentiality import try_unseal
 from routing.runtime import Runtime

@@ -2,7 +2,7 @@
 
 The pure parts (suggestions, what a receiving organisation may see) sit at the top; the I/O
 (loading a case for a staff member, expiring overdue referrals) below. Every access decision
-goes through routing.access.decide; every read and change of a case is appended to the audit log
+goes through referral_directory.access.decide; every read and change of a case is appended to the audit log
 in the same transaction as the change.
 """
 
@@ -21,7 +21,7 @@ from referral_directory.errors import NotFound
 from referral_directory.hours import is_open_at, next_opening
 from referral_directory.snapshot import Snapshot
 from referral_directory.staff import Staff
-from routing.access import Action, CaseScope, decide
+from referral_directory.access import Action, CaseScope, decide
 from routing.case_records import Case, CaseNote, Referral
 from routing.engine import Contact, matching_services
 from routing.handoff import OPEN, WORKING, Status, accept_deadline, next_tier

@@ -22,7 +22,7 @@ from referral_directory.deps import CurrentStaff
 from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
 from referral_directory.records import TOPICS
 from referral_directory.staff import Role, Staff
-from routing.access import Action, ReferralScope, decide
+from referral_directory.access import Action, ReferralScope, decide
 from routing.call_records import CallRecord
 from routing.case_records import Case, CaseNote, Referral, SafetyException
 from routing.cases import SHARES, audit_case, case_for, may_pass_on, referral_deadline, shared_with, suggest, visible_notes

@@ -18,7 +18,7 @@ from referral_directory.hours import JST
 from referral_directory.records import NATION
 from referral_directory.regions import RegionError
 from referral_directory.staff import Role, Staff, area_within
-from routing.access import Action, StatsScope, decide
+from referral_directory.access import Action, StatsScope, decide
 from routing.call_records import CallRecord
 from routing.case_records import Case, Referral
 from routing.runtime import Runtime

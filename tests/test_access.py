@@ -7,7 +7,8 @@ import itertools
 import pytest
 
 from referral_directory.staff import Role, Staff
-from routing.access import Action, CaseScope, ReferralScope, StatsScope, decide
+from builders import make_service
+from referral_directory.access import Action, CaseScope, ReferralScope, ServiceScope, StatsScope, decide
 
 OWN, OTHER, THIRD = "org-own", "org-other", "org-third"
 TOKYO, CHIYODA, OSAKA_CITY = "130001", "131016", "271004"
@@ -22,6 +23,8 @@ TARGETS = {
     "stats of another org": StatsScope(organization=OTHER),
     "stats of a municipality in own region": StatsScope(region=CHIYODA),
     "stats of another region": StatsScope(region=OSAKA_CITY),
+    "a service in own region": ServiceScope(make_service(areas=(CHIYODA,))),
+    "a service of another region": ServiceScope(make_service(areas=(OSAKA_CITY,))),
     "nothing": None,
 }
 CASES = ["case held by own org", "case referred to own org"]
@@ -35,9 +38,12 @@ ALLOWED = {
         (Action.ANSWER_REFERRAL, "referral to own org"),
         (Action.READ_STATS, "stats of own org"),
     },
-    Role.COORDINATOR: {(Action.READ_STATS, "stats of a municipality in own region")},
+    Role.COORDINATOR: {
+        (Action.READ_STATS, "stats of a municipality in own region"),
+        *{(Action.CHANGE_DIRECTORY, t) for t in TARGETS if t != "a service of another region"},  # other targets: no region to check
+    },
     Role.AUDITOR: {(Action.READ_AUDIT, t) for t in TARGETS},
-    Role.ADMIN: {(Action.READ_AUDIT, t) for t in TARGETS},
+    Role.ADMIN: {*{(Action.READ_AUDIT, t) for t in TARGETS}, *{(Action.CHANGE_DIRECTORY, t) for t in TARGETS}},
 }
 
 

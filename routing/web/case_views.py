@@ -21,7 +21,7 @@ from referral_directory.records import TOPICS
 from referral_directory.regions import RegionError
 from referral_directory.staff import Staff
 from routing import cases_api
-from routing.access import CASE_WORKERS
+from referral_directory.access import CASE_WORKERS
 from routing.cases import LIVE_FOR_RECEIVER
 from routing.handoff import OPEN, Status
 from routing.runtime import Runtime

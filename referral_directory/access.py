@@ -1,4 +1,4 @@
-"""Who may do what with a case, a referral, statistics or the audit log: the one policy function.
+"""Who may do what with a case, a referral, statistics, the audit log or the directory: the one policy function.
 
 Every access decision of the case and referral API goes through `decide`, so that the whole
 policy can be read here and tested as one matrix (role × action × own/other organisation or
@@ -9,7 +9,8 @@ region). The rule is need-to-know (DESIGN §7):
 - a supervisor (an organisation's lead) does the same, and sees their organisation's statistics;
 - a coordinator sees statistics for their regions, never a case;
 - an auditor reads the audit log and the life-safety exception report, never a case's content;
-- an admin manages staff and the directory, never a case's content.
+- an admin manages staff and the directory, never a case's content;
+- the directory is changed by coordinators, each within their regions, and by admins.
 
 Nobody reaches a case outside their chain: the API answers 404 for it, exactly as for an id
 that does not exist, so guessing ids tells nothing.
@@ -20,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from referral_directory.records import ServiceRecord
 from referral_directory.regions import Regions
-from referral_directory.staff import Role, Staff, area_within
+from referral_directory.staff import Role, Staff, area_within, may_change_service
 
 
 class Action(StrEnum):
@@ -32,6 +34,7 @@ class Action(StrEnum):
     ANSWER_REFERRAL = "referral.answer"  # accept, decline, contacted, close
     READ_STATS = "stats.read"
     READ_AUDIT = "audit.read"
+    CHANGE_DIRECTORY = "directory.change"  # organisations, services, lines, hours
 
 
 CASE_ACTIONS = frozenset({Action.READ_CASE, Action.UPDATE_CASE, Action.REFER, Action.RECORD_EXCEPTION})
@@ -60,6 +63,13 @@ class StatsScope:
 
 
 @dataclass(frozen=True)
+class ServiceScope:
+    """A directory service to be changed: who may depends on the areas it serves."""
+
+    service: ServiceRecord
+
+
+@dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str
@@ -69,7 +79,7 @@ class Decision:
 
 
 def decide(
-    staff: Staff, action: Action, target: CaseScope | ReferralScope | StatsScope | None = None, *, regions: Regions | None = None
+    staff: Staff, action: Action, target: CaseScope | ReferralScope | StatsScope | ServiceScope | None = None, *, regions: Regions | None = None
 ) -> Decision:
     """Return whether `staff` may do `action` on `target`, and why (the reason is for logs and audits, not for callers)."""
     if action in CASE_ACTIONS:
@@ -84,11 +94,25 @@ def decide(
         return Decision(False, "only the receiving organisation answers a referral")
     if action is Action.READ_STATS:
         return _stats(staff, target, regions)
+    if action is Action.CHANGE_DIRECTORY:
+        return _directory(staff, target, regions)
     if action is Action.READ_AUDIT:
         if staff.role in (Role.AUDITOR, Role.ADMIN):
             return Decision(True, "auditors and admins read the audit log")
         return Decision(False, "only auditors and admins read the audit log")
     return Decision(False, f"unknown action {action}")
+
+
+def _directory(staff: Staff, target: object, regions: Regions | None) -> Decision:
+    if staff.role not in (Role.COORDINATOR, Role.ADMIN):
+        return Decision(False, f"only coordinators and admins change the directory; your role is {staff.role.value}")
+    if not isinstance(target, ServiceScope):
+        return Decision(True, "coordinators and admins change the directory")
+    if regions is None:
+        raise ValueError("a service's areas need the regions to compare")
+    if may_change_service(staff, target.service, regions):
+        return Decision(True, "the service serves areas within the staff member's regions")
+    return Decision(False, "the service serves areas outside the staff member's regions")
 
 
 def _stats(staff: Staff, target: object, regions: Regions | None) -> Decision:
