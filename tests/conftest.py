@@ -10,12 +10,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from referral_directory import db
 from referral_directory.regions import Regions, build_regions
 from routing.redis_server import EmbeddedRedis
 
@@ -149,3 +151,24 @@ def postgres_url() -> Iterator[str]:
     finally:
         _run(bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once for the run; tests that need a database get a copy (migrating costs more than a test)."""
+    path = tmp_path_factory.mktemp("migrated") / "migrated.db"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await db.migrate(engine)
+    await engine.dispose()
+    return path
+
+
+@pytest.fixture
+async def engine(migrated_file: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh copy of the migrated SQLite file."""
+    path = tmp_path / "tsunagu-copy.db"
+    shutil.copyfile(migrated_file, path)
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    assert await db.is_current(engine)
+    yield engine
+    await engine.dispose()

@@ -178,25 +178,6 @@ def test_a_detail_of_ids_codes_and_field_names_is_accepted():
 # --- the store: directory changes append events in their own transaction (SQLite) ---------------
 
 
-@pytest.fixture(scope="module")
-async def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated once; each test gets a copy."""
-    path = tmp_path_factory.mktemp("audit-store") / "migrated.db"
-    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-    await db.migrate(engine)
-    await engine.dispose()
-    return path
-
-
-@pytest.fixture
-async def engine(migrated_file: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    path = tmp_path / "store.db"
-    shutil.copyfile(migrated_file, path)
-    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-    yield engine
-    await engine.dispose()
-
-
 def keyed_sessions(engine: AsyncEngine):  # type: ignore[no-untyped-def]
     sessions = db.session_factory(engine)
     audit.bind_key(sessions, KEY)

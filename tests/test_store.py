@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import pytest
 from builders import ORGANIZATION_ID, make_organization, make_phone, make_records, make_schedule, make_service, make_varied_records
@@ -18,26 +15,6 @@ from referral_directory import service as directory_service
 from referral_directory.models import ChangeRecord, Phone, Schedule, Service, ServiceArea, ServiceChannel, ServiceTopic
 from referral_directory.records import WEEKDAYS, DirectoryRecords, derived_id, normalized
 from referral_directory.service import ChangeSummary
-
-
-@pytest.fixture(scope="module")
-async def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated once; each test gets a copy (migrating costs more than a test)."""
-    path = tmp_path_factory.mktemp("store") / "migrated.db"
-    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-    await db.migrate(engine)
-    await engine.dispose()
-    return path
-
-
-@pytest.fixture
-async def engine(migrated_file: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    path = tmp_path / "directory.db"
-    shutil.copyfile(migrated_file, path)
-    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-    assert await db.is_current(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def save(engine: AsyncEngine, records: DirectoryRecords, actor: str = "test") -> ChangeSummary:
