@@ -90,10 +90,6 @@ def _now(request: Request) -> datetime:
     return _runtime(request).clock.now()
 
 
-def _now_of(runtime: Runtime) -> datetime:
-    return runtime.clock.now()
-
-
 def _case_worker(staff: Staff) -> str:
     if staff.role not in (Role.COUNSELLOR, Role.SUPERVISOR) or not staff.organization_id:
         raise Forbidden(f"a {staff.role.value} does not work cases")
@@ -249,7 +245,7 @@ async def refer(case_id: str, body: ReferralIn, staff: CurrentStaff, request: Re
         raise Invalid(f"{target.name} does not open again: choose another window")
     async with db.transaction(runtime.sessions) as session:
         case, referrals = await case_for(session, staff, case_id, Action.REFER)
-        referral = await _new_referral(session, runtime, staff, case, referrals, body, kind="refer", deadline=deadline)
+        referral = await _new_referral(session, runtime, staff, case, referrals, body, target=target, kind="refer", deadline=deadline)
     return _referral_out(referral)
 
 
@@ -275,7 +271,7 @@ async def transfer(case_id: str, body: ReferralIn, staff: CurrentStaff, request:
         if not await runtime.live.claim_slot(target.id, lease=sid, capacity=capacity, ttl_ms=lease_ms):
             raise Conflict(f"every line of {target.name} is busy: try another window, or refer the case for follow-up")
         try:
-            referral = await _new_referral(session, runtime, staff, case, referrals, body, kind="transfer",
+            referral = await _new_referral(session, runtime, staff, case, referrals, body, target=target, kind="transfer",
                                            deadline=now + timedelta(minutes=2))  # fmt: skip
             current.outcome = "completed"  # this window spoke with the person, and hands them on
             state.attempts.append(Attempt(target.id, target.tier))
@@ -297,11 +293,10 @@ def _target(runtime: Runtime, service_id: str):  # type: ignore[no-untyped-def]
 
 
 async def _new_referral(session, runtime: Runtime, staff: Staff, case: Case, referrals: list[Referral], body: ReferralIn,  # type: ignore[no-untyped-def]
-                        *, kind: str, deadline: datetime) -> Referral:  # fmt: skip
+                        *, target, kind: str, deadline: datetime) -> Referral:  # fmt: skip
     """Add one hop to the chain, after checking that it may be made and what it may carry; audited."""
-    now, settings = _now_of(runtime), runtime.settings
+    now, settings = runtime.clock.now(), runtime.settings
     org = _case_worker(staff)
-    target = _target(runtime, body.to_service)
     if not may_pass_on(org, case, referrals):
         raise Conflict("accept the referral first: only a window working the case passes it on")
     if target.organization_id in {case.holder_org, *(r.to_org for r in referrals if r.status in ("proposed", "accepted", "contacted"))}:
