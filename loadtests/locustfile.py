@@ -13,7 +13,10 @@ writes the run's configuration (SURGE_CONFIG). What happens here:
   for the ring and talk time with each dial logged to the world's stream, Redirects followed — and
   finally the status callback. Every request is form-encoded and signed. Invalid TwiML, an HTTP
   error or a call the world cannot play is a failure in Locust's statistics.
-- A `Counsellor` asks GET /api/routing/preview now and then, and records the service's clock.
+- A `Counsellor` sits at one organisation's desk at a time and works its cases and referrals
+  through the API (surge_desks): accepts, declines, contacts and closes referrals, records intakes
+  and consent, and refers cases on, national → prefecture → municipal. Now and then it asks
+  GET /api/routing/preview, which also reads the service's clock.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from urllib.parse import urlencode
 
 import gevent
@@ -33,6 +37,7 @@ from locust import FastHttpUser, LoadTestShape, constant, constant_pacing, event
 from locust.runners import MasterRunner
 
 from surge_config import STATUS_PATH, VOICE_PATH, SurgeConfig, Signer, caller_number, inbound_params
+from surge_desks import Desk, DeskBoard
 from surge_player import CallPlayer, CallReport, DialEvent, Reply, Request, Sleep, drive, read_reply
 from surge_record import WorldLog
 from surge_shapes import arrivals
@@ -53,6 +58,7 @@ class Surge:
         self.world = config.world_params()
         self.postal = config.postal()  # built once at start-up: nothing here is shared across threads
         self.log = WorldLog.from_url(config.world_redis_url)
+        self.desks = DeskBoard.from_url(config.world_redis_url)
         self.signer = Signer(config.public_url, config.auth_token)
         self.tickets: Queue[float] = Queue()
         self.latency: Counter[int] = Counter()  # webhook response times (whole ms) not yet added to the world's histogram
@@ -96,6 +102,7 @@ def surge() -> Surge:
 def _build(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     global SURGE
     SURGE = Surge(SurgeConfig.from_environment())
+    Counsellor.fixed_count = SURGE.config.desk_users
 
 
 @events.test_start.add_listener
@@ -191,32 +198,52 @@ class Caller(SignedTwilio):
 
 
 class Counsellor(FastHttpUser):
-    """A counsellor at a member organisation, checking where a contact would go (low rate)."""
+    """A counsellor at a member organisation's desk: works its cases and referrals through the API (surge_desks)."""
 
-    fixed_count = 1
-    wait_time = constant_pacing(2.0)
+    fixed_count = 1  # the run's desk_users, set when Locust starts (_build)
+    wait_time = constant_pacing(1.0)
 
-    @task
+    @task(4)
+    def work_desk(self) -> None:
+        state = surge()
+        org = state.desks.take()
+        if org is None:
+            return
+        token, tier = state.config.desks[org]
+        try:
+            desk = Desk(state.desks, partial(self.api, token), org, tier, rng=random.Random(), speed=state.config.speed,
+                        simulated_epoch=state.timeline.epoch)  # fmt: skip
+            desk.visit()
+        finally:
+            state.desks.release(org)
+
+    @task(1)
     def preview(self) -> None:
+        """Check where a contact would go, and record the service's clock against the calendar the load follows."""
         state = surge()
         rng = random.Random()
         query = urlencode({"topic": rng.choice(TOPIC_NAMES), "postal_code": state.postal.draw(rng)})
-        headers = {"Authorization": f"Bearer {state.config.staff_token}"}
-        with self.client.get(f"/api/routing/preview?{query}", headers=headers, name="/api/routing/preview", catch_response=True) as answer:
-            if answer.status_code != 200:
-                answer.failure(f"answered HTTP {answer.status_code}")
-                return
-            data = answer.json()
-            if not isinstance(data.get("candidates"), list):
-                answer.failure("no candidates list in the preview")
-                return
-            answer.success()
+        data = self.api(state.config.staff_token, "GET", f"/api/routing/preview?{query}", "/api/routing/preview")
+        if not isinstance(data, dict) or not isinstance(data.get("candidates"), list):
+            return
         seen = time.time()
         state.log.clock_seen(seen, datetime.fromisoformat(data["at"]).timestamp(), state.timeline.simulated(seen).timestamp())
 
-    # Referral work goes here when the referral API exists (DESIGN §6; not built yet): the counsellor
-    # will open their inbox, accept or decline proposed referrals, mark accepted ones contacted and
-    # closed, and refer some of the cases from their own calls to the next tier.
+    def api(self, token: str, method: str, path: str, name: str, json: dict | None = None) -> dict | list | None:
+        """Make one API request as the staff member; return its JSON, or None when it did not succeed (a failure in Locust's
+        statistics, unless the referral expired meanwhile: the service's sweeper may get there first, as it would at a desk)."""
+        headers = {"Authorization": f"Bearer {token}"}
+        with self.client.request(method, path, json=json, headers=headers, name=name, catch_response=True) as answer:
+            if answer.status_code in (200, 201):
+                answer.success()
+                return answer.json()
+            text = (answer.text or "")[:300] if answer.status_code else f"no answer: {getattr(answer, 'error', None)!r}"
+            if answer.status_code == 409 and "expired referral" in text:
+                answer.success()
+                surge().desks.count("expired-meanwhile")
+            else:
+                answer.failure(f"answered HTTP {answer.status_code}: {text}")
+            return None
 
 
 class SurgeShape(LoadTestShape):

@@ -97,23 +97,28 @@ def start_redis(processes: Processes) -> str:
     return f"unix://{socket_path}"
 
 
-def start_tsunagu(processes: Processes, redis_url: str, *, workers: int = 1, env: dict[str, str] | None = None,
-                  name: str = "tsunagu") -> tuple[str, subprocess.Popen]:  # fmt: skip
-    """Run the real `tsunagu serve` on a fresh var dir and wait for GET /readyz; return (base URL, process).
+def tsunagu_env(processes: Processes, redis_url: str, base: str = "", env: dict[str, str] | None = None, *,
+                name: str = "tsunagu") -> dict[str, str]:  # fmt: skip
+    """Return the environment of a tsunagu process (`serve` or a CLI command) on the run's var dir and Redis.
 
-    The demo directory is loaded unless env says otherwise; env entries override the defaults
+    The demo directory is loaded into an empty database; env entries override the defaults
     (TSUNAGU_DATABASE_URL to bring an imported directory, TSUNAGU_CLOCK for a surge drill, ...).
     """
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     var = processes.tmp / f"{name}-var"
     var.mkdir(exist_ok=True)
     full = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_", "PROMETHEUS_"))}
     full |= {"TSUNAGU_VAR_DIR": str(var), "TSUNAGU_REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": BENCH_TOKEN,
              "TSUNAGU_PUBLIC_URL": base, "TSUNAGU_LOG_LEVEL": "WARNING", "TSUNAGU_LOAD_DEMO_DIRECTORY": "true"}  # fmt: skip
-    full |= env or {}
+    return full | (env or {})
+
+
+def start_tsunagu(processes: Processes, redis_url: str, *, workers: int = 1, env: dict[str, str] | None = None,
+                  name: str = "tsunagu") -> tuple[str, subprocess.Popen]:  # fmt: skip
+    """Run the real `tsunagu serve` on a fresh var dir (tsunagu_env) and wait for GET /readyz; return (base URL, process)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     server = processes.start(name, [str(BIN / "tsunagu"), "serve", "--host", "127.0.0.1", "--port", str(port),
-                                    "--workers", str(workers)], full)  # fmt: skip
+                                    "--workers", str(workers)], tsunagu_env(processes, redis_url, base, env, name=name))  # fmt: skip
     wait_until(f"{name} (GET /readyz)", lambda: get(base + "/readyz")[0] == 200, processes)
     return base, server
 

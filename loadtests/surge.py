@@ -10,9 +10,10 @@ What it does (everything it starts is stopped at the end, also on Ctrl-C or an e
    demo directory, TSUNAGU_CLOCK / TSUNAGU_CLOCK_SPEED set so that the service's clock reaches the
    calendar's first instant `--lead` real seconds after its workers start, and TSUNAGU_TWILIO_API_URL
    pointing at a local stand-in for Twilio's REST API that plays every callback tsunagu places;
-2. creates a staff token (`tsunagu users add`), exports the directory (`tsunagu directory export
-   --format hsds`) to learn each service's numbers and voice capacity, and reads the service's
-   clock back (GET /api/routing/preview answers with its `at`) so the load follows the same calendar;
+2. creates the staff (surge_staff.py: a counsellor for every organisation, and an admin), exports
+   the directory (`tsunagu directory export --format hsds`) to learn each service's numbers and
+   voice capacity, and reads the service's clock back (GET /api/routing/preview answers with its
+   `at`) so the load follows the same calendar;
 3. runs Locust headless (loadtests/locustfile.py, loadtests/locust.conf) until the calendar ends
    and every call has finished, sampling the service's slot sets and queue in Redis meanwhile;
 4. waits for the drain (callbacks placed and played), then computes the gates (surge_gates.py)
@@ -43,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from redis import Redis  # noqa: E402
 
 from referral_directory.regions import build_regions  # noqa: E402
-from servers import BENCH_TOKEN, BIN, ROOT, Processes, get, run_with_processes, start_redis, start_tsunagu  # noqa: E402
+from servers import BENCH_TOKEN, BIN, ROOT, Processes, get, run_with_processes, start_redis, start_tsunagu, tsunagu_env  # noqa: E402
 from surge_callbacks import CallbackLegs  # noqa: E402
 from surge_collect import CpuMeter, RunRecord, Sampler, callback_requests, parse_metrics, services_from_hsds, summarise, write_reports  # noqa: E402
+from surge_desks import SENDING_TIERS, DeskBoard  # noqa: E402
 from surge_config import ACCOUNT_SID, CONFIG_ENV, SurgeConfig, Signer  # noqa: E402
 from surge_gates import DEFAULT_P99_MS  # noqa: E402
 from surge_record import WorldLog, world_url  # noqa: E402
@@ -74,6 +76,7 @@ class Plan:
     world: WorldParams
     lead: float
     p99_ms: float
+    desk_users: int
     drain_timeout: float
     seed: int
     profile: bool = False
@@ -95,6 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--to", dest="window_to", help="simulated end inside the calendar, ISO-8601 with offset")
     parser.add_argument("--talk-mean", type=float, help="mean talk time in real seconds (default 20; smoke 5)")
     parser.add_argument("--time-scale", type=float, help="real seconds per second of prompts, pauses and rings (default 0.25; smoke 0.05)")
+    parser.add_argument("--desks", type=int, help="counsellors working cases and referrals at once (default 4; smoke 2)")
     parser.add_argument("--locust-processes", type=int, default=1, help="Locust worker processes (default 1: one core is plenty here)")
     parser.add_argument("--lead", type=float, help="real seconds from the service's clock start to the calendar's (default 15; smoke 7)")
     parser.add_argument("--p99", type=float, help=f"webhook p99 target in ms (default {DEFAULT_P99_MS:g}; smoke {SMOKE_P99_MS:g})")
@@ -114,7 +118,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return Plan(
         window=window, seconds=60 * _pick(args.minutes, 0.4 if smoke else 6.0), peak=_pick(args.peak, 3.0 if smoke else 50.0),
         workers=_pick(args.workers, 1), locust_processes=args.locust_processes, world=world, lead=_pick(args.lead, 7.0 if smoke else 15.0),
-        p99_ms=_pick(args.p99, SMOKE_P99_MS if smoke else DEFAULT_P99_MS), drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0), seed=args.seed, profile=args.profile,
+        p99_ms=_pick(args.p99, SMOKE_P99_MS if smoke else DEFAULT_P99_MS), desk_users=_pick(args.desks, 2 if smoke else 4), drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0), seed=args.seed, profile=args.profile,
     )  # fmt: skip
 
 
@@ -140,7 +144,8 @@ class Service:
     server: subprocess.Popen
     redis_url: str
     clock: datetime  # TSUNAGU_CLOCK
-    token: str  # the counsellor's staff token
+    token: str  # an admin's staff token
+    desks: dict[str, list[str]]  # organisation id → [its counsellor's token, its tier]
     database: Path
 
 
@@ -152,6 +157,8 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
     log.reset()
     legs = CallbackLegs(log, plan.world, fallback_number=FALLBACK_NUMBER, seed=plan.seed)
     service, export, hsds = start_service(processes, plan, redis_url, legs.url)
+    desks = DeskBoard.from_url(world_url(redis_url))
+    desks.reset(org for org, (_token, tier) in service.desks.items() if tier in SENDING_TIERS)
     legs.start(Signer(service.base, BENCH_TOKEN))
     sampler = Sampler(Redis.from_url(redis_url, decode_responses=True))
     try:
@@ -179,7 +186,7 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
                 "real_seconds": plan.seconds, "speed": plan.speed, "peak": plan.peak, "workers": plan.workers, "locust_processes": plan.locust_processes,
                 "talk_mean": plan.world.talk_mean, "time_scale": plan.world.time_scale, "p99_target_ms": plan.p99_ms, "world": plan.world.to_json()}  # fmt: skip
     record = RunRecord(run_info, timeline, out, log, legs, sampler, services, before, after, Redis.from_url(redis_url, decode_responses=True),
-                       service.database, plan.p99_ms, notes)  # fmt: skip
+                       service.database, plan.p99_ms, notes, desks.actions())  # fmt: skip
     summary = summarise(record)
     write_reports(record, summary)
     keep_logs(processes, out)
@@ -193,11 +200,11 @@ def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: 
     env = {"TSUNAGU_CLOCK": clock.isoformat(), "TSUNAGU_CLOCK_SPEED": repr(plan.speed), "TSUNAGU_FALLBACK_NUMBER": FALLBACK_NUMBER,
            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TSUNAGU_TWILIO_API_URL": twilio_api}  # fmt: skip
     say("starting redis-server and tsunagu …")
-    token = staff_token(processes, redis_url, env)  # before the service starts: a staff account adds no directory version
+    staff = create_staff(processes, redis_url, env)  # before the service starts, on the database it will use
     base, server = start_tsunagu(processes, redis_url, workers=plan.workers, env=env)
     hsds = processes.tmp / "directory.hsds.json"
     export = tsunagu_cli(processes, ["directory", "export", "--format", "hsds", str(hsds)], redis_url, env, base)  # read while Locust starts
-    return Service(base, server, redis_url, clock, token, processes.tmp / "tsunagu-var" / "tsunagu.db"), export, hsds
+    return Service(base, server, redis_url, clock, staff["admin"], staff["desks"], processes.tmp / "tsunagu-var" / "tsunagu.db"), export, hsds
 
 
 def follow_service_clock(service: Service, plan: Plan) -> tuple[Timeline, list[str]]:
@@ -218,7 +225,7 @@ def write_config(path: Path, service: Service, plan: Plan, timeline: Timeline, p
         public_url=service.base, auth_token=BENCH_TOKEN, fallback_number=FALLBACK_NUMBER, world_redis_url=world_url(redis_url),
         staff_token=service.token, shape=plan.window.name, window_start=plan.window.start.isoformat(), window_end=plan.window.end.isoformat(),
         epoch0=timeline.epoch0, speed=plan.speed, peak=plan.peak, processes=plan.locust_processes, seed=plan.seed,
-        world=plan.world.to_json(), postal_codes=postal.to_json(),
+        world=plan.world.to_json(), postal_codes=postal.to_json(), desks=service.desks, desk_users=plan.desk_users,
     ).write(path)  # fmt: skip
     return path
 
@@ -239,12 +246,9 @@ def postal_sample(seed: int) -> PostalSample:
 
 
 def tsunagu_cli(processes: Processes, args: list[str], redis_url: str, env: dict[str, str], base: str = "") -> subprocess.Popen:
-    """Start a `tsunagu` CLI command on the run's database and Redis (the environment start_tsunagu gives the service)."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_", "PROMETHEUS_"))}
-    full |= {"TSUNAGU_VAR_DIR": str(processes.tmp / "tsunagu-var"), "TSUNAGU_REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": BENCH_TOKEN,
-             "TSUNAGU_PUBLIC_URL": base, "TSUNAGU_LOG_LEVEL": "WARNING", "TSUNAGU_LOAD_DEMO_DIRECTORY": "true"} | env  # fmt: skip
-    (processes.tmp / "tsunagu-var").mkdir(exist_ok=True)
-    return subprocess.Popen([str(BIN / "tsunagu"), *args], cwd=ROOT, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Start a `tsunagu` CLI command on the run's database and Redis (the environment the service runs in)."""
+    return subprocess.Popen([str(BIN / "tsunagu"), *args], cwd=ROOT, env=tsunagu_env(processes, redis_url, base, env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
 def finished(command: subprocess.Popen, what: str) -> str:
@@ -255,10 +259,13 @@ def finished(command: subprocess.Popen, what: str) -> str:
     return stdout
 
 
-def staff_token(processes: Processes, redis_url: str, env: dict[str, str]) -> str:
-    """Create the counsellor's staff account; return its API token (printed alone on the last line)."""
-    stdout = finished(tsunagu_cli(processes, ["users", "add", "surge-counsellor", "--role", "admin"], redis_url, env), "users add")
-    return stdout.strip().splitlines()[-1].strip()
+def create_staff(processes: Processes, redis_url: str, env: dict[str, str]) -> dict:
+    """Create a counsellor for every organisation and an admin (surge_staff.py); return their tokens."""
+    path = processes.tmp / "staff.json"
+    command = subprocess.Popen([str(BIN / "python"), str(ROOT / "loadtests" / "surge_staff.py"), str(path)], cwd=ROOT,
+                               env=tsunagu_env(processes, redis_url, "", env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    finished(command, "surge_staff.py")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def service_clock_epoch(base: str, token: str, clock: datetime, speed: float, samples: int = 8) -> tuple[float, float]:

@@ -119,6 +119,12 @@ def callback_requests(database: Path) -> dict[str, int]:
         return dict(db.execute("SELECT status, count(*) FROM callback_request GROUP BY status").fetchall())
 
 
+def referrals_by_status(database: Path) -> dict[str, int]:
+    """Return referral rows by kind and status ("refer accepted": n)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        return {f"{kind} {status}": n for kind, status, n in db.execute("SELECT kind, status, count(*) FROM referral GROUP BY kind, status")}
+
+
 # -- the service's Redis --
 
 
@@ -266,6 +272,7 @@ class RunRecord:
     database: Path
     p99_ms: float
     notes: list[str]
+    desk_actions: Mapping[str, int]
 
 
 def summarise(r: RunRecord) -> Summary:
@@ -302,6 +309,7 @@ def summarise(r: RunRecord) -> Summary:
         late_starts=(sum(1 for x in late if x > 1), max(late, default=0.0)), world_outcomes=outcomes,
         recorded_outcomes=facts.recorded_outcomes, metric_outcomes=metric_calls,
         callback_legs=Counter(c["outcome"] for c in calls if c["kind"] == "callback"), callback_requests=callback_requests(r.database),
+        referrals=referrals_by_status(r.database), desk_actions=r.desk_actions,
         latency=latency, server_p99=server_p99, peak_queue=r.sampler.peak_queue, concurrency=concurrency, sampled_held=r.sampler.most_held,
         capacities=facts.capacities, names=names, tiers={s.service_id: s.tier for s in r.services.values()},
         held_after_drain=facts.held_after_drain, clock_skew_minutes=median_skew_minutes(r.log.clock_samples()), gates=evaluate(facts), notes=notes,

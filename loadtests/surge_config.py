@@ -33,7 +33,7 @@ class SurgeConfig:
     auth_token: str
     fallback_number: str
     world_redis_url: str
-    staff_token: str
+    staff_token: str  # an admin's, for the routing preview (which also reads the service's clock)
     shape: str
     window_start: str  # ISO-8601 simulated instants
     window_end: str
@@ -45,6 +45,8 @@ class SurgeConfig:
     seed: int = 1
     world: dict = field(default_factory=dict)  # WorldParams.to_json()
     postal_codes: dict[str, list[str]] = field(default_factory=dict)
+    desks: dict[str, list[str]] = field(default_factory=dict)  # organisation id → [its counsellor's token, its tier] (surge_staff)
+    desk_users: int = 4  # counsellors at work at once (Locust users of the Counsellor class)
 
     def timeline(self) -> Timeline:
         window = calendar(self.shape).window(datetime.fromisoformat(self.window_start), datetime.fromisoformat(self.window_end))

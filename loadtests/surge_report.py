@@ -56,6 +56,8 @@ class Summary:
     metric_outcomes: Mapping[str, float]
     callback_legs: Mapping[str, int]
     callback_requests: Mapping[str, int]
+    referrals: Mapping[str, int]  # referral rows by kind and status ("refer accepted": n)
+    desk_actions: Mapping[str, int]  # what the counsellors did (surge_desks), by kind
     latency: Sequence[EndpointLatency]
     server_p99: Mapping[str, float | None]  # step → upper bound of the p99 bucket, ms
     peak_queue: int
@@ -95,6 +97,8 @@ class Summary:
             "outcomes": {"world": dict(self.world_outcomes), "call_record": dict(self.recorded_outcomes), "metrics": dict(self.metric_outcomes)},
             "callback_legs": dict(self.callback_legs),
             "callback_requests": dict(self.callback_requests),
+            "referrals": dict(self.referrals),
+            "desk_actions": dict(self.desk_actions),
             "latency_ms": {e.name: {"requests": e.requests, "failures": e.failures, "p50": e.p50, "p95": e.p95, "p99": e.p99,
                                     "server_p99_at_most": self.server_p99.get(_step(e.name))} for e in self.latency},  # fmt: skip
             "peak_queue": self.peak_queue,
@@ -142,6 +146,9 @@ def _text(s: Summary) -> list[str]:
     legs = ", ".join(f"{k} {v}" for k, v in sorted(s.callback_legs.items())) or "none"
     requests = ", ".join(f"{k} {v}" for k, v in sorted(s.callback_requests.items())) or "none"
     lines += [f"  callback legs played: {legs}; callback requests: {requests}", ""]
+    referrals = ", ".join(f"{k} {v}" for k, v in sorted(s.referrals.items())) or "none"
+    actions = ", ".join(f"{k} {v}" for k, v in sorted(s.desk_actions.items())) or "none"
+    lines += ["Counsellors at the API", f"  referrals in the database: {referrals}", f"  desk actions: {actions}", ""]
     lines.append(f"Latency, ms (client side; server p99 ≤ bucket)  {'requests':>8} {'fail':>5} {'p50':>5} {'p95':>5} {'p99':>5} {'server':>7}")
     for e in sorted(s.latency, key=lambda e: -e.requests):
         server = s.server_p99.get(_step(e.name))

@@ -142,6 +142,10 @@ class Timeline:
         """Return the simulated instant at a real epoch time."""
         return self.calendar.start + timedelta(seconds=(epoch - self.epoch0) * self.speed)
 
+    def epoch(self, simulated: datetime) -> float:
+        """Return the real epoch time at which the simulated clock reads `simulated` (the inverse of simulated())."""
+        return self.epoch0 + (simulated - self.calendar.start).total_seconds() / self.speed
+
     def rate(self, epoch: float) -> float:
         """Return the target call attempts per real second at a real epoch time (0 outside the period)."""
         return self.peak * self.calendar.relative(self.simulated(epoch))
