@@ -51,6 +51,8 @@ class Processes:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp, self.started = tmp, []
+        self.cleanups: list[Callable[[], None]] = []  # for what runs as a daemon (a PostgreSQL cluster), run after the processes stop
+        self.daemons: dict[str, int] = {}  # name → pid of a daemon the run started (its CPU is metered too)
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
@@ -75,6 +77,8 @@ class Processes:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             log.close()
+        for cleanup in reversed(self.cleanups):
+            cleanup()
 
 
 def wait_until(what: str, ready: Callable[[], bool], processes: Processes, timeout: float = 300) -> None:
@@ -95,6 +99,21 @@ def start_redis(processes: Processes) -> str:
                               "--appendonly", "no", "--dir", str(processes.tmp)])  # fmt: skip
     wait_until("redis", lambda: bool(Redis(unix_socket_path=str(socket_path)).ping()), processes, 20)
     return f"unix://{socket_path}"
+
+
+def start_postgres(processes: Processes) -> str:
+    """Start a throwaway PostgreSQL cluster for the run (pg_cluster.DURABLE), stopped and deleted with the processes."""
+    from pg_cluster import DURABLE, PostgresUnavailable, ThrowawayPostgres
+
+    cluster = ThrowawayPostgres(DURABLE)
+    try:
+        url = cluster.start()
+    except PostgresUnavailable as why:
+        raise RuntimeError(str(why)) from None
+    processes.cleanups.append(cluster.stop)
+    if cluster.pid is not None:
+        processes.daemons["postgres"] = cluster.pid
+    return url
 
 
 def tsunagu_env(processes: Processes, redis_url: str, base: str = "", env: dict[str, str] | None = None, *,

@@ -3,10 +3,11 @@
 Run from the repository root:
 
     .venv/bin/python loadtests/surge.py --shape newyear|may [--peak 50] [--minutes 6] [--workers 1|2]
-                                        [--out DIR] [--smoke]
+                                        [--database sqlite|postgres] [--desks 2] [--out DIR] [--smoke]
 
 What it does (everything it starts is stopped at the end, also on Ctrl-C or an error):
-1. starts /usr/bin/redis-server and the real `tsunagu serve --workers N` on a fresh var dir with the
+1. starts /usr/bin/redis-server (and, with --database postgres, a throwaway PostgreSQL cluster: the
+   production database) and the real `tsunagu serve --workers N` on a fresh var dir with the
    demo directory, TSUNAGU_CLOCK / TSUNAGU_CLOCK_SPEED set so that the service's clock reaches the
    calendar's first instant `--lead` real seconds after its workers start, and TSUNAGU_TWILIO_API_URL
    pointing at a local stand-in for Twilio's REST API that plays every callback tsunagu places;
@@ -44,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from redis import Redis  # noqa: E402
 
 from referral_directory.regions import build_regions  # noqa: E402
-from servers import BENCH_TOKEN, BIN, ROOT, Processes, get, run_with_processes, start_redis, start_tsunagu, tsunagu_env  # noqa: E402
+from servers import BENCH_TOKEN, BIN, ROOT, Processes, get, run_with_processes, start_postgres, start_redis, start_tsunagu, tsunagu_env  # noqa: E402
 from surge_callbacks import CallbackLegs  # noqa: E402
 from surge_collect import CpuMeter, RunRecord, Sampler, callback_requests, parse_metrics, services_from_hsds, summarise, write_reports  # noqa: E402
 from surge_desks import SENDING_TIERS, DeskBoard  # noqa: E402
@@ -77,6 +78,7 @@ class Plan:
     lead: float
     p99_ms: float
     desk_users: int
+    database: str  # sqlite (the embedded default) or postgres (a throwaway cluster, as in production)
     drain_timeout: float
     seed: int
     profile: bool = False
@@ -98,7 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--to", dest="window_to", help="simulated end inside the calendar, ISO-8601 with offset")
     parser.add_argument("--talk-mean", type=float, help="mean talk time in real seconds (default 20; smoke 5)")
     parser.add_argument("--time-scale", type=float, help="real seconds per second of prompts, pauses and rings (default 0.25; smoke 0.05)")
-    parser.add_argument("--desks", type=int, help="counsellors working cases and referrals at once (default 4; smoke 2)")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the service's SQL database: SQLite (default) or a throwaway PostgreSQL cluster, as in production")
+    parser.add_argument("--desks", type=_at_least_one, help="counsellors working cases and referrals at once (default 2)")
     parser.add_argument("--locust-processes", type=int, default=1, help="Locust worker processes (default 1: one core is plenty here)")
     parser.add_argument("--lead", type=float, help="real seconds from the service's clock start to the calendar's (default 15; smoke 7)")
     parser.add_argument("--p99", type=float, help=f"webhook p99 target in ms (default {DEFAULT_P99_MS:g}; smoke {SMOKE_P99_MS:g})")
@@ -106,6 +110,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="record the tsunagu workers with py-spy during the load (profile.txt, profile.raw)")
     parser.add_argument("--seed", type=int, default=1)
     return parser.parse_args(argv)
+
+
+def _at_least_one(text: str) -> int:
+    # Locust hands a user class with fixed_count 0 a weighted share of every line instead of none.
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 or more counsellors")
+    return int(text)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -118,7 +129,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return Plan(
         window=window, seconds=60 * _pick(args.minutes, 0.4 if smoke else 6.0), peak=_pick(args.peak, 3.0 if smoke else 50.0),
         workers=_pick(args.workers, 1), locust_processes=args.locust_processes, world=world, lead=_pick(args.lead, 7.0 if smoke else 15.0),
-        p99_ms=_pick(args.p99, SMOKE_P99_MS if smoke else DEFAULT_P99_MS), desk_users=_pick(args.desks, 2 if smoke else 4), drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0), seed=args.seed, profile=args.profile,
+        p99_ms=_pick(args.p99, SMOKE_P99_MS if smoke else DEFAULT_P99_MS), desk_users=_pick(args.desks, 2), database=args.database, drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0), seed=args.seed, profile=args.profile,
     )  # fmt: skip
 
 
@@ -146,7 +157,7 @@ class Service:
     clock: datetime  # TSUNAGU_CLOCK
     token: str  # an admin's staff token
     desks: dict[str, list[str]]  # organisation id → [its counsellor's token, its tier]
-    database: Path
+    database: str  # the SQLite file's path, or the postgresql:// URL
 
 
 def run(processes: Processes, plan: Plan, out: Path) -> bool:
@@ -183,7 +194,7 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
     say("collecting …")
     after = parse_metrics(get(service.base + "/metrics")[1])
     run_info = {"shape": plan.window.name, "window_start": plan.window.start.astimezone(JST).isoformat(), "window_end": plan.window.end.astimezone(JST).isoformat(),
-                "real_seconds": plan.seconds, "speed": plan.speed, "peak": plan.peak, "workers": plan.workers, "locust_processes": plan.locust_processes,
+                "real_seconds": plan.seconds, "speed": plan.speed, "peak": plan.peak, "workers": plan.workers, "locust_processes": plan.locust_processes, "database": plan.database,
                 "talk_mean": plan.world.talk_mean, "time_scale": plan.world.time_scale, "p99_target_ms": plan.p99_ms, "world": plan.world.to_json()}  # fmt: skip
     record = RunRecord(run_info, timeline, out, log, legs, sampler, services, before, after, Redis.from_url(redis_url, decode_responses=True),
                        service.database, plan.p99_ms, notes, desks.actions())  # fmt: skip
@@ -199,12 +210,17 @@ def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: 
     clock = service_clock_start(plan.window, plan.speed, plan.lead)
     env = {"TSUNAGU_CLOCK": clock.isoformat(), "TSUNAGU_CLOCK_SPEED": repr(plan.speed), "TSUNAGU_FALLBACK_NUMBER": FALLBACK_NUMBER,
            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TSUNAGU_TWILIO_API_URL": twilio_api}  # fmt: skip
+    database = str(processes.tmp / "tsunagu-var" / "tsunagu.db")  # where tsunagu keeps its SQLite file under TSUNAGU_VAR_DIR
+    if plan.database == "postgres":
+        say("starting a throwaway PostgreSQL cluster …")
+        database = start_postgres(processes)
+        env["TSUNAGU_DATABASE_URL"] = database
     say("starting redis-server and tsunagu …")
     staff = create_staff(processes, redis_url, env)  # before the service starts, on the database it will use
     base, server = start_tsunagu(processes, redis_url, workers=plan.workers, env=env)
     hsds = processes.tmp / "directory.hsds.json"
     export = tsunagu_cli(processes, ["directory", "export", "--format", "hsds", str(hsds)], redis_url, env, base)  # read while Locust starts
-    return Service(base, server, redis_url, clock, staff["admin"], staff["desks"], processes.tmp / "tsunagu-var" / "tsunagu.db"), export, hsds
+    return Service(base, server, redis_url, clock, staff["admin"], staff["desks"], database), export, hsds
 
 
 def follow_service_clock(service: Service, plan: Plan) -> tuple[Timeline, list[str]]:
@@ -318,7 +334,7 @@ def alive(processes: Processes, but: str) -> None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{(processes.tmp / f'{name}.log').read_text(errors='replace')[-3000:]}")
 
 
-def drain(processes: Processes, legs: CallbackLegs, database: Path, timeout: float, notes: list[str]) -> None:
+def drain(processes: Processes, legs: CallbackLegs, database: str, timeout: float, notes: list[str]) -> None:
     """Wait until every callback booked has been placed and played, or, after `timeout`, until those under way end.
 
     After the timeout the stand-in for Twilio's API refuses new calls (as an unavailable API would;

@@ -104,25 +104,41 @@ def histogram_p99(buckets: tuple[tuple[float, float], ...], before: tuple[tuple[
     return next(le * 1000 for le, n in counts if n >= 0.99 * total)
 
 
-# -- the service's SQLite database --
+# -- the service's database (SQLite or PostgreSQL) --
 
 
-def recorded_outcomes(database: Path) -> dict[str, int]:
+def _rows(database: str, sql: str) -> list[tuple]:
+    """Run one read-only query on the service's database: a SQLite file's path, or a postgresql:// URL."""
+    if database.startswith("postgresql://"):
+        import asyncio
+
+        import asyncpg
+
+        async def fetch() -> list[tuple]:
+            connection = await asyncpg.connect(database)
+            try:
+                return [tuple(row) for row in await connection.fetch(sql)]
+            finally:
+                await connection.close()
+
+        return asyncio.run(fetch())
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        return db.execute(sql).fetchall()
+
+
+def recorded_outcomes(database: str) -> dict[str, int]:
     """Return call_record rows by outcome."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-        return dict(db.execute("SELECT outcome, count(*) FROM call_record GROUP BY outcome").fetchall())
+    return dict(_rows(database, "SELECT outcome, count(*) FROM call_record GROUP BY outcome"))
 
 
-def callback_requests(database: Path) -> dict[str, int]:
+def callback_requests(database: str) -> dict[str, int]:
     """Return callback requests by status (pending, calling, connected, failed)."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-        return dict(db.execute("SELECT status, count(*) FROM callback_request GROUP BY status").fetchall())
+    return dict(_rows(database, "SELECT status, count(*) FROM callback_request GROUP BY status"))
 
 
-def referrals_by_status(database: Path) -> dict[str, int]:
+def referrals_by_status(database: str) -> dict[str, int]:
     """Return referral rows by kind and status ("refer accepted": n)."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-        return {f"{kind} {status}": n for kind, status, n in db.execute("SELECT kind, status, count(*) FROM referral GROUP BY kind, status")}
+    return {f"{kind} {status}": n for kind, status, n in _rows(database, "SELECT kind, status, count(*) FROM referral GROUP BY kind, status")}
 
 
 # -- the service's Redis --
@@ -218,7 +234,7 @@ class CpuMeter:
     """CPU seconds each started process (with its children) uses from now on: who had the machine's cores."""
 
     def __init__(self, processes: Processes) -> None:
-        self.processes = {name: process.pid for name, process, _ in processes.started}
+        self.processes = {name: process.pid for name, process, _ in processes.started} | processes.daemons
         self.start = self.read()
         self.last = dict(self.start)
 
@@ -269,7 +285,7 @@ class RunRecord:
     before: MetricsView
     after: MetricsView
     redis: Redis
-    database: Path
+    database: str  # a SQLite file's path, or a postgresql:// URL
     p99_ms: float
     notes: list[str]
     desk_actions: Mapping[str, int]

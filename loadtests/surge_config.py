@@ -46,7 +46,7 @@ class SurgeConfig:
     world: dict = field(default_factory=dict)  # WorldParams.to_json()
     postal_codes: dict[str, list[str]] = field(default_factory=dict)
     desks: dict[str, list[str]] = field(default_factory=dict)  # organisation id → [its counsellor's token, its tier] (surge_staff)
-    desk_users: int = 4  # counsellors at work at once (Locust users of the Counsellor class)
+    desk_users: int = 2  # counsellors at work at once (Locust users of the Counsellor class)
 
     def timeline(self) -> Timeline:
         window = calendar(self.shape).window(datetime.fromisoformat(self.window_start), datetime.fromisoformat(self.window_end))

@@ -38,6 +38,8 @@ DUE, ROTATION, CASES, REDONE, ACTIONS = (PREFIX + k for k in ("due", "rotation",
 LOCK_SECONDS = 60  # a desk left locked by a stopped user frees itself
 THINK_HOURS = 2.0  # simulated hours before a desk comes back to a referral it moved on
 NEW_CASES_PER_VISIT = 2
+INBOX_OPEN = "/api/referrals?box=inbox&status=proposed&status=accepted&status=contacted"  # what still needs a step here
+OUTBOX_RETURNED = "/api/referrals?box=outbox&status=declined&status=expired"  # what came back to find another window
 NEXT_TIER = {"national": "prefecture", "prefecture": "municipal"}
 SENDING_TIERS = ("national", "prefecture")
 DECLINE_REASONS = ("対象地域外のため", "担当窓口が異なるため", "受け入れ枠が一杯のため")
@@ -172,7 +174,7 @@ class Desk:
 
     def work_inbox(self) -> bool:
         """Move each open referral one step; True when some still wait for a later one."""
-        inbox = self.api("GET", "/api/referrals?box=inbox", "/api/referrals?box=inbox") or []
+        inbox = self.api("GET", INBOX_OPEN, "/api/referrals?box=inbox") or []
         waiting = False
         for referral in inbox:
             step = referral_step(referral["status"], self.tier, self.rng, self.rates)
@@ -192,8 +194,8 @@ class Desk:
 
     def work_outbox(self) -> None:
         """Refer once more each case whose referral was declined or let expire."""
-        for referral in self.api("GET", "/api/referrals?box=outbox", "/api/referrals?box=outbox") or []:
-            if referral["status"] in ("declined", "expired") and self.board.first_time(REDONE, referral["id"]):
+        for referral in self.api("GET", OUTBOX_RETURNED, "/api/referrals?box=outbox") or []:
+            if self.board.first_time(REDONE, referral["id"]):
                 self.refer(referral["case_id"], share="consent" if referral["share"] == "consent" else "none", counted="re-referred")
 
     def take_up_cases(self) -> None:

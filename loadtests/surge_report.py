@@ -127,7 +127,7 @@ def _text(s: Summary) -> list[str]:
     lines = [
         f"tsunagu surge: {run['shape']}, {run['window_start']} → {run['window_end']} (simulated) in {seconds:.0f} s "
         f"(clock ×{run['speed']:.0f}), peak {run['peak']:g} attempts/s",
-        f"service: tsunagu serve --workers {run['workers']}, redis-server; Locust processes: {run['locust_processes']}; "
+        f"service: tsunagu serve --workers {run['workers']}, {run.get('database', 'sqlite')}, redis-server; Locust processes: {run['locust_processes']}; "
         f"talk mean {run['talk_mean']:g} s (real), IVR time scale {run['time_scale']:g}",
         "",
         "Call attempts",

