@@ -206,14 +206,15 @@ class Counsellor(FastHttpUser):
     @task(4)
     def work_desk(self) -> None:
         state = surge()
-        org = state.desks.take()
-        if org is None:
+        taken = state.desks.take()
+        if taken is None:
             return
+        org, noticed = taken
         token, tier = state.config.desks[org]
         try:
             desk = Desk(state.desks, partial(self.api, token), org, tier, rng=random.Random(), speed=state.config.speed,
                         simulated_epoch=state.timeline.epoch)  # fmt: skip
-            desk.visit()
+            desk.visit(noticed=noticed)
         finally:
             state.desks.release(org)
 

@@ -123,16 +123,19 @@ class DeskBoard:
         """Have a desk look at an organisation from real epoch `at` (the earliest notice wins)."""
         self.redis.zadd(DUE, {org: at}, lt=True)
 
-    def take(self, now: float | None = None) -> str | None:
-        """Return an organisation whose desk is now this user's (locked), or None when nothing is free."""
+    def take(self, now: float | None = None) -> tuple[str, bool] | None:
+        """Return (an organisation whose desk is now this user's (locked), whether it was noticed), or None when nothing is free.
+
+        A noticed desk has referrals to answer and its window is open; a desk from the rotation
+        only takes up the cases its window answered (it may be shut for 年末年始 by now)."""
         now = time.time() if now is None else now
         for org in self.redis.zrangebyscore(DUE, "-inf", now, start=0, num=5):
             if self.redis.zrem(DUE, org):
                 if self._lock(org):
-                    return org
+                    return org, True
                 self.notice(org, now + 1)  # someone is at that desk: look again in a moment
         org = self.redis.lmove(ROTATION, ROTATION, "LEFT", "RIGHT")
-        return org if org is not None and self._lock(org) else None
+        return (org, False) if org is not None and self._lock(org) else None
 
     def release(self, org: str) -> None:
         self.redis.delete(PREFIX + "lock:" + org)
@@ -162,9 +165,9 @@ class Desk:
         self.board, self.api, self.org, self.tier = board, api, org, tier
         self.rng, self.speed, self.epoch_of, self.rates = rng, speed, simulated_epoch, rates
 
-    def visit(self) -> None:
+    def visit(self, *, noticed: bool) -> None:
         more = False
-        if self.tier != "national":  # referrals are made to prefecture and municipal windows
+        if noticed and self.tier != "national":  # referrals are made to prefecture and municipal windows
             more = self.work_inbox()
         if self.tier in SENDING_TIERS:
             self.work_outbox()

@@ -89,20 +89,20 @@ def test_a_notice_waits_for_its_time_and_the_earliest_wins(board: DeskBoard) -> 
     board.notice("org-a", 2000.0)  # a later notice does not push the first back
     board.notice("org-b", 500.0)
     assert board.take(now=400.0) is None
-    assert board.take(now=600.0) == "org-b"
-    assert board.take(now=1000.0) == "org-a"
+    assert board.take(now=600.0) == ("org-b", True)
+    assert board.take(now=1000.0) == ("org-a", True)
     assert board.take(now=5000.0) is None  # each notice is taken once
 
 
 def test_one_desk_is_never_worked_by_two_counsellors(board: DeskBoard) -> None:
     board.reset(["org-n", "org-p"])
     first, second = board.take(now=0.0), board.take(now=0.0)
-    assert {first, second} == {"org-n", "org-p"}
+    assert {first, second} == {("org-n", False), ("org-p", False)}  # from the rotation: not noticed
     assert board.take(now=0.0) is None  # both desks taken: the rotation gives nothing
     board.notice("org-n", 0.0)
     assert board.take(now=1.0) is None  # noticed, but someone is at that desk: it comes back a moment later
     board.release("org-n")
-    assert board.take(now=5.0) == "org-n"
+    assert board.take(now=5.0) == ("org-n", True)
 
 
 def test_a_case_is_taken_up_once(board: DeskBoard) -> None:
@@ -149,7 +149,7 @@ async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):
         board.reset([NATIONAL_ORG, TOKYO_ORG, TOKYO_CITY_ORG])
         loop = asyncio.get_running_loop()
 
-        async def visit(org: str, rates: DeskRates) -> None:
+        async def visit(org: str, rates: DeskRates, noticed: bool = True) -> None:
             """One counsellor's visit to the desk, made in a thread as Locust makes it, through the app's HTTP API."""
 
             def api(method: str, path: str, name: str, json: dict | None = None):  # type: ignore[no-untyped-def]
@@ -159,7 +159,7 @@ async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):
                 return answer.json()
 
             desk = Desk(board, api, org, TIER_OF[org], rng=random.Random(1), speed=1.0, simulated_epoch=lambda at: at.timestamp(), rates=rates)
-            await asyncio.to_thread(desk.visit)
+            await asyncio.to_thread(desk.visit, noticed=noticed)
 
         async def box(org: str, which: str) -> list[dict]:
             answer = await running.client.get(f"/api/referrals?box={which}", headers=tokens[org])
@@ -188,8 +188,10 @@ async def test_desks_walk_cases_along_the_chain_national_prefecture_municipal(de
     assert len(await desks.box(NATIONAL_ORG, "outbox")) == 3
 
     receiver = sent[0]["to_org"]
-    assert desks.board.take() == receiver  # the receiving window's desk was noticed (it is open now)
+    assert desks.board.take() == (receiver, True)  # the receiving window's desk was noticed (it is open now)
     desks.board.release(receiver)
+    await desks.visit(receiver, always, noticed=False)  # from the rotation (its window may be shut): only its own cases
+    assert {r["status"] for r in await desks.box(receiver, "inbox")} == {"proposed"}
     await desks.visit(receiver, always)
     assert {r["status"] for r in await desks.box(receiver, "inbox")} == {"accepted"}
     await desks.visit(receiver, always)  # accepted: passed on to the municipal agency, closed as referred on

@@ -39,7 +39,8 @@ def test_the_new_year_smoke_run_passes_every_gate(tmp_path: Path) -> None:
         "no slot over-assignment", "no slot held after drain",
     ]  # fmt: skip
     assert {"/twilio/voice/incoming", "/twilio/voice/status"} <= set(summary["latency_ms"])
-    # Counsellors worked their desks through the case API (their requests count in "no failed request").
-    assert {"/api/cases", "/api/referrals?box=inbox", "/api/referrals?box=outbox"} <= set(summary["latency_ms"])
+    # Counsellors worked their desks through the case API (their requests count in "no failed request"). Inboxes may
+    # stay unread: on New Year's Eve most prefecture windows are shut, and their referrals wait for Jan 4.
+    assert {"/api/cases", "/api/referrals?box=outbox"} <= set(summary["latency_ms"])
     for name in ("locust_stats.csv", "locust_failures.csv", "locust.html"):
         assert (out / name).exists(), name
