@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import os
 import random
 import re
 import subprocess
@@ -76,7 +75,7 @@ from routing.settings import Settings  # noqa: E402
 from routing.telephony.simulator import CallEnded, Caller, CallResult, CallRun, TwilioSimulator, twilio_sid  # noqa: E402
 from routing.telephony.simulator_twiml import int_attribute  # noqa: E402
 from routing.telephony.webhooks import CALLBACK_URL, WAIT_URL  # noqa: E402
-from servers import BENCH_TOKEN, BIN, Processes, get, run_with_processes, start_redis, start_tsunagu  # noqa: E402
+from servers import BENCH_TOKEN, BIN, Processes, get, run_with_processes, start_redis, start_tsunagu, tsunagu_env  # noqa: E402
 
 FALLBACK_NUMBER = Settings().fallback_number  # what the server dials when it degrades or the wait is too long
 SHINJUKU_POSTAL, TOKYO_POSTAL = "1600022", "1000001"  # 新宿区新宿, 千代田区千代田
@@ -417,11 +416,10 @@ def report(m: Measured, server: Server) -> bool:
 
 
 def import_directory(tmp: Path, env: dict[str, str]) -> None:
-    """Write the bench directory and import it with the real CLI, in the environment the server will have."""
+    """Write the bench directory and import it with the real CLI, in the environment the server will have (tsunagu_env)."""
     directory = tmp / "bench-directory.csv"
     write_directory(directory)
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_"))} | env
-    imported = subprocess.run([str(BIN / "tsunagu"), "directory", "import", str(directory)], env=full, capture_output=True, text=True)
+    imported = subprocess.run([str(BIN / "tsunagu"), "directory", "import", str(directory)], env=env, capture_output=True, text=True)
     if imported.returncode != 0:
         raise RuntimeError(f"tsunagu directory import failed:\n{imported.stdout}{imported.stderr}")
     print(imported.stdout.strip())
@@ -429,10 +427,9 @@ def import_directory(tmp: Path, env: dict[str, str]) -> None:
 
 def run(args: argparse.Namespace, processes: Processes) -> bool:
     redis_url = start_redis(processes)
-    var = processes.tmp / "tsunagu-var"  # the TSUNAGU_VAR_DIR start_tsunagu gives the server
-    var.mkdir()
     env = {"TSUNAGU_DATABASE_URL": f"sqlite:///{processes.tmp / 'bench.db'}", "TSUNAGU_LOAD_DEMO_DIRECTORY": "false"}
-    import_directory(processes.tmp, env | {"TSUNAGU_VAR_DIR": str(var), "TSUNAGU_REDIS_URL": redis_url, "TSUNAGU_LOG_LEVEL": "WARNING"})
+    served = tsunagu_env(processes, redis_url, env=env)
+    import_directory(processes.tmp, served)
     started = time.monotonic()
     base, _ = start_tsunagu(processes, redis_url, workers=2, env=env)
     print(f"tsunagu serve --workers 2 ready in {time.monotonic() - started:.1f} s at {base}; {args.calls} calls, "
@@ -440,7 +437,7 @@ def run(args: argparse.Namespace, processes: Processes) -> bool:
     fallbacks_before = metric_sum(FALLBACKS, get(base + "/metrics")[1])
     measured = asyncio.run(place_calls(base, redis_url, args))
     processes.check_alive()
-    return report(measured, Server.read(get(base + "/metrics")[1], fallbacks_before, var / "metrics"))
+    return report(measured, Server.read(get(base + "/metrics")[1], fallbacks_before, Path(served["TSUNAGU_VAR_DIR"]) / "metrics"))
 
 
 def main() -> int:

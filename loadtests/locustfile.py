@@ -224,20 +224,27 @@ class Counsellor(FastHttpUser):
         state = surge()
         rng = random.Random()
         query = urlencode({"topic": rng.choice(TOPIC_NAMES), "postal_code": state.postal.draw(rng)})
-        data = self.api(state.config.staff_token, "GET", f"/api/routing/preview?{query}", "/api/routing/preview")
-        if not isinstance(data, dict) or not isinstance(data.get("candidates"), list):
+        data = self.api(state.config.staff_token, "GET", f"/api/routing/preview?{query}", "/api/routing/preview",
+                        check=lambda d: None if isinstance(d.get("candidates"), list) else "no candidates list in the preview")  # fmt: skip
+        if data is None:
             return
         seen = time.time()
         state.log.clock_seen(seen, datetime.fromisoformat(data["at"]).timestamp(), state.timeline.simulated(seen).timestamp())
 
-    def api(self, token: str, method: str, path: str, name: str, json: dict | None = None) -> dict | list | None:
+    def api(self, token: str, method: str, path: str, name: str, json: dict | None = None, check=None) -> dict | list | None:  # type: ignore[no-untyped-def]
         """Make one API request as the staff member; return its JSON, or None when it did not succeed (a failure in Locust's
-        statistics, unless the referral expired meanwhile: the service's sweeper may get there first, as it would at a desk)."""
+        statistics, unless the referral expired meanwhile: the service's sweeper may get there first, as it would at a desk).
+        `check(answer)` may name a problem with a 200 answer's JSON, which makes it a failure too."""
         headers = {"Authorization": f"Bearer {token}"}
         with self.client.request(method, path, json=json, headers=headers, name=name, catch_response=True) as answer:
             if answer.status_code in (200, 201):
+                data = answer.json()
+                problem = check(data) if check is not None else None
+                if problem is not None:
+                    answer.failure(problem)
+                    return None
                 answer.success()
-                return answer.json()
+                return data
             text = (answer.text or "")[:300] if answer.status_code else f"no answer: {getattr(answer, 'error', None)!r}"
             if answer.status_code == 409 and "expired referral" in text:
                 answer.success()

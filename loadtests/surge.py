@@ -210,7 +210,7 @@ def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: 
     clock = service_clock_start(plan.window, plan.speed, plan.lead)
     env = {"TSUNAGU_CLOCK": clock.isoformat(), "TSUNAGU_CLOCK_SPEED": repr(plan.speed), "TSUNAGU_FALLBACK_NUMBER": FALLBACK_NUMBER,
            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TSUNAGU_TWILIO_API_URL": twilio_api}  # fmt: skip
-    database = str(processes.tmp / "tsunagu-var" / "tsunagu.db")  # where tsunagu keeps its SQLite file under TSUNAGU_VAR_DIR
+    database = str(Path(tsunagu_env(processes, redis_url)["TSUNAGU_VAR_DIR"]) / "tsunagu.db")  # the SQLite file tsunagu keeps there
     if plan.database == "postgres":
         say("starting a throwaway PostgreSQL cluster …")
         database = start_postgres(processes)

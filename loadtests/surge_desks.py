@@ -67,6 +67,10 @@ class Step:
     outcome: str | None = None
     refer_on: bool = False
 
+    def body(self) -> dict:
+        """The JSON of POST /api/referrals/{id}/status for this step."""
+        return {k: v for k, v in (("status", self.status), ("reason", self.reason), ("outcome", self.outcome)) if v is not None}
+
 
 def _weighted(rng: random.Random, choices: Iterable[tuple[str, float]]) -> str:
     names, weights = zip(*choices, strict=True)
@@ -188,10 +192,9 @@ class Desk:
                     step = Step("closed", outcome="referred_on")
                 else:
                     step = Step("contacted")  # nowhere to pass it on to: this window follows the person up itself
-            answer = self.api("POST", f"/api/referrals/{referral['id']}/status", "/api/referrals/{id}/status",
-                              json={k: v for k, v in vars(step).items() if k in ("status", "reason", "outcome") and v is not None})  # fmt: skip
+            answer = self.api("POST", f"/api/referrals/{referral['id']}/status", "/api/referrals/{id}/status", json=step.body())
             if answer is not None:
-                self.board.count(step.status or "")
+                self.board.count(answer["status"])
                 waiting = waiting or answer["status"] in ("accepted", "contacted")
         return waiting
 
