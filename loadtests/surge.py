@@ -306,7 +306,8 @@ def start_locust(processes: Processes, base: str, config: Path, out: Path, plan:
         argv += ["--processes", str(plan.locust_processes)]
     say(f"Locust runs until {datetime.fromtimestamp(timeline.epoch_end).strftime('%H:%M:%S')} "
         f"(calendar starts in {timeline.epoch0 - time.time():.0f} s), then lets every call end …")
-    return processes.start("locust", argv, {**os.environ, CONFIG_ENV: str(config)})
+    # gevent's default resolver hands every getaddrinfo to a thread, even for 127.0.0.1: "block" resolves in place.
+    return processes.start("locust", argv, {**os.environ, CONFIG_ENV: str(config), "GEVENT_RESOLVER": "block"})
 
 
 def wait_for_locust(processes: Processes, locust: subprocess.Popen, out: Path, timeline: Timeline, cpu: CpuMeter) -> None:

@@ -18,8 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """Return an async engine; SQLite gets foreign keys on and its directory created."""
+def create_engine(url: str, *, checkpoint_in_background: bool = False) -> AsyncEngine:
+    """Return an async engine; SQLite gets foreign keys on and its directory created.
+
+    With `checkpoint_in_background` (the service: it calls `checkpoint` every second), SQLite's
+    commits never checkpoint the write-ahead log themselves. A commit that does copies the log
+    into the database file and syncs it to disk, which made it take 15-30 ms instead of 0.1 ms
+    (measured on this machine's disk, one commit in every few hundred): a webhook should not
+    wait for that.
+    """
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -34,10 +41,20 @@ def create_engine(url: str) -> AsyncEngine:
             # In WAL mode NORMAL still never corrupts the file; it only skips the fsync on each commit (the
             # last commits before a power cut may be lost), which is most of a small write's time.
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if checkpoint_in_background:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """Copy the SQLite write-ahead log's committed pages into the database file, without waiting on anyone (elsewhere: nothing)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

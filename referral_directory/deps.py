@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.errors import Unauthorized
 from referral_directory.regions import Regions
-from referral_directory.staff import Staff, staff_for_token
+from referral_directory.staff import Staff
+from referral_directory.token_cache import TokenCache
 
 
 class DirectoryHost(Protocol):
@@ -21,12 +22,13 @@ class DirectoryHost(Protocol):
     sessions: async_sessionmaker[AsyncSession]
     regions: Regions
     holidays: Any
+    tokens: TokenCache
 
     async def directory_changed(self, version: int) -> None: ...
 
 
-def get_host(request: Request) -> DirectoryHost:
-    """Return the running service's host object."""
+async def get_host(request: Request) -> DirectoryHost:
+    """Return the running service's host object (async: FastAPI runs a plain `def` dependency on its thread pool)."""
     return request.app.state.runtime
 
 
@@ -50,8 +52,7 @@ async def current_staff(
         if staff is not None:
             return staff
         raise Unauthorized("this needs a staff API token: send `Authorization: Bearer TOKEN` (tokens come from `tsunagu users add`)")
-    async with host.sessions() as session:
-        staff = await staff_for_token(session, credentials.credentials)
+    staff = await host.tokens.staff(host.sessions, credentials.credentials)
     if staff is None:
         raise Unauthorized("this API token is not valid (unknown or disabled); ask an operator for a new one")
     return staff

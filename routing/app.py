@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from routing import audit_api, cases_api, preview, stats_api
 from routing.cases import run_referral_sweeper
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
-from routing.runtime import Runtime, open_runtime
+from routing.runtime import Runtime, open_runtime, run_checkpoints
 from routing.settings import Settings
 from routing.reconciler import run_reconciler
 from routing import keyring
@@ -33,6 +34,12 @@ from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
 from routing import web
 
 log = structlog.get_logger("tsunagu.http")
+# How long the event loop may keep the GIL while another thread of the worker waits for it (Python's
+# default is 5 ms). The loop hands every SQLite statement to aiosqlite's thread and takes the answer
+# back; on a busy worker each handover can wait the whole interval, with the SQLite write lock held
+# in between (the May surge drill on SQLite, p99 of /answered: 120 ms in a run with 5 ms, 73-110 ms
+# in three with 1 ms). Threads doing long work (the snapshot build, argon2) also let the loop in sooner.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def create_app(settings: Settings | None = None, *, regions: Regions | None = None) -> FastAPI:
@@ -42,8 +49,9 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory)
+        runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory, serving=True)
         app.state.runtime = runtime
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         if settings.freeze_gc:
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
         twilio = twilio_client(settings) if settings.twilio_account_sid else None
@@ -53,6 +61,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         _check_keyring(keys)
         runtime.start_background("purge", run_purge_schedule(runtime))
         runtime.start_background("referrals", run_referral_sweeper(runtime))
+        if runtime.engine.dialect.name == "sqlite":
+            runtime.start_background("checkpoints", run_checkpoints(runtime))
         if twilio is not None:
             runtime.start_background("callbacks", run_dispatcher(runtime))
         if not settings.verify_twilio_signatures:

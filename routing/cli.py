@@ -25,6 +25,12 @@ from routing.purge import Purged, purge_now
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 
+# Idle HTTP connections stay open this long (uvicorn's default is 5 s). Longer than the idle timeout
+# of the proxies in front (nginx's upstream keep-alive and cloud load balancers use 60 s), so the
+# service never closes a connection the proxy is about to reuse (a 502 for that request), and a
+# dashboard polling every few seconds keeps its connection.
+KEEP_ALIVE_SECONDS = 75
+
 app = typer.Typer(help="tsunagu: routing and referral for the national loneliness and isolation consultation dial.", no_args_is_help=True)
 directory_app = typer.Typer(help="Import and export the support-organisation directory.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts and API tokens.", no_args_is_help=True)
@@ -88,6 +94,7 @@ def serve(
             "routing.app:create_app", factory=True, host=host, port=port, workers=workers,
             loop="uvloop", http="httptools", log_config=None, proxy_headers=True,
             access_log=False,  # our request log has the path without the query, which may carry personal data
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     finally:
         if embedded is not None:

@@ -21,6 +21,7 @@ from referral_directory.hours import japanese_holidays
 from referral_directory.regions import Regions, build_regions
 from referral_directory.snapshot import Snapshot, build_snapshot
 from referral_directory.validation import validate_records
+from referral_directory.token_cache import TokenCache
 from routing.clock import Clock
 from routing.live import VERSION_CHANNEL, LiveState
 from routing.metrics import Metrics
@@ -45,6 +46,7 @@ class Runtime:
     snapshot: Snapshot | None = None
     embedded_redis: EmbeddedRedis | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    tokens: TokenCache = field(default_factory=TokenCache)
     _watcher: asyncio.Task | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
@@ -149,12 +151,16 @@ class Runtime:
 
 
 async def open_runtime(
-    settings: Settings, *, regions: Regions | None = None, demo: bool = False, snapshot: bool = True, watch: bool = True
+    settings: Settings, *, regions: Regions | None = None, demo: bool = False, snapshot: bool = True, watch: bool = True,
+    serving: bool = False,
 ) -> Runtime:
-    """Connect and migrate; then, as asked, load the demo into an empty directory, load the snapshot, follow changes."""
+    """Connect and migrate; then, as asked, load the demo into an empty directory, load the snapshot, follow changes.
+
+    `serving`: the service's own runtime, whose SQLite log is checkpointed by `run_checkpoints`, not by its commits.
+    """
     embedded = None if settings.redis_url else EmbeddedRedis(settings.var_dir)
     redis = connect(settings.redis_url or embedded.url)  # type: ignore[union-attr]
-    engine = db.create_engine(settings.sqlalchemy_url)
+    engine = db.create_engine(settings.sqlalchemy_url, checkpoint_in_background=serving)
     clock = Clock(settings.clock, settings.clock_speed)
     year = clock.now().year
     runtime = Runtime(
@@ -182,6 +188,21 @@ async def open_runtime(
     if watch and snapshot:
         runtime.start_watching()
     return runtime
+
+
+CHECKPOINT_SECONDS = 1.0
+
+
+async def run_checkpoints(runtime: Runtime) -> None:
+    """Checkpoint SQLite's write-ahead log every second, off the requests' path, until the runtime stops."""
+    while not runtime.stopping:
+        try:
+            await db.checkpoint(runtime.engine)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("checkpoint_failed", error=type(error).__name__)
+        await asyncio.sleep(CHECKPOINT_SECONDS)
 
 
 async def load_demo_if_empty(runtime: Runtime) -> bool:
