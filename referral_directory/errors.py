@@ -43,3 +43,9 @@ class Conflict(TsunaguError):
 
 class Invalid(TsunaguError):
     status_code = 422
+
+
+class UpstreamFailed(TsunaguError):
+    """A service we depend on (Twilio's REST API) did not do what was asked."""
+
+    status_code = 502

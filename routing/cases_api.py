@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 
 import phonenumbers
+import structlog
 from sqlalchemy import func, or_, select
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from referral_directory import db
 from referral_directory.deps import CurrentStaff
-from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
+from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound, UpstreamFailed
 from referral_directory.records import TOPICS
 from referral_directory.staff import Role, Staff
 from referral_directory.access import Action, ReferralScope, decide
@@ -34,6 +35,7 @@ from routing.telephony.callbacks import twilio_client
 from routing.telephony.case_webhooks import TRANSFER_URL
 from routing.telephony.calls import Attempt, live_call_key, load_call, save_call
 
+log = structlog.get_logger("tsunagu.cases")
 router = APIRouter(prefix="/api", tags=["cases"])
 AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
 RISK_LEVELS = ("low", "medium", "high", "imminent")
@@ -275,16 +277,39 @@ async def transfer(case_id: str, body: ReferralIn, staff: CurrentStaff, request:
         try:
             referral = await _new_referral(session, runtime, staff, case, referrals, body, target=target, kind="transfer",
                                            deadline=now + timedelta(minutes=2))  # fmt: skip
-            current.outcome = "completed"  # this window spoke with the person, and hands them on
-            state.attempts.append(Attempt(target.id, target.tier))
-            await save_call(runtime.redis, sid, state, event={"step": "transferring", "case": case_id, "service_id": target.id})
-            client = twilio_client(runtime.settings)
-            await asyncio.to_thread(client.calls(sid).update, url=runtime.settings.public_url.rstrip("/") + TRANSFER_URL, method="POST")
-        except Exception:
+        except BaseException:
             await runtime.live.release_slot(target.id, lease=sid)
             raise
-        await runtime.live.release_slot(current.service_id, lease=sid)
+    # Twilio is asked only after the referral has committed: a round trip to its API must not hold the
+    # database's locks (the audit chain's head on PostgreSQL, the whole file on SQLite), which every
+    # window answering a call needs too. The call's state says where it goes first: Twilio may fetch
+    # /transfer before update() returns.
+    current.outcome = "completed"  # this window spoke with the person, and hands them on
+    state.attempts.append(Attempt(target.id, target.tier))
+    await save_call(runtime.redis, sid, state, event={"step": "transferring", "case": case_id, "service_id": target.id})
+    try:
+        client = twilio_client(runtime.settings)
+        await asyncio.to_thread(client.calls(sid).update, url=runtime.settings.public_url.rstrip("/") + TRANSFER_URL, method="POST")
+    except Exception as error:
+        await _transfer_failed(runtime, staff, sid, state, current, referral, error)
+    await runtime.live.release_slot(current.service_id, lease=sid)
     return _referral_out(referral)
+
+
+async def _transfer_failed(runtime: Runtime, staff: Staff, sid: str, state, current: Attempt, referral: Referral,  # type: ignore[no-untyped-def]
+                           error: Exception) -> NoReturn:  # fmt: skip
+    """Twilio did not take the redirect: the call stays where it is, and the transfer's referral ends as expired (audited)."""
+    state.attempts.pop()
+    current.outcome = "ringing"  # as before: the first window still has the person on the line, and holds its slot
+    await save_call(runtime.redis, sid, state)
+    await runtime.live.release_slot(referral.to_service, lease=sid)
+    now = runtime.clock.now()
+    async with db.transaction(runtime.sessions) as session:
+        row = await session.get(Referral, referral.id)
+        row.status, row.answered_at = Status.EXPIRED.value, now  # type: ignore[union-attr]
+        await audit_case(session, staff, "referral.transfer_failed", referral.case_id, {"referral": referral.id, "error": type(error).__name__}, now)
+    log.warning("transfer_not_placed", referral=referral.id, error=type(error).__name__)
+    raise UpstreamFailed("Twilio did not take the transfer, so the call is still with you: try again, or refer the case for follow-up")
 
 
 def _target(runtime: Runtime, service_id: str):  # type: ignore[no-untyped-def]

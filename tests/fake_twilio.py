@@ -24,6 +24,8 @@ class FakeTwilio:
     fetched: list[str] = field(default_factory=list)  # every CallSid whose status was asked
     updates: list[dict[str, str]] = field(default_factory=list)  # every live call redirected (CallSid, Url, Method)
     on_create: Callable[[dict[str, str]], None] | None = None  # runs before a call creation is answered (Twilio may call back first)
+    fail_updates: int = 0  # answer this many live-call redirects with Twilio's error shape
+    on_update: Callable[[dict[str, str]], None] | None = None  # runs (in the fake's thread) before a redirect is answered
 
 
 def _app(fake: FakeTwilio) -> FastAPI:
@@ -48,6 +50,11 @@ def _app(fake: FakeTwilio) -> FastAPI:
     @app.post("/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json")
     async def update_call(account_sid: str, call_sid: str, request: Request) -> JSONResponse:
         form = {k: str(v) for k, v in (await request.form()).items()}
+        if fake.on_update is not None:
+            fake.on_update(form)
+        if fake.fail_updates:
+            fake.fail_updates -= 1
+            return JSONResponse({"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}, status_code=400)
         fake.updates.append({"CallSid": call_sid, **form})
         return JSONResponse({"sid": call_sid, "account_sid": account_sid, "status": "in-progress", "direction": "inbound",
                              "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"})  # fmt: skip

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from fake_twilio import fake_twilio
+from referral_directory.models import AuditEvent
 from routing.case_records import Case, Referral
+from routing.telephony.calls import load_call
 from routing.telephony.simulator import Caller, TwilioSimulator
 from running import Running, make_settings, running_app
 from test_cases import CHIYODA_ORG, DIRECTORY, NATIONAL, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
@@ -18,6 +22,14 @@ from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 async def cases(running: Running) -> list[Case]:
     async with running.runtime.sessions() as session:
         return list((await session.execute(select(Case))).scalars().all())
+
+
+async def answered_at_the_national_window(desk: Running) -> tuple[Call, Case, dict[str, str]]:
+    call = Call(desk)
+    await call.reach_dial(postal="1000001")
+    await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "8" * 32)
+    (case,) = await cases(desk)
+    return call, case, await desk.token("全国の相談員", role="counsellor", org=NATIONAL_ORG)
 
 
 @pytest.fixture
@@ -59,11 +71,7 @@ async def test_a_whisper_that_cannot_be_built_still_puts_the_window_through(desk
 
 
 async def test_a_counsellor_transfers_the_live_call_to_the_prefecture_window(desk: Running) -> None:
-    call = Call(desk)
-    await call.reach_dial(postal="1000001")
-    await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "8" * 32)
-    (case,) = await cases(desk)
-    national = await desk.token("全国の相談員", role="counsellor", org=NATIONAL_ORG)
+    call, case, national = await answered_at_the_national_window(desk)
     suggested = (await desk.client.get(f"/api/cases/{case.id}/suggestions", headers=national)).json()
     assert suggested[0]["service_id"] == TOKYO.id and suggested[0]["open_now"]
     moved = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
@@ -87,6 +95,38 @@ async def test_a_counsellor_transfers_the_live_call_to_the_prefecture_window(des
     await call.dial_result("completed")
     await call.end()
     assert dict(await desk.runtime.live.slots_in_use([NATIONAL.id, TOKYO.id])) == {}
+
+
+async def test_a_transfer_twilio_refuses_leaves_the_call_with_the_first_window_and_can_be_tried_again(desk: Running) -> None:
+    call, case, national = await answered_at_the_national_window(desk)
+    desk.fake.fail_updates = 1  # type: ignore[attr-defined]
+    refused = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
+    assert refused.status_code == 502 and "still with you" in refused.json()["detail"]
+    assert dict(await desk.runtime.live.slots_in_use([NATIONAL.id, TOKYO.id])) == {NATIONAL.id: 1}  # Tokyo's line is free again
+    assert (await load_call(desk.runtime.redis, call.sid)).ringing.service_id == NATIONAL.id  # type: ignore[union-attr]
+    async with desk.runtime.sessions() as session:
+        (hop,) = (await session.execute(select(Referral))).scalars().all()
+        failed = (await session.execute(select(AuditEvent.detail).where(AuditEvent.action == "referral.transfer_failed"))).scalars().all()
+    assert (hop.kind, hop.status) == ("transfer", "expired") and [d["referral"] for d in failed] == [hop.id]
+
+    moved = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
+    assert moved.status_code == 202, moved.text
+    assert (await call.post("/twilio/voice/transfer")).dialled() == [TOKYO.phones[0].number]
+
+
+async def test_other_writes_go_on_while_twilio_is_asked_to_transfer(desk: Running) -> None:
+    _, case, national = await answered_at_the_national_window(desk)
+    asked, answer = threading.Event(), threading.Event()
+    desk.fake.on_update = lambda _form: (asked.set(), answer.wait(30))  # type: ignore[attr-defined]
+    moving = asyncio.create_task(desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national))
+    try:
+        assert await asyncio.to_thread(asked.wait, 30)
+        # Twilio has not answered yet: an audited read (a write to the audit chain) must not queue behind the transfer.
+        outbox = await asyncio.wait_for(desk.client.get("/api/referrals?box=outbox", headers=national), timeout=20)
+        assert outbox.status_code == 200 and [(r["kind"], r["status"]) for r in outbox.json()] == [("transfer", "proposed")]
+    finally:
+        answer.set()
+    assert (await moving).status_code == 202
 
 
 async def test_a_transfer_is_refused_clearly_when_it_cannot_happen(desk: Running) -> None:

@@ -11,6 +11,7 @@ import secrets
 
 import structlog
 from sqlalchemy import select
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from referral_directory import db
@@ -24,13 +25,15 @@ from routing.settings import Settings
 log = structlog.get_logger("tsunagu.callbacks")
 LOCK_KEY = "tsunagu:callbacks:dispatcher"
 MAX_TRIES = 3
+TWILIO_TIMEOUT_SECONDS = 10.0
 BRIDGE_URL = "/twilio/voice/callback-bridge"
 CALLBACK_STATUS_URL = "/twilio/voice/callback-status"
 
 
 def twilio_client(settings: Settings) -> Client:
     """Return Twilio's REST client for the configured account (and API address, which tests point at a local server)."""
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    # Without a timeout the client waits for ever; a counsellor's transfer or a callback waits at most this long.
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
     client.api.base_url = settings.twilio_api_url.rstrip("/")
     return client
 
