@@ -45,7 +45,3 @@ class TokenCache:
             while len(self._seen) > self.limit:
                 self._seen.popitem(last=False)
         return staff
-
-    def forget(self) -> None:
-        """Forget every token (after this worker changed an account itself)."""
-        self._seen.clear()
