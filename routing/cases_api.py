@@ -33,7 +33,7 @@ from referral_directory.hours import is_open_at
 from routing.runtime import Runtime
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.case_webhooks import TRANSFER_URL
-from routing.telephony.calls import Attempt, live_call_key, load_call, save_call
+from routing.telephony.calls import Attempt, CallState, live_call_key, load_call, save_call
 
 log = structlog.get_logger("tsunagu.cases")
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -296,7 +296,7 @@ async def transfer(case_id: str, body: ReferralIn, staff: CurrentStaff, request:
     return _referral_out(referral)
 
 
-async def _transfer_failed(runtime: Runtime, staff: Staff, sid: str, state, current: Attempt, referral: Referral,  # type: ignore[no-untyped-def]
+async def _transfer_failed(runtime: Runtime, staff: Staff, sid: str, state: CallState, current: Attempt, referral: Referral,
                            error: Exception) -> NoReturn:  # fmt: skip
     """Twilio did not take the redirect: the call stays where it is, and the transfer's referral ends as expired (audited)."""
     state.attempts.pop()
