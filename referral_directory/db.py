@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from referral_directory import sqlite_connection
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -31,7 +33,8 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False) -> AsyncE
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Each connection waits up to 30 s for the write lock; inside a write transaction its calls skip aiosqlite's thread.
+        engine = create_async_engine(url, async_creator=sqlite_connection.connector(path or ":memory:", timeout=30))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

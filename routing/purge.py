@@ -33,7 +33,7 @@ import structlog
 from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from referral_directory import audit, db
+from referral_directory import audit, db, sqlite_connection
 from routing.call_records import CallbackRequest, CallRecord
 from routing.case_records import Case, CaseNote, SafetyException
 from routing.runtime import Runtime
@@ -179,14 +179,19 @@ async def _count(session: AsyncSession, table: Table, where: ColumnElement[bool]
 async def purge_now(
     sessions: async_sessionmaker[AsyncSession], *, settings: Settings, now: datetime, actor: str, dry_run: bool = False
 ) -> Purged:
-    """Run one purge at `now` (the service clock's time) and, unless dry, append its audit event in the same transaction."""
-    async with db.transaction(sessions) as session:
-        result = await purge(session, now=now, retention=Retention.from_settings(settings), dry_run=dry_run)
-        if not dry_run:
-            await audit.append(
-                session, actor=actor, action=ACTION, resource_kind="retention", resource_id=str(uuid.uuid4()),
-                detail={**result.counts, "cases_marked": result.cases}, at=result.at,
-            )
+    """Run one purge at `now` (the service clock's time) and, unless dry, append its audit event in the same transaction.
+
+    On SQLite its statements run on the connection's thread: a purge of a large database is long, and
+    the event loop that answers calls must not wait for it.
+    """
+    with sqlite_connection.on_its_thread():
+        async with db.transaction(sessions) as session:
+            result = await purge(session, now=now, retention=Retention.from_settings(settings), dry_run=dry_run)
+            if not dry_run:
+                await audit.append(
+                    session, actor=actor, action=ACTION, resource_kind="retention", resource_id=str(uuid.uuid4()),
+                    detail={**result.counts, "cases_marked": result.cases}, at=result.at,
+                )
     return result
 
 

@@ -1,0 +1,137 @@
+"""SQLite connections: a write transaction keeps the event loop to itself; a wait for the lock does not.
+
+The turns of the event loop are counted by a task that only counts: a write transaction whose
+statements each went through aiosqlite's thread would let it run between them, holding SQLite's
+write lock (shared by every worker) while other requests took their turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from referral_directory import db, sqlite_connection
+
+
+class LoopTurns:
+    """Counts the event loop's turns while it runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task = asyncio.create_task(self._count())
+
+    async def _count(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(0)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+@pytest.fixture
+async def turns() -> AsyncIterator[LoopTurns]:
+    counter = LoopTurns()
+    yield counter
+    counter.stop()
+
+
+async def make_table(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+
+
+async def turns_during_a_write(engine: AsyncEngine, turns: LoopTurns) -> int:
+    """Write 10 rows in one transaction; return the loop turns taken after its first write, through its commit."""
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("INSERT INTO notes (body) VALUES ('first')")  # takes the write lock
+        before = turns.count
+        for n in range(9):
+            await connection.exec_driver_sql("INSERT INTO notes (body) VALUES (?)", (f"row {n}",))
+        assert (await connection.exec_driver_sql("SELECT count(*) FROM notes")).scalar_one() == 10
+        await connection.commit()
+        return turns.count - before
+
+
+def rows(path: Path) -> list[str]:
+    with sqlite3.connect(path) as outside:
+        return [body for (body,) in outside.execute("SELECT body FROM notes ORDER BY id")]
+
+
+async def test_a_write_transaction_holds_the_loop_from_its_first_write_to_its_commit(tmp_path: Path, turns: LoopTurns) -> None:
+    path = tmp_path / "tsunagu.db"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await make_table(engine)
+        assert await turns_during_a_write(engine, turns) == 0
+    finally:
+        await engine.dispose()
+    assert rows(path) == ["first", *(f"row {n}" for n in range(9))]
+
+    plain = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'plain.db'}")  # the yardstick: plain aiosqlite lets the loop turn
+    try:
+        await make_table(plain)
+        assert await turns_during_a_write(plain, turns) >= 10
+    finally:
+        await plain.dispose()
+
+
+async def test_a_long_maintenance_write_can_leave_the_loop_free(tmp_path: Path, turns: LoopTurns) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'tsunagu.db'}")
+    try:
+        await make_table(engine)
+        with sqlite_connection.on_its_thread():  # as the scheduled purge runs
+            assert await turns_during_a_write(engine, turns) >= 10
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DELETE FROM notes")
+        assert await turns_during_a_write(engine, turns) == 0  # and only within the block
+    finally:
+        await engine.dispose()
+
+
+async def test_waiting_for_the_write_lock_leaves_the_loop_free(tmp_path: Path, turns: LoopTurns) -> None:
+    path = tmp_path / "tsunagu.db"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await make_table(engine)
+    other = sqlite3.connect(path, isolation_level=None)  # another worker, holding the write lock
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes (body) VALUES ('other worker')")
+
+    async def write() -> None:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("INSERT INTO notes (body) VALUES ('ours')")
+
+    try:
+        waiting = asyncio.create_task(write())
+        before = turns.count
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        assert turns.count - before > 10  # the loop went on serving while the write waited
+        other.execute("COMMIT")
+        await waiting
+    finally:
+        other.close()
+        await engine.dispose()
+    assert rows(path) == ["other worker", "ours"]
+
+
+async def test_a_failed_write_rolls_back_whole_and_the_connection_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "tsunagu.db"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await make_table(engine)
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as connection:
+                await connection.exec_driver_sql("INSERT INTO notes (id, body) VALUES (1, 'kept?')")
+                await connection.exec_driver_sql("INSERT INTO notes (id, body) VALUES (1, 'same id')")
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("INSERT INTO notes (id, body) VALUES (1, 'after')")
+    finally:
+        await engine.dispose()
+    assert rows(path) == ["after"]
