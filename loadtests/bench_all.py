@@ -8,10 +8,12 @@ Each benchmark runs as its own subprocess with --check, its output streamed as i
 1. loadtests/bench_engine.py   the routing engine against a per-contact SQL baseline, snapshot rebuilds;
 2. loadtests/bench_webhook.py  tsunagu's voice webhook against a trivial FastAPI app on one worker
                                (installs wrk and hey through loadtests/install_tools when missing);
-3. loadtests/bench_workers.py  concurrent simulated calls through two workers and one Redis.
+3. loadtests/bench_workers.py  concurrent simulated calls through two workers and one Redis;
+4. loadtests/bench_sqlite_writers.py  write transactions from two processes on one SQLite file,
+                               tsunagu's connections against plain aiosqlite.
 Their summaries are parsed (lines "  PASS  target  figure", or "  PASS  target" followed by an
 indented figure line). A benchmark that could not run (exit 2) or printed no summary is a failed
-row too. --quick shortens each one (about 2 minutes in all instead of 4). The exit code is 1 when
+row too. --quick shortens each one (about 2 minutes in all instead of 5). The exit code is 1 when
 any target failed, 0 when all passed (--check is accepted for symmetry with the single benchmarks).
 """
 
@@ -34,6 +36,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {  # name → (full arguments,
     "engine": ([], ["--contacts", "5000", "--sql-sample", "500"]),
     "webhook": ([], ["--seconds", "3", "--rounds", "1"]),
     "workers": ([], ["--calls", "80", "--in-flight", "30"]),
+    "sqlite_writers": ([], ["--seconds", "6"]),
 }
 
 
