@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -135,3 +136,38 @@ async def test_a_failed_write_rolls_back_whole_and_the_connection_goes_on(tmp_pa
     finally:
         await engine.dispose()
     assert rows(path) == ["after"]
+
+
+async def test_a_statement_makes_one_trip_to_the_connections_thread_and_a_write_transaction_one_in_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    to_thread = aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await to_thread(self, fn, *args, **kwargs)
+
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'tsunagu.db'}")
+    try:
+        await make_table(engine)
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")  # the pool's first connection is made
+            monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+            trips.clear()
+            result = await connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+            assert result.scalars().all() == ["notes"]
+            assert len(trips) == 1  # cursor, statement, rows, close: one trip
+
+            trips.clear()
+            await connection.exec_driver_sql("INSERT INTO notes (body) VALUES ('a'), ('b')")
+            inserted = await connection.exec_driver_sql("INSERT INTO notes (body) VALUES ('c') RETURNING id, body")
+            assert inserted.one() == (3, "c")
+            assert (await connection.exec_driver_sql("UPDATE notes SET body = body || '!'")).rowcount == 3
+            await connection.commit()
+            assert len(trips) == 1  # only the first write, which may wait for the lock
+            monkeypatch.undo()
+            rows = (await connection.exec_driver_sql("SELECT body FROM notes ORDER BY id")).all()
+            assert [body for (body,) in rows] == ["a!", "b!", "c!"]
+    finally:
+        await engine.dispose()
