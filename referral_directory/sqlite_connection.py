@@ -23,7 +23,8 @@ other writers either way, but should not also stop the event loop that answers c
 
 Measured with loadtests/bench_sqlite_writers.py (two processes writing while their event loops
 are kept half busy; a read, then four writes, per transaction): at 40 transactions per second
-per process, p99 449 ms with plain aiosqlite and 25 ms with the first of these changes alone.
+per process, p99 449 ms with plain aiosqlite and 25 ms with the first of these alone; in a busier
+hour, 756 ms and 15.5 ms with all three.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ class OneTripCursor(aiosqlite.Cursor):
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
         self._rows = await self._execute(_execute_and_fetch, self._cursor, sql, [] if parameters is None else parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> OneTripCursor:
+        self._rows = None  # no rows of an earlier statement are left to fetch
+        await super().executemany(sql, parameters)
+        return self
+
+    async def executescript(self, sql_script: str) -> OneTripCursor:
+        self._rows = None
+        await super().executescript(sql_script)
         return self
 
     async def fetchall(self) -> list[Any]:

@@ -171,3 +171,23 @@ async def test_a_statement_makes_one_trip_to_the_connections_thread_and_a_write_
             assert [body for (body,) in rows] == ["a!", "b!", "c!"]
     finally:
         await engine.dispose()
+
+
+async def test_the_cursor_fetches_as_a_dbapi_cursor_does(tmp_path: Path) -> None:
+    connection = await sqlite_connection.connector(str(tmp_path / "tsunagu.db"), timeout=5)()
+    try:
+        async with connection.cursor() as cursor:
+            await cursor.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+            await cursor.executemany("INSERT INTO notes (body) VALUES (?)", [(f"n{i}",) for i in range(5)])
+            await connection.commit()
+            await cursor.execute("SELECT body FROM notes ORDER BY id")
+            assert await cursor.fetchone() == ("n0",)
+            assert await cursor.fetchmany(2) == [("n1",), ("n2",)]
+            assert await cursor.fetchall() == [("n3",), ("n4",)]
+            assert await cursor.fetchone() is None
+            await cursor.execute("SELECT body FROM notes WHERE id = 1")
+            await cursor.executemany("UPDATE notes SET body = ? WHERE id = ?", [("x", 1)])  # the select's row is gone with it
+            assert await cursor.fetchall() == []
+            await connection.rollback()
+    finally:
+        await connection.close()
