@@ -10,7 +10,8 @@ Each benchmark runs as its own subprocess with --check, its output streamed as i
                                (installs wrk and hey through loadtests/install_tools when missing);
 3. loadtests/bench_workers.py  concurrent simulated calls through two workers and one Redis;
 4. loadtests/bench_sqlite_writers.py  write transactions from two processes on one SQLite file,
-                               tsunagu's connections against plain aiosqlite.
+                               tsunagu's connections against plain aiosqlite;
+5. loadtests/bench_lists.py    the dashboard's lists on a month-old and a year-old database.
 Their summaries are parsed (lines "  PASS  target  figure", or "  PASS  target" followed by an
 indented figure line). A benchmark that could not run (exit 2) or printed no summary is a failed
 row too. --quick shortens each one (about 2 minutes in all instead of 5). The exit code is 1 when
@@ -37,6 +38,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {  # name → (full arguments,
     "webhook": ([], ["--seconds", "3", "--rounds", "1"]),
     "workers": ([], ["--calls", "80", "--in-flight", "30"]),
     "sqlite_writers": ([], ["--seconds", "6"]),
+    "lists": ([], ["--large", "20000", "--reads", "100"]),
 }
 
 

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U to misread over the phone
@@ -26,6 +26,8 @@ def new_case_id() -> str:
 
 class Case(SQLModel, table=True):
     __tablename__ = "case_file"
+    # The dashboard's list reads an organisation's newest cases: this index gives them in order, without a sort.
+    __table_args__ = (Index("ix_case_file_holder_org_updated_at", "holder_org", "updated_at"),)
     id: str = Field(default_factory=new_case_id, primary_key=True, max_length=9)
     channel: str = Field(default="voice", max_length=8)
     call_ref: str | None = Field(default=None, max_length=64, unique=True)  # keyed hash of the CallSid: one case per call
@@ -33,7 +35,7 @@ class Case(SQLModel, table=True):
     topics: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # the counsellor's intake
     lgcode: str | None = Field(default=None, max_length=6)
     prefecture: str | None = Field(default=None, max_length=2)
-    holder_org: str = Field(max_length=36, index=True)  # the organisation that answered
+    holder_org: str = Field(max_length=36)  # the organisation that answered
     holder_service: str | None = Field(default=None, max_length=36)
     holder_tier: str = Field(max_length=16)
     age_band: str | None = Field(default=None, max_length=16)
@@ -64,13 +66,15 @@ class Referral(SQLModel, table=True):
     """One hop of the chain. Its columns are also the anonymised referral log the statistics read."""
 
     __tablename__ = "referral"
+    # Each organisation's inbox and outbox, newest first, read in index order.
+    __table_args__ = (Index("ix_referral_to_org_created_at", "to_org", "created_at"), Index("ix_referral_from_org_created_at", "from_org", "created_at"))
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     case_id: str = Field(foreign_key="case_file.id", max_length=9, index=True)
     hop: int  # 1 national → prefecture, 2 prefecture → municipal, ...
     kind: str = Field(default="refer", max_length=8)  # refer (for follow-up) or transfer (the live call)
-    from_org: str = Field(max_length=36, index=True)
+    from_org: str = Field(max_length=36)
     from_tier: str = Field(max_length=16)
-    to_org: str = Field(max_length=36, index=True)
+    to_org: str = Field(max_length=36)
     to_service: str = Field(max_length=36)
     to_tier: str = Field(max_length=16)
     topic: str | None = Field(default=None, max_length=16)

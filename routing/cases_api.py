@@ -14,7 +14,7 @@ from typing import Annotated, Literal, NoReturn
 
 import phonenumbers
 import structlog
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, String, bindparam, func, select, union_all
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
@@ -40,6 +40,8 @@ router = APIRouter(prefix="/api", tags=["cases"])
 AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
 RISK_LEVELS = ("low", "medium", "high", "imminent")
 STATUSES = tuple(s.value for s in Status)
+REFERRED_STATUSES = ("proposed", "accepted", "contacted", "closed")  # a case referred here shows in the list, unless declined or expired
+LIST_LIMIT = 200
 
 
 class CaseIn(BaseModel):
@@ -131,12 +133,29 @@ async def list_cases(staff: CurrentStaff, request: Request) -> list[dict]:
     org = _case_worker(staff)
     runtime = _runtime(request)
     async with db.transaction(runtime.sessions) as session:
-        referred = select(Referral.case_id).where(Referral.to_org == org, Referral.status.in_(["proposed", "accepted", "contacted", "closed"]))
-        columns = (Case.id, Case.topic, Case.risk_level, Case.holder_org, Case.updated_at)  # only what the list shows: no ORM objects
-        query = select(*columns).where(or_(Case.holder_org == org, Case.id.in_(referred))).order_by(Case.updated_at.desc()).limit(200)
-        cases = (await session.execute(query)).all()
+        cases = (await session.execute(CASE_LIST, {"org": org})).all()
         await audit_case(session, staff, "case.list", org, {"count": len(cases)}, _now(request))
     return [{"id": c.id, "topic": c.topic, "risk_level": c.risk_level, "held_here": c.holder_org == org, "updated_at": c.updated_at} for c in cases]
+
+
+def case_list_query(limit: int = LIST_LIMIT) -> Select:
+    """The newest `limit` cases the organisation bound as `org` holds or was referred, newest first; only what the list shows.
+
+    Written as two halves that each read at most `limit` rows in index order, then merged: one
+    `holder_org = org OR id IN (referred)` query would read and sort every case the organisation
+    ever held, a cost that grows all year at the national window.
+    """
+    org = bindparam("org", type_=String)
+    columns = (Case.id, Case.topic, Case.risk_level, Case.holder_org, Case.updated_at)
+    newest = Case.updated_at.desc()
+    held = select(*columns).where(Case.holder_org == org).order_by(newest).limit(limit).subquery()
+    referred_ids = select(Referral.case_id).where(Referral.to_org == org, Referral.status.in_(REFERRED_STATUSES))
+    referred = select(*columns).where(Case.id.in_(referred_ids), Case.holder_org != org).order_by(newest).limit(limit).subquery()
+    both = union_all(select(held), select(referred)).subquery()
+    return select(both).order_by(both.c.updated_at.desc(), both.c.id).limit(limit)
+
+
+CASE_LIST = case_list_query()  # built once: building it costs more than running it
 
 
 @router.get("/cases/{case_id}", summary="One case as the staff member's organisation may see it")
@@ -354,14 +373,19 @@ async def list_referrals(
 ) -> list[dict]:  # fmt: skip
     org = _case_worker(staff)
     runtime, now = _runtime(request), _now(request)
-    column = Referral.to_org if box == "inbox" else Referral.from_org
-    query = select(*Referral.__table__.columns).where(column == org)  # rows, not ORM objects: a box is read, never changed here
-    if status:
-        query = query.where(Referral.status.in_(status))
     async with db.transaction(runtime.sessions) as session:
-        rows = (await session.execute(query.order_by(Referral.created_at.desc()).limit(200))).all()
+        rows = (await session.execute(referral_box_query(org, box, status))).all()
         await audit_case(session, staff, f"referral.{box}", org, {"count": len(rows)}, now)
     return [_referral_out(r) for r in rows]
+
+
+def referral_box_query(org: str, box: Literal["inbox", "outbox"], statuses: list[str] | None = None, limit: int = LIST_LIMIT) -> Select:
+    """The newest `limit` referrals made to (inbox) or by (outbox) the organisation, read in index order."""
+    column = Referral.to_org if box == "inbox" else Referral.from_org
+    query = select(*Referral.__table__.columns).where(column == org)  # rows, not ORM objects: a box is read, never changed here
+    if statuses:
+        query = query.where(Referral.status.in_(statuses))
+    return query.order_by(Referral.created_at.desc()).limit(limit)
 
 
 @router.post("/referrals/{referral_id}/status", summary="Answer a referral: accept, decline (with reason), contacted, closed (with outcome)")

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from builders import make_organization, make_phone, make_records, make_schedule, make_service
 from referral_directory.audit import AuditEvent
 from referral_directory.records import NATION, WEEKDAYS, derived_id
-from routing.case_records import SafetyException
+from referral_directory import db
+from routing.case_records import Referral, SafetyException
+from routing.cases_api import case_list_query
 from routing.cases import sweep_referrals
 from routing.clock import Clock
 from running import Running, make_settings, running_app
@@ -177,6 +179,37 @@ async def test_a_box_narrowed_to_statuses_shows_only_those(chain: Running) -> No
     assert sorted(r["id"] for r in everything) == sorted([waiting["id"], declined["id"]])
     wrong = await as_(chain, "tokyo", "GET", "/api/referrals", params={"box": "inbox", "status": "pending"})
     assert wrong.status_code == 422 and "proposed" in wrong.text  # the statuses there are, named
+
+
+async def test_a_case_list_shows_held_and_referred_cases_newest_first_each_once(chain: Running) -> None:
+    start = chain.runtime.clock.now()
+
+    def at(minutes: int) -> None:
+        chain.runtime.clock = Clock(start=start + timedelta(minutes=minutes), speed=0)
+
+    first = await open_case(chain)
+    at(1)
+    turned_down = await open_case(chain)
+    at(2)
+    quiet = await open_case(chain)
+    at(3)
+    await refer(chain, "national", first, TOKYO)  # a referral is activity: the case moves up the sender's list
+    at(4)
+    await answer(chain, "tokyo", await refer(chain, "national", turned_down, TOKYO), "declined", reason="対象地域外のため")
+    at(5)
+    own = (await as_(chain, "tokyo", "POST", "/api/cases", json={"topic": "general", "lgcode": "131016"})).json()["id"]
+    # A referral back to the organisation that holds the case (a transfer returned, say) must not list it twice.
+    async with db.transaction(chain.runtime.sessions) as session:
+        session.add(Referral(case_id=first, hop=2, from_org=TOKYO_ORG, from_tier="prefecture", to_org=NATIONAL_ORG, to_service=NATIONAL.id,
+                             to_tier="national", created_by="test", created_at=chain.runtime.clock.now()))  # fmt: skip
+
+    national = (await as_(chain, "national", "GET", "/api/cases")).json()
+    assert [(c["id"], c["held_here"]) for c in national] == [(turned_down, True), (first, True), (quiet, True)]
+    tokyo = (await as_(chain, "tokyo", "GET", "/api/cases")).json()
+    assert [(c["id"], c["held_here"]) for c in tokyo] == [(own, True), (first, False)]  # the declined referral's case is gone
+    async with chain.runtime.sessions() as session:
+        newest_two = (await session.execute(case_list_query(limit=2), {"org": NATIONAL_ORG})).all()
+    assert [c.id for c in newest_two] == [turned_down, first]
 
 
 async def test_a_referral_made_before_a_closure_falls_due_after_the_window_reopens(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
