@@ -332,13 +332,19 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> list[E
     The lock (an UPDATE of the head row) is held until the caller's transaction ends, so
     concurrent appenders queue behind it: on PostgreSQL the row lock, under the default
     READ COMMITTED, after which the head's newest committed value is returned; on SQLite
-    the database's single write lock.
+    the database's single write lock. On PostgreSQL the events and the head's move go in one
+    statement (a writable CTE), one round trip fewer while other appenders wait.
     """
     if not entries:
         return []
     events = chain(entries, after=await _lock_head(session), key=bound_key(session))
-    await session.execute(insert(_EVENTS), [{f.name: getattr(e, f.name) for f in fields(Event)} for e in events])
-    await session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=events[-1].seq, hash=events[-1].hash))
+    rows = [{f.name: getattr(e, f.name) for f in fields(Event)} for e in events]
+    move_head = update(_HEAD).where(_HEAD.c.id == 1).values(seq=events[-1].seq, hash=events[-1].hash)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(move_head.add_cte(insert(_EVENTS).values(rows).cte("appended")))
+    else:  # SQLite has no writable CTE; its statements run inline while the write lock is held (sqlite_connection.py)
+        await session.execute(insert(_EVENTS), rows)
+        await session.execute(move_head)
     return events
 
 
