@@ -6,7 +6,11 @@ A run passes only when every gate passes:
 - no fallback answer (tsunagu_webhook_fallbacks_total did not grow, and no call got the bare
   "dial TSUNAGU_FALLBACK_NUMBER" answer of degraded mode);
 - webhook p99 at or under the target: over all webhook requests together, and on every webhook
-  endpoint with at least MIN_REQUESTS requests (below that a "p99" is just the slowest request);
+  endpoint with at least P99_MIN_REQUESTS requests; an endpoint with fewer (but at least
+  P95_MIN_REQUESTS) is held to the target at its p95. A p99 of n requests is the (n/100)th
+  slowest: from 185 requests, the second slowest, which one late wake-up of Locust decides (a
+  May run on 2026-11-27 failed by 0.1 ms at such an endpoint whose server-side p99 was ≤ 50 ms).
+  From 1,000 requests on, ten lie above it; a p95 of 100 or more has five or more above it.
 - every call ended in a defined outcome (the world's inbound calls = tsunagu's call records =
   tsunagu_calls_total, all in the defined outcomes, and the calls the world saw answered by a
   window = the records that say connected);
@@ -23,7 +27,8 @@ from dataclasses import dataclass, field
 
 OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")  # routing/call_records.py
 DEFAULT_P99_MS = 100.0
-MIN_REQUESTS = 100  # an endpoint's own p99 is judged from this many requests on
+P99_MIN_REQUESTS = 1000  # an endpoint's own p99 is judged from this many requests on
+P95_MIN_REQUESTS = 100  # below P99_MIN_REQUESTS, its p95 from this many on; below that it counts only in the whole
 
 
 @dataclass(frozen=True)
@@ -134,13 +139,14 @@ def histogram_percentile(counts: Mapping[int, int], fraction: float) -> float | 
 
 def webhook_p99(facts: RunFacts) -> Gate:
     target, overall = facts.p99_target_ms, facts.webhook_p99_ms
-    judged = [e for e in facts.latency if e.requests >= MIN_REQUESTS]
-    over = [e for e in judged if e.p99 > target]
-    worst = max(judged, key=lambda e: e.p99, default=None)
+    judged = [(e, "p99", e.p99) for e in facts.latency if e.requests >= P99_MIN_REQUESTS]
+    judged += [(e, "p95", e.p95) for e in facts.latency if P95_MIN_REQUESTS <= e.requests < P99_MIN_REQUESTS]
+    over = sorted((j for j in judged if j[2] > target), key=lambda j: -j[2])
+    worst = max((j for j in judged if j[1] == "p99"), key=lambda j: j[2], default=None)
     figures = "no webhook requests" if overall is None else f"all webhooks p99 {overall:g} ms (target ≤ {target:g} ms)"
     if worst is not None:
-        figures += f"; worst endpoint p99 {round(worst.p99, 1):g} ms at {worst.name}"  # Locust keeps fractions of a ms below 100
-    details = tuple(f"{e.name}: p99 {round(e.p99, 1):g} ms over {e.requests} requests" for e in sorted(over, key=lambda e: -e.p99))
+        figures += f"; worst endpoint p99 {round(worst[2], 1):g} ms at {worst[0].name}"  # Locust keeps fractions of a ms below 100
+    details = tuple(f"{e.name}: {which} {round(ms, 1):g} ms over {e.requests} requests" for e, which, ms in over)
     passed = overall is not None and overall <= target and not over
     return Gate("webhook p99", passed, figures, details)
 
