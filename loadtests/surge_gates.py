@@ -8,8 +8,8 @@ A run passes only when every gate passes:
 - webhook p99 at or under the target: over all webhook requests together, and on every webhook
   endpoint with at least P99_MIN_REQUESTS requests; an endpoint with fewer (but at least
   P95_MIN_REQUESTS) is held to the target at its p95. A p99 of n requests is the (n/100)th
-  slowest: from 185 requests, the second slowest, which one late wake-up of Locust decides (a
-  May run on 2026-11-27 failed by 0.1 ms at such an endpoint whose server-side p99 was ≤ 50 ms).
+  slowest: from 185 requests, the second slowest, which a single slow request decides (a May
+  run on 2026-11-27 failed by 0.1 ms at such an endpoint whose server-side p99 was ≤ 50 ms).
   From 1,000 requests on, ten lie above it; a p95 of 100 or more has five or more above it.
 - every call ended in a defined outcome (the world's inbound calls = tsunagu's call records =
   tsunagu_calls_total, all in the defined outcomes, and the calls the world saw answered by a

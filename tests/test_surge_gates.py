@@ -107,7 +107,7 @@ def test_p99_over_the_target_fails_and_names_the_endpoint() -> None:
 
 
 def test_an_endpoint_with_hundreds_of_requests_is_held_to_the_target_at_its_p95() -> None:
-    # 185 requests: their p99 is the second slowest, one late wake-up of the load generator; their p95 has nine above it.
+    # 185 requests: their p99 is the second slowest, which one slow request decides; their p95 has nine above it.
     one_slow_pair = [*clean_facts().latency, EndpointLatency("/twilio/voice/callback-dialled", 185, 0, 11.0, 27.0, 100.1)]
     assert failing(clean_facts(latency=one_slow_pair)) == []
     slow_tail = [*clean_facts().latency, EndpointLatency("/twilio/voice/callback-consent", 228, 0, 13.0, 120.0, 260.0)]
