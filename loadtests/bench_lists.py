@@ -5,9 +5,9 @@
 Builds two SQLite databases through the real migrations: one where the national window has
 taken --small cases (a month or so), one where it has taken --large (a year), each with one
 referral in ten passed on to a prefecture, half of them to the busiest one (most of them closed).
-Every list is full (200 rows) on both, so each reads as many rows. Then reads, through tsunagu's engine and the queries the API
-runs, the three lists a counsellor's dashboard refreshes: the national window's case list, its
-referral outbox, and a prefecture's inbox (case list too, since referred cases show in it).
+Every list is full (200 rows) on both, so each reads as many rows. Then reads, through
+tsunagu's engine and the queries the API runs, the lists counsellors' dashboards refresh: the
+national window's case list and referral outbox, the busiest prefecture's inbox and case list.
 
 Target: the national window's lists and the prefecture's inbox read in index order, so their
 median read time on the large database is at most twice that on the small one, measured in the
