@@ -38,7 +38,8 @@ log = structlog.get_logger("tsunagu.http")
 # default is 5 ms). The loop hands SQLite's reads, and each transaction's first write, to aiosqlite's
 # thread and takes the answer back; on a busy worker each handover can wait the whole interval
 # (measured before referral_directory/sqlite_connection.py, May surge drill on SQLite, p99 of
-# /answered: 120 ms in a run with 5 ms, 73-110 ms in three with 1 ms). Threads doing long work (the snapshot build, argon2) also let the loop in sooner.
+# /answered: 120 ms in a run with 5 ms, 73-110 ms in three with 1 ms). Threads doing long work
+# (the snapshot build, argon2) also let the loop in sooner.
 SWITCH_INTERVAL_SECONDS = 0.001
 
 

@@ -26,7 +26,7 @@ from referral_directory.staff import Role, Staff
 from referral_directory.access import Action, ReferralScope, decide
 from routing.call_records import CallRecord
 from routing.case_records import Case, CaseNote, Referral, SafetyException
-from routing.cases import SHARES, audit_case, case_for, may_pass_on, referral_deadline, shared_with, suggest, visible_notes
+from routing.cases import LIVE_FOR_RECEIVER, SHARES, audit_case, case_for, may_pass_on, referral_deadline, shared_with, suggest, visible_notes
 from routing.confidentiality import seal, try_unseal
 from routing.handoff import OUTCOMES, HandoffError, Status, check_move
 from referral_directory.hours import is_open_at
@@ -40,7 +40,6 @@ router = APIRouter(prefix="/api", tags=["cases"])
 AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
 RISK_LEVELS = ("low", "medium", "high", "imminent")
 STATUSES = tuple(s.value for s in Status)
-REFERRED_STATUSES = ("proposed", "accepted", "contacted", "closed")  # a case referred here shows in the list, unless declined or expired
 LIST_LIMIT = 200
 
 
@@ -149,7 +148,7 @@ def case_list_query(limit: int = LIST_LIMIT) -> Select:
     columns = (Case.id, Case.topic, Case.risk_level, Case.holder_org, Case.updated_at)
     newest = Case.updated_at.desc()
     held = select(*columns).where(Case.holder_org == org).order_by(newest).limit(limit).subquery()
-    referred_ids = select(Referral.case_id).where(Referral.to_org == org, Referral.status.in_(REFERRED_STATUSES))
+    referred_ids = select(Referral.case_id).where(Referral.to_org == org, Referral.status.in_(sorted(LIVE_FOR_RECEIVER)))
     referred = select(*columns).where(Case.id.in_(referred_ids), Case.holder_org != org).order_by(newest).limit(limit).subquery()
     both = union_all(select(held), select(referred)).subquery()
     return select(both).order_by(both.c.updated_at.desc(), both.c.id).limit(limit)
