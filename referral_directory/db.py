@@ -20,7 +20,7 @@ from referral_directory import sqlite_connection
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_engine(url: str, *, checkpoint_in_background: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, checkpoint_in_background: bool = False, write_turn: bool = True) -> AsyncEngine:
     """Return an async engine; SQLite gets foreign keys on and its directory created.
 
     With `checkpoint_in_background` (the service: it calls `checkpoint` every second), SQLite's
@@ -28,13 +28,16 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False) -> AsyncE
     into the database file and syncs it to disk, which made it take 15-30 ms instead of 0.1 ms
     (measured on this machine's disk, one commit in every few hundred): a webhook should not
     wait for that.
+
+    SQLite writers take turns across processes (sqlite_connection.WriteTurn) unless `write_turn`
+    is False, which only loadtests/bench_sqlite_writers.py sets, to measure what the turn is worth.
     """
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Each connection waits up to 30 s for the write lock; inside a write transaction its calls skip aiosqlite's thread.
-        engine = create_async_engine(url, async_creator=sqlite_connection.connector(path or ":memory:", timeout=30))
+        engine = create_async_engine(url, async_creator=sqlite_connection.connector(path or ":memory:", timeout=30, write_turn=write_turn))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -68,6 +69,38 @@ async def test_a_repeated_answer_report_opens_no_second_case(desk: Running) -> N
 async def test_a_whisper_that_cannot_be_built_still_puts_the_window_through(desk: Running) -> None:
     answer = await Call(desk).post("/twilio/voice/answered", ParentCallSid="CA" + "0" * 32)
     assert answer.status == 200 and answer.verbs() == [] and answer.dialled() == []  # no fallback dial on the window's leg
+
+
+async def test_a_window_is_put_through_at_once_while_another_program_holds_the_database(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+    """Past the webhook's budget the window is put through without its whisper, not kept waiting for the lock; the case opens on the next answer."""
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, webhook_budget_seconds=0.5, **voice_settings())
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY)
+        call = Call(running)
+        await call.reach_dial(postal="1000001")
+        holder = sqlite3.connect(tmp_path / "tsunagu.db", isolation_level=None)  # the sqlite3 shell, say, in a write transaction
+        holder.execute("BEGIN IMMEDIATE")
+        released: list[bool] = []
+
+        def release() -> None:
+            if not released:
+                released.append(True)
+                holder.execute("ROLLBACK")
+
+        backstop = asyncio.get_running_loop().call_later(10, release)  # only if the window is held up until then
+        try:
+            answer = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "7" * 32)
+            assert not released, "the window waited for the database"
+            assert answer.status == 200 and answer.verbs() == []  # silence: the two sides are bridged
+        finally:
+            backstop.cancel()
+            release()
+            holder.close()
+        assert await cases(running) == []  # the given-up case opening was undone
+
+        again = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "7" * 32)
+        (case,) = await cases(running)
+        assert any("ケース番号は、" + "、".join(case.id.replace("-", "")) in said for said in again.said())
 
 
 async def test_a_counsellor_transfers_the_live_call_to_the_prefecture_window(desk: Running) -> None:

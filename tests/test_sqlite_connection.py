@@ -8,13 +8,15 @@ write lock (shared by every worker) while other requests took their turns.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from referral_directory import db, sqlite_connection
@@ -191,3 +193,122 @@ async def test_the_cursor_fetches_as_a_dbapi_cursor_does(tmp_path: Path) -> None
             await connection.rollback()
     finally:
         await connection.close()
+
+
+def turn_is_free(path: Path) -> bool:
+    """Whether a writer could take the write turn of the database at `path` now (tried from a file of our own)."""
+    fd = os.open(f"{path}-turn", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # and with it, the turn if we took it
+    return True
+
+
+async def test_a_writer_holds_the_write_turn_from_its_first_write_to_the_end_of_its_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "tsunagu.db"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await make_table(engine)
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT count(*) FROM notes")
+            assert turn_is_free(path)  # reads never take it
+            await connection.exec_driver_sql("INSERT INTO notes (body) VALUES ('kept')")
+            assert not turn_is_free(path)
+            await connection.exec_driver_sql("UPDATE notes SET body = 'kept!'")
+            assert not turn_is_free(path)
+            await connection.commit()
+            assert turn_is_free(path)
+
+            await connection.exec_driver_sql("INSERT INTO notes (body) VALUES ('undone')")
+            with pytest.raises(IntegrityError):
+                await connection.exec_driver_sql("INSERT INTO notes (id, body) VALUES (1, 'same id')")
+            assert not turn_is_free(path)  # a failed statement leaves the transaction open, and the turn held
+            await connection.rollback()
+            assert turn_is_free(path)
+
+            with pytest.raises(OperationalError, match="no such table"):
+                await connection.exec_driver_sql("INSERT INTO missing (body) VALUES ('x')")
+            assert turn_is_free(path)  # a first write that never began gives the turn back at once
+    finally:
+        await engine.dispose()
+    assert rows(path) == ["kept!"]
+
+
+async def test_a_writer_waits_for_the_turn_without_holding_the_loop_and_gives_up_after_its_timeout(tmp_path: Path, turns: LoopTurns) -> None:
+    path = tmp_path / "tsunagu.db"
+    first = await sqlite_connection.connector(str(path), timeout=5)()
+    second = await sqlite_connection.connector(str(path), timeout=0.5)()
+    try:
+        await first.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        await first.execute("INSERT INTO notes (body) VALUES ('first')")  # holds the turn until its commit
+
+        waiting = asyncio.create_task(second.execute("INSERT INTO notes (body) VALUES ('given up')"))
+        before = turns.count
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            await waiting
+        assert turns.count - before > 10  # the loop went on serving while the write waited
+        await second.rollback()  # as SQLAlchemy does after an error
+
+        await first.commit()
+        await second.execute("INSERT INTO notes (body) VALUES ('second, later')")  # the turn came to the given-up write, then went
+        await second.commit()
+    finally:
+        await first.close()
+        await second.close()
+    assert rows(path) == ["first", "second, later"]
+    assert turn_is_free(path)
+
+
+@pytest.mark.parametrize("holder", ["another program", "another tsunagu writer"])
+async def test_a_write_given_up_while_it_waits_lets_its_caller_go_at_once_and_is_undone(tmp_path: Path, holder: str) -> None:
+    """A webhook whose budget runs out while its first write waits answers (with the fallback) at once, and its write never lands.
+
+    SQLAlchemy closes a connection whose call was cancelled; that close must not wait for the lock.
+    """
+    path = tmp_path / "tsunagu.db"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await make_table(engine)
+    if holder == "another program":  # holds SQLite's write lock and takes no turn
+        program = sqlite3.connect(path, isolation_level=None)
+        program.execute("BEGIN IMMEDIATE")
+        program.execute("INSERT INTO notes (body) VALUES ('other')")
+
+        async def release() -> None:
+            program.execute("COMMIT")
+            program.close()
+    else:  # holds the turn and the lock
+        writer = await sqlite_connection.connector(str(path), timeout=30)()
+        await writer.execute("INSERT INTO notes (body) VALUES ('other')")
+
+        async def release() -> None:
+            await writer.commit()
+            await writer.close()
+
+    released: list[bool] = []
+
+    async def release_later() -> None:  # only if the caller is held up until then
+        await asyncio.sleep(10)
+        released.append(True)
+        await release()
+
+    async def write(body: str) -> None:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("INSERT INTO notes (body) VALUES (?)", (body,))
+
+    backstop = asyncio.create_task(release_later())
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):  # as a webhook's budget
+                await write("given up")
+        assert not released, "the caller was held up until the lock was freed"
+        backstop.cancel()
+        await release()
+        await write("next request")
+    finally:
+        backstop.cancel()
+        await engine.dispose()
+    assert rows(path) == ["other", "next request"]
+    assert turn_is_free(path)
