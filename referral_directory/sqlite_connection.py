@@ -18,10 +18,10 @@ Here:
   fetch of its rows go together, in one trip;
 - what touches no database takes no trip: making or closing a cursor, and a commit or rollback
   with no transaction open;
-- calls keep their order: while an earlier call is still on the thread (its caller may have
-  given up on it: a webhook's budget ran out while it waited for the lock), the next call queues
-  behind it, inside a transaction too. So the rollback of an abandoned first write always runs
-  after it, and never beside it on another thread;
+- calls keep their order: while an earlier call is still on the thread (its caller gave up on
+  it: a webhook's budget ran out while it waited for the lock), the next call queues behind it,
+  inside a transaction too, so nothing runs beside it on another thread; a rollback or close then
+  queues without being waited for, so the caller that gave up goes on at once;
 - writers take turns across processes (WriteTurn), so that a writer waiting for the lock gets it
   the moment it is freed.
 A long maintenance write (the scheduled purge) opts out with `on_its_thread()`: it blocks the
@@ -30,7 +30,8 @@ other writers either way, but should not also stop the event loop that answers c
 Measured with loadtests/bench_sqlite_writers.py (two processes writing while their event loops
 are kept half busy; a read, then four writes, per transaction): at 40 transactions per second
 per process, p99 449 ms with plain aiosqlite and 25 ms with the first of these alone; in a busier
-hour, 756 ms and 15.5 ms with the first three.
+hour, 756 ms and 15.5 ms with the first three. The turn counts when writers crowd: at 150 per
+second per process, p99 33 ms and max 113 ms without it, 19.5 ms and 37 ms with it.
 """
 
 from __future__ import annotations
