@@ -86,7 +86,8 @@ class WriteTurn:
 
     def __init__(self, database: str, *, timeout: float) -> None:
         self.timeout = timeout  # the connection's: a caller stops waiting for the turn after it, as for SQLite's lock
-        self._fd = os.open(f"{database}-turn", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # An empty file; flock needs only read access, so every user who may write the database can take turns.
+        self._fd = os.open(f"{database}-turn", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self.held = False
 
     def take(self) -> None:
