@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")  # routing/call_records.py
 DEFAULT_P99_MS = 100.0
@@ -137,16 +138,24 @@ def histogram_percentile(counts: Mapping[int, int], fraction: float) -> float | 
     return float(max(counts))
 
 
+class Judged(NamedTuple):
+    """An endpoint, the percentile of its latency the gate holds to the target, and that figure."""
+
+    endpoint: EndpointLatency
+    percentile: str
+    ms: float
+
+
 def webhook_p99(facts: RunFacts) -> Gate:
     target, overall = facts.p99_target_ms, facts.webhook_p99_ms
-    judged = [(e, "p99", e.p99) for e in facts.latency if e.requests >= P99_MIN_REQUESTS]
-    judged += [(e, "p95", e.p95) for e in facts.latency if P95_MIN_REQUESTS <= e.requests < P99_MIN_REQUESTS]
-    over = sorted((j for j in judged if j[2] > target), key=lambda j: -j[2])
-    worst = max((j for j in judged if j[1] == "p99"), key=lambda j: j[2], default=None)
+    judged = [Judged(e, "p99", e.p99) for e in facts.latency if e.requests >= P99_MIN_REQUESTS]
+    judged += [Judged(e, "p95", e.p95) for e in facts.latency if P95_MIN_REQUESTS <= e.requests < P99_MIN_REQUESTS]
+    over = sorted((j for j in judged if j.ms > target), key=lambda j: -j.ms)
+    worst = max((j for j in judged if j.percentile == "p99"), key=lambda j: j.ms, default=None)
     figures = "no webhook requests" if overall is None else f"all webhooks p99 {overall:g} ms (target ≤ {target:g} ms)"
     if worst is not None:
-        figures += f"; worst endpoint p99 {round(worst[2], 1):g} ms at {worst[0].name}"  # Locust keeps fractions of a ms below 100
-    details = tuple(f"{e.name}: {which} {round(ms, 1):g} ms over {e.requests} requests" for e, which, ms in over)
+        figures += f"; worst endpoint p99 {round(worst.ms, 1):g} ms at {worst.endpoint.name}"  # Locust keeps fractions of a ms below 100
+    details = tuple(f"{j.endpoint.name}: {j.percentile} {round(j.ms, 1):g} ms over {j.endpoint.requests} requests" for j in over)
     passed = overall is not None and overall <= target and not over
     return Gate("webhook p99", passed, figures, details)
 
