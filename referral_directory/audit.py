@@ -343,7 +343,8 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> list[E
     rows = [{f.name: getattr(e, f.name) for f in fields(Event)} for e in events]
     move_head = update(_HEAD).where(_HEAD.c.id == 1).values(seq=events[-1].seq, hash=events[-1].hash)
     if session.get_bind().dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
-        await session.execute(move_head.add_cte(insert(_EVENTS).values(rows).cte("appended")))
+        appended = insert(_EVENTS).values(rows[0] if len(rows) == 1 else rows)  # one row's statement is compiled once and cached
+        await session.execute(move_head.add_cte(appended.cte("appended")))
     else:  # SQLite has no writable CTE (its statements run inline while the write lock is held: sqlite_connection.py)
         await session.execute(insert(_EVENTS), rows)
         await session.execute(move_head)

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,7 +53,25 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False, write_tur
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(_dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    """Make the pool replace a pooled PostgreSQL connection the server has closed, before it is handed out.
+
+    This replaces SQLAlchemy's `pool_pre_ping`, which on asyncpg sends BEGIN, an empty query and
+    ROLLBACK at every checkout: three round trips before each transaction's own (on /answered in
+    a May surge drill, 3 ms on average and 16 ms at p99 of about 20 ms and 77 ms in all). asyncpg
+    already knows, without asking the server, when the server closed the socket (a restart, a
+    failover that resets connections, pg_terminate_backend, an idle timeout): that is what is
+    checked here, and the pool then opens a new connection. A connection lost without a word (a
+    cable pulled) fails at its first statement instead; SQLAlchemy then discards the whole pool, and
+    a webhook caught by it still answers with the fallback number.
+    """
+    if record.driver_connection.is_closed():
+        raise DisconnectionError("the database server closed this pooled connection")
 
 
 async def checkpoint(engine: AsyncEngine) -> None:

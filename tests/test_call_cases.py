@@ -13,7 +13,7 @@ from sqlalchemy import select
 from fake_twilio import fake_twilio
 from referral_directory.models import AuditEvent
 from routing.case_records import Case, Referral
-from routing.telephony.calls import load_call
+from routing.telephony.calls import load_call, save_call
 from routing.telephony.simulator import Caller, TwilioSimulator
 from running import Running, make_settings, running_app
 from test_cases import CHIYODA_ORG, DIRECTORY, NATIONAL, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
@@ -64,6 +64,24 @@ async def test_a_repeated_answer_report_opens_no_second_case(desk: Running) -> N
     first = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "9" * 32)
     again = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "9" * 32)
     assert first.said() == again.said() and len(await cases(desk)) == 1
+
+
+async def test_an_answer_retried_after_the_case_opened_but_before_the_call_remembered_it_finds_that_case(desk: Running) -> None:
+    """The first answer inserts the case without looking for it; the unique call_ref turns a second insert into a lookup."""
+    call = Call(desk)
+    await call.reach_dial()
+    first = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "9" * 32)
+    state = await load_call(desk.runtime.redis, call.sid)
+    assert state is not None and state.case_id is not None
+    state.case_id = None  # as if the first try ran out of time between its commit and storing the call's state
+    await save_call(desk.runtime.redis, call.sid, state)
+    again = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "9" * 32)
+    (case,) = await cases(desk)
+    assert first.said() == again.said() and case.id.replace("-", "")[:4] in "".join(again.said()[0].split("、"))
+    assert (await load_call(desk.runtime.redis, call.sid)).case_id == case.id  # type: ignore[union-attr]
+    async with desk.runtime.sessions() as session:
+        opened = (await session.execute(select(AuditEvent).where(AuditEvent.action == "case.open"))).scalars().all()
+    assert [e.resource_id for e in opened] == [case.id]
 
 
 async def test_a_whisper_that_cannot_be_built_still_puts_the_window_through(desk: Running) -> None:

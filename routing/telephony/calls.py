@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY
 
@@ -86,6 +87,12 @@ async def save_call(
 ) -> None:
     """Store a call's state with an expiry, in one round trip with its waiting mark and its event for the dashboard."""
     pipe = redis.pipeline(transaction=False)
+    stage_call(pipe, call_sid, state, event=event, waiting_since=waiting_since)
+    await pipe.execute()
+
+
+def stage_call(pipe: Pipeline, call_sid: str, state: CallState, *, event: dict | None = None, waiting_since: float | None = None) -> None:
+    """Add what `save_call` stores to a pipeline, for a webhook that sends more in the same round trip."""
     pipe.set(state_key(call_sid), state.dumps(), ex=STATE_SECONDS)
     if waiting_since is not None:
         pipe.zadd(WAITING_KEY, {call_sid: waiting_since}, nx=True)
@@ -93,7 +100,6 @@ async def save_call(
         pipe.zrem(WAITING_KEY, call_sid)
     if event is not None:
         pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(call_sid), **event}, ensure_ascii=False))
-    await pipe.execute()
 
 
 def event_id(call_sid: str) -> str:

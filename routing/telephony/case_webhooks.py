@@ -21,7 +21,7 @@ from routing.handoff import Status
 from routing.live import CALL_EVENTS_CHANNEL
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import CallState, event_id, live_call_key, load_call, save_call
+from routing.telephony.calls import CallState, event_id, live_call_key, load_call, stage_call
 from routing.telephony.endpoint import Hook, webhook
 from routing.telephony.webhooks import ANSWERED_URL, DIALLED_URL
 
@@ -40,24 +40,33 @@ async def answered(hook: Hook) -> str:
     if state is None or entry is None:
         return twiml.silence()  # nothing to tell the window: put them through
     case, transferred = await _case_for_answer(runtime, sid, state, entry.organization_id, entry.tier, entry.id)
-    await runtime.redis.set(live_call_key(case.id), sid, ex=LIVE_CALL_SECONDS)
+    pipe = runtime.redis.pipeline(transaction=False)  # one round trip: the window is waiting to hear the case number
+    pipe.set(live_call_key(case.id), sid, ex=LIVE_CALL_SECONDS)
     if (state.case_id, attempt.leg) != (case.id, form.get("CallSid")):
         state.case_id, attempt.leg = case.id, form.get("CallSid")
-        await save_call(runtime.redis, sid, state)
+        stage_call(pipe, sid, state)
     event = {"call": event_id(sid), "step": "answered", "case": case.id, "org": entry.organization_id, "service_id": entry.id}
-    await runtime.redis.publish(CALL_EVENTS_CHANNEL, json.dumps(event))
+    pipe.publish(CALL_EVENTS_CHANNEL, json.dumps(event))
+    await pipe.execute()
     topic = prompts.TOPIC_NAMES.get(state.via or state.topic or "general", "")
     return twiml.whisper([prompts.whisper(case.id, topic, transferred=transferred)])
 
 
 async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: str, tier: str, service_id: str) -> tuple[Case, bool]:
-    """Return the call's case, opening it at the answering organisation, and whether this answer is a transfer."""
+    """Return the call's case, opening it at the answering organisation, and whether this answer is a transfer.
+
+    The first answer of a call (no case in its state yet) inserts the case without looking for it
+    first, one round trip fewer while the window waits. Should the case exist all the same (Twilio
+    retried a request whose first try opened the case but ran out of time before the call's state
+    was stored), the unique call_ref refuses the insert and the second try finds the case.
+    """
     call_ref = reference(sid, secret_key=runtime.settings.secret_key)
     now = runtime.clock.now()
-    for _ in range(2):  # a retried webhook may race the first one for the unique call_ref
+    opened = state.case_id is not None
+    for _ in range(2):
         try:
             async with db.transaction(runtime.sessions) as session:
-                case = (await session.execute(select(Case).where(Case.call_ref == call_ref))).scalar_one_or_none()
+                case = (await session.execute(select(Case).where(Case.call_ref == call_ref))).scalar_one_or_none() if opened else None
                 if case is None:
                     case = Case(channel="voice", call_ref=call_ref, topic=state.topic, topics=[state.topic] if state.topic else [],
                                 lgcode=state.lgcode, prefecture=state.prefecture, holder_org=org, holder_service=service_id, holder_tier=tier,
@@ -78,6 +87,7 @@ async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: st
                 return case, transfer is not None or case.holder_org != org
         except IntegrityError:
             log.info("case_open_raced")
+            opened = True
     raise RuntimeError("the call's case could not be opened")
 
 

@@ -22,7 +22,7 @@ from referral_directory.records import TOPICS
 from referral_directory.regions import PostalMatch, lgcode6
 from routing.call_records import CallRecord
 from routing.confidentiality import caller_pseudonym, reference
-from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY
+from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
 from routing.engine import Contact, Load, decide_route, matching_services
 from routing.preview import shared_municipality
 from routing.runtime import Runtime
@@ -306,11 +306,13 @@ async def status(hook: Hook) -> None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
         await runtime.live.release_slot(ringing.service_id, lease=sid)
     record = await _write_record(runtime, sid, form, state)
-    await runtime.redis.delete(state_key(sid), *([live_call_key(state.case_id)] if state.case_id else []))
-    await runtime.redis.zrem(WAITING_KEY, sid)
+    pipe = runtime.redis.pipeline(transaction=False)  # the call's traces in Redis go in one round trip
+    pipe.delete(state_key(sid), *([live_call_key(state.case_id)] if state.case_id else []))
+    pipe.zrem(WAITING_KEY, sid)
     if state.queue is not None:
-        await runtime.live.leave_queue(state.queue, sid)
-    await runtime.redis.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
+        pipe.zrem(queue_key(state.queue), sid)
+    pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
+    await pipe.execute()
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
     if record.wait_seconds:
         runtime.metrics.wait_seconds.observe(record.wait_seconds)
