@@ -94,6 +94,33 @@ async def add_user(
     return _staff(row), token
 
 
+async def disable_user(session: AsyncSession, *, name: str) -> tuple[Staff, bool]:
+    """Disable a staff account: its API token and password are refused from now on; returns it and whether it was active."""
+    row = await _named(session, name)
+    was_active = not row.disabled
+    row.disabled = True
+    await session.flush()
+    return _staff(row), was_active
+
+
+async def enable_user(session: AsyncSession, *, name: str) -> tuple[Staff, str]:
+    """Give a disabled account its access back with a new API token (the old one stays refused); returns it and the token."""
+    row = await _named(session, name)
+    if not row.disabled:
+        raise StaffError(f"{name!r} is not disabled; nothing was changed")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row.disabled, row.token_hash = False, hash_token(token)
+    await session.flush()
+    return _staff(row), token
+
+
+async def _named(session: AsyncSession, name: str) -> StaffUser:
+    row = (await session.execute(select(StaffUser).where(StaffUser.name == name))).scalar_one_or_none()
+    if row is None:
+        raise StaffError(f"there is no staff account named {name!r}")
+    return row
+
+
 async def staff_for_token(session: AsyncSession, token: str) -> Staff | None:
     """Return the active staff account an API token belongs to, or None."""
     row = (await session.execute(select(StaffUser).where(StaffUser.token_hash == hash_token(token)))).scalar_one_or_none()
@@ -134,9 +161,7 @@ def check_password_rules(password: str) -> None:
 async def set_password(session: AsyncSession, hasher: PasswordHasher, *, name: str, password: str) -> Staff:
     """Set a staff account's password (stored only as an argon2id hash); returns the account."""
     check_password_rules(password)
-    row = (await session.execute(select(StaffUser).where(StaffUser.name == name))).scalar_one_or_none()
-    if row is None:
-        raise StaffError(f"there is no staff account named {name!r}")
+    row = await _named(session, name)
     row.password_hash = await asyncio.to_thread(hasher.hash, _normalized(password))
     await session.flush()
     return _staff(row)

@@ -1,7 +1,7 @@
 """API tokens looked up once every few seconds per worker, not on every request.
 
 A counsellor's dashboard or a desk's script sends its bearer token with every request. Looking it
-up costs a database session of its own (a pool check-out, on PostgreSQL a ping and a transaction)
+up costs a database session of its own (a pool check-out and a transaction, a few round trips)
 before the request's real work begins: measured in the May surge drill, about a sixth of the
 service's CPU time per API request. A worker remembers a token it has seen valid for
 `TOKEN_CACHE_SECONDS`; a change to the account (its role, its organisation, disabling it) reaches

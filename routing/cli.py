@@ -18,7 +18,8 @@ from redis.exceptions import RedisError
 from referral_directory import audit, db
 from referral_directory import service as directory_service
 from referral_directory.interchange import FORMATS, read_directory_file, write_directory_file
-from referral_directory.staff import StaffError, add_user, check_password_rules, set_password
+from referral_directory.staff import StaffError, add_user, check_password_rules, disable_user, enable_user, set_password
+from referral_directory.token_cache import TOKEN_CACHE_SECONDS
 from routing import keyring
 from routing.clock import Clock
 from routing.purge import Purged, purge_now
@@ -368,6 +369,49 @@ def users_password(name: Annotated[str, typer.Argument(help="login name")]) -> N
         typer.echo(f"{ended} signed-in session(s) ended; any sign-in lock on the account is lifted")
 
     asyncio.run(_with_runtime(work))
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Take a staff member's access away (someone leaving, a lost token): sign-in and API token refused, signed-in sessions ended."""
+    from routing.web import sessions as web_sessions
+
+    async def work(runtime: Runtime) -> None:
+        try:
+            async with db.transaction(runtime.sessions) as session:
+                staff, was_active = await disable_user(session, name=name)
+                if was_active:
+                    await audit.append(session, actor="cli:users", action="staff.disable", resource_kind="staff", resource_id=staff.id)
+        except StaffError as error:
+            raise _fail(f"not disabled: {error}") from None
+        typer.echo(f"disabled {staff.name}" if was_active else f"{staff.name} was already disabled")
+        typer.echo(f"their web pages are refused at once, their API token within {TOKEN_CACHE_SECONDS:g} s; cases and records stay")
+        try:
+            ended = await web_sessions.end_all_sessions(runtime.redis, staff.id)
+        except RedisError:
+            typer.echo("note: Redis could not be reached: signed-in sessions are refused at their next request all the same", err=True)
+            return
+        typer.echo(f"{ended} signed-in session(s) ended")
+
+    asyncio.run(_with_runtime(work))
+
+
+@users_app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Give a disabled staff member their access back with a new API token, printed alone on the last line (the old one stays refused)."""
+
+    async def work(runtime: Runtime) -> str:
+        try:
+            async with db.transaction(runtime.sessions) as session:
+                staff, token = await enable_user(session, name=name)
+                await audit.append(session, actor="cli:users", action="staff.enable", resource_kind="staff", resource_id=staff.id)
+        except StaffError as error:
+            raise _fail(f"not enabled: {error}") from None
+        typer.echo(f"enabled {staff.name}; their password is unchanged (set a new one with `tsunagu users password {staff.name}`)")
+        typer.echo("new API token (shown once; the old one stays refused):")
+        return token
+
+    typer.echo(asyncio.run(_with_runtime(work)))
 
 
 def _read_password() -> str:

