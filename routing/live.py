@@ -6,7 +6,7 @@ and Redis 7 run the same code).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -56,8 +56,15 @@ class LiveState:
         ids = list(service_ids)
         if not ids:
             return {}
-        counts = await self._script("slots_in_use")(keys=[slot_key(i, channel) for i in ids])
-        return {i: int(c) for i, c in zip(ids, counts) if int(c)}
+        return _held(ids, await self._script("slots_in_use")(keys=[slot_key(i, channel) for i in ids]))
+
+    async def slots_and_place(self, service_ids: Iterable[str], routing_key: str | None, call: str) -> tuple[Mapping[str, int], int | None]:
+        """Return `slots_in_use` of the services (voice) and, for a call in a queue, its 0-based place (None: not in it), in one round trip."""
+        ids = list(service_ids)
+        if routing_key is None:
+            return await self.slots_in_use(ids), None
+        *counts, place = await self._script("slots_in_use")(keys=[*(slot_key(i) for i in ids), queue_key(routing_key)], args=[call])
+        return _held(ids, counts), None if int(place) < 0 else int(place)
 
     async def publish_version(self, version: int) -> bool:
         """Record a new directory version and notify every worker; False when it is not newer."""
@@ -88,11 +95,10 @@ class LiveState:
         _, rank, _ = await pipe.execute()
         return int(rank)
 
-    async def queue_position(self, routing_key: str, call: str) -> int | None:
-        """Return a call's 0-based position in its queue, or None when it is not in it."""
-        rank = await self.redis.zrank(queue_key(routing_key), call)
-        return None if rank is None else int(rank)
-
     async def leave_queue(self, routing_key: str, call: str) -> None:
         """Take a call out of its queue."""
         await self.redis.zrem(queue_key(routing_key), call)
+
+
+def _held(ids: list[str], counts: Sequence[int]) -> Mapping[str, int]:
+    return {i: int(c) for i, c in zip(ids, counts) if int(c)}

@@ -6,6 +6,7 @@ service runs on a real SQLite file and a real Redis, and capacity is filled with
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,20 @@ async def test_local_first_policy_per_topic_reverses_tiers(service_with_director
     body = await preview(service_with_directory, postal_code="1000001", topic="family", at=TUESDAY_10)
     assert body["policy"] == "local-first"
     assert names(body) == ["千代田区 子育て", "東京都 子育て", "全国 子育て"]
+
+
+async def test_slot_counts_and_a_waiting_calls_place_come_in_one_answer(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+    live = service_with_directory.runtime.live
+    assert await live.claim_slot(NATIONAL.id, lease="call-a", capacity=2, ttl_ms=60_000)
+    assert await live.claim_slot(TOKYO.id, lease="call-x", capacity=2, ttl_ms=1)  # a lease that runs out at once
+    await asyncio.sleep(0.01)
+    for n, call in enumerate(("call-p", "call-q")):
+        await live.join_queue("mind:13", call, 1000.0 + n)
+    services = [NATIONAL.id, TOKYO.id]
+    assert await live.slots_and_place(services, "mind:13", "call-q") == ({NATIONAL.id: 1}, 1)
+    assert await live.slots_and_place(services, "mind:13", "call-z") == ({NATIONAL.id: 1}, None)  # not waiting
+    assert await live.slots_and_place([], "mind:13", "call-p") == ({}, 0)
+    assert await live.slots_and_place(services, None, "call-p") == ({NATIONAL.id: 1}, None)
 
 
 async def test_everything_closed_says_when_each_tier_opens(service_with_directory) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY
+from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
 
 STATE_SECONDS = 6 * 3600  # long after any call has ended
 
@@ -83,11 +83,15 @@ async def load_call(redis: Redis, call_sid: str) -> CallState | None:
 
 
 async def save_call(
-    redis: Redis, call_sid: str, state: CallState, *, event: dict | None = None, waiting_since: float | None = None
+    redis: Redis, call_sid: str, state: CallState, *, event: dict | None = None, waiting_since: float | None = None,
+    left_queue: str | None = None,
 ) -> None:
-    """Store a call's state with an expiry, in one round trip with its waiting mark and its event for the dashboard."""
+    """Store a call's state with an expiry, in one round trip with its waiting mark, its event for the dashboard and its
+    leaving the queue `left_queue` (the call took a line)."""
     pipe = redis.pipeline(transaction=False)
     stage_call(pipe, call_sid, state, event=event, waiting_since=waiting_since)
+    if left_queue is not None:
+        pipe.zrem(queue_key(left_queue), call_sid)
     await pipe.execute()
 
 

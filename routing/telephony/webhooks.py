@@ -159,25 +159,23 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
     topic = state.via or state.topic
     contact = Contact(topic=topic, channel="voice", municipality=state.municipality, prefecture=state.prefecture)
     untried = [r.entry.id for r in matching_services(snapshot, contact) if r.entry.id not in state.tried]
-    load = Load(in_use=await runtime.live.slots_in_use(untried), rotation=runtime.next_rotation())
+    in_use, ahead = await runtime.live.slots_and_place(untried, state.queue, sid)
+    load = Load(in_use=in_use, rotation=runtime.next_rotation())
     decision = decide_route(snapshot, contact, now, load, runtime.settings.policy_for(topic))
     tried = state.tried
     candidates = [c for c in decision.candidates if c.service_id not in tried and c.phones]
     if state.queue is not None and candidates:
         # First come, first served across every worker: a waiting caller takes a line only when
         # fewer callers are ahead of them than there are free lines.
-        ahead = await runtime.live.queue_position(state.queue, sid)
         if ahead is not None and ahead >= sum(c.free_slots for c in candidates):
             candidates = []
     for candidate in candidates:
         lease_ms = runtime.settings.slot_lease_seconds * 1000
         if await runtime.live.claim_slot(candidate.service_id, lease=sid, capacity=candidate.capacity, ttl_ms=lease_ms):
-            if state.queue is not None:
-                await runtime.live.leave_queue(state.queue, sid)
-                state.queue = None
+            left, state.queue = state.queue, None
             state.attempts.append(Attempt(candidate.service_id, candidate.tier))
             event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": candidate.service_id}
-            await save_call(runtime.redis, sid, state, event=event)
+            await save_call(runtime.redis, sid, state, event=event, left_queue=left)
             return twiml.dial(candidate.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english,
                               whisper=ANSWERED_URL)
     if decision.outcome == "no_service" and not state.attempts:
