@@ -64,12 +64,11 @@ def _refuse_closed_connection(_dbapi_connection, record, _proxy) -> None:  # typ
     This replaces SQLAlchemy's `pool_pre_ping`, which on asyncpg sends BEGIN, an empty query and
     ROLLBACK at every checkout: three round trips before each transaction's own (measured at
     /answered in a May surge drill: 3 ms on average and 16 ms at p99, of a handler that took 20 ms
-    on average and 77 ms at p99). asyncpg
-    already knows, without asking the server, when the server closed the socket (a restart, a
-    failover that resets connections, pg_terminate_backend, an idle timeout): that is what is
-    checked here, and the pool then opens a new connection. A connection lost without a word (a
-    cable pulled) fails at its first statement instead; SQLAlchemy then discards the whole pool, and
-    a webhook caught by it still answers with the fallback number.
+    on average and 77 ms at p99). asyncpg already knows, without asking the server, when the server
+    closed the socket (a restart, a failover that resets connections, pg_terminate_backend, an idle
+    timeout): that is what is checked here, and the pool then opens a new connection. A connection
+    lost without a word (a cable pulled) fails at its first statement instead; SQLAlchemy then
+    discards the whole pool, and a webhook caught by it still answers with the fallback number.
     """
     if record.driver_connection.is_closed():
         raise DisconnectionError("the database server closed this pooled connection")
