@@ -86,8 +86,8 @@ async def save_call(
     redis: Redis, call_sid: str, state: CallState, *, event: dict | None = None, waiting_since: float | None = None,
     left_queue: str | None = None,
 ) -> None:
-    """Store a call's state with an expiry, in one round trip with its waiting mark, its event for the dashboard and its
-    leaving the queue `left_queue` (the call took a line)."""
+    """Store a call's state with an expiry in one round trip, with its waiting mark, its event for the dashboard and,
+    when the call has just taken a line, its removal from the queue `left_queue`."""
     pipe = redis.pipeline(transaction=False)
     stage_call(pipe, call_sid, state, event=event, waiting_since=waiting_since)
     if left_queue is not None:
