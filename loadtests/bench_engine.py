@@ -47,7 +47,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from referral_directory import db  # noqa: E402
+from referral_directory.storage import db  # noqa: E402
+
+from routing import migrations
 from referral_directory import service as directory_service  # noqa: E402
 from referral_directory.demo import demo_directory  # noqa: E402
 from referral_directory.hours import JST, is_open_at, japanese_holidays  # noqa: E402
@@ -154,7 +156,7 @@ def sql_route(conn, contact, at, in_use, regions, holidays, tier_rank) -> list[s
 async def store(path: Path, records) -> None:  # type: ignore[no-untyped-def]
     engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         async with db.transaction(db.session_factory(engine)) as session:
             await directory_service.save_records(session, records, actor="bench")
     finally:

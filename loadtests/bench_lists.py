@@ -36,10 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
-from referral_directory import db  # noqa: E402
+from referral_directory.storage import db  # noqa: E402
+
+from routing import migrations
 from referral_directory import models  # noqa: E402,F401  (registers the directory's tables)
-from routing.case_records import Case, Referral, new_case_id  # noqa: E402
-from routing.cases_api import CASE_LIST, referral_box_query  # noqa: E402
+from routing.cases.models import Case, Referral, new_case_id  # noqa: E402
+from routing.cases.api import CASE_LIST, referral_box_query  # noqa: E402
 from routing.settings import async_database_url  # noqa: E402
 
 TARGET_RATIO = 2.0
@@ -87,7 +89,7 @@ async def measure(cases: int, reads: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory:
         engine = db.create_engine(async_database_url(f"sqlite:///{Path(directory) / 'lists.db'}"))
         try:
-            await db.migrate(engine)
+            await migrations.migrate(engine)
             sessions = db.session_factory(engine)
             case_rows, referral_rows = rows_for(cases)
             async with db.transaction(sessions) as session:

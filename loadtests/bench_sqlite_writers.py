@@ -8,7 +8,7 @@ a case opening with its audit event (insert, lock the chain head, insert, move t
 commit. Each event loop is kept about half busy meanwhile, in 1 ms slices, as by other requests.
 The same run is made through plain aiosqlite (`create_async_engine`), through tsunagu's engine
 without its write turn, and through tsunagu's engine (`db.create_engine`: see
-referral_directory/sqlite_connection.py); the figures are the transactions' latencies, start to
+referral_directory/storage/sqlite_connection.py); the figures are the transactions' latencies, start to
 commit, over both processes. The middle line shows what the write turn is worth: little at the
 default rate, more in a busier hour (--rate 150, 2026-11-27: p99 33 ms and max 113 ms without it,
 19.5 ms and 37 ms with it).
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
 
-from referral_directory import db  # noqa: E402
+from referral_directory.storage import db  # noqa: E402
 
 BUSY_SHARE = 0.5  # of each event loop, burnt in 1 ms slices
 TARGET_RATIO = 3.0

@@ -20,7 +20,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
-from referral_directory.hsds import parse_hsds
+from referral_directory.interchange.hsds import parse_hsds
 from surge_gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
 from surge_record import WorldLog
 from surge_report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SLOT_PATTERN = "tsunagu:slots:*"
 VOICE_SLOTS = "tsunagu:slots:*:voice"
-WAITING_KEY = "tsunagu:waiting"  # routing/live.py
+WAITING_KEY = "tsunagu:waiting"  # routing/live/state.py
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")  # routing/call_records.py
+OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")  # routing/telephony/records.py
 DEFAULT_P99_MS = 100.0
 P99_MIN_REQUESTS = 1000  # an endpoint's own p99 is judged from this many requests on
 P95_MIN_REQUESTS = 100  # below P99_MIN_REQUESTS, its p95 from this many on; below that it counts only in the whole

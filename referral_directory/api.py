@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory import service as directory_service
 from referral_directory.api_models import (
     ChangeOut,
@@ -32,7 +32,7 @@ from referral_directory.api_models import (
     ServiceOut,
     ServicePatch,
 )
-from referral_directory.deps import CurrentStaff, DirectoryHost, HostDep
+from referral_directory.staff.deps import CurrentStaff, DirectoryHost, HostDep
 from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
 from referral_directory.hours import is_open_at
 from referral_directory.records import (
@@ -45,8 +45,8 @@ from referral_directory.records import (
     normalized,
 )
 from referral_directory.snapshot import compile_hours
-from referral_directory.access import Action, ServiceScope, decide
-from referral_directory.staff import Role, Staff, area_within, describe_scope
+from referral_directory.staff.access import Action, ServiceScope, decide
+from referral_directory.staff.accounts import Role, Staff, area_within, describe_scope
 from referral_directory.validation import validate_records
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])

@@ -121,7 +121,7 @@ class StaffUser(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """One link of the append-only, hash-chained audit log; written only by `referral_directory.audit`."""
+    """One link of the append-only, hash-chained audit log; written only by `referral_directory.staff.audit`."""
 
     __tablename__ = "audit_event"
     seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))

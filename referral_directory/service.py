@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory import audit
+from referral_directory.staff import audit
 from referral_directory.models import (
     ChangeRecord,
     DirectoryState,

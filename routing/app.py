@@ -16,18 +16,21 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_directory import api as directory_api
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory.errors import TsunaguError
 from referral_directory.regions import Regions
-from routing import audit_api, cases_api, preview, stats_api
-from routing.cases import run_referral_sweeper
+from routing import preview
+from routing.privacy import audit_api
+from routing.cases import api as cases_api
+from routing.statistics import api as stats_api
+from routing.cases.rules import run_referral_sweeper
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
 from routing.runtime import Runtime, open_runtime, run_checkpoints
 from routing.settings import Settings
-from routing.reconciler import run_reconciler
-from routing import keyring
-from routing.purge import run_purge_schedule
+from routing.contacts.reconciler import run_reconciler
+from routing.privacy import keyring
+from routing.privacy.purge import run_purge_schedule
 from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
 from routing.telephony.callbacks import run_dispatcher, twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
@@ -37,7 +40,7 @@ log = structlog.get_logger("tsunagu.http")
 # How long the event loop may keep the GIL while another thread of the worker waits for it (Python's
 # default is 5 ms). The loop hands SQLite's reads, and each transaction's first write, to aiosqlite's
 # thread and takes the answer back; on a busy worker each handover can wait the whole interval
-# (measured before referral_directory/sqlite_connection.py, May surge drill on SQLite, p99 of
+# (measured before referral_directory/storage/sqlite_connection.py, May surge drill on SQLite, p99 of
 # /answered: 120 ms in a run with 5 ms, 73-110 ms in three with 1 ms). Threads doing long work
 # (the snapshot build, argon2) also let the loop in sooner.
 SWITCH_INTERVAL_SECONDS = 0.001

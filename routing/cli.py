@@ -15,14 +15,16 @@ import httpx
 import typer
 from redis.exceptions import RedisError
 
-from referral_directory import audit, db
+from referral_directory.staff import audit
+from referral_directory.storage import db
+from routing import migrations
 from referral_directory import service as directory_service
 from referral_directory.interchange import FORMATS, read_directory_file, write_directory_file
-from referral_directory.staff import StaffError, add_user, check_password_rules, disable_user, enable_user, set_password
-from referral_directory.token_cache import TOKEN_CACHE_SECONDS
-from routing import keyring
+from referral_directory.staff.accounts import StaffError, add_user, check_password_rules, disable_user, enable_user, set_password
+from referral_directory.staff.token_cache import TOKEN_CACHE_SECONDS
+from routing.privacy import keyring
 from routing.clock import Clock
-from routing.purge import Purged, purge_now
+from routing.privacy.purge import Purged, purge_now
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 
@@ -73,7 +75,7 @@ def serve(
     import uvicorn
 
     from routing.logs import configure_logging
-    from routing.redis_server import EmbeddedRedis
+    from routing.live.redis_server import EmbeddedRedis
 
     settings = Settings()
     configure_logging(settings.log_level)
@@ -171,7 +173,7 @@ def audit_verify(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="prin
     async def work() -> audit.Verification:
         engine = db.create_engine(settings.sqlalchemy_url)
         try:
-            await db.migrate(engine)
+            await migrations.migrate(engine)
             async with db.session_factory(engine)() as session:
                 return await audit.verify(session, keys=[key])
         finally:
@@ -254,7 +256,7 @@ def purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="count what is
     async def work() -> Purged:  # the database alone: no Redis, no regions (the service's own runs take a Redis lock)
         engine = db.create_engine(settings.sqlalchemy_url)
         try:
-            await db.migrate(engine)
+            await migrations.migrate(engine)
             sessions = db.session_factory(engine)
             audit.bind_key(sessions, audit.key_from_secret(settings.secret_key))
             now = Clock(settings.clock, settings.clock_speed).now()

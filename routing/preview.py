@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from referral_directory.deps import CurrentStaff
+from referral_directory.staff.deps import CurrentStaff
 from referral_directory.errors import Invalid, TsunaguError
 from referral_directory.records import NATION, TOPICS
 from referral_directory.regions import RegionError, Regions, lgcode6

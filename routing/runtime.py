@@ -14,18 +14,20 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory import audit, db
+from referral_directory.staff import audit
+from referral_directory.storage import db
+from routing import migrations
 from referral_directory import service as directory_service
 from referral_directory.demo import demo_directory
 from referral_directory.hours import japanese_holidays
 from referral_directory.regions import Regions, build_regions
 from referral_directory.snapshot import Snapshot, build_snapshot
 from referral_directory.validation import validate_records
-from referral_directory.token_cache import TokenCache
+from referral_directory.staff.token_cache import TokenCache
 from routing.clock import Clock
-from routing.live import VERSION_CHANNEL, LiveState
+from routing.live.state import VERSION_CHANNEL, LiveState
 from routing.metrics import Metrics
-from routing.redis_server import EmbeddedRedis, connect
+from routing.live.redis_server import EmbeddedRedis, connect
 from routing.settings import Settings
 
 log = structlog.get_logger("tsunagu.runtime")
@@ -176,7 +178,7 @@ async def open_runtime(
     )
     audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))  # every audit event is chained under the secret
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         if demo:
             await load_demo_if_empty(runtime)
         if snapshot:

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     keyring_file: Path | None = None  # default var_dir/keys.json; without it, keys are derived from secret_key (ids above)
     note_retention_days: int = 90  # notes, contact details and exception reasons go once their case is this long idle
     callback_retention_days: int = 30  # callback numbers go this long after the request, whatever became of it
-    pseudonym_retention_days: int = 365  # callers' pseudonyms go this long after the call or case (see routing/purge.py)
+    pseudonym_retention_days: int = 365  # callers' pseudonyms go this long after the call or case (see routing/privacy/purge.py)
     purge_every_seconds: float = 3600.0  # how often the service runs the purge (one worker at a time)
     twilio_api_url: str = "https://api.twilio.com"  # tests point this at a local server speaking Twilio's REST API
     callback_seconds: float = 5.0  # how often waiting callback requests are matched with free lines

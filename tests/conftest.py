@@ -14,9 +14,11 @@ import pytest
 import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from referral_directory import db
+from referral_directory.storage import db
+
+from routing import migrations
 from referral_directory.regions import Regions, build_regions
-from routing.redis_server import EmbeddedRedis
+from routing.live.redis_server import EmbeddedRedis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
 from pg_cluster import SCRATCH, PostgresUnavailable, ThrowawayPostgres  # noqa: E402
@@ -113,7 +115,7 @@ async def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated once for the run; tests that need a database get a copy (migrating costs more than a test)."""
     path = tmp_path_factory.mktemp("migrated") / "migrated.db"
     engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-    await db.migrate(engine)
+    await migrations.migrate(engine)
     await engine.dispose()
     return path
 
@@ -124,6 +126,6 @@ async def engine(migrated_file: Path, tmp_path: Path) -> AsyncIterator[AsyncEngi
     path = tmp_path / "tsunagu-copy.db"
     shutil.copyfile(migrated_file, path)
     engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-    assert await db.is_current(engine)
+    assert await migrations.is_current(engine)
     yield engine
     await engine.dispose()

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory import service as directory_service
 from referral_directory.records import DirectoryRecords
 from referral_directory.regions import Regions
-from referral_directory.staff import add_user
+from referral_directory.staff.accounts import add_user
 from routing.app import create_app
 from routing.runtime import Runtime
 from routing.settings import Settings

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from builders import make_records, make_service
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory import service as directory_service
 from running import make_settings, running_app
 

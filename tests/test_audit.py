@@ -20,9 +20,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from referral_directory import audit, db
+from referral_directory.staff import audit
+from referral_directory.storage import db
+from routing import migrations
 from referral_directory import service as directory_service
-from referral_directory.audit import GENESIS, Action, Entry, Event, Link, Verification
+from referral_directory.staff.audit import GENESIS, Action, Entry, Event, Link, Verification
 from referral_directory.models import AuditEvent
 from referral_directory.records import derived_id
 from routing import cli
@@ -424,7 +426,7 @@ async def postgres(postgres_url: str) -> AsyncIterator[str]:
 
 async def test_concurrent_appends_on_postgresql_form_one_chain_without_gaps(postgres):
     engine = db.create_engine(async_database_url(postgres))
-    await db.migrate(engine)
+    await migrations.migrate(engine)
     sessions = keyed_sessions(engine)
 
     async def read_case(n: int) -> int:
@@ -459,7 +461,7 @@ async def test_concurrent_appends_on_postgresql_form_one_chain_without_gaps(post
 async def test_appends_of_any_size_on_postgresql_chain_and_verify(postgres, count):
     # 4,000 events of 10 columns are more parameters than one PostgreSQL statement takes: a directory import appends that many.
     engine = db.create_engine(async_database_url(postgres))
-    await db.migrate(engine)
+    await migrations.migrate(engine)
     sessions = keyed_sessions(engine)
     try:
         async with db.transaction(sessions) as session:

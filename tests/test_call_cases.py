@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from fake_twilio import fake_twilio
 from referral_directory.models import AuditEvent
-from routing.case_records import Case, Referral
+from routing.cases.models import Case, Referral
 from routing.telephony.calls import load_call, save_call
 from routing.telephony.simulator import Caller, TwilioSimulator
 from running import Running, make_settings, running_app

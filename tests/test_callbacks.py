@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from fake_twilio import fake_twilio
-from routing.call_records import CallbackRequest, CallRecord
-from routing.confidentiality import unseal
+from routing.telephony.records import CallbackRequest, CallRecord
+from routing.privacy.confidentiality import unseal
 from routing.telephony.callbacks import dispatch_once, twilio_client
 from running import make_settings, running_app
 from test_voice import DIRECTORY, FAMILY, TUESDAY_10, slots_held

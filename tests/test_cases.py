@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from builders import make_organization, make_phone, make_records, make_schedule, make_service
-from referral_directory.audit import AuditEvent
+from referral_directory.staff.audit import AuditEvent
 from referral_directory.records import NATION, WEEKDAYS, derived_id
-from referral_directory import db
-from routing.case_records import Referral, SafetyException
-from routing.cases_api import case_list_query
-from routing.cases import sweep_referrals
+from referral_directory.storage import db
+from routing.cases.models import Referral, SafetyException
+from routing.cases.api import case_list_query
+from routing.cases.rules import sweep_referrals
 from routing.clock import Clock
 from running import Running, make_settings, running_app
 

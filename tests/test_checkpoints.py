@@ -11,7 +11,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from referral_directory import db
+from referral_directory.storage import db
+
+from routing import migrations
 from running import make_settings, running_app
 
 ROWS = 1200  # about 1,200 pages of log: past SQLite's own checkpoint at 1,000
@@ -37,7 +39,7 @@ async def test_commits_checkpoint_only_when_asked_to_in_the_background(tmp_path:
     path = tmp_path / "service.db"
     engine = db.create_engine(f"sqlite+aiosqlite:///{path}", checkpoint_in_background=True)
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         await db.checkpoint(engine)
         await fill(engine)
         assert rows_in_file_alone(path, tmp_path) == 0  # no commit copied the log in

@@ -20,15 +20,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory.records import derived_id
-from referral_directory.staff import Role, hash_token, staff_for_token
+from referral_directory.staff.accounts import Role, hash_token, staff_for_token
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
-SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "interchange" / "samples"
 SAMPLE_CSV = SAMPLES / "directory-sample.csv"
 SAMPLE_HSDS = SAMPLES / "directory-sample.hsds.json"
-VERSION_KEY = "tsunagu:directory:version"  # routing/live.py: the version every worker follows
+VERSION_KEY = "tsunagu:directory:version"  # routing/live/state.py: the version every worker follows
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import redis
 from sqlalchemy import select
 
 from fake_twilio import fake_twilio
-from referral_directory import audit
-from routing.case_records import Case, CaseNote
-from routing.purge import purge_now
+from referral_directory.staff import audit
+from routing.cases.models import Case, CaseNote
+from routing.privacy.purge import purge_now
 from running import make_settings, running_app
 from test_cases import CHIYODA, CHIYODA_ORG, DIRECTORY, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
 from voice_support import Call, voice_settings

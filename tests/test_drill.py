@@ -12,7 +12,9 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-from referral_directory import db
+from referral_directory.storage import db
+
+from routing import migrations
 from referral_directory import service as directory_service
 from routing.app import create_app
 from routing.cli import app as cli
@@ -23,7 +25,7 @@ from voice_support import AUTH_TOKEN
 
 async def _store(url: str) -> None:
     engine = db.create_engine(url)
-    await db.migrate(engine)
+    await migrations.migrate(engine)
     async with db.transaction(db.session_factory(engine)) as session:
         await directory_service.save_records(session, DIRECTORY, actor="test")
     await engine.dispose()

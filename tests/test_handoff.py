@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from referral_directory.hours import JST, Hours, japanese_holidays, window
-from routing.handoff import HandoffError, Status, accept_deadline, check_move, next_tier
+from routing.cases.handoff import HandoffError, Status, accept_deadline, check_move, next_tier
 
 HOLIDAYS = japanese_holidays(2026, 2027)
 OFFICE = Hours(weekly=(window("MO,TU,WE,TH,FR", "09:00", "17:00"),), closures=((date(2026, 12, 29), date(2027, 1, 3)),))

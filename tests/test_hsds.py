@@ -12,12 +12,12 @@ from hsds_schemas import schema_errors
 from hypothesis import given, settings
 from strategies import valid_services
 
-from referral_directory.hsds import dumps_hsds, load_hsds, parse_hsds, to_hsds
+from referral_directory.interchange.hsds import dumps_hsds, load_hsds, parse_hsds, to_hsds
 from referral_directory.records import DirectoryRecords, ParseResult, derived_id
-from referral_directory.sheet import load_sheet
+from referral_directory.interchange.sheet import load_sheet
 from referral_directory.validation import service_where
 
-SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "interchange" / "samples"
 
 
 def sample_records(regions) -> DirectoryRecords:

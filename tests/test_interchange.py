@@ -12,7 +12,7 @@ from hsds_schemas import schema_errors
 from referral_directory.demo import demo_directory
 from referral_directory.interchange import read_directory_file, write_directory_file
 
-SAMPLES = Path(__file__).parent.parent / "referral_directory" / "samples"
+SAMPLES = Path(__file__).parent.parent / "referral_directory" / "interchange" / "samples"
 
 
 def test_sheet_problems_come_in_row_order(tmp_path: Path, regions) -> None:  # type: ignore[no-untyped-def]

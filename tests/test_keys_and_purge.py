@@ -27,15 +27,17 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
-from referral_directory import audit, db
+from referral_directory.staff import audit
+from referral_directory.storage import db
+from routing import migrations
 from referral_directory.models import AuditEvent
-from routing import keyring
-from routing.call_records import CallbackRequest, CallRecord
-from routing.case_records import Case, CaseNote, Referral, SafetyException
-from routing.confidentiality import KeyGone, caller_pseudonym, seal, try_unseal, unseal
+from routing.privacy import keyring
+from routing.telephony.records import CallbackRequest, CallRecord
+from routing.cases.models import Case, CaseNote, Referral, SafetyException
+from routing.privacy.confidentiality import KeyGone, caller_pseudonym, seal, try_unseal, unseal
 from routing.logs import configure_logging
-from routing.keyring import PSEUDONYM, SEAL, Keyring, KeyringError
-from routing.purge import LOCK_KEY, Retention, purge_if_due, purge_now
+from routing.privacy.keyring import PSEUDONYM, SEAL, Keyring, KeyringError
+from routing.privacy.purge import LOCK_KEY, Retention, purge_if_due, purge_now
 from routing.runtime import open_runtime
 from routing.settings import Settings, async_database_url
 from running import make_settings, running_app
@@ -312,7 +314,7 @@ async def test_purge_empties_each_identifying_field_when_its_time_is_up_and_keep
     database = tmp_path / "tsunagu.db"
     engine = db.create_engine(f"sqlite+aiosqlite:///{database}")
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         await store(db.session_factory(engine), identifying_rows(keys))
     finally:
         await engine.dispose()
@@ -382,7 +384,7 @@ async def test_purge_on_postgresql_keeps_the_statistics_and_is_idempotent(tmp_pa
         await (await connection.execution_options(isolation_level="AUTOCOMMIT")).execute(text(f"CREATE DATABASE {name}"))
     engine = db.create_engine(async_database_url(postgres_url.rsplit("/", 1)[0] + f"/{name}"))
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         sessions = db.session_factory(engine)
         keys = keys_in(tmp_path)
         await store(sessions, identifying_rows(keys))

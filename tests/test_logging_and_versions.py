@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 import uvicorn
 
-from routing.live import VERSION_KEY
+from routing.live.state import VERSION_KEY
 from routing.logs import redact_processor, redact_text
 from running import make_settings, running_app
 

@@ -13,7 +13,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from referral_directory import db
+from referral_directory.storage import db
+
+from routing import migrations
 from referral_directory import models  # noqa: F401  (registers the tables in SQLModel.metadata)
 from referral_directory import service as directory_service
 from referral_directory.records import DirectoryRecords, normalized
@@ -67,7 +69,7 @@ async def round_trip(engine: AsyncEngine) -> None:
 async def test_the_migration_creates_exactly_the_tables_the_models_define(tmp_path):
     engine = sqlite_engine(tmp_path)
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         assert await schema_differences(engine) == []
         assert await table_names(engine) == set(SQLModel.metadata.tables) | {"alembic_version"}
     finally:
@@ -77,12 +79,12 @@ async def test_the_migration_creates_exactly_the_tables_the_models_define(tmp_pa
 async def test_the_schema_is_current_only_after_migrating_and_migrating_again_changes_nothing(tmp_path):
     engine = sqlite_engine(tmp_path)
     try:
-        assert await db.is_current(engine) is False
-        await db.migrate(engine)
-        assert await db.is_current(engine) is True
+        assert await migrations.is_current(engine) is False
+        await migrations.migrate(engine)
+        assert await migrations.is_current(engine) is True
         await round_trip(engine)
-        await db.migrate(engine)
-        assert await db.is_current(engine) is True
+        await migrations.migrate(engine)
+        assert await migrations.is_current(engine) is True
         assert await schema_differences(engine) == []
         async with db.session_factory(engine)() as session:
             assert await directory_service.directory_version(session) == 1
@@ -93,10 +95,10 @@ async def test_the_schema_is_current_only_after_migrating_and_migrating_again_ch
 async def test_a_database_stamped_at_no_revision_is_not_current(tmp_path):
     engine = sqlite_engine(tmp_path)
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         async with engine.begin() as connection:
             await connection.execute(text("DELETE FROM alembic_version"))
-        assert await db.is_current(engine) is False
+        assert await migrations.is_current(engine) is False
     finally:
         await engine.dispose()
 
@@ -118,11 +120,11 @@ async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_postgres_migrates_to_exactly_the_models_and_round_trips_the_directory(postgres_engine):
-    assert await db.is_current(postgres_engine) is False
-    await db.migrate(postgres_engine)
-    await db.migrate(postgres_engine)
+    assert await migrations.is_current(postgres_engine) is False
+    await migrations.migrate(postgres_engine)
+    await migrations.migrate(postgres_engine)
 
-    assert await db.is_current(postgres_engine) is True
+    assert await migrations.is_current(postgres_engine) is True
     assert await schema_differences(postgres_engine) == []
     assert await table_names(postgres_engine) == set(SQLModel.metadata.tables) | {"alembic_version"}
     await round_trip(postgres_engine)

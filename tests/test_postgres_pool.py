@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from referral_directory import db
+from referral_directory.storage import db
 from routing.settings import async_database_url
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from referral_directory.hsds import dumps_hsds
+from referral_directory.interchange.hsds import dumps_hsds
 from referral_directory.interchange import read_directory_file
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from builders import make_records, make_schedule, make_service

@@ -14,23 +14,13 @@ from hypothesis import given, settings
 from openpyxl import Workbook
 from strategies import valid_services
 
-from referral_directory import sheet
-from referral_directory.hsds import load_hsds
+from referral_directory.interchange import sheet
+from referral_directory.interchange.hsds import load_hsds
 from referral_directory.records import NATION, WEEKDAYS, ParseResult, derived_id
-from referral_directory.sheet import (
-    COLUMNS,
-    decode_sheet_bytes,
-    load_csv,
-    load_sheet,
-    load_xlsx,
-    parse_csv,
-    parse_xlsx,
-    to_csv,
-    to_xlsx,
-)
-from referral_directory.sheet_cells import read_dated_window, read_date_range, read_window, write_window
+from referral_directory.interchange.sheet import COLUMNS, decode_sheet_bytes, load_csv, load_sheet, load_xlsx, parse_csv, parse_xlsx, to_csv, to_xlsx
+from referral_directory.interchange.sheet_cells import read_dated_window, read_date_range, read_window, write_window
 
-SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "interchange" / "samples"
 ROW = {
     "organization_name": "テスト団体",
     "service_name": "テスト窓口",

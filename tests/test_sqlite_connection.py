@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from referral_directory import db, sqlite_connection
+from referral_directory.storage import db
+from referral_directory.storage import sqlite_connection
 
 
 class LoopTurns:

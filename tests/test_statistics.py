@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from builders import make_records, make_service
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory.records import derived_id
-from routing.case_records import Case, Referral
-from routing.statistics import Hop, summarize
+from routing.cases.models import Case, Referral
+from routing.statistics.counts import Hop, summarize
 from running import Running, make_settings, running_app
 
 NOW = "2026-12-10T12:00:00+09:00"

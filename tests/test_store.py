@@ -10,7 +10,7 @@ from builders import ORGANIZATION_ID, make_organization, make_phone, make_record
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory import service as directory_service
 from referral_directory.models import ChangeRecord, Phone, Schedule, Service, ServiceArea, ServiceChannel, ServiceTopic
 from referral_directory.records import WEEKDAYS, DirectoryRecords, derived_id, normalized

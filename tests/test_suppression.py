@@ -15,15 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from routing.suppression import (
-    SuppressedCounts,
-    SuppressedTable,
-    Table,
-    counts_csv_rows,
-    csv_rows,
-    suppress,
-    suppress_counts,
-)
+from routing.statistics.suppression import SuppressedCounts, SuppressedTable, Table, counts_csv_rows, csv_rows, suppress, suppress_counts
 
 X = None  # a suppressed number, to make the expected tables read like the published ones
 Entry = tuple[int, int]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory.models import StaffUser
-from referral_directory.token_cache import TOKEN_CACHE_SECONDS, TokenCache
+from referral_directory.staff.token_cache import TOKEN_CACHE_SECONDS, TokenCache
 from running import make_settings, running_app
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from builders import make_phone, make_records, make_schedule, make_service
 from fake_twilio import fake_twilio
 from referral_directory.records import NATION, WEEKDAYS, derived_id
-from routing.call_records import CallRecord
-from routing.reconciler import reconcile_once
+from routing.telephony.records import CallRecord
+from routing.contacts.reconciler import reconcile_once
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.simulator import Caller, Line, TwilioSimulator
 from running import Running, make_settings, running_app

@@ -8,10 +8,11 @@ import redis
 
 from browser import chromium, chromium_path, serving
 from builders import make_organization, make_records
-from referral_directory import db
+from referral_directory.storage import db
+from routing import migrations
 from referral_directory import service as directory_service
 from referral_directory.records import derived_id
-from referral_directory.staff import add_user, set_password
+from referral_directory.staff.accounts import add_user, set_password
 from routing.app import create_app
 from routing.web.auth import hasher_for
 from running import make_settings
@@ -24,7 +25,7 @@ async def seed(settings, regions) -> None:  # type: ignore[no-untyped-def]
     """The database the server will open: one organisation and a counsellor with a password."""
     engine = db.create_engine(settings.sqlalchemy_url)
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         sessions = db.session_factory(engine)
         async with db.transaction(sessions) as session:
             await directory_service.save_records(session, make_records(organizations=(make_organization(id=ORG, name="みなと相談室"),)), actor="test")

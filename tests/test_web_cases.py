@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from browser import chromium, chromium_path, serving
 from fake_twilio import fake_twilio
-from referral_directory import db
+from referral_directory.storage import db
+from routing import migrations
 from referral_directory import service as directory_service
-from referral_directory.staff import add_user, set_password
+from referral_directory.staff.accounts import add_user, set_password
 from routing.app import create_app
-from routing.case_records import SafetyException
-from routing.cases import sweep_referrals
+from routing.cases.models import SafetyException
+from routing.cases.rules import sweep_referrals
 from routing.clock import Clock
 from routing.web.auth import hasher_for
 from running import Running, make_settings, running_app
@@ -314,7 +315,7 @@ async def seed(settings, regions) -> str:  # type: ignore[no-untyped-def]
     """The database the server will open: the chain's directory and two counsellors; returns the national one's API token."""
     engine = db.create_engine(settings.sqlalchemy_url)
     try:
-        await db.migrate(engine)
+        await migrations.migrate(engine)
         sessions = db.session_factory(engine)
         async with db.transaction(sessions) as session:
             await directory_service.save_records(session, DIRECTORY, actor="test")

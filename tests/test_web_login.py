@@ -19,10 +19,10 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from builders import make_organization, make_records
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory.models import AuditEvent, StaffUser
 from referral_directory.records import derived_id
-from referral_directory.staff import add_user, set_password
+from referral_directory.staff.accounts import add_user, set_password
 from routing.web.auth import hasher_for
 from running import Running, make_settings, running_app
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from referral_directory import db
-from routing.call_records import CallbackRequest
-from routing.confidentiality import seal
+from referral_directory.storage import db
+from routing.telephony.records import CallbackRequest
+from routing.privacy.confidentiality import seal
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.callbacks import finish_try

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from referral_directory import db
-from routing.call_records import CallbackRequest
-from routing.confidentiality import try_unseal
+from referral_directory.storage import db
+from routing.telephony.records import CallbackRequest
+from routing.privacy.confidentiality import try_unseal
 from routing.engine import Contact, Load, decide_route, matching_services
-from routing.live import queue_key
+from routing.live.state import queue_key
 from routing.runtime import Runtime
 from routing.settings import Settings
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
+from routing.live.state import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
 
 STATE_SECONDS = 6 * 3600  # long after any call has ended
 

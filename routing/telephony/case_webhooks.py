@@ -14,11 +14,12 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from referral_directory import audit, db
-from routing.case_records import Case, Referral
-from routing.confidentiality import reference
-from routing.handoff import Status
-from routing.live import CALL_EVENTS_CHANNEL
+from referral_directory.staff import audit
+from referral_directory.storage import db
+from routing.cases.models import Case, Referral
+from routing.privacy.confidentiality import reference
+from routing.cases.handoff import Status
+from routing.live.state import CALL_EVENTS_CHANNEL
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.calls import CallState, event_id, live_call_key, load_call, stage_call

@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory.hours import JST
 from referral_directory.records import TOPICS
 from referral_directory.regions import PostalMatch, lgcode6
-from routing.call_records import CallRecord
-from routing.confidentiality import caller_pseudonym, reference
-from routing.live import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
+from routing.telephony.records import CallRecord
+from routing.privacy.confidentiality import caller_pseudonym, reference
+from routing.live.state import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
 from routing.engine import Contact, Load, decide_route, matching_services
 from routing.preview import shared_municipality
 from routing.runtime import Runtime

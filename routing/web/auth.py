@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from fastapi import Request
 
 from referral_directory.errors import Forbidden
-from referral_directory.staff import Staff, password_hasher, staff_by_id
+from referral_directory.staff.accounts import Staff, password_hasher, staff_by_id
 from routing.runtime import Runtime
 from routing.settings import Settings
 from routing.web.sessions import CSRF_FIELD, CSRF_HEADER, UNSAFE_METHODS, WebSession, cookie_name, csrf_matches, end_session, load_session

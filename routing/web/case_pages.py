@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from referral_directory.errors import NotFound, TsunaguError
-from routing import cases_api
-from routing.cases_api import ConsentIn, IntakeIn, NoteIn, ReferralIn, ReferralStep
-from routing.handoff import Status
+from routing.cases import api as cases_api
+from routing.cases.api import ConsentIn, IntakeIn, NoteIn, ReferralIn, ReferralStep
+from routing.cases.handoff import Status
 from routing.web import case_views
 from routing.web.auth import SignedIn, signed_in
 from routing.web.flash import set_flash, take_flash

@@ -1,5 +1,5 @@
 """What the counsellor's pages show: Japanese labels, times in JST, kind error messages, and the rows
-of the dashboard and the case page, built from the case API's own answers (routing.cases_api).
+of the dashboard and the case page, built from the case API's own answers (routing.cases.api).
 
 No access decision is made here: every read goes through the API's functions, which check the
 staff member's chain and write the audit log, exactly as for a JSON client.
@@ -19,13 +19,13 @@ from referral_directory.errors import TsunaguError
 from referral_directory.hours import JST
 from referral_directory.records import TOPICS
 from referral_directory.regions import RegionError
-from referral_directory.staff import Staff
-from routing import cases_api
-from referral_directory.access import CASE_WORKERS
-from routing.cases import LIVE_FOR_RECEIVER
-from routing.handoff import OPEN, Status
+from referral_directory.staff.accounts import Staff
+from routing.cases import api as cases_api
+from referral_directory.staff.access import CASE_WORKERS
+from routing.cases.rules import LIVE_FOR_RECEIVER
+from routing.cases.handoff import OPEN, Status
 from routing.runtime import Runtime
-from routing.statistics import STATUS_NAMES
+from routing.statistics.counts import STATUS_NAMES
 from routing.telephony.prompts import TOPIC_NAMES
 
 TIER_NAMES = {"national": "全国の窓口", "prefecture": "都道府県の窓口", "municipal": "市区町村の窓口"}

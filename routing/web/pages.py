@@ -14,9 +14,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from referral_directory import db
+from referral_directory.storage import db
 from referral_directory.models import Organization
-from referral_directory.staff import Role, Staff, describe_scope, staff_for_password
+from referral_directory.staff.accounts import Role, Staff, describe_scope, staff_for_password
 from routing.runtime import Runtime
 from routing.settings import Settings
 from routing.web import case_views, throttle

@@ -1,6 +1,6 @@
 """Statistics of the anonymised referral log and call records: tables of counts, suppressed before anyone sees them.
 
-Pure: rows in, suppressed tables out. The API (routing/stats_api.py) selects the rows a staff
+Pure: rows in, suppressed tables out. The API (routing/statistics/api.py) selects the rows a staff
 member may see and renders the result as JSON or CSV. Nothing here knows a person: a hop is a
 date, two tiers, a prefecture, a topic, a status and how long it took to accept.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from referral_directory.records import TOPICS
-from routing.suppression import SuppressedTable, Table, suppress
+from routing.statistics.suppression import SuppressedTable, Table, suppress
 
 STATUSES = ("proposed", "accepted", "contacted", "closed", "declined", "expired")
 STATUS_NAMES = {"proposed": "回答待ち", "accepted": "受理", "contacted": "連絡済み", "closed": "終結", "declined": "辞退", "expired": "期限切れ"}

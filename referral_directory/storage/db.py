@@ -1,4 +1,4 @@
-"""Database engine, sessions and migrations (async SQLAlchemy; SQLite or PostgreSQL)."""
+"""Database engine and sessions (async SQLAlchemy; SQLite or PostgreSQL). The schema's migrations live in routing.migrations."""
 
 from __future__ import annotations
 
@@ -6,20 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory import sqlite_connection
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
+from referral_directory.storage import sqlite_connection
 
 def create_engine(url: str, *, checkpoint_in_background: bool = False, write_turn: bool = True) -> AsyncEngine:
     """Return an async engine; SQLite gets foreign keys on and its directory created.
@@ -97,30 +89,6 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         except BaseException:
             await session.rollback()
             raise
-
-
-def _alembic_config(connection: Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
-
-
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest Alembic revision."""
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
-
-
-async def is_current(engine: AsyncEngine) -> bool:
-    """Return whether the schema is at the newest revision."""
-
-    def check(sync: Connection) -> bool:
-        heads = set(ScriptDirectory.from_config(_alembic_config(sync)).get_heads())
-        return set(MigrationContext.configure(sync).get_current_heads()) == heads
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(check)
 
 
 async def ping(engine: AsyncEngine) -> None:

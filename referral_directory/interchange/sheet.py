@@ -51,17 +51,7 @@ from referral_directory.records import (
     ServiceRecord,
     derived_id,
 )
-from referral_directory.sheet_cells import (
-    cell_text,
-    entries,
-    normalize,
-    read_codes,
-    read_date_range,
-    read_dated_window,
-    read_window,
-    write_date_range,
-    write_window,
-)
+from referral_directory.interchange.sheet_cells import cell_text, entries, normalize, read_codes, read_date_range, read_dated_window, read_window, write_date_range, write_window
 from referral_directory.validation import organization_where, service_where, validate_records
 
 if TYPE_CHECKING:

@@ -33,9 +33,11 @@ import structlog
 from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from referral_directory import audit, db, sqlite_connection
-from routing.call_records import CallbackRequest, CallRecord
-from routing.case_records import Case, CaseNote, SafetyException
+from referral_directory.staff import audit
+from referral_directory.storage import db
+from referral_directory.storage import sqlite_connection
+from routing.telephony.records import CallbackRequest, CallRecord
+from routing.cases.models import Case, CaseNote, SafetyException
 from routing.runtime import Runtime
 from routing.settings import Settings
 

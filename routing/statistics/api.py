@@ -12,18 +12,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import or_, select
 
-from referral_directory.deps import CurrentStaff
+from referral_directory.staff.deps import CurrentStaff
 from referral_directory.errors import Forbidden, Invalid
 from referral_directory.hours import JST
 from referral_directory.records import NATION
 from referral_directory.regions import RegionError
-from referral_directory.staff import Role, Staff, area_within
-from referral_directory.access import Action, StatsScope, decide
-from routing.call_records import CallRecord
-from routing.case_records import Case, Referral
+from referral_directory.staff.accounts import Role, Staff, area_within
+from referral_directory.staff.access import Action, StatsScope, decide
+from routing.telephony.records import CallRecord
+from routing.cases.models import Case, Referral
 from routing.runtime import Runtime
-from routing.statistics import CALL_OUTCOME_NAMES, STATUS_NAMES, CallRow, Hop, call_table, hop_table, summarize
-from routing.suppression import SuppressedTable, csv_rows
+from routing.statistics.counts import CALL_OUTCOME_NAMES, STATUS_NAMES, CallRow, Hop, call_table, hop_table, summarize
+from routing.statistics.suppression import SuppressedTable, csv_rows
 
 router = APIRouter(prefix="/api/statistics", tags=["statistics"])
 DEFAULT_DAYS = 30

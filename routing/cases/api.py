@@ -18,17 +18,17 @@ from sqlalchemy import Select, String, bindparam, func, select, union_all
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
-from referral_directory import db
-from referral_directory.deps import CurrentStaff
+from referral_directory.storage import db
+from referral_directory.staff.deps import CurrentStaff
 from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound, UpstreamFailed
 from referral_directory.records import TOPICS
-from referral_directory.staff import Role, Staff
-from referral_directory.access import Action, ReferralScope, decide
-from routing.call_records import CallRecord
-from routing.case_records import Case, CaseNote, Referral, SafetyException
-from routing.cases import LIVE_FOR_RECEIVER, SHARES, audit_case, case_for, may_pass_on, referral_deadline, shared_with, suggest, visible_notes
-from routing.confidentiality import seal, try_unseal
-from routing.handoff import OUTCOMES, HandoffError, Status, check_move
+from referral_directory.staff.accounts import Role, Staff
+from referral_directory.staff.access import Action, ReferralScope, decide
+from routing.telephony.records import CallRecord
+from routing.cases.models import Case, CaseNote, Referral, SafetyException
+from routing.cases.rules import LIVE_FOR_RECEIVER, SHARES, audit_case, case_for, may_pass_on, referral_deadline, shared_with, suggest, visible_notes
+from routing.privacy.confidentiality import seal, try_unseal
+from routing.cases.handoff import OUTCOMES, HandoffError, Status, check_move
 from referral_directory.hours import is_open_at
 from routing.runtime import Runtime
 from routing.telephony.callbacks import twilio_client

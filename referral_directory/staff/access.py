@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from referral_directory.records import ServiceRecord
 from referral_directory.regions import Regions
-from referral_directory.staff import Role, Staff, area_within, may_change_service
+from referral_directory.staff.accounts import Role, Staff, area_within, may_change_service
 
 
 class Action(StrEnum):

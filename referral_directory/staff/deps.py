@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.errors import Unauthorized
 from referral_directory.regions import Regions
-from referral_directory.staff import Staff
-from referral_directory.token_cache import TokenCache
+from referral_directory.staff.accounts import Staff
+from referral_directory.staff.token_cache import TokenCache
 
 
 class DirectoryHost(Protocol):

@@ -2,7 +2,7 @@
 
 The pure parts (suggestions, what a receiving organisation may see) sit at the top; the I/O
 (loading a case for a staff member, expiring overdue referrals) below. Every access decision
-goes through referral_directory.access.decide; every read and change of a case is appended to the audit log
+goes through referral_directory.staff.access.decide; every read and change of a case is appended to the audit log
 in the same transaction as the change.
 """
 
@@ -16,15 +16,15 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory import audit
+from referral_directory.staff import audit
 from referral_directory.errors import NotFound
 from referral_directory.hours import is_open_at, next_opening
 from referral_directory.snapshot import Snapshot
-from referral_directory.staff import Staff
-from referral_directory.access import Action, CaseScope, decide
-from routing.case_records import Case, CaseNote, Referral
+from referral_directory.staff.accounts import Staff
+from referral_directory.staff.access import Action, CaseScope, decide
+from routing.cases.models import Case, CaseNote, Referral
 from routing.engine import Contact, matching_services
-from routing.handoff import OPEN, WORKING, Status, accept_deadline, next_tier
+from routing.cases.handoff import OPEN, WORKING, Status, accept_deadline, next_tier
 
 log = structlog.get_logger("tsunagu.cases")
 SHARES = ("none", "consent", "exception")  # what a referral carries: nothing identifying, or contact and notes
@@ -164,7 +164,7 @@ async def sweep_referrals(runtime) -> list[Referral]:  # type: ignore[no-untyped
     """Expire overdue referrals and tell their senders (one alert each, on Redis pub/sub); return them."""
     import json
 
-    from referral_directory import db
+    from referral_directory.storage import db
 
     async with db.transaction(runtime.sessions) as session:
         expired = await expire_overdue(session, runtime.clock.now())

@@ -1,7 +1,7 @@
 """Keyed pseudonyms: a repeat caller can be recognised without the number ever being stored.
 
 And sealed values (AES-256-GCM) for what must be kept but never in clear. The keys come from
-`routing.keyring`: pass `keys=keys_for(settings)`. The older form (`secret_key=`, `key_id=`)
+`routing.privacy.keyring`: pass `keys=keys_for(settings)`. The older form (`secret_key=`, `key_id=`)
 still works: it uses the keyring the running service bound for that secret, else the keys
 derived from the secret as before.
 """
@@ -16,7 +16,7 @@ import os
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from routing.keyring import PSEUDONYM, SEAL, KeyGone, Keyring, legacy_keyring
+from routing.privacy.keyring import PSEUDONYM, SEAL, KeyGone, Keyring, legacy_keyring
 
 __all__ = ["KeyGone", "caller_pseudonym", "reference", "seal", "try_unseal", "unseal"]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from referral_directory import audit, db
-from referral_directory.deps import CurrentStaff
+from referral_directory.staff import audit
+from referral_directory.storage import db
+from referral_directory.staff.deps import CurrentStaff
 from referral_directory.errors import Forbidden
-from referral_directory.access import Action, decide
-from routing.case_records import SafetyException
-from routing.confidentiality import try_unseal
+from referral_directory.staff.access import Action, decide
+from routing.cases.models import SafetyException
+from routing.privacy.confidentiality import try_unseal
 from routing.runtime import Runtime
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])

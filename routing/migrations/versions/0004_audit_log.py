@@ -1,6 +1,6 @@
 """audit log
 
-An append-only, hash-chained log (referral_directory/audit.py) and the one row holding its
+An append-only, hash-chained log (referral_directory/staff/audit.py) and the one row holding its
 newest link, seeded with the genesis link so the first append has something to lock.
 
 Revision ID: 0004
@@ -17,7 +17,7 @@ down_revision = '0003'
 branch_labels = None
 depends_on = None
 
-GENESIS_HASH = "0" * 64  # referral_directory.audit.GENESIS_HASH, copied: a migration must not change when the code does
+GENESIS_HASH = "0" * 64  # referral_directory.staff.audit.GENESIS_HASH, copied: a migration must not change when the code does
 
 
 def upgrade() -> None:

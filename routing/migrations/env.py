@@ -1,10 +1,11 @@
-"""Alembic environment: runs on a connection handed in by referral_directory.db.migrate()."""
+"""Alembic environment: runs on a connection handed in by routing.migrations.migrate()."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
 from referral_directory import models  # noqa: F401  (registers the directory tables)
-from routing import call_records, case_records  # noqa: F401  (and the service's own: one schema, one migration history)
+from routing.cases import models as case_models  # noqa: F401  (and the service's own: one schema, one migration history)
+from routing.telephony import records as call_records  # noqa: F401
 
 target_metadata = SQLModel.metadata
 
@@ -12,7 +13,7 @@ target_metadata = SQLModel.metadata
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("run migrations through `referral_directory.db.migrate()` or `tsunagu migrate`")
+        raise RuntimeError("run migrations through `routing.migrations.migrate()` or `tsunagu migrate`")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from referral_directory.staff import Staff, hash_token, staff_for_token
+from referral_directory.staff.accounts import Staff, hash_token, staff_for_token
 
 TOKEN_CACHE_SECONDS = 5.0
 MAX_TOKENS = 10_000  # far more staff than any deployment has; the oldest are forgotten first

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import select
 from twilio.rest import Client
 
-from routing.call_records import CallbackRequest
+from routing.telephony.records import CallbackRequest
 from routing.runtime import Runtime
 from routing.telephony.calls import STATE_SECONDS, state_key
 

@@ -1,0 +1,1 @@
+"""Staff: accounts, the access policy, API tokens and the audit log."""

@@ -1,0 +1,1 @@
+"""Database plumbing: the engine, sessions and SQLite connections."""

@@ -1,0 +1,1 @@
+"""Cases, referrals and the handoff chain: rules, service and API."""

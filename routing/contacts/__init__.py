@@ -1,0 +1,1 @@
+"""One contact's life on live state, for every channel."""

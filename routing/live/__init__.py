@@ -1,0 +1,1 @@
+"""Live state in Redis: slots, queues, the directory version, and the embedded server."""

@@ -1,0 +1,1 @@
+"""Confidentiality: pseudonyms, sealing, the keyring, retention purges and the audit API."""

@@ -1,0 +1,1 @@
+"""Statistics with small cells suppressed, and their API."""
