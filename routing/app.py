@@ -60,9 +60,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
         twilio = twilio_client(settings) if settings.twilio_account_sid else None
         runtime.start_background("reconciler", run_reconciler(runtime, twilio))
-        keys = keyring.keys_for(settings)
-        keyring.bind(keys)  # the call sites that pass only the secret use the keyring file too, re-read when it changes
-        _check_keyring(keys)
+        _check_keyring(runtime.keys)
         runtime.start_background("purge", run_purge_schedule(runtime))
         runtime.start_background("referrals", run_referral_sweeper(runtime))
         if runtime.engine.dialect.name == "sqlite":
@@ -75,7 +73,6 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         try:
             yield
         finally:
-            keyring.unbind(keys)
             await runtime.close()
 
     app = FastAPI(

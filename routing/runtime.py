@@ -28,6 +28,7 @@ from routing.clock import Clock
 from routing.live.state import VERSION_CHANNEL, LiveState
 from routing.metrics import Metrics
 from routing.live.redis_server import EmbeddedRedis, connect
+from routing.privacy.keyring import Keyring, keys_for
 from routing.settings import Settings
 
 log = structlog.get_logger("tsunagu.runtime")
@@ -45,6 +46,7 @@ class Runtime:
     regions: Regions
     clock: Clock
     holidays: frozenset
+    keys: Keyring
     snapshot: Snapshot | None = None
     embedded_redis: EmbeddedRedis | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -174,6 +176,7 @@ async def open_runtime(
         regions=regions or await asyncio.to_thread(build_regions),
         clock=clock,
         holidays=japanese_holidays(year - 1, year + 5),
+        keys=keys_for(settings),
         embedded_redis=embedded,
     )
     audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))  # every audit event is chained under the secret

@@ -55,7 +55,7 @@ async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_
 
         (request,) = await requests(running)
         assert request.status == "pending" and CANARY not in request.number_sealed
-        assert unseal(request.number_sealed, secret_key=settings.secret_key) == CANARY
+        assert unseal(request.number_sealed, keys=running.runtime.keys) == CANARY
         assert await dispatch_once(running.runtime, client) == 0  # no free line yet
         assert twilio.calls == []
 

@@ -184,10 +184,11 @@ def test_without_a_keyring_file_keys_are_derived_from_the_secret_exactly_as_befo
 
     assert not keys.from_file
     assert caller_pseudonym(CANARY, keys=keys) == f"k1:{before_the_keyring.hexdigest()}"
-    assert caller_pseudonym("090-8765-4321", secret_key=SECRET, key_id="k1") == caller_pseudonym(CANARY, keys=keys)
-    sealed_the_old_way = seal(CANARY, secret_key=SECRET, key_id="s1")
+    derived = keyring.Keyring.derived(SECRET)
+    assert caller_pseudonym("090-8765-4321", keys=derived) == caller_pseudonym(CANARY, keys=keys)
+    sealed_the_old_way = seal(CANARY, keys=derived)
     assert sealed_the_old_way.startswith("s1:") and unseal(sealed_the_old_way, keys=keys) == CANARY
-    assert unseal(seal(CANARY, keys=keys), secret_key=SECRET) == CANARY
+    assert unseal(seal(CANARY, keys=keys), keys=derived) == CANARY
     assert not (tmp_path / "keys.json").exists(), "using keys never creates the file"
 
 
@@ -236,23 +237,6 @@ def test_destroying_a_key_makes_its_sealed_values_gone_and_its_pseudonyms_unlink
     assert [k.id for k in keys.rotate([SEAL], now=T + 2 * DAY)] == ["s3"], "a destroyed id is never reused"
 
 
-def test_call_sites_passing_only_the_secret_use_the_bound_keyring_and_never_a_destroyed_key(tmp_path):
-    keys = keys_in(tmp_path)
-    old_sealed = seal(CANARY, secret_key=SECRET, key_id="s1")
-    keys.rotate(keyring.PURPOSES, now=T)
-    keys.destroy("s1", now=T)
-    keys.destroy("k1", now=T)
-    keyring.bind(keys)
-    try:
-        assert caller_pseudonym(CANARY, secret_key=SECRET, key_id="k1") == caller_pseudonym(CANARY, keys=keys)
-        assert seal(CANARY, secret_key=SECRET, key_id="s1").startswith("s2:")
-        with pytest.raises(KeyGone):
-            unseal(old_sealed, secret_key=SECRET)
-    finally:
-        keyring.unbind(keys)
-    assert seal(CANARY, secret_key=SECRET, key_id="s1").startswith("s1:"), "unbound: derived as before"
-
-
 def test_the_keys_commands_print_ids_and_dates_never_key_material_and_other_processes_see_a_rotation(tmp_path):
     worker = keys_in(tmp_path)  # as a running service's worker holds it
     assert worker.current(PSEUDONYM).id == "k1"
@@ -298,7 +282,6 @@ async def test_a_running_service_uses_the_keyring_file_and_sees_a_rotation_witho
 
     assert [p.split(":")[0] for p in pseudonyms] == ["k2", "k3"]
     assert pseudonyms[0] != pseudonyms[1]
-    assert not keyring.legacy_keyring(SECRET).from_file, "unbound when the service stopped"
     logged = capsys.readouterr().out
     assert '"request"' in logged, "the service's log was captured"
     assert all(material not in logged for material in materials(tmp_path / "keys.json"))

@@ -174,7 +174,7 @@ async def _view(request: Request, staff: Staff, case_id: str, *, audited: bool) 
             earlier = (await session.execute(select(func.count()).select_from(CallRecord).where(same))).scalar_one()
         if audited:
             await audit_case(session, staff, "case.read", case_id, at=_now(request))
-    secret = runtime.settings.secret_key
+    keys = runtime.keys
     shared = shared_with(org, case, referrals)
     readable = visible_notes(org, case, notes, referrals)
     return {
@@ -185,8 +185,8 @@ async def _view(request: Request, staff: Staff, case_id: str, *, audited: bool) 
         "may_refer": may_pass_on(org, case, referrals),
         "call_live": bool(await runtime.redis.exists(live_call_key(case.id))),  # its call is on the line now: it can be transferred
         "earlier_calls": earlier,
-        "contact": try_unseal(case.contact_sealed, secret_key=secret) if shared and case.contact_sealed else None,
-        "notes": [{"id": n.id, "org": n.org_id, "at": n.at, "text": try_unseal(n.body_sealed, secret_key=secret) if n.body_sealed else None}
+        "contact": try_unseal(case.contact_sealed, keys=keys) if shared and case.contact_sealed else None,
+        "notes": [{"id": n.id, "org": n.org_id, "at": n.at, "text": try_unseal(n.body_sealed, keys=keys) if n.body_sealed else None}
                   for n in readable],
         "referrals": [_referral_out(r) for r in referrals if org in (case.holder_org, r.from_org, r.to_org) or shared],
     }  # fmt: skip
@@ -208,11 +208,10 @@ async def update_case(case_id: str, body: IntakeIn, staff: CurrentStaff, request
 @router.post("/cases/{case_id}/notes", status_code=201, summary="Add a note (sealed; it stays with its organisation unless shared)")
 async def add_note(case_id: str, body: NoteIn, staff: CurrentStaff, request: Request) -> dict:
     runtime, now = _runtime(request), _now(request)
-    settings = runtime.settings
     async with db.transaction(runtime.sessions) as session:
         case, _ = await case_for(session, staff, case_id, Action.UPDATE_CASE)
         note = CaseNote(case_id=case_id, org_id=_case_worker(staff), author=staff.id, at=now,
-                        body_sealed=seal(body.text, secret_key=settings.secret_key, key_id=settings.seal_key_id))  # fmt: skip
+                        body_sealed=seal(body.text, keys=runtime.keys))  # fmt: skip
         session.add(note)
         case.updated_at = now
         await audit_case(session, staff, "case.note", case_id, {"note": note.id}, now)
@@ -222,10 +221,9 @@ async def add_note(case_id: str, body: NoteIn, staff: CurrentStaff, request: Req
 @router.post("/cases/{case_id}/consent", summary="Record the person's consent to pass their contact details and notes on")
 async def record_consent(case_id: str, body: ConsentIn, staff: CurrentStaff, request: Request) -> dict:
     runtime, now = _runtime(request), _now(request)
-    settings = runtime.settings
     async with db.transaction(runtime.sessions) as session:
         case, _ = await case_for(session, staff, case_id, Action.UPDATE_CASE)
-        case.contact_sealed = seal(body.contact, secret_key=settings.secret_key, key_id=settings.seal_key_id)
+        case.contact_sealed = seal(body.contact, keys=runtime.keys)
         case.consent_at, case.consent_by, case.updated_at = now, staff.id, now
         await audit_case(session, staff, "case.consent", case_id, {}, now)
     return {"consent": True, "at": now}
@@ -340,7 +338,7 @@ def _target(runtime: Runtime, service_id: str):  # type: ignore[no-untyped-def]
 async def _new_referral(session, runtime: Runtime, staff: Staff, case: Case, referrals: list[Referral], body: ReferralIn,  # type: ignore[no-untyped-def]
                         *, target, kind: str, deadline: datetime) -> Referral:  # fmt: skip
     """Add one hop to the chain, after checking that it may be made and what it may carry; audited."""
-    now, settings = runtime.clock.now(), runtime.settings
+    now = runtime.clock.now()
     org = _case_worker(staff)
     if not may_pass_on(org, case, referrals):
         raise Conflict("accept the referral first: only a window working the case passes it on")
@@ -358,7 +356,7 @@ async def _new_referral(session, runtime: Runtime, staff: Staff, case: Case, ref
     await session.flush()
     if body.share == "exception":
         session.add(SafetyException(case_id=case.id, referral_id=referral.id, staff_id=staff.id, org_id=org, at=now,
-                                    why_sealed=seal(body.exception_reason or "", secret_key=settings.secret_key, key_id=settings.seal_key_id)))  # fmt: skip
+                                    why_sealed=seal(body.exception_reason or "", keys=runtime.keys)))  # fmt: skip
         await audit_case(session, staff, "consent.exception", case.id, {"referral": referral.id}, now)
     case.updated_at = now
     await audit_case(session, staff, "referral.create", case.id, {"referral": referral.id, "kind": kind, "share": body.share, "to_tier": target.tier}, now)

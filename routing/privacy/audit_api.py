@@ -31,10 +31,10 @@ async def exceptions(staff: CurrentStaff, request: Request) -> list[dict]:
         rows = (await session.execute(select(SafetyException).order_by(SafetyException.at.desc()).limit(500))).scalars().all()
         await audit.append(session, actor=staff.id, action="audit.exceptions.read", resource_kind="report", resource_id="exceptions",
                            detail={"count": len(rows)}, at=runtime.clock.now())  # fmt: skip
-    secret = runtime.settings.secret_key
+    keys = runtime.keys
     return [
         {"case_id": r.case_id, "referral_id": r.referral_id, "staff_id": r.staff_id, "org_id": r.org_id, "at": r.at,
-         "why": try_unseal(r.why_sealed, secret_key=secret) if r.why_sealed else None}
+         "why": try_unseal(r.why_sealed, keys=keys) if r.why_sealed else None}
         for r in rows
     ]  # fmt: skip
 

@@ -1,9 +1,7 @@
 """Keyed pseudonyms: a repeat caller can be recognised without the number ever being stored.
 
-And sealed values (AES-256-GCM) for what must be kept but never in clear. The keys come from
-`routing.privacy.keyring`: pass `keys=keys_for(settings)`. The older form (`secret_key=`, `key_id=`)
-still works: it uses the keyring the running service bound for that secret, else the keys
-derived from the secret as before.
+And sealed values (AES-256-GCM) for what must be kept but never in clear. The keys are the
+service's keyring (`Runtime.keys`; `keyring.keys_for(settings)` outside the service), passed in.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import os
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from routing.privacy.keyring import PSEUDONYM, SEAL, KeyGone, Keyring, legacy_keyring
+from routing.privacy.keyring import PSEUDONYM, SEAL, KeyGone, Keyring
 
 __all__ = ["KeyGone", "caller_pseudonym", "reference", "seal", "try_unseal", "unseal"]
 
@@ -25,9 +23,9 @@ def _key(secret_key: str, purpose: str) -> bytes:
     return hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
-def caller_pseudonym(number: str, *, keys: Keyring | None = None, secret_key: str = "", key_id: str = "k1") -> str:
+def caller_pseudonym(number: str, *, keys: Keyring) -> str:
     """Return `key_id:hex`, the HMAC-SHA256 of the caller's number in E.164 under the current pseudonym key."""
-    key = (keys or legacy_keyring(secret_key, pseudonym_id=key_id)).current(PSEUDONYM)
+    key = keys.current(PSEUDONYM)
     try:
         canonical = phonenumbers.format_number(phonenumbers.parse(number, "JP"), phonenumbers.PhoneNumberFormat.E164)
     except phonenumbers.NumberParseException:
@@ -36,20 +34,20 @@ def caller_pseudonym(number: str, *, keys: Keyring | None = None, secret_key: st
     return f"{key.id}:{digest}"
 
 
-def reference(value: str, *, secret_key: str) -> str:
-    """Return a keyed hash of an identifier (such as a CallSid) that must not be stored as it is."""
-    return hmac.new(_key(secret_key, "reference"), value.encode(), hashlib.sha256).hexdigest()
+def reference(value: str, *, keys: Keyring) -> str:
+    """Return a keyed hash of an identifier (such as a CallSid) that must not be stored as it is (under the service's secret)."""
+    return hmac.new(_key(keys.secret_key, "reference"), value.encode(), hashlib.sha256).hexdigest()
 
 
-def seal(plaintext: str, *, keys: Keyring | None = None, secret_key: str = "", key_id: str = "s1") -> str:
+def seal(plaintext: str, *, keys: Keyring) -> str:
     """Return `key_id:nonce:ciphertext` (AES-256-GCM under the current sealing key, its id bound in as associated data)."""
-    key = (keys or legacy_keyring(secret_key, seal_id=key_id)).current(SEAL)
+    key = keys.current(SEAL)
     nonce = os.urandom(12)
     sealed = AESGCM(key.material).encrypt(nonce, plaintext.encode(), key.id.encode())
     return ":".join((key.id, base64.urlsafe_b64encode(nonce).decode(), base64.urlsafe_b64encode(sealed).decode()))
 
 
-def unseal(token: str, *, keys: Keyring | None = None, secret_key: str = "") -> str:
+def unseal(token: str, *, keys: Keyring) -> str:
     """Return the plaintext of a sealed value.
 
     Raises KeyGone (a ValueError) when the value was purged or its key destroyed: treat it as
@@ -61,7 +59,7 @@ def unseal(token: str, *, keys: Keyring | None = None, secret_key: str = "") -> 
         key_id, nonce, sealed = token.split(":")
     except ValueError as error:
         raise ValueError("this value cannot be opened: it is not a sealed value") from error
-    key = (keys or legacy_keyring(secret_key)).find(SEAL, key_id)
+    key = keys.find(SEAL, key_id)
     try:
         data = AESGCM(key.material).decrypt(base64.urlsafe_b64decode(nonce), base64.urlsafe_b64decode(sealed), key_id.encode())
     except Exception as error:  # InvalidTag, bad base64: both mean "cannot be opened"
@@ -69,9 +67,9 @@ def unseal(token: str, *, keys: Keyring | None = None, secret_key: str = "") -> 
     return data.decode()
 
 
-def try_unseal(token: str, *, keys: Keyring | None = None, secret_key: str = "") -> str | None:
+def try_unseal(token: str, *, keys: Keyring) -> str | None:
     """Return the plaintext of a sealed value, or None when it is gone (purged, or its key destroyed)."""
     try:
-        return unseal(token, keys=keys, secret_key=secret_key)
+        return unseal(token, keys=keys)
     except KeyGone:
         return None

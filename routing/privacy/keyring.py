@@ -339,36 +339,7 @@ def _write_private(path: Path, text: str) -> None:
         os.close(directory)
 
 
-# --- one keyring per service, shared by its call sites ------------------------------------------------
-
-_shared: dict[tuple[str, str, str, str], Keyring] = {}
-_bound: dict[str, list[Keyring]] = {}
-
-
 def keys_for(settings: Settings) -> Keyring:
-    """Return the service's keyring (one object per keyring file and secret in this process, so the file is read once)."""
-    path = keyring_path(settings).absolute()
-    ids = (str(path), settings.secret_key, settings.pseudonym_key_id, settings.seal_key_id)
-    if ids not in _shared:
-        _shared[ids] = Keyring(path, secret_key=settings.secret_key, pseudonym_id=settings.pseudonym_key_id, seal_id=settings.seal_key_id)
-    return _shared[ids]
-
-
-def bind(keys: Keyring) -> None:
-    """Let call sites that pass only TSUNAGU_SECRET_KEY (the older signatures) use this keyring while the service runs."""
-    _bound.setdefault(keys.secret_key, []).append(keys)
-
-
-def unbind(keys: Keyring) -> None:
-    """Undo `bind` (when the service stops)."""
-    stack = _bound.get(keys.secret_key, [])
-    if keys in stack:
-        stack.remove(keys)
-
-
-def legacy_keyring(secret_key: str, *, pseudonym_id: str = "k1", seal_id: str = "s1") -> Keyring:
-    """Return the keyring for a call site that passes only the secret: the bound one when it has a file, else derived keys."""
-    stack = _bound.get(secret_key)
-    if stack and stack[-1].from_file:
-        return stack[-1]
-    return Keyring.derived(secret_key, pseudonym_id=pseudonym_id, seal_id=seal_id)
+    """Return the service's keyring: its file when there is one, else keys derived from TSUNAGU_SECRET_KEY."""
+    return Keyring(keyring_path(settings).absolute(), secret_key=settings.secret_key, pseudonym_id=settings.pseudonym_key_id,
+                   seal_id=settings.seal_key_id)

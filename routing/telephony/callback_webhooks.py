@@ -33,13 +33,12 @@ async def consent(hook: Hook) -> str:
     state = await load_call(runtime.redis, sid)
     if form.get("Digits") != "1" or state is None or state.topic is None:
         return twiml.redirect(WAIT_URL)
-    settings = runtime.settings
     now = runtime.clock.now()
     async with db.transaction(runtime.sessions) as session:
         session.add(
             CallbackRequest(
                 topic=state.topic, municipality=state.municipality, prefecture=state.prefecture, lgcode=state.lgcode,
-                english=state.english, number_sealed=seal(form["From"], secret_key=settings.secret_key, key_id=settings.seal_key_id),
+                english=state.english, number_sealed=seal(form["From"], keys=runtime.keys),
                 dial_number=form["To"], consent_at=now, created_at=now,
             )
         )

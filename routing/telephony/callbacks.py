@@ -71,7 +71,7 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
     load = Load(in_use=await runtime.live.slots_in_use(ids), rotation=runtime.next_rotation())
     decision = decide_route(snapshot, contact, runtime.clock.now(), load, runtime.settings.policy_for(request.topic))
     lease_ms = runtime.settings.slot_lease_seconds * 1000
-    number = try_unseal(request.number_sealed, secret_key=runtime.settings.secret_key)
+    number = try_unseal(request.number_sealed, keys=runtime.keys)
     if number is None:  # purged, or its key destroyed: nobody can be called back any more
         async with db.transaction(runtime.sessions) as session:
             row = await session.get(CallbackRequest, request.id)

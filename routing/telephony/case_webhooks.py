@@ -61,7 +61,7 @@ async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: st
     retried a request whose first try opened the case but ran out of time before the call's state
     was stored), the unique call_ref refuses the insert and the second try finds the case.
     """
-    call_ref = reference(sid, secret_key=runtime.settings.secret_key)
+    call_ref = reference(sid, keys=runtime.keys)
     now = runtime.clock.now()
     opened = state.case_id is not None
     for _ in range(2):

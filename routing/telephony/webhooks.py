@@ -59,8 +59,7 @@ async def topic(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid = form["CallSid"]
     state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp())
-    settings = runtime.settings
-    state.pseudonym = state.pseudonym or caller_pseudonym(form.get("From", ""), secret_key=settings.secret_key, key_id=settings.pseudonym_key_id)
+    state.pseudonym = state.pseudonym or caller_pseudonym(form.get("From", ""), keys=runtime.keys)
     chosen = topic_from_input(form.get("Digits", ""), form.get("SpeechResult", ""))
     state.topic_tries += 1
     if chosen is None and (form.get("Digits") or form.get("SpeechResult")) and state.topic_tries < 2:
@@ -317,7 +316,6 @@ async def status(hook: Hook) -> None:
 
 
 async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> CallRecord:
-    settings = runtime.settings
     attempts = [a for a in state.attempts if a.service_id]
     answered = next((a.service_id for a in attempts if a.outcome == "completed"), None)
     waited = [a for a in state.attempts if a.outcome == "waited"]
@@ -325,8 +323,8 @@ async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state:
     ended = runtime.clock.now()
     started = datetime.fromtimestamp(state.started, timezone.utc)
     record = CallRecord(
-        call_ref=reference(sid, secret_key=settings.secret_key),
-        caller_pseudonym=caller_pseudonym(form.get("From", ""), secret_key=settings.secret_key, key_id=settings.pseudonym_key_id),
+        call_ref=reference(sid, keys=runtime.keys),
+        caller_pseudonym=caller_pseudonym(form.get("From", ""), keys=runtime.keys),
         topic=state.topic,
         lgcode=state.lgcode,
         english=state.english,
