@@ -70,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from referral_directory.records import derived_id  # noqa: E402
 from referral_directory.interchange.sheet import COLUMNS  # noqa: E402
-from routing.live.state import WAITING_KEY, queue_key, slot_key  # noqa: E402
+from routing.live.keys import WAITING_KEY, queue_key, slot_key  # noqa: E402
 from routing.settings import Settings  # noqa: E402
 from routing.telephony.simulator import CallEnded, Caller, CallResult, CallRun, TwilioSimulator, twilio_sid  # noqa: E402
 from routing.telephony.simulator_twiml import int_attribute  # noqa: E402

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SLOT_PATTERN = "tsunagu:slots:*"
 VOICE_SLOTS = "tsunagu:slots:*:voice"
-WAITING_KEY = "tsunagu:waiting"  # routing/live/state.py
+WAITING_KEY = "tsunagu:waiting"  # routing/live/keys.py
 
 
 @dataclass(frozen=True)

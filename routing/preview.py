@@ -12,7 +12,7 @@ from referral_directory.staff.deps import CurrentStaff
 from referral_directory.errors import Invalid, TsunaguError
 from referral_directory.records import NATION, TOPICS
 from referral_directory.regions import RegionError, Regions, lgcode6
-from routing.engine import Contact, Decision, Load, decide_route, matching_services
+from routing.engine import Contact, Decision
 from routing.runtime import Runtime
 
 router = APIRouter(prefix="/api/routing", tags=["routing"])
@@ -132,10 +132,7 @@ async def preview(
     instant = at or runtime.clock.now()
     region, place = resolve_place(runtime.regions, postal_code, lgcode)
     contact = Contact(topic=topic, channel=channel, municipality=region.municipality, prefecture=region.prefecture)
-    matched = [reach.entry.id for reach in matching_services(snapshot, contact)]
-    load = Load(in_use=await runtime.live.slots_in_use(matched, channel), rotation=0)
-    policy = runtime.settings.policy_for(topic)
-    decision = decide_route(snapshot, contact, instant, load, policy)
+    decision, _ = await runtime.switchboard.look(snapshot, contact, instant, rotate=False)
     return PreviewOut(
         outcome=decision.outcome,
         explanation=explain(decision),

@@ -25,7 +25,9 @@ from referral_directory.snapshot import Snapshot, build_snapshot
 from referral_directory.validation import validate_records
 from referral_directory.staff.token_cache import TokenCache
 from routing.clock import Clock
-from routing.live.state import VERSION_CHANNEL, LiveState
+from routing.contacts.switchboard import Switchboard
+from routing.live.keys import VERSION_CHANNEL
+from routing.live.state import LiveState
 from routing.metrics import Metrics
 from routing.live.redis_server import EmbeddedRedis, connect
 from routing.privacy.keyring import Keyring, keys_for
@@ -43,6 +45,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     live: LiveState
+    switchboard: Switchboard
     regions: Regions
     clock: Clock
     holidays: frozenset
@@ -54,13 +57,7 @@ class Runtime:
     _watcher: asyncio.Task | None = field(default=None, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
-    _rotation: int = 0
     _polls: int = 0
-
-    def next_rotation(self) -> int:
-        """Return a counter that advances per routing decision (fair rotation between equals)."""
-        self._rotation += 1
-        return self._rotation
 
     async def reload_snapshot(self) -> Snapshot:
         """Rebuild the snapshot from the database (an older build never replaces a newer one)."""
@@ -165,6 +162,7 @@ async def open_runtime(
     embedded = None if settings.redis_url else EmbeddedRedis(settings.var_dir)
     redis = connect(settings.redis_url or embedded.url)  # type: ignore[union-attr]
     engine = db.create_engine(settings.sqlalchemy_url, checkpoint_in_background=serving)
+    live = LiveState(redis)
     clock = Clock(settings.clock, settings.clock_speed)
     year = clock.now().year
     runtime = Runtime(
@@ -172,7 +170,8 @@ async def open_runtime(
         engine=engine,
         sessions=db.session_factory(engine),
         redis=redis,
-        live=LiveState(redis),
+        live=live,
+        switchboard=Switchboard(live, settings),
         regions=regions or await asyncio.to_thread(build_regions),
         clock=clock,
         holidays=japanese_holidays(year - 1, year + 5),

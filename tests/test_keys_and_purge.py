@@ -37,7 +37,8 @@ from routing.cases.models import Case, CaseNote, Referral, SafetyException
 from routing.privacy.confidentiality import KeyGone, caller_pseudonym, seal, try_unseal, unseal
 from routing.logs import configure_logging
 from routing.privacy.keyring import PSEUDONYM, SEAL, Keyring, KeyringError
-from routing.privacy.purge import LOCK_KEY, Retention, purge_if_due, purge_now
+from routing.live.keys import PURGE_LOCK
+from routing.privacy.purge import Retention, purge_if_due, purge_now
 from routing.runtime import open_runtime
 from routing.settings import Settings, async_database_url
 from running import make_settings, running_app
@@ -411,7 +412,7 @@ async def test_the_scheduled_purge_runs_on_one_worker_per_period(tmp_path, redis
 
         first = await asyncio.gather(*(purge_if_due(w) for w in workers))
         again = await asyncio.gather(*(purge_if_due(w) for w in workers))
-        await workers[0].redis.delete(LOCK_KEY)  # the period has passed
+        await workers[0].redis.delete(PURGE_LOCK)  # the period has passed
         later = await purge_if_due(workers[1])
     finally:
         for worker in workers:

@@ -17,6 +17,8 @@ from referral_directory.records import NATION, WEEKDAYS, derived_id
 from builders import make_records, make_schedule, make_service
 from running import make_settings, running_app
 
+from routing.live.state import QueueView
+
 ALL_DAY = make_schedule(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
 OFFICE = make_schedule(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00")
 NEW_YEAR = make_schedule(kind="closed", valid_from="2026-12-29", valid_to="2027-01-03", description="年末年始")
@@ -119,7 +121,7 @@ async def test_local_first_policy_per_topic_reverses_tiers(service_with_director
     assert names(body) == ["千代田区 子育て", "東京都 子育て", "全国 子育て"]
 
 
-async def test_slot_counts_and_a_waiting_calls_place_come_in_one_answer(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+async def test_slot_counts_and_a_contacts_view_of_its_queue_come_in_one_answer(service_with_directory) -> None:  # type: ignore[no-untyped-def]
     live = service_with_directory.runtime.live
     assert await live.claim_slot(NATIONAL.id, lease="call-a", capacity=2, ttl_ms=60_000)
     assert await live.claim_slot(TOKYO.id, lease="call-x", capacity=2, ttl_ms=1)  # a lease that runs out at once
@@ -127,10 +129,11 @@ async def test_slot_counts_and_a_waiting_calls_place_come_in_one_answer(service_
     for n, call in enumerate(("call-p", "call-q")):
         await live.join_queue("mind:13", call, 1000.0 + n)
     services = [NATIONAL.id, TOKYO.id]
-    assert await live.slots_and_place(services, "mind:13", "call-q") == ({NATIONAL.id: 1}, 1)
-    assert await live.slots_and_place(services, "mind:13", "call-z") == ({NATIONAL.id: 1}, None)  # not waiting
-    assert await live.slots_and_place([], "mind:13", "call-p") == ({}, 0)
-    assert await live.slots_and_place(services, None, "call-p") == ({NATIONAL.id: 1}, None)
+    assert await live.slots_and_queue(services, "voice", "mind:13", "call-q") == ({NATIONAL.id: 1}, QueueView(place=1, waiting=2))
+    assert await live.slots_and_queue(services, "voice", "mind:13", "call-z") == ({NATIONAL.id: 1}, QueueView(place=None, waiting=2))
+    assert await live.slots_and_queue([], "voice", "mind:13", "call-p") == ({}, QueueView(place=0, waiting=2))
+    assert await live.slots_and_queue(services, "voice", "life:13", "call-p") == ({NATIONAL.id: 1}, QueueView(place=None, waiting=0))
+    assert await live.slots_and_queue(services, "sns", "mind:13", "call-p") == ({}, QueueView(place=0, waiting=2))  # chats: their own slots
 
 
 async def test_everything_closed_says_when_each_tier_opens(service_with_directory) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,8 @@ from referral_directory.hours import is_open_at
 from routing.runtime import Runtime
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.case_webhooks import TRANSFER_URL
-from routing.telephony.calls import Attempt, CallState, live_call_key, load_call, save_call
+from routing.live.keys import live_call_key
+from routing.telephony.calls import Attempt, CallState, load_call, save_call
 
 log = structlog.get_logger("tsunagu.cases")
 router = APIRouter(prefix="/api", tags=["cases"])

@@ -17,14 +17,14 @@ import structlog
 from sqlalchemy import select
 from twilio.rest import Client
 
-from routing.telephony.records import CallbackRequest
+from routing.live.keys import CALL_STATE_SECONDS, call_state_key, callback_request_of, is_callback_lease
+from routing.live.state import Lease
 from routing.runtime import Runtime
-from routing.telephony.calls import STATE_SECONDS, state_key
+from routing.telephony.calls import FINAL_CALL_STATUSES
+from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.reconciler")
 EVERY_SECONDS = 60.0
-CALLBACK_LEASE = "callback:"
-ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}  # Twilio's final call statuses
 
 
 @dataclass
@@ -34,22 +34,19 @@ class Reconciled:
 
 
 async def reconcile_once(runtime: Runtime, twilio: Client | None = None) -> Reconciled:
-    """Release every slot held by a call that has ended, and renew the half-used leases of calls that go on."""
+    """Release every slot held by a contact that has ended, and renew the half-used leases of contacts that go on."""
     done = Reconciled()
-    lease_ms = runtime.settings.slot_lease_seconds * 1000
-    seconds, micros = await runtime.redis.time()
-    now_ms = seconds * 1000 + micros // 1000
-    async for key in runtime.redis.scan_iter(match="tsunagu:slots:*", count=500):
-        for lease, expiry in await runtime.redis.zrange(key, 0, -1, withscores=True):
-            if not await _still_live(runtime, lease):
-                done.released += await runtime.redis.zrem(key, lease)
-            elif expiry - now_ms < lease_ms / 2:
-                if twilio is not None and not lease.startswith(CALLBACK_LEASE) and await _ended_at_twilio(twilio, lease):
-                    done.released += await runtime.redis.zrem(key, lease)
-                elif await runtime.live.renew_slot_key(key, lease=lease, ttl_ms=lease_ms):
-                    if not lease.startswith(CALLBACK_LEASE):
-                        await runtime.redis.expire(state_key(lease), STATE_SECONDS)
-                    done.renewed += 1
+    live, lease_ms = runtime.live, runtime.switchboard.lease_ms
+    now_ms = await live.server_time_ms()
+    async for lease in live.leases():
+        if not await _still_live(runtime, lease.holder):
+            done.released += await live.drop_lease(lease)
+        elif lease.expires_ms - now_ms < lease_ms / 2:
+            if twilio is not None and not is_callback_lease(lease.holder) and await _ended_at_twilio(twilio, lease.holder):
+                done.released += await live.drop_lease(lease)
+            elif await live.renew_lease(lease, ttl_ms=lease_ms):
+                await _keep_call_state(runtime, lease)
+                done.renewed += 1
     if done.released:
         log.warning("slots_reconciled", released=done.released)
     if done.renewed:
@@ -57,13 +54,19 @@ async def reconcile_once(runtime: Runtime, twilio: Client | None = None) -> Reco
     return done
 
 
-async def _still_live(runtime: Runtime, lease: str) -> bool:
-    if lease.startswith(CALLBACK_LEASE):
-        request_id = lease.removeprefix(CALLBACK_LEASE)
+async def _still_live(runtime: Runtime, holder: str) -> bool:
+    if is_callback_lease(holder):
+        request_id = callback_request_of(holder)
         async with runtime.sessions() as session:
             status = (await session.execute(select(CallbackRequest.status).where(CallbackRequest.id == request_id))).scalar_one_or_none()
         return status == "calling"
-    return bool(await runtime.redis.exists(state_key(lease)))
+    return bool(await runtime.redis.exists(call_state_key(holder)))
+
+
+async def _keep_call_state(runtime: Runtime, lease: Lease) -> None:
+    """A call that goes on keeps its state as long as its slot (a callback keeps its own in the database)."""
+    if not is_callback_lease(lease.holder):
+        await runtime.redis.expire(call_state_key(lease.holder), CALL_STATE_SECONDS)
 
 
 async def _ended_at_twilio(twilio: Client, call_sid: str) -> bool:
@@ -73,7 +76,7 @@ async def _ended_at_twilio(twilio: Client, call_sid: str) -> bool:
     except Exception as error:
         log.warning("call_status_unknown", error=type(error).__name__)
         return False
-    return call.status in ENDED
+    return call.status in FINAL_CALL_STATUSES
 
 
 async def run_reconciler(runtime: Runtime, twilio: Client | None = None) -> None:

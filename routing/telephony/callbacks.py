@@ -16,14 +16,14 @@ from twilio.rest import Client
 
 from referral_directory.storage import db
 from routing.telephony.records import CallbackRequest
+from routing.contacts.rules import queue_name
+from routing.engine import Contact
+from routing.live.keys import CALLBACK_DISPATCHER_LOCK, callback_lease
 from routing.privacy.confidentiality import try_unseal
-from routing.engine import Contact, Load, decide_route, matching_services
-from routing.live.state import queue_key
 from routing.runtime import Runtime
 from routing.settings import Settings
 
 log = structlog.get_logger("tsunagu.callbacks")
-LOCK_KEY = "tsunagu:callbacks:dispatcher"
 MAX_TRIES = 3
 TWILIO_TIMEOUT_SECONDS = 10.0
 BRIDGE_URL = "/twilio/voice/callback-bridge"
@@ -38,15 +38,10 @@ def twilio_client(settings: Settings) -> Client:
     return client
 
 
-def lease_of(request_id: str) -> str:
-    """Return the slot lease a callback holds while it rings and talks."""
-    return f"callback:{request_id}"
-
-
 async def dispatch_once(runtime: Runtime, client: Client) -> int:
     """Match pending callbacks with free lines and place those calls; returns how many were placed. One worker at a time."""
     token = secrets.token_hex(8)
-    if not await runtime.redis.set(LOCK_KEY, token, nx=True, px=30_000):
+    if not await runtime.redis.set(CALLBACK_DISPATCHER_LOCK, token, nx=True, px=30_000):
         return 0
     try:
         async with runtime.sessions() as session:
@@ -57,20 +52,11 @@ async def dispatch_once(runtime: Runtime, client: Client) -> int:
             placed += await _try_to_place(runtime, client, request)
         return placed
     finally:
-        if await runtime.redis.get(LOCK_KEY) == token:
-            await runtime.redis.delete(LOCK_KEY)
+        if await runtime.redis.get(CALLBACK_DISPATCHER_LOCK) == token:
+            await runtime.redis.delete(CALLBACK_DISPATCHER_LOCK)
 
 
 async def _try_to_place(runtime: Runtime, client: Client, request: CallbackRequest) -> int:
-    if await runtime.redis.zcard(queue_key(f"{request.topic}:{request.prefecture or '00'}")):
-        return 0  # callers on the line are waiting for these windows: they come first
-    snapshot = runtime.snapshot
-    assert snapshot is not None
-    contact = Contact(topic=request.topic, channel="voice", municipality=request.municipality, prefecture=request.prefecture)
-    ids = [r.entry.id for r in matching_services(snapshot, contact)]
-    load = Load(in_use=await runtime.live.slots_in_use(ids), rotation=runtime.next_rotation())
-    decision = decide_route(snapshot, contact, runtime.clock.now(), load, runtime.settings.policy_for(request.topic))
-    lease_ms = runtime.settings.slot_lease_seconds * 1000
     number = try_unseal(request.number_sealed, keys=runtime.keys)
     if number is None:  # purged, or its key destroyed: nobody can be called back any more
         async with db.transaction(runtime.sessions) as session:
@@ -79,34 +65,36 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
                 row.status, row.number_sealed = "failed", ""
         log.warning("callback_number_gone", request=request.id)
         return 0
-    for candidate in decision.candidates:
-        if not candidate.phones:
-            continue
-        if not await runtime.live.claim_slot(candidate.service_id, lease=lease_of(request.id), capacity=candidate.capacity, ttl_ms=lease_ms):
-            continue
-        # Marked "calling" before Twilio is asked: its call may reach /callback-bridge before create() returns.
-        async with db.transaction(runtime.sessions) as session:
-            row = await session.get(CallbackRequest, request.id)
-            row.status, row.service_id, row.tries = "calling", candidate.service_id, row.tries + 1  # type: ignore[union-attr]
-        base = runtime.settings.public_url.rstrip("/")
-        try:
-            await asyncio.to_thread(
-                client.calls.create,
-                to=number,
-                from_=request.dial_number,
-                url=f"{base}{BRIDGE_URL}?request={request.id}",
-                method="POST",
-                status_callback=f"{base}{CALLBACK_STATUS_URL}?request={request.id}",
-                status_callback_method="POST",
-                timeout=30,
-            )
-        except Exception as error:
-            log.warning("callback_not_placed", request=request.id, error=type(error).__name__)
-            await finish_try(runtime, request.id, connected=False)  # frees the slot; the request goes back in line
-            return 0
-        log.info("callback_placed", request=request.id, service_id=candidate.service_id)
-        return 1
-    return 0
+    snapshot = runtime.snapshot
+    assert snapshot is not None
+    contact = Contact(topic=request.topic, channel="voice", municipality=request.municipality, prefecture=request.prefecture)
+    # Callers on the line waiting for these windows come first: the callback yields to their queue.
+    offer = await runtime.switchboard.offer(snapshot, contact, runtime.clock.now(), holder=callback_lease(request.id),
+                                            queue=queue_name(request.topic, request.prefecture), yields=True)  # fmt: skip
+    if offer.line is None:
+        return 0
+    # Marked "calling" before Twilio is asked: its call may reach /callback-bridge before create() returns.
+    async with db.transaction(runtime.sessions) as session:
+        row = await session.get(CallbackRequest, request.id)
+        row.status, row.service_id, row.tries = "calling", offer.line.service_id, row.tries + 1  # type: ignore[union-attr]
+    base = runtime.settings.public_url.rstrip("/")
+    try:
+        await asyncio.to_thread(
+            client.calls.create,
+            to=number,
+            from_=request.dial_number,
+            url=f"{base}{BRIDGE_URL}?request={request.id}",
+            method="POST",
+            status_callback=f"{base}{CALLBACK_STATUS_URL}?request={request.id}",
+            status_callback_method="POST",
+            timeout=30,
+        )
+    except Exception as error:
+        log.warning("callback_not_placed", request=request.id, error=type(error).__name__)
+        await finish_try(runtime, request.id, connected=False)  # frees the slot; the request goes back in line
+        return 0
+    log.info("callback_placed", request=request.id, service_id=offer.line.service_id)
+    return 1
 
 
 async def finish_try(runtime: Runtime, request_id: str, *, connected: bool) -> CallbackRequest | None:
@@ -116,7 +104,7 @@ async def finish_try(runtime: Runtime, request_id: str, *, connected: bool) -> C
         if row is None or row.status in ("connected", "failed"):
             return row
         if row.service_id:
-            await runtime.live.release_slot(row.service_id, lease=lease_of(request_id))
+            await runtime.switchboard.release(row.service_id, holder=callback_lease(request_id))
         if connected:
             row.status, row.number_sealed = "connected", ""
         elif row.tries >= MAX_TRIES:

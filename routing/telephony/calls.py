@@ -9,19 +9,12 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from routing.live.state import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
+from routing.live.keys import CALL_EVENTS_CHANNEL, CALL_STATE_SECONDS, call_state_key
+from routing.live.state import stage_leave_queue, stage_waiting
 
-STATE_SECONDS = 6 * 3600  # long after any call has ended
-
-
-def state_key(call_sid: str) -> str:
-    """Return the Redis key of a call's state."""
-    return f"tsunagu:call:{call_sid}"
-
-
-def live_call_key(case_id: str) -> str:
-    """Return the Redis key that ties a case to its call while the call lasts (the CallSid, never the number)."""
-    return f"tsunagu:case-call:{case_id}"
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's: the call (or leg) is over
+UNANSWERED_STATUSES = FINAL_CALL_STATUSES - {"completed"}  # over without anyone answering
+DIAL_ANSWERED = frozenset({"completed", "answered"})  # a <Dial>'s DialCallStatus when the window picked up
 
 
 @dataclass
@@ -78,8 +71,13 @@ class CallState:
 
 async def load_call(redis: Redis, call_sid: str) -> CallState | None:
     """Return a call's state, or None when it is unknown (or long over)."""
-    text = await redis.get(state_key(call_sid))
+    text = await redis.get(call_state_key(call_sid))
     return CallState.loads(text) if text else None
+
+
+async def start_call(redis: Redis, call_sid: str, state: CallState) -> None:
+    """Store a new call's state: one plain SET (a new call cannot be waiting yet, so `save_call`'s pipeline is not needed)."""
+    await redis.set(call_state_key(call_sid), state.dumps(), ex=CALL_STATE_SECONDS)
 
 
 async def save_call(
@@ -91,17 +89,14 @@ async def save_call(
     pipe = redis.pipeline(transaction=False)
     stage_call(pipe, call_sid, state, event=event, waiting_since=waiting_since)
     if left_queue is not None:
-        pipe.zrem(queue_key(left_queue), call_sid)
+        stage_leave_queue(pipe, left_queue, call_sid)
     await pipe.execute()
 
 
 def stage_call(pipe: Pipeline, call_sid: str, state: CallState, *, event: dict | None = None, waiting_since: float | None = None) -> None:
     """Add what `save_call` stores to a pipeline, for a webhook that sends more in the same round trip."""
-    pipe.set(state_key(call_sid), state.dumps(), ex=STATE_SECONDS)
-    if waiting_since is not None:
-        pipe.zadd(WAITING_KEY, {call_sid: waiting_since}, nx=True)
-    else:
-        pipe.zrem(WAITING_KEY, call_sid)
+    pipe.set(call_state_key(call_sid), state.dumps(), ex=CALL_STATE_SECONDS)
+    stage_waiting(pipe, call_sid, waiting_since)
     if event is not None:
         pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(call_sid), **event}, ensure_ascii=False))
 

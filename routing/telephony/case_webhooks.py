@@ -19,16 +19,15 @@ from referral_directory.storage import db
 from routing.cases.models import Case, Referral
 from routing.privacy.confidentiality import reference
 from routing.cases.handoff import Status
-from routing.live.state import CALL_EVENTS_CHANNEL
+from routing.live.keys import CALL_EVENTS_CHANNEL, CALL_STATE_SECONDS, live_call_key
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import CallState, event_id, live_call_key, load_call, stage_call
+from routing.telephony.calls import CallState, event_id, load_call, stage_call
 from routing.telephony.endpoint import Hook, webhook
 from routing.telephony.webhooks import ANSWERED_URL, DIALLED_URL
 
 log = structlog.get_logger("tsunagu.voice")
 TRANSFER_URL = "/twilio/voice/transfer"
-LIVE_CALL_SECONDS = 6 * 3600
 
 
 @webhook(ANSWERED_URL, "A window answered: open the case at its organisation and whisper the case number", on_failure=lambda _r: twiml.silence())
@@ -42,7 +41,7 @@ async def answered(hook: Hook) -> str:
         return twiml.silence()  # nothing to tell the window: put them through
     case, transferred = await _case_for_answer(runtime, sid, state, entry.organization_id, entry.tier, entry.id)
     pipe = runtime.redis.pipeline(transaction=False)  # one round trip: the window is waiting to hear the case number
-    pipe.set(live_call_key(case.id), sid, ex=LIVE_CALL_SECONDS)
+    pipe.set(live_call_key(case.id), sid, ex=CALL_STATE_SECONDS)
     if (state.case_id, attempt.leg) != (case.id, form.get("CallSid")):
         state.case_id, attempt.leg = case.id, form.get("CallSid")
         stage_call(pipe, sid, state)

@@ -9,7 +9,6 @@ personal data: only the step.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -20,14 +19,16 @@ from referral_directory.storage import db
 from referral_directory.hours import JST
 from referral_directory.records import TOPICS
 from referral_directory.regions import PostalMatch, lgcode6
-from routing.telephony.records import CallRecord
-from routing.privacy.confidentiality import caller_pseudonym, reference
-from routing.live.state import CALL_EVENTS_CHANNEL, WAITING_KEY, queue_key
-from routing.engine import Contact, Load, decide_route, matching_services
+from routing.contacts.rules import lines_open, likely_wait_minutes, queue_name
+from routing.engine import Contact, Decision
+from routing.live.keys import CALL_EVENTS_CHANNEL, call_state_key, live_call_key
+from routing.live.state import stage_leave_queue, stage_waiting
 from routing.preview import shared_municipality
+from routing.privacy.confidentiality import caller_pseudonym, reference
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import STATE_SECONDS, Attempt, CallState, event_id, live_call_key, load_call, save_call, state_key
+from routing.telephony.calls import DIAL_ANSWERED, FINAL_CALL_STATUSES, Attempt, CallState, event_id, load_call, save_call, start_call
+from routing.telephony.records import CallRecord
 from routing.telephony.endpoint import Hook, webhook
 
 log = structlog.get_logger("tsunagu.voice")
@@ -48,9 +49,9 @@ AVERAGE_CALL_MINUTES = 12  # for the spoken estimate of the wait
 @webhook("/twilio/voice/incoming", "The number's voice URL: greeting and topic menu")
 async def incoming(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    # One plain SET: a new call cannot be waiting yet, so save_call's pipeline is not needed here.
-    state = CallState(started=runtime.clock.now().timestamp())
-    await runtime.redis.set(state_key(form["CallSid"]), state.dumps(), ex=STATE_SECONDS)
+    # The caller's pseudonym is made once, here, and carried: the case and the call record both use this one.
+    state = CallState(started=runtime.clock.now().timestamp(), pseudonym=caller_pseudonym(form.get("From", ""), keys=runtime.keys))
+    await start_call(runtime.redis, form["CallSid"], state)
     return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
 
 
@@ -130,8 +131,8 @@ async def dialled(hook: Hook) -> str:
         return twiml.silence()  # the leg a transfer handed on: Twilio reports it, and runs nothing we answer
     status = form.get("DialCallStatus", "failed")
     if attempt is not None:
-        attempt.outcome = "completed" if status in ("completed", "answered") else status
-        await runtime.live.release_slot(attempt.service_id, lease=sid)
+        attempt.outcome = "completed" if status in DIAL_ANSWERED else status
+        await runtime.switchboard.release(attempt.service_id, holder=sid)
     if attempt is not None and attempt.outcome == "completed":
         state.outcome = "connected"
         await save_call(runtime.redis, sid, state)
@@ -154,29 +155,17 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
     """Claim a slot on the first free candidate not tried yet and dial it; else wait, or say when help opens."""
     snapshot = runtime.snapshot
     assert snapshot is not None and state.topic is not None
-    now = runtime.clock.now()
     topic = state.via or state.topic
     contact = Contact(topic=topic, channel="voice", municipality=state.municipality, prefecture=state.prefecture)
-    untried = [r.entry.id for r in matching_services(snapshot, contact) if r.entry.id not in state.tried]
-    in_use, ahead = await runtime.live.slots_and_place(untried, state.queue, sid)
-    load = Load(in_use=in_use, rotation=runtime.next_rotation())
-    decision = decide_route(snapshot, contact, now, load, runtime.settings.policy_for(topic))
-    tried = state.tried
-    candidates = [c for c in decision.candidates if c.service_id not in tried and c.phones]
-    if state.queue is not None and candidates:
-        # First come, first served across every worker: a waiting caller takes a line only when
-        # fewer callers are ahead of them than there are free lines.
-        if ahead is not None and ahead >= sum(c.free_slots for c in candidates):
-            candidates = []
-    for candidate in candidates:
-        lease_ms = runtime.settings.slot_lease_seconds * 1000
-        if await runtime.live.claim_slot(candidate.service_id, lease=sid, capacity=candidate.capacity, ttl_ms=lease_ms):
-            left, state.queue = state.queue, None
-            state.attempts.append(Attempt(candidate.service_id, candidate.tier))
-            event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": candidate.service_id}
-            await save_call(runtime.redis, sid, state, event=event, left_queue=left)
-            return twiml.dial(candidate.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english,
-                              whisper=ANSWERED_URL)
+    offer = await runtime.switchboard.offer(snapshot, contact, runtime.clock.now(), holder=sid, queue=state.queue, tried=state.tried)
+    decision, line = offer.decision, offer.line
+    if line is not None:
+        left, state.queue = state.queue, None
+        state.attempts.append(Attempt(line.service_id, line.tier))
+        event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": line.service_id}
+        await save_call(runtime.redis, sid, state, event=event, left_queue=left)
+        return twiml.dial(line.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english,
+                          whisper=ANSWERED_URL)
     if decision.outcome == "no_service" and not state.attempts:
         if state.via is None and topic != "general":  # nobody takes this topic for this place: the general lines do
             state.via = "general"
@@ -190,24 +179,22 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
         said = [*lines, *_when_help_opens(decision)]
         offer = prompts.EN_OFFER_24H if state.english else prompts.OFFER_24H
         return twiml.offer_or_hang_up(said, offer=offer, action=ANY_LINE_URL, closing=_in_danger(state), english=state.english)
-    lines_open = sum(c.capacity for c in decision.candidates) + sum(snapshot.services[i].capacity.get("voice", 0) for i in decision.full)
-    return await _wait(runtime, sid, state, lines, lines_open)
+    return await _wait(runtime, sid, state, lines, lines_open(decision, snapshot, "voice"))
 
 
-async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], lines_open: int) -> str:
+async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], open_lines: int) -> str:
     """Hold the caller in the queue for their topic and prefecture, telling them their place and the likely wait."""
     waits = sum(1 for a in state.attempts if a.outcome == "waited")
     if waits >= MAX_WAITS:
-        if state.queue is not None:
-            await runtime.live.leave_queue(state.queue, sid)
+        left, state.queue = state.queue, None
         state.outcome = "fallback"
-        await save_call(runtime.redis, sid, state)
+        await save_call(runtime.redis, sid, state, left_queue=left)
         sorry = prompts.EN_LONG_WAIT if state.english else prompts.LONG_WAIT
         return twiml.last_offer([sorry], offer=CALLBACK_URL, fallback_number=runtime.settings.fallback_number, english=state.english)
     now = runtime.clock.now().timestamp()
-    state.queue = state.queue or f"{state.via or state.topic}:{state.prefecture or '00'}"
-    position = await runtime.live.join_queue(state.queue, sid, now) + 1
-    minutes = max(1, math.ceil(position * AVERAGE_CALL_MINUTES / max(1, lines_open)))
+    state.queue = state.queue or queue_name(state.via or state.topic or "general", state.prefecture)
+    position = await runtime.switchboard.join_queue(state.queue, holder=sid, since=now)
+    minutes = likely_wait_minutes(position, open_lines, minutes_per_contact=AVERAGE_CALL_MINUTES)
     state.attempts.append(Attempt("", "", "waited"))
     event = {"step": "waiting", "topic": state.topic, "lgcode": state.lgcode, "position": position}
     await save_call(runtime.redis, sid, state, event=event, waiting_since=now)
@@ -238,7 +225,7 @@ async def _to_24_hour_line(runtime: Runtime, sid: str, state: CallState, lines: 
     return twiml.to_24_hour_line(lines, runtime.settings.fallback_number, english=state.english)
 
 
-def _when_help_opens(decision) -> list[str]:  # type: ignore[no-untyped-def]
+def _when_help_opens(decision: Decision) -> list[str]:
     lines = []
     for opening in decision.next_openings[:2]:
         when = opening.at.astimezone(JST)
@@ -293,7 +280,7 @@ def _connecting(state: CallState) -> list[str]:
 async def status(hook: Hook) -> None:
     runtime, form = hook.runtime, hook.form
     sid = form["CallSid"]
-    if form.get("CallStatus") not in ("completed", "busy", "failed", "no-answer", "canceled"):
+    if form.get("CallStatus") not in FINAL_CALL_STATUSES:
         return  # an in-progress notice: nothing ends yet
     state = await load_call(runtime.redis, sid)
     if state is None:
@@ -301,13 +288,13 @@ async def status(hook: Hook) -> None:
     ringing = state.ringing
     if ringing is not None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
-        await runtime.live.release_slot(ringing.service_id, lease=sid)
+        await runtime.switchboard.release(ringing.service_id, holder=sid)
     record = await _write_record(runtime, sid, form, state)
     pipe = runtime.redis.pipeline(transaction=False)  # the call's traces in Redis go in one round trip
-    pipe.delete(state_key(sid), *([live_call_key(state.case_id)] if state.case_id else []))
-    pipe.zrem(WAITING_KEY, sid)
+    pipe.delete(call_state_key(sid), *([live_call_key(state.case_id)] if state.case_id else []))
+    stage_waiting(pipe, sid, None)
     if state.queue is not None:
-        pipe.zrem(queue_key(state.queue), sid)
+        stage_leave_queue(pipe, state.queue, sid)
     pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
     await pipe.execute()
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
@@ -324,7 +311,7 @@ async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state:
     started = datetime.fromtimestamp(state.started, timezone.utc)
     record = CallRecord(
         call_ref=reference(sid, keys=runtime.keys),
-        caller_pseudonym=caller_pseudonym(form.get("From", ""), keys=runtime.keys),
+        caller_pseudonym=state.pseudonym or caller_pseudonym(form.get("From", ""), keys=runtime.keys),
         topic=state.topic,
         lgcode=state.lgcode,
         english=state.english,

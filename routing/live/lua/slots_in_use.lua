@@ -1,6 +1,7 @@
--- Count unexpired leases on each service, and find a waiting call's place in its queue, in one round trip.
--- KEYS: the services' slot sets; when ARGV[1] names a call, its queue comes last.
--- Returns one count per slot set, in order; then, for a call, its 0-based place in the queue (-1: not in it).
+-- Count unexpired leases on each service, and find a contact's place in its queue, in one round trip.
+-- KEYS: the services' slot sets; when ARGV[1] names a contact, its queue comes last.
+-- Returns one count per slot set, in order; then, for a contact, its 0-based place in the queue
+-- (-1: not in it) and how many wait in that queue.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local services = #KEYS
@@ -13,5 +14,6 @@ for i = 1, services do
 end
 if ARGV[1] then
   answer[services + 1] = redis.call('ZRANK', KEYS[#KEYS], ARGV[1]) or -1
+  answer[services + 2] = redis.call('ZCARD', KEYS[#KEYS])
 end
 return answer
