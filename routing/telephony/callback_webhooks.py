@@ -8,7 +8,7 @@ from routing.privacy.confidentiality import seal
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.callbacks import finish_try
-from routing.telephony.calls import DIAL_ANSWERED, UNANSWERED_STATUSES, load_call, save_call
+from routing.telephony.calls import DIAL_ANSWERED, UNANSWERED_STATUSES, save_call
 from routing.telephony.endpoint import Hook, webhook
 from routing.telephony.webhooks import WAIT_URL, _in_danger
 
@@ -18,9 +18,8 @@ BRIDGE_DIALLED_URL = "/twilio/voice/callback-dialled"
 
 @webhook("/twilio/voice/callback", "A waiting caller pressed a key: ask for consent to keep the number for a callback")
 async def offer(hook: Hook) -> str:
-    runtime, form = hook.runtime, hook.form
-    state = await load_call(runtime.redis, form["CallSid"])
-    if form.get("Digits") != "1" or state is None:
+    state = await hook.call()
+    if hook.form.get("Digits") != "1" or state is None:
         return twiml.redirect(WAIT_URL)
     question = prompts.EN_CALLBACK_CONSENT if state.english else prompts.CALLBACK_CONSENT
     return twiml.ask(question, action=CONSENT_URL, then=WAIT_URL, english=state.english)
@@ -29,8 +28,7 @@ async def offer(hook: Hook) -> str:
 @webhook("/twilio/voice/callback-consent", "Consent given: keep the number sealed, leave the line, and hang up kindly")
 async def consent(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
-    state = await load_call(runtime.redis, sid)
+    sid, state = hook.call_sid, await hook.call()
     if form.get("Digits") != "1" or state is None or state.topic is None:
         return twiml.redirect(WAIT_URL)
     now = runtime.clock.now()

@@ -94,10 +94,10 @@ async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: st
 @webhook(TRANSFER_URL, "A counsellor transferred the live call: ring the receiving window")
 async def transfer(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    state = await load_call(runtime.redis, form["CallSid"])
+    state = await hook.call()
     attempt = state.ringing if state is not None else None
     entry = runtime.snapshot.services.get(attempt.service_id) if attempt is not None and runtime.snapshot else None
     if state is None or entry is None or not entry.phones:
-        return twiml.fallback(runtime.settings.fallback_number)
+        return hook.fallback()
     line = prompts.EN_CONNECTING if state.english else prompts.TRANSFERRING
     return twiml.dial(entry.phones[0], action=DIALLED_URL, caller_id=form["To"], before=[line], english=state.english, whisper=ANSWERED_URL)

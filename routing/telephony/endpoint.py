@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routing.runtime import Runtime
 from routing.telephony import twiml
+from routing.telephony.calls import CallState, load_call
 from routing.telephony.signature import signature_valid, webhook_url
 
 log = structlog.get_logger("tsunagu.voice")
@@ -39,6 +40,19 @@ class Hook:
     runtime: Runtime
     form: dict[str, str]
     query: dict[str, str]
+
+    @property
+    def call_sid(self) -> str:
+        """The CallSid Twilio names the call by (every voice webhook carries one)."""
+        return self.form["CallSid"]
+
+    async def call(self) -> CallState | None:
+        """Return the state of the call this request is about, or None when it is unknown (or long over)."""
+        return await load_call(self.runtime.redis, self.call_sid)
+
+    def fallback(self) -> str:
+        """Return TwiML that puts the caller through to a human at the fallback number."""
+        return twiml.fallback(self.runtime.settings.fallback_number)
 
 
 @dataclass(frozen=True)

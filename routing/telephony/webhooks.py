@@ -51,15 +51,14 @@ async def incoming(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     # The caller's pseudonym is made once, here, and carried: the case and the call record both use this one.
     state = CallState(started=runtime.clock.now().timestamp(), pseudonym=caller_pseudonym(form.get("From", ""), keys=runtime.keys))
-    await start_call(runtime.redis, form["CallSid"], state)
+    await start_call(runtime.redis, hook.call_sid, state)
     return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
 
 
 @webhook("/twilio/voice/topic", "The topic chosen (digit or speech); crisis goes straight to the 24-hour lines")
 async def topic(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
-    state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp())
+    sid, state = hook.call_sid, await hook.call() or CallState(started=runtime.clock.now().timestamp())
     state.pseudonym = state.pseudonym or caller_pseudonym(form.get("From", ""), keys=runtime.keys)
     chosen = topic_from_input(form.get("Digits", ""), form.get("SpeechResult", ""))
     state.topic_tries += 1
@@ -77,8 +76,7 @@ async def topic(hook: Hook) -> str:
 @webhook("/twilio/voice/postal", "The postal code keyed (or # / silence for unknown); then dial")
 async def postal(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
-    state = await load_call(runtime.redis, sid) or CallState(started=runtime.clock.now().timestamp(), topic="general")
+    sid, state = hook.call_sid, await hook.call() or CallState(started=runtime.clock.now().timestamp(), topic="general")
     digits = form.get("Digits", "").strip("#")
     state.postal_tries += 1
     lines: list[str] = []
@@ -101,10 +99,9 @@ async def postal(hook: Hook) -> str:
 @webhook("/twilio/voice/prefecture", "The prefecture chosen for a postal code that several prefectures share")
 async def prefecture(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
-    state = await load_call(runtime.redis, sid)
+    sid, state = hook.call_sid, await hook.call()
     if state is None or state.topic is None:
-        return twiml.fallback(runtime.settings.fallback_number)
+        return hook.fallback()
     choices = _prefectures(state.postal_choices)
     digit = form.get("Digits", "")
     lines: list[str] = []
@@ -119,10 +116,9 @@ async def prefecture(hook: Hook) -> str:
 @webhook("/twilio/voice/dialled", "A window's dial ended: done when answered, else the next window")
 async def dialled(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
-    state = await load_call(runtime.redis, sid)
+    sid, state = hook.call_sid, await hook.call()
     if state is None:
-        return twiml.fallback(runtime.settings.fallback_number)
+        return hook.fallback()
     attempt = state.ringing
     if attempt is None and state.outcome == "connected":
         return twiml.tell_and_hang_up([])  # a repeated report of a dial that already ended: nothing to redo
@@ -144,10 +140,9 @@ async def dialled(hook: Hook) -> str:
 @webhook("/twilio/voice/wait", "Waiting for a free line: try again")
 async def wait(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
-    state = await load_call(runtime.redis, sid)
+    sid, state = hook.call_sid, await hook.call()
     if state is None:
-        return twiml.fallback(runtime.settings.fallback_number)
+        return hook.fallback()
     return await _route(runtime, sid, form["To"], state, [])
 
 
@@ -206,10 +201,9 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], 
 @webhook("/twilio/voice/any-line", "Nothing was open for the topic and the caller asked for a 24-hour line")
 async def any_line(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
-    state = await load_call(runtime.redis, sid)
+    sid, state = hook.call_sid, await hook.call()
     if state is None or state.topic is None:
-        return twiml.fallback(runtime.settings.fallback_number)
+        return hook.fallback()
     if form.get("Digits") != "1":
         return twiml.tell_and_hang_up([*_in_danger(state), prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
     state.outcome = None
