@@ -232,13 +232,13 @@ def _read_table(
                 codes[postal_code] = tuple(sorted((*codes[postal_code], entry[code_key])))
             # office_data's alternates carry no kana; a primary row names the place better when there is one.
             fields = tuple(entry.get(f, "") for f in _NAME_FIELDS)
-            alternate_names.setdefault(entry[code_key], fields)  # type: ignore[arg-type]
+            alternate_names.setdefault(entry[code_key], fields)
     columns = ", ".join(f"json_extract(data, '$.{f}')" for f in (code_key, *_NAME_FIELDS))
     unnamed = [rowid for municipality, rowid in naming_rows.items() if municipality not in names]
     for municipality, *fields in connection.execute(
         f"SELECT {columns} FROM {table} WHERE rowid IN (SELECT value FROM json_each(?))", (json.dumps(unnamed),)
     ):
-        names.setdefault(municipality, tuple(fields))  # type: ignore[arg-type]
+        names.setdefault(municipality, tuple(fields))
     for municipality, fields in alternate_names.items():
         names.setdefault(municipality, fields)
     return codes

@@ -38,7 +38,7 @@ class ServiceEntry:
     areas: tuple[str, ...]
     organization_id: str = ""
     # Memo of opening-hours answers, each with the span of instants it holds for (see routing.engine).
-    memo: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+    memo: dict[str, tuple[datetime, datetime]] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ def build_snapshot(
         )
         for key in set(nation) | set(by_prefecture) | set(by_municipality)
     }
-    places = [(None, None), *((code, None) for code in regions.prefectures)]
+    places: list[tuple[str | None, str | None]] = [(None, None), *((code, None) for code in regions.prefectures)]
     places += [(m.prefecture, m.code) for m in regions.municipalities.values()]
     places += [(c.prefecture, c.code) for c in regions.designated_cities.values()]
     reaches = {

@@ -72,9 +72,9 @@ class Candidate:
         """When this service closes (JST); None when it is open around the clock."""
         if self._until is _UNSET:
             self._until = _open_until(self.entry, self._now, self._holidays)
-        return self._until  # type: ignore[return-value]
+        return self._until  # type: ignore[return-value]  # no longer the _UNSET sentinel: set just above
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[object, ...]:
         return (self.service_id, self.match, self.free_slots, self.capacity, self._now)
 
     def __eq__(self, other: object) -> bool:
@@ -122,10 +122,10 @@ class Decision:
     def next_openings(self) -> tuple[NextOpening, ...]:
         """The soonest opening per tier, in policy order; only when nothing is open."""
         if self._next is _UNSET:
-            self._next = () if self.outcome != "all_closed" else _next_openings(self._closed, self._now, self._holidays, self.policy)  # type: ignore[arg-type]
-        return self._next  # type: ignore[return-value]
+            self._next = () if self.outcome != "all_closed" else _next_openings(self._closed, self._now, self._holidays, self.policy)  # type: ignore[arg-type]  # _now is set whenever the outcome is all_closed
+        return self._next  # type: ignore[return-value]  # no longer the _UNSET sentinel: set just above
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[object, ...]:
         return (self.outcome, self.policy, self.candidates, self.full, self.closed, self._now)
 
     def __eq__(self, other: object) -> bool:
