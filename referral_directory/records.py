@@ -30,7 +30,8 @@ TOPIC_LABELS_JA: dict[str, str] = {
     "foreign": "外国語",
     "general": "孤独・孤立、その他",
 }
-TIERS: tuple[str, ...] = ("national", "prefecture", "municipal")
+TIERS: tuple[str, ...] = ("national", "prefecture", "municipal")  # the handoff chain's order, national first
+TIER_NAMES: dict[str, str] = {"national": "全国の窓口", "prefecture": "都道府県の窓口", "municipal": "市区町村の窓口"}
 CHANNELS: tuple[str, ...] = ("voice", "sns")
 WEEKDAYS: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 NATION = "000000"  # the whole country; not a real lgcode, no check digit

@@ -31,6 +31,7 @@ from referral_directory.models import (
 )
 from referral_directory.records import (
     CHANNELS,
+    TIERS,
     TOPICS,
     DirectoryRecords,
     OrganizationRecord,
@@ -347,8 +348,7 @@ async def search_services(
     if area_codes is not None:
         query = query.where(Service.id.in_(select(ServiceArea.service_id).where(ServiceArea.lgcode.in_(area_codes))))
     ids = list((await session.execute(query)).scalars().all())
-    tier_rank = {"national": 0, "prefecture": 1, "municipal": 2}
-    return tuple(sorted(await _load_services(session, ids), key=lambda s: (tier_rank.get(s.tier, 9), s.name, s.id)))
+    return tuple(sorted(await _load_services(session, ids), key=lambda s: (TIERS.index(s.tier), s.name, s.id)))
 
 
 async def id_conflicts(session: AsyncSession, records: DirectoryRecords) -> tuple[Problem, ...]:

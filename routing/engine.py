@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from referral_directory.hours import is_open_at, next_opening, open_until
+from referral_directory.records import TIERS
 from referral_directory.snapshot import MATCH_RANK, Reach, ServiceEntry, Snapshot
 
 Policy = Literal["trial", "local-first"]
@@ -26,8 +27,8 @@ Outcome = Literal["route", "all_full", "all_closed", "no_service"]
 
 TIER_ORDER: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "trial": ("national", "prefecture", "municipal"),
-        "local-first": ("municipal", "prefecture", "national"),
+        "trial": TIERS,  # the trial's chain: national, then prefecture, then municipal
+        "local-first": TIERS[::-1],
     }
 )
 _TIER_RANK: Mapping[str, Mapping[str, int]] = MappingProxyType(

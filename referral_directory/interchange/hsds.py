@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from referral_directory.interchange.hsds_reader import CAPACITY_TAXONOMY, CHANNEL_TAXONOMY, HOLIDAYS_TAXONOMY, JST_OFFSET, LGCODE_URN, SCHEDULE_KIND_TAXONOMY, TIER_TAXONOMY, TOPIC_TAXONOMY, read_document
 from referral_directory.records import (
+    TIER_NAMES,
     TOPIC_LABELS_JA,
     DirectoryRecords,
     OrganizationRecord,
@@ -48,7 +49,7 @@ TAXONOMY_DESCRIPTIONS: dict[str, str] = {
     SCHEDULE_KIND_TAXONOMY: "tsunagu JP profile: a dated schedule opens (extra hours) or closes (whole days)",
 }
 TERM_NAMES: dict[str, dict[str, str]] = {
-    TIER_TAXONOMY: {"national": "全国の窓口", "prefecture": "都道府県の窓口", "municipal": "市区町村の窓口"},
+    TIER_TAXONOMY: TIER_NAMES,
     TOPIC_TAXONOMY: TOPIC_LABELS_JA,
     CHANNEL_TAXONOMY: {"voice": "電話", "sns": "SNS"},
     CAPACITY_TAXONOMY: {"voice": "電話の同時対応数", "sns": "SNSの同時対応数"},

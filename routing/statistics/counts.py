@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from referral_directory.records import TOPICS
+from referral_directory.records import TIERS, TOPICS
 from routing.statistics.suppression import SuppressedTable, Table, suppress
 
 STATUSES = ("proposed", "accepted", "contacted", "closed", "declined", "expired")
@@ -21,7 +21,6 @@ STATUS_NAMES = {"proposed": "回答待ち", "accepted": "受理", "contacted": "
 CALL_OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")
 CALL_OUTCOME_NAMES = {"connected": "つながった", "callback_booked": "折り返し予約", "abandoned_in_queue": "待機中に終了",
                       "abandoned": "途中で終了", "no_service_open": "受付時間外", "fallback": "24時間窓口へ"}  # fmt: skip
-TIERS = ("national", "prefecture", "municipal")
 MIN_PUBLISHED = 10  # a rate or a time is published only when it rests on at least this many hops
 
 
