@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from twilio.rest import Client
 
 from referral_directory import api as directory_api
 from referral_directory.storage import db
@@ -23,16 +24,16 @@ from routing import preview
 from routing.privacy import audit_api
 from routing.cases import api as cases_api
 from routing.statistics import api as stats_api
-from routing.cases.rules import run_referral_sweeper
+from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
-from routing.runtime import Runtime, open_runtime, run_checkpoints
+from routing.runtime import CHECKPOINT_SECONDS, Runtime, open_runtime
 from routing.settings import Settings
-from routing.contacts.reconciler import run_reconciler
+from routing.contacts import reconciler
 from routing.privacy import keyring
-from routing.privacy.purge import run_purge_schedule
+from routing.privacy.purge import CHECK_SECONDS, purge_if_due
 from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
-from routing.telephony.callbacks import run_dispatcher, twilio_client
+from routing.telephony.callbacks import dispatch_once, twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
 from routing import web
 
@@ -59,14 +60,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         if settings.freeze_gc:
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
         twilio = twilio_client(settings) if settings.twilio_account_sid else None
-        runtime.start_background("reconciler", run_reconciler(runtime, twilio))
         _check_keyring(runtime.keys)
-        runtime.start_background("purge", run_purge_schedule(runtime))
-        runtime.start_background("referrals", run_referral_sweeper(runtime))
-        if runtime.engine.dialect.name == "sqlite":
-            runtime.start_background("checkpoints", run_checkpoints(runtime))
-        if twilio is not None:
-            runtime.start_background("callbacks", run_dispatcher(runtime))
+        _start_background_work(runtime, twilio)
         if not settings.verify_twilio_signatures:
             log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
         log.info("started", database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
@@ -95,6 +90,19 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")
     app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]
     return app
+
+
+def _start_background_work(runtime: Runtime, twilio: Client | None) -> None:
+    """Start every worker's background loops: slot reconciling, scheduled purges, overdue referrals, SQLite checkpoints, callbacks."""
+    settings = runtime.settings
+    runtime.repeat("reconcile", lambda: reconciler.reconcile_once(runtime, twilio), every=reconciler.EVERY_SECONDS)
+    # Not at start-up: start stays quick.
+    runtime.repeat("purge", lambda: purge_if_due(runtime), every=min(CHECK_SECONDS, settings.purge_every_seconds), wait_first=True)
+    runtime.repeat("referral_sweep", lambda: sweep_referrals(runtime), every=SWEEP_SECONDS)
+    if runtime.engine.dialect.name == "sqlite":
+        runtime.repeat("checkpoint", lambda: db.checkpoint(runtime.engine), every=CHECKPOINT_SECONDS)
+    if twilio is not None:
+        runtime.repeat("callback_dispatch", lambda: dispatch_once(runtime, twilio), every=settings.callback_seconds)
 
 
 def _check_keyring(keys: keyring.Keyring) -> None:

@@ -6,7 +6,7 @@ Built in the app's lifespan (or by the CLI), never at import time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
 import structlog
@@ -93,6 +93,26 @@ class Runtime:
         """Run a background loop for as long as the runtime lives."""
         self._background.append(asyncio.create_task(work, name=name))
 
+    def repeat(self, name: str, work: Callable[[], Awaitable[object]], *, every: float, wait_first: bool = False) -> None:
+        """Run `work` every `every` seconds in the background until the runtime stops.
+
+        A turn that fails is logged as `{name}_failed` (the error's type only: never its message, which
+        may quote data) and the next turn goes on. `wait_first`: the first turn comes after one period.
+        """
+        self.start_background(name, self._repeat(name, work, every, wait_first))
+
+    async def _repeat(self, name: str, work: Callable[[], Awaitable[object]], every: float, wait_first: bool) -> None:
+        if wait_first:
+            await asyncio.sleep(every)
+        while not self.stopping:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning(f"{name}_failed", error=type(error).__name__)
+            await asyncio.sleep(every)
+
     def start_watching(self) -> None:
         """Follow directory versions published by other workers and reload when one is newer."""
         self._watcher = asyncio.create_task(self._watch(), name="directory-watcher")
@@ -157,7 +177,7 @@ async def open_runtime(
 ) -> Runtime:
     """Connect and migrate; then, as asked, load the demo into an empty directory, load the snapshot, follow changes.
 
-    `serving`: the service's own runtime, whose SQLite log is checkpointed by `run_checkpoints`, not by its commits.
+    `serving`: the service's own runtime, whose SQLite log is checkpointed every CHECKPOINT_SECONDS in the background, not by its commits.
     """
     embedded = None if settings.redis_url else EmbeddedRedis(settings.var_dir)
     redis = connect(settings.redis_url or embedded.url)  # type: ignore[union-attr]
@@ -195,18 +215,6 @@ async def open_runtime(
 
 
 CHECKPOINT_SECONDS = 1.0
-
-
-async def run_checkpoints(runtime: Runtime) -> None:
-    """Checkpoint SQLite's write-ahead log every second, off the requests' path, until the runtime stops."""
-    while not runtime.stopping:
-        try:
-            await db.checkpoint(runtime.engine)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("checkpoint_failed", error=type(error).__name__)
-        await asyncio.sleep(CHECKPOINT_SECONDS)
 
 
 async def load_demo_if_empty(runtime: Runtime) -> bool:

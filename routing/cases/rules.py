@@ -174,17 +174,3 @@ async def sweep_referrals(runtime) -> list[Referral]:  # type: ignore[no-untyped
     if expired:
         log.info("referrals_expired", count=len(expired))
     return expired
-
-
-async def run_referral_sweeper(runtime) -> None:  # type: ignore[no-untyped-def]
-    """Expire overdue referrals every minute until the runtime stops."""
-    import asyncio
-
-    while not runtime.stopping:
-        try:
-            await sweep_referrals(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("referral_sweep_failed", error=type(error).__name__)
-        await asyncio.sleep(SWEEP_SECONDS)

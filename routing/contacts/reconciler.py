@@ -77,15 +77,3 @@ async def _ended_at_twilio(twilio: Client, call_sid: str) -> bool:
         log.warning("call_status_unknown", error=type(error).__name__)
         return False
     return call.status in FINAL_CALL_STATUSES
-
-
-async def run_reconciler(runtime: Runtime, twilio: Client | None = None) -> None:
-    """Reconcile every minute until the runtime stops."""
-    while not runtime.stopping:
-        try:
-            await reconcile_once(runtime, twilio)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("reconcile_failed", error=type(error).__name__)
-        await asyncio.sleep(EVERY_SECONDS)

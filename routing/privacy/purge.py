@@ -22,7 +22,6 @@ real run appends one audit event with the counts, in the same transaction.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -211,15 +210,3 @@ async def purge_if_due(runtime: Runtime) -> Purged | None:
         raise
     log.info("purged", cases=result.cases, fields=result.total, **{name.replace(".", "_"): n for name, n in result.counts.items()})
     return result
-
-
-async def run_purge_schedule(runtime: Runtime) -> None:
-    """Check every minute whether a purge is due, and run it on one worker, until the runtime stops."""
-    while not runtime.stopping:
-        await asyncio.sleep(min(CHECK_SECONDS, runtime.settings.purge_every_seconds))  # not at start-up: start stays quick
-        try:
-            await purge_if_due(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("purge_failed", error=type(error).__name__)

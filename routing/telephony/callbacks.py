@@ -112,16 +112,3 @@ async def finish_try(runtime: Runtime, request_id: str, *, connected: bool) -> C
         else:
             row.status = "pending"
         return row
-
-
-async def run_dispatcher(runtime: Runtime) -> None:
-    """Every few seconds, place the callbacks that a free line can take (until the runtime stops)."""
-    client = twilio_client(runtime.settings)
-    while not runtime.stopping:
-        try:
-            await dispatch_once(runtime, client)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("callback_dispatch_failed", error=type(error).__name__)
-        await asyncio.sleep(runtime.settings.callback_seconds)
