@@ -9,18 +9,20 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import httpx
 import typer
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.staff import audit
 from referral_directory.storage import db
 from routing import migrations
 from referral_directory import service as directory_service
 from referral_directory.interchange import FORMATS, read_directory_file, write_directory_file
-from referral_directory.staff.accounts import StaffError, add_user, check_password_rules, disable_user, enable_user, set_password
+from referral_directory.staff.accounts import Staff, StaffError, add_user, check_password_rules, disable_user, enable_user, set_password
 from referral_directory.staff.token_cache import TOKEN_CACHE_SECONDS
 from routing.privacy import keyring
 from routing.clock import Clock
@@ -50,9 +52,21 @@ def main() -> None:
     app()
 
 
+T = TypeVar("T")
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
+
+
+async def _staff_change(runtime: Runtime, change: Callable[[AsyncSession], Awaitable[T]], *, refused: str) -> T:
+    """Make a change to staff accounts in one transaction; a StaffError ends the command with `refused: why` (exit 1)."""
+    try:
+        async with db.transaction(runtime.sessions) as session:
+            return await change(session)
+    except StaffError as error:
+        raise _fail(f"{refused}: {error}") from None
 
 
 async def _with_runtime(work, **options):  # type: ignore[no-untyped-def]
@@ -328,15 +342,13 @@ def users_add(
             raise _fail(f"not created: {error}") from None
 
     async def work(runtime: Runtime) -> str:
-        try:
-            async with db.transaction(runtime.sessions) as session:
-                staff, token = await add_user(
-                    session, runtime.regions, name=name, role=role, organization_id=org, region_codes=region or ()
-                )
-                if password is not None:
-                    await set_password(session, hasher_for(runtime.settings), name=name, password=password)
-        except StaffError as error:
-            raise _fail(f"not created: {error}") from None
+        async def create(session: AsyncSession) -> tuple[Staff, str]:
+            created = await add_user(session, runtime.regions, name=name, role=role, organization_id=org, region_codes=region or ())
+            if password is not None:
+                await set_password(session, hasher_for(runtime.settings), name=name, password=password)
+            return created
+
+        staff, token = await _staff_change(runtime, create, refused="not created")
         typer.echo(f"created {staff.role.value} {staff.name}" + (f" for {' '.join(staff.regions)}" if staff.regions else ""))
         if password is not None:
             typer.echo(f"password set: {staff.name} can sign in at {runtime.settings.public_url.rstrip('/')}/login")
@@ -356,11 +368,8 @@ def users_password(name: Annotated[str, typer.Argument(help="login name")]) -> N
     password = _read_password()
 
     async def work(runtime: Runtime) -> None:
-        try:
-            async with db.transaction(runtime.sessions) as session:
-                staff = await set_password(session, hasher_for(runtime.settings), name=name, password=password)
-        except StaffError as error:
-            raise _fail(f"not changed: {error}") from None
+        hasher = hasher_for(runtime.settings)
+        staff = await _staff_change(runtime, lambda s: set_password(s, hasher, name=name, password=password), refused="not changed")
         typer.echo(f"password set for {staff.name}")
         try:
             ended = await web_sessions.end_all_sessions(runtime.redis, staff.id)
@@ -379,13 +388,13 @@ def users_disable(name: Annotated[str, typer.Argument(help="login name")]) -> No
     from routing.web import sessions as web_sessions
 
     async def work(runtime: Runtime) -> None:
-        try:
-            async with db.transaction(runtime.sessions) as session:
-                staff, was_active = await disable_user(session, name=name)
-                if was_active:
-                    await audit.append(session, actor="cli:users", action="staff.disable", resource_kind="staff", resource_id=staff.id)
-        except StaffError as error:
-            raise _fail(f"not disabled: {error}") from None
+        async def disable(session: AsyncSession) -> tuple[Staff, bool]:
+            staff, was_active = await disable_user(session, name=name)
+            if was_active:
+                await audit.append(session, actor="cli:users", action="staff.disable", resource_kind="staff", resource_id=staff.id)
+            return staff, was_active
+
+        staff, was_active = await _staff_change(runtime, disable, refused="not disabled")
         typer.echo(f"disabled {staff.name}" if was_active else f"{staff.name} was already disabled")
         typer.echo(f"their web pages are refused at once, their API token within {TOKEN_CACHE_SECONDS:g} s; cases and records stay")
         try:
@@ -403,12 +412,12 @@ def users_enable(name: Annotated[str, typer.Argument(help="login name")]) -> Non
     """Give a disabled staff member their access back with a new API token, printed alone on the last line (the old one stays refused)."""
 
     async def work(runtime: Runtime) -> str:
-        try:
-            async with db.transaction(runtime.sessions) as session:
-                staff, token = await enable_user(session, name=name)
-                await audit.append(session, actor="cli:users", action="staff.enable", resource_kind="staff", resource_id=staff.id)
-        except StaffError as error:
-            raise _fail(f"not enabled: {error}") from None
+        async def enable(session: AsyncSession) -> tuple[Staff, str]:
+            staff, token = await enable_user(session, name=name)
+            await audit.append(session, actor="cli:users", action="staff.enable", resource_kind="staff", resource_id=staff.id)
+            return staff, token
+
+        staff, token = await _staff_change(runtime, enable, refused="not enabled")
         typer.echo(f"enabled {staff.name}; their password is unchanged (set a new one with `tsunagu users password {staff.name}`)")
         typer.echo("new API token (shown once; the old one stays refused):")
         return token
