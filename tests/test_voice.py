@@ -15,6 +15,7 @@ from fake_twilio import fake_twilio
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from routing.telephony.records import CallRecord
 from routing.contacts.reconciler import reconcile_once
+from routing.live.keys import call_state_key
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.simulator import Caller, Line, TwilioSimulator
 from running import Running, make_settings, running_app
@@ -290,6 +291,14 @@ async def test_when_code_fails_or_the_database_is_gone_the_caller_still_reaches_
     (voice.settings.var_dir / "tsunagu.db").mkdir()
     routed = await Call(voice).reach_dial()
     assert routed.dialled() == [NATIONAL_A.phones[0].number]
+
+
+@pytest.mark.parametrize("step", ["wait", "dialled", "prefecture", "any-line", "transfer"])
+async def test_a_step_for_a_call_whose_state_is_gone_puts_the_caller_through_to_a_human(voice: Running, step: str) -> None:
+    call = Call(voice)  # its state expired, or it never reached us
+    answer = await call.post(f"/twilio/voice/{step}", Digits="1", DialCallStatus="busy")
+    assert answer.status == 200 and answer.dialled() == ["+81355550000"]
+    assert await voice.runtime.redis.exists(call_state_key(call.sid)) == 0, "nothing is made up for it"
 
 
 async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path, redis_url: str, regions, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -33,6 +33,10 @@ log = structlog.get_logger("tsunagu.voice")
 MAX_BODY_BYTES = 64 * 1024  # Twilio's forms are well under 4 KB
 
 
+class CallUnknown(Exception):
+    """The call's state is gone (long over, or it never reached us): the caller is put through to a human at the fallback number."""
+
+
 @dataclass(frozen=True)
 class Hook:
     """One webhook request, checked: the runtime, Twilio's form fields and the URL's query."""
@@ -49,6 +53,13 @@ class Hook:
     async def call(self) -> CallState | None:
         """Return the state of the call this request is about, or None when it is unknown (or long over)."""
         return await load_call(self.runtime.redis, self.call_sid)
+
+    async def known_call(self, *, with_topic: bool = False) -> CallState:
+        """Return the state of the call this request is about; raise CallUnknown when there is none (or, `with_topic`, no topic yet)."""
+        state = await self.call()
+        if state is None or (with_topic and state.topic is None):
+            raise CallUnknown
+        return state
 
     def fallback(self) -> str:
         """Return TwiML that puts the caller through to a human at the fallback number."""
@@ -129,6 +140,9 @@ async def _guarded(hook: Webhook, request: Hook) -> str:
             answer = await hook.handle(request)
             assert answer is not None, f"{hook.path} answered no TwiML"
             return answer
+    except CallUnknown:
+        log.info("call_unknown", step=hook.step)
+        return request.fallback()
     except Exception as error:  # the caller must never hear an error: anything at all falls back to a human
         log.error("voice_degraded", step=hook.step, error=type(error).__name__)
         if hook.on_failure is not None:

@@ -99,9 +99,7 @@ async def postal(hook: Hook) -> str:
 @webhook("/twilio/voice/prefecture", "The prefecture chosen for a postal code that several prefectures share")
 async def prefecture(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid, state = hook.call_sid, await hook.call()
-    if state is None or state.topic is None:
-        return hook.fallback()
+    sid, state = hook.call_sid, await hook.known_call(with_topic=True)
     choices = _prefectures(state.postal_choices)
     digit = form.get("Digits", "")
     lines: list[str] = []
@@ -116,9 +114,7 @@ async def prefecture(hook: Hook) -> str:
 @webhook("/twilio/voice/dialled", "A window's dial ended: done when answered, else the next window")
 async def dialled(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid, state = hook.call_sid, await hook.call()
-    if state is None:
-        return hook.fallback()
+    sid, state = hook.call_sid, await hook.known_call()
     attempt = state.ringing
     if attempt is None and state.outcome == "connected":
         return twiml.tell_and_hang_up([])  # a repeated report of a dial that already ended: nothing to redo
@@ -140,9 +136,7 @@ async def dialled(hook: Hook) -> str:
 @webhook("/twilio/voice/wait", "Waiting for a free line: try again")
 async def wait(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid, state = hook.call_sid, await hook.call()
-    if state is None:
-        return hook.fallback()
+    sid, state = hook.call_sid, await hook.known_call()
     return await _route(runtime, sid, form["To"], state, [])
 
 
@@ -201,9 +195,7 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], 
 @webhook("/twilio/voice/any-line", "Nothing was open for the topic and the caller asked for a 24-hour line")
 async def any_line(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid, state = hook.call_sid, await hook.call()
-    if state is None or state.topic is None:
-        return hook.fallback()
+    sid, state = hook.call_sid, await hook.known_call(with_topic=True)
     if form.get("Digits") != "1":
         return twiml.tell_and_hang_up([*_in_danger(state), prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
     state.outcome = None
