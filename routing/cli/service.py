@@ -1,0 +1,95 @@
+"""`tsunagu serve` and `tsunagu call`: run the service, and place a simulated call against it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from typing import Annotated
+
+import httpx
+import typer
+
+from routing.cli.common import with_runtime
+from routing.settings import Settings
+
+# Idle HTTP connections stay open this long (uvicorn's default is 5 s). Longer than the idle timeout
+# of the proxies in front (nginx's upstream keep-alive and cloud load balancers use 60 s), so the
+# service never closes a connection the proxy is about to reuse (a 502 for that request), and a
+# dashboard polling every few seconds keeps its connection.
+KEEP_ALIVE_SECONDS = 75
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+) -> None:
+    """Run the service (SQLite and an embedded Redis under ./var/ unless configured otherwise)."""
+    import uvicorn
+
+    from routing.live.redis_server import EmbeddedRedis
+    from routing.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Several workers: each writes its counters here and /metrics adds them all up.
+        metrics_dir = settings.var_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    embedded = None
+    if not settings.redis_url:
+        # One embedded server for every worker: start it here and hand its socket to them.
+        embedded = EmbeddedRedis(settings.var_dir)
+        os.environ["TSUNAGU_REDIS_URL"] = embedded.url
+    try:
+        # Migrate and load the demo once, before the workers start, so they do not race for it.
+        asyncio.run(with_runtime(lambda runtime: asyncio.sleep(0), demo=settings.load_demo_directory))
+        uvicorn.run(
+            "routing.app:create_app", factory=True, host=host, port=port, workers=workers,
+            loop="uvloop", http="httptools", log_config=None, proxy_headers=True,
+            access_log=False,  # our request log has the path without the query, which may carry personal data
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
+    finally:
+        if embedded is not None:
+            embedded.close()
+
+
+def call(
+    caller: Annotated[str, typer.Option("--from", help="the caller's number (E.164); it is never stored")] = "+819012345678",
+    keys: Annotated[str, typer.Option(help="what the caller keys at each prompt, comma-separated; empty = silence, e.g. 1,1000001")] = "",
+    busy: Annotated[list[str] | None, typer.Option(help="a number that answers busy (repeatable)")] = None,
+    no_answer: Annotated[list[str] | None, typer.Option("--no-answer", help="a number that rings out (repeatable)")] = None,
+    fail: Annotated[list[str] | None, typer.Option(help="a number whose call fails (repeatable)")] = None,
+    url: Annotated[str, typer.Option(help="where the service runs")] = "http://127.0.0.1:8000",
+    to: Annotated[str, typer.Option(help="the dial's own number the caller rang")] = "+81120000000",
+) -> None:
+    """Place a simulated call against a running service, as Twilio would, and print what the caller hears and which numbers ring."""
+    from routing.telephony.simulator import Caller, Line, TwilioSimulator
+
+    settings = Settings()
+    lines = {n: Line("busy") for n in busy or ()} | {n: Line("no-answer") for n in no_answer or ()} | {n: Line("failed") for n in fail or ()}
+    script = Caller(number=caller, dialled=to, keys=[k or None for k in keys.split(",")] if keys else [], lines=lines)
+
+    async def place() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+            simulator = TwilioSimulator(client, public_url=settings.public_url, auth_token=settings.twilio_auth_token)
+            result = await simulator.call(script)
+        for event in result.events:
+            detail = event.detail
+            if event.kind == "say":
+                typer.echo(f"  聞こえる: {detail.get('text', '')}")
+            elif event.kind == "gather":
+                typer.echo(f"  入力: {detail.get('input') or '(なし)'}")
+            elif event.kind == "dial":
+                typer.echo(f"  呼出: {', '.join(detail.get('numbers', []))} → {detail.get('outcome')}")
+            elif event.kind in ("pause", "hangup", "error"):
+                typer.echo(f"  {event.kind}: {detail}")
+        typer.echo(f"ended: {result.ended_by}; rang: {', '.join(result.rung()) or 'nobody'}")
+        if result.errors():
+            raise typer.Exit(1)
+
+    asyncio.run(place())
