@@ -166,8 +166,8 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
         state.outcome = "no_service_open"
         await save_call(runtime.redis, sid, state)
         said = [*lines, *_when_help_opens(decision)]
-        offer = prompts.EN_OFFER_24H if state.english else prompts.OFFER_24H
-        return twiml.offer_or_hang_up(said, offer=offer, action=ANY_LINE_URL, closing=_in_danger(state), english=state.english)
+        any_line_offer = prompts.EN_OFFER_24H if state.english else prompts.OFFER_24H
+        return twiml.offer_or_hang_up(said, offer=any_line_offer, action=ANY_LINE_URL, closing=_in_danger(state), english=state.english)
     return await _wait(runtime, sid, state, lines, lines_open(decision, snapshot, "voice"))
 
 
