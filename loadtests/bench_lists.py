@@ -41,7 +41,7 @@ from referral_directory.storage import db  # noqa: E402
 from routing import migrations
 from referral_directory import models  # noqa: E402,F401  (registers the directory's tables)
 from routing.cases.models import Case, Referral, new_case_id  # noqa: E402
-from routing.cases.api import CASE_LIST, referral_box_query  # noqa: E402
+from routing.cases.service import CASE_LIST, referral_box_query  # noqa: E402
 from routing.settings import async_database_url  # noqa: E402
 
 TARGET_RATIO = 2.0

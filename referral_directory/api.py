@@ -16,7 +16,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory.storage import db
 from referral_directory import service as directory_service
 from referral_directory.api_models import (
     ChangeOut,
@@ -32,7 +31,7 @@ from referral_directory.api_models import (
     ServiceOut,
     ServicePatch,
 )
-from referral_directory.staff.deps import CurrentStaff, DirectoryHost, HostDep
+from referral_directory.deps import ChangeDep, CurrentStaff, DirectoryHost, HostDep, SessionDep, announce
 from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
 from referral_directory.hours import is_open_at
 from referral_directory.records import (
@@ -77,37 +76,35 @@ def _require_scope(staff: Staff, record: ServiceRecord, host: DirectoryHost) -> 
 Change = Callable[[ServiceRecord | None], ServiceRecord]
 
 
-async def _store_service(host: DirectoryHost, staff: Staff, service_id: str, change: Change, *, creating: bool = False) -> ServiceRecord:
+async def _store_service(
+    host: DirectoryHost, session: AsyncSession, staff: Staff, service_id: str, change: Change, *, creating: bool = False
+) -> ServiceRecord:
     """Apply a change to one service inside the directory's write lock, so concurrent changes never undo each other."""
     _require_editor(staff)
-    async with db.transaction(host.sessions) as session:
-        await directory_service.lock_directory(session)
-        old = await directory_service.load_service(session, service_id)
-        if creating and old is not None:
-            raise Conflict(f"service {service_id} already exists; change it with PATCH")
-        if not creating and old is None:
-            raise NotFound(f"no service {service_id} in the directory")
-        new = normalized(change(old))
-        known = await directory_service.load_organization(session, new.organization_id)
-        problems = validate_records(
-            DirectoryRecords(services=(new,)), host.regions, known_organization_ids={known.id} if known else ()
-        )
-        if problems:
-            raise Invalid(f"「{new.name}」 was not saved: {len(problems)} problem(s)", problems=problems)
-        for record in (old, new):
-            if record is not None:
-                _require_scope(staff, record, host)
-        if old is None or old.organization_id != new.organization_id:
-            await _require_organization_scope(session, host, staff, new.organization_id, ignoring=service_id)
-        summary = await directory_service.save_records(session, DirectoryRecords(services=(new,)), actor=staff.name)
+    await directory_service.lock_directory(session)
+    old = await directory_service.load_service(session, service_id)
+    if creating and old is not None:
+        raise Conflict(f"service {service_id} already exists; change it with PATCH")
+    if not creating and old is None:
+        raise NotFound(f"no service {service_id} in the directory")
+    new = normalized(change(old))
+    known = await directory_service.load_organization(session, new.organization_id)
+    problems = validate_records(DirectoryRecords(services=(new,)), host.regions, known_organization_ids={known.id} if known else ())
+    if problems:
+        raise Invalid(f"「{new.name}」 was not saved: {len(problems)} problem(s)", problems=problems)
+    for record in (old, new):
+        if record is not None:
+            _require_scope(staff, record, host)
+    if old is None or old.organization_id != new.organization_id:
+        await _require_organization_scope(session, host, staff, new.organization_id, ignoring=service_id)
+    summary = await directory_service.save_records(session, DirectoryRecords(services=(new,)), actor=staff.name)
     if summary.changed:
-        await host.directory_changed(summary.version)
+        announce(session, summary.version)
     return new
 
 
-async def _existing_service(host: DirectoryHost, service_id: str) -> ServiceRecord:
-    async with host.sessions() as session:
-        record = await directory_service.load_service(session, service_id)
+async def _existing_service(session: AsyncSession, service_id: str) -> ServiceRecord:
+    record = await directory_service.load_service(session, service_id)
     if record is None:
         raise NotFound(f"no service {service_id} in the directory")
     return record
@@ -139,62 +136,58 @@ async def _require_organization_scope(
 
 
 @router.get("/organizations", response_model=list[OrganizationOut], summary="List organisations")
-async def list_organizations(host: HostDep, staff: CurrentStaff, q: str | None = None) -> list[OrganizationRecord]:
-    async with host.sessions() as session:
-        organizations = (await directory_service.load_directory(session)).organizations
+async def list_organizations(session: SessionDep, staff: CurrentStaff, q: str | None = None) -> list[OrganizationRecord]:
+    organizations = (await directory_service.load_directory(session)).organizations
     return [o for o in organizations if not q or q in o.name]
 
 
 @router.post("/organizations", response_model=OrganizationOut, status_code=201, summary="Create an organisation")
-async def create_organization(body: OrganizationIn, host: HostDep, staff: CurrentStaff) -> OrganizationRecord:
+async def create_organization(body: OrganizationIn, session: ChangeDep, staff: CurrentStaff) -> OrganizationRecord:
     _require_editor(staff)
     record = OrganizationRecord(id=str(body.id or uuid.uuid4()), **body.model_dump(exclude={"id"}))
-    async with db.transaction(host.sessions) as session:
-        if await directory_service.load_organization(session, record.id):
-            raise Conflict(f"organisation {record.id} already exists; change it with PATCH")
-        summary = await directory_service.save_records(session, DirectoryRecords(organizations=(record,)), actor=staff.name)
-    await host.directory_changed(summary.version)
+    if await directory_service.load_organization(session, record.id):
+        raise Conflict(f"organisation {record.id} already exists; change it with PATCH")
+    summary = await directory_service.save_records(session, DirectoryRecords(organizations=(record,)), actor=staff.name)
+    announce(session, summary.version)
     return record
 
 
 @router.get("/organizations/{organization_id}", response_model=OrganizationOut, summary="Read an organisation")
-async def read_organization(organization_id: str, host: HostDep, staff: CurrentStaff) -> OrganizationRecord:
-    async with host.sessions() as session:
-        record = await directory_service.load_organization(session, organization_id)
+async def read_organization(organization_id: str, session: SessionDep, staff: CurrentStaff) -> OrganizationRecord:
+    record = await directory_service.load_organization(session, organization_id)
     if record is None:
         raise NotFound(f"no organisation {organization_id} in the directory")
     return record
 
 
 @router.patch("/organizations/{organization_id}", response_model=OrganizationOut, summary="Change an organisation")
-async def update_organization(organization_id: str, body: OrganizationPatch, host: HostDep, staff: CurrentStaff) -> OrganizationRecord:
+async def update_organization(
+    organization_id: str, body: OrganizationPatch, host: HostDep, session: ChangeDep, staff: CurrentStaff
+) -> OrganizationRecord:
     _require_editor(staff)
-    async with db.transaction(host.sessions) as session:
-        await directory_service.lock_directory(session)
-        old = await directory_service.load_organization(session, organization_id)
-        if old is None:
-            raise NotFound(f"no organisation {organization_id} in the directory")
-        await _require_organization_scope(session, host, staff, organization_id)
-        new = replace(old, **_patch_values(body))
-        summary = await directory_service.save_records(session, DirectoryRecords(organizations=(new,)), actor=staff.name)
+    await directory_service.lock_directory(session)
+    old = await directory_service.load_organization(session, organization_id)
+    if old is None:
+        raise NotFound(f"no organisation {organization_id} in the directory")
+    await _require_organization_scope(session, host, staff, organization_id)
+    new = replace(old, **_patch_values(body))
+    summary = await directory_service.save_records(session, DirectoryRecords(organizations=(new,)), actor=staff.name)
     if summary.changed:
-        await host.directory_changed(summary.version)
+        announce(session, summary.version)
     return new
 
 
 @router.delete("/organizations/{organization_id}", status_code=204, summary="Delete an organisation without services")
-async def delete_organization(organization_id: str, host: HostDep, staff: CurrentStaff) -> Response:
+async def delete_organization(organization_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> Response:
     _require_editor(staff)
-    async with db.transaction(host.sessions) as session:
-        await directory_service.lock_directory(session)
-        if await directory_service.load_organization(session, organization_id) is None:
-            raise NotFound(f"no organisation {organization_id} in the directory")
-        await _require_organization_scope(session, host, staff, organization_id)
-        if await directory_service.service_ids_of_organization(session, organization_id):
-            raise Conflict("this organisation still runs services; delete or move them first")
-        await directory_service.delete_organization(session, organization_id, actor=staff.name)
-        version = await directory_service.directory_version(session)
-    await host.directory_changed(version)
+    await directory_service.lock_directory(session)
+    if await directory_service.load_organization(session, organization_id) is None:
+        raise NotFound(f"no organisation {organization_id} in the directory")
+    await _require_organization_scope(session, host, staff, organization_id)
+    if await directory_service.service_ids_of_organization(session, organization_id):
+        raise Conflict("this organisation still runs services; delete or move them first")
+    await directory_service.delete_organization(session, organization_id, actor=staff.name)
+    announce(session, await directory_service.directory_version(session))
     return Response(status_code=204)
 
 
@@ -218,6 +211,7 @@ def _patch_values(body: OrganizationPatch | ServicePatch) -> dict:
 @router.get("/services", response_model=ServiceList, summary="Search services")
 async def list_services(
     host: HostDep,
+    session: SessionDep,
     staff: CurrentStaff,
     region: Annotated[str | None, Query(description="lgcode: services with an area inside this region (000000: national services)")] = None,
     topic: str | None = None,
@@ -233,10 +227,7 @@ async def list_services(
         area_codes = [NATION] if region == NATION else _codes_within(host, region)
     if open_at is not None and open_at.tzinfo is None:
         raise Invalid("open_at needs a UTC offset, e.g. 2026-12-30T10:00:00+09:00")
-    async with host.sessions() as session:
-        found = await directory_service.search_services(
-            session, topic=topic, channel=channel, tier=tier, name_contains=q, area_codes=area_codes
-        )
+    found = await directory_service.search_services(session, topic=topic, channel=channel, tier=tier, name_contains=q, area_codes=area_codes)
     if open_at is not None:
         found = tuple(s for s in found if s.status == "active" and is_open_at(compile_hours(s), open_at, host.holidays))
     return ServiceList(total=len(found), items=[service_out(s) for s in found[offset : offset + limit]])
@@ -255,7 +246,7 @@ def _codes_within(host: DirectoryHost, region: str) -> list[str]:
 
 
 @router.post("/services", response_model=ServiceOut, status_code=201, summary="Create a service")
-async def create_service(body: ServiceIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def create_service(body: ServiceIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     service_id = str(body.id or uuid.uuid4())
     record = ServiceRecord(
         id=service_id,
@@ -273,7 +264,7 @@ async def create_service(body: ServiceIn, host: HostDep, staff: CurrentStaff) ->
         phones=tuple(_phone(p) for p in body.phones),
         schedules=tuple(_schedule(s) for s in body.schedules),
     )
-    return service_out(await _store_service(host, staff, service_id, lambda _: record, creating=True))
+    return service_out(await _store_service(host, session, staff, service_id, lambda _: record, creating=True))
 
 
 def _phone(body: PhoneIn) -> PhoneRecord:
@@ -287,40 +278,37 @@ def _schedule(body: ScheduleIn) -> ScheduleRecord:
 
 
 @router.get("/services/{service_id}", response_model=ServiceOut, summary="Read a service")
-async def read_service(service_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    return service_out(await _existing_service(host, service_id))
+async def read_service(service_id: str, session: SessionDep, staff: CurrentStaff) -> ServiceOut:
+    return service_out(await _existing_service(session, service_id))
 
 
 @router.get("/services/{service_id}/history", response_model=list[ChangeOut], summary="Who changed what, newest first")
-async def service_history(service_id: str, host: HostDep, staff: CurrentStaff) -> list[ChangeOut]:
-    async with host.sessions() as session:
-        rows = await directory_service.change_history(session, service_id)
+async def service_history(service_id: str, session: SessionDep, staff: CurrentStaff) -> list[ChangeOut]:
+    rows = await directory_service.change_history(session, service_id)
     return [ChangeOut.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.patch("/services/{service_id}", response_model=ServiceOut, summary="Change a service")
-async def update_service(service_id: str, body: ServicePatch, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def update_service(service_id: str, body: ServicePatch, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     changes = _patch_values(body)
     if "capacity" in changes:
         changes["capacity"] = tuple(changes["capacity"].items())
     for name in ("topics", "channels", "areas"):
         if name in changes:
             changes[name] = tuple(changes[name])
-    return service_out(await _store_service(host, staff, service_id, lambda old: replace(old, **changes)))
+    return service_out(await _store_service(host, session, staff, service_id, lambda old: replace(old, **changes)))
 
 
 @router.delete("/services/{service_id}", status_code=204, summary="Delete a service")
-async def delete_service(service_id: str, host: HostDep, staff: CurrentStaff) -> Response:
+async def delete_service(service_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> Response:
     _require_editor(staff)
-    async with db.transaction(host.sessions) as session:
-        await directory_service.lock_directory(session)
-        old = await directory_service.load_service(session, service_id)
-        if old is None:
-            raise NotFound(f"no service {service_id} in the directory")
-        _require_scope(staff, old, host)
-        await directory_service.delete_service(session, service_id, actor=staff.name)
-        version = await directory_service.directory_version(session)
-    await host.directory_changed(version)
+    await directory_service.lock_directory(session)
+    old = await directory_service.load_service(session, service_id)
+    if old is None:
+        raise NotFound(f"no service {service_id} in the directory")
+    _require_scope(staff, old, host)
+    await directory_service.delete_service(session, service_id, actor=staff.name)
+    announce(session, await directory_service.directory_version(session))
     return Response(status_code=204)
 
 
@@ -328,28 +316,28 @@ async def delete_service(service_id: str, host: HostDep, staff: CurrentStaff) ->
 
 
 @router.post("/services/{service_id}/phones", response_model=ServiceOut, status_code=201, summary="Add a phone line")
-async def add_phone(service_id: str, body: PhoneIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def add_phone(service_id: str, body: PhoneIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     phone = _phone(body)
-    return service_out(await _store_service(host, staff, service_id, lambda old: replace(old, phones=(*old.phones, phone))))
+    return service_out(await _store_service(host, session, staff, service_id, lambda old: replace(old, phones=(*old.phones, phone))))
 
 
 @router.patch("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Change a phone line")
-async def update_phone(service_id: str, phone_id: str, body: PhoneIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def update_phone(service_id: str, phone_id: str, body: PhoneIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     def change(old: ServiceRecord) -> ServiceRecord:
         _index_of(old.phones, phone_id, "phone line")
         changed = {"number": body.number, "description": body.description}
         return replace(old, phones=tuple(replace(p, **changed) if p.id == phone_id else p for p in old.phones))
 
-    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
+    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
 
 
 @router.delete("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Remove a phone line")
-async def delete_phone(service_id: str, phone_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def delete_phone(service_id: str, phone_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     def change(old: ServiceRecord) -> ServiceRecord:
         _index_of(old.phones, phone_id, "phone line")
         return replace(old, phones=tuple(p for p in old.phones if p.id != phone_id))
 
-    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
+    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
 
 
 def _index_of(items: tuple, item_id: str, noun: str) -> int:  # type: ignore[type-arg]
@@ -363,49 +351,49 @@ def _index_of(items: tuple, item_id: str, noun: str) -> int:  # type: ignore[typ
 
 
 @router.post("/services/{service_id}/schedules", response_model=ServiceOut, status_code=201, summary="Add opening hours")
-async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     schedule = _schedule(body)
-    return service_out(await _store_service(host, staff, service_id, lambda old: replace(old, schedules=(*old.schedules, schedule))))
+    return service_out(await _store_service(host, session, staff, service_id, lambda old: replace(old, schedules=(*old.schedules, schedule))))
 
 
 @router.put("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Replace opening hours")
-async def update_schedule(service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def update_schedule(service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     fresh = replace(_schedule(body), id=schedule_id)
 
     def change(old: ServiceRecord) -> ServiceRecord:
         _index_of(old.schedules, schedule_id, "schedule")
         return replace(old, schedules=tuple(fresh if s.id == schedule_id else s for s in old.schedules))
 
-    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
+    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
 
 
 @router.delete("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Remove opening hours or a closure")
-async def delete_schedule(service_id: str, schedule_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    return await _remove_schedule(host, staff, service_id, schedule_id, closures_only=False)
+async def delete_schedule(service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+    return await _remove_schedule(host, session, staff, service_id, schedule_id, closures_only=False)
 
 
-async def _remove_schedule(host: DirectoryHost, staff: Staff, service_id: str, schedule_id: str, *, closures_only: bool) -> ServiceOut:
+async def _remove_schedule(host: DirectoryHost, session: AsyncSession, staff: Staff, service_id: str, schedule_id: str, *, closures_only: bool) -> ServiceOut:
     def change(old: ServiceRecord) -> ServiceRecord:
         index = _index_of(old.schedules, schedule_id, "schedule")
         if closures_only and old.schedules[index].kind != "closed":
             raise NotFound(f"schedule {schedule_id} is not a closure")
         return replace(old, schedules=tuple(s for s in old.schedules if s.id != schedule_id))
 
-    return service_out(await _store_service(host, staff, service_id, change))  # type: ignore[arg-type]
+    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
 
 
 @router.get("/services/{service_id}/closures", response_model=list[ScheduleOut], summary="List dated closures")
-async def list_closures(service_id: str, host: HostDep, staff: CurrentStaff) -> list[ScheduleOut]:
-    record = await _existing_service(host, service_id)
+async def list_closures(service_id: str, session: SessionDep, staff: CurrentStaff) -> list[ScheduleOut]:
+    record = await _existing_service(session, service_id)
     return [ScheduleOut.model_validate(asdict(s)) for s in record.schedules if s.kind == "closed"]
 
 
 @router.post("/services/{service_id}/closures", response_model=ServiceOut, status_code=201, summary="Close on whole days (e.g. 年末年始)")
-async def add_closure(service_id: str, body: ClosureIn, host: HostDep, staff: CurrentStaff) -> ServiceOut:
+async def add_closure(service_id: str, body: ClosureIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     schedule = ScheduleIn(kind="closed", valid_from=body.valid_from, valid_to=body.valid_to, description=body.description)
-    return await add_schedule(service_id, schedule, host, staff)
+    return await add_schedule(service_id, schedule, host, session, staff)
 
 
 @router.delete("/services/{service_id}/closures/{schedule_id}", response_model=ServiceOut, summary="Remove a closure")
-async def delete_closure(service_id: str, schedule_id: str, host: HostDep, staff: CurrentStaff) -> ServiceOut:
-    return await _remove_schedule(host, staff, service_id, schedule_id, closures_only=True)
+async def delete_closure(service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+    return await _remove_schedule(host, session, staff, service_id, schedule_id, closures_only=True)

@@ -25,6 +25,7 @@ from routing.privacy import audit_api
 from routing.cases import api as cases_api
 from routing.statistics import api as stats_api
 from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
+from routing.deps import RuntimeDep
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
 from routing.runtime import CHECKPOINT_SECONDS, Runtime, open_runtime
@@ -169,8 +170,7 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-async def readyz(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         await db.ping(runtime.engine)
@@ -187,8 +187,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
 
 
-async def metrics(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+async def metrics(runtime: RuntimeDep) -> Response:
     snapshot = runtime.snapshot
     slots: dict[str, tuple[int, int]] = {}
     if snapshot is not None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from referral_directory.staff.deps import CurrentStaff
 from referral_directory.errors import Invalid, TsunaguError
 from referral_directory.records import NATION, TOPICS
 from referral_directory.regions import RegionError, Regions, lgcode6
+from routing.deps import CurrentStaff, RuntimeDep
 from routing.engine import Contact, Decision
 from routing.runtime import Runtime
 
@@ -115,15 +115,14 @@ def explain(decision: Decision) -> str:
 
 @router.get("/preview", response_model=PreviewOut, summary="Where a contact would go, and why")
 async def preview(
-    request: Request,
     staff: CurrentStaff,
+    runtime: RuntimeDep,
     topic: Annotated[Literal[TOPICS], Query(description="topic code")] = "general",  # type: ignore[valid-type]
     channel: Literal["voice", "sns"] = "voice",
     postal_code: Annotated[str | None, Query(description="7-digit postal code")] = None,
     lgcode: Annotated[str | None, Query(description="6-digit lgcode (municipality, designated city or prefecture)")] = None,
     at: Annotated[datetime | None, Query(description="ISO-8601 instant with offset; default now")] = None,
 ) -> PreviewOut:
-    runtime: Runtime = request.app.state.runtime
     snapshot = runtime.snapshot
     if snapshot is None:
         raise Unavailable("the directory is still loading; try again in a moment")

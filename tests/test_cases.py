@@ -13,7 +13,7 @@ from referral_directory.staff.audit import AuditEvent
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from referral_directory.storage import db
 from routing.cases.models import Referral, SafetyException
-from routing.cases.api import case_list_query
+from routing.cases.service import case_list_query
 from routing.cases.rules import sweep_referrals
 from routing.clock import Clock
 from running import Running, make_settings, running_app

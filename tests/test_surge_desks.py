@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
 
 from builders import make_phone, make_records, make_schedule, make_service  # noqa: E402
 from referral_directory.records import NATION, WEEKDAYS, derived_id  # noqa: E402
-from routing.cases.api import AGE_BANDS, RISK_LEVELS, ConsentIn  # noqa: E402
+from routing.cases.schemas import AGE_BANDS, RISK_LEVELS, ConsentIn  # noqa: E402
 from routing.cases.handoff import OUTCOMES, Status, check_move  # noqa: E402
 from running import make_settings, running_app  # noqa: E402
 from surge_desks import (  # noqa: E402

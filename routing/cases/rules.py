@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+import json
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.staff import audit
+from referral_directory.storage import db
 from referral_directory.errors import NotFound
 from referral_directory.hours import is_open_at, next_opening
 from referral_directory.snapshot import Snapshot
@@ -25,6 +28,10 @@ from referral_directory.staff.access import Action, CaseScope, decide
 from routing.cases.models import Case, CaseNote, Referral
 from routing.engine import Contact, matching_services
 from routing.cases.handoff import OPEN, WORKING, Status, accept_deadline, next_tier
+from routing.live.keys import ALERTS_CHANNEL
+
+if TYPE_CHECKING:
+    from routing.runtime import Runtime
 
 log = structlog.get_logger("tsunagu.cases")
 SHARES = ("none", "consent", "exception")  # what a referral carries: nothing identifying, or contact and notes
@@ -156,16 +163,11 @@ def is_open(referral: Referral) -> bool:
     return Status(referral.status) in OPEN
 
 
-ALERTS_CHANNEL = "tsunagu:alerts"  # the dashboard listens: an expired referral goes back to its sender
 SWEEP_SECONDS = 60.0
 
 
-async def sweep_referrals(runtime) -> list[Referral]:  # type: ignore[no-untyped-def]
+async def sweep_referrals(runtime: Runtime) -> list[Referral]:
     """Expire overdue referrals and tell their senders (one alert each, on Redis pub/sub); return them."""
-    import json
-
-    from referral_directory.storage import db
-
     async with db.transaction(runtime.sessions) as session:
         expired = await expire_overdue(session, runtime.clock.now())
     for referral in expired:

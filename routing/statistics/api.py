@@ -9,10 +9,10 @@ import io
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 
-from referral_directory.staff.deps import CurrentStaff
 from referral_directory.errors import Forbidden, Invalid
 from referral_directory.hours import JST
 from referral_directory.records import NATION
@@ -21,12 +21,61 @@ from referral_directory.staff.accounts import Role, Staff, area_within
 from referral_directory.staff.access import Action, StatsScope, decide
 from routing.telephony.records import CallRecord
 from routing.cases.models import Case, Referral
+from routing.deps import CurrentStaff, RuntimeDep, SessionDep
 from routing.runtime import Runtime
 from routing.statistics.counts import CALL_OUTCOME_NAMES, STATUS_NAMES, CallRow, Hop, call_table, hop_table, summarize
 from routing.statistics.suppression import SuppressedTable, csv_rows
 
 router = APIRouter(prefix="/api/statistics", tags=["statistics"])
 DEFAULT_DAYS = 30
+
+
+class ColumnOut(BaseModel):
+    key: str
+    name: str = Field(description="the column's Japanese name")
+
+
+class RowOut(BaseModel):
+    label: str
+    counts: list[int | None] = Field(description="null: a suppressed small count")
+    total: int | None
+
+
+class TableOut(BaseModel):
+    columns: list[ColumnOut]
+    rows: list[RowOut]
+    totals: list[int | None]
+    total: int | None
+    suppressed: str
+
+
+class ScopeOut(BaseModel):
+    organization: str | None
+    region: str | None
+
+
+class SummaryOut(BaseModel):
+    hops: int | None = Field(description="null when 1-9")
+    answer_rate: float | None = Field(description="accepted or declined before the deadline, among the hops due; null when too few")
+    median_hours_to_accept: float | None
+    p90_hours_to_accept: float | None
+
+
+class CallStatisticsOut(BaseModel):
+    scope: ScopeOut
+    since: date
+    until: date
+    by: str
+    table: TableOut
+
+
+class ReferralStatisticsOut(CallStatisticsOut):
+    summary: SummaryOut
+
+
+def _documented(model: type[BaseModel]) -> dict:
+    """The 200 answer /docs shows: the JSON model, or a CSV file with format=csv."""
+    return {200: {"model": model, "content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}}
 
 
 @dataclass
@@ -95,21 +144,20 @@ def _csv(table: SuppressedTable, names: dict[str, str], corner: str, filename: s
     return Response(("\ufeff" + buffer.getvalue()).encode(), media_type="text/csv; charset=utf-8", headers=headers)  # BOM: Excel reads UTF-8
 
 
-@router.get("/referrals", response_model=None, summary="Referral hops by day, topic, tier or prefecture × status, with answer rate and time to accept")
+@router.get("/referrals", response_model=None, responses=_documented(ReferralStatisticsOut), summary="Referral hops by day, topic, tier or prefecture × status, with answer rate and time to accept")
 async def referral_statistics(
     staff: CurrentStaff,
-    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
     asked: Annotated[Asked, Depends()],
     by: Annotated[Literal["day", "topic", "tier", "prefecture"], Query()] = "day",
 ) -> Response | dict:
-    runtime: Runtime = request.app.state.runtime
     scope = _scope(staff, runtime, asked.organization, asked.region)
     start, end = _period(runtime, asked.since, asked.until)
     query = select(Referral, Case.lgcode).join(Case, Case.id == Referral.case_id).where(Referral.created_at >= start, Referral.created_at < end)
     if scope.organization:
         query = query.where(or_(Referral.from_org == scope.organization, Referral.to_org == scope.organization))
-    async with runtime.sessions() as session:
-        found = (await session.execute(query)).all()
+    found = (await session.execute(query)).all()
     hops = [
         Hop(day=r.created_at.astimezone(JST).date(), from_tier=r.from_tier, to_tier=r.to_tier, prefecture=r.prefecture, topic=r.topic,
             status=r.status, hours_to_accept=(r.accepted_at - r.created_at).total_seconds() / 3600 if r.accepted_at else None)
@@ -123,22 +171,21 @@ async def referral_statistics(
             "table": _table_json(table, STATUS_NAMES), "summary": asdict(summarize(hops))}  # fmt: skip
 
 
-@router.get("/calls", response_model=None, summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)")
+@router.get("/calls", response_model=None, responses=_documented(CallStatisticsOut), summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)")
 async def call_statistics(
     staff: CurrentStaff,
-    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
     asked: Annotated[Asked, Depends()],
     by: Annotated[Literal["day", "topic"], Query()] = "day",
 ) -> Response | dict:
-    runtime: Runtime = request.app.state.runtime
     scope = _scope(staff, runtime, asked.organization, asked.region)
     start, end = _period(runtime, asked.since, asked.until)
     query = select(CallRecord.started_at, CallRecord.topic, CallRecord.outcome, CallRecord.lgcode, CallRecord.answered_service_id).where(
         CallRecord.started_at >= start, CallRecord.started_at < end
     )
     services = runtime.snapshot.services if runtime.snapshot else {}
-    async with runtime.sessions() as session:
-        found = (await session.execute(query)).all()
+    found = (await session.execute(query)).all()
     calls = [
         CallRow(day=started.astimezone(JST).date(), topic=topic, outcome=outcome)
         for started, topic, outcome, lgcode, answered in found

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from referral_directory.errors import Forbidden
 from referral_directory.staff.accounts import Staff, password_hasher, staff_by_id
+from routing.deps import runtime_of
 from routing.runtime import Runtime
 from routing.settings import Settings
 from routing.web.sessions import CSRF_FIELD, CSRF_HEADER, UNSAFE_METHODS, WebSession, cookie_name, csrf_matches, end_session, load_session
@@ -29,9 +30,8 @@ class SignedIn:
     staff: Staff
 
 
-async def signed_in(request: Request) -> SignedIn | None:
+async def signed_in(request: Request, runtime: Runtime) -> SignedIn | None:
     """Return the live session and active staff member behind the request's cookie, or None."""
-    runtime: Runtime = request.app.state.runtime
     session_id = request.cookies.get(cookie_name(runtime.settings))
     if not session_id:
         return None
@@ -59,7 +59,7 @@ async def submitted_csrf(request: Request) -> str | None:
 
 async def session_staff(request: Request) -> Staff | None:
     """Return the staff member signed in by cookie (CurrentStaff's second way in); 403 for an unsafe request without its CSRF token."""
-    found = await signed_in(request)
+    found = await signed_in(request, runtime_of(request))
     if found is None:
         return None
     if request.method in UNSAFE_METHODS and not csrf_matches(found.session, await submitted_csrf(request)):

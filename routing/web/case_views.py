@@ -1,8 +1,8 @@
 """What the counsellor's pages show: Japanese labels, times in JST, kind error messages, and the rows
-of the dashboard and the case page, built from the case API's own answers (routing.cases.api).
+of the dashboard and the case page, built from the case service's answers (routing.cases.service).
 
-No access decision is made here: every read goes through the API's functions, which check the
-staff member's chain and write the audit log, exactly as for a JSON client.
+No access decision is made here: every read goes through the service, which checks the staff
+member's chain and writes the audit log, exactly as for a JSON client.
 """
 
 from __future__ import annotations
@@ -12,23 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import phonenumbers
-from fastapi import Request
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.errors import TsunaguError
 from referral_directory.hours import JST
-from referral_directory.records import TOPICS
+from referral_directory.records import TIER_NAMES, TOPICS
 from referral_directory.regions import RegionError
 from referral_directory.staff.accounts import Staff
-from routing.cases import api as cases_api
 from referral_directory.staff.access import CASE_WORKERS
-from routing.cases.rules import LIVE_FOR_RECEIVER
+from routing.cases import service
 from routing.cases.handoff import OPEN, Status
+from routing.cases.rules import LIVE_FOR_RECEIVER
+from routing.cases.schemas import CaseOut, CaseSummaryOut, ReferralOut, SuggestionOut
 from routing.runtime import Runtime
 from routing.statistics.counts import STATUS_NAMES
 from routing.telephony.prompts import TOPIC_NAMES
 
-TIER_NAMES = {"national": "全国の窓口", "prefecture": "都道府県の窓口", "municipal": "市区町村の窓口"}
 CHANNEL_NAMES = {"voice": "電話", "sns": "SNS", "visit": "来所"}
 AGE_BAND_NAMES = {"under18": "18歳未満", "18-29": "18〜29歳", "30-49": "30〜49歳", "50-64": "50〜64歳", "65plus": "65歳以上", "unknown": "わからない"}
 RISK_NAMES = {"low": "低い", "medium": "中くらい", "high": "高い", "imminent": "差し迫っている"}
@@ -197,44 +197,43 @@ def topic_name(topic: str | None) -> str:
     return TOPIC_NAMES.get(topic or "general", topic or "")
 
 
-def case_row(case: dict) -> CaseRow:
-    level = case["risk_level"]
-    return CaseRow(case["id"], topic_name(case["topic"]), RISK_NAMES.get(level, "未記入"), level in ("high", "imminent"),
-                   case["held_here"], jst(case["updated_at"]))  # fmt: skip
+def case_row(case: CaseSummaryOut) -> CaseRow:
+    level = case.risk_level
+    return CaseRow(case.id, topic_name(case.topic), RISK_NAMES.get(level or "", "未記入"), level in ("high", "imminent"),
+                   case.held_here, jst(case.updated_at))  # fmt: skip
 
 
-def referral_row(referral: dict, names: Names) -> ReferralRow:
-    status = referral["status"]
+def referral_row(referral: ReferralOut, names: Names) -> ReferralRow:
+    status = referral.status
     return ReferralRow(
-        id=referral["id"], case_id=referral["case_id"], hop=referral["hop"], kind=KIND_NAMES.get(referral["kind"], referral["kind"]),
-        status=status, status_name=STATUS_NAMES.get(status, status), from_name=names.organization(referral["from_org"]),
-        to_name=names.service(referral["to_service"]), to_tier=TIER_NAMES.get(referral["to_tier"], referral["to_tier"]),
-        share=SHARE_NAMES.get(referral["share"], referral["share"]), created=jst(referral["created_at"]),
-        deadline=jst(referral["deadline_at"]), reason=referral["reason"] or "",
-        outcome=OUTCOME_NAMES.get(referral["outcome"] or "", referral["outcome"] or ""),
+        id=referral.id, case_id=referral.case_id, hop=referral.hop, kind=KIND_NAMES.get(referral.kind, referral.kind),
+        status=status, status_name=STATUS_NAMES.get(status, status), from_name=names.organization(referral.from_org),
+        to_name=names.service(referral.to_service), to_tier=TIER_NAMES.get(referral.to_tier, referral.to_tier),
+        share=SHARE_NAMES.get(referral.share, referral.share), created=jst(referral.created_at),
+        deadline=jst(referral.deadline_at), reason=referral.reason or "",
+        outcome=OUTCOME_NAMES.get(referral.outcome or "", referral.outcome or ""),
         reachable=Status(status) in LIVE_FOR_RECEIVER,
     )  # fmt: skip
 
 
-def suggestion_row(suggestion: dict, names: Names) -> SuggestionRow:
-    tier = suggestion["tier"]
-    label = TIER_NAMES.get(tier, tier)
-    opens = "" if suggestion["open_now"] else f"{jst(suggestion['opens_at'])}から受付"
-    return SuggestionRow(suggestion["service_id"], suggestion["name"], names.organization(suggestion["organization"]), label,
-                         suggestion["open_now"], opens)  # fmt: skip
+def suggestion_row(suggestion: SuggestionOut, names: Names) -> SuggestionRow:
+    label = TIER_NAMES.get(suggestion.tier, suggestion.tier)
+    opens = "" if suggestion.open_now else f"{jst(suggestion.opens_at)}から受付"
+    return SuggestionRow(suggestion.service_id, suggestion.name, names.organization(suggestion.organization), label,
+                         suggestion.open_now, opens)  # fmt: skip
 
 
 # --- what each page shows --------------------------------------------------------------------------
 
 
-async def dashboard_sections(request: Request, staff: Staff) -> dict:
+async def dashboard_sections(session: AsyncSession, runtime: Runtime, staff: Staff) -> dict:
     """Return the dashboard's three lists for a case worker's organisation (empty lists for other roles)."""
     if not works_cases(staff):
         return {"works_cases": False, "cases": [], "inbox": [], "outbox": [], "outcome_choices": OUTCOME_NAMES}
-    names = Names.of(request.app.state.runtime)
-    cases = await cases_api.list_cases(staff, request)
-    inbox = await cases_api.list_referrals(staff, request, box="inbox")
-    outbox = await cases_api.list_referrals(staff, request, box="outbox")
+    names = Names.of(runtime)
+    cases = await service.list_cases(session, runtime, staff)
+    inbox = await service.referral_box(session, runtime, staff, "inbox")
+    outbox = await service.referral_box(session, runtime, staff, "outbox")
     return {
         "works_cases": True, "cases": [case_row(c) for c in cases],
         "inbox": [referral_row(r, names) for r in inbox], "outbox": [referral_row(r, names) for r in outbox],
@@ -242,43 +241,40 @@ async def dashboard_sections(request: Request, staff: Staff) -> dict:
     }  # fmt: skip
 
 
-async def case_page(request: Request, staff: Staff, case_id: str) -> dict:
-    """Return what the case page shows to this staff member; raises the API's NotFound for a case outside their chain."""
-    runtime: Runtime = request.app.state.runtime
+async def case_page(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str) -> dict:
+    """Return what the case page shows to this staff member; raises the service's NotFound for a case outside their chain."""
     names = Names.of(runtime)
-    case = await cases_api.get_case(case_id, staff, request)
+    case = await service.read_case(session, runtime, staff, case_id)
     org = staff.organization_id
-    chain = [referral_row(r, names) for r in case["referrals"]]
-    ours = [r for r in case["referrals"] if r["to_org"] == org]
-    may_refer = case["may_refer"]
-    found = await cases_api.suggestions(case_id, staff, request) if may_refer else []
+    ours = [r for r in case.referrals if r.to_org == org]
+    found = await service.suggestions(session, runtime, staff, case_id) if case.may_refer else []
     return {
         "case": case,
         "summary": _summary(case, runtime, names),
-        "notes": [NoteRow(names.organization(n["org"]), jst(n["at"]), n["text"] if n["text"] is not None else NOTE_PURGED, n["org"] == org)
-                  for n in case["notes"]],
-        "chain": chain,
-        "answering": [referral_row(r, names) for r in ours if Status(r["status"]) in OPEN],
-        "may_refer": may_refer,
+        "notes": [NoteRow(names.organization(n.org), jst(n.at), n.text if n.text is not None else NOTE_PURGED, n.org == org)
+                  for n in case.notes],
+        "chain": [referral_row(r, names) for r in case.referrals],
+        "answering": [referral_row(r, names) for r in ours if Status(r.status) in OPEN],
+        "may_refer": case.may_refer,
         "suggestions": [suggestion_row(s, names) for s in found],
         "topic_choices": [(t, TOPIC_NAMES[t]) for t in TOPICS],
         "age_choices": AGE_BAND_NAMES, "risk_choices": RISK_NAMES, "share_choices": SHARE_CHOICES, "outcome_choices": OUTCOME_NAMES,
     }  # fmt: skip
 
 
-def _summary(case: dict, runtime: Runtime, names: Names) -> list[tuple[str, str]]:
+def _summary(case: CaseOut, runtime: Runtime, names: Names) -> list[tuple[str, str]]:
     rows = [
-        ("相談番号", case["id"]),
-        ("受付の方法", CHANNEL_NAMES.get(case["channel"], case["channel"])),
-        ("最初に選ばれた内容", topic_name(case["topic"])),
+        ("相談番号", case.id),
+        ("受付の方法", CHANNEL_NAMES.get(case.channel, case.channel)),
+        ("最初に選ばれた内容", topic_name(case.topic)),
         ("地域", _place(case, runtime)),
-        ("受け付けた窓口", f"{names.organization(case['holder_org'])}（{TIER_NAMES.get(case['holder_tier'], case['holder_tier'])}）"),
-        ("受け付けた日時", jst(case["opened_at"], year=True)),
-        ("最後の更新", jst(case["updated_at"], year=True)),
-        ("ご本人の同意", "記録済み" if case["consent"] else "まだ記録されていません"),
+        ("受け付けた窓口", f"{names.organization(case.holder_org)}（{TIER_NAMES.get(case.holder_tier, case.holder_tier)}）"),
+        ("受け付けた日時", jst(case.opened_at, year=True)),
+        ("最後の更新", jst(case.updated_at, year=True)),
+        ("ご本人の同意", "記録済み" if case.consent else "まだ記録されていません"),
     ]
-    if case["contact"]:
-        rows.append(("連絡先", readable_phone(case["contact"])))
+    if case.contact:
+        rows.append(("連絡先", readable_phone(case.contact)))
     return rows
 
 
@@ -290,8 +286,8 @@ def readable_phone(number: str) -> str:
         return number
 
 
-def _place(case: dict, runtime: Runtime) -> str:
-    lgcode = case["lgcode"]
+def _place(case: CaseOut, runtime: Runtime) -> str:
+    lgcode = case.lgcode
     if not lgcode or lgcode == "000000":
         return "わからない（全国の窓口のみ）"
     try:

@@ -14,9 +14,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from referral_directory.storage import db
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from referral_directory.models import Organization
 from referral_directory.staff.accounts import Role, Staff, describe_scope, staff_for_password
+from routing.deps import RuntimeDep, SessionDep
 from routing.runtime import Runtime
 from routing.settings import Settings
 from routing.web import case_views, throttle
@@ -68,27 +70,30 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=TEMPLATES)
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-def _page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
+def page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
     response = templates().TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response
 
 
-def _redirect(url: str) -> RedirectResponse:
+def see_other(url: str) -> RedirectResponse:
+    """Redirect (303) after a form post or to sign in; never cached."""
     response = RedirectResponse(url, status_code=303)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(SECURITY_HEADERS)
     return response
 
 
-def _login_form(request: Request, *, status_code: int = 200, error: str | None = None, notice: str | None = None, name: str = "") -> HTMLResponse:
+def to_login(request: Request, runtime: Runtime) -> RedirectResponse:
+    """Send someone who is not signed in to the sign-in page, saying so when their session has ended."""
+    had_cookie = cookie_name(runtime.settings) in request.cookies
+    return see_other("/login?expired=1" if had_cookie else "/login")
+
+
+def _login_form(request: Request, runtime: Runtime, *, status_code: int = 200, error: str | None = None, notice: str | None = None, name: str = "") -> HTMLResponse:
     """The sign-in form, with a token pinned to this browser by a SameSite=Strict cookie (no sign-in CSRF)."""
-    settings = _runtime(request).settings
-    token = _pinned_login_token(request) or secrets.token_urlsafe(32)  # kept, so two open sign-in tabs both work
-    response = _page(request, "login.html", {"error": error, "notice": notice, "name": name, "csrf_field": CSRF_FIELD, "csrf": token}, status_code)
+    settings = runtime.settings
+    token = _pinned_login_token(request, settings) or secrets.token_urlsafe(32)  # kept, so two open sign-in tabs both work
+    response = page(request, "login.html", {"error": error, "notice": notice, "name": name, "csrf_field": CSRF_FIELD, "csrf": token}, status_code)
     response.set_cookie(
         cookie_name(settings, "tsunagu_login"), token, max_age=LOGIN_TOKEN_SECONDS, path="/",
         secure=cookies_secure(settings), httponly=True, samesite="strict",
@@ -96,51 +101,52 @@ def _login_form(request: Request, *, status_code: int = 200, error: str | None =
     return response
 
 
-def _pinned_login_token(request: Request) -> str:
-    token = request.cookies.get(cookie_name(_runtime(request).settings, "tsunagu_login"), "")
+def _pinned_login_token(request: Request, settings: Settings) -> str:
+    token = request.cookies.get(cookie_name(settings, "tsunagu_login"), "")
     return token if 32 <= len(token) <= 64 else ""
 
 
 @router.get("/login")
-async def login_page(request: Request, signed_out: bool = False, expired: bool = False) -> Response:
+async def login_page(request: Request, runtime: RuntimeDep, signed_out: bool = False, expired: bool = False) -> Response:
     """The sign-in page (the dashboard when already signed in)."""
-    if await signed_in(request) is not None:
-        return _redirect("/dashboard")
-    return _login_form(request, notice=SIGNED_OUT if signed_out else SESSION_ENDED if expired else None)
+    if await signed_in(request, runtime) is not None:
+        return see_other("/dashboard")
+    return _login_form(request, runtime, notice=SIGNED_OUT if signed_out else SESSION_ENDED if expired else None)
 
 
 @router.post("/login")
 async def login(
     request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
     name: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     """Check a name and password (within the rate limits) and open a new session."""
-    runtime = _runtime(request)
     settings, redis = runtime.settings, runtime.redis
-    pinned = _pinned_login_token(request)
+    pinned = _pinned_login_token(request, settings)
     if not pinned or not hmac.compare_digest(pinned.encode(), csrf_token.encode()):
         log.info("sign_in_refused", reason="form token missing or wrong")
-        return _login_form(request, status_code=403, error=FORM_EXPIRED)
+        return _login_form(request, runtime, status_code=403, error=FORM_EXPIRED)
     name = name.strip()
     if not name or not password:
-        return _login_form(request, status_code=400, error=EMPTY_FIELDS, name=name)
+        return _login_form(request, runtime, status_code=400, error=EMPTY_FIELDS, name=name)
     address = request.client.host if request.client else "unknown"
     if await throttle.is_locked(redis, settings, name=name, address=address):
         log.warning("sign_in_refused", reason="locked")
-        return _locked(request, name)
-    async with db.transaction(runtime.sessions) as session:  # commits a re-hash when the parameters changed
-        staff = await staff_for_password(session, hasher_for(settings), name=name, password=password)
+        return _locked(request, runtime, name)
+    # A re-hash (when the hashing parameters changed) is committed with the request's transaction.
+    staff = await staff_for_password(session, hasher_for(settings), name=name, password=password)
     if staff is None:
         locked = await throttle.record_failure(redis, settings, name=name, address=address)
         log.warning("sign_in_failed", locked=locked)  # never the name typed: it is sometimes the password
-        return _locked(request, name) if locked else _login_form(request, status_code=401, error=WRONG_CREDENTIALS, name=name)
+        return _locked(request, runtime, name) if locked else _login_form(request, runtime, status_code=401, error=WRONG_CREDENTIALS, name=name)
     await throttle.record_success(redis, name=name)
-    await _end_presented_session(request)
+    await _end_presented_session(request, runtime)
     session_id, _ = await start_session(redis, settings, staff_id=staff.id)  # always a new id: no session fixation
     log.info("signed_in", staff_id=staff.id, role=staff.role.value)
-    response = _redirect("/dashboard")
+    response = see_other("/dashboard")
     response.set_cookie(
         cookie_name(settings), session_id, path="/", secure=cookies_secure(settings), httponly=True, samesite="lax",
     )
@@ -148,61 +154,57 @@ async def login(
     return response
 
 
-def _locked(request: Request, name: str) -> HTMLResponse:
-    response = _login_form(request, status_code=429, error=locked_message(_runtime(request).settings), name=name)
-    response.headers["Retry-After"] = str(_runtime(request).settings.login_lockout_seconds)
+def _locked(request: Request, runtime: Runtime, name: str) -> HTMLResponse:
+    response = _login_form(request, runtime, status_code=429, error=locked_message(runtime.settings), name=name)
+    response.headers["Retry-After"] = str(runtime.settings.login_lockout_seconds)
     return response
 
 
-async def _end_presented_session(request: Request) -> None:
-    runtime = _runtime(request)
+async def _end_presented_session(request: Request, runtime: Runtime) -> None:
     presented = request.cookies.get(cookie_name(runtime.settings))
     if presented and (old := await load_session(runtime.redis, runtime.settings, presented)) is not None:
         await end_session(runtime.redis, old)
 
 
 @router.post("/logout")
-async def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+async def logout(request: Request, runtime: RuntimeDep, csrf_token: Annotated[str, Form()] = "") -> Response:
     """End the session on the server and forget the cookie (the form must carry the session's CSRF token)."""
-    found = await signed_in(request)
+    found = await signed_in(request, runtime)
     if found is None:
-        return _redirect("/login")
+        return see_other("/login")
     if not csrf_matches(found.session, csrf_token):
         log.warning("sign_out_refused", reason="csrf token missing or wrong", staff_id=found.staff.id)
-        return _page(request, "refused.html", {"message": NOT_CONFIRMED}, status_code=403)
-    await end_session(_runtime(request).redis, found.session)
+        return page(request, "refused.html", {"message": NOT_CONFIRMED}, status_code=403)
+    await end_session(runtime.redis, found.session)
     log.info("signed_out", staff_id=found.staff.id)
-    response = _redirect("/login?signed_out=1")
-    settings = _runtime(request).settings
+    response = see_other("/login?signed_out=1")
+    settings = runtime.settings
     response.delete_cookie(cookie_name(settings), path="/", secure=cookies_secure(settings), httponly=True, samesite="lax")
     return response
 
 
 @router.get("/dashboard")
-async def dashboard(request: Request) -> Response:
+async def dashboard(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """The dashboard: who is signed in, the cases at their organisation, and its referral inbox and outbox."""
-    found = await signed_in(request)
+    found = await signed_in(request, runtime)
     if found is None:
-        had_cookie = cookie_name(_runtime(request).settings) in request.cookies
-        return _redirect("/login?expired=1" if had_cookie else "/login")
-    return await render_dashboard(request, found, flash=await take_flash(_runtime(request).redis, found.session))
+        return to_login(request, runtime)
+    return await render_dashboard(request, runtime, session, found, flash=await take_flash(runtime.redis, found.session))
 
 
 async def render_dashboard(
-    request: Request, found: SignedIn, *, flash: str | None = None, error: str | None = None, typed: dict | None = None, status_code: int = 200
+    request: Request, runtime: Runtime, session: AsyncSession, found: SignedIn, *, flash: str | None = None, error: str | None = None, typed: dict | None = None, status_code: int = 200
 ) -> HTMLResponse:
     """The dashboard: who is signed in, the organisation's cases, referral inbox and outbox, and a message after a change."""
-    context = await _dashboard_context(request, found) | await case_views.dashboard_sections(request, found.staff)
-    return _page(request, "dashboard.html", context | {"flash": flash, "error": error, "typed": typed or {}}, status_code)
+    context = await _dashboard_context(runtime, session, found) | await case_views.dashboard_sections(session, runtime, found.staff)
+    return page(request, "dashboard.html", context | {"flash": flash, "error": error, "typed": typed or {}}, status_code)
 
 
-async def _dashboard_context(request: Request, found: SignedIn) -> dict:
-    runtime = _runtime(request)
+async def _dashboard_context(runtime: Runtime, session: AsyncSession, found: SignedIn) -> dict:
     staff: Staff = found.staff
     organization = None
     if staff.organization_id:
-        async with runtime.sessions() as session:
-            row = await session.get(Organization, staff.organization_id)
+        row = await session.get(Organization, staff.organization_id)
         organization = row.name if row else None
     regions = describe_scope(staff, runtime.regions) if staff.regions else None
     return {

@@ -1,8 +1,12 @@
-"""FastAPI dependencies shared by every API: the running host, and the staff member behind a token or a sign-in."""
+"""The FastAPI dependencies every API uses: the running host (HostDep), a transaction (SessionDep), and the
+staff member behind a token or a sign-in (CurrentStaff).
+
+Endpoints take these as parameters; none reads `app.state` or opens a transaction itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
@@ -14,6 +18,7 @@ from referral_directory.errors import Unauthorized
 from referral_directory.regions import Regions
 from referral_directory.staff.accounts import Staff
 from referral_directory.staff.token_cache import TokenCache
+from referral_directory.storage import db
 
 
 class DirectoryHost(Protocol):
@@ -33,6 +38,38 @@ async def get_host(request: Request) -> DirectoryHost:
 
 
 HostDep = Annotated[DirectoryHost, Depends(get_host)]
+
+
+async def transaction(host: HostDep) -> AsyncIterator[AsyncSession]:
+    """Yield a session in a transaction that commits when the endpoint returns and rolls back when it raises.
+
+    Scoped to the endpoint function, so the commit happens before the response is sent: a client
+    that is told 201 can rely on the row being there.
+    """
+    async with db.transaction(host.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(transaction, scope="function")]
+_CHANGED_VERSION = "tsunagu.directory_version"
+
+
+def announce(session: AsyncSession, version: int) -> None:
+    """Have the directory's new version announced to every worker once this session's transaction commits."""
+    session.info[_CHANGED_VERSION] = version
+
+
+async def directory_change(host: HostDep) -> AsyncIterator[AsyncSession]:
+    """Yield a session for a change to the directory: it commits when the endpoint returns, and then (only then)
+    every worker is told the directory's new version, so the routing snapshot is rebuilt from committed rows."""
+    async with db.transaction(host.sessions) as session:
+        yield session
+    version = session.info.pop(_CHANGED_VERSION, None)
+    if version is not None:
+        await host.directory_changed(version)
+
+
+ChangeDep = Annotated[AsyncSession, Depends(directory_change, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="A staff API token from `tsunagu users add`")
 
 

@@ -1,0 +1,157 @@
+"""The shapes of the case API: what a client sends (…In) and what it gets back (…Out), as /docs shows them.
+
+The counsellor's pages read the same …Out models the JSON API returns, so a page never shows
+more than the API would give the same staff member.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import phonenumbers
+from pydantic import BaseModel, Field, field_validator
+
+from referral_directory.records import TOPICS
+from routing.cases.handoff import OUTCOMES, Status
+from routing.cases.rules import SHARES
+
+AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
+RISK_LEVELS = ("low", "medium", "high", "imminent")
+STATUSES = tuple(s.value for s in Status)
+# Literal[...] of a tuple built at run time: pydantic and /docs read the choices, mypy cannot.
+Topic = Literal[TOPICS]  # type: ignore[valid-type]  # the choices are the directory's topic codes
+AgeBand = Literal[AGE_BANDS]  # type: ignore[valid-type]  # see Topic
+RiskLevel = Literal[RISK_LEVELS]  # type: ignore[valid-type]  # see Topic
+Share = Literal[SHARES]  # type: ignore[valid-type]  # see Topic
+Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]  # see Topic
+StatusName = Literal[STATUSES]  # type: ignore[valid-type]  # see Topic
+Box = Literal["inbox", "outbox"]
+
+
+class CaseIn(BaseModel):
+    topic: Topic = "general"
+    channel: Literal["voice", "sns", "visit"] = "voice"
+    lgcode: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+
+
+class IntakeIn(BaseModel):
+    topics: list[Topic] | None = None
+    age_band: AgeBand | None = None
+    risk_level: RiskLevel | None = None
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class ConsentIn(BaseModel):
+    contact: str = Field(description="the phone number the person agreed to be contacted at")
+
+    @field_validator("contact")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        try:
+            number = phonenumbers.parse(value, "JP")
+        except phonenumbers.NumberParseException:
+            raise ValueError("not a phone number: give it as 090-1234-5678 or +81 90 1234 5678") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class ReferralIn(BaseModel):
+    to_service: str
+    share: Share = "none"
+    exception_reason: str | None = Field(default=None, max_length=1000, description="why a life was at risk (share=exception)")
+
+
+class ReferralStep(BaseModel):
+    status: Literal["accepted", "declined", "contacted", "closed"]
+    reason: str | None = Field(default=None, max_length=200)
+    outcome: Outcome | None = None
+
+
+class ReferralOut(BaseModel):
+    """One hop of a case's chain: who passed it to whom, carrying what, and where it stands."""
+
+    id: str
+    case_id: str
+    hop: int
+    kind: str = Field(description="refer (for follow-up) or transfer (the live call)")
+    from_org: str
+    from_tier: str
+    to_org: str
+    to_service: str
+    to_tier: str
+    share: str = Field(description="what went with it: none, consent or exception")
+    status: str
+    reason: str | None
+    outcome: str | None
+    created_at: datetime
+    deadline_at: datetime | None
+    accepted_at: datetime | None
+    closed_at: datetime | None
+
+
+class NoteOut(BaseModel):
+    id: str
+    org: str
+    at: datetime
+    text: str | None = Field(description="null once the note has been purged after its retention period")
+
+
+class CaseOut(BaseModel):
+    """A case as the asking staff member's organisation may see it."""
+
+    id: str
+    channel: str
+    topic: str | None
+    topics: list[str]
+    lgcode: str | None
+    prefecture: str | None
+    holder_org: str
+    holder_tier: str
+    age_band: str | None
+    risk_level: str | None
+    opened_at: datetime
+    updated_at: datetime
+    consent: bool = Field(description="whether the person's consent to pass their details on is recorded")
+    may_refer: bool = Field(description="whether this organisation may refer or transfer the case on")
+    call_live: bool = Field(description="its call is on the line now, so it can be transferred")
+    earlier_calls: int = Field(description="earlier calls from the same caller, recognised by pseudonym within its key's life")
+    contact: str | None = Field(description="the contact number, only where consent or an exception reached this organisation")
+    notes: list[NoteOut]
+    referrals: list[ReferralOut]
+
+
+class CaseSummaryOut(BaseModel):
+    """A row of the case list."""
+
+    id: str
+    topic: str | None
+    risk_level: str | None
+    held_here: bool
+    updated_at: datetime
+
+
+class NoteAdded(BaseModel):
+    id: str
+    at: datetime
+
+
+class ConsentOut(BaseModel):
+    consent: bool
+    at: datetime
+
+
+class SuggestionOut(BaseModel):
+    """A window the case could go on to."""
+
+    service_id: str
+    name: str
+    organization: str
+    tier: str
+    open_now: bool
+    opens_at: datetime | None = Field(description="when it next opens, if it is closed now")
+    phones: list[str]
