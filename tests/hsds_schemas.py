@@ -31,8 +31,7 @@ def hsds_registry() -> Registry:
     if not files:
         raise FileNotFoundError(f"no HSDS schema files in {HSDS_DIR}")
     resources = [
-        (BASE + path.relative_to(HSDS_DIR).as_posix(), DRAFT202012.create_resource(json.loads(path.read_text())))
-        for path in files
+        (BASE + path.relative_to(HSDS_DIR).as_posix(), DRAFT202012.create_resource(json.loads(path.read_text()))) for path in files
     ]
     return Registry().with_resources(resources)
 
