@@ -1,4 +1,4 @@
-"""The official HSDS 3.0 schemas (shared/hsds, beside the repository) as a jsonschema validator for exports.
+"""The official HSDS 3.0 schemas (referral_directory/schemas/hsds, see its SOURCE.md) as a jsonschema validator for exports.
 
 The schema files carry no `$id`; they refer to each other by bare file name (`"$ref":
 "phone.json"`), and openapi.json refers to them by their published address. So every file is
@@ -9,7 +9,6 @@ registered under that address (BASE + its path), where the bare names resolve, i
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,22 +18,20 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-HSDS_DIR = Path(os.environ.get("TSUNAGU_HSDS_SCHEMAS", REPOSITORY.parent / "shared" / "hsds"))
+HSDS_DIR = REPOSITORY / "referral_directory" / "schemas" / "hsds"
 BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
 # The API's answer to GET /services: a Page whose contents are compiled/service_list.json.
 SERVICE_LIST_RESPONSE = BASE + "openapi.json#/paths/~1services/get/responses/200/content/application~1json/schema"
-_NOT_SCHEMAS = {"datapackage.json"}
 
 
 @cache
 def hsds_registry() -> Registry:
     """Return a registry of every HSDS schema file, each under its published address."""
-    files = [p for p in HSDS_DIR.glob("*.json") if p.name not in _NOT_SCHEMAS] + list(HSDS_DIR.glob("compiled/*.json"))
+    files = [*HSDS_DIR.glob("*.json"), *HSDS_DIR.glob("compiled/*.json")]
     if not files:
-        raise FileNotFoundError(f"no HSDS schema files in {HSDS_DIR}; set TSUNAGU_HSDS_SCHEMAS")
+        raise FileNotFoundError(f"no HSDS schema files in {HSDS_DIR}")
     resources = [
-        (BASE + path.relative_to(HSDS_DIR).as_posix(), DRAFT202012.create_resource(json.loads(path.read_text())))
-        for path in files
+        (BASE + path.relative_to(HSDS_DIR).as_posix(), DRAFT202012.create_resource(json.loads(path.read_text()))) for path in files
     ]
     return Registry().with_resources(resources)
 

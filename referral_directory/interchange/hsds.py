@@ -1,4 +1,4 @@
-"""The directory as Open Referral HSDS 3.0 JSON, Japan consultation-dial profile (shared/hsds/JP-PROFILE.md).
+"""The directory as Open Referral HSDS 3.0 JSON, Japan consultation-dial profile (docs/hsds-jp-profile.md).
 
 One document shaped like the HSDS API's paginated service list: every service with its
 organization embedded and its phones, schedules, service areas and attributes nested.

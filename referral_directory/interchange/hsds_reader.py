@@ -1,4 +1,4 @@
-"""Reading a JP-profile HSDS file (shared/hsds/JP-PROFILE.md) into directory records.
+"""Reading a JP-profile HSDS file (docs/hsds-jp-profile.md) into directory records.
 
 Structural problems (wrong types, missing fields, codes outside the profile's taxonomies) are
 reported with the file's own field paths; `hsds.load_hsds` adds the semantic checks.

@@ -2,7 +2,7 @@
 
 Every access decision of the case and referral API goes through `decide`, so that the whole
 policy can be read here and tested as one matrix (role × action × own/other organisation or
-region). The rule is need-to-know (DESIGN §7):
+region). The rule is need-to-know (docs/design.md, "Who sees what"):
 
 - a counsellor works the cases held by their organisation and those referred to it (until the
   referral is declined or expires), and answers referrals made to their organisation;

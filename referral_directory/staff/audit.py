@@ -4,7 +4,7 @@ Every read and change of a case and every directory change appends one event ins
 caller's transaction, so the event commits or rolls back with what it records. An event
 says who (`actor`) did what (`action`) to which resource, when, plus a small `detail` of
 ids, field names and reason codes: never personal data (no phone numbers, names, note
-text; DESIGN §7).
+text; docs/design.md, "Confidentiality").
 
 The chain. Event n stores `prev_hash`, the `hash` of event n-1 (event 1: GENESIS_HASH),
 and its own `hash` over a canonical JSON of all its other fields, `seq` and `prev_hash`

@@ -1,6 +1,6 @@
 """The contact core's decisions, pure: which queue a contact waits in, who may take a free line, which candidates fit.
 
-Every channel (a call, a callback, a live transfer, a chat) follows these; routing/contacts/lines.py
+Every channel (a call, a callback, a live transfer, a chat) follows these; routing/contacts/switchboard.py
 applies them to live state.
 """
 

@@ -1,4 +1,4 @@
-"""Small-cell suppression for published statistics (DESIGN §7): pure functions of plain counts.
+"""Small-cell suppression for published statistics (docs/design.md, "Statistics"): pure functions of plain counts.
 
 A table of counts (say days × outcomes) is published with its row totals, column totals
 and grand total. Every published number is 0 or outside `threshold_low..threshold_high`
