@@ -10,70 +10,61 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from routing.cases import service
-from routing.cases.schemas import (
-    Box,
-    CaseIn,
-    CaseOut,
-    CaseSummaryOut,
-    ConsentIn,
-    ConsentOut,
-    IntakeIn,
-    NoteAdded,
-    NoteIn,
-    ReferralIn,
-    ReferralOut,
-    ReferralStep,
-    StatusName,
-    SuggestionOut,
-)
+from routing.cases import schemas, service
+from routing.cases.schemas import Box, StatusName
 from routing.deps import CurrentStaff, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
 
 @router.post("/cases", status_code=201, summary="Open a case at the staff member's organisation (calls open theirs when answered)")
-async def open_case(body: CaseIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> CaseOut:
+async def open_case(body: schemas.CaseIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> schemas.CaseOut:
     return await service.open_case(session, runtime, staff, body)
 
 
 @router.get("/cases", summary="Cases held by, or referred to, the staff member's organisation")
-async def list_cases(staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> list[CaseSummaryOut]:
+async def list_cases(staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> list[schemas.CaseSummaryOut]:
     return await service.list_cases(session, runtime, staff)
 
 
 @router.get("/cases/{case_id}", summary="One case as the staff member's organisation may see it")
-async def get_case(case_id: str, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> CaseOut:
+async def get_case(case_id: str, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> schemas.CaseOut:
     return await service.read_case(session, runtime, staff, case_id)
 
 
 @router.patch("/cases/{case_id}", summary="The counsellor's intake: topics, age band, risk level")
-async def update_case(case_id: str, body: IntakeIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> CaseOut:
+async def update_case(
+    case_id: str, body: schemas.IntakeIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep
+) -> schemas.CaseOut:
     return await service.update_intake(session, runtime, staff, case_id, body)
 
 
 @router.post("/cases/{case_id}/notes", status_code=201, summary="Add a note (sealed; it stays with its organisation unless shared)")
-async def add_note(case_id: str, body: NoteIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> NoteAdded:
+async def add_note(case_id: str, body: schemas.NoteIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> schemas.NoteAdded:
     return await service.add_note(session, runtime, staff, case_id, body)
 
 
 @router.post("/cases/{case_id}/consent", summary="Record the person's consent to pass their contact details and notes on")
-async def record_consent(case_id: str, body: ConsentIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> ConsentOut:
+async def record_consent(
+    case_id: str, body: schemas.ConsentIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep
+) -> schemas.ConsentOut:
     return await service.record_consent(session, runtime, staff, case_id, body)
 
 
 @router.get("/cases/{case_id}/suggestions", summary="Where the case could go next: the next tier first, open now or soonest")
-async def suggestions(case_id: str, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> list[SuggestionOut]:
+async def suggestions(case_id: str, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> list[schemas.SuggestionOut]:
     return await service.suggestions(session, runtime, staff, case_id)
 
 
 @router.post("/cases/{case_id}/referrals", status_code=201, summary="Refer the case to a window of the next tier for follow-up")
-async def refer(case_id: str, body: ReferralIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> ReferralOut:
+async def refer(
+    case_id: str, body: schemas.ReferralIn, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep
+) -> schemas.ReferralOut:
     return await service.refer(session, runtime, staff, case_id, body)
 
 
 @router.post("/cases/{case_id}/transfer", status_code=202, summary="Transfer the live call to a window of the next tier (Twilio REST)")
-async def transfer(case_id: str, body: ReferralIn, staff: CurrentStaff, runtime: RuntimeDep) -> ReferralOut:
+async def transfer(case_id: str, body: schemas.ReferralIn, staff: CurrentStaff, runtime: RuntimeDep) -> schemas.ReferralOut:
     return await service.transfer(runtime, staff, case_id, body)
 
 
@@ -84,10 +75,14 @@ async def list_referrals(
     session: SessionDep,
     box: Annotated[Box, Query()] = "inbox",
     status: Annotated[list[StatusName] | None, Query(description="only referrals in these statuses (repeatable)")] = None,
-) -> list[ReferralOut]:
+) -> list[schemas.ReferralOut]:
     return await service.referral_box(session, runtime, staff, box, status)
 
 
-@router.post("/referrals/{referral_id}/status", summary="Answer a referral: accept, decline (with reason), contacted, closed (with outcome)")
-async def answer_referral(referral_id: str, body: ReferralStep, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> ReferralOut:
+@router.post(
+    "/referrals/{referral_id}/status", summary="Answer a referral: accept, decline (with reason), contacted, or closed (with outcome)"
+)
+async def answer_referral(
+    referral_id: str, body: schemas.ReferralStep, staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep
+) -> schemas.ReferralOut:
     return await service.answer_referral(session, runtime, staff, referral_id, body)

@@ -110,10 +110,15 @@ async def list_cases(session: AsyncSession, runtime: Runtime, staff: Staff) -> l
     org = case_worker(staff)
     cases = (await session.execute(CASE_LIST, {"org": org})).all()
     await audit_case(session, staff, "case.list", org, {"count": len(cases)}, runtime.clock.now())
-    return [CaseSummaryOut(id=c.id, topic=c.topic, risk_level=c.risk_level, held_here=c.holder_org == org, updated_at=c.updated_at) for c in cases]
+    return [
+        CaseSummaryOut(id=c.id, topic=c.topic, risk_level=c.risk_level, held_here=c.holder_org == org, updated_at=c.updated_at)
+        for c in cases
+    ]
 
 
-async def referral_box(session: AsyncSession, runtime: Runtime, staff: Staff, box: Box, statuses: list[str] | None = None) -> list[ReferralOut]:
+async def referral_box(
+    session: AsyncSession, runtime: Runtime, staff: Staff, box: Box, statuses: list[str] | None = None
+) -> list[ReferralOut]:
     """The referral inbox (made to the organisation) or outbox (made by it), newest first (audited)."""
     org = case_worker(staff)
     rows = (await session.execute(referral_box_query(org, box, statuses))).all()
@@ -307,7 +312,9 @@ async def _transfer_failed(runtime: Runtime, staff: Staff, sid: str, state: Call
         row = await session.get(Referral, referral.id)
         if row is not None:  # it was committed a moment ago; only a purge could have taken it since
             row.status, row.answered_at = Status.EXPIRED.value, now
-        await audit_case(session, staff, "referral.transfer_failed", referral.case_id, {"referral": referral.id, "error": type(error).__name__}, now)
+        await audit_case(
+            session, staff, "referral.transfer_failed", referral.case_id, {"referral": referral.id, "error": type(error).__name__}, now
+        )
     log.warning("transfer_not_placed", referral=referral.id, error=type(error).__name__)
     raise UpstreamFailed("Twilio did not take the transfer, so the call is still with you: try again, or refer the case for follow-up")
 
@@ -349,5 +356,12 @@ async def _new_referral(session: AsyncSession, runtime: Runtime, staff: Staff, c
                                     why_sealed=seal(body.exception_reason or "", keys=runtime.keys)))  # fmt: skip
         await audit_case(session, staff, "consent.exception", case.id, {"referral": referral.id}, now)
     case.updated_at = now
-    await audit_case(session, staff, "referral.create", case.id, {"referral": referral.id, "kind": kind, "share": body.share, "to_tier": target.tier}, now)
+    await audit_case(
+        session,
+        staff,
+        "referral.create",
+        case.id,
+        {"referral": referral.id, "kind": kind, "share": body.share, "to_tier": target.tier},
+        now,
+    )
     return referral

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from referral_directory.errors import NotFound, TsunaguError
+from referral_directory.errors import Invalid, NotFound, TsunaguError
 from routing.cases import service
 from routing.cases.handoff import Status
 from routing.cases.schemas import ConsentIn, IntakeIn, NoteIn, ReferralIn, ReferralStep
@@ -35,7 +35,6 @@ from routing.web.sessions import CSRF_FIELD, csrf_matches
 log = structlog.get_logger("tsunagu.web")
 router = APIRouter(include_in_schema=False)
 WORKERS_ONLY = "相談のページは、相談員とスーパーバイザーの方のためのものです。ダッシュボードからお進みください。"
-NO_AGREEMENT = "ご本人の同意を確かめてから、「ご本人が同意しました」にチェックを入れてください。"
 
 
 @dataclass(frozen=True)
@@ -84,15 +83,25 @@ async def _for_change(request: Request, runtime: Runtime, session: AsyncSession)
     return Visit(request, runtime, session, found), form
 
 
-async def _change(visit: Visit, case_id: str, typed: dict, done: str, action: Callable[[], Awaitable[Any]]) -> Response:
-    """Run one change through the case service; redirect back with a message, or undo it and show the case again with what went wrong."""
+Typed = Callable[[FormData], dict]
+Act = Callable[[Visit, dict], Awaitable[Any]]
+
+
+async def _form_change(request: Request, runtime: Runtime, session: AsyncSession, case_id: str, done: str, typed_of: Typed, act: Act) -> Response:
+    """Run one form's change through the case service; redirect back with a message, or undo it and show the case again
+    with what was typed and what went wrong (the service's error, or the form's own, in Japanese)."""
+    checked = await _for_change(request, runtime, session)
+    if not isinstance(checked, tuple):
+        return checked
+    visit, form = checked
+    typed = typed_of(form)
     try:
-        await action()
+        await act(visit, typed)
     except (TsunaguError, ValidationError) as error:
-        await visit.session.rollback()  # nothing of a refused change is kept; the page below is read afresh
+        await session.rollback()  # nothing of a refused change is kept; the page below is read afresh
         return await _case_response(visit, case_id, error=case_views.japanese_message(error), typed=typed,
                                     status_code=case_views.status_code_of(error))  # fmt: skip
-    await set_flash(visit.runtime.redis, visit.signed.session, done)
+    await set_flash(runtime.redis, visit.signed.session, done)
     return see_other(f"/cases/{case_id}")
 
 
@@ -111,67 +120,64 @@ async def case_page(case_id: str, request: Request, runtime: RuntimeDep, session
     return await _case_response(visit, case_id, flash=await take_flash(runtime.redis, found.session))
 
 
+def _intake_typed(form: FormData) -> dict:
+    return {"topics": [t for t in form.getlist("topics") if isinstance(t, str)], "age_band": _text(form, "age_band") or None,
+            "risk_level": _text(form, "risk_level") or None}  # fmt: skip
+
+
 @router.post("/cases/{case_id}/intake")
 async def save_intake(case_id: str, request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Save the intake: topics, age band, risk level."""
-    checked = await _for_change(request, runtime, session)
-    if not isinstance(checked, tuple):
-        return checked
-    visit, form = checked
-    typed = {"topics": [t for t in form.getlist("topics") if isinstance(t, str)], "age_band": _text(form, "age_band") or None,
-             "risk_level": _text(form, "risk_level") or None}  # fmt: skip
-    return await _change(visit, case_id, typed, "intake",
-                         lambda: service.update_intake(session, runtime, visit.signed.staff, case_id, IntakeIn(**typed)))  # fmt: skip
+
+    async def act(visit: Visit, typed: dict) -> None:
+        await service.update_intake(session, runtime, visit.signed.staff, case_id, IntakeIn(**typed))
+
+    return await _form_change(request, runtime, session, case_id, "intake", _intake_typed, act)
 
 
 @router.post("/cases/{case_id}/notes")
 async def add_note(case_id: str, request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Add a note (it stays with the organisation unless the case is passed on with consent)."""
-    checked = await _for_change(request, runtime, session)
-    if not isinstance(checked, tuple):
-        return checked
-    visit, form = checked
-    typed = {"note": _text(form, "text")}
-    return await _change(visit, case_id, typed, "note",
-                         lambda: service.add_note(session, runtime, visit.signed.staff, case_id, NoteIn(text=typed["note"])))  # fmt: skip
+
+    async def act(visit: Visit, typed: dict) -> None:
+        await service.add_note(session, runtime, visit.signed.staff, case_id, NoteIn(text=typed["note"]))
+
+    return await _form_change(request, runtime, session, case_id, "note", lambda form: {"note": _text(form, "text")}, act)
 
 
 @router.post("/cases/{case_id}/consent")
 async def record_consent(case_id: str, request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
-    """Record the person's consent, with the phone number they agreed to be contacted at."""
-    checked = await _for_change(request, runtime, session)
-    if not isinstance(checked, tuple):
-        return checked
-    visit, form = checked
-    typed = {"contact": _text(form, "contact"), "agreed": form.get("agreed") == "yes"}
-    if not typed["agreed"]:
-        return await _case_response(visit, case_id, error=NO_AGREEMENT, typed=typed, status_code=422)
-    return await _change(visit, case_id, typed, "consent",  # the number is read inside the change: one that does not parse is the form's error
-                         lambda: service.record_consent(session, runtime, visit.signed.staff, case_id, ConsentIn(contact=typed["contact"])))  # fmt: skip
+    """Record the person's consent, with the phone number they agreed to be contacted at (the box must be ticked)."""
+
+    async def act(visit: Visit, typed: dict) -> None:
+        if not typed["agreed"]:
+            raise Invalid(case_views.CONSENT_NOT_TICKED)
+        await service.record_consent(session, runtime, visit.signed.staff, case_id, ConsentIn(contact=typed["contact"]))
+
+    def typed_of(form: FormData) -> dict:
+        return {"contact": _text(form, "contact"), "agreed": form.get("agreed") == "yes"}
+
+    return await _form_change(request, runtime, session, case_id, "consent", typed_of, act)
 
 
 @router.post("/cases/{case_id}/referrals")
 async def refer(case_id: str, request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Refer the case to a window for follow-up, sharing nothing, or with consent, or under a life-safety exception."""
-    checked = await _for_change(request, runtime, session)
-    if not isinstance(checked, tuple):
-        return checked
-    visit, form = checked
-    typed = _referral_typed(form)
-    return await _change(visit, case_id, typed, "referred",
-                         lambda: service.refer(session, runtime, visit.signed.staff, case_id, _referral_in(typed)))  # fmt: skip
+
+    async def act(visit: Visit, typed: dict) -> None:
+        await service.refer(session, runtime, visit.signed.staff, case_id, _referral_in(typed))
+
+    return await _form_change(request, runtime, session, case_id, "referred", _referral_typed, act)
 
 
 @router.post("/cases/{case_id}/transfer")
 async def transfer(case_id: str, request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Transfer the call on the line now to the chosen window (the same form as a referral, its other button)."""
-    checked = await _for_change(request, runtime, session)
-    if not isinstance(checked, tuple):
-        return checked
-    visit, form = checked
-    typed = _referral_typed(form)
-    return await _change(visit, case_id, typed, "transferred",
-                         lambda: service.transfer(runtime, visit.signed.staff, case_id, _referral_in(typed)))  # fmt: skip
+
+    async def act(visit: Visit, typed: dict) -> None:
+        await service.transfer(runtime, visit.signed.staff, case_id, _referral_in(typed))
+
+    return await _form_change(request, runtime, session, case_id, "transferred", _referral_typed, act)
 
 
 def _referral_typed(form: FormData) -> dict:

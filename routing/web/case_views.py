@@ -43,8 +43,10 @@ WEEKDAY_NAMES = "月火水木金土日"
 UNKNOWN_WINDOW = "（名簿にない窓口）"
 NOTE_PURGED = "（保存期間を過ぎたため、消去されました）"
 
+CONSENT_NOT_TICKED = "the person's consent was not confirmed on the form"
 # The API's messages are for programs and English-reading operators; a counsellor reads these instead.
 KNOWN_PROBLEMS = (
+    (CONSENT_NOT_TICKED, "ご本人の同意を確かめてから、「ご本人が同意しました」にチェックを入れてください。"),
     ("accept the referral first", "この相談の紹介をまだ受理していません。受理してから、次の窓口へ紹介してください。"),
     ("already has the case", "選んだ窓口には、すでにこの相談が届いています。ほかの窓口を選んでください。"),
     ("consent is not recorded", "ご本人の同意がまだ記録されていません。先に「ご本人の同意」を記録するか、「共有しない」を選んで紹介してください。"),
