@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,21 +73,25 @@ def _require_scope(staff: Staff, record: ServiceRecord, host: DirectoryHost) -> 
         )
 
 
-Change = Callable[[ServiceRecord | None], ServiceRecord]
+Change = Callable[[ServiceRecord], ServiceRecord]
 
 
 async def _store_service(
-    host: DirectoryHost, session: AsyncSession, staff: Staff, service_id: str, change: Change, *, creating: bool = False
+    host: DirectoryHost, session: AsyncSession, staff: Staff, service_id: str, change: Change | ServiceRecord
 ) -> ServiceRecord:
-    """Apply a change to one service inside the directory's write lock, so concurrent changes never undo each other."""
+    """Store a new service's record (409 when its id exists) or apply a change to an existing one (404 when there is none),
+    inside the directory's write lock, so concurrent changes never undo each other."""
     _require_editor(staff)
     await directory_service.lock_directory(session)
     old = await directory_service.load_service(session, service_id)
-    if creating and old is not None:
-        raise Conflict(f"service {service_id} already exists; change it with PATCH")
-    if not creating and old is None:
-        raise NotFound(f"no service {service_id} in the directory")
-    new = normalized(change(old))
+    if isinstance(change, ServiceRecord):
+        if old is not None:
+            raise Conflict(f"service {service_id} already exists; change it with PATCH")
+        new = normalized(change)
+    else:
+        if old is None:
+            raise NotFound(f"no service {service_id} in the directory")
+        new = normalized(change(old))
     known = await directory_service.load_organization(session, new.organization_id)
     problems = validate_records(DirectoryRecords(services=(new,)), host.regions, known_organization_ids={known.id} if known else ())
     if problems:
@@ -264,7 +268,7 @@ async def create_service(body: ServiceIn, host: HostDep, session: ChangeDep, sta
         phones=tuple(_phone(p) for p in body.phones),
         schedules=tuple(_schedule(s) for s in body.schedules),
     )
-    return service_out(await _store_service(host, session, staff, service_id, lambda _: record, creating=True))
+    return service_out(await _store_service(host, session, staff, service_id, record))
 
 
 def _phone(body: PhoneIn) -> PhoneRecord:
@@ -323,28 +327,42 @@ async def add_phone(service_id: str, body: PhoneIn, host: HostDep, session: Chan
 
 @router.patch("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Change a phone line")
 async def update_phone(service_id: str, phone_id: str, body: PhoneIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
-    def change(old: ServiceRecord) -> ServiceRecord:
-        _index_of(old.phones, phone_id, "phone line")
-        changed = {"number": body.number, "description": body.description}
-        return replace(old, phones=tuple(replace(p, **changed) if p.id == phone_id else p for p in old.phones))
-
-    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
+    changed = {"number": body.number, "description": body.description}
+    change = _with_item(PHONES, phone_id, lambda phone: replace(phone, **changed))
+    return service_out(await _store_service(host, session, staff, service_id, change))
 
 
 @router.delete("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Remove a phone line")
 async def delete_phone(service_id: str, phone_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+    return service_out(await _store_service(host, session, staff, service_id, _with_item(PHONES, phone_id, None)))
+
+
+class Items(NamedTuple):
+    """A list of a service's parts with ids (its phone lines, its schedules), and what a person calls one of them."""
+
+    field: str
+    noun: str
+
+
+PHONES = Items("phones", "phone line")
+SCHEDULES = Items("schedules", "schedule")
+CLOSURES = Items("schedules", "closure")
+Item = PhoneRecord | ScheduleRecord
+
+
+def _with_item(items: Items, item_id: str, fresh: Callable[[Any], Item] | None, *, only_if: Callable[[Any], bool] = lambda _: True) -> Change:
+    """A change that replaces one part of a service by `fresh(part)`, or removes it when `fresh` is None; 404 when there is
+    no such part, or when it is not one `only_if` accepts."""
+
     def change(old: ServiceRecord) -> ServiceRecord:
-        _index_of(old.phones, phone_id, "phone line")
-        return replace(old, phones=tuple(p for p in old.phones if p.id != phone_id))
+        parts = getattr(old, items.field)
+        found = next((part for part in parts if part.id == item_id), None)
+        if found is None or not only_if(found):
+            raise NotFound(f"this service has no {items.noun} {item_id}")
+        kept = tuple(part for part in parts if part.id != item_id) if fresh is None else tuple(fresh(p) if p.id == item_id else p for p in parts)
+        return replace(old, **{items.field: kept})
 
-    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
-
-
-def _index_of(items: tuple, item_id: str, noun: str) -> int:  # type: ignore[type-arg]
-    for index, item in enumerate(items):
-        if item.id == item_id:
-            return index
-    raise NotFound(f"this service has no {noun} {item_id}")
+    return change
 
 
 # Schedules and closures (a closure is a schedule of kind "closed")
@@ -359,27 +377,12 @@ async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, session
 @router.put("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Replace opening hours")
 async def update_schedule(service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     fresh = replace(_schedule(body), id=schedule_id)
-
-    def change(old: ServiceRecord) -> ServiceRecord:
-        _index_of(old.schedules, schedule_id, "schedule")
-        return replace(old, schedules=tuple(fresh if s.id == schedule_id else s for s in old.schedules))
-
-    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
+    return service_out(await _store_service(host, session, staff, service_id, _with_item(SCHEDULES, schedule_id, lambda _: fresh)))
 
 
 @router.delete("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Remove opening hours or a closure")
 async def delete_schedule(service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
-    return await _remove_schedule(host, session, staff, service_id, schedule_id, closures_only=False)
-
-
-async def _remove_schedule(host: DirectoryHost, session: AsyncSession, staff: Staff, service_id: str, schedule_id: str, *, closures_only: bool) -> ServiceOut:
-    def change(old: ServiceRecord) -> ServiceRecord:
-        index = _index_of(old.schedules, schedule_id, "schedule")
-        if closures_only and old.schedules[index].kind != "closed":
-            raise NotFound(f"schedule {schedule_id} is not a closure")
-        return replace(old, schedules=tuple(s for s in old.schedules if s.id != schedule_id))
-
-    return service_out(await _store_service(host, session, staff, service_id, change))  # type: ignore[arg-type]
+    return service_out(await _store_service(host, session, staff, service_id, _with_item(SCHEDULES, schedule_id, None)))
 
 
 @router.get("/services/{service_id}/closures", response_model=list[ScheduleOut], summary="List dated closures")
@@ -396,4 +399,5 @@ async def add_closure(service_id: str, body: ClosureIn, host: HostDep, session: 
 
 @router.delete("/services/{service_id}/closures/{schedule_id}", response_model=ServiceOut, summary="Remove a closure")
 async def delete_closure(service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
-    return await _remove_schedule(host, session, staff, service_id, schedule_id, closures_only=True)
+    change = _with_item(CLOSURES, schedule_id, None, only_if=lambda schedule: schedule.kind == "closed")
+    return service_out(await _store_service(host, session, staff, service_id, change))

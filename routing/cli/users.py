@@ -33,6 +33,25 @@ async def staff_change(runtime: Runtime, change: Callable[[AsyncSession], Awaita
         raise fail(f"{refused}: {error}") from None
 
 
+async def audited_staff_change(
+    runtime: Runtime,
+    change: Callable[[AsyncSession], Awaitable[tuple[Staff, T]]],
+    *,
+    action: str,
+    refused: str,
+    audit_if: Callable[[T], bool] = lambda _: True,
+) -> tuple[Staff, T]:
+    """Make a staff change as `staff_change` does, and append `action` on that staff member to the audit log with it."""
+
+    async def audited(session: AsyncSession) -> tuple[Staff, T]:
+        staff, result = await change(session)
+        if audit_if(result):
+            await audit.append(session, actor="cli:users", action=action, resource_kind="staff", resource_id=staff.id)
+        return staff, result
+
+    return await staff_change(runtime, audited, refused=refused)
+
+
 @app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="login name")],
@@ -98,13 +117,9 @@ def users_disable(name: Annotated[str, typer.Argument(help="login name")]) -> No
     from routing.web import sessions as web_sessions
 
     async def work(runtime: Runtime) -> None:
-        async def disable(session: AsyncSession) -> tuple[Staff, bool]:
-            staff, was_active = await disable_user(session, name=name)
-            if was_active:
-                await audit.append(session, actor="cli:users", action="staff.disable", resource_kind="staff", resource_id=staff.id)
-            return staff, was_active
-
-        staff, was_active = await staff_change(runtime, disable, refused="not disabled")
+        staff, was_active = await audited_staff_change(
+            runtime, lambda s: disable_user(s, name=name), action="staff.disable", refused="not disabled", audit_if=bool
+        )
         typer.echo(f"disabled {staff.name}" if was_active else f"{staff.name} was already disabled")
         typer.echo(f"their web pages are refused at once, their API token within {TOKEN_CACHE_SECONDS:g} s; cases and records stay")
         try:
@@ -122,12 +137,7 @@ def users_enable(name: Annotated[str, typer.Argument(help="login name")]) -> Non
     """Give a disabled staff member their access back with a new API token, printed alone on the last line (the old one stays refused)."""
 
     async def work(runtime: Runtime) -> str:
-        async def enable(session: AsyncSession) -> tuple[Staff, str]:
-            staff, token = await enable_user(session, name=name)
-            await audit.append(session, actor="cli:users", action="staff.enable", resource_kind="staff", resource_id=staff.id)
-            return staff, token
-
-        staff, token = await staff_change(runtime, enable, refused="not enabled")
+        staff, token = await audited_staff_change(runtime, lambda s: enable_user(s, name=name), action="staff.enable", refused="not enabled")
         typer.echo(f"enabled {staff.name}; their password is unchanged (set a new one with `tsunagu users password {staff.name}`)")
         typer.echo("new API token (shown once; the old one stays refused):")
         return token
