@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, fields
 from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from referral_directory.staff import audit
 from referral_directory.models import (
     ChangeRecord,
     DirectoryState,
@@ -36,11 +35,12 @@ from referral_directory.records import (
     DirectoryRecords,
     OrganizationRecord,
     PhoneRecord,
-    ScheduleRecord,
     Problem,
+    ScheduleRecord,
     ServiceRecord,
     normalized,
 )
+from referral_directory.staff import audit
 from referral_directory.validation import service_where
 
 _SERVICE_CHILDREN = (ServiceTopic, ServiceChannel, ServiceArea, Phone, Schedule)

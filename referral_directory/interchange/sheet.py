@@ -38,6 +38,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+from referral_directory.interchange.sheet_cells import (
+    cell_text,
+    entries,
+    normalize,
+    read_codes,
+    read_date_range,
+    read_dated_window,
+    read_window,
+    write_date_range,
+    write_window,
+)
 from referral_directory.records import (
     CHANNELS,
     NATION,
@@ -51,7 +62,6 @@ from referral_directory.records import (
     ServiceRecord,
     derived_id,
 )
-from referral_directory.interchange.sheet_cells import cell_text, entries, normalize, read_codes, read_date_range, read_dated_window, read_window, write_date_range, write_window
 from referral_directory.validation import organization_where, service_where, validate_records
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
@@ -123,7 +123,7 @@ class Entry:
             raise ValueError("an audit entry's time must be aware (UTC)")
         object.__setattr__(self, "action", str(self.action))  # a plain string, also when given an Action
         object.__setattr__(self, "detail", _checked_detail(self.detail))
-        object.__setattr__(self, "at", self.at.astimezone(timezone.utc))
+        object.__setattr__(self, "at", self.at.astimezone(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +185,7 @@ def key_from_secret(secret_key: str) -> AuditKey:
 def canonical(event: Event) -> bytes:
     """Return the bytes an event's hash covers: every field but the hash, as sorted, compact ASCII JSON."""
     covered = {f.name: getattr(event, f.name) for f in fields(Event) if f.name != "hash"}
-    covered["at"] = event.at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    covered["at"] = event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from referral_directory.storage import sqlite_connection
+
 
 def create_engine(url: str, *, checkpoint_in_background: bool = False, write_turn: bool = True) -> AsyncEngine:
     """Return an async engine; SQLite gets foreign keys on and its directory created.

@@ -49,7 +49,6 @@ from typing import Any
 import aiosqlite
 import aiosqlite.context
 
-
 _ON_ITS_THREAD: ContextVar[bool] = ContextVar("sqlite_on_its_thread", default=False)
 # Python's sqlite3 opens a transaction, and so asks for the write lock, before these statements only.
 OPENS_A_WRITE = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})

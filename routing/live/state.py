@@ -133,4 +133,4 @@ def stage_leave_queue(pipe: Pipeline, routing_key: str, holder: str) -> None:
 
 
 def _held(ids: list[str], counts: Sequence[int]) -> Mapping[str, int]:
-    return {i: int(c) for i, c in zip(ids, counts) if int(c)}
+    return {i: int(c) for i, c in zip(ids, counts, strict=True) if int(c)}

@@ -33,13 +33,12 @@ from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from referral_directory.staff import audit
-from referral_directory.storage import db
-from referral_directory.storage import sqlite_connection
-from routing.telephony.records import CallbackRequest, CallRecord
+from referral_directory.storage import db, sqlite_connection
 from routing.cases.models import Case, CaseNote, SafetyException
 from routing.live.keys import PURGE_LOCK
 from routing.runtime import Runtime
 from routing.settings import Settings
+from routing.telephony.records import CallbackRequest, CallRecord
 
 log = structlog.get_logger("tsunagu.purge")
 CHECK_SECONDS = 60.0  # how often each worker asks whether a scheduled purge is due

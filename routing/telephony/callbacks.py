@@ -15,13 +15,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from referral_directory.storage import db
-from routing.telephony.records import CallbackRequest
 from routing.contacts.rules import queue_name
 from routing.engine import Contact
 from routing.live.keys import CALLBACK_DISPATCHER_LOCK, callback_lease
 from routing.privacy.confidentiality import try_unseal
 from routing.runtime import Runtime
 from routing.settings import Settings
+from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.callbacks")
 MAX_TRIES = 3

@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_directory.staff import audit
 from referral_directory.storage import db
-from routing.cases.models import Case, Referral
-from routing.privacy.confidentiality import reference
 from routing.cases.handoff import Status
+from routing.cases.models import Case, Referral
 from routing.live.keys import CALL_EVENTS_CHANNEL, CALL_STATE_SECONDS, live_call_key
+from routing.privacy.confidentiality import reference
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.calls import CallState, event_id, load_call, stage_call
