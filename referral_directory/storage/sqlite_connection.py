@@ -279,6 +279,7 @@ def connector(path: str, *, timeout: float, write_turn: bool = True) -> Callable
         connection._thread.daemon = True  # as SQLAlchemy does for the connections it makes: never holds up the exit
         if write_turn and path not in ("", ":memory:"):
             connection.turn = WriteTurn(path, timeout=timeout)
-        return await connection
+        await connection  # starts its thread and opens the file; aiosqlite's await returns the connection itself
+        return connection
 
     return connect
