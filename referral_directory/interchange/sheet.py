@@ -58,6 +58,7 @@ from referral_directory.records import (
     ParseResult,
     PhoneRecord,
     Problem,
+    ScheduleKind,
     ScheduleRecord,
     ServiceRecord,
     derived_id,
@@ -73,7 +74,7 @@ COLUMNS: tuple[str, ...] = (
     "extra_hours", "sns_url", "description",
 )  # fmt: skip
 REQUIRED_COLUMNS: tuple[str, ...] = ("organization_name", "service_name")
-SCHEDULE_COLUMNS: dict[str, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
+SCHEDULE_COLUMNS: dict[ScheduleKind, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
 _XLSX_MAGIC = b"PK\x03\x04"
 # Record fields whose column has another name.
 _SERVICE_COLUMNS = {"id": "service_id", "name": "service_name", "schedules": "hours"}
@@ -272,8 +273,8 @@ def _read_row(reading: _Reading, number: int, row: dict[str, str]) -> None:
         # Excel shows 000000 as 0 unless the cell is text.
         areas=tuple(sorted({NATION if code.strip("0") == "" else code for code in read_codes(row["areas"])})),
         capacity=tuple(_capacity(reading, number, row, channels)),
-        holidays=normalize(row["holidays"]).lower() or "closed",  # type: ignore[arg-type]
-        status=normalize(row["status"]).lower() or "active",  # type: ignore[arg-type]
+        holidays=normalize(row["holidays"]).lower() or "closed",  # type: ignore[arg-type]  # validated later
+        status=normalize(row["status"]).lower() or "active",  # type: ignore[arg-type]  # validated later
         description=row["description"],
         sns_url=row["sns_url"],
         phones=tuple(_phones(reading, number, service_id, row["phones"])),
@@ -330,7 +331,7 @@ def _schedules(reading: _Reading, number: int, service_id: str, row: dict[str, s
             yield schedule
 
 
-def _schedule(service_id: str, kind: str, entry: str) -> ScheduleRecord:
+def _schedule(service_id: str, kind: ScheduleKind, entry: str) -> ScheduleRecord:
     """Return the schedule one entry of the hours, closed or extra_hours column means."""
     dates: tuple[date | None, date | None] = (None, None)
     window: tuple[tuple[str, ...], str | None, str | None] = ((), None, None)
@@ -343,7 +344,7 @@ def _schedule(service_id: str, kind: str, entry: str) -> ScheduleRecord:
     content = (kind, ",".join(window[0]), window[1] or "", window[2] or "", *(str(d or "") for d in dates))
     return ScheduleRecord(
         id=derived_id(service_id, "schedule", *content),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         byday=window[0],
         opens_at=window[1],
         closes_at=window[2],
