@@ -248,7 +248,7 @@ def _prefectures(municipalities: list[str]) -> list[str]:
 
 def _settle_place(runtime: Runtime, state: CallState, municipalities: Iterable[str]) -> None:
     """Set the caller's prefecture, and their municipality when the codes resolve to one (wards of one city do)."""
-    codes = list(municipalities)
+    codes = tuple(municipalities)
     municipality = shared_municipality(runtime.regions, codes)
     state.prefecture = codes[0][:2]
     state.municipality = municipality
