@@ -148,7 +148,10 @@ class Decision:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"Decision({self.outcome}, policy={self.policy}, candidates={list(self.candidates)}, full={len(self.full)}, closed={len(self._closed)})"
+        return (
+            f"Decision({self.outcome}, policy={self.policy}, candidates={list(self.candidates)}, "
+            f"full={len(self.full)}, closed={len(self._closed)})"
+        )
 
 
 def decide_route(snapshot: Snapshot, contact: Contact, now: datetime, load: Load, policy: Policy = "trial") -> Decision:

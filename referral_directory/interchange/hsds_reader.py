@@ -318,7 +318,7 @@ def _read_schedule(s: _Service, index: int, item: dict[str, Any]) -> ScheduleRec
     valid_to = _read_date(s, item, "valid_to", path)
     record = ScheduleRecord(
         id=s.text(item, "id", path, required=True),
-        kind=_read_kind(s, item, path, dated=valid_from is not None or valid_to is not None),  # type: ignore[arg-type]  # a DATED_KINDS member, else a problem
+        kind=_read_kind(s, item, path, dated=valid_from is not None or valid_to is not None),  # type: ignore[arg-type]  # always a ScheduleKind: other codes are problems
         byday=_read_byday(s, item, path),
         opens_at=_read_time(s, item, "opens_at", path),
         closes_at=_read_time(s, item, "closes_at", path),

@@ -5,12 +5,12 @@ present. Cells are trimmed, and full-width letters and digits are read as ASCII.
 
 | column | what to write | example |
 | --- | --- | --- |
-| `service_id` | optional UUID; left empty, it is derived from organization_name and service_name, so re-importing the same sheet changes nothing | |
+| `service_id` | optional UUID; left empty, it is derived from organization_name and service_name (re-importing changes nothing) | |
 | `organization_id` | optional UUID; left empty, it is derived from organization_name | |
 | `organization_name` | the organization running the service | 東京都社会福祉協議会 |
 | `service_name` | the service (window) | 東京都 孤独・孤立総合相談窓口 |
 | `tier` | `national`, `prefecture` or `municipal` | prefecture |
-| `topics` | codes separated by spaces or commas: `life` `mind` `crisis` `violence` `family` `youth` `sogi` `foreign` `general` | general life mind |
+| `topics` | codes, by spaces or commas: `life` `mind` `crisis` `violence` `family` `youth` `sogi` `foreign` `general` | general life mind |
 | `channels` | `voice` and/or `sns` | voice sns |
 | `capacity_voice` | sessions it can hold at once by phone (needed when it takes voice) | 5 |
 | `capacity_sns` | sessions it can hold at once by SNS (needed when it takes sns) | 3 |
@@ -18,11 +18,14 @@ present. Cells are trimmed, and full-width letters and digits are read as ASCII.
 | `status` | `active` (the default), `inactive`, `defunct` or `temporarily closed` | active |
 | `areas` | lgcodes (6 digits with check digit) separated by spaces or `;`; `000000` is the whole country | 130001 |
 | `phones` | E.164 numbers separated by `;` | +81312345678 |
-| `hours` | weekly windows separated by `;`: days (`MO,TU`, ranges `MO-FR`) and `HH:MM-HH:MM`; a closing time earlier than the opening runs past midnight; `24h` alone is every day all day | MO-FR 09:00-17:00; SA 10:00-15:00; MO-SU 22:00-06:00 |
-| `closed` | whole days closed, whatever the hours say: date ranges (inclusive) or single dates, separated by `;` | 2026-12-29/2027-01-03; 2027-05-03 |
+| `hours` | weekly windows separated by `;`: days and `HH:MM-HH:MM` (see below) | MO-FR 09:00-17:00; SA 10:00-15:00; MO-SU 22:00-06:00 |
+| `closed` | whole days closed, whatever the hours say: inclusive date ranges or dates, by `;` | 2026-12-29/2027-01-03; 2027-05-03 |
 | `extra_hours` | dated openings: a date range and a window, separated by `;` | 2026-12-29/2027-01-03 MO-SU 18:00-24:00 |
 | `sns_url` | the queue SNS sessions are handed to (needed when it takes sns) | https://sns.example.jp/queues/tokyo |
 | `description` | free text | |
+
+In `hours`, days are listed (`MO,TU`) or ranged (`MO-FR`); a closing time earlier than the opening
+runs past midnight; `24h` alone is every day all day.
 
 Problems are reported by row (as Excel numbers it: the header is row 1) and column. Phone and
 schedule ids are derived from the service id and their content. The sheet carries no
