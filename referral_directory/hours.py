@@ -188,7 +188,10 @@ def is_open_at(hours: Hours, at: datetime, holidays: Container[date]) -> bool:
 
 
 def open_until(hours: Hours, at: datetime, holidays: Container[date]) -> datetime | None:
-    """When a service open at `at` next closes (JST, tz-aware), following back-to-back windows across midnight; None when it stays open for at least 8 days (a 24-hour line). Precondition: is_open_at(...) is True."""
+    """When a service open at `at` next closes (JST, tz-aware), following back-to-back windows across midnight.
+
+    None when it stays open for at least 8 days (a 24-hour line). Precondition: is_open_at(...) is True.
+    """
     if hours._always:
         _to_jst(at)
         return None

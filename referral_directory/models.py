@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, SQLModel
@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     """Return the current time in UTC (aware)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _fk(target: str) -> Column:

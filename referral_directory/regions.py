@@ -96,7 +96,7 @@ def check_digit(code5: str) -> str:
     """Return the 全国地方公共団体コード check digit of a 5-digit code."""
     if not isinstance(code5, str) or not _CODE5.fullmatch(code5):
         raise RegionError(f"{code5!r} is not a 5-digit local government code")
-    total = sum(int(digit) * weight for digit, weight in zip(code5, _WEIGHTS))
+    total = sum(int(digit) * weight for digit, weight in zip(code5, _WEIGHTS, strict=True))
     return str((11 - total % 11) % 10)
 
 
@@ -180,7 +180,7 @@ class Regions:
     def _label(self, municipalities: tuple[str, ...], prefecture: str | None) -> str:
         names = [self.municipalities[m].name for m in municipalities]
         if prefecture is None:
-            return "・".join(self.prefectures[m[:2]].name + n for m, n in zip(municipalities, names))
+            return "・".join(self.prefectures[m[:2]].name + n for m, n in zip(municipalities, names, strict=True))
         if len(names) == 1:
             return self.prefectures[prefecture].name + names[0]
         return f"{self.prefectures[prefecture].name} {'・'.join(names)}"

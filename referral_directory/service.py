@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any, Literal, cast
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import CursorResult, Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
 
-from referral_directory.staff import audit
 from referral_directory.models import (
     ChangeRecord,
     DirectoryState,
@@ -36,14 +37,19 @@ from referral_directory.records import (
     DirectoryRecords,
     OrganizationRecord,
     PhoneRecord,
-    ScheduleRecord,
     Problem,
+    ScheduleRecord,
     ServiceRecord,
     normalized,
 )
+from referral_directory.staff import audit
+from referral_directory.storage.db import table_of
 from referral_directory.validation import service_where
 
 _SERVICE_CHILDREN = (ServiceTopic, ServiceChannel, ServiceArea, Phone, Schedule)
+
+# The rows to write, by table class to insert into; "update": the existing services' rows to update.
+_Rows = dict[type[SQLModel] | Literal["update"], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +85,8 @@ async def _bump_version(session: AsyncSession) -> int:
 async def load_directory(session: AsyncSession) -> DirectoryRecords:
     """Return the whole stored directory as records."""
     # Plain rows, not ORM objects: loading the whole directory this way is several times faster.
-    organizations = (await session.execute(select(Organization.__table__).order_by(Organization.id))).all()
-    services = (await session.execute(select(Service.__table__).order_by(Service.id))).all()
+    organizations = (await session.execute(select(table_of(Organization)).order_by(col(Organization.id)))).all()
+    services = (await session.execute(select(table_of(Service)).order_by(col(Service.id)))).all()
     return DirectoryRecords(
         organizations=tuple(_organization_record(o) for o in organizations),
         services=await _service_records(session, services),
@@ -101,13 +107,15 @@ async def load_organization(session: AsyncSession, organization_id: str) -> Orga
 
 async def service_ids_of_organization(session: AsyncSession, organization_id: str) -> list[str]:
     """Return the ids of an organisation's services."""
-    rows = await session.execute(select(Service.id).where(Service.organization_id == organization_id))
+    rows = await session.execute(select(col(Service.id)).where(col(Service.organization_id) == organization_id))
     return list(rows.scalars().all())
 
 
 async def lock_directory(session: AsyncSession) -> None:
     """Take the directory's write lock for this transaction: concurrent changes wait, then see each other's result."""
-    touched = await session.execute(update(DirectoryState.__table__).where(DirectoryState.id == 1).values(version=DirectoryState.version))
+    statement = update(table_of(DirectoryState)).where(col(DirectoryState.id) == 1).values(version=DirectoryState.version)
+    # A DML statement executes to a CursorResult (which has rowcount); Session.execute is typed as returning a Result.
+    touched = cast(CursorResult[Any], await session.execute(statement))
     if touched.rowcount == 0:
         session.add(DirectoryState(id=1, version=0))
         await session.flush()
@@ -132,18 +140,18 @@ async def save_records(session: AsyncSession, records: DirectoryRecords, *, acto
     if changed_orgs:
         await session.execute(update(Organization), changed_orgs)
     stored = {s.id: s for s in await _load_services(session, [svc.id for svc in records.services])}
-    rows: dict[type, list[dict]] = defaultdict(list)
+    rows: _Rows = defaultdict(list)
     replaced: list[str] = []
     for svc in map(normalized, records.services):
-        old = stored.get(svc.id)
-        counts[_record_changes(changes, "service", svc.id, old, svc, actor)] += 1
-        if old is None or old != svc:
-            _service_rows(svc, rows, new=old is None)
-            if old is not None:
+        old_svc = stored.get(svc.id)
+        counts[_record_changes(changes, "service", svc.id, old_svc, svc, actor)] += 1
+        if old_svc is None or old_svc != svc:
+            _service_rows(svc, rows, new=old_svc is None)
+            if old_svc is not None:
                 replaced.append(svc.id)
     for chunk in _chunks(replaced):
-        for model in _SERVICE_CHILDREN:
-            await session.execute(delete(model).where(model.service_id.in_(chunk)))
+        for child in _SERVICE_CHILDREN:
+            await session.execute(delete(child).where(col(child.service_id).in_(chunk)))
     for model in (Service, *_SERVICE_CHILDREN):
         if rows[model]:
             await session.execute(insert(model), rows[model])
@@ -165,7 +173,7 @@ async def delete_service(session: AsyncSession, service_id: str, *, actor: str) 
     if old is None:
         return False
     await _delete_children(session, service_id)
-    await session.execute(delete(Service).where(Service.id == service_id))
+    await session.execute(delete(Service).where(col(Service.id) == service_id))
     session.add(ChangeRecord(actor=actor, entity="service", entity_id=service_id, field="deleted", old=_json(old)))
     await audit.append(session, actor=actor, action=audit.Action.SERVICE_DELETE, resource_kind="service", resource_id=service_id)
     await _bump_version(session)
@@ -178,7 +186,7 @@ async def delete_organization(session: AsyncSession, organization_id: str, *, ac
     old = await load_organization(session, organization_id)
     if old is None:
         return False
-    await session.execute(delete(Organization).where(Organization.id == organization_id))
+    await session.execute(delete(Organization).where(col(Organization.id) == organization_id))
     session.add(ChangeRecord(actor=actor, entity="organization", entity_id=organization_id, field="deleted", old=_json(old)))
     await audit.append(
         session, actor=actor, action=audit.Action.ORGANIZATION_DELETE, resource_kind="organization", resource_id=organization_id
@@ -189,23 +197,25 @@ async def delete_organization(session: AsyncSession, organization_id: str, *, ac
 
 async def creator_of(session: AsyncSession, entity_id: str) -> str | None:
     """Return who created an organisation or service, from its change history."""
-    query = select(ChangeRecord.actor).where(ChangeRecord.entity_id == entity_id, ChangeRecord.field == "created")
-    return (await session.execute(query.order_by(ChangeRecord.id).limit(1))).scalar_one_or_none()
+    query = select(col(ChangeRecord.actor)).where(col(ChangeRecord.entity_id) == entity_id, col(ChangeRecord.field) == "created")
+    return (await session.execute(query.order_by(col(ChangeRecord.id)).limit(1))).scalar_one_or_none()
 
 
 async def change_history(session: AsyncSession, entity_id: str, limit: int = 200) -> list[ChangeRecord]:
     """Return the newest changes of one organisation or service."""
-    query = select(ChangeRecord).where(ChangeRecord.entity_id == entity_id).order_by(ChangeRecord.id.desc()).limit(limit)
+    query = select(ChangeRecord).where(col(ChangeRecord.entity_id) == entity_id).order_by(col(ChangeRecord.id).desc()).limit(limit)
     return list((await session.execute(query)).scalars().all())
 
 
-def _record_changes(out: list[ChangeRecord], entity: str, entity_id: str, old: object, new: object, actor: str) -> str:
+def _record_changes(
+    out: list[ChangeRecord], entity: str, entity_id: str, old: OrganizationRecord | ServiceRecord | None, new: OrganizationRecord | ServiceRecord, actor: str
+) -> Literal["created", "updated", "unchanged"]:
     if old is None:
         out.append(ChangeRecord(actor=actor, entity=entity, entity_id=entity_id, field="created", new=_json(new)))
         return "created"
     if old == new:
         return "unchanged"
-    for f in fields(new):  # type: ignore[arg-type]
+    for f in fields(new):
         before, after = getattr(old, f.name), getattr(new, f.name)
         if before != after:
             out.append(ChangeRecord(actor=actor, entity=entity, entity_id=entity_id, field=f.name, old=_json(before), new=_json(after)))
@@ -228,19 +238,19 @@ def _audit_entries(changes: list[ChangeRecord], actor: str) -> list[audit.Entry]
 
 
 def _json(value: object) -> str:
-    if hasattr(value, "__dataclass_fields__"):
-        value = asdict(value)  # type: ignore[arg-type]
-    elif isinstance(value, tuple) and value and hasattr(value[0], "__dataclass_fields__"):
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    elif isinstance(value, tuple) and value and is_dataclass(value[0]):
         value = [asdict(v) for v in value]
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
 async def _delete_children(session: AsyncSession, service_id: str) -> None:
     for model in _SERVICE_CHILDREN:
-        await session.execute(delete(model).where(model.service_id == service_id))
+        await session.execute(delete(model).where(col(model.service_id) == service_id))
 
 
-def _service_rows(svc: ServiceRecord, rows: dict, *, new: bool) -> None:
+def _service_rows(svc: ServiceRecord, rows: _Rows, *, new: bool) -> None:
     """Append the table rows of one service: the service row goes to insert when new, else to update."""
     service_row = {
         "id": svc.id, "organization_id": svc.organization_id, "name": svc.name, "tier": svc.tier,
@@ -273,14 +283,14 @@ def _organization_record(row: Organization | Row) -> OrganizationRecord:
 async def _load_organizations(session: AsyncSession, ids: list[str]) -> list[OrganizationRecord]:
     rows: list[Organization] = []
     for chunk in _chunks(ids):
-        rows += (await session.execute(select(Organization).where(Organization.id.in_(chunk)))).scalars().all()
+        rows += (await session.execute(select(Organization).where(col(Organization.id).in_(chunk)))).scalars().all()
     return [_organization_record(r) for r in rows]
 
 
 async def _load_services(session: AsyncSession, ids: list[str]) -> tuple[ServiceRecord, ...]:
-    rows: list[Row] = []
+    rows: list[Row[Any]] = []
     for chunk in _chunks(ids):
-        rows += (await session.execute(select(Service.__table__).where(Service.id.in_(chunk)))).all()
+        rows += (await session.execute(select(table_of(Service)).where(col(Service.id).in_(chunk)))).all()
     return await _service_records(session, rows, only=[r.id for r in rows])
 
 
@@ -288,11 +298,11 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def _service_records(session: AsyncSession, rows: Sequence[Row], only: list[str] | None = None) -> tuple[ServiceRecord, ...]:
+async def _service_records(session: AsyncSession, rows: Sequence[Row[Any]], only: list[str] | None = None) -> tuple[ServiceRecord, ...]:
     """Assemble records for the given rows; `only` limits the child queries (None reads every child)."""
-    grouped: dict[type, dict[str, list]] = {model: defaultdict(list) for model in _SERVICE_CHILDREN}
+    grouped: dict[type[SQLModel], dict[str, list[Row[Any]]]] = {model: defaultdict(list) for model in _SERVICE_CHILDREN}
     for model in _SERVICE_CHILDREN:
-        table = model.__table__
+        table = table_of(model)
         queries = [select(table)] if only is None else [select(table).where(table.c.service_id.in_(c)) for c in _chunks(only)]
         for query in queries:
             for child in (await session.execute(query)).all():
@@ -304,19 +314,19 @@ async def _service_records(session: AsyncSession, rows: Sequence[Row], only: lis
         channels = sorted(grouped[ServiceChannel][row.id], key=lambda c: channel_rank.get(c.channel, 99))
         out.append(
             ServiceRecord(
-                id=row.id, organization_id=row.organization_id, name=row.name, tier=row.tier,  # type: ignore[arg-type]
+                id=row.id, organization_id=row.organization_id, name=row.name, tier=row.tier,
                 topics=tuple(sorted((t.topic for t in grouped[ServiceTopic][row.id]), key=lambda t: topic_rank.get(t, 99))),
                 channels=tuple(c.channel for c in channels),
                 areas=tuple(sorted(a.lgcode for a in grouped[ServiceArea][row.id])),
                 capacity=tuple((c.channel, c.capacity) for c in channels),
-                holidays=row.holidays, status=row.status, description=row.description, sns_url=row.sns_url,  # type: ignore[arg-type]
+                holidays=row.holidays, status=row.status, description=row.description, sns_url=row.sns_url,
                 phones=tuple(
                     PhoneRecord(id=p.id, number=p.number, description=p.description)
                     for p in sorted(grouped[Phone][row.id], key=lambda p: p.position)
                 ),
                 schedules=tuple(
                     ScheduleRecord(
-                        id=s.id, kind=s.kind, byday=tuple(d for d in s.byday.split(",") if d), opens_at=s.opens_at,  # type: ignore[arg-type]
+                        id=s.id, kind=s.kind, byday=tuple(d for d in s.byday.split(",") if d), opens_at=s.opens_at,
                         closes_at=s.closes_at, valid_from=s.valid_from, valid_to=s.valid_to, description=s.description,
                     )
                     for s in sorted(grouped[Schedule][row.id], key=lambda s: s.position)
@@ -336,17 +346,17 @@ async def search_services(
     area_codes: list[str] | None = None,
 ) -> tuple[ServiceRecord, ...]:
     """Return the services matching every given filter, ordered by tier and name."""
-    query = select(Service.id)
+    query = select(col(Service.id))
     if topic:
-        query = query.where(Service.id.in_(select(ServiceTopic.service_id).where(ServiceTopic.topic == topic)))
+        query = query.where(col(Service.id).in_(select(col(ServiceTopic.service_id)).where(col(ServiceTopic.topic) == topic)))
     if channel:
-        query = query.where(Service.id.in_(select(ServiceChannel.service_id).where(ServiceChannel.channel == channel)))
+        query = query.where(col(Service.id).in_(select(col(ServiceChannel.service_id)).where(col(ServiceChannel.channel) == channel)))
     if tier:
-        query = query.where(Service.tier == tier)
+        query = query.where(col(Service.tier) == tier)
     if name_contains:
-        query = query.where(Service.name.contains(name_contains))
+        query = query.where(col(Service.name).contains(name_contains))
     if area_codes is not None:
-        query = query.where(Service.id.in_(select(ServiceArea.service_id).where(ServiceArea.lgcode.in_(area_codes))))
+        query = query.where(col(Service.id).in_(select(col(ServiceArea.service_id)).where(col(ServiceArea.lgcode).in_(area_codes))))
     ids = list((await session.execute(query)).scalars().all())
     return tuple(sorted(await _load_services(session, ids), key=lambda s: (TIERS.index(s.tier), s.name, s.id)))
 
@@ -358,7 +368,7 @@ async def id_conflicts(session: AsyncSession, records: DirectoryRecords) -> tupl
         owner_of = {svc_item.id: svc.id for svc in records.services for svc_item in getattr(svc, attribute)}
         stored: dict[str, str] = {}
         for chunk in _chunks(list(owner_of)):
-            rows = await session.execute(select(model.id, model.service_id).where(model.id.in_(chunk)))
+            rows = await session.execute(select(col(model.id), col(model.service_id)).where(col(model.id).in_(chunk)))
             stored.update({row.id: row.service_id for row in rows})
         for svc in records.services:
             for index, item in enumerate(getattr(svc, attribute)):

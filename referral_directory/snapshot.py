@@ -103,14 +103,21 @@ def compile_hours(service: ServiceRecord) -> Hours:
     closures: list[tuple[date, date]] = []
     for schedule in service.schedules:
         if schedule.kind == "closed":
-            closures.append((schedule.valid_from, schedule.valid_to))  # type: ignore[arg-type]
+            closures.append(_dates(schedule))
         elif schedule.kind == "open":
-            extra.append(DatedHours(schedule.valid_from, schedule.valid_to, (_window(schedule),)))  # type: ignore[arg-type]
+            extra.append(DatedHours(*_dates(schedule), (_window(schedule),)))
         else:
             weekly.append(_window(schedule))
     return Hours(
         weekly=tuple(weekly), extra=tuple(extra), closures=tuple(closures), closed_on_holidays=service.holidays != "open"
     )
+
+
+def _dates(schedule: ScheduleRecord) -> tuple[date, date]:
+    """Return the inclusive dates of a dated opening or closure (validation requires both)."""
+    if schedule.valid_from is None or schedule.valid_to is None:
+        raise ValueError(f"{schedule.kind} schedule {schedule.id} needs both valid_from and valid_to")
+    return schedule.valid_from, schedule.valid_to
 
 
 def _window(schedule: ScheduleRecord) -> Window:
@@ -176,7 +183,15 @@ def build_snapshot(
     )
 
 
-def _index(lgcode, entry, key, regions, nation, by_prefecture, by_municipality) -> None:  # type: ignore[no-untyped-def]
+def _index(
+    lgcode: str,
+    entry: ServiceEntry,
+    key: tuple[str, str],
+    regions: Regions,
+    nation: dict[tuple[str, str], list[Reach]],
+    by_prefecture: dict[tuple[str, str], dict[str, list[Reach]]],
+    by_municipality: dict[tuple[str, str], dict[str, list[Reach]]],
+) -> None:
     if lgcode == NATION:
         nation[key].append(Reach(entry, "nation"))
         return

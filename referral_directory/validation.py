@@ -122,6 +122,10 @@ def _adder(problems: list[Problem], where: str) -> AddProblem:
     return lambda field, message: problems.append(Problem(where, field, message))
 
 
+def _prefixed(add: AddProblem, prefix: str) -> AddProblem:
+    return lambda field, message: add(prefix + field, message)
+
+
 def _check_organization(organization: OrganizationRecord, add: AddProblem) -> None:
     if not organization.name.strip():
         add("name", "the organization has no name")
@@ -142,7 +146,7 @@ def _check_service(service: ServiceRecord, regions: Regions, add: AddProblem) ->
     _check_areas(service.areas, regions, add)
     _check_contact(service, add)
     for index, schedule in enumerate(service.schedules):
-        _check_schedule(schedule, lambda field, message, i=index: add(f"schedules[{i}].{field}", message))
+        _check_schedule(schedule, _prefixed(add, f"schedules[{index}]."))
     if service.status == "active" and not any(s.kind in ("weekly", "open") for s in service.schedules):
         add("schedules", "the service is active but has no weekly hours or dated openings, so it is never open")
 
@@ -157,12 +161,12 @@ def _check_codes(field: str, noun: str, codes: tuple[str, ...], allowed: tuple[s
 
 def _check_capacity(service: ServiceRecord, add: AddProblem) -> None:
     given: dict[str, object] = {}
-    for channel, sessions in service.capacity:
+    for channel, count in service.capacity:
         if channel not in CHANNELS:
             add("capacity", f'capacity for unknown channel "{channel}"; use one of: {one_of(CHANNELS)}')
         elif channel in given:
             add(f"capacity.{channel}", f"capacity for {channel} is given twice")
-        given[channel] = sessions
+        given[channel] = count
     for channel in CHANNELS:
         sessions = given.get(channel)
         taken = channel in service.channels

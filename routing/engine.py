@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import Enum
 from itertools import groupby
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 from referral_directory.hours import is_open_at, next_opening, open_until
 from referral_directory.records import TIERS
@@ -34,7 +35,15 @@ TIER_ORDER: Mapping[str, tuple[str, ...]] = MappingProxyType(
 _TIER_RANK: Mapping[str, Mapping[str, int]] = MappingProxyType(
     {policy: MappingProxyType({tier: i for i, tier in enumerate(tiers)}) for policy, tiers in TIER_ORDER.items()}
 )
-_UNSET = object()
+
+
+class _Unset(Enum):
+    """A lazily worked-out answer not worked out yet (None is an answer)."""
+
+    UNSET = 0
+
+
+_UNSET: Final = _Unset.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +68,8 @@ class Candidate:
 
     def __init__(self, entry: ServiceEntry, match: str, free_slots: int, capacity: int, now: datetime, holidays: Container[date]) -> None:
         self.entry, self.match, self.free_slots, self.capacity = entry, match, free_slots, capacity
-        self._now, self._holidays, self._until = now, holidays, _UNSET
+        self._now, self._holidays = now, holidays
+        self._until: datetime | None | Literal[_Unset.UNSET] = _UNSET
 
     service_id = property(lambda self: self.entry.id)
     name = property(lambda self: self.entry.name)
@@ -73,7 +83,7 @@ class Candidate:
         """When this service closes (JST); None when it is open around the clock."""
         if self._until is _UNSET:
             self._until = _open_until(self.entry, self._now, self._holidays)
-        return self._until  # type: ignore[return-value]  # no longer the _UNSET sentinel: set just above
+        return self._until
 
     def _key(self) -> tuple[object, ...]:
         return (self.service_id, self.match, self.free_slots, self.capacity, self._now)
@@ -112,7 +122,8 @@ class Decision:
         holidays: Container[date] = (),
     ) -> None:
         self.outcome, self.policy, self.candidates, self.full = outcome, policy, candidates, full
-        self._closed, self._now, self._holidays, self._next = closed, now, holidays, _UNSET
+        self._closed, self._now, self._holidays = closed, now, holidays
+        self._next: tuple[NextOpening, ...] | Literal[_Unset.UNSET] = _UNSET
 
     @property
     def closed(self) -> tuple[str, ...]:
@@ -123,8 +134,9 @@ class Decision:
     def next_openings(self) -> tuple[NextOpening, ...]:
         """The soonest opening per tier, in policy order; only when nothing is open."""
         if self._next is _UNSET:
-            self._next = () if self.outcome != "all_closed" else _next_openings(self._closed, self._now, self._holidays, self.policy)  # type: ignore[arg-type]  # _now is set whenever the outcome is all_closed
-        return self._next  # type: ignore[return-value]  # no longer the _UNSET sentinel: set just above
+            now = self._now  # given with every outcome but no_service
+            self._next = _next_openings(self._closed, now, self._holidays, self.policy) if self.outcome == "all_closed" and now is not None else ()
+        return self._next
 
     def _key(self) -> tuple[object, ...]:
         return (self.outcome, self.policy, self.candidates, self.full, self.closed, self._now)
@@ -136,7 +148,10 @@ class Decision:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"Decision({self.outcome}, policy={self.policy}, candidates={list(self.candidates)}, full={len(self.full)}, closed={len(self._closed)})"
+        return (
+            f"Decision({self.outcome}, policy={self.policy}, candidates={list(self.candidates)}, "
+            f"full={len(self.full)}, closed={len(self._closed)})"
+        )
 
 
 def decide_route(snapshot: Snapshot, contact: Contact, now: datetime, load: Load, policy: Policy = "trial") -> Decision:

@@ -9,6 +9,7 @@ import unicodedata
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 # E.164 (+81…), Japanese domestic forms (03-1234-5678, 090 1234 5678, 0120-123-456, 09012345678),
 # full-width digits and dashes and URL-encoded "+" are caught; redaction runs on every string in every event.
@@ -38,14 +39,14 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def redact_processor(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_processor(_logger: Any, _method: str, event: EventDict) -> dict[str, Any]:
     """structlog processor: withhold sensitive fields, and redact phone numbers in every other field of the event."""
     return {key: WITHHELD if key.lower() in SENSITIVE_FIELDS else _redact(value) for key, value in event.items()}
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Send structlog and stdlib logging as JSON lines to stdout."""
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from referral_directory.interchange.hsds import dumps_hsds, load_hsds
+from referral_directory.interchange.sheet import load_sheet, to_csv, to_xlsx
 from referral_directory.records import TIERS, DirectoryRecords, ParseResult, Problem
 from referral_directory.regions import Regions
-from referral_directory.interchange.sheet import load_sheet, to_csv, to_xlsx
 
 FORMATS = ("hsds", "csv", "xlsx")
 _ROW = re.compile(r"row (\d+)")

@@ -20,7 +20,17 @@ import json
 from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
-from referral_directory.interchange.hsds_reader import CAPACITY_TAXONOMY, CHANNEL_TAXONOMY, HOLIDAYS_TAXONOMY, JST_OFFSET, LGCODE_URN, SCHEDULE_KIND_TAXONOMY, TIER_TAXONOMY, TOPIC_TAXONOMY, read_document
+from referral_directory.interchange.hsds_reader import (
+    CAPACITY_TAXONOMY,
+    CHANNEL_TAXONOMY,
+    HOLIDAYS_TAXONOMY,
+    JST_OFFSET,
+    LGCODE_URN,
+    SCHEDULE_KIND_TAXONOMY,
+    TIER_TAXONOMY,
+    TOPIC_TAXONOMY,
+    read_document,
+)
 from referral_directory.records import (
     TIER_NAMES,
     TOPIC_LABELS_JA,

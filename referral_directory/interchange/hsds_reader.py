@@ -140,8 +140,9 @@ def read_document(doc: Any) -> Reading:
 
 
 def _read_service(reading: Reading, raw: dict[str, Any]) -> None:
-    service_id = raw.get("id") if isinstance(raw.get("id"), str) else ""
-    name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+    raw_id, raw_name = raw.get("id"), raw.get("name")
+    service_id = raw_id if isinstance(raw_id, str) else ""
+    name = raw_name if isinstance(raw_name, str) else ""
     s = _Service(reading, service_where(service_id, name))
     s.text(raw, "id", "", required=True)
     s.text(raw, "name", "", required=True)
@@ -155,14 +156,14 @@ def _read_service(reading: Reading, raw: dict[str, Any]) -> None:
             id=service_id,
             organization_id=organization_id,
             name=name,
-            tier=codes.tier,
+            tier=codes.tier,  # type: ignore[arg-type]  # a TIERS member, or "" when a problem says why
             topics=tuple(t for t in TOPICS if t in codes.topics),
             channels=tuple(c for c in CHANNELS if c in codes.channels),
             areas=_read_areas(s, raw),
             # A zero capacity on a channel the service does not take says nothing; the database keeps none.
             capacity=tuple((c, n) for c, n in codes.capacity.items() if n or c in codes.channels),
-            holidays=codes.holidays,
-            status=status or "active",  # type: ignore[arg-type]  # checked above
+            holidays=codes.holidays,  # type: ignore[arg-type]  # a HOLIDAY_BEHAVIOURS member: others are problems
+            status=status or "active",  # type: ignore[arg-type]  # a STATUSES member, else a problem (checked above)
             description=s.text(raw, "description", ""),
             sns_url=s.text(raw, "url", "", covers="sns_url"),
             phones=_read_phones(s, raw),
@@ -317,7 +318,7 @@ def _read_schedule(s: _Service, index: int, item: dict[str, Any]) -> ScheduleRec
     valid_to = _read_date(s, item, "valid_to", path)
     record = ScheduleRecord(
         id=s.text(item, "id", path, required=True),
-        kind=_read_kind(s, item, path, dated=valid_from is not None or valid_to is not None),  # type: ignore[arg-type]
+        kind=_read_kind(s, item, path, dated=valid_from is not None or valid_to is not None),  # type: ignore[arg-type]  # always a ScheduleKind: other codes are problems
         byday=_read_byday(s, item, path),
         opens_at=_read_time(s, item, "opens_at", path),
         closes_at=_read_time(s, item, "closes_at", path),

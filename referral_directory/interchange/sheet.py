@@ -5,12 +5,12 @@ present. Cells are trimmed, and full-width letters and digits are read as ASCII.
 
 | column | what to write | example |
 | --- | --- | --- |
-| `service_id` | optional UUID; left empty, it is derived from organization_name and service_name, so re-importing the same sheet changes nothing | |
+| `service_id` | optional UUID; left empty, it is derived from organization_name and service_name (re-importing changes nothing) | |
 | `organization_id` | optional UUID; left empty, it is derived from organization_name | |
 | `organization_name` | the organization running the service | 東京都社会福祉協議会 |
 | `service_name` | the service (window) | 東京都 孤独・孤立総合相談窓口 |
 | `tier` | `national`, `prefecture` or `municipal` | prefecture |
-| `topics` | codes separated by spaces or commas: `life` `mind` `crisis` `violence` `family` `youth` `sogi` `foreign` `general` | general life mind |
+| `topics` | codes, by spaces or commas: `life` `mind` `crisis` `violence` `family` `youth` `sogi` `foreign` `general` | general life mind |
 | `channels` | `voice` and/or `sns` | voice sns |
 | `capacity_voice` | sessions it can hold at once by phone (needed when it takes voice) | 5 |
 | `capacity_sns` | sessions it can hold at once by SNS (needed when it takes sns) | 3 |
@@ -18,11 +18,14 @@ present. Cells are trimmed, and full-width letters and digits are read as ASCII.
 | `status` | `active` (the default), `inactive`, `defunct` or `temporarily closed` | active |
 | `areas` | lgcodes (6 digits with check digit) separated by spaces or `;`; `000000` is the whole country | 130001 |
 | `phones` | E.164 numbers separated by `;` | +81312345678 |
-| `hours` | weekly windows separated by `;`: days (`MO,TU`, ranges `MO-FR`) and `HH:MM-HH:MM`; a closing time earlier than the opening runs past midnight; `24h` alone is every day all day | MO-FR 09:00-17:00; SA 10:00-15:00; MO-SU 22:00-06:00 |
-| `closed` | whole days closed, whatever the hours say: date ranges (inclusive) or single dates, separated by `;` | 2026-12-29/2027-01-03; 2027-05-03 |
+| `hours` | weekly windows separated by `;`: days and `HH:MM-HH:MM` (see below) | MO-FR 09:00-17:00; SA 10:00-15:00; MO-SU 22:00-06:00 |
+| `closed` | whole days closed, whatever the hours say: inclusive date ranges or dates, by `;` | 2026-12-29/2027-01-03; 2027-05-03 |
 | `extra_hours` | dated openings: a date range and a window, separated by `;` | 2026-12-29/2027-01-03 MO-SU 18:00-24:00 |
 | `sns_url` | the queue SNS sessions are handed to (needed when it takes sns) | https://sns.example.jp/queues/tokyo |
 | `description` | free text | |
+
+In `hours`, days are listed (`MO,TU`) or ranged (`MO-FR`); a closing time earlier than the opening
+runs past midnight; `24h` alone is every day all day.
 
 Problems are reported by row (as Excel numbers it: the header is row 1) and column. Phone and
 schedule ids are derived from the service id and their content. The sheet carries no
@@ -38,6 +41,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+from referral_directory.interchange.sheet_cells import (
+    cell_text,
+    entries,
+    normalize,
+    read_codes,
+    read_date_range,
+    read_dated_window,
+    read_window,
+    write_date_range,
+    write_window,
+)
 from referral_directory.records import (
     CHANNELS,
     NATION,
@@ -47,11 +61,11 @@ from referral_directory.records import (
     ParseResult,
     PhoneRecord,
     Problem,
+    ScheduleKind,
     ScheduleRecord,
     ServiceRecord,
     derived_id,
 )
-from referral_directory.interchange.sheet_cells import cell_text, entries, normalize, read_codes, read_date_range, read_dated_window, read_window, write_date_range, write_window
 from referral_directory.validation import organization_where, service_where, validate_records
 
 if TYPE_CHECKING:
@@ -63,7 +77,7 @@ COLUMNS: tuple[str, ...] = (
     "extra_hours", "sns_url", "description",
 )  # fmt: skip
 REQUIRED_COLUMNS: tuple[str, ...] = ("organization_name", "service_name")
-SCHEDULE_COLUMNS: dict[str, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
+SCHEDULE_COLUMNS: dict[ScheduleKind, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
 _XLSX_MAGIC = b"PK\x03\x04"
 # Record fields whose column has another name.
 _SERVICE_COLUMNS = {"id": "service_id", "name": "service_name", "schedules": "hours"}
@@ -262,8 +276,8 @@ def _read_row(reading: _Reading, number: int, row: dict[str, str]) -> None:
         # Excel shows 000000 as 0 unless the cell is text.
         areas=tuple(sorted({NATION if code.strip("0") == "" else code for code in read_codes(row["areas"])})),
         capacity=tuple(_capacity(reading, number, row, channels)),
-        holidays=normalize(row["holidays"]).lower() or "closed",  # type: ignore[arg-type]
-        status=normalize(row["status"]).lower() or "active",  # type: ignore[arg-type]
+        holidays=normalize(row["holidays"]).lower() or "closed",  # type: ignore[arg-type]  # validated later
+        status=normalize(row["status"]).lower() or "active",  # type: ignore[arg-type]  # validated later
         description=row["description"],
         sns_url=row["sns_url"],
         phones=tuple(_phones(reading, number, service_id, row["phones"])),
@@ -320,7 +334,7 @@ def _schedules(reading: _Reading, number: int, service_id: str, row: dict[str, s
             yield schedule
 
 
-def _schedule(service_id: str, kind: str, entry: str) -> ScheduleRecord:
+def _schedule(service_id: str, kind: ScheduleKind, entry: str) -> ScheduleRecord:
     """Return the schedule one entry of the hours, closed or extra_hours column means."""
     dates: tuple[date | None, date | None] = (None, None)
     window: tuple[tuple[str, ...], str | None, str | None] = ((), None, None)
@@ -333,7 +347,7 @@ def _schedule(service_id: str, kind: str, entry: str) -> ScheduleRecord:
     content = (kind, ",".join(window[0]), window[1] or "", window[2] or "", *(str(d or "") for d in dates))
     return ScheduleRecord(
         id=derived_id(service_id, "schedule", *content),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         byday=window[0],
         opens_at=window[1],
         closes_at=window[2],

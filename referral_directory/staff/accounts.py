@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from referral_directory.models import Organization, StaffUser
 from referral_directory.records import NATION, ServiceRecord
@@ -82,7 +83,7 @@ async def add_user(
         raise StaffError(f"a {role.value} belongs to one organisation: give --org ORGANISATION_ID")
     if organization_id and await session.get(Organization, organization_id) is None:
         raise StaffError(f"organisation {organization_id} is not in the directory")
-    if (await session.execute(select(StaffUser).where(StaffUser.name == name))).first():
+    if (await session.execute(select(StaffUser).where(col(StaffUser.name) == name))).first():
         raise StaffError(f"a staff account named {name!r} already exists")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = StaffUser(
@@ -115,7 +116,7 @@ async def enable_user(session: AsyncSession, *, name: str) -> tuple[Staff, str]:
 
 
 async def _named(session: AsyncSession, name: str) -> StaffUser:
-    row = (await session.execute(select(StaffUser).where(StaffUser.name == name))).scalar_one_or_none()
+    row = (await session.execute(select(StaffUser).where(col(StaffUser.name) == name))).scalar_one_or_none()
     if row is None:
         raise StaffError(f"there is no staff account named {name!r}")
     return row
@@ -123,7 +124,7 @@ async def _named(session: AsyncSession, name: str) -> StaffUser:
 
 async def staff_for_token(session: AsyncSession, token: str) -> Staff | None:
     """Return the active staff account an API token belongs to, or None."""
-    row = (await session.execute(select(StaffUser).where(StaffUser.token_hash == hash_token(token)))).scalar_one_or_none()
+    row = (await session.execute(select(StaffUser).where(col(StaffUser.token_hash) == hash_token(token)))).scalar_one_or_none()
     return _staff(row) if row and not row.disabled else None
 
 
@@ -171,7 +172,7 @@ async def staff_for_password(session: AsyncSession, hasher: PasswordHasher, *, n
     """Return the active account a name and password sign in to, or None; an unknown name costs the same work."""
     if len(password) > MAX_PASSWORD_LENGTH:
         return None
-    row = (await session.execute(select(StaffUser).where(StaffUser.name == name))).scalar_one_or_none()
+    row = (await session.execute(select(StaffUser).where(col(StaffUser.name) == name))).scalar_one_or_none()
     stored = row.password_hash if row is not None and row.password_hash else _dummy_hash(hasher)
     if not await asyncio.to_thread(_verify, hasher, stored, _normalized(password)):
         return None

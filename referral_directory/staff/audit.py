@@ -40,15 +40,16 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Text, cast, insert, select, update
+from sqlalchemy import Row, Text, cast, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from referral_directory.errors import TsunaguError
 from referral_directory.models import AuditEvent, AuditHead, utcnow
+from referral_directory.storage.db import table_of
 
 GENESIS_HASH = "0" * 64  # the prev_hash of event 1 (migration 0004 seeds the chain head with it)
 UNKEYED = "none"  # key id of an event hashed with a plain SHA-256
@@ -59,8 +60,8 @@ _KEY_INFO = "tsunagu.audit_key"
 _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 _PHONE_SHAPED = re.compile(r"\+?\d[\d ()-]{8,}\d")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_EVENTS = AuditEvent.__table__
-_HEAD = AuditHead.__table__
+_EVENTS = table_of(AuditEvent)
+_HEAD = table_of(AuditHead)
 
 
 class Action(StrEnum):
@@ -123,7 +124,7 @@ class Entry:
             raise ValueError("an audit entry's time must be aware (UTC)")
         object.__setattr__(self, "action", str(self.action))  # a plain string, also when given an Action
         object.__setattr__(self, "detail", _checked_detail(self.detail))
-        object.__setattr__(self, "at", self.at.astimezone(timezone.utc))
+        object.__setattr__(self, "at", self.at.astimezone(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ def key_from_secret(secret_key: str) -> AuditKey:
 def canonical(event: Event) -> bytes:
     """Return the bytes an event's hash covers: every field but the hash, as sorted, compact ASCII JSON."""
     covered = {f.name: getattr(event, f.name) for f in fields(Event) if f.name != "hash"}
-    covered["at"] = event.at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    covered["at"] = event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
@@ -385,11 +386,11 @@ async def _events_after(session: AsyncSession, seq: int, limit: int) -> list[Eve
     # The detail is read as its stored text: a tampered value that is not even JSON is then a mismatch, not a crash.
     columns = [cast(c, Text).label(c.name) if c.name == "detail" else c for c in _EVENTS.columns]
     query = select(*columns).where(_EVENTS.c.seq > seq).order_by(_EVENTS.c.seq).limit(limit)
-    return [_event(row._mapping) for row in (await session.execute(query)).all()]
+    return [_event(row) for row in (await session.execute(query)).all()]
 
 
-def _event(row: Mapping[str, Any]) -> Event:
-    values = dict(row)
+def _event(row: Row[Any]) -> Event:
+    values = row._asdict()
     try:
         values["detail"] = json.loads(values["detail"])
     except ValueError:

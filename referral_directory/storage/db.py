@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, inspect, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlmodel import SQLModel
 
 from referral_directory.storage import sqlite_connection
+
 
 def create_engine(url: str, *, checkpoint_in_background: bool = False, write_turn: bool = True) -> AsyncEngine:
     """Return an async engine; SQLite gets foreign keys on and its directory created.
@@ -33,7 +36,7 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False, write_tur
         engine = create_async_engine(url, async_creator=sqlite_connection.connector(path or ":memory:", timeout=30, write_turn=write_turn))
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -50,7 +53,7 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False, write_tur
     return engine
 
 
-def _refuse_closed_connection(_dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+def _refuse_closed_connection(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
     """Make the pool replace a pooled PostgreSQL connection the server has closed, before it is handed out.
 
     This replaces SQLAlchemy's `pool_pre_ping`, which on asyncpg sends BEGIN, an empty query and
@@ -62,7 +65,8 @@ def _refuse_closed_connection(_dbapi_connection, record, _proxy) -> None:  # typ
     lost without a word (a cable pulled) fails at its first statement instead; SQLAlchemy then
     discards the whole pool, and a webhook caught by it still answers with the fallback number.
     """
-    if record.driver_connection.is_closed():
+    connection = record.driver_connection  # None only for a record without a connection, which checkout never hands out
+    if connection is None or connection.is_closed():
         raise DisconnectionError("the database server closed this pooled connection")
 
 
@@ -89,6 +93,17 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         except BaseException:
             await session.rollback()
             raise
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """Return the Core table of a SQLModel table class, for queries that read plain rows or write without the ORM.
+
+    SQLModel sets `__table__` on each table class, but its types do not declare it: this is the typed way to it.
+    """
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a single table")
+    return table
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -49,7 +49,6 @@ from typing import Any
 import aiosqlite
 import aiosqlite.context
 
-
 _ON_ITS_THREAD: ContextVar[bool] = ContextVar("sqlite_on_its_thread", default=False)
 # Python's sqlite3 opens a transaction, and so asks for the write lock, before these statements only.
 OPENS_A_WRITE = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
@@ -280,6 +279,7 @@ def connector(path: str, *, timeout: float, write_turn: bool = True) -> Callable
         connection._thread.daemon = True  # as SQLAlchemy does for the connections it makes: never holds up the exit
         if write_turn and path not in ("", ":memory:"):
             connection.turn = WriteTurn(path, timeout=timeout)
-        return await connection
+        await connection  # starts its thread and opens the file; aiosqlite's await returns the connection itself
+        return connection
 
     return connect

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import select
+from sqlmodel import col
 from twilio.rest import Client
 
 from routing.live.keys import CALL_STATE_SECONDS, call_state_key, callback_request_of, is_callback_lease
@@ -58,7 +59,7 @@ async def _still_live(runtime: Runtime, holder: str) -> bool:
     if is_callback_lease(holder):
         request_id = callback_request_of(holder)
         async with runtime.sessions() as session:
-            status = (await session.execute(select(CallbackRequest.status).where(CallbackRequest.id == request_id))).scalar_one_or_none()
+            status = (await session.execute(select(col(CallbackRequest.status)).where(col(CallbackRequest.id) == request_id))).scalar_one_or_none()
         return status == "calling"
     return bool(await runtime.redis.exists(call_state_key(holder)))
 

@@ -21,19 +21,28 @@ def queue_name(topic: str, prefecture: str | None) -> str:
 
 
 def waiting_ahead(place: int | None, waiting: int, *, yields: bool) -> int:
-    """Return how many contacts wait ahead of this one: its place when it is in the queue; else everyone waiting if it yields to them, else none."""
+    """Return how many contacts wait ahead of this one.
+
+    Its place when it is in the queue; else everyone waiting if it yields to them, else none.
+    """
     if place is not None:
         return place
     return waiting if yields else 0
 
 
 def may_take_a_line(*, ahead: int, free: int) -> bool:
-    """First come, first served across every worker: a contact takes a line only when fewer contacts wait ahead of it than lines are free."""
+    """First come, first served across every worker.
+
+    A contact takes a line only when fewer contacts wait ahead of it than lines are free.
+    """
     return ahead < free
 
 
 def fitting(candidates: Sequence[Candidate], *, tried: Collection[str], channel: str) -> list[Candidate]:
-    """Return the candidates a contact can be offered: not tried since it last waited, and reachable on its channel (a call needs a phone number)."""
+    """Return the candidates a contact can be offered.
+
+    Those not tried since it last waited, and reachable on its channel (a call needs a phone number).
+    """
     return [c for c in candidates if c.service_id not in tried and (c.phones or channel != "voice")]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -66,7 +67,9 @@ class LiveState:
     async def leases(self) -> AsyncIterator[Lease]:
         """Yield every lease held on every service and channel (expired ones too, until a claim sweeps them)."""
         async for key in self.redis.scan_iter(match=SLOTS_PATTERN, count=500):
-            for holder, expiry in await self.redis.zrange(key, 0, -1, withscores=True):
+            # With scores, on a client that decodes responses: (member, score) pairs, which redis-py's types cannot tell.
+            scored = cast(list[tuple[str, float]], await self.redis.zrange(key, 0, -1, withscores=True))
+            for holder, expiry in scored:
                 yield Lease(key, holder, expiry)
 
     async def server_time_ms(self) -> float:
@@ -133,4 +136,4 @@ def stage_leave_queue(pipe: Pipeline, routing_key: str, holder: str) -> None:
 
 
 def _held(ids: list[str], counts: Sequence[int]) -> Mapping[str, int]:
-    return {i: int(c) for i, c in zip(ids, counts) if int(c)}
+    return {i: int(c) for i, c in zip(ids, counts, strict=True) if int(c)}

@@ -26,30 +26,29 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, Update, and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from referral_directory.staff import audit
-from referral_directory.storage import db
-from referral_directory.storage import sqlite_connection
-from routing.telephony.records import CallbackRequest, CallRecord
+from referral_directory.storage import db, sqlite_connection
 from routing.cases.models import Case, CaseNote, SafetyException
 from routing.live.keys import PURGE_LOCK
 from routing.runtime import Runtime
 from routing.settings import Settings
+from routing.telephony.records import CallbackRequest, CallRecord
 
 log = structlog.get_logger("tsunagu.purge")
 CHECK_SECONDS = 60.0  # how often each worker asks whether a scheduled purge is due
 ACTION = "retention.purge"
 
-_CASE: Table = Case.__table__  # type: ignore[attr-defined]
-_NOTE: Table = CaseNote.__table__  # type: ignore[attr-defined]
-_EXCEPTION: Table = SafetyException.__table__  # type: ignore[attr-defined]
-_CALL: Table = CallRecord.__table__  # type: ignore[attr-defined]
-_CALLBACK: Table = CallbackRequest.__table__  # type: ignore[attr-defined]
+_CASE = db.table_of(Case)
+_NOTE = db.table_of(CaseNote)
+_EXCEPTION = db.table_of(SafetyException)
+_CALL = db.table_of(CallRecord)
+_CALLBACK = db.table_of(CallbackRequest)
 
 
 @dataclass(frozen=True)
@@ -166,11 +165,17 @@ async def purge(session: AsyncSession, *, now: datetime, retention: Retention, d
         cases = await _count(session, _CASE, marked)
         counts = {rule.field: await _count(session, rule.table, rule.due) for rule in rules(cut)}
         return Purged(now, counts, cases, dry_run=True)
-    cases = (await session.execute(update(_CASE).where(marked).values(purged_at=now))).rowcount  # before the rules empty what it looks at
+    cases = await _updated(session, update(_CASE).where(marked).values(purged_at=now))  # before the rules empty what it looks at
     counts = {}
     for rule in rules(cut):
-        counts[rule.field] = (await session.execute(update(rule.table).where(rule.due).values(rule.values))).rowcount
+        counts[rule.field] = await _updated(session, update(rule.table).where(rule.due).values(rule.values))
     return Purged(now, counts, cases)
+
+
+async def _updated(session: AsyncSession, statement: Update) -> int:
+    """Run an UPDATE and return how many rows it changed."""
+    # An UPDATE executes to a CursorResult (which has rowcount); Session.execute is typed as returning a Result.
+    return cast(CursorResult[Any], await session.execute(statement)).rowcount
 
 
 async def _count(session: AsyncSession, table: Table, where: ColumnElement[bool]) -> int:

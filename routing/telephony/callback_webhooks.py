@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from referral_directory.storage import db
-from routing.telephony.records import CallbackRequest
 from routing.privacy.confidentiality import seal
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.callbacks import finish_try
 from routing.telephony.calls import DIAL_ANSWERED, UNANSWERED_STATUSES, save_call
 from routing.telephony.endpoint import Hook, webhook
+from routing.telephony.records import CallbackRequest
 from routing.telephony.webhooks import WAIT_URL, _in_danger
 
 CONSENT_URL = "/twilio/voice/callback-consent"

@@ -11,17 +11,18 @@ import secrets
 
 import structlog
 from sqlalchemy import select
+from sqlmodel import col
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from referral_directory.storage import db
-from routing.telephony.records import CallbackRequest
 from routing.contacts.rules import queue_name
 from routing.engine import Contact
 from routing.live.keys import CALLBACK_DISPATCHER_LOCK, callback_lease
 from routing.privacy.confidentiality import try_unseal
 from routing.runtime import Runtime
 from routing.settings import Settings
+from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.callbacks")
 MAX_TRIES = 3
@@ -45,7 +46,7 @@ async def dispatch_once(runtime: Runtime, client: Client) -> int:
         return 0
     try:
         async with runtime.sessions() as session:
-            query = select(CallbackRequest).where(CallbackRequest.status == "pending").order_by(CallbackRequest.created_at).limit(20)
+            query = select(CallbackRequest).where(col(CallbackRequest.status) == "pending").order_by(col(CallbackRequest.created_at)).limit(20)
             pending = list((await session.execute(query)).scalars().all())
         placed = 0
         for request in pending:
@@ -76,7 +77,11 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
     # Marked "calling" before Twilio is asked: its call may reach /callback-bridge before create() returns.
     async with db.transaction(runtime.sessions) as session:
         row = await session.get(CallbackRequest, request.id)
-        row.status, row.service_id, row.tries = "calling", offer.line.service_id, row.tries + 1  # type: ignore[union-attr]
+        if row is not None:
+            row.status, row.service_id, row.tries = "calling", offer.line.service_id, row.tries + 1
+    if row is None:  # requests are never deleted, but should one go: nobody to call, and the line is freed
+        await runtime.switchboard.release(offer.line.service_id, holder=callback_lease(request.id))
+        return 0
     base = runtime.settings.public_url.rstrip("/")
     try:
         await asyncio.to_thread(

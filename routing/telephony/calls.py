@@ -63,7 +63,7 @@ class CallState:
         return json.dumps({**vars(self), "attempts": [vars(a) for a in self.attempts]}, ensure_ascii=False)
 
     @classmethod
-    def loads(cls, text: str) -> CallState:
+    def loads(cls, text: str | bytes) -> CallState:
         data = json.loads(text)
         data["attempts"] = [Attempt(**a) for a in data.get("attempts", [])]
         return cls(**data)

@@ -13,13 +13,14 @@ import json
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from referral_directory.staff import audit
 from referral_directory.storage import db
-from routing.cases.models import Case, Referral
-from routing.privacy.confidentiality import reference
 from routing.cases.handoff import Status
+from routing.cases.models import Case, Referral
 from routing.live.keys import CALL_EVENTS_CHANNEL, CALL_STATE_SECONDS, live_call_key
+from routing.privacy.confidentiality import reference
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.calls import CallState, event_id, load_call, stage_call
@@ -37,7 +38,7 @@ async def answered(hook: Hook) -> str:
     state = await load_call(runtime.redis, sid)
     attempt = state.ringing if state is not None else None
     entry = runtime.snapshot.services.get(attempt.service_id) if attempt is not None and runtime.snapshot else None
-    if state is None or entry is None:
+    if state is None or attempt is None or entry is None:
         return twiml.silence()  # nothing to tell the window: put them through
     case, transferred = await _case_for_answer(runtime, sid, state, entry.organization_id, entry.tier, entry.id)
     pipe = runtime.redis.pipeline(transaction=False)  # one round trip: the window is waiting to hear the case number
@@ -66,19 +67,20 @@ async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: st
     for _ in range(2):
         try:
             async with db.transaction(runtime.sessions) as session:
-                case = (await session.execute(select(Case).where(Case.call_ref == call_ref))).scalar_one_or_none() if opened else None
+                case = (await session.execute(select(Case).where(col(Case.call_ref) == call_ref))).scalar_one_or_none() if opened else None
                 if case is None:
                     case = Case(channel="voice", call_ref=call_ref, topic=state.topic, topics=[state.topic] if state.topic else [],
-                                lgcode=state.lgcode, prefecture=state.prefecture, holder_org=org, holder_service=service_id, holder_tier=tier,
-                                caller_pseudonym=state.pseudonym, opened_at=now, updated_at=now)  # fmt: skip
+                                lgcode=state.lgcode, prefecture=state.prefecture, holder_org=org, holder_service=service_id,
+                                holder_tier=tier, caller_pseudonym=state.pseudonym, opened_at=now, updated_at=now)  # fmt: skip
                     session.add(case)
                     await session.flush()
                     await audit.append(session, actor="system:voice", action="case.open", resource_kind="case", resource_id=case.id,
                                        detail={"channel": "voice", "org": org}, at=now)  # fmt: skip
                     return case, False
                 transfer = (
-                    await session.execute(select(Referral).where(Referral.case_id == case.id, Referral.kind == "transfer",
-                                                                 Referral.to_service == service_id, Referral.status == Status.PROPOSED.value))
+                    await session.execute(select(Referral).where(col(Referral.case_id) == case.id, col(Referral.kind) == "transfer",
+                                                                 col(Referral.to_service) == service_id,
+                                                                 col(Referral.status) == Status.PROPOSED.value))
                 ).scalar_one_or_none()  # fmt: skip
                 if transfer is not None:
                     transfer.status, transfer.accepted_at, transfer.answered_at = Status.ACCEPTED.value, now, now

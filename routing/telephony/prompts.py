@@ -91,7 +91,10 @@ def opens_next(name: str, when: str) -> str:
 def which_prefecture(names: list[str]) -> str:
     """Return the question for a postal code shared by several prefectures (one key per prefecture, in order)."""
     choices = "、".join(f"{name}の方は{i}を" for i, name in enumerate(names, start=1))
-    return f"この郵便番号は、いくつかの都道府県にまたがっています。お住まいが{choices}押してください。わからない場合は、そのままお待ちください。"
+    return (
+        f"この郵便番号は、いくつかの都道府県にまたがっています。お住まいが{choices}押してください。"
+        "わからない場合は、そのままお待ちください。"
+    )
 
 
 def whisper(case_id: str, topic_name: str, *, transferred: bool) -> str:

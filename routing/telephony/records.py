@@ -14,7 +14,8 @@ OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "
 class CallRecord(SQLModel, table=True):
     __tablename__ = "call_record"
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
-    call_ref: str = Field(sa_column=Column(String(64), nullable=False, unique=True))  # keyed hash of the CallSid: makes the record idempotent
+    # A keyed hash of the CallSid: makes the record idempotent.
+    call_ref: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     caller_pseudonym: str = Field(max_length=80, index=True)
     channel: str = Field(default="voice", max_length=8)
     topic: str | None = Field(default=None, max_length=16)

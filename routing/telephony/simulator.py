@@ -166,8 +166,8 @@ class CallRun:
 
     async def run(self) -> CallResult:
         try:
-            doc: _Document | None = await self.fetch(self.sim.voice_url, {})
-            while doc is not None:
+            doc: _Document | str | None = await self.fetch(self.sim.voice_url, {})
+            while isinstance(doc, _Document):  # outside a queue there is no <Leave> (check_verb refuses it): never _LEAVE
                 doc = await self.execute(doc)
             ended_by = "end-of-twiml"
         except CallEnded as ended:

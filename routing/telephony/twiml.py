@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from routing.telephony import prompts
 
@@ -13,8 +13,8 @@ RING_SECONDS = 20  # each window rings this long before the next is tried
 GATHER_SECONDS = 6
 
 
-def _say(response: VoiceResponse | object, text: str, english: bool = False) -> None:
-    response.say(text, language="en-US" if english else "ja-JP", voice=prompts.VOICE_EN if english else prompts.VOICE_JA)  # type: ignore[attr-defined]
+def _say(response: VoiceResponse | Gather, text: str, english: bool = False) -> None:
+    response.say(text, language="en-US" if english else "ja-JP", voice=prompts.VOICE_EN if english else prompts.VOICE_JA)
 
 
 @cache  # the same few documents every time: build each once

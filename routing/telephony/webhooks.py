@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from referral_directory.storage import db
 from referral_directory.hours import JST
 from referral_directory.records import TOPICS
 from referral_directory.regions import PostalMatch, lgcode6
-from routing.contacts.rules import lines_open, likely_wait_minutes, queue_name
+from referral_directory.storage import db
+from routing.contacts.rules import likely_wait_minutes, lines_open, queue_name
 from routing.engine import Contact, Decision
 from routing.live.keys import CALL_EVENTS_CHANNEL, call_state_key, live_call_key
 from routing.live.state import stage_leave_queue, stage_waiting
@@ -28,8 +28,8 @@ from routing.privacy.confidentiality import caller_pseudonym, reference
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
 from routing.telephony.calls import DIAL_ANSWERED, FINAL_CALL_STATUSES, Attempt, CallState, event_id, load_call, save_call, start_call
-from routing.telephony.records import CallRecord
 from routing.telephony.endpoint import Hook, webhook
+from routing.telephony.records import CallRecord
 
 log = structlog.get_logger("tsunagu.voice")
 
@@ -248,7 +248,7 @@ def _prefectures(municipalities: list[str]) -> list[str]:
 
 def _settle_place(runtime: Runtime, state: CallState, municipalities: Iterable[str]) -> None:
     """Set the caller's prefecture, and their municipality when the codes resolve to one (wards of one city do)."""
-    codes = list(municipalities)
+    codes = tuple(municipalities)
     municipality = shared_municipality(runtime.regions, codes)
     state.prefecture = codes[0][:2]
     state.municipality = municipality
@@ -294,7 +294,7 @@ async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state:
     waited = [a for a in state.attempts if a.outcome == "waited"]
     outcome = state.outcome or ("connected" if answered else "abandoned_in_queue" if waited else "abandoned")
     ended = runtime.clock.now()
-    started = datetime.fromtimestamp(state.started, timezone.utc)
+    started = datetime.fromtimestamp(state.started, UTC)
     record = CallRecord(
         call_ref=reference(sid, keys=runtime.keys),
         caller_pseudonym=state.pseudonym or caller_pseudonym(form.get("From", ""), keys=runtime.keys),
