@@ -126,7 +126,8 @@ async def _require_organization_scope(
     service_ids = [i for i in await directory_service.service_ids_of_organization(session, organization_id) if i != ignoring]
     for service_id in service_ids:
         record = await directory_service.load_service(session, service_id)
-        _require_scope(staff, record, host)  # type: ignore[arg-type]
+        if record is not None:  # listed a moment ago under the directory's lock: it is there
+            _require_scope(staff, record, host)
     if not service_ids and ignoring is None and staff.role is not Role.ADMIN:
         creator = await directory_service.creator_of(session, organization_id)
         if creator != staff.name:
@@ -360,7 +361,8 @@ def _with_item(items: Items, item_id: str, fresh: Callable[[Any], Item] | None, 
         if found is None or not only_if(found):
             raise NotFound(f"this service has no {items.noun} {item_id}")
         kept = tuple(part for part in parts if part.id != item_id) if fresh is None else tuple(fresh(p) if p.id == item_id else p for p in parts)
-        return replace(old, **{items.field: kept})
+        changed: dict[str, Any] = {items.field: kept}
+        return replace(old, **changed)
 
     return change
 

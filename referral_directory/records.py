@@ -19,6 +19,8 @@ ServiceStatus = Literal["active", "inactive", "defunct", "temporarily closed"]
 
 # Ordered by IVR digit: TOPICS[digit - 1].
 TOPICS: tuple[str, ...] = ("life", "mind", "crisis", "violence", "family", "youth", "sogi", "foreign", "general")
+# For request models: pydantic (and /docs) read the choices from the tuple; mypy cannot, as it is built at run time.
+TopicCode = Literal[TOPICS]  # type: ignore[valid-type]  # a Literal of a run-time tuple
 TOPIC_LABELS_JA: dict[str, str] = {
     "life": "暮らし・お金・仕事",
     "mind": "こころ・人間関係",

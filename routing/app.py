@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     )
     app.add_middleware(TwilioWebhooks)  # inside RequestContext: webhooks get request ids and log lines too
     app.add_middleware(RequestContext)
-    app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]
+    app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]  # Starlette types handlers for any Exception
     app.include_router(directory_api.router)
     app.include_router(preview.router)
     web.install(app)  # staff sign-in and pages; CurrentStaff then also accepts a signed-in session
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")
-    app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
     return app
 
 

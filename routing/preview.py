@@ -9,11 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from referral_directory.errors import Invalid, TsunaguError
-from referral_directory.records import NATION, TOPICS
+from referral_directory.records import NATION, TopicCode
 from referral_directory.regions import RegionError, Regions, lgcode6
 from routing.deps import CurrentStaff, RuntimeDep
 from routing.engine import Contact, Decision
-from routing.runtime import Runtime
 
 router = APIRouter(prefix="/api/routing", tags=["routing"])
 
@@ -117,7 +116,7 @@ def explain(decision: Decision) -> str:
 async def preview(
     staff: CurrentStaff,
     runtime: RuntimeDep,
-    topic: Annotated[Literal[TOPICS], Query(description="topic code")] = "general",  # type: ignore[valid-type]
+    topic: Annotated[TopicCode, Query(description="topic code")] = "general",
     channel: Literal["voice", "sns"] = "voice",
     postal_code: Annotated[str | None, Query(description="7-digit postal code")] = None,
     lgcode: Annotated[str | None, Query(description="6-digit lgcode (municipality, designated city or prefecture)")] = None,

@@ -180,11 +180,13 @@ async def open_runtime(
     `serving`: the service's own runtime, whose SQLite log is checkpointed every CHECKPOINT_SECONDS in the background, not by its commits.
     """
     embedded = None if settings.redis_url else EmbeddedRedis(settings.var_dir)
-    redis = connect(settings.redis_url or embedded.url)  # type: ignore[union-attr]
+    redis = connect(embedded.url if embedded is not None else settings.redis_url)
     engine = db.create_engine(settings.sqlalchemy_url, checkpoint_in_background=serving)
     live = LiveState(redis)
     clock = Clock(settings.clock, settings.clock_speed)
     year = clock.now().year
+    if regions is None:
+        regions = await asyncio.to_thread(build_regions)
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -192,7 +194,7 @@ async def open_runtime(
         redis=redis,
         live=live,
         switchboard=Switchboard(live, settings),
-        regions=regions or await asyncio.to_thread(build_regions),
+        regions=regions,
         clock=clock,
         holidays=japanese_holidays(year - 1, year + 5),
         keys=keys_for(settings),

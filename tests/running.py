@@ -55,7 +55,7 @@ def make_settings(var_dir: Path, redis_url: str, **overrides: object) -> Setting
         "freeze_gc": False,  # many apps in one test process: let each be collected
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 @asynccontextmanager

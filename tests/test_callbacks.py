@@ -21,7 +21,7 @@ CANARY = "+819055501234"
 
 
 @asynccontextmanager
-async def family_lines_taken(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+async def family_lines_taken(tmp_path: Path, redis_url: str, regions):
     """A running service with a local fake of Twilio's REST API, and FAMILY's two lines taken by calls."""
     with fake_twilio() as twilio:
         settings = make_settings(
@@ -36,12 +36,12 @@ async def family_lines_taken(tmp_path: Path, redis_url: str, regions):  # type: 
             yield running, twilio, twilio_client(settings), talking, settings
 
 
-async def requests(running) -> list[CallbackRequest]:  # type: ignore[no-untyped-def]
+async def requests(running) -> list[CallbackRequest]:
     async with running.runtime.sessions() as session:
         return list((await session.execute(select(CallbackRequest))).scalars().all())
 
 
-async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_frees(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_frees(tmp_path: Path, redis_url: str, regions) -> None:
     async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
         waiting = Call(running, caller=CANARY)
         wait = await waiting.reach_dial(topic="5")
@@ -81,7 +81,7 @@ async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_
     assert CANARY.encode() not in database and CANARY[1:].encode() not in database
 
 
-async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callbacks_go_back_in_line(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callbacks_go_back_in_line(tmp_path: Path, redis_url: str, regions) -> None:
     async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
         booker = Call(running, caller=CANARY)
         await booker.reach_dial(topic="5")
@@ -103,7 +103,7 @@ async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callback
         assert await slots_held(running) == {FAMILY.id: 1}
 
 
-async def book_callback(running) -> None:  # type: ignore[no-untyped-def]
+async def book_callback(running) -> None:
     """A caller waiting for a family line asks to be called back, consents, and hangs up."""
     waiting = Call(running, caller=CANARY)
     await waiting.reach_dial(topic="5")
@@ -112,7 +112,7 @@ async def book_callback(running) -> None:  # type: ignore[no-untyped-def]
     await waiting.end()
 
 
-async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_path: Path, redis_url: str, regions) -> None:
     async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
         await book_callback(running)
         async with running.runtime.sessions() as session:  # as a purge, or a destroyed key, leaves it
@@ -126,7 +126,7 @@ async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_p
         assert request.status == "failed" and twilio.calls == [] and await slots_held(running) == {FAMILY.id: 1}
 
 
-async def test_a_callback_is_marked_calling_before_twilio_is_asked(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_callback_is_marked_calling_before_twilio_is_asked(tmp_path: Path, redis_url: str, regions) -> None:
     """Twilio may fetch /callback-bridge before calls.create() returns: by then the request must hold its line."""
     async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
         await book_callback(running)

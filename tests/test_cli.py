@@ -41,7 +41,7 @@ class Result:
     def refusal(self) -> tuple[str, list[tuple[str, str, str]]]:
         """Return a refused import's first stderr line and its problems as (where, field, message)."""
         first, *rest = self.stderr.splitlines()
-        return first, [tuple(line.strip().split(": ", 2)) for line in rest]  # type: ignore[misc]
+        return first, [tuple(line.strip().split(": ", 2)) for line in rest]
 
 
 @dataclass

@@ -23,7 +23,7 @@ NOTE = "カナリアのメモ：夜勤明けで眠れないと話す 7Q2Z"
 FORMS = (CALLER, CALLER[1:], "09012340987", "090-1234-0987", "12340987", "08055550199", "55550199")
 
 
-async def test_no_canary_in_clear_after_call_intake_transfer_referrals_and_purge(tmp_path: Path, redis_url: str, regions, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_no_canary_in_clear_after_call_intake_transfer_referrals_and_purge(tmp_path: Path, redis_url: str, regions, capsys) -> None:
     with fake_twilio() as fake:
         twilio = {"twilio_account_sid": "AC" + "3" * 32, "twilio_api_url": fake.url}
         settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, log_level="DEBUG", **(voice_settings() | twilio))

@@ -23,7 +23,7 @@ NOW = datetime(2026, 6, 3, 10, 0, tzinfo=JST)  # a Wednesday, inside office hour
 MIND = Contact(topic="general", channel="voice")
 
 
-def service(name: str, *, capacity: int = 2, phones: bool = True, channels: tuple[str, ...] = ("voice",), sns: int = 0):  # type: ignore[no-untyped-def]
+def service(name: str, *, capacity: int = 2, phones: bool = True, channels: tuple[str, ...] = ("voice",), sns: int = 0):
     """A national general service open on weekdays 9-17 with `capacity` voice lines (and `sns` chats)."""
     service_id = derived_id("test_contacts", name)
     fields = {"id": service_id, "name": name, "channels": channels, "capacity": (("voice", capacity), ("sns", sns))[: len(channels)]}
@@ -32,7 +32,7 @@ def service(name: str, *, capacity: int = 2, phones: bool = True, channels: tupl
     return make_service(**fields)
 
 
-def snapshot_of(regions, *services) -> Snapshot:  # type: ignore[no-untyped-def]
+def snapshot_of(regions, *services) -> Snapshot:
     return build_snapshot(make_records(*services), regions, version=1, holidays=frozenset(), built_at=NOW)
 
 
@@ -79,7 +79,7 @@ def test_the_likely_wait_is_whole_minutes_and_never_zero(position: int, lines: i
     assert likely_wait_minutes(position, lines, minutes_per_contact=12) == minutes
 
 
-def test_a_call_is_offered_only_untried_services_that_have_a_phone_number_a_chat_needs_none(regions) -> None:  # type: ignore[no-untyped-def]
+def test_a_call_is_offered_only_untried_services_that_have_a_phone_number_a_chat_needs_none(regions) -> None:
     with_phone, without, tried = service("電話あり"), service("電話なし", phones=False, channels=("voice", "sns"), sns=1), service("試した")
     snapshot = snapshot_of(regions, with_phone, without, tried)
     decision = decide_route(snapshot, MIND, NOW, Load())
@@ -92,7 +92,7 @@ def test_a_call_is_offered_only_untried_services_that_have_a_phone_number_a_chat
 # --- the switchboard on live state -------------------------------------------------------------------
 
 
-async def test_offers_fill_a_service_to_its_capacity_and_no_further(board: Switchboard, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_offers_fill_a_service_to_its_capacity_and_no_further(board: Switchboard, regions) -> None:
     only = service("ひとつ", capacity=2)
     snapshot = snapshot_of(regions, only)
     first = await board.offer(snapshot, MIND, NOW, holder="call-1", queue=None)
@@ -108,7 +108,7 @@ async def test_offers_fill_a_service_to_its_capacity_and_no_further(board: Switc
     assert again.line is not None
 
 
-async def test_many_offers_at_once_never_exceed_capacity(board: Switchboard, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_many_offers_at_once_never_exceed_capacity(board: Switchboard, regions) -> None:
     a, b = service("A", capacity=2), service("B", capacity=1)
     snapshot = snapshot_of(regions, a, b)
     offers = await asyncio.gather(*(board.offer(snapshot, MIND, NOW, holder=f"call-{n}", queue=None) for n in range(12)))
@@ -117,7 +117,7 @@ async def test_many_offers_at_once_never_exceed_capacity(board: Switchboard, reg
     assert await board.live.slots_in_use([a.id, b.id]) == {a.id: 2, b.id: 1}
 
 
-async def test_a_waiting_contact_takes_a_line_only_when_those_ahead_of_it_cannot_use_them_all(board: Switchboard, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_waiting_contact_takes_a_line_only_when_those_ahead_of_it_cannot_use_them_all(board: Switchboard, regions) -> None:
     only = service("ひとつ", capacity=1)
     snapshot = snapshot_of(regions, only)
     queue = queue_name("general", None)
@@ -133,7 +133,7 @@ async def test_a_waiting_contact_takes_a_line_only_when_those_ahead_of_it_cannot
     assert early.line is not None and early.queue.place == 0
 
 
-async def test_services_tried_since_the_last_wait_are_left_out(board: Switchboard, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_services_tried_since_the_last_wait_are_left_out(board: Switchboard, regions) -> None:
     a, b = service("A"), service("B")
     snapshot = snapshot_of(regions, a, b)
     offer = await board.offer(snapshot, MIND, NOW, holder="call-1", queue=None, tried={a.id})
@@ -142,7 +142,7 @@ async def test_services_tried_since_the_last_wait_are_left_out(board: Switchboar
     assert none_left.line is None
 
 
-async def test_a_transfer_claims_its_chosen_window_within_capacity_and_chats_have_their_own_slots(board: Switchboard, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_transfer_claims_its_chosen_window_within_capacity_and_chats_have_their_own_slots(board: Switchboard, regions) -> None:
     both = service("両方", capacity=1, channels=("voice", "sns"), sns=1)
     entry = snapshot_of(regions, both).services[both.id]
     assert await board.claim(entry, holder="call-1", channel="voice")
@@ -151,7 +151,7 @@ async def test_a_transfer_claims_its_chosen_window_within_capacity_and_chats_hav
     assert await board.live.slots_in_use([both.id], "sns") == {both.id: 1}
 
 
-async def test_the_preview_look_does_not_advance_the_rotation_a_contact_does(board: Switchboard, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_the_preview_look_does_not_advance_the_rotation_a_contact_does(board: Switchboard, regions) -> None:
     a, b = service("A"), service("B")
     snapshot = snapshot_of(regions, a, b)
     looks = [(await board.look(snapshot, MIND, NOW, rotate=False))[0].candidates[0].service_id for _ in range(3)]

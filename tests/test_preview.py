@@ -24,7 +24,7 @@ OFFICE = make_schedule(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00")
 NEW_YEAR = make_schedule(kind="closed", valid_from="2026-12-29", valid_to="2027-01-03", description="年末年始")
 
 
-def service(name: str, tier: str, areas: tuple[str, ...], *, topics=("general",), schedules=(OFFICE,), capacity=3, holidays="closed"):  # type: ignore[no-untyped-def]
+def service(name: str, tier: str, areas: tuple[str, ...], *, topics=("general",), schedules=(OFFICE,), capacity=3, holidays="closed"):
     sid = derived_id("preview", name)
     return make_service(
         id=sid, name=name, tier=tier, areas=areas, topics=topics, holidays=holidays, capacity=(("voice", capacity),),
@@ -32,7 +32,7 @@ def service(name: str, tier: str, areas: tuple[str, ...], *, topics=("general",)
     )
 
 
-def _fields(schedule):  # type: ignore[no-untyped-def]
+def _fields(schedule):
     return {name: getattr(schedule, name) for name in schedule.__slots__ if name != "id"}
 
 
@@ -50,7 +50,7 @@ DIRECTORY = make_records(NATIONAL, NIGHT, CRISIS, TOKYO, CHIYODA, OSAKA_PREF, OS
 
 
 @pytest.fixture
-async def service_with_directory(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+async def service_with_directory(tmp_path: Path, redis_url: str, regions):
     path = tmp_path / "directory.hsds.json"
     path.write_text(dumps_hsds(DIRECTORY, regions), encoding="utf-8")
     imported = read_directory_file(path, regions)
@@ -62,13 +62,13 @@ async def service_with_directory(tmp_path: Path, redis_url: str, regions):  # ty
         yield running
 
 
-async def preview(running, **query):  # type: ignore[no-untyped-def]
+async def preview(running, **query):
     response = await running.client.get("/api/routing/preview", params=query)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def names(body) -> list[str]:  # type: ignore[no-untyped-def]
+def names(body) -> list[str]:
     return [c["name"] for c in body["candidates"]]
 
 
@@ -94,7 +94,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("query", "expected"), CASES)
-async def test_preview_orders_candidates(service_with_directory, query, expected) -> None:  # type: ignore[no-untyped-def]
+async def test_preview_orders_candidates(service_with_directory, query, expected) -> None:
     body = await preview(service_with_directory, **query)
     assert body["outcome"] == "route"
     assert names(body) == [s.name for s in expected]
@@ -102,7 +102,7 @@ async def test_preview_orders_candidates(service_with_directory, query, expected
     assert [c["rank"] for c in body["candidates"]] == list(range(1, len(expected) + 1))
 
 
-async def test_preview_explains_each_candidate(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+async def test_preview_explains_each_candidate(service_with_directory) -> None:
     body = await preview(service_with_directory, postal_code="5300001", at=TUESDAY_10)
     national, prefecture, city = body["candidates"]
     assert (national["tier"], national["match"], national["open_until"], national["free_slots"]) == ("national", "nation", None, 2)
@@ -112,7 +112,7 @@ async def test_preview_explains_each_candidate(service_with_directory) -> None: 
     assert body["policy"] == "trial" and body["explanation"]
 
 
-async def test_local_first_policy_per_topic_reverses_tiers(service_with_directory, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_local_first_policy_per_topic_reverses_tiers(service_with_directory, regions) -> None:
     family = [service(f"{label} 子育て", tier, (area,), topics=("family",), schedules=(ALL_DAY,), holidays="open")
               for label, tier, area in (("全国", "national", NATION), ("東京都", "prefecture", "130001"), ("千代田区", "municipal", "131016"))]
     await service_with_directory.store(make_records(*family))
@@ -121,7 +121,7 @@ async def test_local_first_policy_per_topic_reverses_tiers(service_with_director
     assert names(body) == ["千代田区 子育て", "東京都 子育て", "全国 子育て"]
 
 
-async def test_slot_counts_and_a_contacts_view_of_its_queue_come_in_one_answer(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+async def test_slot_counts_and_a_contacts_view_of_its_queue_come_in_one_answer(service_with_directory) -> None:
     live = service_with_directory.runtime.live
     assert await live.claim_slot(NATIONAL.id, lease="call-a", capacity=2, ttl_ms=60_000)
     assert await live.claim_slot(TOKYO.id, lease="call-x", capacity=2, ttl_ms=1)  # a lease that runs out at once
@@ -136,7 +136,7 @@ async def test_slot_counts_and_a_contacts_view_of_its_queue_come_in_one_answer(s
     assert await live.slots_and_queue(services, "sns", "mind:13", "call-p") == ({}, QueueView(place=0, waiting=2))  # chats: their own slots
 
 
-async def test_everything_closed_says_when_each_tier_opens(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+async def test_everything_closed_says_when_each_tier_opens(service_with_directory) -> None:
     body = await preview(service_with_directory, postal_code="1000001", topic="mind", at="2026-12-30T10:00:00+09:00")
     assert body["outcome"] == "all_closed" and body["candidates"] == []
     assert [(n["tier"], n["at"], n["name"]) for n in body["next_openings"]] == [
@@ -145,7 +145,7 @@ async def test_everything_closed_says_when_each_tier_opens(service_with_director
     ]
 
 
-async def test_full_services_drop_out_and_all_full_is_reported(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+async def test_full_services_drop_out_and_all_full_is_reported(service_with_directory) -> None:
     live = service_with_directory.runtime.live
     for lease in ("call-a", "call-b"):
         assert await live.claim_slot(NATIONAL.id, lease=lease, capacity=2, ttl_ms=60_000)
@@ -162,7 +162,7 @@ async def test_full_services_drop_out_and_all_full_is_reported(service_with_dire
     assert names(body)[0] == NATIONAL.name and body["candidates"][0]["free_slots"] == 1
 
 
-async def test_most_free_capacity_first_within_a_tier(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+async def test_most_free_capacity_first_within_a_tier(service_with_directory) -> None:
     second = service("全国 第二総合窓口", "national", (NATION,), schedules=(ALL_DAY,), capacity=5, holidays="open")
     await service_with_directory.store(make_records(second))
     body = await preview(service_with_directory, at=TUESDAY_10)
@@ -179,13 +179,13 @@ async def test_most_free_capacity_first_within_a_tier(service_with_directory) ->
         ({"at": "2026-12-01T10:00:00"}, "UTC offset"),
     ],
 )
-async def test_bad_queries_get_precise_422(service_with_directory, query, message) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_queries_get_precise_422(service_with_directory, query, message) -> None:
     response = await service_with_directory.client.get("/api/routing/preview", params=query)
     assert response.status_code == 422
     assert message in response.text
 
 
-async def test_preview_is_staff_only(service_with_directory) -> None:  # type: ignore[no-untyped-def]
+async def test_preview_is_staff_only(service_with_directory) -> None:
     client = service_with_directory.client
     assert (await client.get("/api/routing/preview", headers={"Authorization": ""})).status_code == 401
     assert (await client.get("/api/routing/preview", headers={"Authorization": "Bearer tsu_forged"})).status_code == 401

@@ -364,9 +364,9 @@ def test_a_fresh_build_matches_the_shared_one(regions: Regions) -> None:
 
 def test_regions_are_immutable(regions: Regions) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        regions.prefectures = {}  # type: ignore[misc]
+        regions.prefectures = {}
     with pytest.raises(dataclasses.FrozenInstanceError):
-        regions.designated_cities["27100"].wards = ()  # type: ignore[misc]
+        regions.designated_cities["27100"].wards = ()
 
 
 def test_missing_database_is_a_region_error(tmp_path) -> None:

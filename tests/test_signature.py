@@ -38,7 +38,7 @@ class MultiDict(dict):
 
 @settings(max_examples=300, deadline=None)
 @given(pairs=params, signed_url=urls, checked_url=urls, algorithm=st.sampled_from(["", "HMAC_SHA256", "HMAC_SHA1"]))
-def test_agrees_with_twilio_request_validator(pairs, signed_url, checked_url, algorithm) -> None:  # type: ignore[no-untyped-def]
+def test_agrees_with_twilio_request_validator(pairs, signed_url, checked_url, algorithm) -> None:
     validator = RequestValidator(TOKEN)
     header = f"key=webhooks_sharedkey_1,algorithm={algorithm}" if algorithm else ""
     signature = validator.compute_signature(signed_url, MultiDict(pairs), algorithm or None)
@@ -66,12 +66,12 @@ def test_webhook_url_is_the_public_one() -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+async def service(tmp_path: Path, redis_url: str, regions):
     async with running_app(make_settings(tmp_path, redis_url, **voice_settings()), regions) as running:
         yield running
 
 
-async def test_twilio_signing_with_the_default_port_is_accepted(service) -> None:  # type: ignore[no-untyped-def]
+async def test_twilio_signing_with_the_default_port_is_accepted(service) -> None:
     form = {"CallSid": "CA" + "7" * 32, "From": "+819011112222", "To": "+81120000000"}
     with_port = PUBLIC_URL.replace(".jp", ".jp:443") + "/twilio/voice/incoming"
     signature = RequestValidator(AUTH_TOKEN).compute_signature(with_port, form)
@@ -81,21 +81,21 @@ async def test_twilio_signing_with_the_default_port_is_accepted(service) -> None
     assert response.headers["x-request-id"]  # webhooks are logged with a request id like every other request
 
 
-async def test_query_string_is_part_of_what_is_signed(service) -> None:  # type: ignore[no-untyped-def]
+async def test_query_string_is_part_of_what_is_signed(service) -> None:
     form = {"CallSid": "CA" + "8" * 32, "DialCallStatus": "completed"}
     signed_for = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + "/twilio/voice/callback-dialled?request=one", form)
     moved = await service.client.post("/twilio/voice/callback-dialled?request=other", data=form, headers={"X-Twilio-Signature": signed_for})
     assert moved.status_code == 403 and moved.text == "invalid Twilio signature"
 
 
-async def test_what_twilio_never_sends_gets_a_precise_refusal(service) -> None:  # type: ignore[no-untyped-def]
+async def test_what_twilio_never_sends_gets_a_precise_refusal(service) -> None:
     assert (await service.client.get("/twilio/voice/incoming")).status_code == 405
     huge = await Call(service).post("/twilio/voice/incoming", SpeechResult="あ" * 30_000)
     assert huge.status == 413
     assert (await Call(service).post("/twilio/voice/incoming")).status == 200
 
 
-async def test_docs_list_the_twilio_webhooks(service) -> None:  # type: ignore[no-untyped-def]
+async def test_docs_list_the_twilio_webhooks(service) -> None:
     paths = (await service.client.get("/openapi.json")).json()["paths"]
     assert "/twilio/voice/incoming" in paths and "/twilio/voice/status" in paths and "/api/routing/preview" in paths
     assert "204" in paths["/twilio/voice/status"]["post"]["responses"]

@@ -60,12 +60,12 @@ class ScriptedService:
         return [seen.params for seen in self.seen if seen.path == path]
 
 
-def make_simulator(service: ScriptedService, *, token: str = TOKEN, **options) -> TwilioSimulator:  # type: ignore[no-untyped-def]
+def make_simulator(service: ScriptedService, *, token: str = TOKEN, **options) -> TwilioSimulator:
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app()), base_url="http://testserver")
     return TwilioSimulator(client, public_url=PUBLIC_URL, auth_token=token, **options)
 
 
-async def place_call(script: Script, caller: Caller | None = None, *, call_sid: str | None = None, **options) -> tuple[CallResult, ScriptedService]:  # type: ignore[no-untyped-def]
+async def place_call(script: Script, caller: Caller | None = None, *, call_sid: str | None = None, **options) -> tuple[CallResult, ScriptedService]:
     service = ScriptedService(script)
     simulator = make_simulator(service, **options)
     async with simulator.client:
@@ -89,7 +89,7 @@ def say(text: str) -> Callable[[VoiceResponse], object]:
     return lambda response: response.say(text, language="ja-JP", voice="Polly.Mizuki")
 
 
-def gather(prompt: str, **attributes) -> Callable[[VoiceResponse], object]:  # type: ignore[no-untyped-def]
+def gather(prompt: str, **attributes) -> Callable[[VoiceResponse], object]:
     def build(response: VoiceResponse) -> None:
         step = Gather(**attributes)
         step.say(prompt, language="ja-JP")
@@ -196,7 +196,7 @@ async def test_speech_is_not_heard_by_a_dtmf_only_gather() -> None:
     assert service.posted_to("/topic") == []
 
 
-def dial(*numbers: str, **attributes) -> Callable[[VoiceResponse], object]:  # type: ignore[no-untyped-def]
+def dial(*numbers: str, **attributes) -> Callable[[VoiceResponse], object]:
     def build(response: VoiceResponse) -> None:
         step = Dial(**attributes)
         for number in numbers:

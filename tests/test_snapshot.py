@@ -95,13 +95,13 @@ def svc(
         id=service_id,
         organization_id=ORGANIZATION_ID,
         name=f"テスト窓口 {id_suffix}",
-        tier=tier,  # type: ignore[arg-type]
+        tier=tier,
         topics=topics,
         channels=channels,
         areas=tuple(sorted(areas)),
         capacity=tuple((c, per_channel.get(c, 0)) for c in channels),
-        holidays=holidays,  # type: ignore[arg-type]
-        status=status,  # type: ignore[arg-type]
+        holidays=holidays,
+        status=status,
         sns_url=f"https://sns.example.jp/queues/{id_suffix}" if "sns" in channels else "",
         phones=(PhoneRecord(id=derived_id(service_id, "phone"), number="+81312345678"),) if "voice" in channels else (),
         schedules=schedules,
@@ -241,15 +241,15 @@ def test_the_snapshot_cannot_be_changed(regions):
     bucket = snapshot.bucket("voice", "general")
 
     with pytest.raises(TypeError):
-        snapshot.services["another"] = snapshot.services[sid("one")]  # type: ignore[index]
+        snapshot.services["another"] = snapshot.services[sid("one")]
     with pytest.raises(TypeError):
-        snapshot.buckets[("sns", "general")] = bucket  # type: ignore[index]
+        snapshot.buckets[("sns", "general")] = bucket
     with pytest.raises(TypeError):
-        bucket.prefecture["27"] = ()  # type: ignore[index]
+        bucket.prefecture["27"] = ()
     with pytest.raises(TypeError):
-        snapshot.services[sid("one")].capacity["voice"] = 99  # type: ignore[index]
+        snapshot.services[sid("one")].capacity["voice"] = 99
     with pytest.raises(FrozenInstanceError):
-        snapshot.version = 2  # type: ignore[misc]
+        snapshot.version = 2
 
 
 # --- compile_hours --------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def test_the_demo_snapshot_holds_every_active_service_and_carries_version_and_bu
     assert demo_snapshot.version == 7
     assert demo_snapshot.built_at == BUILT_AT
     with pytest.raises(TypeError):
-        demo_snapshot.services["x"] = next(iter(demo_snapshot.services.values()))  # type: ignore[index]
+        demo_snapshot.services["x"] = next(iter(demo_snapshot.services.values()))
 
 
 def test_the_full_demo_snapshot_holds_every_active_service(regions, demo):

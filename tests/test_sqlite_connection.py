@@ -147,7 +147,7 @@ async def test_a_statement_makes_one_trip_to_the_connections_thread_and_a_write_
     trips: list[str] = []
     to_thread = aiosqlite.Connection._execute
 
-    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def counted(self, fn, *args, **kwargs):
         trips.append(getattr(fn, "__name__", repr(fn)))
         return await to_thread(self, fn, *args, **kwargs)
 

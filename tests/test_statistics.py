@@ -46,7 +46,7 @@ async def seed(running: Running, org_counts: dict[tuple[str, str], int]) -> None
 
 
 @pytest.fixture
-async def stats(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+async def stats(tmp_path: Path, redis_url: str, regions):
     async with running_app(make_settings(tmp_path, redis_url, clock=NOW, clock_speed=0), regions) as running:
         await running.store(make_records(*(make_service(id=derived_id("stats", org, "service"), organization_id=org)
                                              for org in (TOKYO_ORG, OSAKA_ORG))))  # fmt: skip

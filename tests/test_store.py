@@ -176,7 +176,7 @@ def as_json(value: object) -> object:
     if isinstance(value, tuple | list):
         return [as_json(v) for v in value]
     if hasattr(value, "__dataclass_fields__"):
-        value = asdict(value)  # type: ignore[call-overload]
+        value = asdict(value)
     if isinstance(value, dict):
         return {k: as_json(v) for k, v in value.items()}
     return value if value is None or isinstance(value, str | int) else str(value)

@@ -47,12 +47,12 @@ def test_every_step_a_counsellor_takes_is_a_move_the_service_accepts(status: str
 
 def test_the_rates_are_followed() -> None:
     rng, rates = random.Random(3), DeskRates(accept=0.8, refer_on=0.5)
-    answers = Counter(referral_step("proposed", "prefecture", rng, rates).status for _ in range(4000))  # type: ignore[union-attr]
+    answers = Counter(referral_step("proposed", "prefecture", rng, rates).status for _ in range(4000))
     assert 0.77 < answers["accepted"] / 4000 < 0.83 and answers["declined"] == 4000 - answers["accepted"]
-    onward = sum(referral_step("accepted", "prefecture", rng, rates).refer_on for _ in range(4000))  # type: ignore[union-attr]
+    onward = sum(referral_step("accepted", "prefecture", rng, rates).refer_on for _ in range(4000))
     assert 0.47 < onward / 4000 < 0.53
-    assert not any(referral_step("accepted", "municipal", rng, rates).refer_on for _ in range(500))  # type: ignore[union-attr]
-    closings = Counter(referral_step("contacted", "municipal", rng, rates).outcome for _ in range(4000))  # type: ignore[union-attr]
+    assert not any(referral_step("accepted", "municipal", rng, rates).refer_on for _ in range(500))
+    closings = Counter(referral_step("contacted", "municipal", rng, rates).outcome for _ in range(4000))
     assert set(closings) == {"supported", "unreachable", "declined_by_person", "other"} and closings.most_common(1)[0][0] == "supported"
 
 
@@ -62,7 +62,7 @@ def test_a_case_goes_to_the_first_window_of_the_next_tier() -> None:
         {"service_id": "p1", "tier": "prefecture", "open_now": False, "opens_at": "2027-01-04T09:00:00+09:00"},
         {"service_id": "p2", "tier": "prefecture", "open_now": False},
     ]
-    assert choose_target(suggestions, "national")["service_id"] == "p1"  # type: ignore[index]
+    assert choose_target(suggestions, "national")["service_id"] == "p1"
     assert choose_target(suggestions, "prefecture") is None  # no municipal agency suggested
     assert choose_target(suggestions, "municipal") is None  # the end of the chain
 
@@ -76,7 +76,7 @@ def test_what_a_counsellor_enters_is_what_the_api_takes() -> None:
 
 
 @pytest.fixture()
-def board(redis_server_url: str):  # type: ignore[no-untyped-def]
+def board(redis_server_url: str):
     client = redis.Redis.from_url(redis_server_url, decode_responses=True)
     client.flushdb()
     yield DeskBoard(client)
@@ -120,7 +120,7 @@ NATIONAL_ORG, TOKYO_ORG, TOKYO_CITY_ORG, CHIYODA_ORG = (derived_id("org", n) for
 TIER_OF = {NATIONAL_ORG: "national", TOKYO_ORG: "prefecture", TOKYO_CITY_ORG: "prefecture", CHIYODA_ORG: "municipal"}
 
 
-def _window(name: str, tier: str, area: str, org: str, number: str):  # type: ignore[no-untyped-def]
+def _window(name: str, tier: str, area: str, org: str, number: str):
     sid = derived_id("desk", name)
     return make_service(
         id=sid, name=name, tier=tier, areas=(area,), topics=("general",), capacity=(("voice", 2),), holidays="open", organization_id=org,
@@ -138,7 +138,7 @@ DESK_DIRECTORY = make_records(
 
 
 @pytest.fixture
-async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):  # type: ignore[no-untyped-def]
+async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):
     settings = make_settings(tmp_path, redis_url, clock="2026-12-01T10:00:00+09:00", clock_speed=0)
     async with running_app(settings, regions) as running:
         await running.store(DESK_DIRECTORY)
@@ -152,7 +152,7 @@ async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):
         async def visit(org: str, rates: DeskRates, noticed: bool = True) -> None:
             """One counsellor's visit to the desk, made in a thread as Locust makes it, through the app's HTTP API."""
 
-            def api(method: str, path: str, name: str, json: dict | None = None):  # type: ignore[no-untyped-def]
+            def api(method: str, path: str, name: str, json: dict | None = None):
                 asked = running.client.request(method, path, headers=tokens[org], json=json)
                 answer = asyncio.run_coroutine_threadsafe(asked, loop).result(30)
                 assert answer.status_code in (200, 201), f"{method} {path}: HTTP {answer.status_code} {answer.text}"
@@ -175,7 +175,7 @@ async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):
         client.close()
 
 
-async def test_desks_walk_cases_along_the_chain_national_prefecture_municipal(desks) -> None:  # type: ignore[no-untyped-def]
+async def test_desks_walk_cases_along_the_chain_national_prefecture_municipal(desks) -> None:
     always = DeskRates(accept=1.0, refer_on=1.0, refer_new=1.0, consent=1.0)
     cases = [await desks.open_case() for _ in range(3)]
     await desks.visit(NATIONAL_ORG, always)
@@ -207,7 +207,7 @@ async def test_desks_walk_cases_along_the_chain_national_prefecture_municipal(de
     assert desks.board.actions()["referred"] == 3
 
 
-async def test_a_declined_referral_is_made_again_to_the_next_window(desks) -> None:  # type: ignore[no-untyped-def]
+async def test_a_declined_referral_is_made_again_to_the_next_window(desks) -> None:
     case_id = await desks.open_case()
     await desks.visit(NATIONAL_ORG, DeskRates(refer_new=1.0, consent=0.0))
     [first] = await desks.box(NATIONAL_ORG, "outbox")

@@ -29,7 +29,7 @@ def dials(*steps: tuple[str, str, bool]) -> list[tuple[str, bool, str]]:
     return [(number, started, call) for call, number, started in steps]
 
 
-def clean_facts(**changes) -> RunFacts:  # type: ignore[no-untyped-def]
+def clean_facts(**changes) -> RunFacts:
     """What a clean run measures: two callers on the general line (capacity 2), one in crisis, all ended and recorded."""
     stream = dials(("a", "+81312345678", True), ("b", "+81312345678", True), ("c", "+81355554444", True),
                    ("a", "+81312345678", False), ("c", "+81355554444", False), ("b", "+81312345678", False))  # fmt: skip
@@ -160,7 +160,7 @@ class Script:
     def __init__(self, answers: dict[str, str | bytes | int]) -> None:
         self.answers, self.done = answers, []
 
-    def __call__(self, action):  # type: ignore[no-untyped-def]
+    def __call__(self, action):
         self.done.append(action)
         if isinstance(action, Request):
             answer = self.answers.get(action.name, 204 if not action.twiml else 404)
@@ -171,7 +171,7 @@ class Script:
         return None
 
 
-def play(answers: dict[str, str | bytes | int], *, seed: int = 3, keys=None):  # type: ignore[no-untyped-def]
+def play(answers: dict[str, str | bytes | int], *, seed: int = 3, keys=None):
     params = WorldParams(early_hang_up=0.0, patience_mean=1e9, dial_outcomes={"answer": 1}, time_scale=0.0, talk_mean=1.0)
     persona = Persona(params, random.Random(seed), None)
     player = CallPlayer(persona, sid="CA1", call_params={"CallSid": "CA1"}, fallback_number=FALLBACK, time_scale=0.0)

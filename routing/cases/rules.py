@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from referral_directory.staff import audit
 from referral_directory.storage import db
@@ -127,7 +128,7 @@ async def case_with_chain(session: AsyncSession, case_id: str) -> tuple[Case, li
     case = await session.get(Case, case_id)
     if case is None:
         return None
-    referrals = (await session.execute(select(Referral).where(Referral.case_id == case_id).order_by(Referral.created_at))).scalars().all()
+    referrals = (await session.execute(select(Referral).where(col(Referral.case_id) == case_id).order_by(col(Referral.created_at)))).scalars().all()
     return case, list(referrals)
 
 
@@ -148,7 +149,7 @@ async def audit_case(session: AsyncSession, staff: Staff, action: str, case_id: 
 async def expire_overdue(session: AsyncSession, now: datetime) -> list[Referral]:
     """Mark every proposed referral past its deadline as expired (it returns to its sender); return them."""
     due = (
-        await session.execute(select(Referral).where(Referral.status == Status.PROPOSED.value, Referral.deadline_at <= now))
+        await session.execute(select(Referral).where(col(Referral.status) == Status.PROPOSED.value, col(Referral.deadline_at) <= now))
     ).scalars().all()
     for referral in due:
         referral.status, referral.answered_at = Status.EXPIRED.value, now

@@ -12,7 +12,7 @@ from typing import Literal
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator
 
-from referral_directory.records import TOPICS
+from referral_directory.records import TopicCode
 from routing.cases.handoff import OUTCOMES, Status
 from routing.cases.rules import SHARES
 
@@ -20,12 +20,12 @@ AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
 RISK_LEVELS = ("low", "medium", "high", "imminent")
 STATUSES = tuple(s.value for s in Status)
 # Literal[...] of a tuple built at run time: pydantic and /docs read the choices, mypy cannot.
-Topic = Literal[TOPICS]  # type: ignore[valid-type]  # the choices are the directory's topic codes
-AgeBand = Literal[AGE_BANDS]  # type: ignore[valid-type]  # see Topic
-RiskLevel = Literal[RISK_LEVELS]  # type: ignore[valid-type]  # see Topic
-Share = Literal[SHARES]  # type: ignore[valid-type]  # see Topic
-Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]  # see Topic
-StatusName = Literal[STATUSES]  # type: ignore[valid-type]  # see Topic
+Topic = TopicCode
+AgeBand = Literal[AGE_BANDS]  # type: ignore[valid-type]  # a Literal of a run-time tuple
+RiskLevel = Literal[RISK_LEVELS]  # type: ignore[valid-type]  # a Literal of a run-time tuple
+Share = Literal[SHARES]  # type: ignore[valid-type]  # a Literal of a run-time tuple
+Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]  # a Literal of a run-time tuple
+StatusName = Literal[STATUSES]  # type: ignore[valid-type]  # a Literal of a run-time tuple
 Box = Literal["inbox", "outbox"]
 
 

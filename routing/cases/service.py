@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import structlog
 from sqlalchemy import Select, String, bindparam, func, select, union_all
@@ -99,7 +99,7 @@ CASE_LIST = case_list_query()  # built once: building it costs more than running
 def referral_box_query(org: str, box: Box, statuses: list[str] | None = None, limit: int = LIST_LIMIT) -> Select:
     """The newest `limit` referrals made to (inbox) or by (outbox) the organisation, read in index order."""
     column = col(Referral.to_org) if box == "inbox" else col(Referral.from_org)
-    query = select(*Referral.__table__.columns).where(column == org)  # rows, not ORM objects: a box is read, never changed here
+    query = select(*db.table_of(Referral).columns).where(column == org)  # rows, not ORM objects: a box is read, never changed here
     if statuses:
         query = query.where(col(Referral.status).in_(statuses))
     return query.order_by(col(Referral.created_at).desc()).limit(limit)
@@ -130,7 +130,7 @@ async def read_case(session: AsyncSession, runtime: Runtime, staff: Staff, case_
     """One case as the staff member's organisation may see it: notes and contact only where they were shared with it."""
     org = case_worker(staff)
     case, referrals = await case_for(session, staff, case_id, Action.READ_CASE)
-    notes = (await session.execute(select(CaseNote).where(CaseNote.case_id == case_id).order_by(col(CaseNote.at)))).scalars().all()
+    notes = (await session.execute(select(CaseNote).where(col(CaseNote.case_id) == case_id).order_by(col(CaseNote.at)))).scalars().all()
     earlier = 0
     if case.caller_pseudonym:  # a repeat caller is recognised by the pseudonym, within its key's life; never by the number
         same = (col(CallRecord.caller_pseudonym) == case.caller_pseudonym) & (col(CallRecord.call_ref) != (case.call_ref or ""))
@@ -271,7 +271,7 @@ async def transfer(runtime: Runtime, staff: Staff, case_id: str, body: ReferralI
     assert runtime.snapshot is not None
     if not is_open_at(target.hours, now, runtime.snapshot.holidays) or not target.phones:
         raise Conflict(f"{target.name} is not open now: refer the case for follow-up instead")
-    sid = await runtime.redis.get(live_call_key(case_id))
+    sid = cast(str | None, await runtime.redis.get(live_call_key(case_id)))  # the client decodes every reply to str
     state = await load_call(runtime.redis, sid) if sid else None
     current = state.ringing if state is not None else None
     async with db.transaction(runtime.sessions) as session:

@@ -31,7 +31,7 @@ class ExceptionOut(BaseModel):
 
 class BrokenOut(BaseModel):
     seq: int
-    action: str
+    action: str | None = Field(description="the broken event's action, when its row could be read")
     kind: str
     message: str
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
+from sqlmodel import col
 
 from referral_directory.errors import Forbidden, Invalid
 from referral_directory.hours import JST
@@ -154,9 +155,9 @@ async def referral_statistics(
 ) -> Response | dict:
     scope = _scope(staff, runtime, asked.organization, asked.region)
     start, end = _period(runtime, asked.since, asked.until)
-    query = select(Referral, Case.lgcode).join(Case, Case.id == Referral.case_id).where(Referral.created_at >= start, Referral.created_at < end)
+    query = select(Referral, col(Case.lgcode)).join(Case, col(Case.id) == col(Referral.case_id)).where(col(Referral.created_at) >= start, col(Referral.created_at) < end)
     if scope.organization:
-        query = query.where(or_(Referral.from_org == scope.organization, Referral.to_org == scope.organization))
+        query = query.where(or_(col(Referral.from_org) == scope.organization, col(Referral.to_org) == scope.organization))
     found = (await session.execute(query)).all()
     hops = [
         Hop(day=r.created_at.astimezone(JST).date(), from_tier=r.from_tier, to_tier=r.to_tier, prefecture=r.prefecture, topic=r.topic,
@@ -181,8 +182,8 @@ async def call_statistics(
 ) -> Response | dict:
     scope = _scope(staff, runtime, asked.organization, asked.region)
     start, end = _period(runtime, asked.since, asked.until)
-    query = select(CallRecord.started_at, CallRecord.topic, CallRecord.outcome, CallRecord.lgcode, CallRecord.answered_service_id).where(
-        CallRecord.started_at >= start, CallRecord.started_at < end
+    query = select(col(CallRecord.started_at), col(CallRecord.topic), col(CallRecord.outcome), col(CallRecord.lgcode), col(CallRecord.answered_service_id)).where(
+        col(CallRecord.started_at) >= start, col(CallRecord.started_at) < end
     )
     services = runtime.snapshot.services if runtime.snapshot else {}
     found = (await session.execute(query)).all()
@@ -190,7 +191,7 @@ async def call_statistics(
         CallRow(day=started.astimezone(JST).date(), topic=topic, outcome=outcome)
         for started, topic, outcome, lgcode, answered in found
         if (scope.region is not None and _in_region(runtime, scope.region, lgcode, lgcode[:2] if lgcode else None))
-        or (scope.organization is not None and answered in services and services[answered].organization_id == scope.organization)
+        or (scope.organization is not None and answered in services and services[answered or ""].organization_id == scope.organization)
     ]
     table = call_table(calls, by)
     if asked.format == "csv":
