@@ -90,6 +90,31 @@ class Asked:
     format: Literal["json", "csv"] = "json"
 
 
+@dataclass(frozen=True)
+class Period:
+    """A statistics request, checked: whose statistics (the staff member may see them), from when to when, in which format."""
+
+    scope: StatsScope
+    start: datetime
+    end: datetime
+    format: Literal["json", "csv"]
+
+    def answer(self, table: SuppressedTable, names: dict[str, str], by: str, filename: str, **extra: object) -> Response | dict:
+        """The table as CSV, or as JSON with the scope, the period (JST days) and anything `extra`."""
+        if self.format == "csv":
+            return _csv(table, names, by, filename)
+        until = (self.end - timedelta(days=1)).date()
+        return {"scope": asdict(self.scope), "since": self.start.date(), "until": until, "by": by, "table": _table_json(table, names)} | extra
+
+
+async def _period_asked(staff: CurrentStaff, runtime: RuntimeDep, asked: Annotated[Asked, Depends()]) -> Period:
+    scope = _scope(staff, runtime, asked.organization, asked.region)
+    return Period(scope, *_period(runtime, asked.since, asked.until), format=asked.format)
+
+
+PeriodDep = Annotated[Period, Depends(_period_asked)]
+
+
 def _scope(staff: Staff, runtime: Runtime, organization: str | None, region: str | None) -> StatsScope:
     """Return the scope asked for (or the staff member's own), refusing any they may not see."""
     if organization is None and region is None:
@@ -147,14 +172,12 @@ def _csv(table: SuppressedTable, names: dict[str, str], corner: str, filename: s
 
 @router.get("/referrals", response_model=None, responses=_documented(ReferralStatisticsOut), summary="Referral hops by day, topic, tier or prefecture × status, with answer rate and time to accept")
 async def referral_statistics(
-    staff: CurrentStaff,
+    asked: PeriodDep,
     runtime: RuntimeDep,
     session: SessionDep,
-    asked: Annotated[Asked, Depends()],
     by: Annotated[Literal["day", "topic", "tier", "prefecture"], Query()] = "day",
 ) -> Response | dict:
-    scope = _scope(staff, runtime, asked.organization, asked.region)
-    start, end = _period(runtime, asked.since, asked.until)
+    scope, start, end = asked.scope, asked.start, asked.end
     query = select(Referral, col(Case.lgcode)).join(Case, col(Case.id) == col(Referral.case_id)).where(col(Referral.created_at) >= start, col(Referral.created_at) < end)
     if scope.organization:
         query = query.where(or_(col(Referral.from_org) == scope.organization, col(Referral.to_org) == scope.organization))
@@ -165,23 +188,17 @@ async def referral_statistics(
         for r, lgcode in found
         if scope.region is None or _in_region(runtime, scope.region, lgcode, r.prefecture)
     ]  # fmt: skip
-    table = hop_table(hops, by)
-    if asked.format == "csv":
-        return _csv(table, STATUS_NAMES, by, f"referrals-by-{by}.csv")
-    return {"scope": asdict(scope), "since": start.date(), "until": (end - timedelta(days=1)).date(), "by": by,
-            "table": _table_json(table, STATUS_NAMES), "summary": asdict(summarize(hops))}  # fmt: skip
+    return asked.answer(hop_table(hops, by), STATUS_NAMES, by, f"referrals-by-{by}.csv", summary=asdict(summarize(hops)))
 
 
 @router.get("/calls", response_model=None, responses=_documented(CallStatisticsOut), summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)")
 async def call_statistics(
-    staff: CurrentStaff,
+    asked: PeriodDep,
     runtime: RuntimeDep,
     session: SessionDep,
-    asked: Annotated[Asked, Depends()],
     by: Annotated[Literal["day", "topic"], Query()] = "day",
 ) -> Response | dict:
-    scope = _scope(staff, runtime, asked.organization, asked.region)
-    start, end = _period(runtime, asked.since, asked.until)
+    scope, start, end = asked.scope, asked.start, asked.end
     query = select(col(CallRecord.started_at), col(CallRecord.topic), col(CallRecord.outcome), col(CallRecord.lgcode), col(CallRecord.answered_service_id)).where(
         col(CallRecord.started_at) >= start, col(CallRecord.started_at) < end
     )
@@ -193,8 +210,4 @@ async def call_statistics(
         if (scope.region is not None and _in_region(runtime, scope.region, lgcode, lgcode[:2] if lgcode else None))
         or (scope.organization is not None and answered in services and services[answered or ""].organization_id == scope.organization)
     ]
-    table = call_table(calls, by)
-    if asked.format == "csv":
-        return _csv(table, CALL_OUTCOME_NAMES, by, f"calls-by-{by}.csv")
-    return {"scope": asdict(scope), "since": start.date(), "until": (end - timedelta(days=1)).date(), "by": by,
-            "table": _table_json(table, CALL_OUTCOME_NAMES)}  # fmt: skip
+    return asked.answer(call_table(calls, by), CALL_OUTCOME_NAMES, by, f"calls-by-{by}.csv")
