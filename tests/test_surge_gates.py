@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
-
-from routing.telephony import twiml  # noqa: E402
-from surge_gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile  # noqa: E402
-from surge_player import CallPlayer, DialEvent, Request, Sleep, drive, read_reply  # noqa: E402
-from surge_shapes import JST, Timeline, arrivals, calendar, speed_for  # noqa: E402
-from surge_world import Persona, WorldParams  # noqa: E402
+from loadtests.surge.gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
+from loadtests.surge.player import CallPlayer, DialEvent, Request, Sleep, drive, read_reply
+from loadtests.surge.shapes import JST, Timeline, arrivals, calendar, speed_for
+from loadtests.surge.world import Persona, WorldParams
+from routing.telephony import twiml
 
 GENERAL, CRISIS = "svc-general", "svc-crisis"
 NUMBERS = {"+81312345678": GENERAL, "+81355554444": CRISIS}

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULT = re.compile(r"^  (PASS|FAIL)  (.*)$")
 DETAIL = re.compile(r"^ {8}(\S.*)$")
 BENCHES: dict[str, tuple[list[str], list[str]]] = {  # name → (full arguments, --quick arguments)
@@ -73,11 +73,11 @@ def parse_summary(bench: str, output: list[str]) -> list[Row]:
 
 def run_bench(bench: str, args: list[str]) -> tuple[int, list[str], float]:
     """Run one benchmark with --check, streaming its output; return (exit code, output lines, seconds)."""
-    argv = [sys.executable, str(HERE / f"bench_{bench}.py"), *args, "--check"]
-    print(f"\n===== {' '.join(Path(a).name if a.endswith('.py') else a for a in argv[1:])} =====", flush=True)
+    argv = [sys.executable, "-m", f"loadtests.benchmarks.{bench}", *args, "--check"]
+    print(f"\n===== {' '.join(argv[2:])} =====", flush=True)
     started = time.monotonic()
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(argv, cwd=HERE.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
     try:
         for line in process.stdout:  # type: ignore[union-attr]

@@ -41,19 +41,38 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from redis import Redis  # noqa: E402
+from redis import Redis
 
-from referral_directory.regions import build_regions  # noqa: E402
-from servers import BENCH_TOKEN, BIN, ROOT, Processes, get, run_with_processes, start_postgres, start_redis, start_tsunagu, tsunagu_env  # noqa: E402
-from surge_callbacks import CallbackLegs  # noqa: E402
-from surge_collect import CpuMeter, RunRecord, Sampler, callback_requests, parse_metrics, services_from_hsds, summarise, write_reports  # noqa: E402
-from surge_desks import SENDING_TIERS, DeskBoard  # noqa: E402
-from surge_config import ACCOUNT_SID, CONFIG_ENV, SurgeConfig, Signer  # noqa: E402
-from surge_gates import DEFAULT_P99_MS  # noqa: E402
-from surge_record import WorldLog, world_url  # noqa: E402
-from surge_shapes import JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for  # noqa: E402
-from surge_world import PostalSample, WorldParams, postal_codes_by_prefecture  # noqa: E402
+from loadtests.harness.servers import (
+    BENCH_TOKEN,
+    BIN,
+    ROOT,
+    Processes,
+    get,
+    run_with_processes,
+    start_postgres,
+    start_redis,
+    start_tsunagu,
+    tsunagu_env,
+)
+from loadtests.surge.callbacks import CallbackLegs
+from loadtests.surge.collect import (
+    CpuMeter,
+    RunRecord,
+    Sampler,
+    callback_requests,
+    parse_metrics,
+    services_from_hsds,
+    summarise,
+    write_reports,
+)
+from loadtests.surge.config import ACCOUNT_SID, CONFIG_ENV, Signer, SurgeConfig
+from loadtests.surge.desks import SENDING_TIERS, DeskBoard
+from loadtests.surge.gates import DEFAULT_P99_MS
+from loadtests.surge.record import WorldLog, world_url
+from loadtests.surge.shapes import JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for
+from loadtests.surge.world import PostalSample, WorldParams, postal_codes_by_prefecture
+from referral_directory.regions import build_regions
 
 FALLBACK_NUMBER = "+81300000999"  # TSUNAGU_FALLBACK_NUMBER for the run: the world recognises it when dialled
 # The smoke run checks that the drill and the service work end to end in CI, on a shared machine;
@@ -278,9 +297,9 @@ def finished(command: subprocess.Popen, what: str) -> str:
 def create_staff(processes: Processes, redis_url: str, env: dict[str, str]) -> dict:
     """Create a counsellor for every organisation and an admin (surge_staff.py); return their tokens."""
     path = processes.tmp / "staff.json"
-    command = subprocess.Popen([str(BIN / "python"), str(ROOT / "loadtests" / "surge_staff.py"), str(path)], cwd=ROOT,
+    command = subprocess.Popen([str(BIN / "python"), "-m", "loadtests.surge.staff", str(path)], cwd=ROOT,
                                env=tsunagu_env(processes, redis_url, "", env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    finished(command, "surge_staff.py")
+    finished(command, "loadtests.surge.staff")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -300,7 +319,7 @@ def service_clock_epoch(base: str, token: str, clock: datetime, speed: float, sa
 
 def start_locust(processes: Processes, base: str, config: Path, out: Path, plan: Plan, timeline: Timeline) -> subprocess.Popen:
     """Start Locust headless; it runs until the calendar ends and its lines have finished their calls."""
-    argv = [str(BIN / "locust"), "-f", str(ROOT / "loadtests" / "locustfile.py"), "--config", str(ROOT / "loadtests" / "locust.conf"),
+    argv = [str(BIN / "locust"), "-f", str(ROOT / "loadtests" / "surge" / "users.py"), "--config", str(ROOT / "loadtests" / "locust.conf"),
             "--host", base, "--csv", str(out / "locust"), "--html", str(out / "locust.html")]  # fmt: skip
     if plan.locust_processes > 1:
         argv += ["--processes", str(plan.locust_processes)]

@@ -52,8 +52,18 @@ from pathlib import Path
 
 from twilio.request_validator import RequestValidator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import BENCH_TOKEN, BIN, ROOT, Processes, free_port, get, run_with_processes, start_redis, start_tsunagu, wait_until  # noqa: E402
+from loadtests.harness.servers import (
+    BENCH_TOKEN,
+    BIN,
+    ROOT,
+    Processes,
+    free_port,
+    get,
+    run_with_processes,
+    start_redis,
+    start_tsunagu,
+    wait_until,
+)
 
 PATH = "/twilio/voice/incoming"
 TOKEN = BENCH_TOKEN
@@ -124,12 +134,12 @@ def fallbacks(base: str) -> float:
 
 def run(args: argparse.Namespace, processes: Processes) -> bool:
     if not (shutil.which("wrk") and shutil.which("hey")):
-        subprocess.run([str(ROOT / "loadtests" / "install_tools")], check=True)
+        subprocess.run([str(ROOT / "loadtests" / "harness" / "install_tools")], check=True)
     tmp = processes.tmp
     redis_url = start_redis(processes)
     trivial_port = free_port()
     trivial = f"http://127.0.0.1:{trivial_port}"
-    processes.start("trivial", [str(BIN / "uvicorn"), "trivial_app:app", "--app-dir", str(ROOT / "loadtests"), "--host", "127.0.0.1",
+    processes.start("trivial", [str(BIN / "uvicorn"), "loadtests.harness.trivial_app:app", "--app-dir", str(ROOT), "--host", "127.0.0.1",
                                 "--port", str(trivial_port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
                                 "--no-access-log", "--log-level", "warning"])  # fmt: skip
     started = time.monotonic()

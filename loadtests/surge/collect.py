@@ -20,15 +20,15 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
+from loadtests.surge.gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
+from loadtests.surge.record import WorldLog
+from loadtests.surge.report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
+from loadtests.surge.shapes import Timeline
 from referral_directory.interchange.hsds import parse_hsds
-from surge_gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
-from surge_record import WorldLog
-from surge_report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
-from surge_shapes import Timeline
 
 if TYPE_CHECKING:
-    from servers import Processes
-    from surge_callbacks import CallbackLegs
+    from loadtests.harness.servers import Processes
+    from loadtests.surge.callbacks import CallbackLegs
 
 SLOT_PATTERN = "tsunagu:slots:*"
 VOICE_SLOTS = "tsunagu:slots:*:voice"

@@ -28,12 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from sqlalchemy import event, text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
-
-from referral_directory.storage import db  # noqa: E402
+from referral_directory.storage import db
 
 BUSY_SHARE = 0.5  # of each event loop, burnt in 1 ms slices
 TARGET_RATIO = 3.0

@@ -31,18 +31,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqlalchemy import insert  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-
-from referral_directory.storage import db  # noqa: E402
-
+from referral_directory import models  # noqa: F401  (registers the directory's tables)
+from referral_directory.storage import db
 from routing import migrations
-from referral_directory import models  # noqa: E402,F401  (registers the directory's tables)
-from routing.cases.models import Case, Referral, new_case_id  # noqa: E402
-from routing.cases.api import CASE_LIST, referral_box_query  # noqa: E402
-from routing.settings import async_database_url  # noqa: E402
+from routing.cases.api import CASE_LIST, referral_box_query
+from routing.cases.models import Case, Referral, new_case_id
+from routing.settings import async_database_url
 
 TARGET_RATIO = 2.0
 NATIONAL, PREFECTURES = "org-national", [f"org-pref-{n:02d}" for n in range(1, 48)]

@@ -36,12 +36,12 @@ from gevent.queue import Empty, Queue
 from locust import FastHttpUser, LoadTestShape, constant, constant_pacing, events, task
 from locust.runners import MasterRunner
 
-from surge_config import STATUS_PATH, VOICE_PATH, SurgeConfig, Signer, caller_number, inbound_params
-from surge_desks import Desk, DeskBoard
-from surge_player import CallPlayer, CallReport, DialEvent, Reply, Request, Sleep, drive, read_reply
-from surge_record import WorldLog
-from surge_shapes import arrivals
-from surge_world import TOPIC_NAMES, Persona
+from loadtests.surge.config import STATUS_PATH, VOICE_PATH, Signer, SurgeConfig, caller_number, inbound_params
+from loadtests.surge.desks import Desk, DeskBoard
+from loadtests.surge.player import CallPlayer, CallReport, DialEvent, Reply, Request, Sleep, drive, read_reply
+from loadtests.surge.record import WorldLog
+from loadtests.surge.shapes import arrivals
+from loadtests.surge.world import TOPIC_NAMES, Persona
 
 HEADROOM_SECONDS = 10  # idle lines kept ready: this many seconds of arrivals at the coming peak rate
 SPAWN_RATE = 500  # users per second when the shape adds lines

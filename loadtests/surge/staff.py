@@ -18,9 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from referral_directory.storage import db
 from referral_directory.snapshot import Snapshot
 from referral_directory.staff.accounts import add_user
+from referral_directory.storage import db
 from routing.runtime import open_runtime
 from routing.settings import Settings
 

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from surge_gates import OUTCOMES, Concurrency, EndpointLatency, Gate
-from surge_shapes import JST, Timeline
+from loadtests.surge.gates import OUTCOMES, Concurrency, EndpointLatency, Gate
+from loadtests.surge.shapes import JST, Timeline
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from surge_shapes import Timeline, calendar
-from surge_world import PostalSample, WorldParams
+from loadtests.surge.shapes import Timeline, calendar
+from loadtests.surge.world import PostalSample, WorldParams
 
 CONFIG_ENV = "SURGE_CONFIG"
 VOICE_PATH, STATUS_PATH = "/twilio/voice/incoming", "/twilio/voice/status"
