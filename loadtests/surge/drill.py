@@ -319,7 +319,7 @@ def service_clock_epoch(base: str, token: str, clock: datetime, speed: float, sa
 
 def start_locust(processes: Processes, base: str, config: Path, out: Path, plan: Plan, timeline: Timeline) -> subprocess.Popen:
     """Start Locust headless; it runs until the calendar ends and its lines have finished their calls."""
-    argv = [str(BIN / "locust"), "-f", str(ROOT / "loadtests" / "surge" / "users.py"), "--config", str(ROOT / "loadtests" / "locust.conf"),
+    argv = [str(BIN / "locust"), "-f", str(ROOT / "loadtests" / "locustfile.py"), "--config", str(ROOT / "loadtests" / "locust.conf"),
             "--host", base, "--csv", str(out / "locust"), "--html", str(out / "locust.html")]  # fmt: skip
     if plan.locust_processes > 1:
         argv += ["--processes", str(plan.locust_processes)]
