@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python loadtests/bench_engine.py [--contacts N] [--seed S] [--sql-sample M] [--check]
+    .venv/bin/python -m loadtests.benchmarks.engine [--contacts N] [--seed S] [--sql-sample M] [--check]
 
 Everything is measured in one run, so the ratios are meaningful on a noisy shared machine.
 

@@ -1,6 +1,6 @@
 """The dashboard's lists cost the same on a young database and on one a year old.
 
-    .venv/bin/python loadtests/bench_lists.py [--small 5000] [--large 50000] [--reads 200] [--check]
+    .venv/bin/python -m loadtests.benchmarks.lists [--small 5000] [--large 50000] [--reads 200] [--check]
 
 Builds two SQLite databases through the real migrations: one where the national window has
 taken --small cases (a month or so), one where it has taken --large (a year), each with one

@@ -1,6 +1,6 @@
 """SQLite writers in two worker processes: tsunagu's connections against plain aiosqlite.
 
-    .venv/bin/python loadtests/bench_sqlite_writers.py [--rate 40] [--seconds 15] [--check]
+    .venv/bin/python -m loadtests.benchmarks.sqlite_writers [--rate 40] [--seconds 15] [--check]
 
 Two processes, as two uvicorn workers, write to one SQLite file in WAL mode. Each opens
 transactions at random (Poisson) times at --rate per second: a read, then four writes shaped like

@@ -1,12 +1,12 @@
 """Benchmark: tsunagu's Twilio voice webhook against a trivial FastAPI endpoint, on one uvicorn worker each.
 
-Run from the repository root (wrk and hey are installed by loadtests/install_tools when missing):
+Run from the repository root (wrk and hey are installed by loadtests/harness/install_tools when missing):
 
-    .venv/bin/python loadtests/bench_webhook.py [--seconds N] [--rounds R] [--profile FILE.svg] [--check]
+    .venv/bin/python -m loadtests.benchmarks.webhook [--seconds N] [--rounds R] [--profile FILE.svg] [--check]
 
 What it starts (all stopped at the end, also on Ctrl-C or an error):
 - /usr/bin/redis-server on a unix socket in a temp dir (no persistence);
-- the baseline, loadtests/trivial_app.py (read the form, answer 89 bytes of XML), under
+- the baseline, loadtests/harness/trivial_app.py (read the form, answer 89 bytes of XML), under
   `uvicorn --workers 1 --loop uvloop --http httptools --no-access-log`;
 - tsunagu itself, by the real `tsunagu serve --workers 1`, with TSUNAGU_VAR_DIR=<temp dir>
   (fresh SQLite, the demo directory loaded), TSUNAGU_REDIS_URL=<that socket>, a bench

@@ -2,11 +2,11 @@
 
 Run from the repository root:
 
-    .venv/bin/python loadtests/bench_workers.py [--calls N] [--in-flight K] [--seed S] [--check]
+    .venv/bin/python -m loadtests.benchmarks.workers [--calls N] [--in-flight K] [--seed S] [--check]
 
 (about 50 s with the defaults: 200 calls, 50 in flight; see --help for the timings.)
 
-What it starts (all stopped at the end, also on Ctrl-C or an error), through loadtests/servers.py:
+What it starts (all stopped at the end, also on Ctrl-C or an error), through loadtests/harness/servers.py:
 - /usr/bin/redis-server on a unix socket in a temp dir (no persistence);
 - a small directory written as a CSV file and imported with the real CLI
   (`tsunagu directory import`, same environment as the server, TSUNAGU_LOAD_DEMO_DIRECTORY=false):
@@ -43,7 +43,7 @@ Measured from outside:
   which must not grow; the requests each worker answered (its tsunagu_webhook_seconds count).
 --check exits 1 when a target fails: capacity never exceeded across workers, no slot held after
 the drain, no failed request / invalid TwiML / fallback, both workers answered (each >= 10 % of
-the webhooks). Latency has no target here (bench_webhook.py measures it at a fixed rate).
+the webhooks). Latency has no target here (benchmarks/webhook.py measures it at a fixed rate).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Processes for the load tests and benchmarks: redis-server, tsunagu itself, each in its own process group.
 
-Shared by bench_webhook.py, the multi-worker benchmark and the Locust surge runner, so that every
+Shared by the webhook benchmark (benchmarks/webhook.py), the multi-worker benchmark and the Locust surge runner, so that every
 run starts the service the same way an operator would (`tsunagu serve`), on a throwaway var dir.
 """
 

@@ -58,7 +58,7 @@ class Summary:
     callback_legs: Mapping[str, int]
     callback_requests: Mapping[str, int]
     referrals: Mapping[str, int]  # referral rows by kind and status ("refer accepted": n)
-    desk_actions: Mapping[str, int]  # what the counsellors did (surge_desks), by kind
+    desk_actions: Mapping[str, int]  # what the counsellors did (desks), by kind
     latency: Sequence[EndpointLatency]
     server_p99: Mapping[str, float | None]  # step → upper bound of the p99 bucket, ms
     peak_queue: int

@@ -1,20 +1,21 @@
 """Locust scenario for tsunagu's surge drills: callers playing the real voice flow, and a counsellor.
 
-Run by loadtests/surge.py, which starts redis-server and `tsunagu serve` on a compressed clock and
-writes the run's configuration (SURGE_CONFIG). What happens here:
+Loaded by Locust through loadtests/locustfile.py. Run by the drill (`python -m loadtests.surge`),
+which starts redis-server and `tsunagu serve` on a compressed clock and writes the run's
+configuration (SURGE_CONFIG). What happens here:
 
 - Arrivals: each Locust process makes its share of a Poisson stream of call attempts whose rate
-  follows the surge calendar (surge_shapes.arrivals) and hands each attempt, as a ticket, to an
+  follows the surge calendar (shapes.arrivals) and hands each attempt, as a ticket, to an
   idle `Caller`. Users are phone lines, not callers: the shape keeps enough of them (calls in
   progress + tickets waiting + ten seconds of arrivals at the coming rate) and never stops one
   mid-call, so the attempt rate follows the calendar however long calls last.
-- A `Caller` plays one call as Twilio would (surge_player): POST /twilio/voice/incoming, then
-  whatever the TwiML says — Gathers answered by the simulated caller (surge_world), Dials held
+- A `Caller` plays one call as Twilio would (player): POST /twilio/voice/incoming, then
+  whatever the TwiML says — Gathers answered by the simulated caller (world), Dials held
   for the ring and talk time with each dial logged to the world's stream, Redirects followed — and
   finally the status callback. Every request is form-encoded and signed. Invalid TwiML, an HTTP
   error or a call the world cannot play is a failure in Locust's statistics.
 - A `Counsellor` sits at one organisation's desk at a time and works its cases and referrals
-  through the API (surge_desks): accepts, declines, contacts and closes referrals, records intakes
+  through the API (desks): accepts, declines, contacts and closes referrals, records intakes
   and consent, and refers cases on, national → prefecture → municipal. Now and then it asks
   GET /api/routing/preview, which also reads the service's clock.
 """
@@ -198,7 +199,7 @@ class Caller(SignedTwilio):
 
 
 class Counsellor(FastHttpUser):
-    """A counsellor at a member organisation's desk: works its cases and referrals through the API (surge_desks)."""
+    """A counsellor at a member organisation's desk: works its cases and referrals through the API (desks)."""
 
     fixed_count = 1  # the run's desk_users, set when Locust starts (_build)
     wait_time = constant_pacing(1.0)
