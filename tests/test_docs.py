@@ -17,7 +17,7 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[1]
 DOCUMENTS = ["README.md", "CHANGELOG.md", *sorted(p.relative_to(REPOSITORY).as_posix() for p in (REPOSITORY / "docs").glob("*.md"))]
 # What once pointed to files beside the repository, which a fresh clone does not have.
-OUTSIDE = ("../shared", "shared/hsds", "DESIGN.md", "JP-PROFILE.md", "NOTES.md")
+OUTSIDE = ("../shared", "shared/hsds", "DESIGN.md", "DESIGN §", "JP-PROFILE.md", "NOTES.md")
 # Directories that are not part of the repository's own files (virtualenv, run state, caches, builds).
 NOT_OURS = {".git", ".venv", "var", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache", "build", "dist"}
 TOP_LEVEL = ("routing", "referral_directory", "tests", "loadtests", "scripts", "deploy", "docs", ".ci")

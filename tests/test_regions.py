@@ -356,7 +356,7 @@ def test_prefecture_of_unknown_code_raises(regions: Regions, code5: str) -> None
 
 
 def test_a_fresh_build_matches_the_shared_one(regions: Regions) -> None:
-    # How long a build takes is a benchmark figure (loadtests/bench_engine.py), not a test: the machine is shared.
+    # How long a build takes is a benchmark figure (loadtests/benchmarks/engine.py), not a test: the machine is shared.
     built = build_regions()
     assert (len(built.prefectures), len(built.municipalities), len(built.postal_codes)) == (
         len(regions.prefectures), len(regions.municipalities), len(regions.postal_codes))

@@ -338,6 +338,6 @@ def test_the_demo_snapshot_holds_every_active_service_and_carries_version_and_bu
 
 
 def test_the_full_demo_snapshot_holds_every_active_service(regions, demo):
-    # Its build time is a benchmark figure (loadtests/bench_engine.py), not a test: the machine is shared.
+    # Its build time is a benchmark figure (loadtests/benchmarks/engine.py), not a test: the machine is shared.
     snapshot = build_snapshot(demo, regions, version=1, holidays=HOLIDAYS, built_at=BUILT_AT)
     assert set(snapshot.services) == {s.id for s in demo.services if s.status == "active"}

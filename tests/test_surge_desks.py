@@ -1,28 +1,34 @@
-"""The surge drill's counsellors (loadtests/surge_desks.py): every step they take is one the service allows,
+"""The surge drill's counsellors (loadtests/surge/desks.py): every step they take is one the service allows,
 and their shared board in Redis never gives one desk to two counsellors."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import redis
+from builders import make_phone, make_records, make_schedule, make_service
+from running import make_settings, running_app
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
-
-from builders import make_phone, make_records, make_schedule, make_service  # noqa: E402
-from referral_directory.records import NATION, WEEKDAYS, derived_id  # noqa: E402
-from routing.cases.schemas import AGE_BANDS, RISK_LEVELS, ConsentIn  # noqa: E402
-from routing.cases.handoff import OUTCOMES, Status, check_move  # noqa: E402
-from running import make_settings, running_app  # noqa: E402
-from surge_desks import (  # noqa: E402
-    CASES, DECLINE_REASONS, NEW_CASES_PER_VISIT, Desk, DeskBoard, DeskRates, choose_target, contact_number, intake, referral_step,
+from loadtests.surge.desks import (
+    CASES,
+    DECLINE_REASONS,
+    NEW_CASES_PER_VISIT,
+    Desk,
+    DeskBoard,
+    DeskRates,
+    choose_target,
+    contact_number,
+    intake,
+    referral_step,
 )
+from referral_directory.records import NATION, WEEKDAYS, derived_id
+from routing.cases.handoff import OUTCOMES, Status, check_move
+from routing.cases.schemas import AGE_BANDS, RISK_LEVELS, ConsentIn
 
 TIERS = ("prefecture", "municipal")  # the tiers referrals are made to
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtests"))
-
-from routing.telephony import twiml  # noqa: E402
-from surge_gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile  # noqa: E402
-from surge_player import CallPlayer, DialEvent, Request, Sleep, drive, read_reply  # noqa: E402
-from surge_shapes import JST, Timeline, arrivals, calendar, speed_for  # noqa: E402
-from surge_world import Persona, WorldParams  # noqa: E402
+from loadtests.surge.gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
+from loadtests.surge.player import CallPlayer, DialEvent, Request, Sleep, drive, read_reply
+from loadtests.surge.shapes import JST, Timeline, arrivals, calendar, speed_for
+from loadtests.surge.world import Persona, WorldParams
+from routing.live.keys import slot_key
+from routing.telephony import twiml
 
 GENERAL, CRISIS = "svc-general", "svc-crisis"
 NUMBERS = {"+81312345678": GENERAL, "+81355554444": CRISIS}
@@ -83,7 +80,7 @@ def test_the_service_s_own_slot_sets_holding_too_many_fail_the_same_gate() -> No
 
 
 def test_a_slot_left_held_after_the_drain_fails() -> None:
-    facts = clean_facts(held_after_drain={f"tsunagu:slots:{GENERAL}:voice": 1})
+    facts = clean_facts(held_after_drain={slot_key(GENERAL): 1})
     assert failing(facts) == ["no slot held after drain"]
 
 

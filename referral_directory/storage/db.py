@@ -26,7 +26,7 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False, write_tur
     wait for that.
 
     SQLite writers take turns across processes (sqlite_connection.WriteTurn) unless `write_turn`
-    is False, which only loadtests/bench_sqlite_writers.py sets, to measure what the turn is worth.
+    is False, which only loadtests/benchmarks/sqlite_writers.py sets, to measure what the turn is worth.
     """
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]

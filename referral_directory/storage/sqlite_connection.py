@@ -27,7 +27,7 @@ Here:
 A long maintenance write (the scheduled purge) opts out with `on_its_thread()`: it blocks the
 other writers either way, but should not also stop the event loop that answers calls.
 
-Measured with loadtests/bench_sqlite_writers.py (two processes writing while their event loops
+Measured with loadtests/benchmarks/sqlite_writers.py (two processes writing while their event loops
 are kept half busy; a read, then four writes, per transaction): at 40 transactions per second
 per process, p99 449 ms with plain aiosqlite and 25 ms with the first of these alone; in a busier
 hour, 756 ms and 15.5 ms with the first three. The turn counts when writers crowd: at 150 per

@@ -1,6 +1,6 @@
 """Processes for the load tests and benchmarks: redis-server, tsunagu itself, each in its own process group.
 
-Shared by bench_webhook.py, the multi-worker benchmark and the Locust surge runner, so that every
+Shared by the webhook benchmark (benchmarks/webhook.py), the multi-worker benchmark and the Locust surge runner, so that every
 run starts the service the same way an operator would (`tsunagu serve`), on a throwaway var dir.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from redis import Redis
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 REDIS_SERVER = "/usr/bin/redis-server"
 BENCH_TOKEN = "bench-auth-token-0123456789abcdef"
@@ -103,7 +103,7 @@ def start_redis(processes: Processes) -> str:
 
 def start_postgres(processes: Processes) -> str:
     """Start a throwaway PostgreSQL cluster for the run (pg_cluster.DURABLE), stopped and deleted with the processes."""
-    from pg_cluster import DURABLE, PostgresUnavailable, ThrowawayPostgres
+    from loadtests.harness.pg_cluster import DURABLE, PostgresUnavailable, ThrowawayPostgres
 
     cluster = ThrowawayPostgres(DURABLE)
     try:

@@ -21,8 +21,8 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+from loadtests.surge.world import Persona
 from routing.telephony.simulator_twiml import InvalidTwiml, check_verb, collect_digits, dial_outcome, int_attribute, parse_twiml
-from surge_world import Persona
 
 GATHER_TIMEOUT, DIAL_TIMEOUT = 5, 30  # Twilio's defaults
 SPEECH_CONFIDENCE = "0.9"

@@ -1,7 +1,7 @@
 """Counsellors in the surge drill: desks that work cases and referrals through tsunagu's case API.
 
 A `Counsellor` user of Locust sits at one organisation's desk at a time (every organisation has
-a counsellor account, made by surge_staff.py). It takes an organisation that has work, works it
+a counsellor account, made by staff.py). It takes an organisation that has work, works it
 through the API as a counsellor would on the dashboard, and gives the desk back:
 
 - a **notice** comes first: a referral was just made to the organisation, or one of its referrals

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from surge_shapes import Timeline, calendar
-from surge_world import PostalSample, WorldParams
+from loadtests.surge.shapes import Timeline, calendar
+from loadtests.surge.world import PostalSample, WorldParams
 
 CONFIG_ENV = "SURGE_CONFIG"
 VOICE_PATH, STATUS_PATH = "/twilio/voice/incoming", "/twilio/voice/status"
@@ -45,7 +45,7 @@ class SurgeConfig:
     seed: int = 1
     world: dict = field(default_factory=dict)  # WorldParams.to_json()
     postal_codes: dict[str, list[str]] = field(default_factory=dict)
-    desks: dict[str, list[str]] = field(default_factory=dict)  # organisation id → [its counsellor's token, its tier] (surge_staff)
+    desks: dict[str, list[str]] = field(default_factory=dict)  # organisation id → [its counsellor's token, its tier] (staff)
     desk_users: int = 2  # counsellors at work at once (Locust users of the Counsellor class)
 
     def timeline(self) -> Timeline:
@@ -70,7 +70,8 @@ class SurgeConfig:
         """Return the run's configuration; a clear error when the locustfile is run without the runner."""
         path = os.environ.get(CONFIG_ENV)
         if not path:
-            raise SystemExit(f"{CONFIG_ENV} is not set: run the surge through loadtests/surge.py, which starts the service and writes it")
+            raise SystemExit(f"{CONFIG_ENV} is not set: run the surge through `python -m loadtests.surge`, "
+                             "which starts the service and writes it")  # fmt: skip
         return cls.read(Path(path))
 
 

@@ -1,8 +1,8 @@
-"""The baseline for loadtests/bench_webhook.py: the least a FastAPI webhook can do.
+"""The baseline for loadtests/benchmarks/webhook.py: the least a FastAPI webhook can do.
 
 POST /twilio/voice/incoming reads the form (as tsunagu does, through python-multipart) and
 answers ~90 bytes of XML. No middleware, no signature check, no Redis. Served by
-bench_webhook.py as `uvicorn loadtests.trivial_app:app --loop uvloop --http httptools
+benchmarks/webhook.py as `uvicorn loadtests.harness.trivial_app:app --loop uvloop --http httptools
 --no-access-log --workers 1`.
 """
 

@@ -2,11 +2,11 @@
 
 Run from the repository root:
 
-    .venv/bin/python loadtests/bench_workers.py [--calls N] [--in-flight K] [--seed S] [--check]
+    .venv/bin/python -m loadtests.benchmarks.workers [--calls N] [--in-flight K] [--seed S] [--check]
 
 (about 50 s with the defaults: 200 calls, 50 in flight; see --help for the timings.)
 
-What it starts (all stopped at the end, also on Ctrl-C or an error), through loadtests/servers.py:
+What it starts (all stopped at the end, also on Ctrl-C or an error), through loadtests/harness/servers.py:
 - /usr/bin/redis-server on a unix socket in a temp dir (no persistence);
 - a small directory written as a CSV file and imported with the real CLI
   (`tsunagu directory import`, same environment as the server, TSUNAGU_LOAD_DEMO_DIRECTORY=false):
@@ -43,7 +43,7 @@ Measured from outside:
   which must not grow; the requests each worker answered (its tsunagu_webhook_seconds count).
 --check exits 1 when a target fails: capacity never exceeded across workers, no slot held after
 the drain, no failed request / invalid TwiML / fallback, both workers answered (each >= 10 % of
-the webhooks). Latency has no target here (bench_webhook.py measures it at a fixed rate).
+the webhooks). Latency has no target here (benchmarks/webhook.py measures it at a fixed rate).
 """
 
 from __future__ import annotations
@@ -66,16 +66,14 @@ import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 from redis.asyncio import Redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from referral_directory.records import derived_id  # noqa: E402
-from referral_directory.interchange.sheet import COLUMNS  # noqa: E402
-from routing.live.keys import WAITING_KEY, queue_key, slot_key  # noqa: E402
-from routing.settings import Settings  # noqa: E402
-from routing.telephony.simulator import CallEnded, Caller, CallResult, CallRun, TwilioSimulator, twilio_sid  # noqa: E402
-from routing.telephony.simulator_twiml import int_attribute  # noqa: E402
-from routing.telephony.webhooks import CALLBACK_URL, WAIT_URL  # noqa: E402
-from servers import BENCH_TOKEN, BIN, Processes, get, run_with_processes, start_redis, start_tsunagu, tsunagu_env  # noqa: E402
+from loadtests.harness.servers import BENCH_TOKEN, BIN, Processes, get, run_with_processes, start_redis, start_tsunagu, tsunagu_env
+from referral_directory.interchange.sheet import COLUMNS
+from referral_directory.records import derived_id
+from routing.live.keys import WAITING_KEY, queue_key, slot_key
+from routing.settings import Settings
+from routing.telephony.simulator import CallEnded, Caller, CallResult, CallRun, TwilioSimulator, twilio_sid
+from routing.telephony.simulator_twiml import int_attribute
+from routing.telephony.webhooks import CALLBACK_URL, WAIT_URL
 
 FALLBACK_NUMBER = Settings().fallback_number  # what the server dials when it degrades or the wait is too long
 SHINJUKU_POSTAL, TOKYO_POSTAL = "1600022", "1000001"  # 新宿区新宿, 千代田区千代田

@@ -20,19 +20,19 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
+from loadtests.surge.gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
+from loadtests.surge.record import WorldLog
+from loadtests.surge.report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
+from loadtests.surge.shapes import Timeline
 from referral_directory.interchange.hsds import parse_hsds
-from surge_gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
-from surge_record import WorldLog
-from surge_report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
-from surge_shapes import Timeline
+from routing.live.keys import SLOTS_PATTERN, WAITING_KEY, slot_key
 
 if TYPE_CHECKING:
-    from servers import Processes
-    from surge_callbacks import CallbackLegs
+    from loadtests.harness.servers import Processes
+    from loadtests.surge.callbacks import CallbackLegs
 
-SLOT_PATTERN = "tsunagu:slots:*"
-VOICE_SLOTS = "tsunagu:slots:*:voice"
-WAITING_KEY = "tsunagu:waiting"  # routing/live/keys.py
+VOICE_SLOTS = slot_key("*", "voice")  # every service's voice slot set
+SLOTS_PREFIX = SLOTS_PATTERN.removesuffix("*")  # a slot set's key is this, its service id, ":" and its channel
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def referrals_by_status(database: str) -> dict[str, int]:
 # -- the service's Redis --
 
 
-def slot_sets(redis: Redis, pattern: str = SLOT_PATTERN) -> dict[str, int]:
+def slot_sets(redis: Redis, pattern: str = SLOTS_PATTERN) -> dict[str, int]:
     """Return every non-empty slot set and how many leases it holds."""
     keys = sorted(redis.scan_iter(match=pattern, count=1000))
     if not keys:
@@ -156,8 +156,8 @@ def slot_sets(redis: Redis, pattern: str = SLOT_PATTERN) -> dict[str, int]:
 
 
 def service_in(key: str) -> str:
-    """Return the service id in a slot set key (tsunagu:slots:{service_id}:{channel})."""
-    return key.split(":")[2]
+    """Return the service id in a slot set key (routing.live.keys.slot_key: the prefix, the service id, ":" and the channel)."""
+    return key.removeprefix(SLOTS_PREFIX).rsplit(":", 1)[0]
 
 
 @dataclass

@@ -6,7 +6,7 @@ busiest instant (1.0). A `Timeline` puts a calendar on the real clock: the simul
 gets `peak` call attempts per real second. tsunagu runs with TSUNAGU_CLOCK / TSUNAGU_CLOCK_SPEED
 from the same start instant and speed, so the service and the load agree on the date and hour.
 
-The rates are modelled, not measured; the figures they rest on (DESIGN §1):
+The rates are modelled, not measured; what they rest on:
 - hotlines peak around 22:00 and are quietest around 05:00 (よりそいホットライン);
 - the 年末年始 trial week (Dec 28 – Jan 4) saw twice a normal week's attempts, with local windows
   closed from Dec 29 to Jan 3, and a spike right after midnight on New Year's Day;

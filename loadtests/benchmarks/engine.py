@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python loadtests/bench_engine.py [--contacts N] [--seed S] [--sql-sample M] [--check]
+    .venv/bin/python -m loadtests.benchmarks.engine [--contacts N] [--seed S] [--sql-sample M] [--check]
 
 Everything is measured in one run, so the ratios are meaningful on a noisy shared machine.
 
@@ -45,18 +45,15 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from referral_directory.storage import db  # noqa: E402
-
+from referral_directory import service as directory_service
+from referral_directory.demo import demo_directory
+from referral_directory.hours import JST, is_open_at, japanese_holidays
+from referral_directory.records import NATION, ScheduleRecord, ServiceRecord
+from referral_directory.regions import build_regions
+from referral_directory.snapshot import build_snapshot, compile_hours
+from referral_directory.storage import db
 from routing import migrations
-from referral_directory import service as directory_service  # noqa: E402
-from referral_directory.demo import demo_directory  # noqa: E402
-from referral_directory.hours import JST, is_open_at, japanese_holidays  # noqa: E402
-from referral_directory.records import NATION, ScheduleRecord, ServiceRecord  # noqa: E402
-from referral_directory.regions import build_regions  # noqa: E402
-from referral_directory.snapshot import build_snapshot, compile_hours  # noqa: E402
-from routing.engine import TIER_ORDER, Contact, Load, decide_route  # noqa: E402
+from routing.engine import TIER_ORDER, Contact, Load, decide_route
 
 TOPIC_WEIGHTS = {"general": 35, "life": 14, "mind": 14, "family": 9, "youth": 6, "violence": 6,
                  "crisis": 5, "sogi": 5, "foreign": 6}  # fmt: skip

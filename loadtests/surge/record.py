@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 
 from redis import Redis
 
-from surge_player import CallReport, DialEvent
+from loadtests.surge.player import CallReport, DialEvent
 
 PREFIX = "surge:"
 KEYS = ("dials", "calls", "attempts", "active", "backlog", "skew", "lag", "latency")

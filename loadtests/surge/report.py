@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from surge_gates import OUTCOMES, Concurrency, EndpointLatency, Gate
-from surge_shapes import JST, Timeline
+from loadtests.surge.gates import OUTCOMES, Concurrency, EndpointLatency, Gate
+from loadtests.surge.shapes import JST, Timeline
+from routing.live.keys import WAITING_KEY
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Summary:
     callback_legs: Mapping[str, int]
     callback_requests: Mapping[str, int]
     referrals: Mapping[str, int]  # referral rows by kind and status ("refer accepted": n)
-    desk_actions: Mapping[str, int]  # what the counsellors did (surge_desks), by kind
+    desk_actions: Mapping[str, int]  # what the counsellors did (desks), by kind
     latency: Sequence[EndpointLatency]
     server_p99: Mapping[str, float | None]  # step → upper bound of the p99 bucket, ms
     peak_queue: int
@@ -153,7 +154,7 @@ def _text(s: Summary) -> list[str]:
     for e in sorted(s.latency, key=lambda e: -e.requests):
         server = s.server_p99.get(_step(e.name))
         lines.append(f"  {e.name:46} {e.requests:8d} {e.failures:5d} {e.p50:5.0f} {e.p95:5.0f} {e.p99:5.0f} {'' if server is None else f'≤{server:.0f}':>7}")
-    lines += ["", f"Queue: peak {s.peak_queue} callers waiting (tsunagu:waiting, sampled every 0.5 s)"]
+    lines += ["", f"Queue: peak {s.peak_queue} callers waiting ({WAITING_KEY}, sampled every 0.5 s)"]
     lines.append("Most calls dialled at once per service (world) / most slots held (Redis sample) / capacity:")
     by_tier = Counter()
     at_capacity = Counter()

@@ -1,6 +1,6 @@
 """The dashboard's lists cost the same on a young database and on one a year old.
 
-    .venv/bin/python loadtests/bench_lists.py [--small 5000] [--large 50000] [--reads 200] [--check]
+    .venv/bin/python -m loadtests.benchmarks.lists [--small 5000] [--large 50000] [--reads 200] [--check]
 
 Builds two SQLite databases through the real migrations: one where the national window has
 taken --small cases (a month or so), one where it has taken --large (a year), each with one
@@ -31,18 +31,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqlalchemy import insert  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-
-from referral_directory.storage import db  # noqa: E402
-
+from referral_directory import models  # noqa: F401  (registers the directory's tables)
+from referral_directory.storage import db
 from routing import migrations
-from referral_directory import models  # noqa: E402,F401  (registers the directory's tables)
-from routing.cases.models import Case, Referral, new_case_id  # noqa: E402
-from routing.cases.service import CASE_LIST, referral_box_query  # noqa: E402
-from routing.settings import async_database_url  # noqa: E402
+from routing.cases.models import Case, Referral, new_case_id
+from routing.cases.service import CASE_LIST, referral_box_query
+from routing.settings import async_database_url
 
 TARGET_RATIO = 2.0
 NATIONAL, PREFECTURES = "org-national", [f"org-pref-{n:02d}" for n in range(1, 48)]

@@ -22,10 +22,10 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from surge_config import ACCOUNT_SID, Signer
-from surge_player import CallPlayer, CallReport, DialEvent, Reply, Request, Sleep, drive, read_reply
-from surge_record import WorldLog
-from surge_world import Persona, WorldParams
+from loadtests.surge.config import ACCOUNT_SID, Signer
+from loadtests.surge.player import CallPlayer, CallReport, DialEvent, Reply, Request, Sleep, drive, read_reply
+from loadtests.surge.record import WorldLog
+from loadtests.surge.world import Persona, WorldParams
 
 
 class CallbackLegs:

@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python loadtests/surge.py --shape newyear|may [--peak 50] [--minutes 6] [--workers 1|2]
+    .venv/bin/python -m loadtests.surge --shape newyear|may [--peak 50] [--minutes 6] [--workers 1|2]
                                         [--database sqlite|postgres] [--desks 2] [--out DIR] [--smoke]
 
 What it does (everything it starts is stopped at the end, also on Ctrl-C or an error):
@@ -11,13 +11,13 @@ What it does (everything it starts is stopped at the end, also on Ctrl-C or an e
    demo directory, TSUNAGU_CLOCK / TSUNAGU_CLOCK_SPEED set so that the service's clock reaches the
    calendar's first instant `--lead` real seconds after its workers start, and TSUNAGU_TWILIO_API_URL
    pointing at a local stand-in for Twilio's REST API that plays every callback tsunagu places;
-2. creates the staff (surge_staff.py: a counsellor for every organisation, and an admin), exports
+2. creates the staff (staff.py: a counsellor for every organisation, and an admin), exports
    the directory (`tsunagu directory export --format hsds`) to learn each service's numbers and
    voice capacity, and reads the service's clock back (GET /api/routing/preview answers with its
    `at`) so the load follows the same calendar;
 3. runs Locust headless (loadtests/locustfile.py, loadtests/locust.conf) until the calendar ends
    and every call has finished, sampling the service's slot sets and queue in Redis meanwhile;
-4. waits for the drain (callbacks placed and played), then computes the gates (surge_gates.py)
+4. waits for the drain (callbacks placed and played), then computes the gates (gates.py)
    and writes Locust's CSV and HTML, summary.txt and summary.json into --out.
 
 Exit 0 when every gate passes, 1 when one fails, 2 when the run could not be made, 130 when interrupted.
@@ -41,19 +41,38 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from redis import Redis  # noqa: E402
+from redis import Redis
 
-from referral_directory.regions import build_regions  # noqa: E402
-from servers import BENCH_TOKEN, BIN, ROOT, Processes, get, run_with_processes, start_postgres, start_redis, start_tsunagu, tsunagu_env  # noqa: E402
-from surge_callbacks import CallbackLegs  # noqa: E402
-from surge_collect import CpuMeter, RunRecord, Sampler, callback_requests, parse_metrics, services_from_hsds, summarise, write_reports  # noqa: E402
-from surge_desks import SENDING_TIERS, DeskBoard  # noqa: E402
-from surge_config import ACCOUNT_SID, CONFIG_ENV, SurgeConfig, Signer  # noqa: E402
-from surge_gates import DEFAULT_P99_MS  # noqa: E402
-from surge_record import WorldLog, world_url  # noqa: E402
-from surge_shapes import JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for  # noqa: E402
-from surge_world import PostalSample, WorldParams, postal_codes_by_prefecture  # noqa: E402
+from loadtests.harness.servers import (
+    BENCH_TOKEN,
+    BIN,
+    ROOT,
+    Processes,
+    get,
+    run_with_processes,
+    start_postgres,
+    start_redis,
+    start_tsunagu,
+    tsunagu_env,
+)
+from loadtests.surge.callbacks import CallbackLegs
+from loadtests.surge.collect import (
+    CpuMeter,
+    RunRecord,
+    Sampler,
+    callback_requests,
+    parse_metrics,
+    services_from_hsds,
+    summarise,
+    write_reports,
+)
+from loadtests.surge.config import ACCOUNT_SID, CONFIG_ENV, Signer, SurgeConfig
+from loadtests.surge.desks import SENDING_TIERS, DeskBoard
+from loadtests.surge.gates import DEFAULT_P99_MS
+from loadtests.surge.record import WorldLog, world_url
+from loadtests.surge.shapes import JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for
+from loadtests.surge.world import PostalSample, WorldParams, postal_codes_by_prefecture
+from referral_directory.regions import build_regions
 
 FALLBACK_NUMBER = "+81300000999"  # TSUNAGU_FALLBACK_NUMBER for the run: the world recognises it when dialled
 # The smoke run checks that the drill and the service work end to end in CI, on a shared machine;
@@ -276,11 +295,11 @@ def finished(command: subprocess.Popen, what: str) -> str:
 
 
 def create_staff(processes: Processes, redis_url: str, env: dict[str, str]) -> dict:
-    """Create a counsellor for every organisation and an admin (surge_staff.py); return their tokens."""
+    """Create a counsellor for every organisation and an admin (staff.py); return their tokens."""
     path = processes.tmp / "staff.json"
-    command = subprocess.Popen([str(BIN / "python"), str(ROOT / "loadtests" / "surge_staff.py"), str(path)], cwd=ROOT,
+    command = subprocess.Popen([str(BIN / "python"), "-m", "loadtests.surge.staff", str(path)], cwd=ROOT,
                                env=tsunagu_env(processes, redis_url, "", env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    finished(command, "surge_staff.py")
+    finished(command, "loadtests.surge.staff")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -2,16 +2,17 @@
 
 Run from the repository root (or use the wrapper, `loadtests/bench [--quick]`):
 
-    .venv/bin/python loadtests/bench_all.py [--quick]
+    .venv/bin/python -m loadtests.benchmarks.all [--quick]
 
-Each benchmark runs as its own subprocess with --check, its output streamed as it goes:
-1. loadtests/bench_engine.py   the routing engine against a per-contact SQL baseline, snapshot rebuilds;
-2. loadtests/bench_webhook.py  tsunagu's voice webhook against a trivial FastAPI app on one worker
-                               (installs wrk and hey through loadtests/install_tools when missing);
-3. loadtests/bench_workers.py  concurrent simulated calls through two workers and one Redis;
-4. loadtests/bench_sqlite_writers.py  write transactions from two processes on one SQLite file,
-                               tsunagu's connections against plain aiosqlite;
-5. loadtests/bench_lists.py    the dashboard's lists on a month-old and a year-old database.
+Each benchmark runs as its own subprocess (`python -m loadtests.benchmarks.NAME --check`, from the
+repository root), its output streamed as it goes:
+1. engine          the routing engine against a per-contact SQL baseline, snapshot rebuilds;
+2. webhook         tsunagu's voice webhook against a trivial FastAPI app on one worker
+                   (installs wrk and hey through loadtests/harness/install_tools when missing);
+3. workers         concurrent simulated calls through two workers and one Redis;
+4. sqlite_writers  write transactions from two processes on one SQLite file,
+                   tsunagu's connections against plain aiosqlite;
+5. lists           the dashboard's lists on a month-old and a year-old database.
 Their summaries are parsed (lines "  PASS  target  figure", or "  PASS  target" followed by an
 indented figure line). A benchmark that could not run (exit 2) or printed no summary is a failed
 row too. --quick shortens each one (about 2 minutes in all instead of 5). The exit code is 1 when
@@ -30,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULT = re.compile(r"^  (PASS|FAIL)  (.*)$")
 DETAIL = re.compile(r"^ {8}(\S.*)$")
 BENCHES: dict[str, tuple[list[str], list[str]]] = {  # name → (full arguments, --quick arguments)
@@ -64,7 +65,7 @@ def parse_summary(bench: str, output: list[str]) -> list[Row]:
         detail = DETAIL.match(output[i + 1]) if i + 1 < len(output) else None
         if detail:  # "  PASS  target" then "        figure"
             rows.append(Row(bench, passed, rest, detail[1]))
-        elif padded := re.match(r"(.{40}) (.*)", rest):  # bench_engine: "  PASS  {target:<40} {figure}"
+        elif padded := re.match(r"(.{40}) (.*)", rest):  # engine: "  PASS  {target:<40} {figure}"
             rows.append(Row(bench, passed, padded[1].strip(), padded[2].strip()))
         else:
             rows.append(Row(bench, passed, rest, ""))
@@ -73,11 +74,11 @@ def parse_summary(bench: str, output: list[str]) -> list[Row]:
 
 def run_bench(bench: str, args: list[str]) -> tuple[int, list[str], float]:
     """Run one benchmark with --check, streaming its output; return (exit code, output lines, seconds)."""
-    argv = [sys.executable, str(HERE / f"bench_{bench}.py"), *args, "--check"]
-    print(f"\n===== {' '.join(Path(a).name if a.endswith('.py') else a for a in argv[1:])} =====", flush=True)
+    argv = [sys.executable, "-m", f"loadtests.benchmarks.{bench}", *args, "--check"]
+    print(f"\n===== {' '.join(argv[2:])} =====", flush=True)
     started = time.monotonic()
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(argv, cwd=HERE.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
     try:
         for line in process.stdout:  # type: ignore[union-attr]

@@ -1,12 +1,12 @@
 """Benchmark: tsunagu's Twilio voice webhook against a trivial FastAPI endpoint, on one uvicorn worker each.
 
-Run from the repository root (wrk and hey are installed by loadtests/install_tools when missing):
+Run from the repository root (wrk and hey are installed by loadtests/harness/install_tools when missing):
 
-    .venv/bin/python loadtests/bench_webhook.py [--seconds N] [--rounds R] [--profile FILE.svg] [--check]
+    .venv/bin/python -m loadtests.benchmarks.webhook [--seconds N] [--rounds R] [--profile FILE.svg] [--check]
 
 What it starts (all stopped at the end, also on Ctrl-C or an error):
 - /usr/bin/redis-server on a unix socket in a temp dir (no persistence);
-- the baseline, loadtests/trivial_app.py (read the form, answer 89 bytes of XML), under
+- the baseline, loadtests/harness/trivial_app.py (read the form, answer 89 bytes of XML), under
   `uvicorn --workers 1 --loop uvloop --http httptools --no-access-log`;
 - tsunagu itself, by the real `tsunagu serve --workers 1`, with TSUNAGU_VAR_DIR=<temp dir>
   (fresh SQLite, the demo directory loaded), TSUNAGU_REDIS_URL=<that socket>, a bench
@@ -52,8 +52,18 @@ from pathlib import Path
 
 from twilio.request_validator import RequestValidator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import BENCH_TOKEN, BIN, ROOT, Processes, free_port, get, run_with_processes, start_redis, start_tsunagu, wait_until  # noqa: E402
+from loadtests.harness.servers import (
+    BENCH_TOKEN,
+    BIN,
+    ROOT,
+    Processes,
+    free_port,
+    get,
+    run_with_processes,
+    start_redis,
+    start_tsunagu,
+    wait_until,
+)
 
 PATH = "/twilio/voice/incoming"
 TOKEN = BENCH_TOKEN
@@ -124,12 +134,12 @@ def fallbacks(base: str) -> float:
 
 def run(args: argparse.Namespace, processes: Processes) -> bool:
     if not (shutil.which("wrk") and shutil.which("hey")):
-        subprocess.run([str(ROOT / "loadtests" / "install_tools")], check=True)
+        subprocess.run([str(ROOT / "loadtests" / "harness" / "install_tools")], check=True)
     tmp = processes.tmp
     redis_url = start_redis(processes)
     trivial_port = free_port()
     trivial = f"http://127.0.0.1:{trivial_port}"
-    processes.start("trivial", [str(BIN / "uvicorn"), "trivial_app:app", "--app-dir", str(ROOT / "loadtests"), "--host", "127.0.0.1",
+    processes.start("trivial", [str(BIN / "uvicorn"), "loadtests.harness.trivial_app:app", "--app-dir", str(ROOT), "--host", "127.0.0.1",
                                 "--port", str(trivial_port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
                                 "--no-access-log", "--log-level", "warning"])  # fmt: skip
     started = time.monotonic()

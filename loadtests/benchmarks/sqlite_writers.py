@@ -1,6 +1,6 @@
 """SQLite writers in two worker processes: tsunagu's connections against plain aiosqlite.
 
-    .venv/bin/python loadtests/bench_sqlite_writers.py [--rate 40] [--seconds 15] [--check]
+    .venv/bin/python -m loadtests.benchmarks.sqlite_writers [--rate 40] [--seconds 15] [--check]
 
 Two processes, as two uvicorn workers, write to one SQLite file in WAL mode. Each opens
 transactions at random (Poisson) times at --rate per second: a read, then four writes shaped like
@@ -28,12 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from sqlalchemy import event, text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
-
-from referral_directory.storage import db  # noqa: E402
+from referral_directory.storage import db
 
 BUSY_SHARE = 0.5  # of each event loop, burnt in 1 ms slices
 TARGET_RATIO = 3.0

@@ -3,7 +3,7 @@
 Pure: every draw comes from a `random.Random` handed in. The rates are assumptions written down
 here so that a run can be read against them (change them in `WorldParams`, not in the code):
 
-- Topics (IVR digits, DESIGN §5), share of callers: 1 life 15 %, 2 mind 25 %, 3 crisis 8 %,
+- Topics (the IVR's digits, routing/telephony/prompts.py), share of callers: 1 life 15 %, 2 mind 25 %, 3 crisis 8 %,
   4 violence 5 %, 5 family 8 %, 6 youth 5 %, 7 sogi 2 %, 8 foreign 2 %, 9 general 20 %, silence 10 %
   (→ general). One caller in twenty says the topic (ja-JP speech) instead of keying it.
 - Postal code: 80 % key a real residential code, the prefecture drawn by population (2020

@@ -1,9 +1,9 @@
 """Create a surge drill's staff accounts: one counsellor per organisation in the directory, and an admin.
 
-Run by loadtests/surge.py before the service starts, in the service's environment (the same
+Run by the drill (loadtests/surge/drill.py) before the service starts, in the service's environment (the same
 TSUNAGU_* settings), on the run's fresh database:
 
-    .venv/bin/python loadtests/surge_staff.py OUT.json
+    .venv/bin/python -m loadtests.surge.staff OUT.json
 
 It loads the demo directory into the empty database, as `tsunagu serve` would, and writes
 {"admin": TOKEN, "desks": {ORGANISATION_ID: [TOKEN, TIER]}} to OUT.json. A tier is that of the
@@ -18,9 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from referral_directory.storage import db
 from referral_directory.snapshot import Snapshot
 from referral_directory.staff.accounts import add_user
+from referral_directory.storage import db
 from routing.runtime import open_runtime
 from routing.settings import Settings
 
@@ -54,7 +54,7 @@ async def create_staff() -> dict:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: surge_staff.py OUT.json", file=sys.stderr)
+        print("usage: python -m loadtests.surge.staff OUT.json", file=sys.stderr)
         return 2
     staff = asyncio.run(create_staff())
     Path(argv[0]).write_text(json.dumps(staff), encoding="utf-8")
