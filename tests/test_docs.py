@@ -74,7 +74,7 @@ def test_every_relative_link_resolves_to_a_file_in_the_repository(document: str)
     assert not broken, f"{document}: {broken}"
 
 
-@pytest.mark.parametrize("document", DOCUMENTS)
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if d != "CHANGELOG.md"])  # history names the paths of its day
 def test_every_repository_path_a_document_names_exists(document: str) -> None:
     text = (REPOSITORY / document).read_text()
     named = {code for code in _CODE.findall(text) if _REPO_PATH.match(code)}
