@@ -232,7 +232,9 @@ async def list_services(
         area_codes = [NATION] if region == NATION else _codes_within(host, region)
     if open_at is not None and open_at.tzinfo is None:
         raise Invalid("open_at needs a UTC offset, e.g. 2026-12-30T10:00:00+09:00")
-    found = await directory_service.search_services(session, topic=topic, channel=channel, tier=tier, name_contains=q, area_codes=area_codes)
+    found = await directory_service.search_services(
+        session, topic=topic, channel=channel, tier=tier, name_contains=q, area_codes=area_codes
+    )
     if open_at is not None:
         found = tuple(s for s in found if s.status == "active" and is_open_at(compile_hours(s), open_at, host.holidays))
     return ServiceList(total=len(found), items=[service_out(s) for s in found[offset : offset + limit]])
@@ -351,7 +353,9 @@ CLOSURES = Items("schedules", "closure")
 Item = PhoneRecord | ScheduleRecord
 
 
-def _with_item(items: Items, item_id: str, fresh: Callable[[Any], Item] | None, *, only_if: Callable[[Any], bool] = lambda _: True) -> Change:
+def _with_item(
+    items: Items, item_id: str, fresh: Callable[[Any], Item] | None, *, only_if: Callable[[Any], bool] = lambda _: True
+) -> Change:
     """A change that replaces one part of a service by `fresh(part)`, or removes it when `fresh` is None; 404 when there is
     no such part, or when it is not one `only_if` accepts."""
 
@@ -360,7 +364,11 @@ def _with_item(items: Items, item_id: str, fresh: Callable[[Any], Item] | None, 
         found = next((part for part in parts if part.id == item_id), None)
         if found is None or not only_if(found):
             raise NotFound(f"this service has no {items.noun} {item_id}")
-        kept = tuple(part for part in parts if part.id != item_id) if fresh is None else tuple(fresh(p) if p.id == item_id else p for p in parts)
+        kept = (
+            tuple(part for part in parts if part.id != item_id)
+            if fresh is None
+            else tuple(fresh(p) if p.id == item_id else p for p in parts)
+        )
         changed: dict[str, Any] = {items.field: kept}
         return replace(old, **changed)
 
@@ -373,11 +381,15 @@ def _with_item(items: Items, item_id: str, fresh: Callable[[Any], Item] | None, 
 @router.post("/services/{service_id}/schedules", response_model=ServiceOut, status_code=201, summary="Add opening hours")
 async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
     schedule = _schedule(body)
-    return service_out(await _store_service(host, session, staff, service_id, lambda old: replace(old, schedules=(*old.schedules, schedule))))
+    return service_out(
+        await _store_service(host, session, staff, service_id, lambda old: replace(old, schedules=(*old.schedules, schedule)))
+    )
 
 
 @router.put("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Replace opening hours")
-async def update_schedule(service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def update_schedule(
+    service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff
+) -> ServiceOut:
     fresh = replace(_schedule(body), id=schedule_id)
     return service_out(await _store_service(host, session, staff, service_id, _with_item(SCHEDULES, schedule_id, lambda _: fresh)))
 

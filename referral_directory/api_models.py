@@ -13,7 +13,9 @@ ChannelName = Literal["voice", "sns"]
 TierName = Literal["national", "prefecture", "municipal"]
 Day = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 HHMM = Annotated[str, Field(pattern=r"^[0-2][0-9]:[0-5][0-9]$", examples=["09:00"])]
-LgCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", examples=["131016"], description="6-digit lgcode with check digit; 000000 = whole country")]
+LgCode = Annotated[
+    str, Field(pattern=r"^[0-9]{6}$", examples=["131016"], description="6-digit lgcode with check digit; 000000 = whole country")
+]
 
 
 class _Strict(BaseModel):

@@ -63,20 +63,76 @@ EVERY_DAY = WEEKDAYS
 
 # Area codes without the trunk 0: the prefecture seat, and the designated cities by name.
 PREFECTURE_AREA_CODES: dict[str, str] = {
-    "01": "11", "02": "17", "03": "19", "04": "22", "05": "18", "06": "23", "07": "24",
-    "08": "29", "09": "28", "10": "27", "11": "48", "12": "43", "13": "3", "14": "45",
-    "15": "25", "16": "76", "17": "76", "18": "776", "19": "55", "20": "26", "21": "58",
-    "22": "54", "23": "52", "24": "59", "25": "77", "26": "75", "27": "6", "28": "78",
-    "29": "742", "30": "73", "31": "857", "32": "852", "33": "86", "34": "82", "35": "83",
-    "36": "88", "37": "87", "38": "89", "39": "88", "40": "92", "41": "952", "42": "95",
-    "43": "96", "44": "97", "45": "985", "46": "99", "47": "98",
-}  # fmt: skip
+    "01": "11",
+    "02": "17",
+    "03": "19",
+    "04": "22",
+    "05": "18",
+    "06": "23",
+    "07": "24",
+    "08": "29",
+    "09": "28",
+    "10": "27",
+    "11": "48",
+    "12": "43",
+    "13": "3",
+    "14": "45",
+    "15": "25",
+    "16": "76",
+    "17": "76",
+    "18": "776",
+    "19": "55",
+    "20": "26",
+    "21": "58",
+    "22": "54",
+    "23": "52",
+    "24": "59",
+    "25": "77",
+    "26": "75",
+    "27": "6",
+    "28": "78",
+    "29": "742",
+    "30": "73",
+    "31": "857",
+    "32": "852",
+    "33": "86",
+    "34": "82",
+    "35": "83",
+    "36": "88",
+    "37": "87",
+    "38": "89",
+    "39": "88",
+    "40": "92",
+    "41": "952",
+    "42": "95",
+    "43": "96",
+    "44": "97",
+    "45": "985",
+    "46": "99",
+    "47": "98",
+}
 CITY_AREA_CODES: dict[str, str] = {
-    "札幌市": "11", "仙台市": "22", "さいたま市": "48", "千葉市": "43", "横浜市": "45",
-    "川崎市": "44", "相模原市": "42", "新潟市": "25", "静岡市": "54", "浜松市": "53",
-    "名古屋市": "52", "京都市": "75", "大阪市": "6", "堺市": "72", "神戸市": "78",
-    "岡山市": "86", "広島市": "82", "北九州市": "93", "福岡市": "92", "熊本市": "96",
-}  # fmt: skip
+    "札幌市": "11",
+    "仙台市": "22",
+    "さいたま市": "48",
+    "千葉市": "43",
+    "横浜市": "45",
+    "川崎市": "44",
+    "相模原市": "42",
+    "新潟市": "25",
+    "静岡市": "54",
+    "浜松市": "53",
+    "名古屋市": "52",
+    "京都市": "75",
+    "大阪市": "6",
+    "堺市": "72",
+    "神戸市": "78",
+    "岡山市": "86",
+    "広島市": "82",
+    "北九州市": "93",
+    "福岡市": "92",
+    "熊本市": "96",
+}
 # Prefectures whose window stays open over 年末年始 with extended hours instead of closing.
 YEAR_END_EXTENDED: frozenset[str] = frozenset({"13", "27", "40"})
 _DISTRICT = re.compile(r".+?郡(.+[町村])")
@@ -102,28 +158,67 @@ class _NationalLine:
 
 ALL_DAY = (_Hours(EVERY_DAY, "00:00", "24:00"),)
 NATIONAL_LINES: tuple[_NationalLine, ...] = (
-    _NationalLine("general", "孤独・孤立相談ダイヤル 総合窓口", "一般社団法人 つなぐ相談ネットワーク",
-                  ("general",), ALL_DAY, voice=40, sns=20),
-    _NationalLine("mind", "こころと人間関係の相談ライン", "NPO法人 よるのこころ相談室",
-                  ("mind",), (_Hours(("MO", "TU", "WE", "TH", "SU"), "17:00", "22:00"),
-                              _Hours(("FR", "SA"), "18:00", "02:00")), voice=25, sns=15),
-    _NationalLine("life", "暮らし・お金・仕事の相談ライン", "一般社団法人 くらしとしごと支援機構",
-                  ("life",), (_Hours(WEEKDAYS_ONLY, "10:00", "20:00"),), voice=20),
-    _NationalLine("violence", "DV・性暴力 24時間相談ライン", "NPO法人 あおぞら女性支援センター",
-                  ("violence",), ALL_DAY, voice=20, sns=10),
-    _NationalLine("family", "子育て・家族・ひとり親の相談ライン", "NPO法人 こそだてひろばネット",
-                  ("family",), (_Hours(EVERY_DAY, "10:00", "22:00"),), voice=15, sns=10),
-    _NationalLine("youth", "18歳以下のための こどもの相談ライン", "NPO法人 こどもの声ネットワーク",
-                  ("youth",), (_Hours(EVERY_DAY, "16:00", "21:00"),), voice=15, sns=15),
-    _NationalLine("sogi", "性別違和・同性愛の相談ライン", "NPO法人 にじいろ相談室",
-                  ("sogi",), (_Hours(EVERY_DAY, "18:00", "22:00"),), voice=10, sns=10),
-    _NationalLine("foreign", "Foreign Language Line 外国語相談ライン", "一般社団法人 多言語生活相談センター",
-                  ("foreign",), (_Hours(EVERY_DAY, "10:00", "22:00"),), voice=12),
-    _NationalLine("crisis-a", "24時間 いのちの危機相談ライン", "NPO法人 ともしび危機相談センター",
-                  ("crisis",), ALL_DAY, voice=30, sns=20),
-    _NationalLine("crisis-b", "24時間 死にたいほどつらい時の相談ライン", "一般社団法人 よあけ相談支援会",
-                  ("crisis",), ALL_DAY, voice=20, sns=10),
-)  # fmt: skip
+    _NationalLine(
+        "general", "孤独・孤立相談ダイヤル 総合窓口", "一般社団法人 つなぐ相談ネットワーク", ("general",), ALL_DAY, voice=40, sns=20
+    ),
+    _NationalLine(
+        "mind",
+        "こころと人間関係の相談ライン",
+        "NPO法人 よるのこころ相談室",
+        ("mind",),
+        (_Hours(("MO", "TU", "WE", "TH", "SU"), "17:00", "22:00"), _Hours(("FR", "SA"), "18:00", "02:00")),
+        voice=25,
+        sns=15,
+    ),
+    _NationalLine(
+        "life",
+        "暮らし・お金・仕事の相談ライン",
+        "一般社団法人 くらしとしごと支援機構",
+        ("life",),
+        (_Hours(WEEKDAYS_ONLY, "10:00", "20:00"),),
+        voice=20,
+    ),
+    _NationalLine("violence", "DV・性暴力 24時間相談ライン", "NPO法人 あおぞら女性支援センター", ("violence",), ALL_DAY, voice=20, sns=10),
+    _NationalLine(
+        "family",
+        "子育て・家族・ひとり親の相談ライン",
+        "NPO法人 こそだてひろばネット",
+        ("family",),
+        (_Hours(EVERY_DAY, "10:00", "22:00"),),
+        voice=15,
+        sns=10,
+    ),
+    _NationalLine(
+        "youth",
+        "18歳以下のための こどもの相談ライン",
+        "NPO法人 こどもの声ネットワーク",
+        ("youth",),
+        (_Hours(EVERY_DAY, "16:00", "21:00"),),
+        voice=15,
+        sns=15,
+    ),
+    _NationalLine(
+        "sogi",
+        "性別違和・同性愛の相談ライン",
+        "NPO法人 にじいろ相談室",
+        ("sogi",),
+        (_Hours(EVERY_DAY, "18:00", "22:00"),),
+        voice=10,
+        sns=10,
+    ),
+    _NationalLine(
+        "foreign",
+        "Foreign Language Line 外国語相談ライン",
+        "一般社団法人 多言語生活相談センター",
+        ("foreign",),
+        (_Hours(EVERY_DAY, "10:00", "22:00"),),
+        voice=12,
+    ),
+    _NationalLine("crisis-a", "24時間 いのちの危機相談ライン", "NPO法人 ともしび危機相談センター", ("crisis",), ALL_DAY, voice=30, sns=20),
+    _NationalLine(
+        "crisis-b", "24時間 死にたいほどつらい時の相談ライン", "一般社団法人 よあけ相談支援会", ("crisis",), ALL_DAY, voice=20, sns=10
+    ),
+)
 
 
 def demo_directory(regions: Regions) -> DirectoryRecords:
@@ -160,14 +255,8 @@ def _municipal_places(regions: Regions) -> list[_Place]:
     def label(name: str, prefecture: str) -> str:
         return name if name_counts[name] == 1 else prefecture_names[prefecture] + name
 
-    places = [
-        _Place(c.code, c.lgcode, label(c.name, c.prefecture), c.prefecture, larger=True, designated=True)
-        for c in cities.values()
-    ]
-    places += [
-        _Place(m.code, m.lgcode, label(_common_name(m.name), m.prefecture), m.prefecture, _is_larger(m), False)
-        for m in standalone
-    ]
+    places = [_Place(c.code, c.lgcode, label(c.name, c.prefecture), c.prefecture, larger=True, designated=True) for c in cities.values()]
+    places += [_Place(m.code, m.lgcode, label(_common_name(m.name), m.prefecture), m.prefecture, _is_larger(m), False) for m in standalone]
     return sorted(places, key=lambda p: p.code)
 
 
@@ -221,9 +310,7 @@ class _Builder:
     def add_prefecture(self, prefecture: Prefecture) -> None:
         code, name = prefecture.code, prefecture.name
         org_id = derived_id("demo", "organization", "prefecture", code)
-        self.organizations.append(
-            OrganizationRecord(id=org_id, name=f"{name}社会福祉協議会", description=DEMO_NOTE)
-        )
+        self.organizations.append(OrganizationRecord(id=org_id, name=f"{name}社会福祉協議会", description=DEMO_NOTE))
         service_id = derived_id("demo", "service", "prefecture", code)
         late = _pick(code, 4) == 0
         hours = (_Hours(WEEKDAYS_ONLY, "09:00", "20:00" if late else "17:00"),)
@@ -252,9 +339,7 @@ class _Builder:
     def add_municipal(self, place: _Place) -> None:
         org_id = derived_id("demo", "organization", "municipal", place.code)
         office = _office(place.label)
-        self.organizations.append(
-            OrganizationRecord(id=org_id, name=f"{office} 生活支援課", description=DEMO_NOTE)
-        )
+        self.organizations.append(OrganizationRecord(id=org_id, name=f"{office} 生活支援課", description=DEMO_NOTE))
         service_id = derived_id("demo", "service", "municipal", place.code)
         topics = ("life", "family", "general") + (("mind",) if place.larger else ())
         desk = "くらしとこころの相談窓口" if place.larger else "くらしの相談窓口"

@@ -20,7 +20,15 @@ class TsunaguError(Exception):
         if not self.problems:
             return {"detail": self.message}
         return {
-            "detail": [{"loc": ["body", *p.field.replace("]", "").replace("[", ".").split(".")], "msg": p.message, "type": "directory", "where": p.where} for p in self.problems],
+            "detail": [
+                {
+                    "loc": ["body", *p.field.replace("]", "").replace("[", ".").split(".")],
+                    "msg": p.message,
+                    "type": "directory",
+                    "where": p.where,
+                }
+                for p in self.problems
+            ],
             "message": self.message,
         }
 

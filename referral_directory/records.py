@@ -139,7 +139,5 @@ def normalized(service: ServiceRecord) -> ServiceRecord:
         channels=channels,
         capacity=tuple((c, capacity.get(c, 0)) for c in channels),
         areas=tuple(sorted(set(service.areas))),
-        schedules=tuple(
-            replace(s, byday=tuple(sorted(set(s.byday), key=lambda d: day_rank.get(d, 7)))) for s in service.schedules
-        ),
+        schedules=tuple(replace(s, byday=tuple(sorted(set(s.byday), key=lambda d: day_rank.get(d, 7)))) for s in service.schedules),
     )

@@ -208,7 +208,12 @@ async def change_history(session: AsyncSession, entity_id: str, limit: int = 200
 
 
 def _record_changes(
-    out: list[ChangeRecord], entity: str, entity_id: str, old: OrganizationRecord | ServiceRecord | None, new: OrganizationRecord | ServiceRecord, actor: str
+    out: list[ChangeRecord],
+    entity: str,
+    entity_id: str,
+    old: OrganizationRecord | ServiceRecord | None,
+    new: OrganizationRecord | ServiceRecord,
+    actor: str,
 ) -> Literal["created", "updated", "unchanged"]:
     if old is None:
         out.append(ChangeRecord(actor=actor, entity=entity, entity_id=entity_id, field="created", new=_json(new)))
@@ -230,8 +235,12 @@ def _audit_entries(changes: list[ChangeRecord], actor: str) -> list[audit.Entry]
     at = utcnow()
     return [
         audit.Entry(
-            actor=actor, action=f"directory.{entity}.{'create' if names == ['created'] else 'update'}",
-            resource_kind=entity, resource_id=entity_id, detail={} if names == ["created"] else {"fields": names}, at=at,
+            actor=actor,
+            action=f"directory.{entity}.{'create' if names == ['created'] else 'update'}",
+            resource_kind=entity,
+            resource_id=entity_id,
+            detail={} if names == ["created"] else {"fields": names},
+            at=at,
         )
         for (entity, entity_id), names in fields_of.items()
     ]
@@ -253,8 +262,14 @@ async def _delete_children(session: AsyncSession, service_id: str) -> None:
 def _service_rows(svc: ServiceRecord, rows: _Rows, *, new: bool) -> None:
     """Append the table rows of one service: the service row goes to insert when new, else to update."""
     service_row = {
-        "id": svc.id, "organization_id": svc.organization_id, "name": svc.name, "tier": svc.tier,
-        "holidays": svc.holidays, "status": svc.status, "description": svc.description, "sns_url": svc.sns_url,
+        "id": svc.id,
+        "organization_id": svc.organization_id,
+        "name": svc.name,
+        "tier": svc.tier,
+        "holidays": svc.holidays,
+        "status": svc.status,
+        "description": svc.description,
+        "sns_url": svc.sns_url,
         "updated_at": utcnow(),
     }
     rows[Service if new else "update"].append(service_row)
@@ -268,8 +283,15 @@ def _service_rows(svc: ServiceRecord, rows: _Rows, *, new: bool) -> None:
     ]
     rows[Schedule] += [
         {
-            "id": s.id, "service_id": svc.id, "position": i, "kind": s.kind, "byday": ",".join(s.byday),
-            "opens_at": s.opens_at, "closes_at": s.closes_at, "valid_from": s.valid_from, "valid_to": s.valid_to,
+            "id": s.id,
+            "service_id": svc.id,
+            "position": i,
+            "kind": s.kind,
+            "byday": ",".join(s.byday),
+            "opens_at": s.opens_at,
+            "closes_at": s.closes_at,
+            "valid_from": s.valid_from,
+            "valid_to": s.valid_to,
             "description": s.description,
         }
         for i, s in enumerate(svc.schedules)
@@ -314,20 +336,32 @@ async def _service_records(session: AsyncSession, rows: Sequence[Row[Any]], only
         channels = sorted(grouped[ServiceChannel][row.id], key=lambda c: channel_rank.get(c.channel, 99))
         out.append(
             ServiceRecord(
-                id=row.id, organization_id=row.organization_id, name=row.name, tier=row.tier,
+                id=row.id,
+                organization_id=row.organization_id,
+                name=row.name,
+                tier=row.tier,
                 topics=tuple(sorted((t.topic for t in grouped[ServiceTopic][row.id]), key=lambda t: topic_rank.get(t, 99))),
                 channels=tuple(c.channel for c in channels),
                 areas=tuple(sorted(a.lgcode for a in grouped[ServiceArea][row.id])),
                 capacity=tuple((c.channel, c.capacity) for c in channels),
-                holidays=row.holidays, status=row.status, description=row.description, sns_url=row.sns_url,
+                holidays=row.holidays,
+                status=row.status,
+                description=row.description,
+                sns_url=row.sns_url,
                 phones=tuple(
                     PhoneRecord(id=p.id, number=p.number, description=p.description)
                     for p in sorted(grouped[Phone][row.id], key=lambda p: p.position)
                 ),
                 schedules=tuple(
                     ScheduleRecord(
-                        id=s.id, kind=s.kind, byday=tuple(d for d in s.byday.split(",") if d), opens_at=s.opens_at,
-                        closes_at=s.closes_at, valid_from=s.valid_from, valid_to=s.valid_to, description=s.description,
+                        id=s.id,
+                        kind=s.kind,
+                        byday=tuple(d for d in s.byday.split(",") if d),
+                        opens_at=s.opens_at,
+                        closes_at=s.closes_at,
+                        valid_from=s.valid_from,
+                        valid_to=s.valid_to,
+                        description=s.description,
                     )
                     for s in sorted(grouped[Schedule][row.id], key=lambda s: s.position)
                 ),

@@ -108,9 +108,7 @@ def compile_hours(service: ServiceRecord) -> Hours:
             extra.append(DatedHours(*_dates(schedule), (_window(schedule),)))
         else:
             weekly.append(_window(schedule))
-    return Hours(
-        weekly=tuple(weekly), extra=tuple(extra), closures=tuple(closures), closed_on_holidays=service.holidays != "open"
-    )
+    return Hours(weekly=tuple(weekly), extra=tuple(extra), closures=tuple(closures), closed_on_holidays=service.holidays != "open")
 
 
 def _dates(schedule: ScheduleRecord) -> tuple[date, date]:
@@ -124,9 +122,7 @@ def _window(schedule: ScheduleRecord) -> Window:
     return window(",".join(schedule.byday), schedule.opens_at or "00:00", schedule.closes_at or "24:00")
 
 
-def build_snapshot(
-    records: DirectoryRecords, regions: Regions, *, version: int, holidays: Container[date], built_at: datetime
-) -> Snapshot:
+def build_snapshot(records: DirectoryRecords, regions: Regions, *, version: int, holidays: Container[date], built_at: datetime) -> Snapshot:
     """Build the routing snapshot of the active services in a validated directory."""
     organizations = {o.id: o.name for o in records.organizations}
     services: dict[str, ServiceEntry] = {}

@@ -80,9 +80,7 @@ def phone_problem(number: str) -> str | None:
     return None
 
 
-def validate_records(
-    records: DirectoryRecords, regions: Regions, *, known_organization_ids: Container[str] = ()
-) -> tuple[Problem, ...]:
+def validate_records(records: DirectoryRecords, regions: Regions, *, known_organization_ids: Container[str] = ()) -> tuple[Problem, ...]:
     """Return every problem in the records (empty when they can be stored), never stopping at the first."""
     problems: list[Problem] = []
     seen: dict[str, dict[str, str]] = {"organization": {}, "service": {}, "phone": {}, "schedule": {}}

@@ -17,26 +17,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.rest import Client
 
 from referral_directory import api as directory_api
-from referral_directory.storage import db
 from referral_directory.errors import TsunaguError
 from referral_directory.regions import Regions
-from routing import preview
-from routing.privacy import audit_api
+from referral_directory.storage import db
+from routing import preview, web
 from routing.cases import api as cases_api
-from routing.statistics import api as stats_api
 from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
+from routing.contacts import reconciler
 from routing.deps import RuntimeDep
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE
+from routing.privacy import audit_api, keyring
+from routing.privacy.purge import CHECK_SECONDS, purge_if_due
 from routing.runtime import CHECKPOINT_SECONDS, Runtime, open_runtime
 from routing.settings import Settings
-from routing.contacts import reconciler
-from routing.privacy import keyring
-from routing.privacy.purge import CHECK_SECONDS, purge_if_due
+from routing.statistics import api as stats_api
 from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
 from routing.telephony.callbacks import dispatch_once, twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
-from routing import web
 
 log = structlog.get_logger("tsunagu.http")
 # How long the event loop may keep the GIL while another thread of the worker waits for it (Python's

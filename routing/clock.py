@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +16,6 @@ class Clock:
     def now(self) -> datetime:
         """Return the service's current instant (UTC, aware)."""
         if self.start is None:
-            return datetime.now(timezone.utc)
+            return datetime.now(UTC)
         elapsed = (time.monotonic() - self._started) * self.speed
-        return (self.start + timedelta(seconds=elapsed)).astimezone(timezone.utc)
+        return (self.start + timedelta(seconds=elapsed)).astimezone(UTC)

@@ -135,7 +135,9 @@ class Decision:
         """The soonest opening per tier, in policy order; only when nothing is open."""
         if self._next is _UNSET:
             now = self._now  # given with every outcome but no_service
-            self._next = _next_openings(self._closed, now, self._holidays, self.policy) if self.outcome == "all_closed" and now is not None else ()
+            self._next = (
+                _next_openings(self._closed, now, self._holidays, self.policy) if self.outcome == "all_closed" and now is not None else ()
+            )
         return self._next
 
     def _key(self) -> tuple[object, ...]:

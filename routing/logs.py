@@ -16,10 +16,29 @@ from structlog.typing import EventDict, Processor
 _PHONE = re.compile(r"(?<![0-9])(?:\+|%2[bB])?[0-9](?:[\s\-‐−ー()]?[0-9]){8,14}(?![0-9])")
 REDACTED = "[redacted-number]"
 # Fields whose value is never logged, whatever it looks like: what a person said or gave, and secrets.
-SENSITIVE_FIELDS = frozenset({
-    "note", "notes", "text", "body", "contact", "reason", "exception_reason", "why", "speech", "speechresult",
-    "from", "caller", "number", "password", "token", "authorization", "cookie", "session", "csrf_token",
-})  # fmt: skip
+SENSITIVE_FIELDS = frozenset(
+    {
+        "note",
+        "notes",
+        "text",
+        "body",
+        "contact",
+        "reason",
+        "exception_reason",
+        "why",
+        "speech",
+        "speechresult",
+        "from",
+        "caller",
+        "number",
+        "password",
+        "token",
+        "authorization",
+        "cookie",
+        "session",
+        "csrf_token",
+    }
+)
 WITHHELD = "[redacted]"
 
 

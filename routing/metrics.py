@@ -17,13 +17,20 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.calls = Counter("tsunagu_calls", "Calls ended, by outcome and topic", ["outcome", "topic"], registry=self.registry)
         self.webhook_seconds = Histogram(
-            "tsunagu_webhook_seconds", "Time to answer a Twilio webhook", ["step"], registry=self.registry,
+            "tsunagu_webhook_seconds",
+            "Time to answer a Twilio webhook",
+            ["step"],
+            registry=self.registry,
             # 75 ms: the surge drills read the service's own p99 off these, and the target is 100 ms
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        self.fallbacks = Counter("tsunagu_webhook_fallbacks", "Webhooks answered with the fallback number", ["step"], registry=self.registry)
+        self.fallbacks = Counter(
+            "tsunagu_webhook_fallbacks", "Webhooks answered with the fallback number", ["step"], registry=self.registry
+        )
         self.wait_seconds = Histogram(
-            "tsunagu_wait_seconds", "How long callers waited for a free line", registry=self.registry,
+            "tsunagu_wait_seconds",
+            "How long callers waited for a free line",
+            registry=self.registry,
             buckets=(0, 20, 40, 60, 120, 180, 300, 600, 1200),
         )
 

@@ -77,7 +77,10 @@ def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None)
         municipality = shared_municipality(regions, match.municipalities)
         place = PlaceOut(
             lgcode=lgcode6(municipality) if municipality else None,
-            municipality=municipality, prefecture=match.prefecture, name=match.label, how="postal_code",
+            municipality=municipality,
+            prefecture=match.prefecture,
+            name=match.label,
+            how="postal_code",
         )
         return Contact(topic="general", municipality=municipality, prefecture=match.prefecture), place
     if lgcode and lgcode != NATION:
@@ -103,7 +106,9 @@ def explain(decision: Decision) -> str:
     """Return a one-line explanation of a decision, for people reading the preview."""
     if decision.outcome == "route":
         first = decision.candidates[0]
-        return f"{len(decision.candidates)} open service(s); first {first.name} ({first.tier}, {first.match} match, {first.free_slots} free)"
+        return (
+            f"{len(decision.candidates)} open service(s); first {first.name} ({first.tier}, {first.match} match, {first.free_slots} free)"
+        )
     if decision.outcome == "all_full":
         return f"{len(decision.full)} service(s) are open but every slot is taken; the caller waits in the queue"
     if decision.outcome == "all_closed":

@@ -11,25 +11,24 @@ from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from referral_directory.staff import audit
-from referral_directory.storage import db
-from routing import migrations
 from referral_directory import service as directory_service
 from referral_directory.demo import demo_directory
 from referral_directory.hours import japanese_holidays
 from referral_directory.regions import Regions, build_regions
 from referral_directory.snapshot import Snapshot, build_snapshot
-from referral_directory.validation import validate_records
+from referral_directory.staff import audit
 from referral_directory.staff.token_cache import TokenCache
+from referral_directory.storage import db
+from referral_directory.validation import validate_records
+from routing import migrations
 from routing.clock import Clock
 from routing.contacts.switchboard import Switchboard
 from routing.live.keys import VERSION_CHANNEL
+from routing.live.redis_server import EmbeddedRedis, connect
 from routing.live.state import LiveState
 from routing.metrics import Metrics
-from routing.live.redis_server import EmbeddedRedis, connect
 from routing.privacy.keyring import Keyring, keys_for
 from routing.settings import Settings
 
@@ -172,7 +171,12 @@ class Runtime:
 
 
 async def open_runtime(
-    settings: Settings, *, regions: Regions | None = None, demo: bool = False, snapshot: bool = True, watch: bool = True,
+    settings: Settings,
+    *,
+    regions: Regions | None = None,
+    demo: bool = False,
+    snapshot: bool = True,
+    watch: bool = True,
     serving: bool = False,
 ) -> Runtime:
     """Connect and migrate; then, as asked, load the demo into an empty directory, load the snapshot, follow changes.
@@ -231,5 +235,3 @@ async def load_demo_if_empty(runtime: Runtime) -> bool:
         summary = await directory_service.save_records(session, records, actor="demo")
     log.info("demo_directory_loaded", entries=summary.created, version=summary.version)
     return True
-
-

@@ -54,8 +54,13 @@ async def chromium(profile: Path) -> AsyncIterator:  # yields a playwright Brows
     executable = chromium_path()
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
-            user_data_dir=str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
-            locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1100, "height": 800},
+            user_data_dir=str(profile),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            locale="ja-JP",
+            timezone_id="Asia/Tokyo",
+            viewport={"width": 1100, "height": 800},
         )
         context.set_default_timeout(10_000)
         try:

@@ -99,7 +99,10 @@ def make_varied_records() -> DirectoryRecords:
             make_schedule(kind="open", byday=WEEKDAYS, opens_at="10:00", closes_at="22:00", valid_from="2027-12-29", valid_to="2028-01-03"),
         ),
     )
-    organizations = (make_organization(email="info@example.jp", website="https://example.jp/"), make_organization(id=derived_id("tokyo"), name="東京都", description="都庁"))
+    organizations = (
+        make_organization(email="info@example.jp", website="https://example.jp/"),
+        make_organization(id=derived_id("tokyo"), name="東京都", description="都庁"),
+    )
     return make_records(crisis, tokyo, organizations=organizations)
 
 

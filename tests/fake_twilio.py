@@ -42,8 +42,16 @@ def _app(fake: FakeTwilio) -> FastAPI:
         sid = "CA" + uuid.uuid4().hex
         fake.calls.append({"account_sid": account_sid, "authorization": request.headers.get("authorization", ""), **form})
         return JSONResponse(
-            {"sid": sid, "account_sid": account_sid, "to": form.get("To"), "from": form.get("From"), "status": "queued",
-             "direction": "outbound-api", "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{sid}.json"},
+            {
+                "sid": sid,
+                "account_sid": account_sid,
+                "to": form.get("To"),
+                "from": form.get("From"),
+                "status": "queued",
+                "direction": "outbound-api",
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{sid}.json",
+            },
             status_code=201,
         )
 
@@ -56,16 +64,32 @@ def _app(fake: FakeTwilio) -> FastAPI:
             fake.fail_updates -= 1
             return JSONResponse({"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}, status_code=400)
         fake.updates.append({"CallSid": call_sid, **form})
-        return JSONResponse({"sid": call_sid, "account_sid": account_sid, "status": "in-progress", "direction": "inbound",
-                             "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"})  # fmt: skip
+        return JSONResponse(
+            {
+                "sid": call_sid,
+                "account_sid": account_sid,
+                "status": "in-progress",
+                "direction": "inbound",
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json",
+            }
+        )
 
     @app.get("/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json")
     async def fetch_call(account_sid: str, call_sid: str) -> JSONResponse:
         fake.fetched.append(call_sid)
         if call_sid not in fake.statuses:
             return JSONResponse({"code": 20404, "message": "The requested resource was not found", "status": 404}, status_code=404)
-        return JSONResponse({"sid": call_sid, "account_sid": account_sid, "status": fake.statuses[call_sid], "direction": "inbound",
-                             "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"})  # fmt: skip
+        return JSONResponse(
+            {
+                "sid": call_sid,
+                "account_sid": account_sid,
+                "status": fake.statuses[call_sid],
+                "direction": "inbound",
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json",
+            }
+        )
 
     return app
 

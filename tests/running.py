@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from referral_directory.storage import db
 from referral_directory import service as directory_service
 from referral_directory.records import DirectoryRecords
 from referral_directory.regions import Regions
 from referral_directory.staff.accounts import add_user
+from referral_directory.storage import db
 from routing.app import create_app
 from routing.runtime import Runtime
 from routing.settings import Settings
@@ -30,7 +30,9 @@ class Running:
     def runtime(self) -> Runtime:
         return self.app.state.runtime
 
-    async def token(self, name: str, role: str = "coordinator", regions: tuple[str, ...] = ("000000",), org: str | None = None) -> dict[str, str]:
+    async def token(
+        self, name: str, role: str = "coordinator", regions: tuple[str, ...] = ("000000",), org: str | None = None
+    ) -> dict[str, str]:
         """Create a staff account and return the Authorization header for its token."""
         async with db.transaction(self.runtime.sessions) as session:
             _, token = await add_user(session, self.runtime.regions, name=name, role=role, organization_id=org, region_codes=regions)

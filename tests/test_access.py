@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from referral_directory.staff.accounts import Role, Staff
 from builders import make_service
+
 from referral_directory.staff.access import Action, CaseScope, ReferralScope, ServiceScope, StatsScope, decide
+from referral_directory.staff.accounts import Role, Staff
 
 OWN, OTHER, THIRD = "org-own", "org-other", "org-third"
 TOKYO, CHIYODA, OSAKA_CITY = "130001", "131016", "271004"

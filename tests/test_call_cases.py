@@ -8,16 +8,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-
 from fake_twilio import fake_twilio
+from running import Running, make_settings, running_app
+from sqlalchemy import select
+from test_cases import CHIYODA_ORG, DIRECTORY, NATIONAL, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
+from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
+
 from referral_directory.models import AuditEvent
 from routing.cases.models import Case, Referral
 from routing.telephony.calls import load_call, save_call
 from routing.telephony.simulator import Caller, TwilioSimulator
-from running import Running, make_settings, running_app
-from test_cases import CHIYODA_ORG, DIRECTORY, NATIONAL, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
-from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 
 
 async def cases(running: Running) -> list[Case]:
@@ -90,7 +90,8 @@ async def test_a_whisper_that_cannot_be_built_still_puts_the_window_through(desk
 
 
 async def test_a_window_is_put_through_at_once_while_another_program_holds_the_database(tmp_path: Path, redis_url: str, regions) -> None:
-    """Past the webhook's budget the window is put through without its whisper, not kept waiting for the lock; the case opens on the next answer."""
+    """Past the webhook's budget the window is put through without its whisper, not kept waiting for the lock;
+    the case opens on the next answer."""
     settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, webhook_budget_seconds=0.5, **voice_settings())
     async with running_app(settings, regions) as running:
         await running.store(DIRECTORY)

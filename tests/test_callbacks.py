@@ -6,15 +6,15 @@ import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import select
-
 from fake_twilio import fake_twilio
-from routing.telephony.records import CallbackRequest, CallRecord
-from routing.privacy.confidentiality import unseal
-from routing.telephony.callbacks import dispatch_once, twilio_client
 from running import make_settings, running_app
+from sqlalchemy import select
 from test_voice import DIRECTORY, FAMILY, TUESDAY_10, slots_held
 from voice_support import DIAL_NUMBER, PUBLIC_URL, Call, voice_settings
+
+from routing.privacy.confidentiality import unseal
+from routing.telephony.callbacks import dispatch_once, twilio_client
+from routing.telephony.records import CallbackRequest, CallRecord
 
 ACCOUNT = "AC" + "1" * 32
 CANARY = "+819055501234"
@@ -25,8 +25,14 @@ async def family_lines_taken(tmp_path: Path, redis_url: str, regions):
     """A running service with a local fake of Twilio's REST API, and FAMILY's two lines taken by calls."""
     with fake_twilio() as twilio:
         settings = make_settings(
-            tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, twilio_account_sid=ACCOUNT, twilio_api_url=twilio.url,
-            callback_seconds=3600, **voice_settings(),
+            tmp_path,
+            redis_url,
+            clock=TUESDAY_10,
+            clock_speed=0,
+            twilio_account_sid=ACCOUNT,
+            twilio_api_url=twilio.url,
+            callback_seconds=3600,
+            **voice_settings(),
         )
         async with running_app(settings, regions) as running:
             await running.store(DIRECTORY)
@@ -81,7 +87,9 @@ async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_
     assert CANARY.encode() not in database and CANARY[1:].encode() not in database
 
 
-async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callbacks_go_back_in_line(tmp_path: Path, redis_url: str, regions) -> None:
+async def test_callers_on_the_line_come_before_callbacks_and_unanswered_callbacks_go_back_in_line(
+    tmp_path: Path, redis_url: str, regions
+) -> None:
     async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
         booker = Call(running, caller=CANARY)
         await booker.reach_dial(topic="5")

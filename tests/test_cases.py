@@ -6,17 +6,17 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import make_organization, make_phone, make_records, make_schedule, make_service
+from running import Running, make_settings, running_app
 from sqlalchemy import select
 
-from builders import make_organization, make_phone, make_records, make_schedule, make_service
-from referral_directory.staff.audit import AuditEvent
 from referral_directory.records import NATION, WEEKDAYS, derived_id
+from referral_directory.staff.audit import AuditEvent
 from referral_directory.storage import db
 from routing.cases.models import Referral, SafetyException
-from routing.cases.service import case_list_query
 from routing.cases.rules import sweep_referrals
+from routing.cases.service import case_list_query
 from routing.clock import Clock
-from running import Running, make_settings, running_app
 
 TUESDAY_10 = "2026-12-01T10:00:00+09:00"
 NATIONAL_ORG, TOKYO_ORG, CHIYODA_ORG, OSAKA_ORG = (derived_id("org", n) for n in ("national", "tokyo", "chiyoda", "osaka"))
@@ -27,23 +27,42 @@ CANARY_PHONE = "090-8765-4321"
 def window(name: str, tier: str, area: str, org: str, number: str, hours=None, closed=()):
     sid = derived_id("case", name)
     hours = hours or dict(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
-    closures = tuple(make_schedule(id=derived_id(sid, "closed", str(start)), kind="closed", byday=(), opens_at=None, closes_at=None,
-                                   valid_from=start, valid_to=end) for start, end in closed)  # fmt: skip
+    closures = tuple(
+        make_schedule(
+            id=derived_id(sid, "closed", str(start)), kind="closed", byday=(), opens_at=None, closes_at=None, valid_from=start, valid_to=end
+        )
+        for start, end in closed
+    )
     return make_service(
-        id=sid, name=name, tier=tier, areas=(area,), topics=("general",), capacity=(("voice", 2),), holidays="open",
-        organization_id=org, phones=(make_phone(id=derived_id(sid, "phone"), number=number),),
+        id=sid,
+        name=name,
+        tier=tier,
+        areas=(area,),
+        topics=("general",),
+        capacity=(("voice", 2),),
+        holidays="open",
+        organization_id=org,
+        phones=(make_phone(id=derived_id(sid, "phone"), number=number),),
         schedules=(make_schedule(id=derived_id(sid, "hours"), **hours), *closures),
-    )  # fmt: skip
+    )
 
 
 NATIONAL = window("全国 総合窓口", "national", NATION, NATIONAL_ORG, "+81355550101")
-TOKYO = window("東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201",
-               dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00"))  # fmt: skip
+TOKYO = window(
+    "東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201", dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00")
+)
 CHIYODA = window("千代田区 生活支援窓口", "municipal", "131016", CHIYODA_ORG, "+81355550301")
 OSAKA = window("大阪府 総合相談窓口", "prefecture", "270008", OSAKA_ORG, "+81665550201")
-DIRECTORY = make_records(NATIONAL, TOKYO, CHIYODA, OSAKA, organizations=tuple(
-    make_organization(id=org, name=name) for org, name in
-    ((NATIONAL_ORG, "全国窓口"), (TOKYO_ORG, "東京都"), (CHIYODA_ORG, "千代田区"), (OSAKA_ORG, "大阪府"))))  # fmt: skip
+DIRECTORY = make_records(
+    NATIONAL,
+    TOKYO,
+    CHIYODA,
+    OSAKA,
+    organizations=tuple(
+        make_organization(id=org, name=name)
+        for org, name in ((NATIONAL_ORG, "全国窓口"), (TOKYO_ORG, "東京都"), (CHIYODA_ORG, "千代田区"), (OSAKA_ORG, "大阪府"))
+    ),
+)
 
 
 @pytest.fixture
@@ -171,9 +190,13 @@ async def test_a_box_narrowed_to_statuses_shows_only_those(chain: Running) -> No
     declined = await refer(chain, "national", first, TOKYO)
     waiting = await refer(chain, "national", second, TOKYO)
     await answer(chain, "tokyo", declined, "declined", reason="対象地域外のため")
-    open_ones = await as_(chain, "tokyo", "GET", "/api/referrals", params=[("box", "inbox"), ("status", "proposed"), ("status", "accepted")])
+    open_ones = await as_(
+        chain, "tokyo", "GET", "/api/referrals", params=[("box", "inbox"), ("status", "proposed"), ("status", "accepted")]
+    )
     assert [r["id"] for r in open_ones.json()] == [waiting["id"]]
-    to_redo = await as_(chain, "national", "GET", "/api/referrals", params=[("box", "outbox"), ("status", "declined"), ("status", "expired")])
+    to_redo = await as_(
+        chain, "national", "GET", "/api/referrals", params=[("box", "outbox"), ("status", "declined"), ("status", "expired")]
+    )
     assert [(r["id"], r["reason"]) for r in to_redo.json()] == [(declined["id"], "対象地域外のため")]
     everything = (await as_(chain, "national", "GET", "/api/referrals", params={"box": "outbox"})).json()
     assert sorted(r["id"] for r in everything) == sorted([waiting["id"], declined["id"]])
@@ -200,8 +223,19 @@ async def test_a_case_list_shows_held_and_referred_cases_newest_first_each_once(
     own = (await as_(chain, "tokyo", "POST", "/api/cases", json={"topic": "general", "lgcode": "131016"})).json()["id"]
     # A referral back to the organisation that holds the case (a transfer returned, say) must not list it twice.
     async with db.transaction(chain.runtime.sessions) as session:
-        session.add(Referral(case_id=first, hop=2, from_org=TOKYO_ORG, from_tier="prefecture", to_org=NATIONAL_ORG, to_service=NATIONAL.id,
-                             to_tier="national", created_by="test", created_at=chain.runtime.clock.now()))  # fmt: skip
+        session.add(
+            Referral(
+                case_id=first,
+                hop=2,
+                from_org=TOKYO_ORG,
+                from_tier="prefecture",
+                to_org=NATIONAL_ORG,
+                to_service=NATIONAL.id,
+                to_tier="national",
+                created_by="test",
+                created_at=chain.runtime.clock.now(),
+            )
+        )
 
     national = (await as_(chain, "national", "GET", "/api/cases")).json()
     assert [(c["id"], c["held_here"]) for c in national] == [(turned_down, True), (first, True), (quiet, True)]
@@ -213,8 +247,15 @@ async def test_a_case_list_shows_held_and_referred_cases_newest_first_each_once(
 
 
 async def test_a_referral_made_before_a_closure_falls_due_after_the_window_reopens(tmp_path: Path, redis_url: str, regions) -> None:
-    closed = window("東京都 総合相談窓口", "prefecture", "130001", TOKYO_ORG, "+81355550201",
-                    dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00"), closed=[(date(2026, 12, 29), date(2027, 1, 3))])  # fmt: skip
+    closed = window(
+        "東京都 総合相談窓口",
+        "prefecture",
+        "130001",
+        TOKYO_ORG,
+        "+81355550201",
+        dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00"),
+        closed=[(date(2026, 12, 29), date(2027, 1, 3))],
+    )
     settings = make_settings(tmp_path, redis_url, clock="2026-12-30T11:00:00+09:00", clock_speed=0)
     async with running_app(settings, regions) as running:
         await running.store(make_records(NATIONAL, closed))
@@ -256,11 +297,14 @@ async def test_guessing_case_and_referral_ids_from_outside_the_chain_reveals_not
         "admin": await chain.token("管理者", role="admin"),
     }
     requests = [
-        ("GET", f"/api/cases/{case_id}", None), ("PATCH", f"/api/cases/{case_id}", {"risk_level": "low"}),
-        ("POST", f"/api/cases/{case_id}/notes", {"text": "x"}), ("POST", f"/api/cases/{case_id}/consent", {"contact": "0312345678"}),
-        ("GET", f"/api/cases/{case_id}/suggestions", None), ("POST", f"/api/cases/{case_id}/referrals", {"to_service": OSAKA.id}),
+        ("GET", f"/api/cases/{case_id}", None),
+        ("PATCH", f"/api/cases/{case_id}", {"risk_level": "low"}),
+        ("POST", f"/api/cases/{case_id}/notes", {"text": "x"}),
+        ("POST", f"/api/cases/{case_id}/consent", {"contact": "0312345678"}),
+        ("GET", f"/api/cases/{case_id}/suggestions", None),
+        ("POST", f"/api/cases/{case_id}/referrals", {"to_service": OSAKA.id}),
         ("POST", f"/api/referrals/{referral['id']}/status", {"status": "accepted"}),
-    ]  # fmt: skip
+    ]
     for who, headers in outsiders.items():
         for method, path, body in requests:
             response = await chain.client.request(method, path, json=body, headers=headers)

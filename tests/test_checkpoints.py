@@ -11,10 +11,10 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from referral_directory.storage import db
-
-from routing import migrations
 from running import make_settings, running_app
+
+from referral_directory.storage import db
+from routing import migrations
 
 ROWS = 1200  # about 1,200 pages of log: past SQLite's own checkpoint at 1,000
 

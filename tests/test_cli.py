@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from referral_directory.storage import db
 from referral_directory.records import derived_id
 from referral_directory.staff.accounts import Role, hash_token, staff_for_token
+from referral_directory.storage import db
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
 SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "interchange" / "samples"
@@ -69,13 +69,17 @@ class Cli:
         }
         processes = [
             subprocess.Popen(
-                [str(TSUNAGU), *map(str, args)], env=env, cwd=self.folder,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [str(TSUNAGU), *map(str, args)],
+                env=env,
+                cwd=self.folder,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for args in commands
         ]
         outputs = [process.communicate(timeout=120) for process in processes]
-        return [Result(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
+        return [Result(p.returncode, out, err) for p, (out, err) in zip(processes, outputs, strict=True)]
 
     def query(self, sql: str) -> list[tuple]:
         with sqlite3.connect(self.database) as connection:
@@ -207,7 +211,7 @@ def test_a_broken_file_is_refused_with_every_problem_and_nothing_written(cli, tm
 
     results = cli.run_together(*(("directory", "import", path) for path, _ in files))
 
-    for (path, expected), result in zip(files, results):
+    for (path, expected), result in zip(files, results, strict=True):
         first, problems = result.refusal
         assert (result.code, result.stdout) == (1, ""), path.name
         assert first == f"refused {path}: {len(expected)} problem(s); nothing was written"
@@ -299,9 +303,7 @@ async def test_users_add_prints_a_working_token_alone_on_the_last_line_and_store
 
 def test_users_add_refuses_a_bad_request_with_a_clear_message(cli):
     refusals = {
-        "a coordinator needs at least one --region (an lgcode such as 130001, or 000000 for the whole country)": [
-            "--role", "coordinator"
-        ],
+        "a coordinator needs at least one --region (an lgcode such as 130001, or 000000 for the whole country)": ["--role", "coordinator"],
         "unknown role 'boss'; choose one of: counsellor, supervisor, coordinator, auditor, admin": ["--role", "boss"],
         "lgcode 130002 has a wrong check digit; did you mean 130001?": ["--role", "coordinator", "--region", "130002"],
     }
@@ -309,7 +311,7 @@ def test_users_add_refuses_a_bad_request_with_a_clear_message(cli):
 
     results = cli.run_together(*(("users", "add", "ken", *options) for options in refusals.values()))
 
-    for message, result in zip(refusals, results):
+    for message, result in zip(refusals, results, strict=True):
         assert (result.code, result.stdout) == (1, ""), message
         assert result.stderr == f"not created: {message}\n"
     assert cli.query("SELECT count(*) FROM staff_user") == staff_before

@@ -7,15 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import redis
-from sqlalchemy import select
-
 from fake_twilio import fake_twilio
+from running import make_settings, running_app
+from sqlalchemy import select
+from test_cases import CHIYODA, CHIYODA_ORG, DIRECTORY, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
+from voice_support import Call, voice_settings
+
 from referral_directory.staff import audit
 from routing.cases.models import Case, CaseNote
 from routing.privacy.purge import purge_now
-from running import make_settings, running_app
-from test_cases import CHIYODA, CHIYODA_ORG, DIRECTORY, NATIONAL_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
-from voice_support import Call, voice_settings
 
 CALLER = "+819012340987"
 CONTACT = "080-5555-0199"
@@ -50,7 +50,9 @@ async def test_no_canary_in_clear_after_call_intake_transfer_referrals_and_purge
 
             seen = (await client.get(f"/api/cases/{case_id}", headers=tokyo)).json()
             assert seen["contact"] == "+818055550199" and [n["text"] for n in seen["notes"]] == [NOTE]  # consent carried it
-            onward = await client.post(f"/api/cases/{case_id}/referrals", json={"to_service": CHIYODA.id, "share": "consent"}, headers=tokyo)
+            onward = await client.post(
+                f"/api/cases/{case_id}/referrals", json={"to_service": CHIYODA.id, "share": "consent"}, headers=tokyo
+            )
             for step in ({"status": "accepted"}, {"status": "contacted"}, {"status": "closed", "outcome": "supported"}):
                 answered = await client.post(f"/api/referrals/{onward.json()['id']}/status", json=step, headers=chiyoda)
                 assert answered.status_code == 200, answered.text

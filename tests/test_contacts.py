@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
+from builders import make_records, make_service
 from redis.asyncio import Redis
 
-from builders import make_records, make_service
 from referral_directory.hours import JST
 from referral_directory.records import derived_id
 from referral_directory.snapshot import Snapshot, build_snapshot

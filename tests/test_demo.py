@@ -58,9 +58,7 @@ def test_every_municipality_is_covered_by_a_municipal_service():
     covered = {area for s in services_of("municipal") for area in s.areas}
     cities = regions().designated_cities
     uncovered = [
-        m.name
-        for m in regions().municipalities.values()
-        if m.lgcode not in covered and not (m.city and cities[m.city].lgcode in covered)
+        m.name for m in regions().municipalities.values() if m.lgcode not in covered and not (m.city and cities[m.city].lgcode in covered)
     ]
     assert uncovered == []
 
@@ -76,8 +74,16 @@ def test_designated_cities_have_one_agency_and_their_wards_none():
 def test_national_lines_cover_every_topic_and_stay_open_on_holidays():
     national = services_of("national")
     assert {t for s in national for t in s.topics} == {
-        "life", "mind", "crisis", "violence", "family", "youth", "sogi", "foreign", "general",
-    }  # fmt: skip
+        "life",
+        "mind",
+        "crisis",
+        "violence",
+        "family",
+        "youth",
+        "sogi",
+        "foreign",
+        "general",
+    }
     assert all(s.areas == (NATION,) and s.holidays == "open" for s in national)
 
 

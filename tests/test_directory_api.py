@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
-from referral_directory.records import NATION, derived_id
 from builders import make_organization, make_records
 from running import make_settings, running_app
+
+from referral_directory.records import NATION, derived_id
 
 TOKYO_ORG = derived_id("api", "tokyo-org")
 OSAKA_ORG = derived_id("api", "osaka-org")
@@ -61,7 +61,9 @@ async def test_create_read_update_delete_a_service(api) -> None:
     read = await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)
     assert read.json() == created
 
-    patched = await api.client.patch(f"/api/directory/services/{sid}", json={"capacity": {"voice": 5}, "name": "新宿区 くらしとこころの相談"}, headers=api.tokyo)
+    patched = await api.client.patch(
+        f"/api/directory/services/{sid}", json={"capacity": {"voice": 5}, "name": "新宿区 くらしとこころの相談"}, headers=api.tokyo
+    )
     assert patched.status_code == 200 and patched.json()["capacity"] == {"voice": 5}
 
     history = (await api.client.get(f"/api/directory/services/{sid}/history", headers=api.tokyo)).json()
@@ -86,7 +88,9 @@ async def test_lines_schedules_and_closures(api) -> None:
     assert changed.json()["phones"][1]["number"] == "+81332221112"
     assert len((await api.client.delete(f"{base}/phones/{phone_id}", headers=api.tokyo)).json()["phones"]) == 1
 
-    closure = await api.client.post(f"{base}/closures", json={"valid_from": "2026-12-29", "valid_to": "2027-01-03", "description": "年末年始"}, headers=api.tokyo)
+    closure = await api.client.post(
+        f"{base}/closures", json={"valid_from": "2026-12-29", "valid_to": "2027-01-03", "description": "年末年始"}, headers=api.tokyo
+    )
     assert closure.status_code == 201
     closures = (await api.client.get(f"{base}/closures", headers=api.tokyo)).json()
     assert [(c["valid_from"], c["valid_to"], c["kind"]) for c in closures] == [("2026-12-29", "2027-01-03", "closed")]
@@ -120,9 +124,15 @@ async def test_tokyo_coordinator_cannot_touch_an_osaka_service(api) -> None:
     tokyo = await create(api, service_body("港区 相談", ["131032"], TOKYO_ORG), api.tokyo)
     moved = await api.client.patch(f"/api/directory/services/{tokyo['id']}", json={"areas": ["271004"]}, headers=api.tokyo)
     assert moved.status_code == 403
-    national = await api.client.post("/api/directory/services", json=service_body("全国窓口", [NATION], TOKYO_ORG, tier="national"), headers=api.tokyo)
+    national = await api.client.post(
+        "/api/directory/services", json=service_body("全国窓口", [NATION], TOKYO_ORG, tier="national"), headers=api.tokyo
+    )
     assert national.status_code == 403
-    assert (await api.client.post("/api/directory/services", json=service_body("全国窓口", [NATION], TOKYO_ORG, tier="national"), headers=api.admin)).status_code == 201
+    assert (
+        await api.client.post(
+            "/api/directory/services", json=service_body("全国窓口", [NATION], TOKYO_ORG, tier="national"), headers=api.admin
+        )
+    ).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -151,7 +161,12 @@ async def test_invalid_fields_get_422_with_a_precise_message_and_nothing_is_stor
 async def test_search_filters(api) -> None:
     await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo)
     await create(api, service_body("北区 相談", ["271276"], OSAKA_ORG, topics=["mind"]), api.osaka)
-    night = service_body("大阪市 夜の相談", ["271004"], OSAKA_ORG, schedules=[{"byday": ["MO", "TU", "WE", "TH", "FR", "SA", "SU"], "opens_at": "20:00", "closes_at": "02:00"}])
+    night = service_body(
+        "大阪市 夜の相談",
+        ["271004"],
+        OSAKA_ORG,
+        schedules=[{"byday": ["MO", "TU", "WE", "TH", "FR", "SA", "SU"], "opens_at": "20:00", "closes_at": "02:00"}],
+    )
     await create(api, night, api.osaka)
 
     async def search(**params) -> list[str]:
@@ -161,7 +176,10 @@ async def test_search_filters(api) -> None:
 
     assert await search(region="130001") == ["千代田区 相談"]
     assert sorted(await search(region="270008")) == ["北区 相談", "大阪市 夜の相談"]
-    assert await search(region="271004") == ["北区 相談", "大阪市 夜の相談"] or sorted(await search(region="271004")) == ["北区 相談", "大阪市 夜の相談"]
+    assert await search(region="271004") == ["北区 相談", "大阪市 夜の相談"] or sorted(await search(region="271004")) == [
+        "北区 相談",
+        "大阪市 夜の相談",
+    ]
     assert await search(topic="mind") == ["北区 相談"]
     assert await search(q="夜") == ["大阪市 夜の相談"]
     assert await search(region="270008", open_at="2026-12-01T23:30:00+09:00") == ["大阪市 夜の相談"]
@@ -261,7 +279,9 @@ async def test_a_tokyo_coordinator_cannot_lock_osaka_out_of_its_own_organisation
     tokyo = await create(api, service_body("港区 相談", ["131032"], TOKYO_ORG), api.tokyo)
     moved = await api.client.patch(f"/api/directory/services/{tokyo['id']}", json={"organization_id": OSAKA_ORG}, headers=api.tokyo)
     assert moved.status_code == 403
-    own = await api.client.patch(f"/api/directory/organizations/{OSAKA_ORG}", json={"website": "https://osaka.example.jp/"}, headers=api.osaka)
+    own = await api.client.patch(
+        f"/api/directory/organizations/{OSAKA_ORG}", json={"website": "https://osaka.example.jp/"}, headers=api.osaka
+    )
     assert own.status_code == 200, own.text
 
 

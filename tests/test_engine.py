@@ -21,8 +21,7 @@ from referral_directory.records import (
     derived_id,
 )
 from referral_directory.regions import Regions, build_regions
-from referral_directory.snapshot import Snapshot, build_snapshot
-from referral_directory.snapshot import MATCH_RANK
+from referral_directory.snapshot import MATCH_RANK, Snapshot, build_snapshot
 from routing.engine import TIER_ORDER, Contact, Decision, Load, decide_route, matching_services
 
 HOLIDAYS = japanese_holidays(2026, 2028)
@@ -108,15 +107,11 @@ def _weekly(service_id: str, index: int, spec: str) -> ScheduleRecord:
         byday = WEEKDAYS[WEEKDAYS.index(first) : WEEKDAYS.index(last) + 1]
     else:
         byday = tuple(days.split(","))
-    return ScheduleRecord(
-        id=derived_id(service_id, "schedule", str(index)), byday=byday, opens_at=opens_at, closes_at=closes_at
-    )
+    return ScheduleRecord(id=derived_id(service_id, "schedule", str(index)), byday=byday, opens_at=opens_at, closes_at=closes_at)
 
 
 def snapshot_of(regions: Regions, *services: ServiceRecord) -> Snapshot:
-    records = DirectoryRecords(
-        organizations=(OrganizationRecord(id=ORGANIZATION_ID, name=ORGANIZATION_NAME),), services=services
-    )
+    records = DirectoryRecords(organizations=(OrganizationRecord(id=ORGANIZATION_ID, name=ORGANIZATION_NAME),), services=services)
     return build_snapshot(records, regions, version=1, holidays=HOLIDAYS, built_at=jst(2026, 6, 1))
 
 
@@ -170,9 +165,7 @@ THREE_TIERS = (
     [
         pytest.param("trial", {}, ("national", "prefecture", "municipal"), id="trial-national-first"),
         pytest.param("local-first", {}, ("municipal", "prefecture", "national"), id="local-first-municipal-first"),
-        pytest.param(
-            "trial", {"national": 2}, ("national", "prefecture", "municipal"), id="trial-tier-beats-free-capacity"
-        ),
+        pytest.param("trial", {"national": 2}, ("national", "prefecture", "municipal"), id="trial-tier-beats-free-capacity"),
         pytest.param(
             "local-first",
             {"municipal": 2},
@@ -323,9 +316,7 @@ def test_a_prefecture_service_reaches_every_municipality_of_its_prefecture(regio
     places = [code for code, m in regions.municipalities.items() if m.prefecture == prefecture]
     places += [code for code, c in regions.designated_cities.items() if c.prefecture == prefecture]
 
-    unreached = [
-        code for code in places if [r.match for r in matching_services(snapshot, contact(code))] != ["prefecture"]
-    ]
+    unreached = [code for code in places if [r.match for r in matching_services(snapshot, contact(code))] != ["prefecture"]]
 
     assert len(places) > 20
     assert unreached == []
@@ -419,9 +410,7 @@ CHANNEL_MIX = (
 def test_a_contact_gets_only_services_of_its_channel_with_that_channels_capacity(regions, channel, expected):
     decision = decide(regions, *CHANNEL_MIX, caller=contact("13101", channel=channel))
 
-    assert [(c.service_id, c.free_slots, c.capacity) for c in decision.candidates] == [
-        (sid(name), free, free) for name, free in expected
-    ]
+    assert [(c.service_id, c.free_slots, c.capacity) for c in decision.candidates] == [(sid(name), free, free) for name, free in expected]
 
 
 def test_sns_load_fills_the_sns_capacity(regions):
@@ -500,9 +489,7 @@ def test_only_open_services_are_candidates(regions, hours, holidays, closures, n
             jst(2026, 6, 3, 12, 0),
             id="lunch-break",
         ),
-        pytest.param(
-            ALL_DAY, (NEW_YEAR,), jst(2026, 12, 27, 12, 0), jst(2026, 12, 29, 0, 0), id="24h-until-年末年始-closure"
-        ),
+        pytest.param(ALL_DAY, (NEW_YEAR,), jst(2026, 12, 27, 12, 0), jst(2026, 12, 29, 0, 0), id="24h-until-年末年始-closure"),
     ],
 )
 def test_candidate_open_until(regions, hours, closures, now, until):
@@ -683,7 +670,7 @@ def test_property_candidates_are_open_free_matching_and_ordered(
     snapshot = snapshot_of(regions, *services)
     caller = contact(place, topic=topic, channel=channel)
     now = START + timedelta(minutes=minutes)
-    live = Load(in_use={s.id: n for s, n in zip(services, in_use)}, rotation=rotation)
+    live = Load(in_use={s.id: n for s, n in zip(services, in_use, strict=True)}, rotation=rotation)
 
     decision = decide_route(snapshot, caller, now, live, policy)
 
@@ -702,10 +689,7 @@ def test_property_candidates_are_open_free_matching_and_ordered(
     ids = [*candidate_ids(decision), *decision.full, *decision.closed]
     assert len(ids) == len(set(ids)) and set(ids) == matched
     assert decision.outcome == (
-        "no_service" if not matched
-        else "route" if decision.candidates
-        else "all_full" if decision.full
-        else "all_closed"
+        "no_service" if not matched else "route" if decision.candidates else "all_full" if decision.full else "all_closed"
     )
     assert decision == decide_route(snapshot, caller, now, live, policy)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import assume, given, settings
@@ -22,7 +22,7 @@ from referral_directory.hours import (
     window,
 )
 
-UTC = timezone.utc
+UTC = UTC
 HOLIDAYS = japanese_holidays(2025, 2029)
 EVERY_DAY = "MO,TU,WE,TH,FR,SA,SU"
 NEW_YEAR = (date(2026, 12, 29), date(2027, 1, 3))
@@ -152,9 +152,7 @@ NEXT_CASES = [
     pytest.param(OFFICE, jst(2026, 1, 16, 18, 0), jst(2026, 1, 19, 9, 0), id="friday-evening-to-monday"),
     pytest.param(OFFICE, jst(2027, 1, 8, 18, 0), jst(2027, 1, 12, 9, 0), id="skips-holiday-monday"),
     pytest.param(OFFICE_NEW_YEAR, jst(2026, 12, 30, 12, 0), jst(2027, 1, 4, 9, 0), id="new-year-to-01-04"),
-    pytest.param(
-        OFFICE_NEW_YEAR, datetime(2026, 12, 30, 3, 0, tzinfo=UTC), jst(2027, 1, 4, 9, 0), id="new-year-utc-input"
-    ),
+    pytest.param(OFFICE_NEW_YEAR, datetime(2026, 12, 30, 3, 0, tzinfo=UTC), jst(2027, 1, 4, 9, 0), id="new-year-utc-input"),
     pytest.param(NEW_YEAR_SURGE, jst(2026, 12, 29, 0, 0), jst(2027, 1, 4, 9, 0), id="surge-waits-for-closure"),
     pytest.param(NIGHTLY, jst(2026, 1, 5, 12, 0), jst(2026, 1, 5, 22, 0), id="overnight-opens-2200"),
     pytest.param(MONDAY_NIGHT, jst(2027, 1, 11, 12, 0), jst(2027, 1, 18, 22, 0), id="holiday-night-skipped"),
@@ -311,8 +309,7 @@ def date_ranges(draw, longest: int) -> tuple[date, date]:
 @st.composite
 def random_hours(draw) -> Hours:
     extra = [
-        DatedHours(*draw(date_ranges(30)), tuple(draw(st.lists(windows(), min_size=1, max_size=2))))
-        for _ in range(draw(st.integers(0, 2)))
+        DatedHours(*draw(date_ranges(30)), tuple(draw(st.lists(windows(), min_size=1, max_size=2)))) for _ in range(draw(st.integers(0, 2)))
     ]
     return Hours(
         weekly=tuple(draw(st.lists(windows(), max_size=4))),

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from strategies import valid_services
 
 from referral_directory.interchange.hsds import dumps_hsds, load_hsds, parse_hsds, to_hsds
-from referral_directory.records import DirectoryRecords, ParseResult, derived_id
 from referral_directory.interchange.sheet import load_sheet
+from referral_directory.records import DirectoryRecords, ParseResult, derived_id
 from referral_directory.validation import service_where
 
 SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "interchange" / "samples"
@@ -126,14 +126,27 @@ def mutate(path: str, value: Any = None, *, delete: bool = False):
 SCHEDULES = (make_schedule(), make_schedule(kind="closed"))
 
 BROKEN_FILES = {
-    "bad check digit": (mutate("service_areas.0.uri", "urn:jp:lgcode:131017"), [("areas", "lgcode 131017 has a wrong check digit; did you mean 131016?")]),
+    "bad check digit": (
+        mutate("service_areas.0.uri", "urn:jp:lgcode:131017"),
+        [("areas", "lgcode 131017 has a wrong check digit; did you mean 131016?")],
+    ),
     "area not an lgcode uri": (
         mutate("service_areas.0.uri", "lgcode:131016"),
-        [("service_areas[0].uri", "'lgcode:131016' is not an lgcode URI like \"urn:jp:lgcode:131016\" (\"urn:jp:lgcode:000000\" is the whole country)")],
+        [
+            (
+                "service_areas[0].uri",
+                '\'lgcode:131016\' is not an lgcode URI like "urn:jp:lgcode:131016" ("urn:jp:lgcode:000000" is the whole country)',
+            )
+        ],
     ),
     "unknown topic": (
         mutate("attributes.1.taxonomy_term.code", "suicide"),
-        [("attributes[1].taxonomy_term.code", 'unknown topic "suicide"; use one of: life, mind, crisis, violence, family, youth, sogi, foreign, general')],
+        [
+            (
+                "attributes[1].taxonomy_term.code",
+                'unknown topic "suicide"; use one of: life, mind, crisis, violence, family, youth, sogi, foreign, general',
+            )
+        ],
     ),
     "unknown tier": (
         mutate("attributes.0.taxonomy_term.code", "city"),
@@ -145,8 +158,13 @@ BROKEN_FILES = {
     ),
     "unknown channel": (
         mutate("attributes.2.taxonomy_term.code", "fax"),
-        [("attributes[2].taxonomy_term.code", 'unknown channel "fax"; use one of: voice, sns'),
-         ("capacity.voice", "capacity 3 for voice, but the service does not take voice; add voice to its channels or leave the capacity empty")],
+        [
+            ("attributes[2].taxonomy_term.code", 'unknown channel "fax"; use one of: voice, sns'),
+            (
+                "capacity.voice",
+                "capacity 3 for voice, but the service does not take voice; add voice to its channels or leave the capacity empty",
+            ),
+        ],
     ),
     "unknown holidays": (
         mutate("attributes.4.taxonomy_term.code", "sometimes"),
@@ -168,12 +186,18 @@ BROKEN_FILES = {
         mutate("phones.0.number", "03-1234-5678"),
         [("phones[0].number", '"03-1234-5678" is not an E.164 number; write it in E.164 form, like "+81312345678"')],
     ),
-    "phone not voice": (mutate("phones.0.type", "fax"), [("phones[0].type", "phone type must be \"voice\" (a number the dial can ring); got 'fax'")]),
+    "phone not voice": (
+        mutate("phones.0.type", "fax"),
+        [("phones[0].type", "phone type must be \"voice\" (a number the dial can ring); got 'fax'")],
+    ),
     "impossible hours": (
         mutate("schedules.0.closes_at", "09:00"),
         [("schedules[0].closes_at", "impossible hours: opens and closes at 09:00; for all day write 00:00-24:00")],
     ),
-    "hours not a time": (mutate("schedules.0.opens_at", "9時"), [("schedules[0].opens_at", 'time "9時" is not HH:MM (e.g. "09:00", "17:30", "24:00")')]),
+    "hours not a time": (
+        mutate("schedules.0.opens_at", "9時"),
+        [("schedules[0].opens_at", 'time "9時" is not HH:MM (e.g. "09:00", "17:30", "24:00")')],
+    ),
     "byday not a day list": (
         mutate("schedules.0.byday", "weekdays"),
         [("schedules[0].byday", 'byday "weekdays": unknown day "weekdays"; use MO, TU, WE, TH, FR, SA, SU')],
@@ -196,9 +220,18 @@ BROKEN_FILES = {
         mutate("schedules.1.attributes.0.taxonomy_term.code", "maybe"),
         [("schedules[1].attributes[0].taxonomy_term.code", 'unknown schedule kind "maybe"; use one of: open, closed')],
     ),
-    "date not a date": (mutate("schedules.1.valid_to", "2027/01/03"), [("schedules[1].valid_to", "valid_to must be a date like \"2026-12-29\"; got '2027/01/03'")]),
-    "missing organisation": (mutate("organization", delete=True), [("organization", "the organization is missing: embed it (id, name, description)")]),
-    "unknown status": (mutate("status", "open"), [("status", 'unknown status "open"; use one of: active, inactive, defunct, temporarily closed')]),
+    "date not a date": (
+        mutate("schedules.1.valid_to", "2027/01/03"),
+        [("schedules[1].valid_to", "valid_to must be a date like \"2026-12-29\"; got '2027/01/03'")],
+    ),
+    "missing organisation": (
+        mutate("organization", delete=True),
+        [("organization", "the organization is missing: embed it (id, name, description)")],
+    ),
+    "unknown status": (
+        mutate("status", "open"),
+        [("status", 'unknown status "open"; use one of: active, inactive, defunct, temporarily closed')],
+    ),
     "missing status": (mutate("status", delete=True), [("status", "status is missing")]),
     "name not a string": (mutate("description", 3), [("description", "description must be a string; got 3")]),
     "phones not a list": (mutate("phones", {"number": "+81312345678"}), [("phones", "phones must be a list; got dict")]),
@@ -259,14 +292,16 @@ def test_a_file_with_several_problems_lists_all_of_them(regions):
     tokyo["attributes"][5]["value"] = "many"
     found = load_hsds(doc, regions).problems
     crisis_where, tokyo_where = (service_where(s["id"], s["name"]) for s in doc["contents"])
-    assert sorted((p.where, p.field) for p in found) == sorted([
-        (crisis_where, "attributes[1].taxonomy_term.code"),
-        (crisis_where, "areas"),
-        (crisis_where, "phones[1].number"),
-        (tokyo_where, "schedules[0].byday"),
-        (tokyo_where, "schedules[1].closes_at"),
-        (tokyo_where, "attributes[5].value"),
-    ])
+    assert sorted((p.where, p.field) for p in found) == sorted(
+        [
+            (crisis_where, "attributes[1].taxonomy_term.code"),
+            (crisis_where, "areas"),
+            (crisis_where, "phones[1].number"),
+            (tokyo_where, "schedules[0].byday"),
+            (tokyo_where, "schedules[1].closes_at"),
+            (tokyo_where, "attributes[5].value"),
+        ]
+    )
 
 
 # --- property: any valid records survive the round trip --------------------------------------------

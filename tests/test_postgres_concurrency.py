@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from referral_directory.records import derived_id
 from builders import make_organization, make_records
 from running import make_settings, running_app
 from test_directory_api import service_body
+
+from referral_directory.records import derived_id
 
 ORG = derived_id("review-pg", "org")
 

@@ -10,13 +10,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
-from referral_directory.interchange.hsds import dumps_hsds
-from referral_directory.interchange import read_directory_file
-from referral_directory.records import NATION, WEEKDAYS, derived_id
 from builders import make_records, make_schedule, make_service
 from running import make_settings, running_app
 
+from referral_directory.interchange import read_directory_file
+from referral_directory.interchange.hsds import dumps_hsds
+from referral_directory.records import NATION, WEEKDAYS, derived_id
 from routing.live.state import QueueView
 
 ALL_DAY = make_schedule(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
@@ -27,7 +26,13 @@ NEW_YEAR = make_schedule(kind="closed", valid_from="2026-12-29", valid_to="2027-
 def service(name: str, tier: str, areas: tuple[str, ...], *, topics=("general",), schedules=(OFFICE,), capacity=3, holidays="closed"):
     sid = derived_id("preview", name)
     return make_service(
-        id=sid, name=name, tier=tier, areas=areas, topics=topics, holidays=holidays, capacity=(("voice", capacity),),
+        id=sid,
+        name=name,
+        tier=tier,
+        areas=areas,
+        topics=topics,
+        holidays=holidays,
+        capacity=(("voice", capacity),),
         schedules=tuple(make_schedule(**{**_fields(s), "id": derived_id(sid, str(i))}) for i, s in enumerate(schedules)),
     )
 
@@ -37,11 +42,22 @@ def _fields(schedule):
 
 
 NATIONAL = service("全国 総合窓口", "national", (NATION,), schedules=(ALL_DAY,), capacity=2, holidays="open")
-NIGHT = service("全国 夜のこころ窓口", "national", (NATION,), topics=("mind",), holidays="open",
-                schedules=(make_schedule(byday=WEEKDAYS, opens_at="22:00", closes_at="06:00"),))
+NIGHT = service(
+    "全国 夜のこころ窓口",
+    "national",
+    (NATION,),
+    topics=("mind",),
+    holidays="open",
+    schedules=(make_schedule(byday=WEEKDAYS, opens_at="22:00", closes_at="06:00"),),
+)
 CRISIS = service("全国 いのちの危機ライン", "national", (NATION,), topics=("crisis",), schedules=(ALL_DAY,), holidays="open")
 TOKYO = service("東京都 総合相談窓口", "prefecture", ("130001",), topics=("general", "mind"), schedules=(OFFICE, NEW_YEAR), capacity=1)
-CHIYODA = service("千代田区 くらしの相談", "municipal", ("131016",), schedules=(make_schedule(byday=WEEKDAYS[:5], opens_at="08:30", closes_at="17:15"), NEW_YEAR))
+CHIYODA = service(
+    "千代田区 くらしの相談",
+    "municipal",
+    ("131016",),
+    schedules=(make_schedule(byday=WEEKDAYS[:5], opens_at="08:30", closes_at="17:15"), NEW_YEAR),
+)
 OSAKA_PREF = service("大阪府 総合相談窓口", "prefecture", ("270008",), schedules=(OFFICE, NEW_YEAR))
 OSAKA_CITY = service("大阪市 くらしの相談", "municipal", ("271004",), schedules=(OFFICE, NEW_YEAR))
 HOKKAIDO = service("北海道 総合相談窓口", "prefecture", ("010006",))
@@ -77,7 +93,9 @@ TUESDAY_10 = "2026-12-01T10:00:00+09:00"
 CASES = [
     pytest.param({"postal_code": "1000001", "at": TUESDAY_10}, [NATIONAL, TOKYO, CHIYODA], id="every-tier-trial-order"),
     pytest.param({"lgcode": "131016", "at": "2026-12-01T01:00:00Z"}, [NATIONAL, TOKYO, CHIYODA], id="lgcode-and-utc-instant"),
-    pytest.param({"postal_code": "1000001", "at": "2026-12-01T17:10:00+09:00"}, [NATIONAL, CHIYODA], id="prefecture-closed-at-17-municipal-till-1715"),
+    pytest.param(
+        {"postal_code": "1000001", "at": "2026-12-01T17:10:00+09:00"}, [NATIONAL, CHIYODA], id="prefecture-closed-at-17-municipal-till-1715"
+    ),
     pytest.param({"postal_code": "1000001", "topic": "mind", "at": "2026-12-01T23:59:00+09:00"}, [NIGHT], id="overnight-2359"),
     pytest.param({"postal_code": "1000001", "topic": "mind", "at": "2026-12-02T00:01:00+09:00"}, [NIGHT], id="overnight-0001"),
     pytest.param({"postal_code": "1000001", "at": "2026-11-23T10:00:00+09:00"}, [NATIONAL], id="national-holiday-closes-local-windows"),
@@ -108,13 +126,21 @@ async def test_preview_explains_each_candidate(service_with_directory) -> None:
     assert (national["tier"], national["match"], national["open_until"], national["free_slots"]) == ("national", "nation", None, 2)
     assert (prefecture["tier"], prefecture["match"], prefecture["open_until"]) == ("prefecture", "prefecture", "2026-12-01T17:00:00+09:00")
     assert (city["tier"], city["match"]) == ("municipal", "designated_city")
-    assert body["place"] == {"lgcode": "271276", "municipality": "27127", "prefecture": "27", "name": "大阪府大阪市北区", "how": "postal_code"}
+    assert body["place"] == {
+        "lgcode": "271276",
+        "municipality": "27127",
+        "prefecture": "27",
+        "name": "大阪府大阪市北区",
+        "how": "postal_code",
+    }
     assert body["policy"] == "trial" and body["explanation"]
 
 
 async def test_local_first_policy_per_topic_reverses_tiers(service_with_directory, regions) -> None:
-    family = [service(f"{label} 子育て", tier, (area,), topics=("family",), schedules=(ALL_DAY,), holidays="open")
-              for label, tier, area in (("全国", "national", NATION), ("東京都", "prefecture", "130001"), ("千代田区", "municipal", "131016"))]
+    family = [
+        service(f"{label} 子育て", tier, (area,), topics=("family",), schedules=(ALL_DAY,), holidays="open")
+        for label, tier, area in (("全国", "national", NATION), ("東京都", "prefecture", "130001"), ("千代田区", "municipal", "131016"))
+    ]
     await service_with_directory.store(make_records(*family))
     body = await preview(service_with_directory, postal_code="1000001", topic="family", at=TUESDAY_10)
     assert body["policy"] == "local-first"

@@ -12,8 +12,8 @@ import pytest
 from referral_directory.records import NATION
 from referral_directory.regions import (
     DESIGNATED_CITY_NAMES,
-    Regions,
     RegionError,
+    Regions,
     build_regions,
     check_digit,
     is_valid_lgcode,
@@ -90,9 +90,7 @@ def test_every_lgcode_round_trips(regions: Regions) -> None:
         ("１３１０１６", "municipality", "13101", "千代田区", "13"),
     ],
 )
-def test_area_names_what_an_lgcode_denotes(
-    regions: Regions, lgcode: str, kind: str, code: str, name: str, prefecture: str | None
-) -> None:
+def test_area_names_what_an_lgcode_denotes(regions: Regions, lgcode: str, kind: str, code: str, name: str, prefecture: str | None) -> None:
     area = regions.area(lgcode)
     assert (area.kind, area.code, area.name, area.prefecture) == (kind, code, name, prefecture)
     assert area.lgcode == unicodedata.normalize("NFKC", lgcode).strip()
@@ -113,9 +111,7 @@ def test_area_names_what_an_lgcode_denotes(
         ("", "lgcode '' is not 6 digits (a 5-digit code and its check digit)"),
     ],
 )
-def test_area_rejects_bad_lgcodes_with_a_message_people_can_act_on(
-    regions: Regions, lgcode: str, message: str
-) -> None:
+def test_area_rejects_bad_lgcodes_with_a_message_people_can_act_on(regions: Regions, lgcode: str, message: str) -> None:
     with pytest.raises(RegionError) as raised:
         regions.area(lgcode)
     assert str(raised.value) == message
@@ -249,9 +245,7 @@ def test_hamamatsu_wards_follow_the_data(regions: Regions) -> None:
 # --- postal codes -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "written", ["1000001", "100-0001", "１００－０００１", "１０００００１", "〒100-0001", "100ー0001", " 100 0001 "]
-)
+@pytest.mark.parametrize("written", ["1000001", "100-0001", "１００－０００１", "１０００００１", "〒100-0001", "100ー0001", " 100 0001 "])
 def test_postal_accepts_the_ways_people_write_a_code(regions: Regions, written: str) -> None:
     match = regions.postal(written)
     assert match is not None
@@ -359,7 +353,10 @@ def test_a_fresh_build_matches_the_shared_one(regions: Regions) -> None:
     # How long a build takes is a benchmark figure (loadtests/benchmarks/engine.py), not a test: the machine is shared.
     built = build_regions()
     assert (len(built.prefectures), len(built.municipalities), len(built.postal_codes)) == (
-        len(regions.prefectures), len(regions.municipalities), len(regions.postal_codes))
+        len(regions.prefectures),
+        len(regions.municipalities),
+        len(regions.postal_codes),
+    )
 
 
 def test_regions_are_immutable(regions: Regions) -> None:

@@ -16,9 +16,19 @@ from strategies import valid_services
 
 from referral_directory.interchange import sheet
 from referral_directory.interchange.hsds import load_hsds
+from referral_directory.interchange.sheet import (
+    COLUMNS,
+    decode_sheet_bytes,
+    load_csv,
+    load_sheet,
+    load_xlsx,
+    parse_csv,
+    parse_xlsx,
+    to_csv,
+    to_xlsx,
+)
+from referral_directory.interchange.sheet_cells import read_date_range, read_dated_window, read_window, write_window
 from referral_directory.records import NATION, WEEKDAYS, ParseResult, derived_id
-from referral_directory.interchange.sheet import COLUMNS, decode_sheet_bytes, load_csv, load_sheet, load_xlsx, parse_csv, parse_xlsx, to_csv, to_xlsx
-from referral_directory.interchange.sheet_cells import read_dated_window, read_date_range, read_window, write_window
 
 SAMPLES = Path(__file__).resolve().parents[1] / "referral_directory" / "interchange" / "samples"
 ROW = {
@@ -94,7 +104,9 @@ def test_ids_are_derived_so_reimporting_changes_nothing():
 
 def test_given_ids_are_kept_and_rows_share_an_organization():
     service_id, organization_id = derived_id("s"), derived_id("o")
-    text = sheet_text(row(service_id=service_id, organization_id=organization_id), row(service_name="二つ目", organization_id=organization_id))
+    text = sheet_text(
+        row(service_id=service_id, organization_id=organization_id), row(service_name="二つ目", organization_id=organization_id)
+    )
     records = parse_csv(text).records
     assert [s.id for s in records.services] == [service_id, derived_id("テスト団体", "二つ目")]
     assert [o.id for o in records.organizations] == [organization_id]
@@ -157,14 +169,29 @@ BROKEN_ROWS = {
         [("topics", 'unknown topic "suicide"; use one of: life, mind, crisis, violence, family, youth, sogi, foreign, general')],
     ),
     "unknown tier": ({"tier": "city"}, [("tier", 'unknown tier "city"; use one of: national, prefecture, municipal')]),
-    "non-E.164 number": ({"phones": "03-1234-5678"}, [("phones", '"03-1234-5678" is not an E.164 number; write it in E.164 form, like "+81312345678"')]),
+    "non-E.164 number": (
+        {"phones": "03-1234-5678"},
+        [("phones", '"03-1234-5678" is not an E.164 number; write it in E.164 form, like "+81312345678"')],
+    ),
     "number listed twice": ({"phones": "+81312345678; +81312345678"}, [("phones", "+81312345678 is listed twice")]),
-    "impossible hours": ({"hours": "MO 09:00-09:00"}, [("hours", "impossible hours: opens and closes at 09:00; for all day write 00:00-24:00")]),
-    "byday not a day list": ({"hours": "XX 09:00-17:00"}, [("hours", 'unknown day "XX" in "XX"; use MO, TU, WE, TH, FR, SA, SU or ranges like MO-FR')]),
+    "impossible hours": (
+        {"hours": "MO 09:00-09:00"},
+        [("hours", "impossible hours: opens and closes at 09:00; for all day write 00:00-24:00")],
+    ),
+    "byday not a day list": (
+        {"hours": "XX 09:00-17:00"},
+        [("hours", 'unknown day "XX" in "XX"; use MO, TU, WE, TH, FR, SA, SU or ranges like MO-FR')],
+    ),
     "hours listed twice": ({"hours": "MO 09:00-12:00; MO 09:00-12:00"}, [("hours", '"MO 09:00-12:00" is listed twice')]),
     "never open": ({"hours": ""}, [("hours", "the service is active but has no weekly hours or dated openings, so it is never open")]),
-    "bad capacity": ({"capacity_voice": "five"}, [("capacity_voice", 'capacity_voice must be a whole number of sessions, like 5; got "five"')]),
-    "missing capacity": ({"capacity_voice": ""}, [("capacity_voice", "capacity for voice is missing: how many sessions can it hold at once?")]),
+    "bad capacity": (
+        {"capacity_voice": "five"},
+        [("capacity_voice", 'capacity_voice must be a whole number of sessions, like 5; got "five"')],
+    ),
+    "missing capacity": (
+        {"capacity_voice": ""},
+        [("capacity_voice", "capacity for voice is missing: how many sessions can it hold at once?")],
+    ),
     "capacity on a channel not taken": (
         {"capacity_sns": "2"},
         [("capacity_sns", "capacity 2 for sns, but the service does not take sns; add sns to its channels or leave the capacity empty")],
@@ -174,7 +201,10 @@ BROKEN_ROWS = {
         [("sns_url", "an SNS service needs sns_url, the queue its chats are handed to")],
     ),
     "closure dates reversed": ({"closed": "2027-01-03/2026-12-29"}, [("closed", "valid_to 2026-12-29 is before valid_from 2027-01-03")]),
-    "closure not a date": ({"closed": "12/29-1/3"}, [("closed", '"12/29-1/3" is not a date or date range like "2026-12-29/2027-01-03; 2027-05-03"')]),
+    "closure not a date": (
+        {"closed": "12/29-1/3"},
+        [("closed", '"12/29-1/3" is not a date or date range like "2026-12-29/2027-01-03; 2027-05-03"')],
+    ),
     "dated hours without hours": (
         {"extra_hours": "2026-12-29/2027-01-03"},
         [("extra_hours", '"2026-12-29/2027-01-03" is not dated hours like "2026-12-29/2027-01-03 MO-SU 18:00-24:00"')],
@@ -184,7 +214,10 @@ BROKEN_ROWS = {
         [("extra_hours", "impossible hours: opens and closes at 10:00; for all day write 00:00-24:00")],
     ),
     "unknown holidays": ({"holidays": "sometimes"}, [("holidays", 'unknown holiday behaviour "sometimes"; use one of: closed, open')]),
-    "service id not a UUID": ({"service_id": "svc-1"}, [("service_id", 'service id "svc-1" is not a UUID (like "0b6c5e6e-8a1f-4f5e-9d43-2f6f8f1c2a77")')]),
+    "service id not a UUID": (
+        {"service_id": "svc-1"},
+        [("service_id", 'service id "svc-1" is not a UUID (like "0b6c5e6e-8a1f-4f5e-9d43-2f6f8f1c2a77")')],
+    ),
     "missing organization name": ({"organization_name": ""}, [("organization_name", "organization_name is missing")]),
 }
 
@@ -205,12 +238,16 @@ def test_header_problems_are_on_row_1(regions):
 
 def test_a_service_on_two_rows_is_refused(regions):
     found = load_csv(sheet_text(row(), row(hours="SA 10:00-12:00")), regions).problems
-    assert [(p.where, p.field, p.message) for p in found] == [("row 3", "service_name", "row 2 already has this service; one row per service")]
+    assert [(p.where, p.field, p.message) for p in found] == [
+        ("row 3", "service_name", "row 2 already has this service; one row per service")
+    ]
 
 
 def test_an_organization_id_with_two_names_is_refused():
     organization_id = derived_id("o")
-    text = sheet_text(row(organization_id=organization_id), row(organization_id=organization_id, organization_name="別名", service_name="二"))
+    text = sheet_text(
+        row(organization_id=organization_id), row(organization_id=organization_id, organization_name="別名", service_name="二")
+    )
     assert [(p.where, p.field) for p in parse_csv(text).problems] == [("row 3", "organization_name")]
 
 
@@ -266,7 +303,11 @@ def test_an_xlsx_sheet_reads_excel_typed_cells(regions):
     assert result.ok
     (service,) = result.records.services
     assert (service.capacity, service.areas) == ((("voice", 3),), (NATION,))
-    assert [(s.kind, s.valid_from) for s in service.schedules] == [("weekly", None), ("closed", date(2027, 5, 3)), ("open", date(2026, 12, 31))]
+    assert [(s.kind, s.valid_from) for s in service.schedules] == [
+        ("weekly", None),
+        ("closed", date(2027, 5, 3)),
+        ("open", date(2026, 12, 31)),
+    ]
 
 
 def test_a_file_that_is_not_a_workbook_is_one_problem():

@@ -7,22 +7,24 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from running import make_settings, running_app
 from twilio.request_validator import RequestValidator
+from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 
 from routing.telephony.signature import signature_valid, webhook_url
-from running import make_settings, running_app
-from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 
 TOKEN = "secret-auth-token"
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 params = st.lists(st.tuples(st.sampled_from(["CallSid", "Digits", "From", "SpeechResult", "x", "To"]), text), max_size=8)
-urls = st.sampled_from([
-    "https://tsunagu.example.jp/twilio/voice/incoming",
-    "https://tsunagu.example.jp:443/twilio/voice/incoming",
-    "http://localhost:8000/twilio/voice/postal",
-    "http://example.org/twilio/voice/callback-bridge?request=abc&x=%E3%81%82",
-    "https://example.org:8443/twilio/voice/wait",
-])  # fmt: skip
+urls = st.sampled_from(
+    [
+        "https://tsunagu.example.jp/twilio/voice/incoming",
+        "https://tsunagu.example.jp:443/twilio/voice/incoming",
+        "http://localhost:8000/twilio/voice/postal",
+        "http://example.org/twilio/voice/callback-bridge?request=abc&x=%E3%81%82",
+        "https://example.org:8443/twilio/voice/wait",
+    ]
+)
 
 
 class MultiDict(dict):

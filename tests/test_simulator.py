@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from routing.telephony.simulator import CallResult, Caller, Line, TwilioSimulator
+from routing.telephony.simulator import Caller, CallResult, Line, TwilioSimulator
 from routing.telephony.simulator_twiml import collect_digits, dial_outcome
 
 PUBLIC_URL = "https://tsunagu.example.jp"
@@ -65,7 +65,9 @@ def make_simulator(service: ScriptedService, *, token: str = TOKEN, **options) -
     return TwilioSimulator(client, public_url=PUBLIC_URL, auth_token=token, **options)
 
 
-async def place_call(script: Script, caller: Caller | None = None, *, call_sid: str | None = None, **options) -> tuple[CallResult, ScriptedService]:
+async def place_call(
+    script: Script, caller: Caller | None = None, *, call_sid: str | None = None, **options
+) -> tuple[CallResult, ScriptedService]:
     service = ScriptedService(script)
     simulator = make_simulator(service, **options)
     async with simulator.client:
@@ -129,7 +131,10 @@ async def test_a_wrong_token_is_refused_and_ends_the_call_as_an_http_error() -> 
 
 
 async def test_japanese_say_text_survives_and_later_requests_are_in_progress() -> None:
-    script: Script = {VOICE: twiml(say("孤独・孤立相談ダイヤルです。"), lambda r: r.redirect("/next")), "/next": twiml(say("おつなぎします。"))}
+    script: Script = {
+        VOICE: twiml(say("孤独・孤立相談ダイヤルです。"), lambda r: r.redirect("/next")),
+        "/next": twiml(say("おつなぎします。")),
+    }
     result, service = await place_call(script)
     assert result.heard() == ["孤独・孤立相談ダイヤルです。", "おつなぎします。"]
     assert result.events[1].detail == {"text": "孤独・孤立相談ダイヤルです。", "language": "ja-JP", "voice": "Polly.Mizuki"}
@@ -147,14 +152,20 @@ async def test_japanese_say_text_survives_and_later_requests_are_in_progress() -
     ],
 )
 async def test_gather_posts_the_digits_to_its_action(keys: str, attributes: dict[str, int], digits: str) -> None:
-    script: Script = {VOICE: twiml(gather("番号をどうぞ", action="/menu", **attributes), say("入力がありません")), "/menu": twiml(say("ありがとう"))}
+    script: Script = {
+        VOICE: twiml(gather("番号をどうぞ", action="/menu", **attributes), say("入力がありません")),
+        "/menu": twiml(say("ありがとう")),
+    }
     result, service = await place_call(script, Caller(keys=[keys]))
     assert service.posted_to("/menu")[0]["Digits"] == digits
     assert result.heard() == ["番号をどうぞ", "ありがとう"]
 
 
 async def test_silence_runs_the_next_verb_without_a_request_and_counts_the_timeout() -> None:
-    script: Script = {VOICE: twiml(gather("番号をどうぞ", action="/menu", timeout=7), say("入力がありません")), "/menu": twiml(say("ありがとう"))}
+    script: Script = {
+        VOICE: twiml(gather("番号をどうぞ", action="/menu", timeout=7), say("入力がありません")),
+        "/menu": twiml(say("ありがとう")),
+    }
     result, service = await place_call(script, Caller(keys=[None]))
     assert result.heard() == ["番号をどうぞ", "入力がありません"]
     assert service.posted_to("/menu") == []
@@ -163,7 +174,10 @@ async def test_silence_runs_the_next_verb_without_a_request_and_counts_the_timeo
 
 
 async def test_a_lone_finish_key_is_no_input() -> None:
-    script: Script = {VOICE: twiml(gather("郵便番号をどうぞ", action="/postal", num_digits=7), say("わからなくても大丈夫です")), "/postal": twiml(say("ありがとう"))}
+    script: Script = {
+        VOICE: twiml(gather("郵便番号をどうぞ", action="/postal", num_digits=7), say("わからなくても大丈夫です")),
+        "/postal": twiml(say("ありがとう")),
+    }
     result, service = await place_call(script, Caller(keys=["#"]))
     assert service.posted_to("/postal") == []
     assert result.heard()[-1] == "わからなくても大丈夫です"
@@ -172,7 +186,10 @@ async def test_a_lone_finish_key_is_no_input() -> None:
 
 
 async def test_action_on_empty_result_posts_empty_digits() -> None:
-    script: Script = {VOICE: twiml(gather("郵便番号をどうぞ", action="/postal", action_on_empty_result=True), say("届かない")), "/postal": twiml(say("地域なし"))}
+    script: Script = {
+        VOICE: twiml(gather("郵便番号をどうぞ", action="/postal", action_on_empty_result=True), say("届かない")),
+        "/postal": twiml(say("地域なし")),
+    }
     result, service = await place_call(script, Caller(keys=[None]))
     assert service.posted_to("/postal")[0]["Digits"] == ""
     assert result.heard() == ["郵便番号をどうぞ", "地域なし"]
@@ -217,7 +234,10 @@ def dial(*numbers: str, **attributes) -> Callable[[VoiceResponse], object]:
     ],
 )
 async def test_dial_action_gets_the_dial_call_status(line: Line, status: str, seconds: int) -> None:
-    script: Script = {VOICE: twiml(dial("+81312345678", action="/dialled", timeout=20, caller_id="+81120000000")), "/dialled": twiml(say("終わりました"))}
+    script: Script = {
+        VOICE: twiml(dial("+81312345678", action="/dialled", timeout=20, caller_id="+81120000000")),
+        "/dialled": twiml(say("終わりました")),
+    }
     result, service = await place_call(script, Caller(lines={"+81312345678": line}))
     posted = service.posted_to("/dialled")[0]
     assert posted["DialCallStatus"] == status
@@ -232,7 +252,11 @@ async def test_dial_action_gets_the_dial_call_status(line: Line, status: str, se
 
 
 async def test_numbers_dialled_together_are_won_by_the_first_to_answer() -> None:
-    lines = {"+81311111111": Line("busy"), "+81322222222": Line("answer", ring_seconds=9, talk_seconds=30), "+81333333333": Line("answer", ring_seconds=3, talk_seconds=50)}
+    lines = {
+        "+81311111111": Line("busy"),
+        "+81322222222": Line("answer", ring_seconds=9, talk_seconds=30),
+        "+81333333333": Line("answer", ring_seconds=3, talk_seconds=50),
+    }
     script: Script = {VOICE: twiml(dial(*lines, action="/dialled")), "/dialled": twiml()}
     result, service = await place_call(script, Caller(lines=lines))
     assert result.rung() == list(lines)
@@ -304,7 +328,10 @@ async def test_enqueue_loops_the_wait_url_until_leave_then_posts_the_action() ->
 
 
 async def test_a_caller_who_abandons_in_the_queue_still_gets_a_status_callback() -> None:
-    script: Script = {VOICE: twiml(lambda r: r.enqueue("national", wait_url="/queue/wait", action="/queue/left")), "/queue/wait": twiml(wait_music)}
+    script: Script = {
+        VOICE: twiml(lambda r: r.enqueue("national", wait_url="/queue/wait", action="/queue/left")),
+        "/queue/wait": twiml(wait_music),
+    }
     script["/queue/left"] = twiml()
     result, service = await place_call(script, Caller(hang_up_after=5))
     assert result.ended_by == "caller-hung-up"
@@ -338,7 +365,10 @@ async def test_without_a_wait_url_the_caller_hears_hold_music_until_they_give_up
 
 
 async def test_a_queue_that_never_ends_stops_at_the_step_limit_and_tells_the_action() -> None:
-    script: Script = {VOICE: twiml(lambda r: r.enqueue("national", wait_url="/queue/wait", action="/queue/left")), "/queue/wait": twiml(wait_music)}
+    script: Script = {
+        VOICE: twiml(lambda r: r.enqueue("national", wait_url="/queue/wait", action="/queue/left")),
+        "/queue/wait": twiml(wait_music),
+    }
     script["/queue/left"] = twiml()
     result, service = await place_call(script, max_steps=4)
     assert result.ended_by == "loop-limit"
@@ -402,7 +432,10 @@ async def test_invalid_twiml_is_an_error_the_caller_would_hear(body: str, why: s
 
 
 async def test_a_wait_url_may_not_dial() -> None:
-    script: Script = {VOICE: twiml(lambda r: r.enqueue("national", wait_url="/queue/wait")), "/queue/wait": twiml(lambda r: r.dial("+81312345678"))}
+    script: Script = {
+        VOICE: twiml(lambda r: r.enqueue("national", wait_url="/queue/wait")),
+        "/queue/wait": twiml(lambda r: r.dial("+81312345678")),
+    }
     result, _ = await place_call(script)
     assert "not allowed in a queue's wait TwiML" in result.errors()[0]
 

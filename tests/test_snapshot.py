@@ -109,9 +109,7 @@ def svc(
 
 
 def snapshot_of(regions: Regions, *services: ServiceRecord, version: int = 1) -> Snapshot:
-    records = DirectoryRecords(
-        organizations=(OrganizationRecord(id=ORGANIZATION_ID, name=ORGANIZATION_NAME),), services=services
-    )
+    records = DirectoryRecords(organizations=(OrganizationRecord(id=ORGANIZATION_ID, name=ORGANIZATION_NAME),), services=services)
     return build_snapshot(records, regions, version=version, holidays=HOLIDAYS, built_at=BUILT_AT)
 
 
@@ -261,28 +259,29 @@ NEW_YEAR = (date(2026, 12, 29), date(2027, 1, 3))
 @pytest.mark.parametrize(
     ("schedules", "holidays", "expected"),
     [
+        pytest.param((weekly(WEEKDAYS_ONLY, "09:00", "17:00"),), "closed", Hours((Window(frozenset(range(5)), 540, 1020),)), id="office"),
+        pytest.param((weekly(("FR", "SA"), "22:00", "06:00"),), "closed", Hours((Window(frozenset({4, 5}), 1320, 360),)), id="overnight"),
         pytest.param(
-            (weekly(WEEKDAYS_ONLY, "09:00", "17:00"),), "closed",
-            Hours((Window(frozenset(range(5)), 540, 1020),)), id="office"
+            (weekly(EVERY_DAY, "00:00", "24:00"),),
+            "open",
+            Hours((Window(frozenset(range(7)), 0, 1440),), closed_on_holidays=False),
+            id="all-day-holidays-open",
         ),
         pytest.param(
-            (weekly(("FR", "SA"), "22:00", "06:00"),), "closed",
-            Hours((Window(frozenset({4, 5}), 1320, 360),)), id="overnight"
+            (weekly(("MO",), "09:00", "12:00"), weekly(("MO",), "13:00", "17:00")),
+            "closed",
+            Hours((Window(frozenset({0}), 540, 720), Window(frozenset({0}), 780, 1020))),
+            id="two-windows",
         ),
         pytest.param(
-            (weekly(EVERY_DAY, "00:00", "24:00"),), "open",
-            Hours((Window(frozenset(range(7)), 0, 1440),), closed_on_holidays=False), id="all-day-holidays-open",
+            (weekly(), closure()),
+            "closed",
+            Hours((Window(frozenset(range(5)), 540, 1020),), closures=(NEW_YEAR,)),
+            id="年末年始-closure",
         ),
         pytest.param(
-            (weekly(("MO",), "09:00", "12:00"), weekly(("MO",), "13:00", "17:00")), "closed",
-            Hours((Window(frozenset({0}), 540, 720), Window(frozenset({0}), 780, 1020))), id="two-windows",
-        ),
-        pytest.param(
-            (weekly(), closure()), "closed",
-            Hours((Window(frozenset(range(5)), 540, 1020),), closures=(NEW_YEAR,)), id="年末年始-closure",
-        ),
-        pytest.param(
-            (weekly(), dated_open("2026-12-29", "2027-01-03")), "closed",
+            (weekly(), dated_open("2026-12-29", "2027-01-03")),
+            "closed",
             Hours(
                 (Window(frozenset(range(5)), 540, 1020),),
                 extra=(DatedHours(*NEW_YEAR, (Window(frozenset(range(7)), 600, 1320),)),),
@@ -291,7 +290,7 @@ NEW_YEAR = (date(2026, 12, 29), date(2027, 1, 3))
         ),
         pytest.param((closure(),), "closed", Hours((), closures=(NEW_YEAR,)), id="closure-only"),
     ],
-)  # fmt: skip
+)
 def test_compile_hours(schedules, holidays, expected):
     assert compile_hours(svc("hours", schedules=schedules, holidays=holidays)) == expected
 
@@ -324,9 +323,7 @@ def test_every_municipality_has_a_municipal_service_in_the_voice_general_bucket(
 def test_every_prefecture_has_its_window_in_the_voice_general_bucket(regions, demo_snapshot):
     by_prefecture = demo_snapshot.bucket("voice", "general").prefecture
 
-    assert all(
-        [r.entry.tier for r in by_prefecture.get(code, ())] == ["prefecture"] for code in regions.prefectures
-    )
+    assert all([r.entry.tier for r in by_prefecture.get(code, ())] == ["prefecture"] for code in regions.prefectures)
 
 
 def test_the_demo_snapshot_holds_every_active_service_and_carries_version_and_built_at(demo, demo_snapshot):

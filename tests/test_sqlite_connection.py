@@ -19,8 +19,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from referral_directory.storage import db
-from referral_directory.storage import sqlite_connection
+from referral_directory.storage import db, sqlite_connection
 
 
 class LoopTurns:
@@ -238,7 +237,9 @@ async def test_a_writer_holds_the_write_turn_from_its_first_write_to_the_end_of_
     assert rows(path) == ["kept!"]
 
 
-async def test_a_writer_waits_for_the_turn_without_holding_the_loop_and_gives_up_after_its_timeout(tmp_path: Path, turns: LoopTurns) -> None:
+async def test_a_writer_waits_for_the_turn_without_holding_the_loop_and_gives_up_after_its_timeout(
+    tmp_path: Path, turns: LoopTurns
+) -> None:
     path = tmp_path / "tsunagu.db"
     first = await sqlite_connection.connector(str(path), timeout=5)()
     second = await sqlite_connection.connector(str(path), timeout=0.5)()

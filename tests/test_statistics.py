@@ -5,17 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from builders import make_records, make_service
-from referral_directory.storage import db
+from running import Running, make_settings, running_app
+
 from referral_directory.records import derived_id
+from referral_directory.storage import db
 from routing.cases.models import Case, Referral
 from routing.statistics.counts import Hop, summarize
-from running import Running, make_settings, running_app
 
 NOW = "2026-12-10T12:00:00+09:00"
 TOKYO_ORG, OSAKA_ORG = derived_id("stats", "tokyo"), derived_id("stats", "osaka")
@@ -30,26 +30,48 @@ def published_numbers(body: dict) -> list[int | None]:
 async def seed(running: Running, org_counts: dict[tuple[str, str], int]) -> None:
     """Store `count` referral hops from org to org for cases in the given lgcode, spread over statuses and days."""
     rng = random.Random(7)
-    base = datetime(2026, 12, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 12, 1, 1, tzinfo=UTC)
     async with db.transaction(running.runtime.sessions) as session:
         for (org, lgcode), count in org_counts.items():
-            for i in range(count):
+            for _ in range(count):
                 at = base + timedelta(days=rng.randrange(7), hours=rng.randrange(10))
-                case = Case(topic=rng.choice(["general", "life", "mind"]), lgcode=lgcode, prefecture=lgcode[:2], holder_org="national",
-                            holder_tier="national", opened_at=at, updated_at=at)  # fmt: skip
+                case = Case(
+                    topic=rng.choice(["general", "life", "mind"]),
+                    lgcode=lgcode,
+                    prefecture=lgcode[:2],
+                    holder_org="national",
+                    holder_tier="national",
+                    opened_at=at,
+                    updated_at=at,
+                )
                 session.add(case)
                 await session.flush()
                 status = rng.choice(["accepted", "accepted", "closed", "declined", "expired", "proposed"])
-                session.add(Referral(case_id=case.id, hop=1, from_org="national", from_tier="national", to_org=org, to_service="s",
-                                     to_tier="prefecture", topic=case.topic, prefecture=case.prefecture, status=status, created_by="t",
-                                     created_at=at, accepted_at=at + timedelta(hours=3) if status in ("accepted", "closed") else None))  # fmt: skip
+                session.add(
+                    Referral(
+                        case_id=case.id,
+                        hop=1,
+                        from_org="national",
+                        from_tier="national",
+                        to_org=org,
+                        to_service="s",
+                        to_tier="prefecture",
+                        topic=case.topic,
+                        prefecture=case.prefecture,
+                        status=status,
+                        created_by="t",
+                        created_at=at,
+                        accepted_at=at + timedelta(hours=3) if status in ("accepted", "closed") else None,
+                    )
+                )
 
 
 @pytest.fixture
 async def stats(tmp_path: Path, redis_url: str, regions):
     async with running_app(make_settings(tmp_path, redis_url, clock=NOW, clock_speed=0), regions) as running:
-        await running.store(make_records(*(make_service(id=derived_id("stats", org, "service"), organization_id=org)
-                                             for org in (TOKYO_ORG, OSAKA_ORG))))  # fmt: skip
+        await running.store(
+            make_records(*(make_service(id=derived_id("stats", org, "service"), organization_id=org) for org in (TOKYO_ORG, OSAKA_ORG)))
+        )
         await seed(running, {(TOKYO_ORG, TOKYO_CHIYODA): 120, (OSAKA_ORG, OSAKA_CITY): 13})
         yield running
 

@@ -10,11 +10,11 @@ from builders import ORGANIZATION_ID, make_organization, make_phone, make_record
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from referral_directory.storage import db
 from referral_directory import service as directory_service
 from referral_directory.models import ChangeRecord, Phone, Schedule, Service, ServiceArea, ServiceChannel, ServiceTopic
 from referral_directory.records import WEEKDAYS, DirectoryRecords, derived_id, normalized
 from referral_directory.service import ChangeSummary
+from referral_directory.storage import db
 
 
 async def save(engine: AsyncEngine, records: DirectoryRecords, actor: str = "test") -> ChangeSummary:

@@ -122,17 +122,26 @@ def test_a_case_is_taken_up_once(board: DeskBoard) -> None:
 
 # --- the desks at work, against the real service (in-process app, real SQL and Redis) ---------
 
-NATIONAL_ORG, TOKYO_ORG, TOKYO_CITY_ORG, CHIYODA_ORG = (derived_id("org", n) for n in ("d-national", "d-tokyo", "d-tokyo-city", "d-chiyoda"))
+NATIONAL_ORG, TOKYO_ORG, TOKYO_CITY_ORG, CHIYODA_ORG = (
+    derived_id("org", n) for n in ("d-national", "d-tokyo", "d-tokyo-city", "d-chiyoda")
+)
 TIER_OF = {NATIONAL_ORG: "national", TOKYO_ORG: "prefecture", TOKYO_CITY_ORG: "prefecture", CHIYODA_ORG: "municipal"}
 
 
 def _window(name: str, tier: str, area: str, org: str, number: str):
     sid = derived_id("desk", name)
     return make_service(
-        id=sid, name=name, tier=tier, areas=(area,), topics=("general",), capacity=(("voice", 2),), holidays="open", organization_id=org,
+        id=sid,
+        name=name,
+        tier=tier,
+        areas=(area,),
+        topics=("general",),
+        capacity=(("voice", 2),),
+        holidays="open",
+        organization_id=org,
         phones=(make_phone(id=derived_id(sid, "phone"), number=number),),
         schedules=(make_schedule(id=derived_id(sid, "hours"), byday=WEEKDAYS, opens_at="00:00", closes_at="24:00"),),
-    )  # fmt: skip
+    )
 
 
 DESK_DIRECTORY = make_records(
@@ -164,7 +173,9 @@ async def desks(tmp_path: Path, redis_url: str, redis_server_url: str, regions):
                 assert answer.status_code in (200, 201), f"{method} {path}: HTTP {answer.status_code} {answer.text}"
                 return answer.json()
 
-            desk = Desk(board, api, org, TIER_OF[org], rng=random.Random(1), speed=1.0, simulated_epoch=lambda at: at.timestamp(), rates=rates)
+            desk = Desk(
+                board, api, org, TIER_OF[org], rng=random.Random(1), speed=1.0, simulated_epoch=lambda at: at.timestamp(), rates=rates
+            )
             await asyncio.to_thread(desk.visit, noticed=noticed)
 
         async def box(org: str, which: str) -> list[dict]:

@@ -28,8 +28,14 @@ def dials(*steps: tuple[str, str, bool]) -> list[tuple[str, bool, str]]:
 
 def clean_facts(**changes) -> RunFacts:
     """What a clean run measures: two callers on the general line (capacity 2), one in crisis, all ended and recorded."""
-    stream = dials(("a", "+81312345678", True), ("b", "+81312345678", True), ("c", "+81355554444", True),
-                   ("a", "+81312345678", False), ("c", "+81355554444", False), ("b", "+81312345678", False))  # fmt: skip
+    stream = dials(
+        ("a", "+81312345678", True),
+        ("b", "+81312345678", True),
+        ("c", "+81355554444", True),
+        ("a", "+81312345678", False),
+        ("c", "+81355554444", False),
+        ("b", "+81312345678", False),
+    )
     facts = RunFacts(
         failures={},
         latency=[EndpointLatency(name, 100, 0, 8.0, 20.0, 40.0) for name in WEBHOOKS],
@@ -59,8 +65,14 @@ def test_a_clean_run_passes_every_gate() -> None:
 
 def test_slot_claims_disabled_show_as_more_simultaneous_dials_than_capacity() -> None:
     # The service hands the general line (capacity 2) to a third caller before anyone hung up.
-    stream = dials(("a", "+81312345678", True), ("b", "+81312345678", True), ("c", "+81312345678", True),
-                   ("a", "+81312345678", False), ("b", "+81312345678", False), ("c", "+81312345678", False))  # fmt: skip
+    stream = dials(
+        ("a", "+81312345678", True),
+        ("b", "+81312345678", True),
+        ("c", "+81312345678", True),
+        ("a", "+81312345678", False),
+        ("b", "+81312345678", False),
+        ("c", "+81312345678", False),
+    )
     concurrency = max_concurrent(stream, NUMBERS)
     assert concurrency.by_service == {GENERAL: 3} and concurrency.unfinished == 0
     gate = next(g for g in evaluate(clean_facts(concurrency=concurrency)) if not g.passed)
@@ -70,8 +82,14 @@ def test_slot_claims_disabled_show_as_more_simultaneous_dials_than_capacity() ->
 
 def test_a_line_freed_before_the_next_caller_is_no_over_assignment() -> None:
     # End before start in the stream: the slot was released first, so two at once at most.
-    stream = dials(("a", "+81312345678", True), ("b", "+81312345678", True), ("a", "+81312345678", False),
-                   ("c", "+81312345678", True), ("b", "+81312345678", False), ("c", "+81312345678", False))  # fmt: skip
+    stream = dials(
+        ("a", "+81312345678", True),
+        ("b", "+81312345678", True),
+        ("a", "+81312345678", False),
+        ("c", "+81312345678", True),
+        ("b", "+81312345678", False),
+        ("c", "+81312345678", False),
+    )
     assert max_concurrent(stream, NUMBERS).by_service == {GENERAL: 2}
 
 
@@ -178,11 +196,13 @@ def play(answers: dict[str, str | bytes | int], *, seed: int = 3, keys=None):
 
 
 def test_a_call_the_service_connects_is_connected_with_its_dial_paired() -> None:
-    report, done = play({
-        "/twilio/voice/incoming": twiml.redirect("/twilio/voice/wait"),
-        "/twilio/voice/wait": twiml.dial("+81312345678", action="/twilio/voice/dialled", caller_id="+81120000000"),
-        "/twilio/voice/dialled": twiml.tell_and_hang_up(["お電話ありがとうございました。"]),
-    })  # fmt: skip
+    report, done = play(
+        {
+            "/twilio/voice/incoming": twiml.redirect("/twilio/voice/wait"),
+            "/twilio/voice/wait": twiml.dial("+81312345678", action="/twilio/voice/dialled", caller_id="+81120000000"),
+            "/twilio/voice/dialled": twiml.tell_and_hang_up(["お電話ありがとうございました。"]),
+        }
+    )
     assert report.outcome == "connected" and report.problems == []
     events = [a for a in done if isinstance(a, DialEvent)]
     assert [(e.number, e.started) for e in events] == [("+81312345678", True), ("+81312345678", False)]
@@ -207,10 +227,12 @@ def test_invalid_twiml_is_a_failure_and_leaves_no_defined_outcome() -> None:
 
 def test_silence_at_a_gather_runs_the_next_verb_and_keys_post_to_the_action() -> None:
     menu = twiml.postal_prompt("/twilio/voice/postal", again=False, english=False)
-    report, done = play({
-        "/twilio/voice/incoming": menu,
-        "/twilio/voice/postal": twiml.tell_and_hang_up(["いまは受付時間外です。"]),
-    })  # fmt: skip
+    report, done = play(
+        {
+            "/twilio/voice/incoming": menu,
+            "/twilio/voice/postal": twiml.tell_and_hang_up(["いまは受付時間外です。"]),
+        }
+    )
     posted = [a for a in done if isinstance(a, Request) and a.name == "/twilio/voice/postal"]
     assert len(posted) == 1  # keyed (Digits), or silent / "#" (the Redirect after the Gather posts without Digits)
     assert report.outcome == "no_service_open"
@@ -218,14 +240,18 @@ def test_silence_at_a_gather_runs_the_next_verb_and_keys_post_to_the_action() ->
 
 def test_a_window_that_answers_hears_the_number_url_s_whisper_before_the_talk() -> None:
     dial = twiml.dial("+81312345678", action="/twilio/voice/dialled", caller_id="+81120000000", whisper="/twilio/voice/answered")
-    report, done = play({
-        "/twilio/voice/incoming": dial,
-        "/twilio/voice/answered": twiml.whisper(["ケース番号 1234 です。"]),
-        "/twilio/voice/dialled": twiml.tell_and_hang_up([]),
-    })  # fmt: skip
+    report, done = play(
+        {
+            "/twilio/voice/incoming": dial,
+            "/twilio/voice/answered": twiml.whisper(["ケース番号 1234 です。"]),
+            "/twilio/voice/dialled": twiml.tell_and_hang_up([]),
+        }
+    )
     whisper = next(a for a in done if isinstance(a, Request) and a.name == "/twilio/voice/answered")
     assert whisper.params["ParentCallSid"] == "CA1" and whisper.params["To"] == "+81312345678"
-    assert whisper.params["CallSid"] == next(a for a in done if isinstance(a, Request) and a.name.endswith("/dialled")).params["DialCallSid"]
+    assert (
+        whisper.params["CallSid"] == next(a for a in done if isinstance(a, Request) and a.name.endswith("/dialled")).params["DialCallSid"]
+    )
     assert report.outcome == "connected" and report.problems == []
 
 

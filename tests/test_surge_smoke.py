@@ -22,8 +22,11 @@ def test_the_new_year_smoke_run_passes_every_gate(tmp_path: Path) -> None:
     out = tmp_path / "surge"
     run = subprocess.run(
         [sys.executable, "-m", "loadtests.surge", "--smoke", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=280,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     report = f"exit {run.returncode}\n--- stdout ---\n{run.stdout[-6000:]}\n--- stderr ---\n{run.stderr[-4000:]}"
     assert run.returncode == 0, report
 
@@ -35,9 +38,13 @@ def test_the_new_year_smoke_run_passes_every_gate(tmp_path: Path) -> None:
     assert sum(outcomes["world"].values()) == summary["attempts"]["placed"] == sum(outcomes["call_record"].values())
     assert outcomes["call_record"].get("connected", 0) > 0, outcomes
     assert [g["name"] for g in summary["gates"] if g["passed"]] == [
-        "no failed request", "no fallback answer", "webhook p99", "every call has an outcome",
-        "no slot over-assignment", "no slot held after drain",
-    ]  # fmt: skip
+        "no failed request",
+        "no fallback answer",
+        "webhook p99",
+        "every call has an outcome",
+        "no slot over-assignment",
+        "no slot held after drain",
+    ]
     assert {"/twilio/voice/incoming", "/twilio/voice/status"} <= set(summary["latency_ms"])
     # Counsellors worked their desks through the case API (their requests count in "no failed request"). Inboxes may
     # stay unread: on New Year's Eve most prefecture windows are shut, and their referrals wait for Jan 4.

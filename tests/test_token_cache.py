@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from running import make_settings, running_app
 from sqlalchemy import update
 
-from referral_directory.storage import db
 from referral_directory.models import StaffUser
 from referral_directory.staff.token_cache import TOKEN_CACHE_SECONDS, TokenCache
-from running import make_settings, running_app
+from referral_directory.storage import db
 
 
 class Ticking:

@@ -6,10 +6,6 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-
-from referral_directory.demo import demo_directory
-from referral_directory.records import NATION, Problem, ServiceRecord, derived_id
-from referral_directory.validation import service_where, validate_records
 from builders import (
     ORGANIZATION_ID,
     make_organization,
@@ -18,6 +14,10 @@ from builders import (
     make_schedule,
     make_service,
 )
+
+from referral_directory.demo import demo_directory
+from referral_directory.records import NATION, Problem, ServiceRecord, derived_id
+from referral_directory.validation import service_where, validate_records
 
 
 def problems_of(service: ServiceRecord, regions) -> list[tuple[str, str]]:
@@ -51,16 +51,27 @@ BROKEN_SERVICES = {
         {"topics": ("general", "suicide")},
         [("topics", 'unknown topic "suicide"; use one of: life, mind, crisis, violence, family, youth, sogi, foreign, general')],
     ),
-    "no topic": ({"topics": ()}, [("topics", "no topics; give at least one of: life, mind, crisis, violence, family, youth, sogi, foreign, general")]),
+    "no topic": (
+        {"topics": ()},
+        [("topics", "no topics; give at least one of: life, mind, crisis, violence, family, youth, sogi, foreign, general")],
+    ),
     "unknown tier": ({"tier": "city"}, [("tier", 'unknown tier "city"; use one of: national, prefecture, municipal')]),
     "unknown channel": ({"channels": ("voice", "fax")}, [("channels", 'unknown channel "fax"; use one of: voice, sns')]),
     "no channel": (
         {"channels": ()},
-        [("channels", "no channels; give at least one of: voice, sns"),
-         ("capacity.voice", "capacity 3 for voice, but the service does not take voice; add voice to its channels or leave the capacity empty")],
+        [
+            ("channels", "no channels; give at least one of: voice, sns"),
+            (
+                "capacity.voice",
+                "capacity 3 for voice, but the service does not take voice; add voice to its channels or leave the capacity empty",
+            ),
+        ],
     ),
     "no name": ({"name": " "}, [("name", "the service has no name")]),
-    "unknown status": ({"status": "open"}, [("status", 'unknown status "open"; use one of: active, inactive, defunct, temporarily closed')]),
+    "unknown status": (
+        {"status": "open"},
+        [("status", 'unknown status "open"; use one of: active, inactive, defunct, temporarily closed')],
+    ),
     "unknown holidays": ({"holidays": "yes"}, [("holidays", 'unknown holiday behaviour "yes"; use one of: closed, open')]),
     "non-E.164 number": (
         {"phones": (make_phone(number="03-1234-5678"),)},
@@ -133,8 +144,10 @@ BROKEN_SERVICES = {
     ),
     "opening without dates": (
         {"schedules": (make_schedule(), make_schedule(kind="open", valid_from=None, valid_to=None))},
-        [("schedules[1].valid_from", "valid_from is missing: a dated opening needs inclusive dates valid_from and valid_to"),
-         ("schedules[1].valid_to", "valid_to is missing: a dated opening needs inclusive dates valid_from and valid_to")],
+        [
+            ("schedules[1].valid_from", "valid_from is missing: a dated opening needs inclusive dates valid_from and valid_to"),
+            ("schedules[1].valid_to", "valid_to is missing: a dated opening needs inclusive dates valid_from and valid_to"),
+        ],
     ),
     "closure dates reversed": (
         {"schedules": (make_schedule(), make_schedule(kind="closed", valid_from="2027-01-03", valid_to="2026-12-29"))},
@@ -200,10 +213,16 @@ def test_duplicate_ids_are_named_with_their_first_use(regions):
     records = make_records(first, second, organizations=(organization, organization))
     where_first, where_second = service_where(first.id, "窓口A"), service_where(first.id, "窓口B")
     assert validate_records(records, regions) == (
-        Problem(f"organization {ORGANIZATION_ID} ({organization.name})", "id", f"organization id {ORGANIZATION_ID} is used twice: also by organization {ORGANIZATION_ID} ({organization.name})"),
+        Problem(
+            f"organization {ORGANIZATION_ID} ({organization.name})",
+            "id",
+            f"organization id {ORGANIZATION_ID} is used twice: also by organization {ORGANIZATION_ID} ({organization.name})",
+        ),
         Problem(where_second, "id", f"service id {first.id} is used twice: also by {where_first}"),
         Problem(where_second, "phones[0].id", f"phone id {first.phones[0].id} is used twice: also by {where_first} phones[0].id"),
-        Problem(where_second, "schedules[0].id", f"schedule id {first.schedules[0].id} is used twice: also by {where_first} schedules[0].id"),
+        Problem(
+            where_second, "schedules[0].id", f"schedule id {first.schedules[0].id} is used twice: also by {where_first} schedules[0].id"
+        ),
     )
 
 

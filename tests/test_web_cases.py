@@ -13,23 +13,23 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from sqlalchemy import select
-
 from browser import chromium, chromium_path, serving
 from fake_twilio import fake_twilio
-from referral_directory.storage import db
-from routing import migrations
+from running import Running, make_settings, running_app
+from sqlalchemy import select
+from test_cases import CANARY_NOTE, CANARY_PHONE, CHIYODA, DIRECTORY, NATIONAL_ORG, OSAKA, OSAKA_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
+from test_web_login import LIGHT_HASHING, PASSWORD, add_staff, browser, form_token, redis_dump, sign_in
+from voice_support import PUBLIC_URL, Call, voice_settings
+
 from referral_directory import service as directory_service
 from referral_directory.staff.accounts import add_user, set_password
+from referral_directory.storage import db
+from routing import migrations
 from routing.app import create_app
 from routing.cases.models import SafetyException
 from routing.cases.rules import sweep_referrals
 from routing.clock import Clock
 from routing.web.auth import hasher_for
-from running import Running, make_settings, running_app
-from test_cases import CANARY_NOTE, CANARY_PHONE, CHIYODA, DIRECTORY, NATIONAL_ORG, OSAKA, OSAKA_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
-from voice_support import PUBLIC_URL, Call, voice_settings
-from test_web_login import LIGHT_HASHING, PASSWORD, add_staff, browser, form_token, redis_dump, sign_in
 
 COUNSELLORS = {"national": NATIONAL_ORG, "tokyo": TOKYO_ORG, "osaka": OSAKA_ORG}
 NOT_CONFIRMED = "確かめられませんでした"
@@ -146,7 +146,9 @@ async def test_a_case_walks_from_the_national_window_to_tokyo_through_the_pages(
             wrong = await post(client, f"{here}/consent", csrf, contact="12345", agreed="yes")
             assert wrong.status_code == 422 and "電話番号として読み取れませんでした" in wrong.text and 'value="12345"' in wrong.text
             unticked = await post(client, f"{here}/consent", csrf, contact=CANARY_PHONE)
-            assert unticked.status_code == 422 and "チェックを入れてください" in unticked.text and f'value="{CANARY_PHONE}"' in unticked.text
+            assert (
+                unticked.status_code == 422 and "チェックを入れてください" in unticked.text and f'value="{CANARY_PHONE}"' in unticked.text
+            )
             assert not (await case_json(running, "national", case_id))["consent"]
             page = await done(client, await post(client, f"{here}/consent", csrf, contact=CANARY_PHONE, agreed="yes"), here)
             assert "記録済み" in section(page, "summary") and CANARY_PHONE in section(page, "summary")
@@ -183,7 +185,9 @@ async def test_a_case_walks_from_the_national_window_to_tokyo_through_the_pages(
             assert "連絡したことを記録しました" in page.text
             unfinished = await post(client, status, csrf, status="closed", back="case", case_id=case_id)
             assert unfinished.status_code == 409 and "結果を選んでください" in unfinished.text
-            page = await done(client, await post(client, status, csrf, status="closed", outcome="supported", back="case", case_id=case_id), here)
+            page = await done(
+                client, await post(client, status, csrf, status="closed", outcome="supported", back="case", case_id=case_id), here
+            )
             assert "終結" in section(page, "chain") and "支援につながった" in section(page, "chain")
 
     logs = capsys.readouterr().out
@@ -211,7 +215,9 @@ async def test_the_referral_form_explains_what_is_missing_and_keeps_what_was_typ
         assert (await case_json(windows, "national", case_id))["referrals"] == []
 
         reason = "自傷の危険が差し迫っている"
-        page = await done(client, await post(client, f"{here}/referrals", csrf, to_service=TOKYO.id, share="exception", exception_reason=reason), here)
+        page = await done(
+            client, await post(client, f"{here}/referrals", csrf, to_service=TOKYO.id, share="exception", exception_reason=reason), here
+        )
         assert "生命の安全のための例外" in section(page, "chain") and reason not in page.text  # recorded, sealed, not shown back
         again = await post(client, f"{here}/referrals", csrf, to_service=TOKYO.id, share="none")
         assert again.status_code == 409 and "すでにこの相談が届いています" in again.text
@@ -227,8 +233,12 @@ async def test_refusals_show_nothing_and_change_nothing(windows: Running) -> Non
 
     async with signed_in_as(windows, "national") as (client, csrf):
         for token in (None, "not-the-token"):
-            for path, data in ((f"{here}/notes", {"text": "べつのメモ"}), (f"{here}/referrals", {"to_service": CHIYODA.id}),
-                               (f"{here}/intake", {"risk_level": "high"}), (f"{here}/consent", {"contact": CANARY_PHONE, "agreed": "yes"})):  # fmt: skip
+            for path, data in (
+                (f"{here}/notes", {"text": "べつのメモ"}),
+                (f"{here}/referrals", {"to_service": CHIYODA.id}),
+                (f"{here}/intake", {"risk_level": "high"}),
+                (f"{here}/consent", {"contact": CANARY_PHONE, "agreed": "yes"}),
+            ):
                 refused = await post(client, path, token, **data)
                 assert refused.status_code == 403 and NOT_CONFIRMED in refused.text, path
     async with browser(windows) as stranger:  # no session at all
@@ -264,7 +274,9 @@ async def test_a_declined_referral_goes_back_to_its_sender_with_the_reason(windo
         referral_id = re.search(r'action="/referrals/([^/]+)/status"', section(page, "answer")).group(1)
         bare = await post(client, f"/referrals/{referral_id}/status", csrf, status="declined", back="case", case_id=case_id)
         assert bare.status_code == 409 and "理由を記入してください" in bare.text and "この窓口への紹介" in bare.text
-        declined = await post(client, f"/referrals/{referral_id}/status", csrf, status="declined", reason="対象地域の外のため", back="case", case_id=case_id)
+        declined = await post(
+            client, f"/referrals/{referral_id}/status", csrf, status="declined", reason="対象地域の外のため", back="case", case_id=case_id
+        )
         page = await done(client, declined, "/dashboard")  # the case is no longer theirs to open
         assert "紹介を辞退しました。" in page.text and f'href="{here}"' not in section(page, "referral-inbox")
         assert (await client.get(here)).status_code == 404
@@ -280,7 +292,9 @@ async def test_an_expired_referral_is_highlighted_in_the_outbox_with_the_way_to_
     assert len(await sweep_referrals(windows.runtime)) == 1
     async with signed_in_as(windows, "national") as (client, _):
         outbox = section(await client.get("/dashboard"), "referral-outbox")
-        assert "期限切れ：ほかの窓口をご検討ください" in outbox and f'href="/cases/{case_id}#refer"' in outbox and "status-expired" in outbox
+        assert (
+            "期限切れ：ほかの窓口をご検討ください" in outbox and f'href="/cases/{case_id}#refer"' in outbox and "status-expired" in outbox
+        )
         refer = section(await client.get(f"/cases/{case_id}"), "refer")
         assert f'value="{TOKYO.id}"' in refer  # the window that let it expire may be asked again
     async with signed_in_as(windows, "tokyo") as (client, _):
@@ -346,7 +360,9 @@ async def test_in_a_browser_a_case_is_referred_with_consent_and_accepted_in_toky
 
     with serving(create_app(settings, regions=regions)) as base:
         async with httpx.AsyncClient(base_url=base, trust_env=False) as client:
-            made = await client.post("/api/cases", json={"topic": "general", "lgcode": "131016"}, headers={"Authorization": f"Bearer {token}"})
+            made = await client.post(
+                "/api/cases", json={"topic": "general", "lgcode": "131016"}, headers={"Authorization": f"Bearer {token}"}
+            )
             case_id = made.json()["id"]
 
         async with chromium(tmp_path / "national") as national:

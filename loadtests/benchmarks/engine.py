@@ -55,8 +55,7 @@ from referral_directory.storage import db
 from routing import migrations
 from routing.engine import TIER_ORDER, Contact, Load, decide_route
 
-TOPIC_WEIGHTS = {"general": 35, "life": 14, "mind": 14, "family": 9, "youth": 6, "violence": 6,
-                 "crisis": 5, "sogi": 5, "foreign": 6}  # fmt: skip
+TOPIC_WEIGHTS = {"general": 35, "life": 14, "mind": 14, "family": 9, "youth": 6, "violence": 6, "crisis": 5, "sogi": 5, "foreign": 6}
 YEAR_START = datetime(2026, 1, 1, tzinfo=JST)
 YEAR_END_START = datetime(2026, 12, 29, tzinfo=JST)  # 年末年始: Dec 29 .. Jan 3
 TARGET_P99_US, TARGET_RATIO, TARGET_REBUILD_S = 50.0, 20.0, 1.0
@@ -85,9 +84,7 @@ def make_contacts(n, rng, regions, holidays, service_caps):  # type: ignore[no-u
     holiday_days = sorted(d for d in holidays if d.year == 2026)
     # A pool of live loads: each marks ~30 % of services busy, with 0..capacity sessions held.
     ids = sorted(service_caps)
-    loads = [
-        {sid: rng.randint(0, service_caps[sid]) for sid in rng.sample(ids, len(ids) * 3 // 10)} for _ in range(64)
-    ]
+    loads = [{sid: rng.randint(0, service_caps[sid]) for sid in rng.sample(ids, len(ids) * 3 // 10)} for _ in range(64)]
     out = []
     for _ in range(n):
         topic = rng.choices(topics, weights)[0]
@@ -133,15 +130,22 @@ def sql_route(conn, contact, at, in_use, regions, holidays, tier_rank) -> list[s
     for sid, tier, hol, capacity, kind, byday, opens_at, closes_at, valid_from, valid_to in rows:
         entry = services.setdefault(sid, (tier, hol, capacity, []))
         if kind is not None:
-            entry[3].append(ScheduleRecord(
-                id="", kind=kind, byday=tuple(d for d in byday.split(",") if d), opens_at=opens_at, closes_at=closes_at,
-                valid_from=date.fromisoformat(valid_from) if valid_from else None,
-                valid_to=date.fromisoformat(valid_to) if valid_to else None,
-            ))  # fmt: skip
+            entry[3].append(
+                ScheduleRecord(
+                    id="",
+                    kind=kind,
+                    byday=tuple(d for d in byday.split(",") if d),
+                    opens_at=opens_at,
+                    closes_at=closes_at,
+                    valid_from=date.fromisoformat(valid_from) if valid_from else None,
+                    valid_to=date.fromisoformat(valid_to) if valid_to else None,
+                )
+            )
     ranked = []
     for sid, (tier, hol, capacity, schedules) in services.items():
-        record = ServiceRecord(id=sid, organization_id="", name="", tier=tier, topics=(), channels=(), areas=(),
-                               holidays=hol, schedules=tuple(schedules))  # fmt: skip
+        record = ServiceRecord(
+            id=sid, organization_id="", name="", tier=tier, topics=(), channels=(), areas=(), holidays=hol, schedules=tuple(schedules)
+        )
         if not is_open_at(compile_hours(record), at, holidays):
             continue
         free = capacity - in_use.get(sid, 0)
@@ -197,8 +201,10 @@ def main() -> int:
     path = Path(tmp.name) / "bench.db"
     asyncio.run(store(path, records))
     snapshot = build_snapshot(records, regions, version=1, holidays=holidays, built_at=datetime.now(JST))
-    print(f"setup: {len(snapshot.services)} services, {len(regions.municipalities)} municipalities, "
-          f"SQLite {path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    print(
+        f"setup: {len(snapshot.services)} services, {len(regions.municipalities)} municipalities, "
+        f"SQLite {path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s"
+    )
 
     # 2. Contacts.
     caps = {s.id: max(dict(s.capacity).values(), default=0) for s in records.services}
@@ -209,29 +215,28 @@ def main() -> int:
         decide_route(snapshot, contact, at, Load(in_use, i))
     loads = [Load(in_use, i) for i, (_, _, in_use) in enumerate(contacts)]
     timings, outcomes, clock = [], {}, time.perf_counter_ns
-    for (contact, at, _), load in zip(contacts, loads):
+    for (contact, at, _), load in zip(contacts, loads, strict=True):
         start = clock()
         decision = decide_route(snapshot, contact, at, load)
         timings.append(clock() - start)
         outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
     eng = percentiles(timings)
     rate = len(timings) / (sum(timings) / 1e9)
-    print(f"\nengine decide_route over {len(timings):,} contacts (µs): median {eng['median']:.1f}  p90 {eng['p90']:.1f}"
-          f"  p99 {eng['p99']:.1f}  max {eng['max']:.1f}  → {rate:,.0f} decisions/s")  # fmt: skip
+    print(
+        f"\nengine decide_route over {len(timings):,} contacts (µs): median {eng['median']:.1f}  p90 {eng['p90']:.1f}"
+        f"  p99 {eng['p99']:.1f}  max {eng['max']:.1f}  → {rate:,.0f} decisions/s"
+    )
     print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     # What the preview pays: the decision plus its explanations (each candidate's open_until,
     # the next opening per tier when all is closed), which decide_route works out on first use.
     explained = []
-    for (contact, at, _), load in zip(contacts, loads):
+    for (contact, at, _), load in zip(contacts, loads, strict=True):
         start = clock()
         decision = decide_route(snapshot, contact, at, load)
-        for candidate in decision.candidates:
-            candidate.open_until
-        decision.next_openings
+        _ = [candidate.open_until for candidate in decision.candidates], decision.next_openings
         explained.append(clock() - start)
     exp = percentiles(explained)
-    print(f"  with explanations (open_until, next openings): median {exp['median']:.1f}  p90 {exp['p90']:.1f}"
-          f"  p99 {exp['p99']:.1f} µs")  # fmt: skip
+    print(f"  with explanations (open_until, next openings): median {exp['median']:.1f}  p90 {exp['p90']:.1f}  p99 {exp['p99']:.1f} µs")
 
     # 4. SQL baseline, sync sqlite3 on the same file; checked against the engine.
     sample = contacts[: args.sql_sample]
@@ -255,8 +260,10 @@ def main() -> int:
             mismatches.append((contact, at.isoformat(), got, want))
     conn.close()
     sql = percentiles(sql_timings)
-    print(f"\nSQL baseline (sync sqlite3, one query + Python hours per contact) over {len(sample):,} contacts (µs): "
-          f"median {sql['median']:.1f}  p90 {sql['p90']:.1f}  p99 {sql['p99']:.1f}  max {sql['max']:.1f}")  # fmt: skip
+    print(
+        f"\nSQL baseline (sync sqlite3, one query + Python hours per contact) over {len(sample):,} contacts (µs): "
+        f"median {sql['median']:.1f}  p90 {sql['p90']:.1f}  p99 {sql['p99']:.1f}  max {sql['max']:.1f}"
+    )
     print(f"  same ordered candidates as decide_route: {matched}/{len(sample)} ({nonempty} with candidates)")
     for mismatch in mismatches:
         print(f"  MISMATCH {mismatch}")
@@ -265,9 +272,11 @@ def main() -> int:
     ratio_median, ratio_p99 = sql["median"] / eng["median"], sql["p99"] / eng["p99"]
     pair = percentiles(paired)
     print(f"\nSQL / engine: median {ratio_median:.1f}x  p99 {ratio_p99:.1f}x")
-    print(f"  cross-check, engine timed interleaved on the SQL sample (rotation=0): median {pair['median']:.1f} µs, "
-          f"p99 {pair['p99']:.1f} µs → SQL / engine median {sql['median'] / pair['median']:.1f}x, "
-          f"p99 {sql['p99'] / pair['p99']:.1f}x")  # fmt: skip
+    print(
+        f"  cross-check, engine timed interleaved on the SQL sample (rotation=0): median {pair['median']:.1f} µs, "
+        f"p99 {pair['p99']:.1f} µs → SQL / engine median {sql['median'] / pair['median']:.1f}x, "
+        f"p99 {sql['p99'] / pair['p99']:.1f}x"
+    )
 
     # 6. Snapshot rebuild.
     builds = []
@@ -277,20 +286,26 @@ def main() -> int:
         builds.append(time.perf_counter() - t0)
     load_s, reload_s = asyncio.run(reload_path(path, regions, holidays, 5))
     build_median = statistics.median(builds)
-    print(f"\nbuild_snapshot ({len(records.services)} services, 5 runs): best {min(builds) * 1e3:.0f} ms  "
-          f"median {build_median * 1e3:.0f} ms")  # fmt: skip
-    print(f"reload path (load_directory + build_snapshot, 5 runs): best {min(reload_s) * 1e3:.0f} ms  median "
-          f"{statistics.median(reload_s) * 1e3:.0f} ms (of which load_directory median {statistics.median(load_s) * 1e3:.0f} ms)")  # fmt: skip
+    print(
+        f"\nbuild_snapshot ({len(records.services)} services, 5 runs): best {min(builds) * 1e3:.0f} ms  median {build_median * 1e3:.0f} ms"
+    )
+    print(
+        f"reload path (load_directory + build_snapshot, 5 runs): best {min(reload_s) * 1e3:.0f} ms  median "
+        f"{statistics.median(reload_s) * 1e3:.0f} ms (of which load_directory median {statistics.median(load_s) * 1e3:.0f} ms)"
+    )
     tmp.cleanup()
 
     # 7. Summary.
     results = [
         (f"engine p99 <= {TARGET_P99_US:.0f} µs", f"{eng['p99']:.1f} µs", eng["p99"] <= TARGET_P99_US),
         (f"SQL / engine median >= {TARGET_RATIO:.0f}x", f"{ratio_median:.1f}x", ratio_median >= TARGET_RATIO),
-        (f"build_snapshot <= {TARGET_REBUILD_S:.0f} s (median)", f"{build_median * 1e3:.0f} ms "
-         f"(reload path {statistics.median(reload_s) * 1e3:.0f} ms)", build_median <= TARGET_REBUILD_S),
+        (
+            f"build_snapshot <= {TARGET_REBUILD_S:.0f} s (median)",
+            f"{build_median * 1e3:.0f} ms (reload path {statistics.median(reload_s) * 1e3:.0f} ms)",
+            build_median <= TARGET_REBUILD_S,
+        ),
         ("SQL baseline answers as the engine", f"{matched}/{len(sample)}", matched == len(sample)),
-    ]  # fmt: skip
+    ]
     print("\n== summary ==")
     for name, value, ok in results:
         print(f"  {'PASS' if ok else 'FAIL'}  {name:<40} {value}")

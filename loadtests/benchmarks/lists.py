@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -44,7 +44,7 @@ from routing.settings import async_database_url
 TARGET_RATIO = 2.0
 NATIONAL, PREFECTURES = "org-national", [f"org-pref-{n:02d}" for n in range(1, 48)]
 BUSIEST = PREFECTURES[12]
-START = datetime(2027, 1, 4, tzinfo=timezone.utc)
+START = datetime(2027, 1, 4, tzinfo=UTC)
 UNTARGETED = {"prefecture case list"}
 LISTS: dict[str, Callable[[], tuple]] = {  # name → (statement, parameters)
     "national case list": lambda: (CASE_LIST, {"org": NATIONAL}),
@@ -61,12 +61,38 @@ def rows_for(cases: int, seed: int = 7) -> tuple[list[dict], list[dict]]:
     for i in range(cases):
         at = START + timedelta(minutes=10 * i)  # a year is about 50,000 cases at this pace
         case_id = new_case_id()
-        case_rows.append(dict(id=case_id, channel="voice", call_ref=uuid.uuid4().hex, topic="general", topics=[], holder_org=NATIONAL,
-                              holder_tier="national", opened_at=at, updated_at=at, contact_sealed=""))  # fmt: skip
+        case_rows.append(
+            dict(
+                id=case_id,
+                channel="voice",
+                call_ref=uuid.uuid4().hex,
+                topic="general",
+                topics=[],
+                holder_org=NATIONAL,
+                holder_tier="national",
+                opened_at=at,
+                updated_at=at,
+                contact_sealed="",
+            )
+        )
         if rng.random() < 0.1:
-            referral_rows.append(dict(id=str(uuid.uuid4()), case_id=case_id, hop=1, kind="refer", from_org=NATIONAL, from_tier="national",
-                                      to_org=BUSIEST if rng.random() < 0.5 else rng.choice(PREFECTURES), to_service="svc", to_tier="prefecture", share="none",
-                                      status=rng.choice(["closed"] * 8 + ["declined", "accepted"]), created_by="bench", created_at=at))  # fmt: skip
+            referral_rows.append(
+                dict(
+                    id=str(uuid.uuid4()),
+                    case_id=case_id,
+                    hop=1,
+                    kind="refer",
+                    from_org=NATIONAL,
+                    from_tier="national",
+                    to_org=BUSIEST if rng.random() < 0.5 else rng.choice(PREFECTURES),
+                    to_service="svc",
+                    to_tier="prefecture",
+                    share="none",
+                    status=rng.choice(["closed"] * 8 + ["declined", "accepted"]),
+                    created_by="bench",
+                    created_at=at,
+                )
+            )
     return case_rows, referral_rows
 
 
@@ -118,7 +144,10 @@ def main() -> int:
     worst = max(ratios, key=ratios.__getitem__)
     passed = ratios[worst] <= TARGET_RATIO
     print("\nSummary")
-    print(f"  {'PASS' if passed else 'FAIL'}  national lists and inbox: read time at {args.large:,} cases / at {args.small:,} ≤ {TARGET_RATIO:.0f}×")
+    print(
+        f"  {'PASS' if passed else 'FAIL'}  national lists and inbox: "
+        f"read time at {args.large:,} cases / at {args.small:,} ≤ {TARGET_RATIO:.0f}×"
+    )
     print(f"        worst {ratios[worst]:.2f}× ({worst}: {small[worst]:.2f} ms → {large[worst]:.2f} ms)")
     return 1 if args.check and not passed else 0
 

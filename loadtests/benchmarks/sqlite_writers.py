@@ -128,8 +128,11 @@ def main() -> int:
     for kind in ("plain aiosqlite", "tsunagu, no turn", "tsunagu"):
         latencies = measure(kind, args.rate, args.seconds)
         figures[kind] = percentile(latencies, 0.99)
-        print(f"{kind:<18} {len(latencies):>6} transactions  p50 {percentile(latencies, 0.5):7.1f} ms  "
-              f"p95 {percentile(latencies, 0.95):7.1f} ms  p99 {figures[kind]:7.1f} ms  max {latencies[-1]:7.1f} ms", flush=True)
+        print(
+            f"{kind:<18} {len(latencies):>6} transactions  p50 {percentile(latencies, 0.5):7.1f} ms  "
+            f"p95 {percentile(latencies, 0.95):7.1f} ms  p99 {figures[kind]:7.1f} ms  max {latencies[-1]:7.1f} ms",
+            flush=True,
+        )
     ratio = figures["plain aiosqlite"] / max(figures["tsunagu"], 0.001)
     passed = ratio >= TARGET_RATIO
     print("\nSummary")

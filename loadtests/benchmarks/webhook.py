@@ -68,10 +68,18 @@ from loadtests.harness.servers import (
 PATH = "/twilio/voice/incoming"
 TOKEN = BENCH_TOKEN
 FORM = {
-    "AccountSid": "AC" + "0" * 32, "ApiVersion": "2010-04-01", "CallSid": "CA" + "b" * 32, "CallStatus": "ringing",
-    "Called": "+81120000000", "Caller": "+819012345678", "Direction": "inbound", "From": "+819012345678",
-    "FromCountry": "JP", "To": "+81120000000", "ToCountry": "JP",
-}  # fmt: skip
+    "AccountSid": "AC" + "0" * 32,
+    "ApiVersion": "2010-04-01",
+    "CallSid": "CA" + "b" * 32,
+    "CallStatus": "ringing",
+    "Called": "+81120000000",
+    "Caller": "+819012345678",
+    "Direction": "inbound",
+    "From": "+819012345678",
+    "FromCountry": "JP",
+    "To": "+81120000000",
+    "ToCountry": "JP",
+}
 BODY = urllib.parse.urlencode(FORM)
 CONTENT_TYPE = "application/x-www-form-urlencoded"
 RATE, HEY_WORKERS = 300, 6
@@ -102,7 +110,9 @@ def wrk_script(tmp: Path, signature: str) -> Path:
 def wrk(url: str, script: Path, seconds: float) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t2", "-c32", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     fields = [int(x) for x in re.search(r"^RESULT (.*)$", out, re.M).group(1).split()]  # type: ignore[union-attr]
     requests, duration_us, *errors, p50, p99 = fields
@@ -111,10 +121,30 @@ def wrk(url: str, script: Path, seconds: float) -> dict[str, float]:
 
 def hey(url: str, signature: str, seconds: float) -> dict[str, float]:
     out = subprocess.run(
-        ["hey", "-z", f"{seconds:g}s", "-c", str(HEY_WORKERS), "-q", str(RATE / HEY_WORKERS), "-m", "POST", "-T", CONTENT_TYPE,
-         "-H", f"X-Twilio-Signature: {signature}", "-d", BODY, "-o", "csv", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "hey",
+            "-z",
+            f"{seconds:g}s",
+            "-c",
+            str(HEY_WORKERS),
+            "-q",
+            str(RATE / HEY_WORKERS),
+            "-m",
+            "POST",
+            "-T",
+            CONTENT_TYPE,
+            "-H",
+            f"X-Twilio-Signature: {signature}",
+            "-d",
+            BODY,
+            "-o",
+            "csv",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     latencies = sorted(float(r["response-time"]) * 1000 for r in rows)
     statuses = [r["status-code"] for r in rows]
@@ -123,8 +153,15 @@ def hey(url: str, signature: str, seconds: float) -> dict[str, float]:
     def pct(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
 
-    return {"n": len(rows), "rate": len(rows) / span, "non200": sum(s != "200" for s in statuses),
-            "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": latencies[-1] if latencies else float("nan")}  # fmt: skip
+    return {
+        "n": len(rows),
+        "rate": len(rows) / span,
+        "non200": sum(s != "200" for s in statuses),
+        "p50": pct(0.50),
+        "p95": pct(0.95),
+        "p99": pct(0.99),
+        "max": latencies[-1] if latencies else float("nan"),
+    }
 
 
 def fallbacks(base: str) -> float:
@@ -139,9 +176,28 @@ def run(args: argparse.Namespace, processes: Processes) -> bool:
     redis_url = start_redis(processes)
     trivial_port = free_port()
     trivial = f"http://127.0.0.1:{trivial_port}"
-    processes.start("trivial", [str(BIN / "uvicorn"), "loadtests.harness.trivial_app:app", "--app-dir", str(ROOT), "--host", "127.0.0.1",
-                                "--port", str(trivial_port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-                                "--no-access-log", "--log-level", "warning"])  # fmt: skip
+    processes.start(
+        "trivial",
+        [
+            str(BIN / "uvicorn"),
+            "loadtests.harness.trivial_app:app",
+            "--app-dir",
+            str(ROOT),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(trivial_port),
+            "--workers",
+            "1",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+    )
     started = time.monotonic()
     base, server = start_tsunagu(processes, redis_url, workers=1)
     wait_until("trivial app", lambda: post(trivial + PATH, {})[0] == 200, processes, 60)
@@ -166,8 +222,10 @@ def run(args: argparse.Namespace, processes: Processes) -> bool:
             results[name].append(wrk(*urls[name], args.seconds))
             processes.check_alive()
         t, s = results["trivial"][-1], results["tsunagu"][-1]
-        print(f"  round {r + 1}: trivial {t['rps']:7,.0f} req/s (p50 {t['p50']:.1f} ms, p99 {t['p99']:.1f} ms)   "
-              f"tsunagu {s['rps']:7,.0f} req/s (p50 {s['p50']:.1f} ms, p99 {s['p99']:.1f} ms)   ratio {s['rps'] / t['rps']:.2f}")  # fmt: skip
+        print(
+            f"  round {r + 1}: trivial {t['rps']:7,.0f} req/s (p50 {t['p50']:.1f} ms, p99 {t['p99']:.1f} ms)   "
+            f"tsunagu {s['rps']:7,.0f} req/s (p50 {s['p50']:.1f} ms, p99 {s['p99']:.1f} ms)   ratio {s['rps'] / t['rps']:.2f}"
+        )
     errors = {name: sum(x["errors"] for x in runs) for name, runs in results.items()}
     trivial_rps = statistics.median(x["rps"] for x in results["trivial"])
     tsunagu_rps = statistics.median(x["rps"] for x in results["tsunagu"])
@@ -175,26 +233,47 @@ def run(args: argparse.Namespace, processes: Processes) -> bool:
 
     print(f"\nlatency: hey -c {HEY_WORKERS} -q {RATE / HEY_WORKERS:g} (= {RATE} webhooks/s) against tsunagu, {3 * args.seconds:g} s")
     lat = hey(base + PATH, signature, 3 * args.seconds)
-    print(f"  {lat['n']:,} requests at {lat['rate']:.1f}/s, non-200: {lat['non200']}; p50 {lat['p50']:.1f} ms, "
-          f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms")  # fmt: skip
+    print(
+        f"  {lat['n']:,} requests at {lat['rate']:.1f}/s, non-200: {lat['non200']}; p50 {lat['p50']:.1f} ms, "
+        f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms"
+    )
     degraded = fallbacks(base) - fallbacks_before
     if args.profile:
         print(f"\nprofile: py-spy record on pid {server.pid} during an extra {args.seconds:g} s wrk run -> {args.profile}")
-        spy = processes.start("py-spy", [str(BIN / "py-spy"), "record", "-p", str(server.pid), "-o", str(Path(args.profile).resolve()),
-                                         "-d", f"{args.seconds:g}", "--nonblocking", "-r", "200"])  # fmt: skip
+        spy = processes.start(
+            "py-spy",
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "-p",
+                str(server.pid),
+                "-o",
+                str(Path(args.profile).resolve()),
+                "-d",
+                f"{args.seconds:g}",
+                "--nonblocking",
+                "-r",
+                "200",
+            ],
+        )
         time.sleep(1)
         wrk(*urls["tsunagu"], args.seconds)
         spy.wait(timeout=60)
 
     responses_ok &= errors["tsunagu"] == 0 and errors["trivial"] == 0 and lat["non200"] == 0 and degraded == 0
     checks = [
-        ("responses: all 200 TwiML, no socket errors, no fallback", responses_ok,
-         f"wrk errors trivial {errors['trivial']}, tsunagu {errors['tsunagu']}; hey non-200 {lat['non200']}; fallbacks {degraded:g}"),
-        ("throughput: tsunagu >= 0.5 x trivial", ratio >= 0.5,
-         f"{tsunagu_rps:,.0f} / {trivial_rps:,.0f} req/s = {ratio:.2f}"),
-        (f"latency: p99 < 50 ms at {RATE}/s (achieved >= {0.95 * RATE:g}/s)", lat["p99"] < 50 and lat["rate"] >= 0.95 * RATE,
-         f"p50 {lat['p50']:.1f}, p95 {lat['p95']:.1f}, p99 {lat['p99']:.1f} ms at {lat['rate']:.0f}/s"),
-    ]  # fmt: skip
+        (
+            "responses: all 200 TwiML, no socket errors, no fallback",
+            responses_ok,
+            f"wrk errors trivial {errors['trivial']}, tsunagu {errors['tsunagu']}; hey non-200 {lat['non200']}; fallbacks {degraded:g}",
+        ),
+        ("throughput: tsunagu >= 0.5 x trivial", ratio >= 0.5, f"{tsunagu_rps:,.0f} / {trivial_rps:,.0f} req/s = {ratio:.2f}"),
+        (
+            f"latency: p99 < 50 ms at {RATE}/s (achieved >= {0.95 * RATE:g}/s)",
+            lat["p99"] < 50 and lat["rate"] >= 0.95 * RATE,
+            f"p50 {lat['p50']:.1f}, p95 {lat['p95']:.1f}, p99 {lat['p99']:.1f} ms at {lat['rate']:.0f}/s",
+        ),
+    ]
     print("\nsummary")
     for what, ok, detail in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {what}\n        {detail}")

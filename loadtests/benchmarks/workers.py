@@ -117,11 +117,23 @@ def write_directory(path: Path) -> None:
         writer = csv.DictWriter(file, fieldnames=COLUMNS)
         writer.writeheader()
         for s in SERVICES:
-            writer.writerow(dict.fromkeys(COLUMNS, "") | {
-                "service_id": s.id, "organization_name": f"ベンチ相談会 {s.name}（架空）", "service_name": s.name,
-                "tier": s.tier, "topics": s.topics, "channels": "voice", "capacity_voice": str(s.capacity),
-                "holidays": "open", "status": "active", "areas": s.area, "phones": s.phone, "hours": "24h",
-            })  # fmt: skip
+            writer.writerow(
+                dict.fromkeys(COLUMNS, "")
+                | {
+                    "service_id": s.id,
+                    "organization_name": f"ベンチ相談会 {s.name}（架空）",
+                    "service_name": s.name,
+                    "tier": s.tier,
+                    "topics": s.topics,
+                    "channels": "voice",
+                    "capacity_voice": str(s.capacity),
+                    "holidays": "open",
+                    "status": "active",
+                    "areas": s.area,
+                    "phones": s.phone,
+                    "hours": "24h",
+                }
+            )
 
 
 @dataclass
@@ -333,9 +345,12 @@ def requests_per_worker(metrics_dir: Path) -> dict[str, int]:
     counts = {}
     for path in sorted(metrics_dir.glob("histogram_*.db")):
         total = sum(
-            sample.value for metric in MultiProcessCollector.merge([str(path)], accumulate=True)
-            if metric.name == "tsunagu_webhook_seconds" for sample in metric.samples if sample.name.endswith("_count")
-        )  # fmt: skip
+            sample.value
+            for metric in MultiProcessCollector.merge([str(path)], accumulate=True)
+            if metric.name == "tsunagu_webhook_seconds"
+            for sample in metric.samples
+            if sample.name.endswith("_count")
+        )
         if total:
             counts[path.stem.removeprefix("histogram_")] = int(total)
     return counts
@@ -375,15 +390,22 @@ def report(m: Measured, server: Server) -> bool:
     answered = sum(server.per_worker.values())
     share = ", ".join(f"pid {pid}: {n} ({n / max(1, answered):.0%})" for pid, n in server.per_worker.items())
 
-    print(f"\ncalls: {len(m.calls)} placed in {m.elapsed:.1f} s = {len(m.calls) / m.elapsed:.1f} calls/s; "
-          f"{len(requests)} webhook requests = {len(requests) / m.elapsed:.0f}/s")  # fmt: skip
+    print(
+        f"\ncalls: {len(m.calls)} placed in {m.elapsed:.1f} s = {len(m.calls) / m.elapsed:.1f} calls/s; "
+        f"{len(requests)} webhook requests = {len(requests) / m.elapsed:.0f}/s"
+    )
     print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
     print(f"  waited in the queue at least once: {waited}; rolled over to another window after busy/no answer/failure: {rolled}")
     print("  dials to windows: " + ", ".join(f"{k} {v}" for k, v in dials.most_common()))
-    print("  ended calls as the service counts them (tsunagu_calls_total): " + ", ".join(f"{k} {v:g}" for k, v in sorted(server.ended.items())))
-    print(f"webhook latency, client side ({len(latencies)} requests, new connection and signing included): "
-          f"p50 {percentile(latencies, 0.5):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms, "
-          f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms")  # fmt: skip
+    print(
+        "  ended calls as the service counts them (tsunagu_calls_total): "
+        + ", ".join(f"{k} {v:g}" for k, v in sorted(server.ended.items()))
+    )
+    print(
+        f"webhook latency, client side ({len(latencies)} requests, new connection and signing included): "
+        f"p50 {percentile(latencies, 0.5):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms, "
+        f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
+    )
     print("  p99 by step: " + ", ".join(f"{step} {percentile(ms, 0.99):.0f} ms ({len(ms)})" for step, ms in steps.items()))
     print(f"  server side (tsunagu_webhook_seconds buckets): p50 {server.p50}, p99 {server.p99}")
     print(f"webhooks answered per worker (status callbacks not counted): {share}")
@@ -396,15 +418,27 @@ def report(m: Measured, server: Server) -> bool:
     held, recorded = sum(m.held_after.values()), sum(server.ended.values())
     full = sum(m.ledger.peak[s.phone] >= s.capacity for s in SERVICES)
     checks = [
-        ("capacity never exceeded across workers", not over,
-         f"over: {', '.join(over) or 'none'}; {full}/{len(SERVICES)} services were full at some point"),
-        ("no slot held after drain", held == 0 and m.queued_after == 0 and recorded == len(m.calls),
-         f"{held} slots held, {m.queued_after} callers queued; {recorded:g}/{len(m.calls)} call ends recorded"),
-        ("no failed request / invalid TwiML / fallback", failed == 0 and not errors and server.fallbacks == 0,
-         f"{failed} failed requests, {invalid} invalid TwiML, {len(errors)} call errors, {server.fallbacks:g} fallbacks"),
-        ("both workers answered webhooks (each >= 10 %)",
-         len(server.per_worker) >= 2 and min(server.per_worker.values()) >= 0.1 * answered, share or "no counts"),
-    ]  # fmt: skip
+        (
+            "capacity never exceeded across workers",
+            not over,
+            f"over: {', '.join(over) or 'none'}; {full}/{len(SERVICES)} services were full at some point",
+        ),
+        (
+            "no slot held after drain",
+            held == 0 and m.queued_after == 0 and recorded == len(m.calls),
+            f"{held} slots held, {m.queued_after} callers queued; {recorded:g}/{len(m.calls)} call ends recorded",
+        ),
+        (
+            "no failed request / invalid TwiML / fallback",
+            failed == 0 and not errors and server.fallbacks == 0,
+            f"{failed} failed requests, {invalid} invalid TwiML, {len(errors)} call errors, {server.fallbacks:g} fallbacks",
+        ),
+        (
+            "both workers answered webhooks (each >= 10 %)",
+            len(server.per_worker) >= 2 and min(server.per_worker.values()) >= 0.1 * answered,
+            share or "no counts",
+        ),
+    ]
     print("\nsummary")
     for what, ok, detail in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {what}\n        {detail}")
@@ -430,8 +464,10 @@ def run(args: argparse.Namespace, processes: Processes) -> bool:
     import_directory(processes.tmp, served)
     started = time.monotonic()
     base, _ = start_tsunagu(processes, redis_url, workers=2, env=env)
-    print(f"tsunagu serve --workers 2 ready in {time.monotonic() - started:.1f} s at {base}; {args.calls} calls, "
-          f"{args.in_flight} in flight, hold {args.hold_min:g}–{args.hold_max:g} s, queue wait {args.wait:g} s")  # fmt: skip
+    print(
+        f"tsunagu serve --workers 2 ready in {time.monotonic() - started:.1f} s at {base}; {args.calls} calls, "
+        f"{args.in_flight} in flight, hold {args.hold_min:g}–{args.hold_max:g} s, queue wait {args.wait:g} s"
+    )
     fallbacks_before = metric_sum(FALLBACKS, get(base + "/metrics")[1])
     measured = asyncio.run(place_calls(base, redis_url, args))
     processes.check_alive()

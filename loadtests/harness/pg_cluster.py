@@ -87,7 +87,9 @@ class ThrowawayPostgres:
         if started.returncode != 0:
             text = log.read_text(errors="replace") if log.exists() else ""
             self._remove()
-            raise PostgresUnavailable(f"PostgreSQL is installed but its server did not start here: {(started.stderr or text).strip()[:300]}")
+            raise PostgresUnavailable(
+                f"PostgreSQL is installed but its server did not start here: {(started.stderr or text).strip()[:300]}"
+            )
         self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         return self.url
 
@@ -108,4 +110,3 @@ class ThrowawayPostgres:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
-

@@ -95,8 +95,10 @@ def wait_until(what: str, ready: Callable[[], bool], processes: Processes, timeo
 def start_redis(processes: Processes) -> str:
     """Start /usr/bin/redis-server on a unix socket in the run's temp dir (no persistence); return its URL."""
     socket_path = processes.tmp / "redis.sock"
-    processes.start("redis", [REDIS_SERVER, "--port", "0", "--unixsocket", str(socket_path), "--save", "",
-                              "--appendonly", "no", "--dir", str(processes.tmp)])  # fmt: skip
+    processes.start(
+        "redis",
+        [REDIS_SERVER, "--port", "0", "--unixsocket", str(socket_path), "--save", "", "--appendonly", "no", "--dir", str(processes.tmp)],
+    )
     wait_until("redis", lambda: bool(Redis(unix_socket_path=str(socket_path)).ping()), processes, 20)
     return f"unix://{socket_path}"
 
@@ -116,8 +118,9 @@ def start_postgres(processes: Processes) -> str:
     return url
 
 
-def tsunagu_env(processes: Processes, redis_url: str, base: str = "", env: dict[str, str] | None = None, *,
-                name: str = "tsunagu") -> dict[str, str]:  # fmt: skip
+def tsunagu_env(
+    processes: Processes, redis_url: str, base: str = "", env: dict[str, str] | None = None, *, name: str = "tsunagu"
+) -> dict[str, str]:
     """Return the environment of a tsunagu process (`serve` or a CLI command) on the run's var dir and Redis.
 
     The demo directory is loaded into an empty database; env entries override the defaults
@@ -126,18 +129,28 @@ def tsunagu_env(processes: Processes, redis_url: str, base: str = "", env: dict[
     var = processes.tmp / f"{name}-var"
     var.mkdir(exist_ok=True)
     full = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_", "PROMETHEUS_"))}
-    full |= {"TSUNAGU_VAR_DIR": str(var), "TSUNAGU_REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": BENCH_TOKEN,
-             "TSUNAGU_PUBLIC_URL": base, "TSUNAGU_LOG_LEVEL": "WARNING", "TSUNAGU_LOAD_DEMO_DIRECTORY": "true"}  # fmt: skip
+    full |= {
+        "TSUNAGU_VAR_DIR": str(var),
+        "TSUNAGU_REDIS_URL": redis_url,
+        "TWILIO_AUTH_TOKEN": BENCH_TOKEN,
+        "TSUNAGU_PUBLIC_URL": base,
+        "TSUNAGU_LOG_LEVEL": "WARNING",
+        "TSUNAGU_LOAD_DEMO_DIRECTORY": "true",
+    }
     return full | (env or {})
 
 
-def start_tsunagu(processes: Processes, redis_url: str, *, workers: int = 1, env: dict[str, str] | None = None,
-                  name: str = "tsunagu") -> tuple[str, subprocess.Popen]:  # fmt: skip
+def start_tsunagu(
+    processes: Processes, redis_url: str, *, workers: int = 1, env: dict[str, str] | None = None, name: str = "tsunagu"
+) -> tuple[str, subprocess.Popen]:
     """Run the real `tsunagu serve` on a fresh var dir (tsunagu_env) and wait for GET /readyz; return (base URL, process)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = processes.start(name, [str(BIN / "tsunagu"), "serve", "--host", "127.0.0.1", "--port", str(port),
-                                    "--workers", str(workers)], tsunagu_env(processes, redis_url, base, env, name=name))  # fmt: skip
+    server = processes.start(
+        name,
+        [str(BIN / "tsunagu"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        tsunagu_env(processes, redis_url, base, env, name=name),
+    )
     wait_until(f"{name} (GET /readyz)", lambda: get(base + "/readyz")[0] == 200, processes)
     return base, server
 

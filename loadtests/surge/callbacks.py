@@ -72,18 +72,39 @@ class CallbackLegs:
             self.placed += 1
             seed = self.rng.random()
         self.pool.submit(self._play, sid, form, seed)
-        return {"sid": sid, "account_sid": ACCOUNT_SID, "to": form.get("To", ""), "from": form.get("From", ""), "status": "queued",
-                "direction": "outbound-api", "api_version": "2010-04-01"}  # fmt: skip
+        return {
+            "sid": sid,
+            "account_sid": ACCOUNT_SID,
+            "to": form.get("To", ""),
+            "from": form.get("From", ""),
+            "status": "queued",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+        }
 
     def _play(self, sid: str, form: dict[str, str], seed: float) -> None:
         started = time.time()
         report = CallReport(sid=sid, kind="callback", ended_by="error")
         try:
             persona = Persona(self.params, random.Random(seed), None, called_back=True)
-            params = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": sid, "From": form.get("From", ""),
-                      "To": form.get("To", ""), "Called": form.get("To", ""), "Caller": form.get("From", ""), "Direction": "outbound-api"}  # fmt: skip
-            player = CallPlayer(persona, sid=sid, call_params=params, fallback_number=self.fallback_number,
-                                time_scale=self.params.time_scale, kind="callback")  # fmt: skip
+            params = {
+                "AccountSid": ACCOUNT_SID,
+                "ApiVersion": "2010-04-01",
+                "CallSid": sid,
+                "From": form.get("From", ""),
+                "To": form.get("To", ""),
+                "Called": form.get("To", ""),
+                "Caller": form.get("From", ""),
+                "Direction": "outbound-api",
+            }
+            player = CallPlayer(
+                persona,
+                sid=sid,
+                call_params=params,
+                fallback_number=self.fallback_number,
+                time_scale=self.params.time_scale,
+                kind="callback",
+            )
             with httpx.Client(timeout=15.0) as client:
                 run = player.play(form["Url"], form.get("StatusCallback"), answered=persona.answers_callback())
                 report = drive(run, lambda action: self._handle(client, action))
@@ -108,10 +129,16 @@ class CallbackLegs:
         assert self.signer is not None
         began = time.perf_counter()
         try:
-            answer = client.request(action.method, self.signer.public_url + self.signer.path(action.url),
-                                    content=Signer.body(action.params), headers=self.signer.headers(action.url, action.params))  # fmt: skip
+            answer = client.request(
+                action.method,
+                self.signer.public_url + self.signer.path(action.url),
+                content=Signer.body(action.params),
+                headers=self.signer.headers(action.url, action.params),
+            )
             elapsed = (time.perf_counter() - began) * 1000
-            reply = read_reply(answer.status_code, answer.headers.get("content-type", ""), answer.content, twiml=action.twiml, elapsed_ms=elapsed)
+            reply = read_reply(
+                answer.status_code, answer.headers.get("content-type", ""), answer.content, twiml=action.twiml, elapsed_ms=elapsed
+            )
         except httpx.HTTPError as error:
             elapsed = (time.perf_counter() - began) * 1000
             reply = Reply(0, problem=f"no answer: {type(error).__name__}", elapsed_ms=elapsed)

@@ -138,7 +138,9 @@ def callback_requests(database: str) -> dict[str, int]:
 
 def referrals_by_status(database: str) -> dict[str, int]:
     """Return referral rows by kind and status ("refer accepted": n)."""
-    return {f"{kind} {status}": n for kind, status, n in _rows(database, "SELECT kind, status, count(*) FROM referral GROUP BY kind, status")}
+    return {
+        f"{kind} {status}": n for kind, status, n in _rows(database, "SELECT kind, status, count(*) FROM referral GROUP BY kind, status")
+    }
 
 
 # -- the service's Redis --
@@ -152,7 +154,7 @@ def slot_sets(redis: Redis, pattern: str = SLOTS_PATTERN) -> dict[str, int]:
     pipe = redis.pipeline(transaction=False)
     for key in keys:
         pipe.zcard(key)
-    return {key: n for key, n in zip(keys, pipe.execute()) if n}
+    return {key: n for key, n in zip(keys, pipe.execute(), strict=True) if n}
 
 
 def service_in(key: str) -> str:
@@ -214,7 +216,9 @@ def locust_latency(stats_csv: Path) -> list[EndpointLatency]:
     with stats_csv.open(newline="") as file:
         rows = [row for row in csv.DictReader(file) if row["Name"] != "Aggregated"]
     return [
-        EndpointLatency(row["Name"], int(row["Request Count"]), int(row["Failure Count"]), _number(row["50%"]), _number(row["95%"]), _number(row["99%"]))
+        EndpointLatency(
+            row["Name"], int(row["Request Count"]), int(row["Failure Count"]), _number(row["50%"]), _number(row["95%"]), _number(row["99%"])
+        )
         for row in rows
     ]
 
@@ -296,40 +300,74 @@ def summarise(r: RunRecord) -> Summary:
     calls = r.log.calls()
     inbound = [c for c in calls if c["kind"] == "inbound"]
     outcomes = Counter(c["outcome"] for c in inbound)
-    leg_rows = [EndpointLatency(name, len(ms), sum(n for what, n in r.legs.failures.items() if what.startswith(name + ":")),
-                                percentile(ms, 0.5), percentile(ms, 0.95), percentile(ms, 0.99)) for name, ms in sorted(r.legs.latency.items())]  # fmt: skip
+    leg_rows = [
+        EndpointLatency(
+            name,
+            len(ms),
+            sum(n for what, n in r.legs.failures.items() if what.startswith(name + ":")),
+            percentile(ms, 0.5),
+            percentile(ms, 0.95),
+            percentile(ms, 0.99),
+        )
+        for name, ms in sorted(r.legs.latency.items())
+    ]
     latency = [*locust_latency(r.out / "locust_stats.csv"), *leg_rows]
     metric_calls, fallbacks = metrics_growth(r.before, r.after)
     concurrency = max_concurrent(r.log.dial_events(), service_of_number(r.services))
     names = {s.service_id: s.name for s in r.services.values()}
     facts = RunFacts(
         failures={**locust_failures(r.out / "locust_failures.csv"), **r.legs.failures},
-        latency=[e for e in latency if e.name.startswith("/twilio/")], webhook_p99_ms=histogram_percentile(webhook_times(r), 0.99),
+        latency=[e for e in latency if e.name.startswith("/twilio/")],
+        webhook_p99_ms=histogram_percentile(webhook_times(r), 0.99),
         webhook_fallbacks=fallbacks,
-        degraded=Counter(c["degraded_from"] for c in inbound if c["degraded_from"]), world_outcomes=outcomes,
-        recorded_outcomes=recorded_outcomes(r.database), metric_outcomes=metric_calls, concurrency=concurrency,
-        sampled_held=r.sampler.most_held, capacities={s.service_id: s.capacity for s in r.services.values()},
-        held_after_drain=slot_sets(r.redis), p99_target_ms=r.p99_ms, names=names,
-    )  # fmt: skip
+        degraded=Counter(c["degraded_from"] for c in inbound if c["degraded_from"]),
+        world_outcomes=outcomes,
+        recorded_outcomes=recorded_outcomes(r.database),
+        metric_outcomes=metric_calls,
+        concurrency=concurrency,
+        sampled_held=r.sampler.most_held,
+        capacities={s.service_id: s.capacity for s in r.services.values()},
+        held_after_drain=slot_sets(r.redis),
+        p99_target_ms=r.p99_ms,
+        names=names,
+    )
     notes = list(r.notes)
     if r.sampler.errors:
         notes.append(f"Redis samples lost: {dict(r.sampler.errors)}")
     lags = r.log.loop_lags()
     if lags:
-        notes.append(f"Locust's event loop woke sleepers up to {max(lags):.2f} s late (over 0.5 s in {sum(1 for x in lags if x > 0.5)} of {len(lags)} s)")
+        notes.append(
+            f"Locust's event loop woke sleepers up to {max(lags):.2f} s late "
+            f"(over 0.5 s in {sum(1 for x in lags if x > 0.5)} of {len(lags)} s)"
+        )
     late = [c["late"] for c in inbound]
     server_p99 = {step: histogram_p99(buckets, r.before.webhook_buckets.get(step, ())) for step, buckets in r.after.webhook_buckets.items()}
     attempts = r.log.attempts()
     return Summary(
-        run=r.run, rates=rate_buckets(attempts, r.timeline), days=by_simulated_day(attempts, r.timeline),
-        late_starts=(sum(1 for x in late if x > 1), max(late, default=0.0)), world_outcomes=outcomes,
-        recorded_outcomes=facts.recorded_outcomes, metric_outcomes=metric_calls,
-        callback_legs=Counter(c["outcome"] for c in calls if c["kind"] == "callback"), callback_requests=callback_requests(r.database),
-        referrals=referrals_by_status(r.database), desk_actions=r.desk_actions,
-        latency=latency, server_p99=server_p99, peak_queue=r.sampler.peak_queue, concurrency=concurrency, sampled_held=r.sampler.most_held,
-        capacities=facts.capacities, names=names, tiers={s.service_id: s.tier for s in r.services.values()},
-        held_after_drain=facts.held_after_drain, clock_skew_minutes=median_skew_minutes(r.log.clock_samples()), gates=evaluate(facts), notes=notes,
-    )  # fmt: skip
+        run=r.run,
+        rates=rate_buckets(attempts, r.timeline),
+        days=by_simulated_day(attempts, r.timeline),
+        late_starts=(sum(1 for x in late if x > 1), max(late, default=0.0)),
+        world_outcomes=outcomes,
+        recorded_outcomes=facts.recorded_outcomes,
+        metric_outcomes=metric_calls,
+        callback_legs=Counter(c["outcome"] for c in calls if c["kind"] == "callback"),
+        callback_requests=callback_requests(r.database),
+        referrals=referrals_by_status(r.database),
+        desk_actions=r.desk_actions,
+        latency=latency,
+        server_p99=server_p99,
+        peak_queue=r.sampler.peak_queue,
+        concurrency=concurrency,
+        sampled_held=r.sampler.most_held,
+        capacities=facts.capacities,
+        names=names,
+        tiers={s.service_id: s.tier for s in r.services.values()},
+        held_after_drain=facts.held_after_drain,
+        clock_skew_minutes=median_skew_minutes(r.log.clock_samples()),
+        gates=evaluate(facts),
+        notes=notes,
+    )
 
 
 def webhook_times(r: RunRecord) -> Counter:

@@ -70,8 +70,9 @@ class SurgeConfig:
         """Return the run's configuration; a clear error when the locustfile is run without the runner."""
         path = os.environ.get(CONFIG_ENV)
         if not path:
-            raise SystemExit(f"{CONFIG_ENV} is not set: run the surge through `python -m loadtests.surge`, "
-                             "which starts the service and writes it")  # fmt: skip
+            raise SystemExit(
+                f"{CONFIG_ENV} is not set: run the surge through `python -m loadtests.surge`, which starts the service and writes it"
+            )
         return cls.read(Path(path))
 
 
@@ -105,6 +106,14 @@ def caller_number(rng: random.Random) -> str:
 def inbound_params(sid: str, caller: str, *, account_sid: str = ACCOUNT_SID, dialled: str = DIAL_NUMBER) -> dict[str, str]:
     """Return the fields Twilio sends with every request about an inbound call."""
     return {
-        "AccountSid": account_sid, "ApiVersion": "2010-04-01", "CallSid": sid, "Called": dialled, "Caller": caller,
-        "Direction": "inbound", "From": caller, "FromCountry": "JP", "To": dialled, "ToCountry": "JP",
-    }  # fmt: skip
+        "AccountSid": account_sid,
+        "ApiVersion": "2010-04-01",
+        "CallSid": sid,
+        "Called": dialled,
+        "Caller": caller,
+        "Direction": "inbound",
+        "From": caller,
+        "FromCountry": "JP",
+        "To": dialled,
+        "ToCountry": "JP",
+    }

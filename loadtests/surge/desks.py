@@ -164,8 +164,18 @@ Api = Callable[..., "dict | list | None"]  # api(method, path, name, json=None) 
 class Desk:
     """One visit to one organisation's desk, made through the API as its counsellor."""
 
-    def __init__(self, board: DeskBoard, api: Api, org: str, tier: str, *, rng: random.Random, speed: float,
-                 simulated_epoch: Callable[[datetime], float], rates: DeskRates = DeskRates()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        board: DeskBoard,
+        api: Api,
+        org: str,
+        tier: str,
+        *,
+        rng: random.Random,
+        speed: float,
+        simulated_epoch: Callable[[datetime], float],
+        rates: DeskRates = DeskRates(),
+    ) -> None:
         self.board, self.api, self.org, self.tier = board, api, org, tier
         self.rng, self.speed, self.epoch_of, self.rates = rng, speed, simulated_epoch, rates
 
@@ -221,7 +231,9 @@ class Desk:
             if self.rng.random() < self.rates.refer_new:
                 share = "none"
                 if self.rng.random() < self.rates.consent:
-                    consented = self.api("POST", f"/api/cases/{case_id}/consent", "/api/cases/{id}/consent", json={"contact": contact_number(self.rng)})
+                    consented = self.api(
+                        "POST", f"/api/cases/{case_id}/consent", "/api/cases/{id}/consent", json={"contact": contact_number(self.rng)}
+                    )
                     share = "consent" if consented is not None else "none"
                 self.refer(case_id, share=share, counted="referred")
 
@@ -232,7 +244,12 @@ class Desk:
         if target is None:
             self.board.count("no-target")
             return False
-        made = self.api("POST", f"/api/cases/{case_id}/referrals", "/api/cases/{id}/referrals", json={"to_service": target["service_id"], "share": share})
+        made = self.api(
+            "POST",
+            f"/api/cases/{case_id}/referrals",
+            "/api/cases/{id}/referrals",
+            json={"to_service": target["service_id"], "share": share},
+        )
         if made is None:
             return False
         self.board.count(counted)

@@ -119,14 +119,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--to", dest="window_to", help="simulated end inside the calendar, ISO-8601 with offset")
     parser.add_argument("--talk-mean", type=float, help="mean talk time in real seconds (default 20; smoke 5)")
     parser.add_argument("--time-scale", type=float, help="real seconds per second of prompts, pauses and rings (default 0.25; smoke 0.05)")
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
-                        help="the service's SQL database: SQLite (default) or a throwaway PostgreSQL cluster, as in production")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the service's SQL database: SQLite (default) or a throwaway PostgreSQL cluster, as in production",
+    )
     parser.add_argument("--desks", type=_at_least_one, help="counsellors working cases and referrals at once (default 2)")
     parser.add_argument("--locust-processes", type=int, default=1, help="Locust worker processes (default 1: one core is plenty here)")
     parser.add_argument("--lead", type=float, help="real seconds from the service's clock start to the calendar's (default 15; smoke 7)")
     parser.add_argument("--p99", type=float, help=f"webhook p99 target in ms (default {DEFAULT_P99_MS:g}; smoke {SMOKE_P99_MS:g})")
     parser.add_argument("--drain-timeout", type=float, help="seconds to wait for callbacks after the load (default 90; smoke 60)")
-    parser.add_argument("--profile", action="store_true", help="record the tsunagu workers with py-spy during the load (profile.txt, profile.raw)")
+    parser.add_argument(
+        "--profile", action="store_true", help="record the tsunagu workers with py-spy during the load (profile.txt, profile.raw)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -146,10 +152,20 @@ def make_plan(args: argparse.Namespace) -> Plan:
     window = whole.window(datetime.fromisoformat(start) if start else whole.start, datetime.fromisoformat(end) if end else whole.end)
     world = WorldParams(talk_mean=_pick(args.talk_mean, 5.0 if smoke else 20.0), time_scale=_pick(args.time_scale, 0.05 if smoke else 0.25))
     return Plan(
-        window=window, seconds=60 * _pick(args.minutes, 0.4 if smoke else 6.0), peak=_pick(args.peak, 3.0 if smoke else 50.0),
-        workers=_pick(args.workers, 1), locust_processes=args.locust_processes, world=world, lead=_pick(args.lead, 7.0 if smoke else 15.0),
-        p99_ms=_pick(args.p99, SMOKE_P99_MS if smoke else DEFAULT_P99_MS), desk_users=_pick(args.desks, 2), database=args.database, drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0), seed=args.seed, profile=args.profile,
-    )  # fmt: skip
+        window=window,
+        seconds=60 * _pick(args.minutes, 0.4 if smoke else 6.0),
+        peak=_pick(args.peak, 3.0 if smoke else 50.0),
+        workers=_pick(args.workers, 1),
+        locust_processes=args.locust_processes,
+        world=world,
+        lead=_pick(args.lead, 7.0 if smoke else 15.0),
+        p99_ms=_pick(args.p99, SMOKE_P99_MS if smoke else DEFAULT_P99_MS),
+        desk_users=_pick(args.desks, 2),
+        database=args.database,
+        drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0),
+        seed=args.seed,
+        profile=args.profile,
+    )
 
 
 def _pick(value, default):  # type: ignore[no-untyped-def]
@@ -161,8 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(args)
     out = (args.out or ROOT / "var" / "surge" / f"{plan.window.name}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    print(f"surge {plan.window.name}: {plan.window.start.isoformat()} → {plan.window.end.isoformat()} in {plan.seconds:.0f} s "
-          f"(×{plan.speed:.0f}), peak {plan.peak:g}/s, {plan.workers} worker(s); output in {out}", flush=True)  # fmt: skip
+    print(
+        f"surge {plan.window.name}: {plan.window.start.isoformat()} → {plan.window.end.isoformat()} in {plan.seconds:.0f} s "
+        f"(×{plan.speed:.0f}), peak {plan.peak:g}/s, {plan.workers} worker(s); output in {out}",
+        flush=True,
+    )
     return run_with_processes(lambda processes: run(processes, plan, out), prefix="tsunagu-surge-", check=True)
 
 
@@ -209,14 +228,44 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
     finally:
         sampler.stop()
         legs.stop()
-    notes.append("machine load average (1, 5, 15 min) after the drain: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs")
+    notes.append(
+        "machine load average (1, 5, 15 min) after the drain: "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        + f" on {os.cpu_count()} CPUs"
+    )
     say("collecting …")
     after = parse_metrics(get(service.base + "/metrics")[1])
-    run_info = {"shape": plan.window.name, "window_start": plan.window.start.astimezone(JST).isoformat(), "window_end": plan.window.end.astimezone(JST).isoformat(),
-                "real_seconds": plan.seconds, "speed": plan.speed, "peak": plan.peak, "workers": plan.workers, "locust_processes": plan.locust_processes, "database": plan.database,
-                "talk_mean": plan.world.talk_mean, "time_scale": plan.world.time_scale, "p99_target_ms": plan.p99_ms, "world": plan.world.to_json()}  # fmt: skip
-    record = RunRecord(run_info, timeline, out, log, legs, sampler, services, before, after, Redis.from_url(redis_url, decode_responses=True),
-                       service.database, plan.p99_ms, notes, desks.actions())  # fmt: skip
+    run_info = {
+        "shape": plan.window.name,
+        "window_start": plan.window.start.astimezone(JST).isoformat(),
+        "window_end": plan.window.end.astimezone(JST).isoformat(),
+        "real_seconds": plan.seconds,
+        "speed": plan.speed,
+        "peak": plan.peak,
+        "workers": plan.workers,
+        "locust_processes": plan.locust_processes,
+        "database": plan.database,
+        "talk_mean": plan.world.talk_mean,
+        "time_scale": plan.world.time_scale,
+        "p99_target_ms": plan.p99_ms,
+        "world": plan.world.to_json(),
+    }
+    record = RunRecord(
+        run_info,
+        timeline,
+        out,
+        log,
+        legs,
+        sampler,
+        services,
+        before,
+        after,
+        Redis.from_url(redis_url, decode_responses=True),
+        service.database,
+        plan.p99_ms,
+        notes,
+        desks.actions(),
+    )
     summary = summarise(record)
     write_reports(record, summary)
     keep_logs(processes, out)
@@ -227,8 +276,13 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
 def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: str) -> tuple[Service, subprocess.Popen, Path]:
     """Start `tsunagu serve` on the compressed clock; return it, with its directory export under way (and where it goes)."""
     clock = service_clock_start(plan.window, plan.speed, plan.lead)
-    env = {"TSUNAGU_CLOCK": clock.isoformat(), "TSUNAGU_CLOCK_SPEED": repr(plan.speed), "TSUNAGU_FALLBACK_NUMBER": FALLBACK_NUMBER,
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TSUNAGU_TWILIO_API_URL": twilio_api}  # fmt: skip
+    env = {
+        "TSUNAGU_CLOCK": clock.isoformat(),
+        "TSUNAGU_CLOCK_SPEED": repr(plan.speed),
+        "TSUNAGU_FALLBACK_NUMBER": FALLBACK_NUMBER,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TSUNAGU_TWILIO_API_URL": twilio_api,
+    }
     database = str(Path(tsunagu_env(processes, redis_url)["TSUNAGU_VAR_DIR"]) / "tsunagu.db")  # the SQLite file tsunagu keeps there
     if plan.database == "postgres":
         say("starting a throwaway PostgreSQL cluster …")
@@ -238,7 +292,9 @@ def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: 
     staff = create_staff(processes, redis_url, env)  # before the service starts, on the database it will use
     base, server = start_tsunagu(processes, redis_url, workers=plan.workers, env=env)
     hsds = processes.tmp / "directory.hsds.json"
-    export = tsunagu_cli(processes, ["directory", "export", "--format", "hsds", str(hsds)], redis_url, env, base)  # read while Locust starts
+    export = tsunagu_cli(
+        processes, ["directory", "export", "--format", "hsds", str(hsds)], redis_url, env, base
+    )  # read while Locust starts
     return Service(base, server, redis_url, clock, staff["admin"], staff["desks"], database), export, hsds
 
 
@@ -246,8 +302,10 @@ def follow_service_clock(service: Service, plan: Plan) -> tuple[Timeline, list[s
     """Return the timeline that puts the calendar where the service's clock has it, and notes on how well they agree."""
     worker_start, spread = service_clock_epoch(service.base, service.token, service.clock, plan.speed)
     timeline = Timeline(plan.window, worker_start + plan.lead, plan.speed, plan.peak)
-    notes = [f"the service's clock started {time.time() - worker_start:.1f} s before the load was launched; its workers' clocks "
-             f"differ by up to {spread * plan.speed / 60:.1f} simulated minutes"]  # fmt: skip
+    notes = [
+        f"the service's clock started {time.time() - worker_start:.1f} s before the load was launched; its workers' clocks "
+        f"differ by up to {spread * plan.speed / 60:.1f} simulated minutes"
+    ]
     if timeline.epoch0 < time.time() + 3:
         late = (time.time() + 3 - timeline.epoch0) * plan.speed / 3600
         notes.append(f"the service started late: the load begins {late:.1f} simulated hours into the calendar (raise --lead)")
@@ -257,19 +315,49 @@ def follow_service_clock(service: Service, plan: Plan) -> tuple[Timeline, list[s
 def write_config(path: Path, service: Service, plan: Plan, timeline: Timeline, postal: PostalSample, redis_url: str) -> Path:
     """Write what every Locust process needs to know (SURGE_CONFIG)."""
     SurgeConfig(
-        public_url=service.base, auth_token=BENCH_TOKEN, fallback_number=FALLBACK_NUMBER, world_redis_url=world_url(redis_url),
-        staff_token=service.token, shape=plan.window.name, window_start=plan.window.start.isoformat(), window_end=plan.window.end.isoformat(),
-        epoch0=timeline.epoch0, speed=plan.speed, peak=plan.peak, processes=plan.locust_processes, seed=plan.seed,
-        world=plan.world.to_json(), postal_codes=postal.to_json(), desks=service.desks, desk_users=plan.desk_users,
-    ).write(path)  # fmt: skip
+        public_url=service.base,
+        auth_token=BENCH_TOKEN,
+        fallback_number=FALLBACK_NUMBER,
+        world_redis_url=world_url(redis_url),
+        staff_token=service.token,
+        shape=plan.window.name,
+        window_start=plan.window.start.isoformat(),
+        window_end=plan.window.end.isoformat(),
+        epoch0=timeline.epoch0,
+        speed=plan.speed,
+        peak=plan.peak,
+        processes=plan.locust_processes,
+        seed=plan.seed,
+        world=plan.world.to_json(),
+        postal_codes=postal.to_json(),
+        desks=service.desks,
+        desk_users=plan.desk_users,
+    ).write(path)
     return path
 
 
 def profile(processes: Processes, server: subprocess.Popen, timeline: Timeline, out: Path) -> None:
     """Record the tsunagu workers with py-spy until the calendar ends (profile.raw; summarised in profile.txt)."""
     seconds = max(1, round(timeline.epoch_end - time.time()))
-    processes.start("py-spy", [str(BIN / "py-spy"), "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking", "--rate", "50",
-                               "--duration", str(seconds), "--format", "raw", "--output", str(out / "profile.raw")])  # fmt: skip
+    processes.start(
+        "py-spy",
+        [
+            str(BIN / "py-spy"),
+            "record",
+            "--pid",
+            str(server.pid),
+            "--subprocesses",
+            "--nonblocking",
+            "--rate",
+            "50",
+            "--duration",
+            str(seconds),
+            "--format",
+            "raw",
+            "--output",
+            str(out / "profile.raw"),
+        ],
+    )
 
 
 def postal_sample(seed: int) -> PostalSample:
@@ -282,8 +370,14 @@ def postal_sample(seed: int) -> PostalSample:
 
 def tsunagu_cli(processes: Processes, args: list[str], redis_url: str, env: dict[str, str], base: str = "") -> subprocess.Popen:
     """Start a `tsunagu` CLI command on the run's database and Redis (the environment the service runs in)."""
-    return subprocess.Popen([str(BIN / "tsunagu"), *args], cwd=ROOT, env=tsunagu_env(processes, redis_url, base, env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [str(BIN / "tsunagu"), *args],
+        cwd=ROOT,
+        env=tsunagu_env(processes, redis_url, base, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finished(command: subprocess.Popen, what: str) -> str:
@@ -297,8 +391,14 @@ def finished(command: subprocess.Popen, what: str) -> str:
 def create_staff(processes: Processes, redis_url: str, env: dict[str, str]) -> dict:
     """Create a counsellor for every organisation and an admin (staff.py); return their tokens."""
     path = processes.tmp / "staff.json"
-    command = subprocess.Popen([str(BIN / "python"), "-m", "loadtests.surge.staff", str(path)], cwd=ROOT,
-                               env=tsunagu_env(processes, redis_url, "", env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    command = subprocess.Popen(
+        [str(BIN / "python"), "-m", "loadtests.surge.staff", str(path)],
+        cwd=ROOT,
+        env=tsunagu_env(processes, redis_url, "", env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     finished(command, "loadtests.surge.staff")
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -307,8 +407,10 @@ def service_clock_epoch(base: str, token: str, clock: datetime, speed: float, sa
     """Return (real epoch at which the service's clock read TSUNAGU_CLOCK, spread between answers in real s)."""
     starts = []
     for _ in range(samples):
-        request = urllib.request.Request(f"{base}/api/routing/preview?{urlencode({'topic': 'general'})}",
-                                         headers={"Authorization": f"Bearer {token}", "Connection": "close"})  # fmt: skip
+        request = urllib.request.Request(
+            f"{base}/api/routing/preview?{urlencode({'topic': 'general'})}",
+            headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+        )
         sent = time.time()
         with urllib.request.urlopen(request, timeout=10) as answer:
             at = datetime.fromisoformat(json.load(answer)["at"])
@@ -319,12 +421,25 @@ def service_clock_epoch(base: str, token: str, clock: datetime, speed: float, sa
 
 def start_locust(processes: Processes, base: str, config: Path, out: Path, plan: Plan, timeline: Timeline) -> subprocess.Popen:
     """Start Locust headless; it runs until the calendar ends and its lines have finished their calls."""
-    argv = [str(BIN / "locust"), "-f", str(ROOT / "loadtests" / "locustfile.py"), "--config", str(ROOT / "loadtests" / "locust.conf"),
-            "--host", base, "--csv", str(out / "locust"), "--html", str(out / "locust.html")]  # fmt: skip
+    argv = [
+        str(BIN / "locust"),
+        "-f",
+        str(ROOT / "loadtests" / "locustfile.py"),
+        "--config",
+        str(ROOT / "loadtests" / "locust.conf"),
+        "--host",
+        base,
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "locust.html"),
+    ]
     if plan.locust_processes > 1:
         argv += ["--processes", str(plan.locust_processes)]
-    say(f"Locust runs until {datetime.fromtimestamp(timeline.epoch_end).strftime('%H:%M:%S')} "
-        f"(calendar starts in {timeline.epoch0 - time.time():.0f} s), then lets every call end …")
+    say(
+        f"Locust runs until {datetime.fromtimestamp(timeline.epoch_end).strftime('%H:%M:%S')} "
+        f"(calendar starts in {timeline.epoch0 - time.time():.0f} s), then lets every call end …"
+    )
     # gevent's default resolver hands every getaddrinfo to a thread, even for 127.0.0.1: "block" resolves in place.
     return processes.start("locust", argv, {**os.environ, CONFIG_ENV: str(config), "GEVENT_RESOLVER": "block"})
 
@@ -351,7 +466,9 @@ def alive(processes: Processes, but: str) -> None:
     """Raise when a process other than `but` (or the profiler, which stops on its own) has exited."""
     for name, process, _log in processes.started:
         if name not in (but, "py-spy") and process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{(processes.tmp / f'{name}.log').read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(
+                f"{name} exited with {process.returncode}:\n{(processes.tmp / f'{name}.log').read_text(errors='replace')[-3000:]}"
+            )
 
 
 def drain(processes: Processes, legs: CallbackLegs, database: str, timeout: float, notes: list[str]) -> None:
@@ -376,8 +493,10 @@ def drain(processes: Processes, legs: CallbackLegs, database: str, timeout: floa
         stuck_since = (stuck_since or time.time()) if idle and calling else None
         stuck = stuck_since is not None and time.time() - stuck_since > STUCK_SECONDS
         if (legs.refusing and idle and (not calling or stuck)) or waited > MAX_DRAIN:
-            notes.append(f"the drain stopped placing callbacks after {timeout:.0f} s and ended after {waited:.0f} s "
-                         f"with callback requests {requests} and {legs.in_flight} leg(s) playing")  # fmt: skip
+            notes.append(
+                f"the drain stopped placing callbacks after {timeout:.0f} s and ended after {waited:.0f} s "
+                f"with callback requests {requests} and {legs.in_flight} leg(s) playing"
+            )
             break
         time.sleep(1)
     time.sleep(0.5)  # a status callback answered just now has released its slot

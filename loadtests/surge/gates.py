@@ -26,7 +26,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")  # routing/telephony/records.py
+OUTCOMES = (
+    "connected",
+    "callback_booked",
+    "abandoned_in_queue",
+    "abandoned",
+    "no_service_open",
+    "fallback",
+)  # routing/telephony/records.py
 DEFAULT_P99_MS = 100.0
 P99_MIN_REQUESTS = 1000  # an endpoint's own p99 is judged from this many requests on
 P95_MIN_REQUESTS = 100  # below P99_MIN_REQUESTS, its p95 from this many on; below that it counts only in the whole
@@ -122,7 +129,12 @@ def no_fallback_answers(facts: RunFacts) -> Gate:
     degraded = sum(facts.degraded.values())
     passed = facts.webhook_fallbacks == 0 and degraded == 0
     details = tuple(f"{n} call(s) got the fallback number from {step}" for step, n in sorted(facts.degraded.items()))
-    return Gate("no fallback answer", passed, f"tsunagu_webhook_fallbacks_total +{facts.webhook_fallbacks:g}; {degraded} degraded answer(s) seen", details)
+    return Gate(
+        "no fallback answer",
+        passed,
+        f"tsunagu_webhook_fallbacks_total +{facts.webhook_fallbacks:g}; {degraded} degraded answer(s) seen",
+        details,
+    )
 
 
 def histogram_percentile(counts: Mapping[int, int], fraction: float) -> float | None:
@@ -187,7 +199,9 @@ def no_over_assignment(facts: RunFacts) -> Gate:
             over.append(f"{facts.names.get(service, service)}: {seen} dialled at once, capacity {facts.capacities.get(service, 0)} (world)")
     for service, held in sorted(facts.sampled_held.items()):
         if held > facts.capacities.get(service, 0):
-            over.append(f"{facts.names.get(service, service)}: {held} slots held, capacity {facts.capacities.get(service, 0)} (Redis sample)")
+            over.append(
+                f"{facts.names.get(service, service)}: {held} slots held, capacity {facts.capacities.get(service, 0)} (Redis sample)"
+            )
     full = sum(1 for s, n in facts.concurrency.by_service.items() if n >= facts.capacities.get(s, 0) > 0)
     figures = f"{len(facts.concurrency.by_service)} services dialled, {full} reached capacity, {len(over)} over it"
     return Gate("no slot over-assignment", not over, figures, tuple(over))

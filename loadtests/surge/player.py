@@ -94,7 +94,9 @@ class CallReport:
     def outcome(self) -> str:
         """Return the world's view of how the call ended, in tsunagu's outcome names where they apply."""
         if self.kind == "callback":
-            return "callback_leg_" + ("connected" if self.answered_service else "unanswered" if self.ended_by == "not-answered" else "not_connected")
+            return "callback_leg_" + (
+                "connected" if self.answered_service else "unanswered" if self.ended_by == "not-answered" else "not_connected"
+            )
         if self.world_problems or self.ended_by in ("error", "loop-limit"):
             return "undefined"  # (a failed status callback is a failed request, not a call without an outcome)
         if self.degraded_from is not None:
@@ -149,9 +151,16 @@ class CallPlayer:
     """One call: executes TwiML verb by verb, asking its Persona what the people on the line do."""
 
     def __init__(
-        self, persona: Persona, *, sid: str, call_params: Mapping[str, str], fallback_number: str, time_scale: float,
-        kind: str = "inbound", max_requests: int = 60,
-    ) -> None:  # fmt: skip
+        self,
+        persona: Persona,
+        *,
+        sid: str,
+        call_params: Mapping[str, str],
+        fallback_number: str,
+        time_scale: float,
+        kind: str = "inbound",
+        max_requests: int = 60,
+    ) -> None:
         self.persona, self.sid, self.call_params = persona, sid, dict(call_params)
         self.fallback_number, self.scale, self.max_requests = fallback_number, time_scale, max_requests
         self.report = CallReport(sid=sid, kind=kind)
@@ -175,8 +184,13 @@ class CallPlayer:
             self.report.ended_by = self.hung_up_during_decided_answer() if ended.ended_by == "caller-hung-up" else ended.ended_by
         if status_url is not None:
             status = "completed" if answered else "no-answer"
-            final = {**self.call_params, "CallStatus": status, "CallDuration": str(round(self.report.experienced + self.report.talked)),
-                     "CallbackSource": "call-progress-events", "SequenceNumber": "0"}  # fmt: skip
+            final = {
+                **self.call_params,
+                "CallStatus": status,
+                "CallDuration": str(round(self.report.experienced + self.report.talked)),
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": "0",
+            }
             reply = yield Request(status_url, final, twiml=False)
             self.note(reply)
         return self.report
@@ -200,7 +214,7 @@ class CallPlayer:
         actions = [urlsplit(urljoin(url, g.get("action") or url)).path for g in root.iter("Gather")]
         self.report.waited = self.report.waited or any(a.rstrip("/").endswith("/callback") for a in actions)
         dialled = {(n.text or "").strip() for d in root.iter("Dial") for n in (d if len(d) else [d])}
-        self.document = ("final" if len(root) and root[-1].tag == "Hangup" else "fallback" if self.fallback_number in dialled else "")
+        self.document = "final" if len(root) and root[-1].tag == "Hangup" else "fallback" if self.fallback_number in dialled else ""
         if self.fallback_number in dialled and not actions:  # tsunagu's degraded answer: a calm line and the fallback number only
             self.report.degraded_from = self.report.degraded_from or urlsplit(url).path
 
@@ -266,7 +280,9 @@ class CallPlayer:
             params = {"SpeechResult": given.speech, "Confidence": SPEECH_CONFIDENCE}
         else:
             finish = el.get("finishOnKey", "#")
-            digits, finished_on, timed_out = collect_digits(given.keys if "dtmf" in modes else None, int_attribute(el, "numDigits", 0) or None, finish)
+            digits, finished_on, timed_out = collect_digits(
+                given.keys if "dtmf" in modes else None, int_attribute(el, "numDigits", 0) or None, finish
+            )
             yield from self.wait(given.seconds + (timeout if timed_out else 0))
             params = {"Digits": digits, "FinishedOnKey": finished_on} if digits else {}
             if digits and step == "callback-consent":
@@ -312,8 +328,16 @@ class CallPlayer:
 
     def whisper(self, number_el: ET.Element, url: str, dial_sid: str, number: str, caller_id: str) -> Generator[Action, Reply | None, None]:
         """Fetch a <Number url>'s TwiML for the party who answered and let it play before the bridge, as Twilio does."""
-        params = {"AccountSid": self.call_params.get("AccountSid", ""), "ApiVersion": "2010-04-01", "CallSid": dial_sid, "ParentCallSid": self.sid,
-                  "From": caller_id, "To": number, "CallStatus": "in-progress", "Direction": "outbound-dial"}  # fmt: skip
+        params = {
+            "AccountSid": self.call_params.get("AccountSid", ""),
+            "ApiVersion": "2010-04-01",
+            "CallSid": dial_sid,
+            "ParentCallSid": self.sid,
+            "From": caller_id,
+            "To": number,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-dial",
+        }
         reply = yield Request(urljoin(url, number_el.get("url", "")), params, method=number_el.get("method", "POST"))
         self.note(reply)
         if reply is not None and reply.root is not None:

@@ -127,4 +127,6 @@ class WorldLog:
 
 
 def _entry(report: CallReport, started: float, ended: float, late: float) -> str:
-    return json.dumps({**report.to_json(), "started": round(started, 3), "ended": round(ended, 3), "late": round(late, 3)}, ensure_ascii=False)
+    return json.dumps(
+        {**report.to_json(), "started": round(started, 3), "ended": round(ended, 3), "late": round(late, 3)}, ensure_ascii=False
+    )

@@ -89,22 +89,51 @@ class Summary:
         return {
             "run": self.run,
             "passed": self.passed,
-            "attempts": {"expected": round(expected), "placed": placed, "per_second_target": round(expected / seconds, 2),
-                         "per_second_achieved": round(placed / seconds, 2), "busiest_10s_target": round(peak_target, 2),
-                         "busiest_10s_achieved": round(peak_achieved, 2), "late_over_1s": self.late_starts[0],
-                         "latest_start_s": round(self.late_starts[1], 2)},  # fmt: skip
+            "attempts": {
+                "expected": round(expected),
+                "placed": placed,
+                "per_second_target": round(expected / seconds, 2),
+                "per_second_achieved": round(placed / seconds, 2),
+                "busiest_10s_target": round(peak_target, 2),
+                "busiest_10s_achieved": round(peak_achieved, 2),
+                "late_over_1s": self.late_starts[0],
+                "latest_start_s": round(self.late_starts[1], 2),
+            },
             "attempts_by_day": {d: {"expected": round(e), "placed": p} for d, (e, p) in self.days.items()},
-            "rate_buckets": [[round(b.start, 1), round(b.seconds, 1), round(b.target, 2), round(b.achieved, 2)] for b in self.rates],  # [epoch, s, target/s, placed/s]
-            "outcomes": {"world": dict(self.world_outcomes), "call_record": dict(self.recorded_outcomes), "metrics": dict(self.metric_outcomes)},
+            "rate_buckets": [
+                [round(b.start, 1), round(b.seconds, 1), round(b.target, 2), round(b.achieved, 2)] for b in self.rates
+            ],  # [epoch, s, target/s, placed/s]
+            "outcomes": {
+                "world": dict(self.world_outcomes),
+                "call_record": dict(self.recorded_outcomes),
+                "metrics": dict(self.metric_outcomes),
+            },
             "callback_legs": dict(self.callback_legs),
             "callback_requests": dict(self.callback_requests),
             "referrals": dict(self.referrals),
             "desk_actions": dict(self.desk_actions),
-            "latency_ms": {e.name: {"requests": e.requests, "failures": e.failures, "p50": e.p50, "p95": e.p95, "p99": e.p99,
-                                    "server_p99_at_most": self.server_p99.get(_step(e.name))} for e in self.latency},  # fmt: skip
+            "latency_ms": {
+                e.name: {
+                    "requests": e.requests,
+                    "failures": e.failures,
+                    "p50": e.p50,
+                    "p95": e.p95,
+                    "p99": e.p99,
+                    "server_p99_at_most": self.server_p99.get(_step(e.name)),
+                }
+                for e in self.latency
+            },
             "peak_queue": self.peak_queue,
-            "max_concurrent": {s: {"name": self.names.get(s, s), "tier": self.tiers.get(s), "world": n, "sampled": self.sampled_held.get(s, 0),
-                                   "capacity": self.capacities.get(s, 0)} for s, n in self.concurrency.by_service.items()},  # fmt: skip
+            "max_concurrent": {
+                s: {
+                    "name": self.names.get(s, s),
+                    "tier": self.tiers.get(s),
+                    "world": n,
+                    "sampled": self.sampled_held.get(s, 0),
+                    "capacity": self.capacities.get(s, 0),
+                }
+                for s, n in self.concurrency.by_service.items()
+            },
             "other_numbers_dialled": dict(self.concurrency.unknown_numbers),
             "held_after_drain": dict(self.held_after_drain),
             "unfinished_dials": self.concurrency.unfinished,
@@ -128,7 +157,8 @@ def _text(s: Summary) -> list[str]:
     lines = [
         f"tsunagu surge: {run['shape']}, {run['window_start']} → {run['window_end']} (simulated) in {seconds:.0f} s "
         f"(clock ×{run['speed']:.0f}), peak {run['peak']:g} attempts/s",
-        f"service: tsunagu serve --workers {run['workers']}, {run.get('database', 'sqlite')}, redis-server; Locust processes: {run['locust_processes']}; "
+        f"service: tsunagu serve --workers {run['workers']}, {run.get('database', 'sqlite')}, redis-server; "
+        f"Locust processes: {run['locust_processes']}; "
         f"talk mean {run['talk_mean']:g} s (real), IVR time scale {run['time_scale']:g}",
         "",
         "Call attempts",
@@ -150,10 +180,15 @@ def _text(s: Summary) -> list[str]:
     referrals = ", ".join(f"{k} {v}" for k, v in sorted(s.referrals.items())) or "none"
     actions = ", ".join(f"{k} {v}" for k, v in sorted(s.desk_actions.items())) or "none"
     lines += ["Counsellors at the API", f"  referrals in the database: {referrals}", f"  desk actions: {actions}", ""]
-    lines.append(f"Latency, ms (client side; server p99 ≤ bucket)  {'requests':>8} {'fail':>5} {'p50':>5} {'p95':>5} {'p99':>5} {'server':>7}")
+    lines.append(
+        f"Latency, ms (client side; server p99 ≤ bucket)  {'requests':>8} {'fail':>5} {'p50':>5} {'p95':>5} {'p99':>5} {'server':>7}"
+    )
     for e in sorted(s.latency, key=lambda e: -e.requests):
         server = s.server_p99.get(_step(e.name))
-        lines.append(f"  {e.name:46} {e.requests:8d} {e.failures:5d} {e.p50:5.0f} {e.p95:5.0f} {e.p99:5.0f} {'' if server is None else f'≤{server:.0f}':>7}")
+        lines.append(
+            f"  {e.name:46} {e.requests:8d} {e.failures:5d} {e.p50:5.0f} {e.p95:5.0f} {e.p99:5.0f} "
+            f"{'' if server is None else f'≤{server:.0f}':>7}"
+        )
     lines += ["", f"Queue: peak {s.peak_queue} callers waiting ({WAITING_KEY}, sampled every 0.5 s)"]
     lines.append("Most calls dialled at once per service (world) / most slots held (Redis sample) / capacity:")
     by_tier = Counter()
@@ -164,8 +199,13 @@ def _text(s: Summary) -> list[str]:
         at_capacity[tier] += n >= s.capacities.get(service, 0)
     ranked = sorted(s.concurrency.by_service.items(), key=lambda item: (-item[1] / max(1, s.capacities.get(item[0], 1)), -item[1]))
     for service, n in ranked[:12]:
-        lines.append(f"  {s.tiers.get(service, '?'):10} {s.names.get(service, service)[:34]:34} {n:4d} / {s.sampled_held.get(service, 0):4d} / {s.capacities.get(service, 0):4d}")
-    lines.append("  services dialled by tier: " + ", ".join(f"{t} {n} ({at_capacity[t]} reached capacity)" for t, n in sorted(by_tier.items())))
+        lines.append(
+            f"  {s.tiers.get(service, '?'):10} {s.names.get(service, service)[:34]:34} "
+            f"{n:4d} / {s.sampled_held.get(service, 0):4d} / {s.capacities.get(service, 0):4d}"
+        )
+    lines.append(
+        "  services dialled by tier: " + ", ".join(f"{t} {n} ({at_capacity[t]} reached capacity)" for t, n in sorted(by_tier.items()))
+    )
     if s.concurrency.unknown_numbers:
         lines.append("  other numbers: " + ", ".join(f"{k} (most {v} at once)" for k, v in s.concurrency.unknown_numbers.items()))
     lines.append(f"Slots held after the drain: {sum(s.held_after_drain.values())}; dials never ended: {s.concurrency.unfinished}")

@@ -27,15 +27,43 @@ JST = timezone(timedelta(hours=9))
 # Relative busyness at each hour of the day (value at HH:00; linear in between): quiet before dawn,
 # rising through the day, peaking around 22:00.
 DIURNAL: tuple[float, ...] = (
-    0.75, 0.60, 0.45, 0.32, 0.22, 0.18, 0.20, 0.27, 0.35, 0.42, 0.47, 0.50,
-    0.52, 0.53, 0.55, 0.58, 0.62, 0.67, 0.73, 0.80, 0.87, 0.95, 1.00, 0.90,
-)  # fmt: skip
+    0.75,
+    0.60,
+    0.45,
+    0.32,
+    0.22,
+    0.18,
+    0.20,
+    0.27,
+    0.35,
+    0.42,
+    0.47,
+    0.50,
+    0.52,
+    0.53,
+    0.55,
+    0.58,
+    0.62,
+    0.67,
+    0.73,
+    0.80,
+    0.87,
+    0.95,
+    1.00,
+    0.90,
+)
 
 # 年末年始: how busy each day is (at its noon; linear in between), from the trial week's shape.
 NEW_YEAR_DAYS: dict[date, float] = {
-    date(2026, 12, 28): 0.55, date(2026, 12, 29): 0.70, date(2026, 12, 30): 0.75, date(2026, 12, 31): 0.85,
-    date(2027, 1, 1): 0.90, date(2027, 1, 2): 0.80, date(2027, 1, 3): 0.75, date(2027, 1, 4): 0.55,
-}  # fmt: skip
+    date(2026, 12, 28): 0.55,
+    date(2026, 12, 29): 0.70,
+    date(2026, 12, 30): 0.75,
+    date(2026, 12, 31): 0.85,
+    date(2027, 1, 1): 0.90,
+    date(2027, 1, 2): 0.80,
+    date(2027, 1, 3): 0.75,
+    date(2027, 1, 4): 0.55,
+}
 NEW_YEAR_MIDNIGHT = datetime(2027, 1, 1, 0, 0, tzinfo=JST)
 SPIKE_CENTRE_HOURS, SPIKE_WIDTH_HOURS, SPIKE_HEIGHT = 1.0, 1.2, 0.55  # a bump after 00:00 on Jan 1, for a few hours
 

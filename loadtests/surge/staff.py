@@ -45,7 +45,9 @@ async def create_staff() -> dict:
         async with db.transaction(runtime.sessions) as session:
             _, admin = await add_user(session, runtime.regions, name="surge-admin", role="admin", organization_id=None, region_codes=())
             for org, tier in organisation_tiers(runtime.snapshot).items():
-                _, token = await add_user(session, runtime.regions, name=f"surge-{org}", role="counsellor", organization_id=org, region_codes=())
+                _, token = await add_user(
+                    session, runtime.regions, name=f"surge-{org}", role="counsellor", organization_id=org, region_codes=()
+                )
                 desks[org] = [token, tier]
         return {"admin": admin, "desks": desks}
     finally:

@@ -152,7 +152,9 @@ class SignedTwilio(FastHttpUser):
             headers = signer.headers(url, {})
         else:
             headers = signer.headers(request.url, request.params)
-        with self.client.request(request.method.upper(), path, data=body, headers=headers, name=request.name, catch_response=True) as answer:
+        with self.client.request(
+            request.method.upper(), path, data=body, headers=headers, name=request.name, catch_response=True
+        ) as answer:
             if not answer.status_code:  # no HTTP answer at all: refused, reset, or over Twilio's 15 s
                 problem = f"no answer: {getattr(answer, 'error', None)!r}"
                 answer.failure(problem)
@@ -185,8 +187,13 @@ class Caller(SignedTwilio):
         rng = random.Random()
         sid = "CA" + uuid.uuid4().hex
         persona = Persona(state.world, rng, state.postal)
-        player = CallPlayer(persona, sid=sid, call_params=inbound_params(sid, caller_number(rng)),
-                            fallback_number=state.config.fallback_number, time_scale=state.world.time_scale)  # fmt: skip
+        player = CallPlayer(
+            persona,
+            sid=sid,
+            call_params=inbound_params(sid, caller_number(rng)),
+            fallback_number=state.config.fallback_number,
+            time_scale=state.world.time_scale,
+        )
         report = CallReport(sid=sid, kind="inbound", ended_by="error")
         try:
             report = drive(player.play(state.signer.public_url + VOICE_PATH, state.signer.public_url + STATUS_PATH), self.handle)
@@ -213,8 +220,15 @@ class Counsellor(FastHttpUser):
         org, noticed = taken
         token, tier = state.config.desks[org]
         try:
-            desk = Desk(state.desks, partial(self.api, token), org, tier, rng=random.Random(), speed=state.config.speed,
-                        simulated_epoch=state.timeline.epoch)  # fmt: skip
+            desk = Desk(
+                state.desks,
+                partial(self.api, token),
+                org,
+                tier,
+                rng=random.Random(),
+                speed=state.config.speed,
+                simulated_epoch=state.timeline.epoch,
+            )
             desk.visit(noticed=noticed)
         finally:
             state.desks.release(org)
@@ -225,8 +239,13 @@ class Counsellor(FastHttpUser):
         state = surge()
         rng = random.Random()
         query = urlencode({"topic": rng.choice(TOPIC_NAMES), "postal_code": state.postal.draw(rng)})
-        data = self.api(state.config.staff_token, "GET", f"/api/routing/preview?{query}", "/api/routing/preview",
-                        check=lambda d: None if isinstance(d.get("candidates"), list) else "no candidates list in the preview")  # fmt: skip
+        data = self.api(
+            state.config.staff_token,
+            "GET",
+            f"/api/routing/preview?{query}",
+            "/api/routing/preview",
+            check=lambda d: None if isinstance(d.get("candidates"), list) else "no candidates list in the preview",
+        )
         if data is None:
             return
         seen = time.time()

@@ -72,10 +72,25 @@ if TYPE_CHECKING:
     from referral_directory.regions import Regions
 
 COLUMNS: tuple[str, ...] = (
-    "service_id", "organization_id", "organization_name", "service_name", "tier", "topics", "channels",
-    "capacity_voice", "capacity_sns", "holidays", "status", "areas", "phones", "hours", "closed",
-    "extra_hours", "sns_url", "description",
-)  # fmt: skip
+    "service_id",
+    "organization_id",
+    "organization_name",
+    "service_name",
+    "tier",
+    "topics",
+    "channels",
+    "capacity_voice",
+    "capacity_sns",
+    "holidays",
+    "status",
+    "areas",
+    "phones",
+    "hours",
+    "closed",
+    "extra_hours",
+    "sns_url",
+    "description",
+)
 REQUIRED_COLUMNS: tuple[str, ...] = ("organization_name", "service_name")
 SCHEDULE_COLUMNS: dict[ScheduleKind, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
 _XLSX_MAGIC = b"PK\x03\x04"
@@ -93,9 +108,7 @@ def decode_sheet_bytes(data: bytes) -> str:
     try:
         return data.decode("cp932")
     except UnicodeDecodeError:
-        raise ValueError(
-            "the file is neither UTF-8 nor Shift_JIS text; in Excel, save it as \"CSV UTF-8 (comma delimited)\""
-        ) from None
+        raise ValueError('the file is neither UTF-8 nor Shift_JIS text; in Excel, save it as "CSV UTF-8 (comma delimited)"') from None
 
 
 def parse_csv(text: str) -> ParseResult:
@@ -205,8 +218,10 @@ def _column(path: str, service: ServiceRecord | None) -> str:
 def _read_csv(text: str) -> _Reading:
     if "\ufffd" in text:
         reading = _Reading()
-        message = "the file holds undecodable characters: it looks like Shift_JIS read as UTF-8; " \
+        message = (
+            "the file holds undecodable characters: it looks like Shift_JIS read as UTF-8; "
             'in Excel, save it as "CSV UTF-8 (comma delimited)"'
+        )
         reading.problem(1, "", message)
         return reading
     return _read_rows(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))

@@ -22,9 +22,7 @@ ALL_DAY = ("00:00", "24:00")
 _DAY_INDEX = {day: index for index, day in enumerate(WEEKDAYS)}
 _ENTRY_SEPARATOR = re.compile(r"[;\n]")
 _CODE_SEPARATOR = re.compile(r"[\s,、;]+")
-_WINDOW = re.compile(
-    r"(?:(?P<days>[A-Z][A-Z,\s-]*?)\s+)?(?:(?P<all>24H)|(?P<opens>\d{1,2}:\d{2})\s*[-~〜–]\s*(?P<closes>\d{1,2}:\d{2}))"
-)
+_WINDOW = re.compile(r"(?:(?P<days>[A-Z][A-Z,\s-]*?)\s+)?(?:(?P<all>24H)|(?P<opens>\d{1,2}:\d{2})\s*[-~〜–]\s*(?P<closes>\d{1,2}:\d{2}))")
 _DATE_RANGE = re.compile(r"(?P<start>\d{4}-\d{2}-\d{2})(?:\s*/\s*(?P<end>\d{4}-\d{2}-\d{2}))?")
 HOURS_EXAMPLE = '"MO-FR 09:00-17:00; SA 10:00-15:00" or "24h"'
 DATES_EXAMPLE = '"2026-12-29/2027-01-03; 2027-05-03"'

@@ -79,7 +79,11 @@ class Decision:
 
 
 def decide(
-    staff: Staff, action: Action, target: CaseScope | ReferralScope | StatsScope | ServiceScope | None = None, *, regions: Regions | None = None
+    staff: Staff,
+    action: Action,
+    target: CaseScope | ReferralScope | StatsScope | ServiceScope | None = None,
+    *,
+    regions: Regions | None = None,
 ) -> Decision:
     """Return whether `staff` may do `action` on `target`, and why (the reason is for logs and audits, not for callers)."""
     if action in CASE_ACTIONS:

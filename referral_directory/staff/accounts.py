@@ -87,8 +87,12 @@ async def add_user(
         raise StaffError(f"a staff account named {name!r} already exists")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = StaffUser(
-        id=str(uuid.uuid4()), name=name, role=role.value, organization_id=organization_id,
-        regions=" ".join(codes), token_hash=hash_token(token),
+        id=str(uuid.uuid4()),
+        name=name,
+        role=role.value,
+        organization_id=organization_id,
+        regions=" ".join(codes),
+        token_hash=hash_token(token),
     )
     session.add(row)
     await session.flush()
@@ -193,7 +197,10 @@ def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:
 
 def _staff(row: StaffUser) -> Staff:
     return Staff(
-        id=row.id, name=row.name, role=Role(row.role), organization_id=row.organization_id,
+        id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        organization_id=row.organization_id,
         regions=tuple(code for code in row.regions.split() if code),
     )
 

@@ -144,8 +144,16 @@ class Event:
 
 
 BreakKind = Literal[
-    "changed", "missing", "relinked", "out_of_order", "unknown_key", "unkeyed",
-    "truncated", "beyond_head", "head_changed", "head_missing",
+    "changed",
+    "missing",
+    "relinked",
+    "out_of_order",
+    "unknown_key",
+    "unkeyed",
+    "truncated",
+    "beyond_head",
+    "head_changed",
+    "head_missing",
 ]
 
 
@@ -203,9 +211,16 @@ def chain(entries: Iterable[Entry], *, after: Link, key: AuditKey | None) -> lis
     for entry in entries:
         seq += 1
         unsealed = Event(
-            seq=seq, at=entry.at, actor=entry.actor, action=entry.action, resource_kind=entry.resource_kind,
-            resource_id=entry.resource_id, detail=dict(entry.detail), key_id=key.id if key else UNKEYED,
-            prev_hash=prev_hash, hash="",
+            seq=seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            resource_kind=entry.resource_kind,
+            resource_id=entry.resource_id,
+            detail=dict(entry.detail),
+            key_id=key.id if key else UNKEYED,
+            prev_hash=prev_hash,
+            hash="",
         )
         events.append(replace(unsealed, hash=event_hash(unsealed, key)))
         prev_hash = events[-1].hash
@@ -243,9 +258,7 @@ def check_event(state: Verification, event: Event, keys: Mapping[str, AuditKey])
             f"its prev_hash is not the hash of seq {state.last_seq}: seq {state.last_seq} was replaced, "
             "or events were removed or inserted before it",
         )
-    return replace(
-        state, events=state.events + 1, last_seq=event.seq, head_hash=event.hash, unkeyed=state.unkeyed + (key is None)
-    )
+    return replace(state, events=state.events + 1, last_seq=event.seq, head_hash=event.hash, unkeyed=state.unkeyed + (key is None))
 
 
 def check_chain(events: Iterable[Event], *, keys: Mapping[str, AuditKey], start: Verification = Verification()) -> Verification:
@@ -265,12 +278,16 @@ def check_head(state: Verification, head: Link | None) -> Verification:
         problem = Break(last + 1, None, "head_missing", "the chain head row is missing: appends fail until it is restored")
     elif head.seq > last:
         problem = Break(
-            last + 1, None, "truncated",
+            last + 1,
+            None,
+            "truncated",
             f"the chain head records seq {head.seq}, but the log ends at seq {last}: the newest {head.seq - last} event(s) were removed",
         )
     elif head.seq < last:
         problem = Break(
-            head.seq + 1, None, "beyond_head",
+            head.seq + 1,
+            None,
+            "beyond_head",
             f"the chain head records seq {head.seq}, but the log goes on to seq {last}: "
             "rows were added outside the audit log, or the head was rolled back",
         )

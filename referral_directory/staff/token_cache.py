@@ -26,7 +26,9 @@ MAX_TOKENS = 10_000  # far more staff than any deployment has; the oldest are fo
 class TokenCache:
     """The staff members behind recently seen valid API tokens, each for a few seconds."""
 
-    def __init__(self, *, seconds: float = TOKEN_CACHE_SECONDS, limit: int = MAX_TOKENS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, seconds: float = TOKEN_CACHE_SECONDS, limit: int = MAX_TOKENS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.seconds, self.limit, self.clock = seconds, limit, clock
         self._seen: OrderedDict[str, tuple[float, Staff]] = OrderedDict()
 

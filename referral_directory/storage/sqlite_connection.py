@@ -228,7 +228,9 @@ class OneTripCursor(aiosqlite.Cursor):
     _rows: list[Any] | None = None
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
-        self._rows = await self._conn._execute_statement(partial(_execute_and_fetch, self._cursor), sql, [] if parameters is None else parameters)
+        self._rows = await self._conn._execute_statement(
+            partial(_execute_and_fetch, self._cursor), sql, [] if parameters is None else parameters
+        )
         return self
 
     async def executemany(self, sql: str, parameters: Any) -> OneTripCursor:

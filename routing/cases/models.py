@@ -67,7 +67,10 @@ class Referral(SQLModel, table=True):
 
     __tablename__ = "referral"
     # Each organisation's inbox and outbox, newest first, read in index order.
-    __table_args__ = (Index("ix_referral_to_org_created_at", "to_org", "created_at"), Index("ix_referral_from_org_created_at", "from_org", "created_at"))
+    __table_args__ = (
+        Index("ix_referral_to_org_created_at", "to_org", "created_at"),
+        Index("ix_referral_from_org_created_at", "from_org", "created_at"),
+    )
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     case_id: str = Field(foreign_key="case_file.id", max_length=9, index=True)
     hop: int  # 1 national → prefecture, 2 prefecture → municipal, ...

@@ -8,9 +8,9 @@ in the same transaction as the change.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -19,16 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from referral_directory.staff import audit
-from referral_directory.storage import db
 from referral_directory.errors import NotFound
 from referral_directory.hours import is_open_at, next_opening
 from referral_directory.snapshot import Snapshot
-from referral_directory.staff.accounts import Staff
+from referral_directory.staff import audit
 from referral_directory.staff.access import Action, CaseScope, decide
+from referral_directory.staff.accounts import Staff
+from referral_directory.storage import db
+from routing.cases.handoff import OPEN, WORKING, Status, accept_deadline, next_tier
 from routing.cases.models import Case, CaseNote, Referral
 from routing.engine import Contact, matching_services
-from routing.cases.handoff import OPEN, WORKING, Status, accept_deadline, next_tier
 from routing.live.keys import ALERTS_CHANNEL
 
 if TYPE_CHECKING:
@@ -51,7 +51,14 @@ class Suggestion:
 
 
 def suggest(
-    snapshot: Snapshot, *, topic: str, municipality: str | None, prefecture: str | None, from_tier: str, exclude_orgs: Iterable[str], now: datetime
+    snapshot: Snapshot,
+    *,
+    topic: str,
+    municipality: str | None,
+    prefecture: str | None,
+    from_tier: str,
+    exclude_orgs: Iterable[str],
+    now: datetime,
 ) -> list[Suggestion]:
     """Return the windows a case could go on to: the next tier first, then open now before opening later, soonest first."""
     wanted = next_tier(from_tier)
@@ -128,7 +135,9 @@ async def case_with_chain(session: AsyncSession, case_id: str) -> tuple[Case, li
     case = await session.get(Case, case_id)
     if case is None:
         return None
-    referrals = (await session.execute(select(Referral).where(col(Referral.case_id) == case_id).order_by(col(Referral.created_at)))).scalars().all()
+    referrals = (
+        (await session.execute(select(Referral).where(col(Referral.case_id) == case_id).order_by(col(Referral.created_at)))).scalars().all()
+    )
     return case, list(referrals)
 
 
@@ -142,21 +151,30 @@ async def case_for(session: AsyncSession, staff: Staff, case_id: str, action: Ac
     return found
 
 
-async def audit_case(session: AsyncSession, staff: Staff, action: str, case_id: str, detail: dict | None = None, at: datetime | None = None) -> None:
+async def audit_case(
+    session: AsyncSession, staff: Staff, action: str, case_id: str, detail: dict | None = None, at: datetime | None = None
+) -> None:
     await audit.append(session, actor=staff.id, action=action, resource_kind="case", resource_id=case_id, detail=detail or {}, at=at)
 
 
 async def expire_overdue(session: AsyncSession, now: datetime) -> list[Referral]:
     """Mark every proposed referral past its deadline as expired (it returns to its sender); return them."""
     due = (
-        await session.execute(select(Referral).where(col(Referral.status) == Status.PROPOSED.value, col(Referral.deadline_at) <= now))
-    ).scalars().all()
+        (await session.execute(select(Referral).where(col(Referral.status) == Status.PROPOSED.value, col(Referral.deadline_at) <= now)))
+        .scalars()
+        .all()
+    )
     for referral in due:
         referral.status, referral.answered_at = Status.EXPIRED.value, now
         await audit.append(
-            session, actor="system:referrals", action="referral.expire", resource_kind="referral", resource_id=referral.id,
-            detail={"case": referral.case_id, "hop": referral.hop}, at=now,
-        )  # fmt: skip
+            session,
+            actor="system:referrals",
+            action="referral.expire",
+            resource_kind="referral",
+            resource_id=referral.id,
+            detail={"case": referral.case_id, "hop": referral.hop},
+            at=now,
+        )
     return list(due)
 
 

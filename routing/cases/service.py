@@ -140,17 +140,29 @@ async def read_case(session: AsyncSession, runtime: Runtime, staff: Staff, case_
     keys = runtime.keys
     shared = shared_with(org, case, referrals)
     return CaseOut(
-        id=case.id, channel=case.channel, topic=case.topic, topics=case.topics, lgcode=case.lgcode, prefecture=case.prefecture,
-        holder_org=case.holder_org, holder_tier=case.holder_tier, age_band=case.age_band, risk_level=case.risk_level,
-        opened_at=case.opened_at, updated_at=case.updated_at, consent=case.consent_at is not None,
+        id=case.id,
+        channel=case.channel,
+        topic=case.topic,
+        topics=case.topics,
+        lgcode=case.lgcode,
+        prefecture=case.prefecture,
+        holder_org=case.holder_org,
+        holder_tier=case.holder_tier,
+        age_band=case.age_band,
+        risk_level=case.risk_level,
+        opened_at=case.opened_at,
+        updated_at=case.updated_at,
+        consent=case.consent_at is not None,
         may_refer=may_pass_on(org, case, referrals),
         call_live=bool(await runtime.redis.exists(live_call_key(case.id))),
         earlier_calls=earlier,
         contact=try_unseal(case.contact_sealed, keys=keys) if shared and case.contact_sealed else None,
-        notes=[NoteOut(id=n.id, org=n.org_id, at=n.at, text=try_unseal(n.body_sealed, keys=keys) if n.body_sealed else None)
-               for n in visible_notes(org, case, notes, referrals)],
+        notes=[
+            NoteOut(id=n.id, org=n.org_id, at=n.at, text=try_unseal(n.body_sealed, keys=keys) if n.body_sealed else None)
+            for n in visible_notes(org, case, notes, referrals)
+        ],
         referrals=[referral_out(r) for r in referrals if org in (case.holder_org, r.from_org, r.to_org) or shared],
-    )  # fmt: skip
+    )
 
 
 async def suggestions(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str) -> list[SuggestionOut]:
@@ -163,10 +175,27 @@ async def suggestions(session: AsyncSession, runtime: Runtime, staff: Staff, cas
     municipality = case.lgcode[:5] if case.lgcode and case.lgcode != "000000" and case.prefecture else None
     # Not back to the organisations that have the case or said no; one that let a referral expire may be asked again.
     chain = {case.holder_org, *(r.to_org for r in referrals if r.status != Status.EXPIRED)}
-    found = suggest(snapshot, topic=case.topic or "general", municipality=municipality, prefecture=case.prefecture,
-                    from_tier=_tier_of(staff.organization_id or "", case, referrals), exclude_orgs=chain, now=now)  # fmt: skip
-    return [SuggestionOut(service_id=s.service_id, name=s.name, organization=s.organization, tier=s.tier, open_now=s.open_now,
-                          opens_at=s.opens_at, phones=list(s.phones)) for s in found]  # fmt: skip
+    found = suggest(
+        snapshot,
+        topic=case.topic or "general",
+        municipality=municipality,
+        prefecture=case.prefecture,
+        from_tier=_tier_of(staff.organization_id or "", case, referrals),
+        exclude_orgs=chain,
+        now=now,
+    )
+    return [
+        SuggestionOut(
+            service_id=s.service_id,
+            name=s.name,
+            organization=s.organization,
+            tier=s.tier,
+            open_now=s.open_now,
+            opens_at=s.opens_at,
+            phones=list(s.phones),
+        )
+        for s in found
+    ]
 
 
 # --- changing -----------------------------------------------------------------------------------
@@ -180,8 +209,17 @@ async def open_case(session: AsyncSession, runtime: Runtime, staff: Staff, body:
     if not tiers:
         raise Invalid(f"organisation {org} has no service in the directory, so its tier is unknown")
     prefecture = body.lgcode[:2] if body.lgcode and body.lgcode != "000000" else None
-    case = Case(channel=body.channel, topic=body.topic, topics=[body.topic], lgcode=body.lgcode, prefecture=prefecture,
-                holder_org=org, holder_tier=min(tiers, key=TIERS.index), opened_at=now, updated_at=now)  # fmt: skip
+    case = Case(
+        channel=body.channel,
+        topic=body.topic,
+        topics=[body.topic],
+        lgcode=body.lgcode,
+        prefecture=prefecture,
+        holder_org=org,
+        holder_tier=min(tiers, key=TIERS.index),
+        opened_at=now,
+        updated_at=now,
+    )
     session.add(case)
     await session.flush()
     await audit_case(session, staff, "case.open", case.id, {"channel": case.channel}, now)
@@ -282,8 +320,17 @@ async def transfer(runtime: Runtime, staff: Staff, case_id: str, body: ReferralI
         if not await runtime.switchboard.claim(target, holder=sid, channel="voice"):
             raise Conflict(f"every line of {target.name} is busy: try another window, or refer the case for follow-up")
         try:
-            referral = await _new_referral(session, runtime, staff, case, referrals, body, target=target, kind="transfer",
-                                           deadline=now + timedelta(minutes=TRANSFER_ANSWER_MINUTES))  # fmt: skip
+            referral = await _new_referral(
+                session,
+                runtime,
+                staff,
+                case,
+                referrals,
+                body,
+                target=target,
+                kind="transfer",
+                deadline=now + timedelta(minutes=TRANSFER_ANSWER_MINUTES),
+            )
         except BaseException:
             await runtime.switchboard.release(target.id, holder=sid)
             raise
@@ -300,8 +347,9 @@ async def transfer(runtime: Runtime, staff: Staff, case_id: str, body: ReferralI
     return referral_out(referral)
 
 
-async def _transfer_failed(runtime: Runtime, staff: Staff, sid: str, state: CallState, current: Attempt, referral: Referral,
-                           error: Exception) -> NoReturn:  # fmt: skip
+async def _transfer_failed(
+    runtime: Runtime, staff: Staff, sid: str, state: CallState, current: Attempt, referral: Referral, error: Exception
+) -> NoReturn:
     """Twilio did not take the redirect: the call stays where it is, and the transfer's referral ends as expired (audited)."""
     state.attempts.pop()
     current.outcome = "ringing"  # as before: the first window still has the person on the line, and holds its slot
@@ -332,8 +380,18 @@ def _tier_of(org: str, case: Case, referrals: list[Referral]) -> str:
     return next((r.to_tier for r in reversed(referrals) if r.to_org == org), case.holder_tier)
 
 
-async def _new_referral(session: AsyncSession, runtime: Runtime, staff: Staff, case: Case, referrals: list[Referral], body: ReferralIn,
-                        *, target: ServiceEntry, kind: str, deadline: datetime) -> Referral:  # fmt: skip
+async def _new_referral(
+    session: AsyncSession,
+    runtime: Runtime,
+    staff: Staff,
+    case: Case,
+    referrals: list[Referral],
+    body: ReferralIn,
+    *,
+    target: ServiceEntry,
+    kind: str,
+    deadline: datetime,
+) -> Referral:
     """Add one hop to the chain, after checking that it may be made and what it may carry; audited."""
     now = runtime.clock.now()
     org = case_worker(staff)
@@ -345,15 +403,35 @@ async def _new_referral(session: AsyncSession, runtime: Runtime, staff: Staff, c
         raise Invalid("the person's consent is not recorded: record it first, or refer without sharing their details")
     if body.share == "exception" and not (body.exception_reason and body.exception_reason.strip()):
         raise Invalid("a life-safety exception needs the reason it was made")
-    referral = Referral(case_id=case.id, hop=1 + sum(1 for r in referrals if r.status not in ("declined", "expired")), kind=kind,
-                        from_org=org, from_tier=_tier_of(org, case, referrals), to_org=target.organization_id, to_service=target.id,
-                        to_tier=target.tier, topic=case.topic, prefecture=case.prefecture, share=body.share, created_by=staff.id,
-                        created_at=now, deadline_at=deadline)  # fmt: skip
+    referral = Referral(
+        case_id=case.id,
+        hop=1 + sum(1 for r in referrals if r.status not in ("declined", "expired")),
+        kind=kind,
+        from_org=org,
+        from_tier=_tier_of(org, case, referrals),
+        to_org=target.organization_id,
+        to_service=target.id,
+        to_tier=target.tier,
+        topic=case.topic,
+        prefecture=case.prefecture,
+        share=body.share,
+        created_by=staff.id,
+        created_at=now,
+        deadline_at=deadline,
+    )
     session.add(referral)
     await session.flush()
     if body.share == "exception":
-        session.add(SafetyException(case_id=case.id, referral_id=referral.id, staff_id=staff.id, org_id=org, at=now,
-                                    why_sealed=seal(body.exception_reason or "", keys=runtime.keys)))  # fmt: skip
+        session.add(
+            SafetyException(
+                case_id=case.id,
+                referral_id=referral.id,
+                staff_id=staff.id,
+                org_id=org,
+                at=now,
+                why_sealed=seal(body.exception_reason or "", keys=runtime.keys),
+            )
+        )
         await audit_case(session, staff, "consent.exception", case.id, {"referral": referral.id}, now)
     case.updated_at = now
     await audit_case(

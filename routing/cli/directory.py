@@ -46,7 +46,8 @@ def directory_import(path: Annotated[Path, typer.Argument(help="HSDS JSON (JP pr
         except RedisError:
             typer.echo(
                 "note: the directory is stored, but Redis could not be reached to announce it; running "
-                "services compare the stored version every few seconds and will pick it up", err=True,
+                "services compare the stored version every few seconds and will pick it up",
+                err=True,
             )
         records = result.records
         typer.echo(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -22,7 +22,9 @@ keys_app = typer.Typer(help="Keys for callers' pseudonyms and sealed values: rot
 
 
 @audit_app.command("verify")
-def audit_verify(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing; answer by the exit code alone")] = False) -> None:
+def audit_verify(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print nothing; answer by the exit code alone")] = False,
+) -> None:
     """Check every link of the audit log; exit 1 naming the first broken one when a row was changed or removed."""
     settings = Settings()
     key = audit.key_from_secret(settings.secret_key)
@@ -63,7 +65,7 @@ def keys_rotate(
         raise fail(f"unknown purpose {purpose!r}; choose one of: pseudonym, seal, both", 2)
     keys = keyring.keys_for(Settings())
     try:
-        new = keys.rotate(purposes, now=datetime.now(timezone.utc))
+        new = keys.rotate(purposes, now=datetime.now(UTC))
     except (keyring.KeyringError, OSError) as error:
         raise fail(f"not rotated: {error}") from None
     for key in new:
@@ -97,7 +99,7 @@ def keys_destroy(
         typer.confirm(f"destroy {key_id} for good? what was made with it can never be linked or opened again", abort=True)
     keys = keyring.keys_for(Settings())
     try:
-        keys.destroy(key_id, now=datetime.now(timezone.utc))
+        keys.destroy(key_id, now=datetime.now(UTC))
     except (keyring.KeyringError, OSError) as error:
         raise fail(f"not destroyed: {error}") from None
     consequence = "its pseudonyms can no longer be linked to a number" if key_id.startswith("k") else "values sealed with it are gone"

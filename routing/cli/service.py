@@ -48,8 +48,15 @@ def serve(
         # Migrate and load the demo once, before the workers start, so they do not race for it.
         asyncio.run(with_runtime(lambda runtime: asyncio.sleep(0), demo=settings.load_demo_directory))
         uvicorn.run(
-            "routing.app:create_app", factory=True, host=host, port=port, workers=workers,
-            loop="uvloop", http="httptools", log_config=None, proxy_headers=True,
+            "routing.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            proxy_headers=True,
             access_log=False,  # our request log has the path without the query, which may carry personal data
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
@@ -71,7 +78,9 @@ def call(
     from routing.telephony.simulator import Caller, Line, TwilioSimulator
 
     settings = Settings()
-    lines = {n: Line("busy") for n in busy or ()} | {n: Line("no-answer") for n in no_answer or ()} | {n: Line("failed") for n in fail or ()}
+    lines = (
+        {n: Line("busy") for n in busy or ()} | {n: Line("no-answer") for n in no_answer or ()} | {n: Line("failed") for n in fail or ()}
+    )
     script = Caller(number=caller, dialled=to, keys=[k or None for k in keys.split(",")] if keys else [], lines=lines)
 
     async def place() -> None:

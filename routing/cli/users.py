@@ -58,7 +58,9 @@ def users_add(
     role: Annotated[str, typer.Option(help="counsellor, supervisor, coordinator, auditor or admin")],
     org: Annotated[str | None, typer.Option(help="organisation id (counsellors and supervisors)")] = None,
     region: Annotated[list[str] | None, typer.Option(help="lgcode of a region (coordinators; repeatable; 000000 = whole country)")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read a web sign-in password from the first line of standard input")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read a web sign-in password from the first line of standard input")
+    ] = False,
 ) -> None:
     """Create a staff account; its API token is printed alone on the last line."""
     from routing.web.auth import hasher_for
@@ -137,7 +139,9 @@ def users_enable(name: Annotated[str, typer.Argument(help="login name")]) -> Non
     """Give a disabled staff member their access back with a new API token, printed alone on the last line (the old one stays refused)."""
 
     async def work(runtime: Runtime) -> str:
-        staff, token = await audited_staff_change(runtime, lambda s: enable_user(s, name=name), action="staff.enable", refused="not enabled")
+        staff, token = await audited_staff_change(
+            runtime, lambda s: enable_user(s, name=name), action="staff.enable", refused="not enabled"
+        )
         typer.echo(f"enabled {staff.name}; their password is unchanged (set a new one with `tsunagu users password {staff.name}`)")
         typer.echo("new API token (shown once; the old one stays refused):")
         return token

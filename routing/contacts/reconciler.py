@@ -59,7 +59,9 @@ async def _still_live(runtime: Runtime, holder: str) -> bool:
     if is_callback_lease(holder):
         request_id = callback_request_of(holder)
         async with runtime.sessions() as session:
-            status = (await session.execute(select(col(CallbackRequest.status)).where(col(CallbackRequest.id) == request_id))).scalar_one_or_none()
+            status = (
+                await session.execute(select(col(CallbackRequest.status)).where(col(CallbackRequest.id) == request_id))
+            ).scalar_one_or_none()
         return status == "calling"
     return bool(await runtime.redis.exists(call_state_key(holder)))
 

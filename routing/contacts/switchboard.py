@@ -49,8 +49,15 @@ class Switchboard:
         return self._rotation
 
     async def look(
-        self, snapshot: Snapshot, contact: Contact, now: datetime, *, tried: Collection[str] = (), holder: str = "",
-        queue: str | None = None, rotate: bool = True,
+        self,
+        snapshot: Snapshot,
+        contact: Contact,
+        now: datetime,
+        *,
+        tried: Collection[str] = (),
+        holder: str = "",
+        queue: str | None = None,
+        rotate: bool = True,
     ) -> tuple[Decision, QueueView]:
         """Return the engine's decision for a contact under the live load, and its view of a queue, in one round trip to Redis.
 
@@ -66,7 +73,14 @@ class Switchboard:
         return decide_route(snapshot, contact, now, load, self.settings.policy_for(contact.topic)), view
 
     async def offer(
-        self, snapshot: Snapshot, contact: Contact, now: datetime, *, holder: str, queue: str | None, tried: Collection[str] = (),
+        self,
+        snapshot: Snapshot,
+        contact: Contact,
+        now: datetime,
+        *,
+        holder: str,
+        queue: str | None,
+        tried: Collection[str] = (),
         yields: bool = False,
     ) -> Offer:
         """Claim a slot for `holder` on the first fitting candidate, unless the contacts ahead of it in `queue` need every free line.

@@ -84,7 +84,9 @@ class LiveState:
             return {}
         return _held(ids, await self._script("slots_in_use")(keys=[slot_key(i, channel) for i in ids]))
 
-    async def slots_and_queue(self, service_ids: Iterable[str], channel: str, routing_key: str, holder: str) -> tuple[Mapping[str, int], QueueView]:
+    async def slots_and_queue(
+        self, service_ids: Iterable[str], channel: str, routing_key: str, holder: str
+    ) -> tuple[Mapping[str, int], QueueView]:
         """Return `slots_in_use` of the services and a contact's view of a queue, in one round trip."""
         ids = list(service_ids)
         *counts, place, waiting = await self._script("slots_in_use")(

@@ -53,14 +53,27 @@ def _auditor(staff: Staff) -> None:
 async def exceptions(staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> list[ExceptionOut]:
     _auditor(staff)
     rows = (await session.execute(select(SafetyException).order_by(col(SafetyException.at).desc()).limit(500))).scalars().all()
-    await audit.append(session, actor=staff.id, action="audit.exceptions.read", resource_kind="report", resource_id="exceptions",
-                       detail={"count": len(rows)}, at=runtime.clock.now())  # fmt: skip
+    await audit.append(
+        session,
+        actor=staff.id,
+        action="audit.exceptions.read",
+        resource_kind="report",
+        resource_id="exceptions",
+        detail={"count": len(rows)},
+        at=runtime.clock.now(),
+    )
     keys = runtime.keys
     return [
-        ExceptionOut(case_id=r.case_id, referral_id=r.referral_id, staff_id=r.staff_id, org_id=r.org_id, at=r.at,
-                     why=try_unseal(r.why_sealed, keys=keys) if r.why_sealed else None)
+        ExceptionOut(
+            case_id=r.case_id,
+            referral_id=r.referral_id,
+            staff_id=r.staff_id,
+            org_id=r.org_id,
+            at=r.at,
+            why=try_unseal(r.why_sealed, keys=keys) if r.why_sealed else None,
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @router.get("/verify", summary="Check the hash chain of the audit log (as `tsunagu audit verify` does)")
@@ -69,6 +82,8 @@ async def verify(staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) 
     result = await audit.verify(session, keys=[audit.key_from_secret(runtime.settings.secret_key)])
     broken = result.broken
     return VerifyOut(
-        intact=broken is None, events=result.events, last_seq=result.last_seq,
+        intact=broken is None,
+        events=result.events,
+        last_seq=result.last_seq,
         broken=None if broken is None else BrokenOut(seq=broken.seq, action=broken.action, kind=broken.kind, message=broken.message),
-    )  # fmt: skip
+    )

@@ -110,22 +110,29 @@ def rules(cut: Cutoffs) -> tuple[Rule, ...]:
     waiting = _CALLBACK.c.status.in_(("pending", "calling"))
     return (
         Rule(
-            "callback_request.number_sealed", _CALLBACK,
+            "callback_request.number_sealed",
+            _CALLBACK,
             {"number_sealed": "", "status": case((waiting, "expired"), else_=_CALLBACK.c.status)},
             and_(_CALLBACK.c.number_sealed != "", _CALLBACK.c.created_at < cut.callbacks),
         ),
         Rule(
-            "call_record.caller_pseudonym", _CALL, {"caller_pseudonym": ""},
+            "call_record.caller_pseudonym",
+            _CALL,
+            {"caller_pseudonym": ""},
             and_(_CALL.c.caller_pseudonym != "", _CALL.c.ended_at < cut.pseudonyms),
         ),
         Rule("case_file.contact_sealed", _CASE, {"contact_sealed": ""}, and_(_CASE.c.contact_sealed != "", _idle_since(cut.notes))),
         Rule("case_note.body_sealed", _NOTE, {"body_sealed": ""}, and_(_NOTE.c.body_sealed != "", _of_idle_case(_NOTE, cut.notes))),
         Rule(
-            "safety_exception.why_sealed", _EXCEPTION, {"why_sealed": ""},
+            "safety_exception.why_sealed",
+            _EXCEPTION,
+            {"why_sealed": ""},
             and_(_EXCEPTION.c.why_sealed != "", _of_idle_case(_EXCEPTION, cut.notes)),
         ),
         Rule(
-            "case_file.caller_pseudonym", _CASE, {"caller_pseudonym": None},
+            "case_file.caller_pseudonym",
+            _CASE,
+            {"caller_pseudonym": None},
             and_(_CASE.c.caller_pseudonym.is_not(None), _CASE.c.caller_pseudonym != "", _idle_since(cut.pseudonyms)),
         ),
     )
@@ -195,8 +202,13 @@ async def purge_now(
             result = await purge(session, now=now, retention=Retention.from_settings(settings), dry_run=dry_run)
             if not dry_run:
                 await audit.append(
-                    session, actor=actor, action=ACTION, resource_kind="retention", resource_id=str(uuid.uuid4()),
-                    detail={**result.counts, "cases_marked": result.cases}, at=result.at,
+                    session,
+                    actor=actor,
+                    action=ACTION,
+                    resource_kind="retention",
+                    resource_id=str(uuid.uuid4()),
+                    detail={**result.counts, "cases_marked": result.cases},
+                    at=result.at,
                 )
     return result
 

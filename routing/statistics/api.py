@@ -4,8 +4,8 @@ supervisors (their organisation), as JSON or as CSV for the platform's reports."
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass
 import io
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
@@ -18,14 +18,14 @@ from referral_directory.errors import Forbidden, Invalid
 from referral_directory.hours import JST
 from referral_directory.records import NATION
 from referral_directory.regions import RegionError
-from referral_directory.staff.accounts import Role, Staff, area_within
 from referral_directory.staff.access import Action, StatsScope, decide
-from routing.telephony.records import CallRecord
+from referral_directory.staff.accounts import Role, Staff, area_within
 from routing.cases.models import Case, Referral
 from routing.deps import CurrentStaff, RuntimeDep, SessionDep
 from routing.runtime import Runtime
 from routing.statistics.counts import CALL_OUTCOME_NAMES, STATUS_NAMES, CallRow, Hop, call_table, hop_table, summarize
 from routing.statistics.suppression import SuppressedTable, csv_rows
+from routing.telephony.records import CallRecord
 
 router = APIRouter(prefix="/api/statistics", tags=["statistics"])
 DEFAULT_DAYS = 30
@@ -104,7 +104,13 @@ class Period:
         if self.format == "csv":
             return _csv(table, names, by, filename)
         until = (self.end - timedelta(days=1)).date()
-        return {"scope": asdict(self.scope), "since": self.start.date(), "until": until, "by": by, "table": _table_json(table, names)} | extra
+        return {
+            "scope": asdict(self.scope),
+            "since": self.start.date(),
+            "until": until,
+            "by": by,
+            "table": _table_json(table, names),
+        } | extra
 
 
 async def _period_asked(staff: CurrentStaff, runtime: RuntimeDep, asked: Annotated[Asked, Depends()]) -> Period:
@@ -153,12 +159,14 @@ def _in_region(runtime: Runtime, region: str, lgcode: str | None, prefecture: st
 def _table_json(table: SuppressedTable, names: dict[str, str]) -> dict:
     return {
         "columns": [{"key": key, "name": names.get(key, key)} for key in table.column_labels],
-        "rows": [{"label": label, "counts": list(cells), "total": total}
-                 for label, cells, total in zip(table.row_labels, table.cells, table.row_totals, strict=True)],
+        "rows": [
+            {"label": label, "counts": list(cells), "total": total}
+            for label, cells, total in zip(table.row_labels, table.cells, table.row_totals, strict=True)
+        ],
         "totals": list(table.column_totals),
         "total": table.grand_total,
         "suppressed": "null: a count of 1-9, or one from which such a count could be worked out",
-    }  # fmt: skip
+    }
 
 
 def _csv(table: SuppressedTable, names: dict[str, str], corner: str, filename: str) -> Response:
@@ -167,10 +175,17 @@ def _csv(table: SuppressedTable, names: dict[str, str], corner: str, filename: s
     rows[0] = [rows[0][0], *(names.get(key, key) for key in rows[0][1:-1]), rows[0][-1]]
     csv.writer(buffer).writerows(rows)
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(("\ufeff" + buffer.getvalue()).encode(), media_type="text/csv; charset=utf-8", headers=headers)  # BOM: Excel reads UTF-8
+    return Response(
+        ("\ufeff" + buffer.getvalue()).encode(), media_type="text/csv; charset=utf-8", headers=headers
+    )  # BOM: Excel reads UTF-8
 
 
-@router.get("/referrals", response_model=None, responses=_documented(ReferralStatisticsOut), summary="Referral hops by day, topic, tier or prefecture × status, with answer rate and time to accept")
+@router.get(
+    "/referrals",
+    response_model=None,
+    responses=_documented(ReferralStatisticsOut),
+    summary="Referral hops by day, topic, tier or prefecture × status, with answer rate and time to accept",
+)
 async def referral_statistics(
     asked: PeriodDep,
     runtime: RuntimeDep,
@@ -178,20 +193,36 @@ async def referral_statistics(
     by: Annotated[Literal["day", "topic", "tier", "prefecture"], Query()] = "day",
 ) -> Response | dict:
     scope, start, end = asked.scope, asked.start, asked.end
-    query = select(Referral, col(Case.lgcode)).join(Case, col(Case.id) == col(Referral.case_id)).where(col(Referral.created_at) >= start, col(Referral.created_at) < end)
+    query = (
+        select(Referral, col(Case.lgcode))
+        .join(Case, col(Case.id) == col(Referral.case_id))
+        .where(col(Referral.created_at) >= start, col(Referral.created_at) < end)
+    )
     if scope.organization:
         query = query.where(or_(col(Referral.from_org) == scope.organization, col(Referral.to_org) == scope.organization))
     found = (await session.execute(query)).all()
     hops = [
-        Hop(day=r.created_at.astimezone(JST).date(), from_tier=r.from_tier, to_tier=r.to_tier, prefecture=r.prefecture, topic=r.topic,
-            status=r.status, hours_to_accept=(r.accepted_at - r.created_at).total_seconds() / 3600 if r.accepted_at else None)
+        Hop(
+            day=r.created_at.astimezone(JST).date(),
+            from_tier=r.from_tier,
+            to_tier=r.to_tier,
+            prefecture=r.prefecture,
+            topic=r.topic,
+            status=r.status,
+            hours_to_accept=(r.accepted_at - r.created_at).total_seconds() / 3600 if r.accepted_at else None,
+        )
         for r, lgcode in found
         if scope.region is None or _in_region(runtime, scope.region, lgcode, r.prefecture)
-    ]  # fmt: skip
+    ]
     return asked.answer(hop_table(hops, by), STATUS_NAMES, by, f"referrals-by-{by}.csv", summary=asdict(summarize(hops)))
 
 
-@router.get("/calls", response_model=None, responses=_documented(CallStatisticsOut), summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)")
+@router.get(
+    "/calls",
+    response_model=None,
+    responses=_documented(CallStatisticsOut),
+    summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)",
+)
 async def call_statistics(
     asked: PeriodDep,
     runtime: RuntimeDep,
@@ -199,9 +230,13 @@ async def call_statistics(
     by: Annotated[Literal["day", "topic"], Query()] = "day",
 ) -> Response | dict:
     scope, start, end = asked.scope, asked.start, asked.end
-    query = select(col(CallRecord.started_at), col(CallRecord.topic), col(CallRecord.outcome), col(CallRecord.lgcode), col(CallRecord.answered_service_id)).where(
-        col(CallRecord.started_at) >= start, col(CallRecord.started_at) < end
-    )
+    query = select(
+        col(CallRecord.started_at),
+        col(CallRecord.topic),
+        col(CallRecord.outcome),
+        col(CallRecord.lgcode),
+        col(CallRecord.answered_service_id),
+    ).where(col(CallRecord.started_at) >= start, col(CallRecord.started_at) < end)
     services = runtime.snapshot.services if runtime.snapshot else {}
     found = (await session.execute(query)).all()
     calls = [

@@ -17,10 +17,23 @@ from referral_directory.records import TIERS, TOPICS
 from routing.statistics.suppression import SuppressedTable, Table, suppress
 
 STATUSES = ("proposed", "accepted", "contacted", "closed", "declined", "expired")
-STATUS_NAMES = {"proposed": "回答待ち", "accepted": "受理", "contacted": "連絡済み", "closed": "終結", "declined": "辞退", "expired": "期限切れ"}
+STATUS_NAMES = {
+    "proposed": "回答待ち",
+    "accepted": "受理",
+    "contacted": "連絡済み",
+    "closed": "終結",
+    "declined": "辞退",
+    "expired": "期限切れ",
+}
 CALL_OUTCOMES = ("connected", "callback_booked", "abandoned_in_queue", "abandoned", "no_service_open", "fallback")
-CALL_OUTCOME_NAMES = {"connected": "つながった", "callback_booked": "折り返し予約", "abandoned_in_queue": "待機中に終了",
-                      "abandoned": "途中で終了", "no_service_open": "受付時間外", "fallback": "24時間窓口へ"}  # fmt: skip
+CALL_OUTCOME_NAMES = {
+    "connected": "つながった",
+    "callback_booked": "折り返し予約",
+    "abandoned_in_queue": "待機中に終了",
+    "abandoned": "途中で終了",
+    "no_service_open": "受付時間外",
+    "fallback": "24時間窓口へ",
+}
 MIN_PUBLISHED = 10  # a rate or a time is published only when it rests on at least this many hops
 
 

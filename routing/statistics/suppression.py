@@ -120,9 +120,7 @@ class SuppressedCounts:
 def suppress(table: Table, *, threshold_low: int = 1, threshold_high: int = 9) -> SuppressedTable:
     """Return the table with its totals, suppressed so that no number in the range is published or derivable."""
     if threshold_low < FLOOR or threshold_high < threshold_low:
-        raise ValueError(
-            f"the suppressed range {threshold_low}..{threshold_high} must start at 1 or above (zeros are always published)"
-        )
+        raise ValueError(f"the suppressed range {threshold_low}..{threshold_high} must start at 1 or above (zeros are always published)")
     values = _bordered(table.cells)
     primary = {e for e in _entries(values) if threshold_low <= _value(values, e) <= threshold_high}
     hidden = _protect(values, primary)
@@ -137,9 +135,7 @@ def suppress(table: Table, *, threshold_low: int = 1, threshold_high: int = 9) -
     )
 
 
-def suppress_counts(
-    labels: Sequence[str], counts: Sequence[int], *, threshold_low: int = 1, threshold_high: int = 9
-) -> SuppressedCounts:
+def suppress_counts(labels: Sequence[str], counts: Sequence[int], *, threshold_low: int = 1, threshold_high: int = 9) -> SuppressedCounts:
     """Return a one-way breakdown and its total, suppressed like a table of one column."""
     # As one column, each row total repeats its count and the column total repeats the grand
     # total; a row or the totals row holds no other non-zero number, so the check can only be

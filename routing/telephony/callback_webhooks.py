@@ -35,9 +35,15 @@ async def consent(hook: Hook) -> str:
     async with db.transaction(runtime.sessions) as session:
         session.add(
             CallbackRequest(
-                topic=state.topic, municipality=state.municipality, prefecture=state.prefecture, lgcode=state.lgcode,
-                english=state.english, number_sealed=seal(form["From"], keys=runtime.keys),
-                dial_number=form["To"], consent_at=now, created_at=now,
+                topic=state.topic,
+                municipality=state.municipality,
+                prefecture=state.prefecture,
+                lgcode=state.lgcode,
+                english=state.english,
+                number_sealed=seal(form["From"], keys=runtime.keys),
+                dial_number=form["To"],
+                consent_at=now,
+                created_at=now,
             )
         )
     left, state.queue = state.queue, None
@@ -77,9 +83,11 @@ async def bridge_dialled(hook: Hook) -> str:
     return twiml.tell_and_hang_up([prompts.GOODBYE if answered else prompts.CALLBACK_GONE])
 
 
-@webhook("/twilio/voice/callback-status", "Status of a call placed back: when the person did not answer, the request goes back in line",
-         caller_facing=False)  # fmt: skip
+@webhook(
+    "/twilio/voice/callback-status",
+    "Status of a call placed back: when the person did not answer, the request goes back in line",
+    caller_facing=False,
+)
 async def bridge_status(hook: Hook) -> None:
     if hook.form.get("CallStatus") in UNANSWERED_STATUSES:
         await finish_try(hook.runtime, hook.query.get("request", ""), connected=False)
-

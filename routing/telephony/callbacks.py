@@ -46,7 +46,9 @@ async def dispatch_once(runtime: Runtime, client: Client) -> int:
         return 0
     try:
         async with runtime.sessions() as session:
-            query = select(CallbackRequest).where(col(CallbackRequest.status) == "pending").order_by(col(CallbackRequest.created_at)).limit(20)
+            query = (
+                select(CallbackRequest).where(col(CallbackRequest.status) == "pending").order_by(col(CallbackRequest.created_at)).limit(20)
+            )
             pending = list((await session.execute(query)).scalars().all())
         placed = 0
         for request in pending:
@@ -70,8 +72,14 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
     assert snapshot is not None
     contact = Contact(topic=request.topic, channel="voice", municipality=request.municipality, prefecture=request.prefecture)
     # Callers on the line waiting for these windows come first: the callback yields to their queue.
-    offer = await runtime.switchboard.offer(snapshot, contact, runtime.clock.now(), holder=callback_lease(request.id),
-                                            queue=queue_name(request.topic, request.prefecture), yields=True)  # fmt: skip
+    offer = await runtime.switchboard.offer(
+        snapshot,
+        contact,
+        runtime.clock.now(),
+        holder=callback_lease(request.id),
+        queue=queue_name(request.topic, request.prefecture),
+        yields=True,
+    )
     if offer.line is None:
         return 0
     # Marked "calling" before Twilio is asked: its call may reach /callback-bridge before create() returns.

@@ -81,7 +81,12 @@ async def start_call(redis: Redis, call_sid: str, state: CallState) -> None:
 
 
 async def save_call(
-    redis: Redis, call_sid: str, state: CallState, *, event: dict | None = None, waiting_since: float | None = None,
+    redis: Redis,
+    call_sid: str,
+    state: CallState,
+    *,
+    event: dict | None = None,
+    waiting_since: float | None = None,
     left_queue: str | None = None,
 ) -> None:
     """Store a call's state with an expiry in one round trip, with its waiting mark, its event for the dashboard and,

@@ -31,7 +31,9 @@ log = structlog.get_logger("tsunagu.voice")
 TRANSFER_URL = "/twilio/voice/transfer"
 
 
-@webhook(ANSWERED_URL, "A window answered: open the case at its organisation and whisper the case number", on_failure=lambda _r: twiml.silence())
+@webhook(
+    ANSWERED_URL, "A window answered: open the case at its organisation and whisper the case number", on_failure=lambda _r: twiml.silence()
+)
 async def answered(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid = form.get("ParentCallSid", "")
@@ -69,23 +71,53 @@ async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: st
             async with db.transaction(runtime.sessions) as session:
                 case = (await session.execute(select(Case).where(col(Case.call_ref) == call_ref))).scalar_one_or_none() if opened else None
                 if case is None:
-                    case = Case(channel="voice", call_ref=call_ref, topic=state.topic, topics=[state.topic] if state.topic else [],
-                                lgcode=state.lgcode, prefecture=state.prefecture, holder_org=org, holder_service=service_id,
-                                holder_tier=tier, caller_pseudonym=state.pseudonym, opened_at=now, updated_at=now)  # fmt: skip
+                    case = Case(
+                        channel="voice",
+                        call_ref=call_ref,
+                        topic=state.topic,
+                        topics=[state.topic] if state.topic else [],
+                        lgcode=state.lgcode,
+                        prefecture=state.prefecture,
+                        holder_org=org,
+                        holder_service=service_id,
+                        holder_tier=tier,
+                        caller_pseudonym=state.pseudonym,
+                        opened_at=now,
+                        updated_at=now,
+                    )
                     session.add(case)
                     await session.flush()
-                    await audit.append(session, actor="system:voice", action="case.open", resource_kind="case", resource_id=case.id,
-                                       detail={"channel": "voice", "org": org}, at=now)  # fmt: skip
+                    await audit.append(
+                        session,
+                        actor="system:voice",
+                        action="case.open",
+                        resource_kind="case",
+                        resource_id=case.id,
+                        detail={"channel": "voice", "org": org},
+                        at=now,
+                    )
                     return case, False
                 transfer = (
-                    await session.execute(select(Referral).where(col(Referral.case_id) == case.id, col(Referral.kind) == "transfer",
-                                                                 col(Referral.to_service) == service_id,
-                                                                 col(Referral.status) == Status.PROPOSED.value))
-                ).scalar_one_or_none()  # fmt: skip
+                    await session.execute(
+                        select(Referral).where(
+                            col(Referral.case_id) == case.id,
+                            col(Referral.kind) == "transfer",
+                            col(Referral.to_service) == service_id,
+                            col(Referral.status) == Status.PROPOSED.value,
+                        )
+                    )
+                ).scalar_one_or_none()
                 if transfer is not None:
                     transfer.status, transfer.accepted_at, transfer.answered_at = Status.ACCEPTED.value, now, now
-                    await audit.append(session, actor="system:voice", action="referral.accepted", resource_kind="case", resource_id=case.id,
-                                       detail={"referral": transfer.id, "kind": "transfer"}, at=now)  # fmt: skip
+                    await audit.append(
+                        session,
+                        actor="system:voice",
+                        action="referral.accepted",
+                        resource_kind="case",
+                        resource_id=case.id,
+                        detail={"referral": transfer.id, "kind": "transfer"},
+                        at=now,
+                    )
                 return case, transfer is not None or case.holder_org != org
         except IntegrityError:
             log.info("case_open_raced")

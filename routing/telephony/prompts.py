@@ -6,8 +6,7 @@ VOICE_JA = "Polly.Kazuha-Neural"
 VOICE_EN = "Polly.Joanna-Neural"
 
 GREETING = (
-    "お電話ありがとうございます。孤独・孤立相談ダイヤルです。"
-    "お名前や電話番号を記録することはありませんので、安心してお話しください。"
+    "お電話ありがとうございます。孤独・孤立相談ダイヤルです。お名前や電話番号を記録することはありませんので、安心してお話しください。"
 )
 TOPIC_MENU = (
     "ご相談の内容に近い番号を押してください。"
@@ -17,15 +16,19 @@ TOPIC_MENU = (
     "孤独や孤立、そのほかのことは9を押してください。"
 )
 TOPIC_NAMES = {
-    "life": "暮らし・お金・仕事", "mind": "こころ・人間関係", "crisis": "死にたいほどつらい気持ち", "violence": "DV・性暴力",
-    "family": "子育て・家族", "youth": "18歳以下の方", "sogi": "性別違和・同性愛", "foreign": "外国語", "general": "孤独・孤立、その他",
-}  # fmt: skip
+    "life": "暮らし・お金・仕事",
+    "mind": "こころ・人間関係",
+    "crisis": "死にたいほどつらい気持ち",
+    "violence": "DV・性暴力",
+    "family": "子育て・家族",
+    "youth": "18歳以下の方",
+    "sogi": "性別違和・同性愛",
+    "foreign": "外国語",
+    "general": "孤独・孤立、その他",
+}
 TOPIC_AGAIN = "すみません、うまく聞き取れませんでした。もう一度、1から9の番号を押してください。"
 CRISIS = "おつらい中、お電話ありがとうございます。いますぐ、24時間の相談員におつなぎします。"
-POSTAL = (
-    "お住まいの地域の窓口をお探しします。郵便番号7桁を押してください。"
-    "わからない場合は、シャープを押してください。"
-)
+POSTAL = "お住まいの地域の窓口をお探しします。郵便番号7桁を押してください。わからない場合は、シャープを押してください。"
 POSTAL_AGAIN = "その郵便番号が見つかりませんでした。もう一度、7桁で押してください。わからない場合はシャープを押してください。"
 POSTAL_UNKNOWN = "わかりました。全国の窓口におつなぎします。"
 CONNECTING = "相談員におつなぎします。このままお待ちください。"
@@ -56,8 +59,7 @@ EN_NEXT_WINDOW = "That line could not answer. We are trying another service for 
 EN_ALL_BUSY = "We are sorry. All counsellors are busy at the moment."
 EN_CALLBACK_OFFER = "We can also call you back when it is your turn. To ask for a call back, press 1."
 EN_CALLBACK_CONSENT = (
-    "To call you back, we keep this phone number encrypted and delete it after the call. "
-    "Press 1 to agree, or 2 to keep waiting."
+    "To call you back, we keep this phone number encrypted and delete it after the call. Press 1 to agree, or 2 to keep waiting."
 )
 EN_CALLBACK_BOOKED = "Thank you. We will call you back as soon as a counsellor is free. You may hang up now."
 EN_LONG_WAIT = "We are sorry to keep you waiting. You can also talk to us by chat on social media, 24 hours a day."

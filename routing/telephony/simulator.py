@@ -85,8 +85,16 @@ class TwilioSimulator:
     """Places simulated calls against a tsunagu service through an httpx client, signing every request."""
 
     def __init__(
-        self, client: httpx.AsyncClient, *, public_url: str, auth_token: str, account_sid: str = "AC" + "0" * 32,
-        voice_path: str = "/twilio/voice/incoming", status_path: str | None = "/twilio/voice/status", max_steps: int = 60, sign: bool = True,
+        self,
+        client: httpx.AsyncClient,
+        *,
+        public_url: str,
+        auth_token: str,
+        account_sid: str = "AC" + "0" * 32,
+        voice_path: str = "/twilio/voice/incoming",
+        status_path: str | None = "/twilio/voice/status",
+        max_steps: int = 60,
+        sign: bool = True,
     ) -> None:
         self.client = client
         self.public_url = public_url.rstrip("/")
@@ -142,7 +150,14 @@ class _Queue:
     def wait_params(self, now: int) -> dict[str, str]:
         # The simulator sees only its own caller, so it is first in line.
         waited = str(now - self.entered)
-        return {"QueueSid": self.sid, "QueuePosition": "1", "QueueTime": waited, "AvgQueueTime": waited, "CurrentQueueSize": "1", "MaxQueueSize": "100"}
+        return {
+            "QueueSid": self.sid,
+            "QueuePosition": "1",
+            "QueueTime": waited,
+            "AvgQueueTime": waited,
+            "CurrentQueueSize": "1",
+            "MaxQueueSize": "100",
+        }
 
     def result_params(self, result: str, now: int) -> dict[str, str]:
         return {"QueueResult": result, "QueueSid": self.sid, "QueueTime": str(now - self.entered)}
@@ -173,7 +188,12 @@ class CallRun:
         except CallEnded as ended:
             ended_by = ended.ended_by
         if self.sim.status_url is not None:
-            final = {"CallStatus": self.final_status(ended_by), "CallDuration": str(self.seconds), "CallbackSource": "call-progress-events", "SequenceNumber": "0"}
+            final = {
+                "CallStatus": self.final_status(ended_by),
+                "CallDuration": str(self.seconds),
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": "0",
+            }
             await self.notify(self.sim.status_url, {**self.call_params(), **final})
         return CallResult(call_sid=self.sid, events=self.events, ended_by=ended_by, duration=self.seconds)
 
@@ -189,7 +209,15 @@ class CallRun:
 
     def call_params(self) -> dict[str, str]:
         status = "in-progress" if self.requested else "ringing"
-        return {"CallSid": self.sid, "AccountSid": self.sim.account_sid, "From": self.caller.number, "To": self.caller.dialled, "CallStatus": status, "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        return {
+            "CallSid": self.sid,
+            "AccountSid": self.sim.account_sid,
+            "From": self.caller.number,
+            "To": self.caller.dialled,
+            "CallStatus": status,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
 
     async def fetch(self, url: str, params: dict[str, str], method: str = "POST") -> _Document:
         """Request a webhook and return its TwiML; an unusable answer ends the call as Twilio's error message would."""
@@ -303,7 +331,16 @@ class CallRun:
         self.seconds += rang + talk
         whispers = {(child.text or "").strip(): child.get("url") for child in el if child.get("url")}
         answered = numbers[winner] if winner is not None else None
-        self.event("dial", numbers=numbers, callerId=el.get("callerId"), timeout=timeout, outcome=status, answered_number=answered, whispers=whispers, record=el.get("record"))
+        self.event(
+            "dial",
+            numbers=numbers,
+            callerId=el.get("callerId"),
+            timeout=timeout,
+            outcome=status,
+            answered_number=answered,
+            whispers=whispers,
+            record=el.get("record"),
+        )
         if answered is not None and whispers.get(answered):
             await self.whisper(urljoin(url, whispers[answered]), answered, el.get("callerId") or self.caller.dialled)
         if el.get("action") is None:
@@ -315,8 +352,16 @@ class CallRun:
 
     async def whisper(self, url: str, number: str, caller_id: str) -> None:
         """Play a <Number url>'s TwiML to the answering party before the two are bridged, as Twilio does."""
-        params = {"CallSid": twilio_sid("CA"), "ParentCallSid": self.sid, "AccountSid": self.sim.account_sid, "From": caller_id,
-                  "To": number, "CallStatus": "in-progress", "Direction": "outbound-dial", "ApiVersion": "2010-04-01"}  # fmt: skip
+        params = {
+            "CallSid": twilio_sid("CA"),
+            "ParentCallSid": self.sid,
+            "AccountSid": self.sim.account_sid,
+            "From": caller_id,
+            "To": number,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-dial",
+            "ApiVersion": "2010-04-01",
+        }
         response = await self.send(url, params, "POST")
         try:
             root = parse_twiml(response) if response is not None else None

@@ -24,8 +24,13 @@ def topic_menu(action: str, *, greeting: bool, then: str) -> str:
     if greeting:
         _say(response, prompts.GREETING)
     gather = response.gather(
-        input="dtmf speech", num_digits=1, action=action, method="POST", timeout=GATHER_SECONDS,
-        language="ja-JP", hints=",".join(w for words in prompts.TOPIC_WORDS.values() for w in words),
+        input="dtmf speech",
+        num_digits=1,
+        action=action,
+        method="POST",
+        timeout=GATHER_SECONDS,
+        language="ja-JP",
+        hints=",".join(w for words in prompts.TOPIC_WORDS.values() for w in words),
     )
     _say(gather, prompts.TOPIC_MENU if greeting else prompts.TOPIC_AGAIN)
     response.redirect(then, method="POST")

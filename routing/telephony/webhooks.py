@@ -153,8 +153,9 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
         state.attempts.append(Attempt(line.service_id, line.tier))
         event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": line.service_id}
         await save_call(runtime.redis, sid, state, event=event, left_queue=left)
-        return twiml.dial(line.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english,
-                          whisper=ANSWERED_URL)
+        return twiml.dial(
+            line.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english, whisper=ANSWERED_URL
+        )
     if decision.outcome == "no_service" and not state.attempts:
         if state.via is None and topic != "general":  # nobody takes this topic for this place: the general lines do
             state.via = "general"
@@ -261,8 +262,9 @@ def _connecting(state: CallState) -> list[str]:
     return [] if state.english else [prompts.CONNECTING]
 
 
-@webhook("/twilio/voice/status", "The number's status callback: free every slot, write the anonymised record (idempotent)",
-         caller_facing=False)  # fmt: skip
+@webhook(
+    "/twilio/voice/status", "The number's status callback: free every slot, write the anonymised record (idempotent)", caller_facing=False
+)
 async def status(hook: Hook) -> None:
     runtime, form = hook.runtime, hook.form
     sid = form["CallSid"]
@@ -314,4 +316,3 @@ async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state:
     except IntegrityError:
         log.info("call_record_exists")  # a retried callback raced the first one: the record is already there
     return record
-

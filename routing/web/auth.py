@@ -20,7 +20,9 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 def hasher_for(settings: Settings) -> PasswordHasher:
     """Return the password hasher the settings ask for."""
     return password_hasher(
-        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib, parallelism=settings.password_hash_parallelism
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
     )
 
 

@@ -49,8 +49,13 @@ class Visit:
     def who(self) -> dict:
         staff = self.signed.staff
         organization = case_views.Names.of(self.runtime).organizations.get(staff.organization_id or "")
-        return {"staff": staff, "role": ROLE_LABELS[staff.role], "organization": organization, "csrf_field": CSRF_FIELD,
-                "csrf": self.signed.session.csrf}  # fmt: skip
+        return {
+            "staff": staff,
+            "role": ROLE_LABELS[staff.role],
+            "organization": organization,
+            "csrf_field": CSRF_FIELD,
+            "csrf": self.signed.session.csrf,
+        }
 
 
 def _missing(visit: Visit) -> HTMLResponse:
@@ -87,7 +92,9 @@ Typed = Callable[[FormData], dict]
 Act = Callable[[Visit, dict], Awaitable[Any]]
 
 
-async def _form_change(request: Request, runtime: Runtime, session: AsyncSession, case_id: str, done: str, typed_of: Typed, act: Act) -> Response:
+async def _form_change(
+    request: Request, runtime: Runtime, session: AsyncSession, case_id: str, done: str, typed_of: Typed, act: Act
+) -> Response:
     """Run one form's change through the case service; redirect back with a message, or undo it and show the case again
     with what was typed and what went wrong (the service's error, or the form's own, in Japanese)."""
     checked = await _for_change(request, runtime, session)
@@ -99,8 +106,9 @@ async def _form_change(request: Request, runtime: Runtime, session: AsyncSession
         await act(visit, typed)
     except (TsunaguError, ValidationError) as error:
         await session.rollback()  # nothing of a refused change is kept; the page below is read afresh
-        return await _case_response(visit, case_id, error=case_views.japanese_message(error), typed=typed,
-                                    status_code=case_views.status_code_of(error))  # fmt: skip
+        return await _case_response(
+            visit, case_id, error=case_views.japanese_message(error), typed=typed, status_code=case_views.status_code_of(error)
+        )
     await set_flash(runtime.redis, visit.signed.session, done)
     return see_other(f"/cases/{case_id}")
 
@@ -121,8 +129,11 @@ async def case_page(case_id: str, request: Request, runtime: RuntimeDep, session
 
 
 def _intake_typed(form: FormData) -> dict:
-    return {"topics": [t for t in form.getlist("topics") if isinstance(t, str)], "age_band": _text(form, "age_band") or None,
-            "risk_level": _text(form, "risk_level") or None}  # fmt: skip
+    return {
+        "topics": [t for t in form.getlist("topics") if isinstance(t, str)],
+        "age_band": _text(form, "age_band") or None,
+        "risk_level": _text(form, "risk_level") or None,
+    }
 
 
 @router.post("/cases/{case_id}/intake")
@@ -181,8 +192,11 @@ async def transfer(case_id: str, request: Request, runtime: RuntimeDep, session:
 
 
 def _referral_typed(form: FormData) -> dict:
-    return {"to_service": _text(form, "to_service"), "share": _text(form, "share") or "none",
-            "exception_reason": _text(form, "exception_reason")}  # fmt: skip
+    return {
+        "to_service": _text(form, "to_service"),
+        "share": _text(form, "share") or "none",
+        "exception_reason": _text(form, "exception_reason"),
+    }
 
 
 def _referral_in(typed: dict) -> ReferralIn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import phonenumbers
 from pydantic import ValidationError
@@ -19,8 +19,8 @@ from referral_directory.errors import TsunaguError
 from referral_directory.hours import JST
 from referral_directory.records import TIER_NAMES, TOPICS
 from referral_directory.regions import RegionError
-from referral_directory.staff.accounts import Staff
 from referral_directory.staff.access import CASE_WORKERS
+from referral_directory.staff.accounts import Staff
 from routing.cases import service
 from routing.cases.handoff import OPEN, Status
 from routing.cases.rules import LIVE_FOR_RECEIVER
@@ -30,15 +30,25 @@ from routing.statistics.counts import STATUS_NAMES
 from routing.telephony.prompts import TOPIC_NAMES
 
 CHANNEL_NAMES = {"voice": "電話", "sns": "SNS", "visit": "来所"}
-AGE_BAND_NAMES = {"under18": "18歳未満", "18-29": "18〜29歳", "30-49": "30〜49歳", "50-64": "50〜64歳", "65plus": "65歳以上", "unknown": "わからない"}
+AGE_BAND_NAMES = {
+    "under18": "18歳未満",
+    "18-29": "18〜29歳",
+    "30-49": "30〜49歳",
+    "50-64": "50〜64歳",
+    "65plus": "65歳以上",
+    "unknown": "わからない",
+}
 RISK_NAMES = {"low": "低い", "medium": "中くらい", "high": "高い", "imminent": "差し迫っている"}
 SHARE_CHOICES = {"none": "共有しない", "consent": "本人の同意あり", "exception": "生命の安全のための例外（理由を記入）"}
 SHARE_NAMES = {"none": "共有なし", "consent": "本人の同意あり", "exception": "生命の安全のための例外"}
 KIND_NAMES = {"refer": "紹介", "transfer": "電話の転送"}
 OUTCOME_NAMES = {  # how a referral closed; stored as the code (the API takes up to 32 characters)
-    "supported": "支援につながった", "referred_on": "ほかの窓口へつないだ", "unreachable": "連絡がつかなかった",
-    "declined_by_person": "ご本人が支援を望まなかった", "other": "その他",
-}  # fmt: skip
+    "supported": "支援につながった",
+    "referred_on": "ほかの窓口へつないだ",
+    "unreachable": "連絡がつかなかった",
+    "declined_by_person": "ご本人が支援を望まなかった",
+    "other": "その他",
+}
 WEEKDAY_NAMES = "月火水木金土日"
 UNKNOWN_WINDOW = "（名簿にない窓口）"
 NOTE_PURGED = "（保存期間を過ぎたため、消去されました）"
@@ -49,15 +59,24 @@ KNOWN_PROBLEMS = (
     (CONSENT_NOT_TICKED, "ご本人の同意を確かめてから、「ご本人が同意しました」にチェックを入れてください。"),
     ("accept the referral first", "この相談の紹介をまだ受理していません。受理してから、次の窓口へ紹介してください。"),
     ("already has the case", "選んだ窓口には、すでにこの相談が届いています。ほかの窓口を選んでください。"),
-    ("consent is not recorded", "ご本人の同意がまだ記録されていません。先に「ご本人の同意」を記録するか、「共有しない」を選んで紹介してください。"),
+    (
+        "consent is not recorded",
+        "ご本人の同意がまだ記録されていません。先に「ご本人の同意」を記録するか、「共有しない」を選んで紹介してください。",
+    ),
     ("exception needs the reason", "「生命の安全のための例外」を選んだときは、その理由を記入してください。"),
     ("does not open again", "選んだ窓口は、当面受付の予定がありません。ほかの窓口を選んでください。"),
     ("no service", "紹介先の窓口を、一覧から選んでください。"),
     ("declining a referral needs a reason", "辞退するときは、理由を記入してください。紹介元の窓口が、ほかの窓口を探す手がかりになります。"),
     ("closing a referral needs its outcome", "終結するときは、結果を選んでください。"),
-    ("referral cannot become", "この紹介の状況がすでに変わっているため、この操作はできませんでした。ページを読み込み直して、いまの状況をご確認ください。"),
+    (
+        "referral cannot become",
+        "この紹介の状況がすでに変わっているため、この操作はできませんでした。ページを読み込み直して、いまの状況をご確認ください。",
+    ),
     ("does not work cases", "この画面は、相談員とスーパーバイザーの方のためのものです。"),
-    ("is not connected to your organisation now", "この相談の電話は、いまこちらの窓口につながっていません。紹介（あとで連絡）をお使いください。"),
+    (
+        "is not connected to your organisation now",
+        "この相談の電話は、いまこちらの窓口につながっていません。紹介（あとで連絡）をお使いください。",
+    ),
     ("is not open now", "選んだ窓口は、いま受付時間外です。紹介（あとで連絡）をお使いください。"),
     ("every line of", "選んだ窓口は、いますべての回線が対応中です。ほかの窓口を選ぶか、紹介（あとで連絡）をお使いください。"),
     ("live transfers need", "この環境では、電話の転送は使えません（Twilio の設定が必要です）。紹介（あとで連絡）をお使いください。"),
@@ -82,7 +101,7 @@ def jst(moment: datetime | None, *, year: bool = False) -> str:
     if moment is None:
         return ""
     if moment.tzinfo is None:  # stored without a zone: the service writes UTC
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     local = moment.astimezone(JST)
     text = f"{local.month}月{local.day}日（{WEEKDAY_NAMES[local.weekday()]}）{local.hour}:{local.minute:02d}"
     return f"{local.year}年{text}" if year else text
@@ -201,28 +220,43 @@ def topic_name(topic: str | None) -> str:
 
 def case_row(case: CaseSummaryOut) -> CaseRow:
     level = case.risk_level
-    return CaseRow(case.id, topic_name(case.topic), RISK_NAMES.get(level or "", "未記入"), level in ("high", "imminent"),
-                   case.held_here, jst(case.updated_at))  # fmt: skip
+    return CaseRow(
+        case.id,
+        topic_name(case.topic),
+        RISK_NAMES.get(level or "", "未記入"),
+        level in ("high", "imminent"),
+        case.held_here,
+        jst(case.updated_at),
+    )
 
 
 def referral_row(referral: ReferralOut, names: Names) -> ReferralRow:
     status = referral.status
     return ReferralRow(
-        id=referral.id, case_id=referral.case_id, hop=referral.hop, kind=KIND_NAMES.get(referral.kind, referral.kind),
-        status=status, status_name=STATUS_NAMES.get(status, status), from_name=names.organization(referral.from_org),
-        to_name=names.service(referral.to_service), to_tier=TIER_NAMES.get(referral.to_tier, referral.to_tier),
-        share=SHARE_NAMES.get(referral.share, referral.share), created=jst(referral.created_at),
-        deadline=jst(referral.deadline_at), reason=referral.reason or "",
+        id=referral.id,
+        case_id=referral.case_id,
+        hop=referral.hop,
+        kind=KIND_NAMES.get(referral.kind, referral.kind),
+        status=status,
+        status_name=STATUS_NAMES.get(status, status),
+        from_name=names.organization(referral.from_org),
+        to_name=names.service(referral.to_service),
+        to_tier=TIER_NAMES.get(referral.to_tier, referral.to_tier),
+        share=SHARE_NAMES.get(referral.share, referral.share),
+        created=jst(referral.created_at),
+        deadline=jst(referral.deadline_at),
+        reason=referral.reason or "",
         outcome=OUTCOME_NAMES.get(referral.outcome or "", referral.outcome or ""),
         reachable=Status(status) in LIVE_FOR_RECEIVER,
-    )  # fmt: skip
+    )
 
 
 def suggestion_row(suggestion: SuggestionOut, names: Names) -> SuggestionRow:
     label = TIER_NAMES.get(suggestion.tier, suggestion.tier)
     opens = "" if suggestion.open_now else f"{jst(suggestion.opens_at)}から受付"
-    return SuggestionRow(suggestion.service_id, suggestion.name, names.organization(suggestion.organization), label,
-                         suggestion.open_now, opens)  # fmt: skip
+    return SuggestionRow(
+        suggestion.service_id, suggestion.name, names.organization(suggestion.organization), label, suggestion.open_now, opens
+    )
 
 
 # --- what each page shows --------------------------------------------------------------------------
@@ -237,10 +271,12 @@ async def dashboard_sections(session: AsyncSession, runtime: Runtime, staff: Sta
     inbox = await service.referral_box(session, runtime, staff, "inbox")
     outbox = await service.referral_box(session, runtime, staff, "outbox")
     return {
-        "works_cases": True, "cases": [case_row(c) for c in cases],
-        "inbox": [referral_row(r, names) for r in inbox], "outbox": [referral_row(r, names) for r in outbox],
+        "works_cases": True,
+        "cases": [case_row(c) for c in cases],
+        "inbox": [referral_row(r, names) for r in inbox],
+        "outbox": [referral_row(r, names) for r in outbox],
         "outcome_choices": OUTCOME_NAMES,
-    }  # fmt: skip
+    }
 
 
 async def case_page(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str) -> dict:
@@ -253,15 +289,19 @@ async def case_page(session: AsyncSession, runtime: Runtime, staff: Staff, case_
     return {
         "case": case,
         "summary": _summary(case, runtime, names),
-        "notes": [NoteRow(names.organization(n.org), jst(n.at), n.text if n.text is not None else NOTE_PURGED, n.org == org)
-                  for n in case.notes],
+        "notes": [
+            NoteRow(names.organization(n.org), jst(n.at), n.text if n.text is not None else NOTE_PURGED, n.org == org) for n in case.notes
+        ],
         "chain": [referral_row(r, names) for r in case.referrals],
         "answering": [referral_row(r, names) for r in ours if Status(r.status) in OPEN],
         "may_refer": case.may_refer,
         "suggestions": [suggestion_row(s, names) for s in found],
         "topic_choices": [(t, TOPIC_NAMES[t]) for t in TOPICS],
-        "age_choices": AGE_BAND_NAMES, "risk_choices": RISK_NAMES, "share_choices": SHARE_CHOICES, "outcome_choices": OUTCOME_NAMES,
-    }  # fmt: skip
+        "age_choices": AGE_BAND_NAMES,
+        "risk_choices": RISK_NAMES,
+        "share_choices": SHARE_CHOICES,
+        "outcome_choices": OUTCOME_NAMES,
+    }
 
 
 def _summary(case: CaseOut, runtime: Runtime, names: Names) -> list[tuple[str, str]]:

@@ -13,7 +13,6 @@ import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.models import Organization
@@ -89,14 +88,23 @@ def to_login(request: Request, runtime: Runtime) -> RedirectResponse:
     return see_other("/login?expired=1" if had_cookie else "/login")
 
 
-def _login_form(request: Request, runtime: Runtime, *, status_code: int = 200, error: str | None = None, notice: str | None = None, name: str = "") -> HTMLResponse:
+def _login_form(
+    request: Request, runtime: Runtime, *, status_code: int = 200, error: str | None = None, notice: str | None = None, name: str = ""
+) -> HTMLResponse:
     """The sign-in form, with a token pinned to this browser by a SameSite=Strict cookie (no sign-in CSRF)."""
     settings = runtime.settings
     token = _pinned_login_token(request, settings) or secrets.token_urlsafe(32)  # kept, so two open sign-in tabs both work
-    response = page(request, "login.html", {"error": error, "notice": notice, "name": name, "csrf_field": CSRF_FIELD, "csrf": token}, status_code)
+    response = page(
+        request, "login.html", {"error": error, "notice": notice, "name": name, "csrf_field": CSRF_FIELD, "csrf": token}, status_code
+    )
     response.set_cookie(
-        cookie_name(settings, "tsunagu_login"), token, max_age=LOGIN_TOKEN_SECONDS, path="/",
-        secure=cookies_secure(settings), httponly=True, samesite="strict",
+        cookie_name(settings, "tsunagu_login"),
+        token,
+        max_age=LOGIN_TOKEN_SECONDS,
+        path="/",
+        secure=cookies_secure(settings),
+        httponly=True,
+        samesite="strict",
     )
     return response
 
@@ -141,16 +149,27 @@ async def login(
     if staff is None:
         locked = await throttle.record_failure(redis, settings, name=name, address=address)
         log.warning("sign_in_failed", locked=locked)  # never the name typed: it is sometimes the password
-        return _locked(request, runtime, name) if locked else _login_form(request, runtime, status_code=401, error=WRONG_CREDENTIALS, name=name)
+        return (
+            _locked(request, runtime, name)
+            if locked
+            else _login_form(request, runtime, status_code=401, error=WRONG_CREDENTIALS, name=name)
+        )
     await throttle.record_success(redis, name=name)
     await _end_presented_session(request, runtime)
     session_id, _ = await start_session(redis, settings, staff_id=staff.id)  # always a new id: no session fixation
     log.info("signed_in", staff_id=staff.id, role=staff.role.value)
     response = see_other("/dashboard")
     response.set_cookie(
-        cookie_name(settings), session_id, path="/", secure=cookies_secure(settings), httponly=True, samesite="lax",
+        cookie_name(settings),
+        session_id,
+        path="/",
+        secure=cookies_secure(settings),
+        httponly=True,
+        samesite="lax",
     )
-    response.delete_cookie(cookie_name(settings, "tsunagu_login"), path="/", secure=cookies_secure(settings), httponly=True, samesite="strict")
+    response.delete_cookie(
+        cookie_name(settings, "tsunagu_login"), path="/", secure=cookies_secure(settings), httponly=True, samesite="strict"
+    )
     return response
 
 
@@ -193,7 +212,15 @@ async def dashboard(request: Request, runtime: RuntimeDep, session: SessionDep) 
 
 
 async def render_dashboard(
-    request: Request, runtime: Runtime, session: AsyncSession, found: SignedIn, *, flash: str | None = None, error: str | None = None, typed: dict | None = None, status_code: int = 200
+    request: Request,
+    runtime: Runtime,
+    session: AsyncSession,
+    found: SignedIn,
+    *,
+    flash: str | None = None,
+    error: str | None = None,
+    typed: dict | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     """The dashboard: who is signed in, the organisation's cases, referral inbox and outbox, and a message after a change."""
     context = await _dashboard_context(runtime, session, found) | await case_views.dashboard_sections(session, runtime, found.staff)
@@ -208,6 +235,10 @@ async def _dashboard_context(runtime: Runtime, session: AsyncSession, found: Sig
         organization = row.name if row else None
     regions = describe_scope(staff, runtime.regions) if staff.regions else None
     return {
-        "staff": staff, "role": ROLE_LABELS[staff.role], "organization": organization, "regions": regions,
-        "csrf_field": CSRF_FIELD, "csrf": found.session.csrf,
+        "staff": staff,
+        "role": ROLE_LABELS[staff.role],
+        "organization": organization,
+        "regions": regions,
+        "csrf_field": CSRF_FIELD,
+        "csrf": found.session.csrf,
     }

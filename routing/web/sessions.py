@@ -58,7 +58,9 @@ async def start_session(redis: Redis, settings: Settings, *, staff_id: str) -> t
     """Open a session for a staff member; returns the new id (for the cookie alone) and the session."""
     session_id = secrets.token_urlsafe(32)
     session = WebSession(
-        key=session_key(session_id), staff_id=staff_id, csrf=secrets.token_urlsafe(32),
+        key=session_key(session_id),
+        staff_id=staff_id,
+        csrf=secrets.token_urlsafe(32),
         deadline=time.time() + settings.session_absolute_seconds,
     )
     record = json.dumps({"staff": session.staff_id, "csrf": session.csrf, "deadline": session.deadline})

@@ -18,7 +18,10 @@ _PREFIX = "tsunagu:web:login"
 
 
 def _scopes(settings: Settings, *, name: str, address: str) -> tuple[tuple[str, int], ...]:
-    return (("account:" + _digest(name), settings.login_max_failures), ("address:" + _digest(address), settings.login_max_failures_per_address))
+    return (
+        ("account:" + _digest(name), settings.login_max_failures),
+        ("address:" + _digest(address), settings.login_max_failures_per_address),
+    )
 
 
 def _digest(value: str) -> str:
@@ -46,7 +49,7 @@ async def record_failure(redis: Redis, settings: Settings, *, name: str, address
             pipe.set(_failures_key(scope), 0, ex=settings.login_window_seconds, nx=True)  # the window starts at the first failure
             pipe.incr(_failures_key(scope))
         counts = (await pipe.execute())[1::2]
-    reached = [scope for (scope, limit), count in zip(scopes, counts) if int(count) >= limit]
+    reached = [scope for (scope, limit), count in zip(scopes, counts, strict=True) if int(count) >= limit]
     if reached:
         async with redis.pipeline(transaction=True) as pipe:
             for scope in reached:
