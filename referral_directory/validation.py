@@ -108,10 +108,7 @@ def validate_records(records: DirectoryRecords, regions: Regions, *, known_organ
         for index, schedule in enumerate(service.schedules):
             check_id("schedule", schedule.id, where, f"schedules[{index}].id", add)
         if service.organization_id not in organization_ids and service.organization_id not in known_organization_ids:
-            add(
-                "organization_id",
-                f"organization {service.organization_id} is neither in this file nor in the directory",
-            )
+            add("organization_id", f"organization {service.organization_id} is neither in this file nor in the directory")
         _check_service(service, regions, add)
     return tuple(problems)
 
@@ -252,7 +249,4 @@ def _check_window(schedule: ScheduleRecord, add: AddProblem) -> None:
     if minutes.get("opens_at") == _DAY_MINUTES:
         add("opens_at", 'hours cannot open at "24:00"; write "00:00"')
     elif len(minutes) == 2 and minutes["opens_at"] == minutes["closes_at"]:
-        add(
-            "closes_at",
-            f"impossible hours: opens and closes at {schedule.opens_at}; for all day write 00:00-24:00",
-        )
+        add("closes_at", f"impossible hours: opens and closes at {schedule.opens_at}; for all day write 00:00-24:00")

@@ -69,12 +69,7 @@ class Cli:
         }
         processes = [
             subprocess.Popen(
-                [str(TSUNAGU), *map(str, args)],
-                env=env,
-                cwd=self.folder,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+                [str(TSUNAGU), *map(str, args)], env=env, cwd=self.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
             for args in commands
         ]

@@ -47,8 +47,7 @@ async def board(redis_url: str) -> AsyncIterator[Switchboard]:
 
 
 @pytest.mark.parametrize(
-    ("topic", "prefecture", "queue"),
-    [("mind", "13", "mind:13"), ("crisis", None, "crisis:00"), ("general", "01", "general:01")],
+    ("topic", "prefecture", "queue"), [("mind", "13", "mind:13"), ("crisis", None, "crisis:00"), ("general", "01", "general:01")]
 )
 def test_a_contact_waits_in_one_queue_per_topic_and_prefecture(topic: str, prefecture: str | None, queue: str) -> None:
     assert queue_name(topic, prefecture) == queue
@@ -71,10 +70,7 @@ def test_first_come_first_served(place: int | None, waiting: int, yields: bool, 
     assert may_take_a_line(ahead=waiting_ahead(place, waiting, yields=yields), free=free) is takes
 
 
-@pytest.mark.parametrize(
-    ("position", "lines", "minutes"),
-    [(1, 4, 3), (1, 0, 12), (8, 4, 24), (1, 100, 1), (3, 1, 36)],
-)
+@pytest.mark.parametrize(("position", "lines", "minutes"), [(1, 4, 3), (1, 0, 12), (8, 4, 24), (1, 100, 1), (3, 1, 36)])
 def test_the_likely_wait_is_whole_minutes_and_never_zero(position: int, lines: int, minutes: int) -> None:
     assert likely_wait_minutes(position, lines, minutes_per_contact=12) == minutes
 

@@ -153,11 +153,7 @@ def regions() -> Regions:
 # --- tiers ----------------------------------------------------------------------------------------
 
 
-THREE_TIERS = (
-    svc("national", "national", (NATION,)),
-    svc("prefecture", "prefecture", (TOKYO,)),
-    svc("municipal", "municipal", (CHIYODA,)),
-)
+THREE_TIERS = (svc("national", "national", (NATION,)), svc("prefecture", "prefecture", (TOKYO,)), svc("municipal", "municipal", (CHIYODA,)))
 
 
 @pytest.mark.parametrize(
@@ -166,12 +162,7 @@ THREE_TIERS = (
         pytest.param("trial", {}, ("national", "prefecture", "municipal"), id="trial-national-first"),
         pytest.param("local-first", {}, ("municipal", "prefecture", "national"), id="local-first-municipal-first"),
         pytest.param("trial", {"national": 2}, ("national", "prefecture", "municipal"), id="trial-tier-beats-free-capacity"),
-        pytest.param(
-            "local-first",
-            {"municipal": 2},
-            ("municipal", "prefecture", "national"),
-            id="local-first-tier-beats-free-capacity",
-        ),
+        pytest.param("local-first", {"municipal": 2}, ("municipal", "prefecture", "national"), id="local-first-tier-beats-free-capacity"),
         pytest.param("trial", {"national": 3}, ("prefecture", "municipal"), id="trial-full-national-skipped"),
     ],
 )
@@ -186,10 +177,7 @@ def test_candidates_follow_the_policy_tier_order(regions, policy, in_use, expect
 
 @pytest.mark.parametrize("policy", ["trial", "local-first"])
 def test_tier_order_table_is_the_design(policy):
-    expected = {
-        "trial": ("national", "prefecture", "municipal"),
-        "local-first": ("municipal", "prefecture", "national"),
-    }
+    expected = {"trial": ("national", "prefecture", "municipal"), "local-first": ("municipal", "prefecture", "national")}
     assert TIER_ORDER[policy] == expected[policy]
 
 
@@ -246,12 +234,7 @@ def test_rotation_only_reorders_equals(regions, rotation):
 
 
 def test_rotation_rotates_each_tier_separately(regions):
-    services = (
-        svc("n1", "national"),
-        svc("n2", "national"),
-        svc("p1", "prefecture", (TOKYO,)),
-        svc("p2", "prefecture", (TOKYO,)),
-    )
+    services = (svc("n1", "national"), svc("n2", "national"), svc("p1", "prefecture", (TOKYO,)), svc("p2", "prefecture", (TOKYO,)))
 
     orders = {r: candidate_ids(decide(regions, *services, live=load(rotation=r))) for r in (0, 1)}
 
@@ -482,13 +465,7 @@ def test_only_open_services_are_candidates(regions, hours, holidays, closures, n
         pytest.param(ALL_DAY, (), jst(2026, 6, 3, 10, 0), None, id="24h-none"),
         pytest.param("FR 22:00-06:00", (), jst(2026, 6, 5, 23, 59), jst(2026, 6, 6, 6, 0), id="overnight-from-23:59"),
         pytest.param("FR 22:00-06:00", (), jst(2026, 6, 6, 0, 1), jst(2026, 6, 6, 6, 0), id="overnight-from-00:01"),
-        pytest.param(
-            ("MO-FR 09:00-12:00", "MO-FR 13:00-17:00"),
-            (),
-            jst(2026, 6, 3, 10, 0),
-            jst(2026, 6, 3, 12, 0),
-            id="lunch-break",
-        ),
+        pytest.param(("MO-FR 09:00-12:00", "MO-FR 13:00-17:00"), (), jst(2026, 6, 3, 10, 0), jst(2026, 6, 3, 12, 0), id="lunch-break"),
         pytest.param(ALL_DAY, (NEW_YEAR,), jst(2026, 12, 27, 12, 0), jst(2026, 12, 29, 0, 0), id="24h-until-年末年始-closure"),
     ],
 )
@@ -614,14 +591,7 @@ AREAS = (NATION, NATION, NATION, TOKYO, TOKYO, CHIYODA, SHINJUKU, OSAKA_PREF, OS
 PLACES = (None, "13", "13101", "13104", "27", "27100", "27127", "27141")
 TOPICS = ("general", "crisis")
 CHANNELS = ("voice", "sns")
-HOURS = (
-    ALL_DAY,
-    ALL_DAY,
-    OFFICE,
-    "FR,SA 22:00-06:00",
-    "MO-SU 18:00-22:00",
-    ("MO-FR 09:00-12:00", "MO-SU 13:00-15:00"),
-)
+HOURS = (ALL_DAY, ALL_DAY, OFFICE, "FR,SA 22:00-06:00", "MO-SU 18:00-22:00", ("MO-FR 09:00-12:00", "MO-SU 13:00-15:00"))
 START = jst(2026, 12, 24, 12, 0)  # a Thursday noon; the draw moves it up to three weeks on, across 年末年始
 
 

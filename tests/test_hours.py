@@ -270,9 +270,7 @@ def test_hours_compare_and_hash_by_public_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    "holiday",
-    [date(2026, 1, 1), date(2026, 5, 6), date(2026, 9, 22), date(2026, 11, 23), date(2027, 1, 11), date(2027, 3, 22)],
-    ids=str,
+    "holiday", [date(2026, 1, 1), date(2026, 5, 6), date(2026, 9, 22), date(2026, 11, 23), date(2027, 1, 11), date(2027, 3, 22)], ids=str
 )
 def test_japanese_holidays(holiday: date) -> None:
     assert holiday in japanese_holidays(2026, 2027)

@@ -26,8 +26,7 @@ async def test_concurrent_patches_of_one_service_on_postgresql(tmp_path: Path, p
         created = await api.client.post("/api/directory/services", json=service_body("千代田区 相談", ["131016"], ORG), headers=headers)
         url = f"/api/directory/services/{created.json()['id']}"
         results = await asyncio.gather(
-            *(api.client.patch(url, json={"capacity": {"voice": n}}, headers=headers) for n in (3, 4, 5, 6)),
-            return_exceptions=True,
+            *(api.client.patch(url, json={"capacity": {"voice": n}}, headers=headers) for n in (3, 4, 5, 6)), return_exceptions=True
         )
         statuses = [r.status_code if hasattr(r, "status_code") else type(r).__name__ for r in results]
         assert statuses == [200, 200, 200, 200] or all(s in (200, 409) for s in statuses), statuses

@@ -10,15 +10,7 @@ import unicodedata
 import pytest
 
 from referral_directory.records import NATION
-from referral_directory.regions import (
-    DESIGNATED_CITY_NAMES,
-    RegionError,
-    Regions,
-    build_regions,
-    check_digit,
-    is_valid_lgcode,
-    lgcode6,
-)
+from referral_directory.regions import DESIGNATED_CITY_NAMES, RegionError, Regions, build_regions, check_digit, is_valid_lgcode, lgcode6
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +22,7 @@ def regions() -> Regions:
 
 
 @pytest.mark.parametrize(
-    ("code5", "digit"),
-    [("13101", "6"), ("13000", "1"), ("27100", "4"), ("01101", "1"), ("01202", "5"), ("01000", "6")],
+    ("code5", "digit"), [("13101", "6"), ("13000", "1"), ("27100", "4"), ("01101", "1"), ("01202", "5"), ("01000", "6")]
 )
 def test_check_digit_matches_verified_examples(code5: str, digit: str) -> None:
     assert check_digit(code5) == digit
@@ -267,21 +258,11 @@ def test_postal_accepts_the_ways_people_write_a_code(regions: Regions, written: 
     ],
 )
 def test_postal_matches(
-    regions: Regions,
-    postal_code: str,
-    municipalities: tuple[str, ...],
-    prefecture: str | None,
-    is_office: bool,
-    label: str,
+    regions: Regions, postal_code: str, municipalities: tuple[str, ...], prefecture: str | None, is_office: bool, label: str
 ) -> None:
     match = regions.postal(postal_code)
     assert match is not None
-    assert (match.municipalities, match.prefecture, match.is_office, match.label) == (
-        municipalities,
-        prefecture,
-        is_office,
-        label,
-    )
+    assert (match.municipalities, match.prefecture, match.is_office, match.label) == (municipalities, prefecture, is_office, label)
 
 
 def test_cross_prefecture_postal_codes_are_the_three_known_ones(regions: Regions) -> None:

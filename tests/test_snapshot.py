@@ -10,15 +10,7 @@ import pytest
 
 from referral_directory.demo import demo_directory
 from referral_directory.hours import JST, DatedHours, Hours, Window, japanese_holidays
-from referral_directory.records import (
-    NATION,
-    DirectoryRecords,
-    OrganizationRecord,
-    PhoneRecord,
-    ScheduleRecord,
-    ServiceRecord,
-    derived_id,
-)
+from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord, derived_id
 from referral_directory.regions import Regions, build_regions
 from referral_directory.snapshot import EMPTY_BUCKET, Bucket, Snapshot, build_snapshot, compile_hours
 
@@ -44,10 +36,7 @@ def sid(id_suffix: str) -> str:
 
 def weekly(byday: tuple[str, ...] = WEEKDAYS_ONLY, opens_at: str = "09:00", closes_at: str = "17:00") -> ScheduleRecord:
     return ScheduleRecord(
-        id=derived_id("weekly", ",".join(byday), opens_at, closes_at),
-        byday=byday,
-        opens_at=opens_at,
-        closes_at=closes_at,
+        id=derived_id("weekly", ",".join(byday), opens_at, closes_at), byday=byday, opens_at=opens_at, closes_at=closes_at
     )
 
 
@@ -61,11 +50,7 @@ def closure(valid_from: str = "2026-12-29", valid_to: str = "2027-01-03") -> Sch
 
 
 def dated_open(
-    valid_from: str,
-    valid_to: str,
-    byday: tuple[str, ...] = EVERY_DAY,
-    opens_at: str = "10:00",
-    closes_at: str = "22:00",
+    valid_from: str, valid_to: str, byday: tuple[str, ...] = EVERY_DAY, opens_at: str = "10:00", closes_at: str = "22:00"
 ) -> ScheduleRecord:
     return ScheduleRecord(
         id=derived_id("open", valid_from, valid_to, opens_at, closes_at),
@@ -141,18 +126,10 @@ def demo_snapshot(regions, demo) -> Snapshot:
 
 def test_buckets_are_keyed_by_channel_and_topic(regions):
     snapshot = snapshot_of(
-        regions,
-        svc("both", topics=("crisis", "general"), channels=("voice", "sns")),
-        svc("mind", topics=("mind",), channels=("voice",)),
+        regions, svc("both", topics=("crisis", "general"), channels=("voice", "sns")), svc("mind", topics=("mind",), channels=("voice",))
     )
 
-    assert set(snapshot.buckets) == {
-        ("voice", "crisis"),
-        ("voice", "general"),
-        ("sns", "crisis"),
-        ("sns", "general"),
-        ("voice", "mind"),
-    }
+    assert set(snapshot.buckets) == {("voice", "crisis"), ("voice", "general"), ("sns", "crisis"), ("sns", "general"), ("voice", "mind")}
     assert [r.entry.id for r in snapshot.bucket("sns", "general").nation] == [sid("both")]
     assert [r.entry.id for r in snapshot.bucket("voice", "mind").nation] == [sid("mind")]
 
@@ -194,14 +171,7 @@ def test_a_designated_city_is_indexed_under_its_own_code_and_every_ward(regions)
 
 
 def test_services_are_entries_with_their_details(regions):
-    record = svc(
-        "details",
-        "prefecture",
-        (TOKYO,),
-        topics=("life", "general"),
-        channels=("voice", "sns"),
-        capacity={"voice": 4, "sns": 2},
-    )
+    record = svc("details", "prefecture", (TOKYO,), topics=("life", "general"), channels=("voice", "sns"), capacity={"voice": 4, "sns": 2})
 
     entry = snapshot_of(regions, record).services[sid("details")]
 
@@ -274,18 +244,12 @@ NEW_YEAR = (date(2026, 12, 29), date(2027, 1, 3))
             id="two-windows",
         ),
         pytest.param(
-            (weekly(), closure()),
-            "closed",
-            Hours((Window(frozenset(range(5)), 540, 1020),), closures=(NEW_YEAR,)),
-            id="年末年始-closure",
+            (weekly(), closure()), "closed", Hours((Window(frozenset(range(5)), 540, 1020),), closures=(NEW_YEAR,)), id="年末年始-closure"
         ),
         pytest.param(
             (weekly(), dated_open("2026-12-29", "2027-01-03")),
             "closed",
-            Hours(
-                (Window(frozenset(range(5)), 540, 1020),),
-                extra=(DatedHours(*NEW_YEAR, (Window(frozenset(range(7)), 600, 1320),)),),
-            ),
+            Hours((Window(frozenset(range(5)), 540, 1020),), extra=(DatedHours(*NEW_YEAR, (Window(frozenset(range(7)), 600, 1320),)),)),
             id="年末年始-extended-hours",
         ),
         pytest.param((closure(),), "closed", Hours((), closures=(NEW_YEAR,)), id="closure-only"),

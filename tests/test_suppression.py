@@ -83,12 +83,7 @@ def another_table(cells: Grid, shown: list[list[int | None]], target: Entry) -> 
 def test_a_small_cell_is_hidden_with_the_cheapest_cycle_of_cells() -> None:
     """The 3 needs a partner in its row and its column; 11, 15 and 12 close the cheapest cycle (38)."""
     table = make_table(
-        {
-            "2026-04-06": [42, 12, 3],
-            "2026-04-07": [38, 15, 11],
-            "2026-04-08": [51, 0, 14],
-        },
-        ["referred", "callback", "abandoned"],
+        {"2026-04-06": [42, 12, 3], "2026-04-07": [38, 15, 11], "2026-04-08": [51, 0, 14]}, ["referred", "callback", "abandoned"]
     )
     assert suppress(table) == SuppressedTable(
         row_labels=("2026-04-06", "2026-04-07", "2026-04-08"),
@@ -102,14 +97,7 @@ def test_a_small_cell_is_hidden_with_the_cheapest_cycle_of_cells() -> None:
 
 def test_hidden_ones_whose_lines_add_up_to_two_are_protected_further() -> None:
     """Four hidden 1s alone would be pinned (each row of them adds up to 2, and none can be 0)."""
-    table = make_table(
-        {
-            "loneliness": [25, 1, 1],
-            "debt": [30, 1, 1],
-            "housing": [18, 12, 20],
-        },
-        ["national", "prefecture", "municipal"],
-    )
+    table = make_table({"loneliness": [25, 1, 1], "debt": [30, 1, 1], "housing": [18, 12, 20]}, ["national", "prefecture", "municipal"])
     assert suppress(table) == SuppressedTable(
         row_labels=("loneliness", "debt", "housing"),
         column_labels=("national", "prefecture", "municipal"),

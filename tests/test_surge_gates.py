@@ -227,12 +227,7 @@ def test_invalid_twiml_is_a_failure_and_leaves_no_defined_outcome() -> None:
 
 def test_silence_at_a_gather_runs_the_next_verb_and_keys_post_to_the_action() -> None:
     menu = twiml.postal_prompt("/twilio/voice/postal", again=False, english=False)
-    report, done = play(
-        {
-            "/twilio/voice/incoming": menu,
-            "/twilio/voice/postal": twiml.tell_and_hang_up(["いまは受付時間外です。"]),
-        }
-    )
+    report, done = play({"/twilio/voice/incoming": menu, "/twilio/voice/postal": twiml.tell_and_hang_up(["いまは受付時間外です。"])})
     posted = [a for a in done if isinstance(a, Request) and a.name == "/twilio/voice/postal"]
     assert len(posted) == 1  # keyed (Digits), or silent / "#" (the Redirect after the Gather posts without Digits)
     assert report.outcome == "no_service_open"

@@ -21,11 +21,7 @@ def test_the_new_year_smoke_run_passes_every_gate(tmp_path: Path) -> None:
     assert Path("/usr/bin/redis-server").exists(), "redis-server is not installed: run scripts/install --test"
     out = tmp_path / "surge"
     run = subprocess.run(
-        [sys.executable, "-m", "loadtests.surge", "--smoke", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
+        [sys.executable, "-m", "loadtests.surge", "--smoke", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=280
     )
     report = f"exit {run.returncode}\n--- stdout ---\n{run.stdout[-6000:]}\n--- stderr ---\n{run.stderr[-4000:]}"
     assert run.returncode == 0, report

@@ -6,14 +6,7 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from builders import (
-    ORGANIZATION_ID,
-    make_organization,
-    make_phone,
-    make_records,
-    make_schedule,
-    make_service,
-)
+from builders import ORGANIZATION_ID, make_organization, make_phone, make_records, make_schedule, make_service
 
 from referral_directory.demo import demo_directory
 from referral_directory.records import NATION, Problem, ServiceRecord, derived_id
@@ -38,14 +31,8 @@ def test_the_demo_directory_is_valid(regions):
 CLOSED_HOURS = make_schedule(kind="closed", opens_at="09:00", closes_at="17:00")
 
 BROKEN_SERVICES = {
-    "bad check digit": (
-        {"areas": ("131017",)},
-        [("areas", "lgcode 131017 has a wrong check digit; did you mean 131016?")],
-    ),
-    "lgcode without check digit": (
-        {"areas": ("13101",)},
-        [("areas", "lgcode 13101 is missing its check digit; did you mean 131016?")],
-    ),
+    "bad check digit": ({"areas": ("131017",)}, [("areas", "lgcode 131017 has a wrong check digit; did you mean 131016?")]),
+    "lgcode without check digit": ({"areas": ("13101",)}, [("areas", "lgcode 13101 is missing its check digit; did you mean 131016?")]),
     "no area": ({"areas": ()}, [("areas", "no service area; give lgcodes such as 131016, or 000000 for the whole country")]),
     "unknown topic": (
         {"topics": ("general", "suicide")},
@@ -98,10 +85,7 @@ BROKEN_SERVICES = {
         {"channels": ("sns",), "capacity": (("sns", 2),), "sns_url": "queue-tokyo"},
         [("sns_url", '"queue-tokyo" is not a web address like "https://sns.example.jp/queues/tokyo"')],
     ),
-    "missing capacity": (
-        {"capacity": ()},
-        [("capacity.voice", "capacity for voice is missing: how many sessions can it hold at once?")],
-    ),
+    "missing capacity": ({"capacity": ()}, [("capacity.voice", "capacity for voice is missing: how many sessions can it hold at once?")]),
     "negative capacity": (
         {"capacity": (("voice", -1),)},
         [("capacity.voice", "capacity for voice must be a whole number, 0 or more; got -1")],

@@ -359,10 +359,7 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
         Caller(
             number="+819011112222",
             keys=["9", "1000001"],
-            lines={
-                NATIONAL_A.phones[0].number: Line("busy"),
-                NATIONAL_B.phones[0].number: Line("no-answer"),
-            },
+            lines={NATIONAL_A.phones[0].number: Line("busy"), NATIONAL_B.phones[0].number: Line("no-answer")},
         ),
     )
     assert result.errors() == []

@@ -385,11 +385,7 @@ def run_cli(folder: Path, redis_url: str, *args: str, stdin: str = "") -> subpro
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_"))}
     env = (
         inherited
-        | {
-            "TSUNAGU_VAR_DIR": str(folder),
-            "TSUNAGU_DATABASE_URL": f"sqlite:///{folder / 'tsunagu.db'}",
-            "TSUNAGU_REDIS_URL": redis_url,
-        }
+        | {"TSUNAGU_VAR_DIR": str(folder), "TSUNAGU_DATABASE_URL": f"sqlite:///{folder / 'tsunagu.db'}", "TSUNAGU_REDIS_URL": redis_url}
         | {f"TSUNAGU_{k.upper()}": str(v) for k, v in LIGHT_HASHING.items()}
     )
     return subprocess.run([str(TSUNAGU), *args], input=stdin, env=env, cwd=folder, capture_output=True, text=True, timeout=120)

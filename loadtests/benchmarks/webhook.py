@@ -109,10 +109,7 @@ def wrk_script(tmp: Path, signature: str) -> Path:
 
 def wrk(url: str, script: Path, seconds: float) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
+        ["wrk", "-t2", "-c32", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(script), url], capture_output=True, text=True, check=True
     ).stdout
     fields = [int(x) for x in re.search(r"^RESULT (.*)$", out, re.M).group(1).split()]  # type: ignore[union-attr]
     requests, duration_us, *errors, p50, p99 = fields

@@ -24,13 +24,7 @@ from referral_directory.records import (
     ScheduleRecord,
     ServiceRecord,
 )
-from referral_directory.validation import (
-    HOLIDAY_BEHAVIOURS,
-    STATUSES,
-    one_of,
-    organization_where,
-    service_where,
-)
+from referral_directory.validation import HOLIDAY_BEHAVIOURS, STATUSES, one_of, organization_where, service_where
 
 TIER_TAXONOMY = "tsunagu-tier"
 TOPIC_TAXONOMY = "tsunagu-topic"

@@ -144,16 +144,7 @@ class Event:
 
 
 BreakKind = Literal[
-    "changed",
-    "missing",
-    "relinked",
-    "out_of_order",
-    "unknown_key",
-    "unkeyed",
-    "truncated",
-    "beyond_head",
-    "head_changed",
-    "head_missing",
+    "changed", "missing", "relinked", "out_of_order", "unknown_key", "unkeyed", "truncated", "beyond_head", "head_changed", "head_missing"
 ]
 
 

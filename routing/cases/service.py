@@ -184,18 +184,7 @@ async def suggestions(session: AsyncSession, runtime: Runtime, staff: Staff, cas
         exclude_orgs=chain,
         now=now,
     )
-    return [
-        SuggestionOut(
-            service_id=s.service_id,
-            name=s.name,
-            organization=s.organization,
-            tier=s.tier,
-            open_now=s.open_now,
-            opens_at=s.opens_at,
-            phones=list(s.phones),
-        )
-        for s in found
-    ]
+    return [SuggestionOut.model_validate(s, from_attributes=True) for s in found]
 
 
 # --- changing -----------------------------------------------------------------------------------

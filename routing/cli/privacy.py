@@ -56,9 +56,7 @@ def audit_verify(
 
 
 @keys_app.command("rotate")
-def keys_rotate(
-    purpose: Annotated[str, typer.Option(help="pseudonym, seal or both")] = "both",
-) -> None:
+def keys_rotate(purpose: Annotated[str, typer.Option(help="pseudonym, seal or both")] = "both") -> None:
     """Add a new key and make it current; the first rotation creates the keyring file (mode 0600)."""
     purposes = {"pseudonym": [keyring.PSEUDONYM], "seal": [keyring.SEAL], "both": list(keyring.PURPOSES)}.get(purpose)
     if purposes is None:

@@ -224,10 +224,7 @@ async def referral_statistics(
     summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)",
 )
 async def call_statistics(
-    asked: PeriodDep,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    by: Annotated[Literal["day", "topic"], Query()] = "day",
+    asked: PeriodDep, runtime: RuntimeDep, session: SessionDep, by: Annotated[Literal["day", "topic"], Query()] = "day"
 ) -> Response | dict:
     scope, start, end = asked.scope, asked.start, asked.end
     query = select(

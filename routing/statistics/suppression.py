@@ -141,9 +141,7 @@ def suppress_counts(labels: Sequence[str], counts: Sequence[int], *, threshold_l
     # total; a row or the totals row holds no other non-zero number, so the check can only be
     # met by hiding a count with its row total, and the column total with the grand total.
     column = suppress(
-        Table(tuple(labels), ("count",), tuple((count,) for count in counts)),
-        threshold_low=threshold_low,
-        threshold_high=threshold_high,
+        Table(tuple(labels), ("count",), tuple((count,) for count in counts)), threshold_low=threshold_low, threshold_high=threshold_high
     )
     return SuppressedCounts(column.row_labels, tuple(row[0] for row in column.cells), column.grand_total)
 

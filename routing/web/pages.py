@@ -159,14 +159,7 @@ async def login(
     session_id, _ = await start_session(redis, settings, staff_id=staff.id)  # always a new id: no session fixation
     log.info("signed_in", staff_id=staff.id, role=staff.role.value)
     response = see_other("/dashboard")
-    response.set_cookie(
-        cookie_name(settings),
-        session_id,
-        path="/",
-        secure=cookies_secure(settings),
-        httponly=True,
-        samesite="lax",
-    )
+    response.set_cookie(cookie_name(settings), session_id, path="/", secure=cookies_secure(settings), httponly=True, samesite="lax")
     response.delete_cookie(
         cookie_name(settings, "tsunagu_login"), path="/", secure=cookies_secure(settings), httponly=True, samesite="strict"
     )
