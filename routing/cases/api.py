@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 
 from routing.cases import schemas, service
 from routing.cases.schemas import Box, StatusName
+from routing.cases.transfer import transfer_call
 from routing.deps import CurrentStaff, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -65,7 +66,7 @@ async def refer(
 
 @router.post("/cases/{case_id}/transfer", status_code=202, summary="Transfer the live call to a window of the next tier (Twilio REST)")
 async def transfer(case_id: str, body: schemas.ReferralIn, staff: CurrentStaff, runtime: RuntimeDep) -> schemas.ReferralOut:
-    return await service.transfer(runtime, staff, case_id, body)
+    return await transfer_call(runtime, staff, case_id, body)
 
 
 @router.get("/referrals", summary="The referral inbox (made to the organisation) or outbox (made by it), newest first")

@@ -7,24 +7,20 @@ appends every read and change to the audit log in the same transaction. Notes an
 details are stored sealed and pass to the next organisation only with the person's recorded
 consent, or under a recorded life-safety exception.
 
-The one exception is `transfer`: it commits the referral before asking Twilio to move the call
-(a round trip to a remote API must not hold the database's write lock), so it takes the
-runtime's session factory and runs its own two short transactions.
+A live transfer of the call on the line is in routing/cases/transfer.py: it runs its own
+transactions around Twilio's REST call.
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
-from typing import NoReturn, cast
+from datetime import datetime
 
 import structlog
 from sqlalchemy import Select, String, bindparam, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound, UpstreamFailed
-from referral_directory.hours import is_open_at
+from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
 from referral_directory.records import TIERS
 from referral_directory.snapshot import ServiceEntry
 from referral_directory.staff.access import Action, ReferralScope, decide
@@ -52,14 +48,10 @@ from routing.cases.schemas import (
 from routing.live.keys import live_call_key
 from routing.privacy.confidentiality import seal, try_unseal
 from routing.runtime import Runtime
-from routing.telephony.callbacks import twilio_client
-from routing.telephony.calls import Attempt, CallState, load_call, save_call
-from routing.telephony.case_webhooks import TRANSFER_URL
 from routing.telephony.records import CallRecord
 
 log = structlog.get_logger("tsunagu.cases")
 LIST_LIMIT = 200
-TRANSFER_ANSWER_MINUTES = 2  # a live transfer's referral falls due when the next window has not picked up by then
 
 
 def case_worker(staff: Staff) -> str:
@@ -251,13 +243,13 @@ async def record_consent(session: AsyncSession, runtime: Runtime, staff: Staff, 
 async def refer(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str, body: ReferralIn) -> ReferralOut:
     """Refer the case to a window of the next tier for follow-up, due within that window's opening hours."""
     now = runtime.clock.now()
-    target = _target(runtime, body.to_service)
+    target = target_service(runtime, body.to_service)
     assert runtime.snapshot is not None
     deadline = referral_deadline(runtime.snapshot, target.id, now, runtime.settings.referral_accept_hours)
     if deadline is None:
         raise Invalid(f"{target.name} does not open again: choose another window")
     case, referrals = await case_for(session, staff, case_id, Action.REFER)
-    return referral_out(await _new_referral(session, runtime, staff, case, referrals, body, target=target, kind="refer", deadline=deadline))
+    return referral_out(await new_referral(session, runtime, staff, case, referrals, body, target=target, kind="refer", deadline=deadline))
 
 
 async def answer_referral(session: AsyncSession, runtime: Runtime, staff: Staff, referral_id: str, step: ReferralStep) -> ReferralOut:
@@ -284,79 +276,7 @@ async def answer_referral(session: AsyncSession, runtime: Runtime, staff: Staff,
     return referral_out(referral)
 
 
-async def transfer(runtime: Runtime, staff: Staff, case_id: str, body: ReferralIn) -> ReferralOut:
-    """Transfer the call on the line now to a window of the next tier, through Twilio's REST API.
-
-    The next window's line is claimed through the switchboard (so its capacity holds), the
-    transfer's referral is committed, and only then is Twilio asked to move the call. If Twilio
-    does not take it, the call stays where it is and the referral ends as expired (audited).
-    """
-    now = runtime.clock.now()
-    if not runtime.settings.twilio_account_sid:
-        raise Conflict("live transfers need Twilio's REST API: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-    target = _target(runtime, body.to_service)
-    assert runtime.snapshot is not None
-    if not is_open_at(target.hours, now, runtime.snapshot.holidays) or not target.phones:
-        raise Conflict(f"{target.name} is not open now: refer the case for follow-up instead")
-    sid = cast(str | None, await runtime.redis.get(live_call_key(case_id)))  # the client decodes every reply to str
-    state = await load_call(runtime.redis, sid) if sid else None
-    current = state.ringing if state is not None else None
-    async with db.transaction(runtime.sessions) as session:
-        case, referrals = await case_for(session, staff, case_id, Action.REFER)
-        here = runtime.snapshot.services.get(current.service_id) if current is not None else None
-        if sid is None or state is None or current is None or here is None or here.organization_id != staff.organization_id:
-            raise Conflict("this case's call is not connected to your organisation now")
-        if not await runtime.switchboard.claim(target, holder=sid, channel="voice"):
-            raise Conflict(f"every line of {target.name} is busy: try another window, or refer the case for follow-up")
-        try:
-            referral = await _new_referral(
-                session,
-                runtime,
-                staff,
-                case,
-                referrals,
-                body,
-                target=target,
-                kind="transfer",
-                deadline=now + timedelta(minutes=TRANSFER_ANSWER_MINUTES),
-            )
-        except BaseException:
-            await runtime.switchboard.release(target.id, holder=sid)
-            raise
-    # The call's state says where it goes first: Twilio may fetch /transfer before update() returns.
-    current.outcome = "completed"  # this window spoke with the person, and hands them on
-    state.attempts.append(Attempt(target.id, target.tier))
-    await save_call(runtime.redis, sid, state, event={"step": "transferring", "case": case_id, "service_id": target.id})
-    try:
-        client = twilio_client(runtime.settings)
-        await asyncio.to_thread(client.calls(sid).update, url=runtime.settings.public_url.rstrip("/") + TRANSFER_URL, method="POST")
-    except Exception as error:
-        await _transfer_failed(runtime, staff, sid, state, current, referral, error)
-    await runtime.switchboard.release(current.service_id, holder=sid)
-    return referral_out(referral)
-
-
-async def _transfer_failed(
-    runtime: Runtime, staff: Staff, sid: str, state: CallState, current: Attempt, referral: Referral, error: Exception
-) -> NoReturn:
-    """Twilio did not take the redirect: the call stays where it is, and the transfer's referral ends as expired (audited)."""
-    state.attempts.pop()
-    current.outcome = "ringing"  # as before: the first window still has the person on the line, and holds its slot
-    await save_call(runtime.redis, sid, state)
-    await runtime.switchboard.release(referral.to_service, holder=sid)
-    now = runtime.clock.now()
-    async with db.transaction(runtime.sessions) as session:
-        row = await session.get(Referral, referral.id)
-        if row is not None:  # it was committed a moment ago; only a purge could have taken it since
-            row.status, row.answered_at = Status.EXPIRED.value, now
-        await audit_case(
-            session, staff, "referral.transfer_failed", referral.case_id, {"referral": referral.id, "error": type(error).__name__}, now
-        )
-    log.warning("transfer_not_placed", referral=referral.id, error=type(error).__name__)
-    raise UpstreamFailed("Twilio did not take the transfer, so the call is still with you: try again, or refer the case for follow-up")
-
-
-def _target(runtime: Runtime, service_id: str) -> ServiceEntry:
+def target_service(runtime: Runtime, service_id: str) -> ServiceEntry:
     target = runtime.snapshot.services.get(service_id) if runtime.snapshot else None
     if target is None:
         raise Invalid(f"no service {service_id} in the directory")
@@ -369,7 +289,7 @@ def _tier_of(org: str, case: Case, referrals: list[Referral]) -> str:
     return next((r.to_tier for r in reversed(referrals) if r.to_org == org), case.holder_tier)
 
 
-async def _new_referral(
+async def new_referral(
     session: AsyncSession,
     runtime: Runtime,
     staff: Staff,

@@ -24,6 +24,7 @@ from referral_directory.errors import Invalid, NotFound, TsunaguError
 from routing.cases import service
 from routing.cases.handoff import Status
 from routing.cases.schemas import ConsentIn, IntakeIn, NoteIn, ReferralIn, ReferralStep
+from routing.cases.transfer import transfer_call
 from routing.deps import RuntimeDep, SessionDep
 from routing.runtime import Runtime
 from routing.web import case_views
@@ -186,7 +187,7 @@ async def transfer(case_id: str, request: Request, runtime: RuntimeDep, session:
     """Transfer the call on the line now to the chosen window (the same form as a referral, its other button)."""
 
     async def act(visit: Visit, typed: dict) -> None:
-        await service.transfer(runtime, visit.signed.staff, case_id, _referral_in(typed))
+        await transfer_call(runtime, visit.signed.staff, case_id, _referral_in(typed))
 
     return await _form_change(request, runtime, session, case_id, "transferred", _referral_typed, act)
 
