@@ -640,7 +640,7 @@ def test_property_candidates_are_open_free_matching_and_ordered(
     snapshot = snapshot_of(regions, *services)
     caller = contact(place, topic=topic, channel=channel)
     now = START + timedelta(minutes=minutes)
-    live = Load(in_use={s.id: n for s, n in zip(services, in_use, strict=True)}, rotation=rotation)
+    live = Load(in_use={s.id: n for s, n in zip(services, in_use, strict=False)}, rotation=rotation)
 
     decision = decide_route(snapshot, caller, now, live, policy)
 
