@@ -265,6 +265,24 @@ def test_without_a_keyring_file_keys_are_derived_from_the_secret_exactly_as_befo
     assert not (tmp_path / "keys.json").exists(), "using keys never creates the file"
 
 
+@pytest.mark.parametrize(
+    "written", ["+819087654321", "+81312345678", "+81120123456", "+14155550123", "+442079460000", "+266696687", "+861012345678"]
+)
+def test_a_number_already_in_e164_is_taken_as_it_is_and_matches_what_phonenumbers_makes_of_it(written: str) -> None:
+    import phonenumbers
+
+    from routing.privacy.confidentiality import e164
+
+    assert e164(written) == written
+    assert e164(written) == phonenumbers.format_number(phonenumbers.parse(written, "JP"), phonenumbers.PhoneNumberFormat.E164)
+
+
+@pytest.mark.parametrize("written", ["090-8765-4321", "09087654321", "０９０ー８７６５ー４３２１", "+81 90 8765 4321", " +819087654321"])
+def test_a_number_written_as_people_write_it_gives_the_callers_pseudonym(written: str) -> None:
+    keys = keyring.Keyring.derived(SECRET)
+    assert caller_pseudonym(written, keys=keys) == caller_pseudonym("+819087654321", keys=keys)
+
+
 def test_rotation_gives_new_pseudonyms_while_old_sealed_values_still_open(tmp_path):
     keys = keys_in(tmp_path)
     old_pseudonym, old_sealed = caller_pseudonym(CANARY, keys=keys), seal(CANARY, keys=keys)

@@ -10,13 +10,15 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from routing.privacy.keyring import PSEUDONYM, SEAL, KeyGone, Keyring
 
-__all__ = ["KeyGone", "caller_pseudonym", "reference", "seal", "try_unseal", "unseal"]
+__all__ = ["KeyGone", "caller_pseudonym", "e164", "reference", "seal", "try_unseal", "unseal"]
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def _key(secret_key: str, purpose: str) -> bytes:
@@ -26,12 +28,23 @@ def _key(secret_key: str, purpose: str) -> bytes:
 def caller_pseudonym(number: str, *, keys: Keyring) -> str:
     """Return `key_id:hex`, the HMAC-SHA256 of the caller's number in E.164 under the current pseudonym key."""
     key = keys.current(PSEUDONYM)
-    try:
-        canonical = phonenumbers.format_number(phonenumbers.parse(number, "JP"), phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        canonical = number.strip() or "anonymous"  # Twilio sends "anonymous" or "+266696687" for withheld numbers
-    digest = hmac.new(key.material, canonical.encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(key.material, e164(number).encode(), hashlib.sha256).hexdigest()
     return f"{key.id}:{digest}"
+
+
+def e164(number: str) -> str:
+    """Return a phone number in E.164, the one form a caller's pseudonym is made of.
+
+    Twilio's `From` is E.164 already and is taken as it is: parsing it again (phonenumbers, some
+    20 µs) cost the incoming webhook a third of its throughput. Numbers written any other way
+    (090-1234-5678, as a person types it) are parsed as Japanese.
+    """
+    if _E164.fullmatch(number):
+        return number
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(number, "JP"), phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        return number.strip() or "anonymous"  # Twilio sends "anonymous" or "+266696687" for withheld numbers
 
 
 def reference(value: str, *, keys: Keyring) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
@@ -97,6 +98,12 @@ def derive(secret_key: str, purpose: Purpose, key_id: str) -> bytes:
     return hmac.new(secret_key.encode(), label.encode(), hashlib.sha256).digest()
 
 
+@functools.lru_cache(maxsize=64)
+def _derived_key(secret_key: str, purpose: Purpose, key_id: str) -> Key:
+    """The key derived from the secret for a purpose and id, made once: every call's pseudonym needs it."""
+    return Key(key_id, purpose, None, derive(secret_key, purpose, key_id), "derived")
+
+
 def purpose_of(key_id: str) -> Purpose:
     """Return the purpose a key id names (k… pseudonym, s… seal)."""
     match = _ID.fullmatch(key_id)
@@ -132,7 +139,7 @@ class KeySet:
         if key is not None and key.purpose == purpose:
             return key
         if self.secret is not None:
-            return Key(key_id, purpose, None, derive(self.secret, purpose, key_id), "derived")
+            return _derived_key(self.secret, purpose, key_id)
         raise KeyGone(f"key {key_id} is not in the keyring (destroyed or never there): what was made with it is gone")
 
     def rotated(self, purpose: Purpose, material: bytes, now: datetime) -> KeySet:
