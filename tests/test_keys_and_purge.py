@@ -395,6 +395,7 @@ async def test_a_running_service_uses_the_keyring_file_and_sees_a_rotation_witho
             await call.dial_result("completed")
             await call.end()
             keys.rotate([PSEUDONYM], now=T + DAY)  # with the CLI, in another process; here the same file
+            await asyncio.sleep(keyring.RECHECK_SECONDS)  # what the service takes to see a rotation made elsewhere
         async with running.runtime.sessions() as session:
             pseudonyms = list((await session.execute(select(CallRecord.caller_pseudonym).order_by(CallRecord.ended_at))).scalars())
 

@@ -33,8 +33,10 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -56,6 +58,9 @@ PREFIX: Mapping[Purpose, str] = {PSEUDONYM: "k", SEAL: "s"}
 _DERIVATION_LABEL: Mapping[Purpose, str] = {PSEUDONYM: "caller-pseudonym", SEAL: "seal"}  # as before the keyring: same keys
 _ID = re.compile(r"([ks])(\d+)")
 FORMAT = 1
+
+
+RECHECK_SECONDS = 0.05  # how often a running service looks whether its keyring file changed
 
 
 class KeyringError(Exception):
@@ -244,6 +249,8 @@ class Keyring:
         self.secret_key = secret_key
         self._derived = derived_keyset(secret_key, pseudonym_id=pseudonym_id, seal_id=seal_id)
         self._loaded: tuple[tuple[int, int, int], KeySet] | None = None
+        self._in_force: KeySet = self._derived
+        self._checked_at = -math.inf  # time.monotonic() of the last look at the file
 
     @classmethod
     def derived(cls, secret_key: str, *, pseudonym_id: str = "k1", seal_id: str = "s1") -> Keyring:
@@ -256,16 +263,28 @@ class Keyring:
         return self.path is not None and self.path.exists()
 
     def keyset(self) -> KeySet:
-        """Return the keys in force now, re-reading the file when it changed since the last use."""
+        """Return the keys in force now, re-reading the file when it changed.
+
+        The file is looked at no more than every RECHECK_SECONDS: every call's pseudonym needs the
+        keys, and a `stat` per call was most of what a pseudonym cost. So a rotation or destruction
+        made by another process (`tsunagu keys`) is in force here within RECHECK_SECONDS; one made
+        through this object, at once.
+        """
         if self.path is None:
             return self._derived
+        now = time.monotonic()
+        if now - self._checked_at < RECHECK_SECONDS:
+            return self._in_force
+        self._checked_at = now
         try:
-            stat = self.path.stat()
+            stat = os.stat(self.path)
         except FileNotFoundError:
-            return self._derived
+            self._in_force = self._derived
+            return self._in_force
         if self._loaded is None or self._loaded[0] != _signature(stat):
             self._loaded = self._read()
-        return self._loaded[1]
+        self._in_force = self._loaded[1]
+        return self._in_force
 
     def current(self, purpose: Purpose) -> Key:
         """Return the key new pseudonyms or seals are made with."""
@@ -283,6 +302,7 @@ class Keyring:
             for purpose in purposes:
                 keyset = keyset.rotated(purpose, os.urandom(32), now)
             _write_private(path, keyset.to_json())
+        self._checked_at = -math.inf
         return [keyset.current_key(p) for p in purposes]
 
     def destroy(self, key_id: str, *, now: datetime) -> None:
@@ -295,6 +315,7 @@ class Keyring:
                     "destroyed one by one; run `tsunagu keys rotate` first"
                 )
             _write_private(path, self._read()[1].without(key_id, now).to_json())
+        self._checked_at = -math.inf
 
     def _writable_path(self) -> Path:
         if self.path is None:
