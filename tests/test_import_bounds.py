@@ -271,3 +271,11 @@ def test_the_import_command_refuses_capacities_beyond_the_bound_and_stores_nothi
     ]
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT count(*) FROM service").fetchone() == (0,)
+
+
+def test_the_profile_states_the_limits_the_code_applies():
+    profile = (Path(__file__).resolve().parents[1] / "docs" / "hsds-jp-profile.md").read_text(encoding="utf-8")
+
+    assert f"at most {sheet.MAX_SHEET_ROWS:,} rows (the header included) and {sheet.MAX_SHEET_COLUMNS} columns" in profile
+    assert f"unpack to at most {sheet.MAX_XLSX_BYTES // 2**20} MiB" in profile
+    assert f"a capacity is a whole number from 0 to {MAX_CAPACITY:,}" in profile

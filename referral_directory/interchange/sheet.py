@@ -106,10 +106,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("organization_name", "service_name")
 SCHEDULE_COLUMNS: dict[ScheduleKind, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
 _XLSX_MAGIC = b"PK\x03\x04"
 # How big a sheet may be, the header row included: the national demo directory has some 1,800
-# services, and a declared or padded size beyond these is refused, never allocated.
+# services (2.2 MB unpacked as XLSX), and a declared or padded size beyond these is refused,
+# never allocated.
 MAX_SHEET_ROWS = 20_000
 MAX_SHEET_COLUMNS = 100
-MAX_XLSX_BYTES = 256 * 2**20  # the unpacked size of a workbook's parts, as its zip declares them
+MAX_XLSX_BYTES = 128 * 2**20  # the unpacked size of a workbook's parts, as its zip declares them
 _TOO_BIG = "Delete the rows and columns after the directory, or copy the directory into a new workbook, and save it again."
 _DIGITS = re.compile(r"[0-9]+")
 # Record fields whose column has another name.
