@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from referral_directory.records import MAX_CAPACITY
+
 Topic = Literal["life", "mind", "crisis", "violence", "family", "youth", "sogi", "foreign", "general"]
 ChannelName = Literal["voice", "sns"]
 TierName = Literal["national", "prefecture", "municipal"]
@@ -81,7 +83,7 @@ class ServiceIn(_Strict):
     tier: TierName
     topics: Annotated[list[Topic], Field(min_length=1)]
     channels: Annotated[list[ChannelName], Field(min_length=1)]
-    capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=10000)]] = {}
+    capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=MAX_CAPACITY)]] = {}
     areas: Annotated[list[LgCode], Field(min_length=1)]
     holidays: Literal["closed", "open"] = "closed"
     status: Literal["active", "inactive", "defunct", "temporarily closed"] = "active"
@@ -97,7 +99,7 @@ class ServicePatch(_Strict):
     tier: TierName | None = None
     topics: Annotated[list[Topic], Field(min_length=1)] | None = None
     channels: Annotated[list[ChannelName], Field(min_length=1)] | None = None
-    capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=10000)]] | None = None
+    capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=MAX_CAPACITY)]] | None = None
     areas: Annotated[list[LgCode], Field(min_length=1)] | None = None
     holidays: Literal["closed", "open"] | None = None
     status: Literal["active", "inactive", "defunct", "temporarily closed"] | None = None

@@ -37,6 +37,8 @@ TIER_NAMES: dict[str, str] = {"national": "全国の窓口", "prefecture": "都�
 CHANNELS: tuple[str, ...] = ("voice", "sns")
 WEEKDAYS: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 NATION = "000000"  # the whole country; not a real lgcode, no check digit
+# The most sessions a service can hold at once on one channel: the API, validation and every importer use it.
+MAX_CAPACITY = 10_000
 
 # Namespace for ids derived from content when a source (a CSV sheet) carries none.
 TSUNAGU_NAMESPACE = uuid.UUID("6f1c1b0e-3f5d-4c1e-9a53-2b7d1f0c9e11")

@@ -16,6 +16,7 @@ import phonenumbers
 from referral_directory.hours import parse_byday, parse_hhmm
 from referral_directory.records import (
     CHANNELS,
+    MAX_CAPACITY,
     NATION,
     TIERS,
     TOPICS,
@@ -40,6 +41,11 @@ HOLIDAY_BEHAVIOURS: tuple[str, ...] = get_args(HolidayBehaviour)
 STATUSES: tuple[str, ...] = get_args(ServiceStatus)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DAY_MINUTES = 1440
+_CAPACITY_DIGITS = len(str(MAX_CAPACITY))
+_SHOWN = 40  # characters of a refused value a message repeats, at most
+# Characters no directory file can carry: control characters but tab and line breaks (XML, so
+# XLSX, has no place for them), noncharacters, and lone surrogates (no UTF-8 for them).
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 
 AddProblem = Callable[[str, str], None]  # (field, message)
 
@@ -78,6 +84,32 @@ def phone_problem(number: str) -> str | None:
     if not phonenumbers.is_valid_number(parsed):
         return f'"{number}" is not a valid Japanese phone number; {hint}'
     return None
+
+
+def cut(text: str) -> str:
+    """Return text as a message repeats it: cut short when long."""
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def shown(value: object) -> str:
+    """Return a refused value as a message repeats it: its repr, cut short when long."""
+    return cut(repr(value))
+
+
+def capacity_problem(channel: str, sessions: object) -> str | None:
+    """Return why a channel's capacity is not a whole number of sessions from 0 to MAX_CAPACITY, or None when it is."""
+    if type(sessions) is int and 0 <= sessions <= MAX_CAPACITY:
+        return None
+    return f"capacity for {channel} must be a whole number from 0 to {MAX_CAPACITY}; got {shown(sessions)}"
+
+
+def read_capacity_digits(digits: str) -> int | None:
+    """Return the number ASCII digits write, or None when it has more digits than any capacity may have.
+
+    A file may hold digits by the thousand; int() is never asked to read more than a capacity's few.
+    """
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= _CAPACITY_DIGITS else None
 
 
 def validate_records(records: DirectoryRecords, regions: Regions, *, known_organization_ids: Container[str] = ()) -> tuple[Problem, ...]:
@@ -124,6 +156,15 @@ def _prefixed(add: AddProblem, prefix: str) -> AddProblem:
 def _check_organization(organization: OrganizationRecord, add: AddProblem) -> None:
     if not organization.name.strip():
         add("name", "the organization has no name")
+    _check_writable(organization, ("name", "description", "email", "website"), add)
+
+
+def _check_writable(record: object, fields: tuple[str, ...], add: AddProblem) -> None:
+    """Refuse texts holding a character no export could write: the directory must always export."""
+    for field in fields:
+        found = _UNWRITABLE.search(getattr(record, field))
+        if found:
+            add(field, f"{field} holds a character no directory file can carry (U+{ord(found[0]):04X}, unseen on screen); remove it")
 
 
 def _check_service(service: ServiceRecord, regions: Regions, add: AddProblem) -> None:
@@ -140,7 +181,11 @@ def _check_service(service: ServiceRecord, regions: Regions, add: AddProblem) ->
     _check_capacity(service, add)
     _check_areas(service.areas, regions, add)
     _check_contact(service, add)
+    _check_writable(service, ("name", "description", "sns_url"), add)
+    for index, phone in enumerate(service.phones):
+        _check_writable(phone, ("description",), _prefixed(add, f"phones[{index}]."))
     for index, schedule in enumerate(service.schedules):
+        _check_writable(schedule, ("description",), _prefixed(add, f"schedules[{index}]."))
         _check_schedule(schedule, _prefixed(add, f"schedules[{index}]."))
     if service.status == "active" and not any(s.kind in ("weekly", "open") for s in service.schedules):
         add("schedules", "the service is active but has no weekly hours or dated openings, so it is never open")
@@ -167,8 +212,8 @@ def _check_capacity(service: ServiceRecord, add: AddProblem) -> None:
         taken = channel in service.channels
         if taken and sessions is None:
             add(f"capacity.{channel}", f"capacity for {channel} is missing: how many sessions can it hold at once?")
-        elif sessions is not None and (type(sessions) is not int or sessions < 0):
-            add(f"capacity.{channel}", f"capacity for {channel} must be a whole number, 0 or more; got {sessions!r}")
+        elif sessions is not None and (problem := capacity_problem(channel, sessions)):
+            add(f"capacity.{channel}", problem)
         elif not taken and sessions:
             add(
                 f"capacity.{channel}",

@@ -331,7 +331,7 @@ def test_sheet_to_records_to_sheet_to_records_is_stable(regions, records):
 
 
 def test_a_csv_export_starts_with_a_bom_for_excel():
-    assert to_csv(make_records()).startswith("\ufeffservice_id,organization_id,")
+    assert to_csv(make_records()).startswith('\ufeff"service_id","organization_id",')
 
 
 @settings(max_examples=40, deadline=None)

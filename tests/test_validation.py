@@ -88,11 +88,51 @@ BROKEN_SERVICES = {
     "missing capacity": ({"capacity": ()}, [("capacity.voice", "capacity for voice is missing: how many sessions can it hold at once?")]),
     "negative capacity": (
         {"capacity": (("voice", -1),)},
-        [("capacity.voice", "capacity for voice must be a whole number, 0 or more; got -1")],
+        [("capacity.voice", "capacity for voice must be a whole number from 0 to 10000; got -1")],
     ),
     "capacity not an int": (
         {"capacity": (("voice", "5"),)},
-        [("capacity.voice", "capacity for voice must be a whole number, 0 or more; got '5'")],
+        [("capacity.voice", "capacity for voice must be a whole number from 0 to 10000; got '5'")],
+    ),
+    "capacity beyond the API's bound": (
+        {"capacity": (("voice", 10_001),)},
+        [("capacity.voice", "capacity for voice must be a whole number from 0 to 10000; got 10001")],
+    ),
+    "capacity of the largest 64-bit integer": (
+        {"capacity": (("voice", 2**63 - 1),)},
+        [("capacity.voice", "capacity for voice must be a whole number from 0 to 10000; got 9223372036854775807")],
+    ),
+    "capacity too large for any database": (
+        {"capacity": (("voice", 10**20 - 1),)},
+        [("capacity.voice", "capacity for voice must be a whole number from 0 to 10000; got 99999999999999999999")],
+    ),
+    "capacity with thousands of digits": (
+        {"capacity": (("voice", 10**100),)},
+        [("capacity.voice", "capacity for voice must be a whole number from 0 to 10000; got " + "1" + "0" * 38 + "…")],
+    ),
+    "capacity a boolean": (
+        {"capacity": (("voice", True),)},
+        [("capacity.voice", "capacity for voice must be a whole number from 0 to 10000; got True")],
+    ),
+    "control character in a name": (
+        {"name": "窓口\x07"},
+        [("name", "name holds a character no directory file can carry (U+0007, unseen on screen); remove it")],
+    ),
+    "NUL in the description": (
+        {"description": "説明\x00"},
+        [("description", "description holds a character no directory file can carry (U+0000, unseen on screen); remove it")],
+    ),
+    "lone surrogate in the queue address": (
+        {"channels": ("sns",), "capacity": (("sns", 2),), "sns_url": "https://sns.example.jp/\ud800"},
+        [("sns_url", "sns_url holds a character no directory file can carry (U+D800, unseen on screen); remove it")],
+    ),
+    "control character in a phone's description": (
+        {"phones": (make_phone(description="代表\x1b"),)},
+        [("phones[0].description", "description holds a character no directory file can carry (U+001B, unseen on screen); remove it")],
+    ),
+    "control character in a schedule's description": (
+        {"schedules": (make_schedule(description="\x0c"),)},
+        [("schedules[0].description", "description holds a character no directory file can carry (U+000C, unseen on screen); remove it")],
     ),
     "capacity on a channel not taken": (
         {"capacity": (("voice", 3), ("sns", 2))},
@@ -168,6 +208,9 @@ FINE_SERVICES = {
     "inactive and never open": {"status": "inactive", "schedules": ()},
     "zero capacity on a channel not taken": {"capacity": (("voice", 3), ("sns", 0))},
     "zero capacity": {"capacity": (("voice", 0),)},
+    "capacity at the API's bound": {"capacity": (("voice", 10_000),)},
+    "tabs and line breaks in the description": {"description": "一行目\r\n\t二行目\n"},
+    "texts that begin like formulas": {"name": '=HYPERLINK("https://evil.example/x","窓口")', "description": "-2+3"},
     "prefecture, designated city, ward": {"areas": ("130001", "271004", "271276")},
     "voice and sns": {"channels": ("voice", "sns"), "capacity": (("voice", 3), ("sns", 2)), "sns_url": "https://sns.example.jp/q/1"},
 }

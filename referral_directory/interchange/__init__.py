@@ -32,6 +32,10 @@ def read_directory_file(path: Path, regions: Regions, *, known_organization_ids:
             return ParseResult(problems=(Problem("file", "", "an HSDS file must be UTF-8 JSON"),))
         except json.JSONDecodeError as error:
             return ParseResult(problems=(Problem("file", f"line {error.lineno}", f"not valid JSON: {error.msg}"),))
+        except ValueError:  # Python refuses to read an integer of thousands of digits
+            return ParseResult(problems=(Problem("file", "", "a number in the file has more digits than any directory value"),))
+        except RecursionError:
+            return ParseResult(problems=(Problem("file", "", "the JSON is nested far deeper than a directory file"),))
         result = load_hsds(document, regions, known_organization_ids=known_organization_ids)
         return replace(result, problems=_in_file_order(result.problems, _positions(document)))
     result = load_sheet(data, regions, known_organization_ids=known_organization_ids)

@@ -24,7 +24,16 @@ from referral_directory.records import (
     ScheduleRecord,
     ServiceRecord,
 )
-from referral_directory.validation import HOLIDAY_BEHAVIOURS, STATUSES, one_of, organization_where, service_where
+from referral_directory.validation import (
+    HOLIDAY_BEHAVIOURS,
+    STATUSES,
+    capacity_problem,
+    one_of,
+    organization_where,
+    read_capacity_digits,
+    service_where,
+    shown,
+)
 
 TIER_TAXONOMY = "tsunagu-tier"
 TOPIC_TAXONOMY = "tsunagu-topic"
@@ -256,11 +265,15 @@ def _read_capacity(s: _Service, path: str, channel: str, value: Any, capacity: d
         s.problem(f"{path}.taxonomy_term.code", f'capacity for unknown channel "{channel}"; use one of: {one_of(CHANNELS)}')
         return
     if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
-        message = f'capacity value must be a decimal integer written as a string, like "5"; got {value!r}'
+        message = f'capacity value must be a decimal integer written as a string, like "5"; got {shown(value)}'
         s.problem(f"{path}.value", message, covers=f"capacity.{channel}")
         return
-    if capacity.setdefault(channel, int(value)) != int(value):
-        s.problem(f"{path}.value", f"capacity for {channel} is given twice: {capacity[channel]} and {value}")
+    sessions = read_capacity_digits(value)
+    if sessions is None:  # more digits than any capacity has: validation's bound, said here
+        s.problem(f"{path}.value", str(capacity_problem(channel, value)), covers=f"capacity.{channel}")
+        return
+    if capacity.setdefault(channel, sessions) != sessions:
+        s.problem(f"{path}.value", f"capacity for {channel} is given twice: {capacity[channel]} and {sessions}")
 
 
 def _read_areas(s: _Service, raw: dict[str, Any]) -> tuple[str, ...]:

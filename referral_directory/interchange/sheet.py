@@ -30,12 +30,21 @@ runs past midnight; `24h` alone is every day all day.
 Problems are reported by row (as Excel numbers it: the header is row 1) and column. Phone and
 schedule ids are derived from the service id and their content. The sheet carries no
 organization details beyond the name, nor descriptions of phones and schedules.
+
+No cell of an export is a formula: every XLSX cell is a text, and a text that begins with `=`,
+`+`, `-`, `@` (or their full-width forms), a tab, a carriage return or `'` is written with a `'`
+before it, which a reader removes again (`sheet_cells.guard_formula`). So a phone cell reads
+`'+81312345678`: Excel shows the number as text instead of turning it into 81312345678.
+A sheet may have at most MAX_SHEET_ROWS rows and MAX_SHEET_COLUMNS columns; a bigger one is
+refused with the reason, before anything is allocated for it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -44,11 +53,13 @@ from typing import TYPE_CHECKING
 from referral_directory.interchange.sheet_cells import (
     cell_text,
     entries,
+    guard_formula,
     normalize,
     read_codes,
     read_date_range,
     read_dated_window,
     read_window,
+    unguard_formula,
     write_date_range,
     write_window,
 )
@@ -66,7 +77,7 @@ from referral_directory.records import (
     ServiceRecord,
     derived_id,
 )
-from referral_directory.validation import organization_where, service_where, validate_records
+from referral_directory.validation import capacity_problem, cut, organization_where, read_capacity_digits, service_where, validate_records
 
 if TYPE_CHECKING:
     from referral_directory.regions import Regions
@@ -94,6 +105,14 @@ COLUMNS: tuple[str, ...] = (
 REQUIRED_COLUMNS: tuple[str, ...] = ("organization_name", "service_name")
 SCHEDULE_COLUMNS: dict[ScheduleKind, str] = {"weekly": "hours", "closed": "closed", "open": "extra_hours"}
 _XLSX_MAGIC = b"PK\x03\x04"
+# How big a sheet may be, the header row included: the national demo directory has some 1,800
+# services (2.2 MB unpacked as XLSX), and a declared or padded size beyond these is refused,
+# never allocated.
+MAX_SHEET_ROWS = 20_000
+MAX_SHEET_COLUMNS = 100
+MAX_XLSX_BYTES = 128 * 2**20  # the unpacked size of a workbook's parts, as its zip declares them
+_TOO_BIG = "Delete the rows and columns after the directory, or copy the directory into a new workbook, and save it again."
+_DIGITS = re.compile(r"[0-9]+")
 # Record fields whose column has another name.
 _SERVICE_COLUMNS = {"id": "service_id", "name": "service_name", "schedules": "hours"}
 _ORGANIZATION_COLUMNS = {"id": "organization_id", "name": "organization_name"}
@@ -143,15 +162,18 @@ def load_sheet(data: bytes, regions: Regions, *, known_organization_ids: Contain
 
 
 def to_csv(records: DirectoryRecords) -> str:
-    """Return the records as CSV sheet text, starting with a BOM so that Excel reads it as UTF-8."""
+    """Return the records as CSV sheet text, starting with a BOM so that Excel reads it as UTF-8.
+
+    Every cell is quoted, so that no separator in a text (a ";" where Excel splits on it) starts a new cell.
+    """
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerows(_rows(records))
     return "\ufeff" + out.getvalue()
 
 
 def to_xlsx(records: DirectoryRecords) -> bytes:
-    """Return the records as an XLSX workbook of one sheet, every cell text so Excel keeps 000000 and +81."""
+    """Return the records as an XLSX workbook of one sheet, every cell a text (never a formula) so Excel keeps 000000 and +81."""
     from openpyxl import Workbook  # imported here: only the sheet commands need it
 
     workbook = Workbook()
@@ -159,12 +181,32 @@ def to_xlsx(records: DirectoryRecords) -> bytes:
     sheet.title = "directory"
     for row in _rows(records):
         sheet.append(row)
-    for cells in sheet.iter_rows(min_row=2):
+    for cells in sheet.iter_rows():
         for cell in cells:
-            cell.number_format = "@"
+            cell.data_type = "s"  # openpyxl would write a text beginning with "=" as a formula
+            if cell.row > 1:
+                cell.number_format = "@"  # a cell edited in Excel stays text too
     sheet.freeze_panes = "A2"
     out = io.BytesIO()
     workbook.save(out)
+    return _with_carriage_returns_kept(out.getvalue())
+
+
+def _with_carriage_returns_kept(data: bytes) -> bytes:
+    """Return the workbook with each carriage return in its sheets written as the character reference `&#13;`.
+
+    openpyxl writes a carriage return in a text as it is, and XML readers (Excel's, openpyxl's) read
+    a bare one as a line feed; written as a reference it reads back as itself, so texts come back exactly.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        parts = [(info, source.read(info)) for info in source.infolist()]
+    if not any(b"\r" in content for _, content in parts):
+        return data
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info, content in parts:
+            # openpyxl escapes a carriage return in an attribute itself: a bare one is always in a text.
+            target.writestr(info, content.replace(b"\r", b"&#13;") if info.filename.startswith("xl/worksheets/") else content)
     return out.getvalue()
 
 
@@ -224,29 +266,71 @@ def _read_csv(text: str) -> _Reading:
         )
         reading.problem(1, "", message)
         return reading
-    return _read_rows(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    lines = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    try:
+        return _read_rows(lines)
+    except csv.Error as error:  # a cell longer than Python's CSV reader takes (128 KiB)
+        return _refused(Problem("file", f"line {lines.line_num}", f"the CSV cannot be read: {error}"))
 
 
 def _read_xlsx(data: bytes) -> _Reading:
     from openpyxl import load_workbook  # imported here: only the sheet commands need it
 
+    unpacked = _unpacked_size(data)
+    if unpacked > MAX_XLSX_BYTES:
+        message = f"the workbook unpacks to {unpacked:,} bytes, more than the {MAX_XLSX_BYTES:,} a directory may take. {_TOO_BIG}"
+        return _refused(Problem("file", "", message))
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises several kinds for a file that is not a workbook
-        reading = _Reading()
-        reading.problems.append(Problem("file", "", f"this is not an XLSX workbook Excel can open ({error})"))
-        return reading
+        return _refused(Problem("file", "", f"this is not an XLSX workbook Excel can open ({error})"))
     try:
-        rows = [[cell_text(value) for value in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
+        if not workbook.worksheets:
+            return _refused(Problem("file", "", "the workbook has no worksheet"))
+        sheet = workbook.worksheets[0]
+        # A read-only sheet pads every row to its declared size: a size beyond the limits is refused
+        # first, and the reading is bounded as well, for a sheet that declares no size or too small
+        # a one (values beyond the limits in such a sheet are never read).
+        rows, columns = sheet.max_row or 0, sheet.max_column or 0
+        if rows > MAX_SHEET_ROWS or columns > MAX_SHEET_COLUMNS:
+            message = (
+                f"the sheet declares {rows:,} rows and {columns:,} columns; a directory sheet may have at most "
+                f"{MAX_SHEET_ROWS:,} rows (the header included) and {MAX_SHEET_COLUMNS} columns. {_TOO_BIG}"
+            )
+            return _refused(Problem("file", "", message))
+        bounded = sheet.iter_rows(max_row=MAX_SHEET_ROWS + 1, max_col=MAX_SHEET_COLUMNS + 1, values_only=True)
+        cells = [[cell_text(value) for value in row] for row in bounded]
+    except Exception as error:  # a broken part of the workbook: openpyxl raises several kinds
+        return _refused(Problem("file", "", f"the worksheet cannot be read ({error})"))
     finally:
         workbook.close()
-    return _read_rows(rows)
+    return _read_rows(cells)
+
+
+def _unpacked_size(data: bytes) -> int:
+    """Return the unpacked size of a workbook's parts as its zip declares them (0 when it is no zip: openpyxl says why).
+
+    Python's zip reader never unpacks more than a part declares, so this bounds what reading costs.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return 0
+
+
+def _refused(problem: Problem) -> _Reading:
+    reading = _Reading()
+    reading.problems.append(problem)
+    return reading
 
 
 def _read_rows(rows: Iterable[list[str]]) -> _Reading:
     reading = _Reading()
     lines = iter(rows)
     header = [cell.strip() for cell in next(lines, [])]
+    if _beyond_limits(reading, 1, header):
+        return reading
     unknown = [name for name in header if name and name not in COLUMNS]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     for name in unknown:
@@ -256,11 +340,25 @@ def _read_rows(rows: Iterable[list[str]]) -> _Reading:
     if missing:
         return reading
     for number, cells in enumerate(lines, start=2):
-        given = {name: cells[i].strip() for i, name in enumerate(header) if name in COLUMNS and i < len(cells)}
+        if _beyond_limits(reading, number, cells):
+            break
+        given = {name: unguard_formula(cells[i].strip()) for i, name in enumerate(header) if name in COLUMNS and i < len(cells)}
         row = dict.fromkeys(COLUMNS, "") | given
         if any(row.values()):
             _read_row(reading, number, row)
     return reading
+
+
+def _beyond_limits(reading: _Reading, number: int, cells: list[str]) -> bool:
+    """Return whether a row holds a value beyond the rows and columns a sheet may have, saying so."""
+    if number > MAX_SHEET_ROWS and any(cell.strip() for cell in cells):
+        message = f"the sheet goes on past row {MAX_SHEET_ROWS:,}, the most a directory sheet may have. {_TOO_BIG}"
+    elif any(cell.strip() for cell in cells[MAX_SHEET_COLUMNS:]):
+        message = f"the row has values past column {MAX_SHEET_COLUMNS}, the most a directory sheet may have. {_TOO_BIG}"
+    else:
+        return False
+    reading.problem(number, "", message)
+    return True
 
 
 def _read_row(reading: _Reading, number: int, row: dict[str, str]) -> None:
@@ -315,11 +413,15 @@ def _capacity(reading: _Reading, number: int, row: dict[str, str], channels: lis
         text = normalize(row[column])
         if not text:
             continue
-        if not text.isdigit():
-            reading.problem(number, column, f'{column} must be a whole number of sessions, like 5; got "{text}"')
-        elif int(text) or channel in channels:
+        if not _DIGITS.fullmatch(text):
+            reading.problem(number, column, f'{column} must be a whole number of sessions, like 5; got "{cut(text)}"')
+            continue
+        sessions = read_capacity_digits(text)
+        if sessions is None:  # more digits than any capacity has: validation's bound, said here
+            reading.problem(number, column, str(capacity_problem(channel, text)))
+        elif sessions or channel in channels:
             # A zero capacity on a channel the service does not take says nothing; the database keeps none.
-            yield channel, int(text)
+            yield channel, sessions
 
 
 def _phones(reading: _Reading, number: int, service_id: str, text: str) -> Iterator[PhoneRecord]:
@@ -397,7 +499,7 @@ def _rows(records: DirectoryRecords) -> Iterator[list[str]]:
             "sns_url": service.sns_url,
             "description": service.description,
         }
-        yield [cells[name] for name in COLUMNS]
+        yield [guard_formula(cells[name]) for name in COLUMNS]
 
 
 def _window(schedule: ScheduleRecord) -> tuple[tuple[str, ...], str, str]:

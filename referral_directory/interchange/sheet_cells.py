@@ -2,6 +2,14 @@
 
 Each `read_*` returns canonical values or raises ValueError with a message for the coordinator;
 each `write_*` gives back the text a `read_*` turns into the same values.
+
+Every cell also passes through one guard against spreadsheet formulas (OWASP's CSV-injection
+rule): `guard_formula` on the way out puts a single quote `'` before a text that begins with
+`=`, `+`, `-`, `@` (or their full-width forms, which Japanese Excel may read alike), a tab, a
+carriage return, or a quote `'` itself; `unguard_formula` on the way in removes a leading quote
+only when one of those same characters follows it. Every text comes back exactly as it went out,
+a name that really begins with `'` included (it goes out as `''`), and a quote a coordinator
+typed before other text (`'06`) stays.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ Window = tuple[tuple[str, ...], str, str]
 DateRange = tuple[date, date]
 
 ALL_DAY = ("00:00", "24:00")
+# What a spreadsheet may take for the start of a formula (OWASP), and the guard's own quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠", "'")
 _DAY_INDEX = {day: index for index, day in enumerate(WEEKDAYS)}
 _ENTRY_SEPARATOR = re.compile(r"[;\n]")
 _CODE_SEPARATOR = re.compile(r"[\s,、;]+")
@@ -27,6 +37,16 @@ _DATE_RANGE = re.compile(r"(?P<start>\d{4}-\d{2}-\d{2})(?:\s*/\s*(?P<end>\d{4}-\
 HOURS_EXAMPLE = '"MO-FR 09:00-17:00; SA 10:00-15:00" or "24h"'
 DATES_EXAMPLE = '"2026-12-29/2027-01-03; 2027-05-03"'
 EXTRA_EXAMPLE = '"2026-12-29/2027-01-03 MO-SU 18:00-24:00"'
+
+
+def guard_formula(text: str) -> str:
+    """Return a cell's text as a spreadsheet reads it as text, never as a formula: quoted when it begins like one."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def unguard_formula(text: str) -> str:
+    """Return the text `guard_formula` was given: a leading quote goes only when it guards a formula start (or a quote)."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 def cell_text(value: Any) -> str:
