@@ -118,6 +118,9 @@ class CaseOut(BaseModel):
     updated_at: datetime
     consent: bool = Field(description="whether the person's consent to pass their details on is recorded")
     may_refer: bool = Field(description="whether this organisation may refer or transfer the case on")
+    may_record_intake: bool = Field(description="whether this organisation may change the intake (only the holder may)")
+    may_record_consent: bool = Field(description="whether this organisation may record consent and the contact number (only the holder)")
+    may_add_notes: bool = Field(description="whether this organisation may add notes: the holder, or a receiver working the case")
     call_live: bool = Field(description="its call is on the line now, so it can be transferred")
     earlier_calls: int = Field(description="earlier calls from the same caller, recognised by pseudonym within its key's life")
     contact: str | None = Field(description="the contact number, only where consent or an exception reached this organisation")
