@@ -392,3 +392,18 @@ async def test_after_accepting_a_receiver_adds_its_own_notes_and_passes_the_case
     assert closed.status_code == 403 and "closed" in closed.json()["detail"]  # its part is finished: it reads, no longer writes
     assert (await view(chain, "tokyo", case_id))["may_add_notes"] is False
 
+
+async def test_a_case_takes_no_more_topics_than_there_are_and_no_body_beyond_the_limit(chain: Running) -> None:
+    case_id = await open_case(chain)
+    path = f"/api/cases/{case_id}"
+    flood = await as_(chain, "national", "PATCH", path, json={"topics": ["life"] * 500_000})  # 3.5 MB, as in the probe
+    assert flood.status_code == 413 and "1 MiB" in flood.json()["detail"]
+    many = await as_(chain, "national", "PATCH", path, json={"topics": ["life"] * 100_000, "risk_level": "high"})  # under 1 MiB
+    assert many.status_code == 422 and len(many.content) < 1000, len(many.content)
+    (problem,) = many.json()["detail"]
+    assert problem["loc"] == ["body", "topics"] and "at most 9 items" in problem["msg"]
+    assert (await view(chain, "national", case_id))["topics"] == ["general"]  # nothing of either was stored
+    headers = chain.staff["national"] | {"content-type": "application/json"}
+    surrogate = await chain.client.post(f"{path}/notes", content=b'{"text": "\\ud800"}', headers=headers)  # a lone surrogate
+    assert surrogate.status_code == 422 and surrogate.json()["detail"][0]["loc"] == ["body", "text"]
+    assert (await view(chain, "national", case_id))["notes"] == []
