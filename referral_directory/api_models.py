@@ -8,7 +8,21 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from referral_directory.records import MAX_CAPACITY
+from referral_directory.records import CHANNELS, MAX_CAPACITY, TOPICS, WEEKDAYS
+
+# How much a coordinator can send, written once. Generous for real directories (every municipality and
+# ward of Japan fits in one service's areas), small enough that nobody can fill the database or every
+# staff member's lists with one request.
+NAME_MAX = 200  # characters of an organisation's or a service's name
+DESCRIPTION_MAX = 4000  # characters of an organisation's or a service's description
+LABEL_MAX = 200  # characters of the description of a line, of opening hours or of a closure
+EMAIL_MAX = 254  # characters of an e-mail address (RFC 5321's longest path)
+URL_MAX = 2000  # characters of a web address
+ID_MAX = 36  # characters of a directory id (a UUID)
+PHONE_NUMBER_MAX = 20  # characters of a number in E.164 (at most 16) with room to spare
+AREAS_MAX = 2000  # areas of one service: more than every prefecture, municipality and ward of Japan
+PHONES_MAX = 50  # phone lines of one service
+SCHEDULES_MAX = 200  # opening hours, extra hours and closures of one service
 
 Topic = Literal["life", "mind", "crisis", "violence", "family", "youth", "sogi", "foreign", "general"]
 ChannelName = Literal["voice", "sns"]
@@ -20,23 +34,34 @@ LgCode = Annotated[
 ]
 
 
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
+Label = Annotated[str, Field(max_length=LABEL_MAX)]
+Email = Annotated[str, Field(max_length=EMAIL_MAX)]
+Url = Annotated[str, Field(max_length=URL_MAX)]
+Id = Annotated[str, Field(max_length=ID_MAX)]
+Topics = Annotated[list[Topic], Field(min_length=1, max_length=len(TOPICS))]
+Channels = Annotated[list[ChannelName], Field(min_length=1, max_length=len(CHANNELS))]
+Areas = Annotated[list[LgCode], Field(min_length=1, max_length=AREAS_MAX)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class OrganizationIn(_Strict):
     id: uuid.UUID | None = None
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
-    email: str = ""
-    website: str = ""
+    name: Name
+    description: Description = ""
+    email: Email = ""
+    website: Url = ""
 
 
 class OrganizationPatch(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    description: str | None = None
-    email: str | None = None
-    website: str | None = None
+    name: Name | None = None
+    description: Description | None = None
+    email: Email | None = None
+    website: Url | None = None
 
 
 class OrganizationOut(BaseModel):
@@ -48,63 +73,72 @@ class OrganizationOut(BaseModel):
 
 
 class PhoneIn(_Strict):
-    number: Annotated[str, Field(examples=["+81312345678"], description="E.164")]
-    description: str = ""
+    number: Annotated[str, Field(max_length=PHONE_NUMBER_MAX, examples=["+81312345678"], description="E.164")]
+    description: Label = ""
 
 
-class PhoneOut(PhoneIn):
+class PhoneOut(BaseModel):  # not PhoneIn's bounds: an answer shows what is stored, whatever a file brought in
     id: str
+    number: str
+    description: str = ""
 
 
 class ScheduleIn(_Strict):
     kind: Literal["weekly", "open", "closed"] = "weekly"
-    byday: list[Day] = []
+    byday: Annotated[list[Day], Field(max_length=len(WEEKDAYS))] = []
     opens_at: HHMM | None = None
     closes_at: HHMM | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    description: Label = ""
+
+
+class ScheduleOut(BaseModel):  # not ScheduleIn's bounds, as for PhoneOut
+    id: str
+    kind: Literal["weekly", "open", "closed"] = "weekly"
+    byday: list[Day] = []
+    opens_at: str | None = None
+    closes_at: str | None = None
     valid_from: date | None = None
     valid_to: date | None = None
     description: str = ""
 
 
-class ScheduleOut(ScheduleIn):
-    id: str
-
-
 class ClosureIn(_Strict):
     valid_from: date
     valid_to: date
-    description: str = Field(default="", examples=["年末年始"])
+    description: Annotated[str, Field(max_length=LABEL_MAX, examples=["年末年始"])] = ""
 
 
 class ServiceIn(_Strict):
     id: uuid.UUID | None = None
-    organization_id: str
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    organization_id: Id
+    name: Name
     tier: TierName
-    topics: Annotated[list[Topic], Field(min_length=1)]
-    channels: Annotated[list[ChannelName], Field(min_length=1)]
+    topics: Topics
+    channels: Channels
     capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=MAX_CAPACITY)]] = {}
-    areas: Annotated[list[LgCode], Field(min_length=1)]
+    areas: Areas
     holidays: Literal["closed", "open"] = "closed"
     status: Literal["active", "inactive", "defunct", "temporarily closed"] = "active"
-    description: str = ""
-    sns_url: str = ""
-    phones: list[PhoneIn] = []
-    schedules: list[ScheduleIn] = []
+    description: Description = ""
+    sns_url: Url = ""
+    phones: Annotated[list[PhoneIn], Field(max_length=PHONES_MAX)] = []
+    schedules: Annotated[list[ScheduleIn], Field(max_length=SCHEDULES_MAX)] = []
 
 
 class ServicePatch(_Strict):
-    organization_id: str | None = None
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    organization_id: Id | None = None
+    name: Name | None = None
     tier: TierName | None = None
-    topics: Annotated[list[Topic], Field(min_length=1)] | None = None
-    channels: Annotated[list[ChannelName], Field(min_length=1)] | None = None
+    topics: Topics | None = None
+    channels: Channels | None = None
     capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=MAX_CAPACITY)]] | None = None
-    areas: Annotated[list[LgCode], Field(min_length=1)] | None = None
+    areas: Areas | None = None
     holidays: Literal["closed", "open"] | None = None
     status: Literal["active", "inactive", "defunct", "temporarily closed"] | None = None
-    description: str | None = None
-    sns_url: str | None = None
+    description: Description | None = None
+    sns_url: Url | None = None
 
 
 class ServiceOut(BaseModel):

@@ -20,7 +20,7 @@ from referral_directory import api as directory_api
 from referral_directory.errors import TsunaguError
 from referral_directory.regions import Regions
 from referral_directory.storage import db
-from routing import preview, web
+from routing import preview, request_limits, web
 from routing.cases import api as cases_api
 from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
 from routing.contacts import reconciler
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         version="0.1.0",
         lifespan=lifespan,
     )
+    request_limits.install(app)  # innermost: bounded bodies and brief 422s for everything but the webhooks, which bound their own
     app.add_middleware(TwilioWebhooks)  # inside RequestContext: webhooks get request ids and log lines too
     app.add_middleware(RequestContext)
     app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]  # Starlette types handlers for any Exception

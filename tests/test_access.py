@@ -14,9 +14,13 @@ OWN, OTHER, THIRD = "org-own", "org-other", "org-third"
 TOKYO, CHIYODA, OSAKA_CITY = "130001", "131016", "271004"
 
 TARGETS = {
-    "case held by own org": CaseScope(holder=OWN),
-    "case referred to own org": CaseScope(holder=OTHER, referred_to=frozenset({OWN})),
-    "case of another chain": CaseScope(holder=OTHER, referred_to=frozenset({THIRD})),
+    "case held by own org": CaseScope(holder=OWN, proposed_to=frozenset({OTHER})),
+    "case referred to own org, not yet accepted": CaseScope(holder=OTHER, proposed_to=frozenset({OWN})),
+    "case accepted by own org": CaseScope(holder=OTHER, working=frozenset({OWN})),
+    "case whose referral own org closed": CaseScope(holder=OTHER, finished=frozenset({OWN})),
+    "case of another chain": CaseScope(
+        holder=OTHER, proposed_to=frozenset({THIRD}), working=frozenset({THIRD}), finished=frozenset({THIRD})
+    ),
     "referral to own org": ReferralScope(receiver=OWN),
     "referral to another org": ReferralScope(receiver=OTHER),
     "stats of own org": StatsScope(organization=OWN),
@@ -27,17 +31,17 @@ TARGETS = {
     "a service of another region": ServiceScope(make_service(areas=(OSAKA_CITY,))),
     "nothing": None,
 }
-CASES = ["case held by own org", "case referred to own org"]
+# The holder does everything with its case; a receiver reads it from the moment it is proposed, works it
+# (its own notes, passing it on) once accepted, and never changes the holder's intake or consent record.
+CASE_WORK = {
+    *{(a, "case held by own org") for a in (Action.READ_CASE, Action.RECORD_INTAKE, Action.RECORD_CONSENT, Action.ADD_NOTE, Action.REFER)},
+    (Action.READ_CASE, "case referred to own org, not yet accepted"),
+    *{(a, "case accepted by own org") for a in (Action.READ_CASE, Action.ADD_NOTE, Action.REFER)},
+    (Action.READ_CASE, "case whose referral own org closed"),
+}
 ALLOWED = {
-    Role.COUNSELLOR: {
-        *{(a, t) for a in (Action.READ_CASE, Action.UPDATE_CASE, Action.REFER, Action.RECORD_EXCEPTION) for t in CASES},
-        (Action.ANSWER_REFERRAL, "referral to own org"),
-    },
-    Role.SUPERVISOR: {
-        *{(a, t) for a in (Action.READ_CASE, Action.UPDATE_CASE, Action.REFER, Action.RECORD_EXCEPTION) for t in CASES},
-        (Action.ANSWER_REFERRAL, "referral to own org"),
-        (Action.READ_STATS, "stats of own org"),
-    },
+    Role.COUNSELLOR: {*CASE_WORK, (Action.ANSWER_REFERRAL, "referral to own org")},
+    Role.SUPERVISOR: {*CASE_WORK, (Action.ANSWER_REFERRAL, "referral to own org"), (Action.READ_STATS, "stats of own org")},
     Role.COORDINATOR: {
         (Action.READ_STATS, "stats of a municipality in own region"),
         *{(Action.CHANGE_DIRECTORY, t) for t in TARGETS if t != "a service of another region"},  # other targets: no region to check
@@ -68,4 +72,30 @@ def test_every_decision_gives_a_reason(regions) -> None:
 
 def test_a_counsellor_without_an_organisation_reaches_no_case() -> None:
     lost = Staff(id="s", name="n", role=Role.COUNSELLOR, organization_id=None, regions=())
-    assert not decide(lost, Action.READ_CASE, CaseScope(holder=OWN, referred_to=frozenset({OTHER})))
+    assert not decide(lost, Action.READ_CASE, CaseScope(holder=OWN, working=frozenset({OTHER})))
+
+
+@pytest.mark.parametrize(
+    ("target", "pending"),
+    [
+        ("case referred to own org, not yet accepted", {Action.ADD_NOTE, Action.REFER}),  # accepting opens these
+        ("case whose referral own org closed", set()),  # finished: nothing opens again
+        ("case accepted by own org", set()),  # the holder's record stays the holder's
+    ],
+)
+def test_a_refusal_waits_for_accepting_only_where_accepting_would_allow_it(target: str, pending: set[Action]) -> None:
+    refused = {a: decide(staff(Role.COUNSELLOR), a, TARGETS[target]) for a in Action}
+    assert {a for a, decision in refused.items() if not decision and decision.pending} == pending
+    for action in (Action.RECORD_INTAKE, Action.RECORD_CONSENT):
+        assert not refused[action].pending and "holding the case" in refused[action].reason
+
+
+def test_an_organisation_both_holding_and_receiving_its_case_is_its_holder() -> None:
+    returned = CaseScope(holder=OWN, proposed_to=frozenset({OWN}), finished=frozenset({OWN}))  # a transfer came back, say
+    assert all(decide(staff(Role.COUNSELLOR), a, returned) for a in (Action.RECORD_INTAKE, Action.RECORD_CONSENT, Action.ADD_NOTE))
+
+
+def test_a_closed_referral_and_a_new_one_waiting_read_as_waiting() -> None:
+    again = CaseScope(holder=OTHER, proposed_to=frozenset({OWN}), finished=frozenset({OWN}))
+    decision = decide(staff(Role.COUNSELLOR), Action.ADD_NOTE, again)
+    assert not decision and decision.pending and "accept the referral first" in decision.reason

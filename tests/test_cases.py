@@ -328,3 +328,85 @@ async def test_auditors_read_the_exception_report_and_check_the_chain(chain: Run
     assert (await as_(chain, "national", "GET", "/api/audit/exceptions")).status_code == 403
     checked = (await chain.client.get("/api/audit/verify", headers=auditor)).json()
     assert checked["intact"] and checked["events"] >= 4
+
+
+async def holder_set_up(running: Running) -> tuple[str, dict]:
+    """A case at the national window with its intake, a note and the person's consent, referred to Tokyo sharing nothing."""
+    case_id = await open_case(running)
+    intake = {"topics": ["mind", "general"], "risk_level": "medium", "age_band": "30-49"}
+    assert (await as_(running, "national", "PATCH", f"/api/cases/{case_id}", json=intake)).status_code == 200
+    assert (await as_(running, "national", "POST", f"/api/cases/{case_id}/notes", json={"text": CANARY_NOTE})).status_code == 201
+    assert (await as_(running, "national", "POST", f"/api/cases/{case_id}/consent", json={"contact": CANARY_PHONE})).status_code == 200
+    return case_id, await refer(running, "national", case_id, TOKYO)
+
+
+def holders_record(case: dict) -> tuple:
+    return (case["topics"], case["risk_level"], case["age_band"], case["contact"], case["consent"], [n["text"] for n in case["notes"]])
+
+
+HOLDERS_RECORD = (["mind", "general"], "medium", "30-49", "+819087654321", True, [CANARY_NOTE])
+
+
+async def test_a_receiver_changes_nothing_of_the_holders_case_before_accepting(chain: Running) -> None:
+    case_id, _ = await holder_set_up(chain)
+    tokyo_view = await view(chain, "tokyo", case_id)
+    assert tokyo_view["contact"] is None and tokyo_view["notes"] == []  # it reads the anonymous intake, to decide
+
+    intake = await as_(chain, "tokyo", "PATCH", f"/api/cases/{case_id}", json={"risk_level": "low", "topics": ["life"]})
+    consent = await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/consent", json={"contact": "090-1111-2222"})
+    note = await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/notes", json={"text": "東京都のメモ"})
+    assert (intake.status_code, consent.status_code) == (403, 403)  # the holder's record, whatever the referral's state
+    assert "holding the case" in intake.json()["detail"] and "holding the case" in consent.json()["detail"]
+    assert note.status_code == 409 and "accept the referral first" in note.json()["detail"]  # possible once accepted
+
+    national_view = await view(chain, "national", case_id)
+    assert holders_record(national_view) == HOLDERS_RECORD
+    async with chain.runtime.sessions() as session:
+        actions = (await session.execute(select(AuditEvent.action))).scalars().all()
+    assert (actions.count("case.update"), actions.count("case.consent"), actions.count("case.note")) == (1, 1, 1)  # the holder's
+    may = ("may_record_intake", "may_record_consent", "may_add_notes", "may_refer")  # what each is offered
+    assert [tokyo_view.get(k) for k in may] == [False] * 4 and [national_view.get(k) for k in may] == [True] * 4
+
+
+async def test_after_accepting_a_receiver_adds_its_own_notes_and_passes_the_case_on_but_the_record_stays_the_holders(
+    chain: Running,
+) -> None:
+    case_id, referral = await holder_set_up(chain)
+    await answer(chain, "tokyo", referral, "accepted")
+    note = await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/notes", json={"text": "東京都のメモ"})
+    assert note.status_code == 201
+    intake = await as_(chain, "tokyo", "PATCH", f"/api/cases/{case_id}", json={"risk_level": "high"})
+    consent = await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/consent", json={"contact": "090-1111-2222"})
+    assert (intake.status_code, consent.status_code) == (403, 403)
+    tokyo_view = await view(chain, "tokyo", case_id)
+    assert [tokyo_view.get(k) for k in ("may_add_notes", "may_refer", "may_record_intake", "may_record_consent")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [n["text"] for n in (await view(chain, "tokyo", case_id))["notes"]] == ["東京都のメモ"]  # its own, and only its own
+    assert holders_record(await view(chain, "national", case_id)) == HOLDERS_RECORD  # the receiver's note stays with it too
+
+    onward = await refer(chain, "tokyo", case_id, CHIYODA)
+    assert onward["from_org"] == TOKYO_ORG
+    await answer(chain, "tokyo", referral, "closed", outcome="referred_on")
+    closed = await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/notes", json={"text": "もう一つ"})
+    assert closed.status_code == 403 and "closed" in closed.json()["detail"]  # its part is finished: it reads, no longer writes
+    assert (await view(chain, "tokyo", case_id))["may_add_notes"] is False
+
+
+async def test_a_case_takes_no_more_topics_than_there_are_and_no_body_beyond_the_limit(chain: Running) -> None:
+    case_id = await open_case(chain)
+    path = f"/api/cases/{case_id}"
+    flood = await as_(chain, "national", "PATCH", path, json={"topics": ["life"] * 500_000})  # 3.5 MB, as in the probe
+    assert flood.status_code == 413 and "1 MiB" in flood.json()["detail"]
+    many = await as_(chain, "national", "PATCH", path, json={"topics": ["life"] * 100_000, "risk_level": "high"})  # under 1 MiB
+    assert many.status_code == 422 and len(many.content) < 1000, len(many.content)
+    (problem,) = many.json()["detail"]
+    assert problem["loc"] == ["body", "topics"] and "at most 9 items" in problem["msg"]
+    assert (await view(chain, "national", case_id))["topics"] == ["general"]  # nothing of either was stored
+    headers = chain.staff["national"] | {"content-type": "application/json"}
+    surrogate = await chain.client.post(f"{path}/notes", content=b'{"text": "\\ud800"}', headers=headers)  # a lone surrogate
+    assert surrogate.status_code == 422 and surrogate.json()["detail"][0]["loc"] == ["body", "text"]
+    assert (await view(chain, "national", case_id))["notes"] == []

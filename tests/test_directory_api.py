@@ -147,6 +147,19 @@ async def test_tokyo_coordinator_cannot_touch_an_osaka_service(api) -> None:
         ({"organization_id": "0b6c5e6e-8a1f-4f5e-9d43-2f6f8f1c2a77"}, "organization_id", "neither in this file nor in the directory"),
         ({"tier": "village"}, "tier", "'national'"),
         ({"unexpected": 1}, "unexpected", "Extra inputs"),
+        # Every field is bounded: nobody fills the database, or every staff member's lists, with one request.
+        ({"description": "説" * 4001}, "description", "at most 4000 characters"),
+        ({"name": "名" * 201}, "name", "at most 200 characters"),
+        ({"sns_url": "https://sns.example.jp/" + "q" * 2000}, "sns_url", "at most 2000 characters"),
+        ({"organization_id": "o" * 37}, "organization_id", "at most 36 characters"),
+        ({"topics": ["life"] * 10}, "topics", "at most 9 items"),
+        ({"channels": ["voice"] * 3}, "channels", "at most 2 items"),
+        ({"areas": ["131130"] * 2001}, "areas", "at most 2000 items"),
+        ({"phones": [{"number": "+81312345678"}] * 51}, "phones", "at most 50 items"),
+        ({"phones": [{"number": "+81312345678", "description": "線" * 201}]}, "description", "at most 200 characters"),
+        ({"phones": [{"number": "+8131234567812345678901"}]}, "number", "at most 20 characters"),
+        ({"schedules": [{"byday": ["MO"] * 8, "opens_at": "09:00", "closes_at": "17:00"}]}, "byday", "at most 7 items"),
+        ({"schedules": [{"byday": ["MO"], "opens_at": "09:00", "closes_at": "17:00"}] * 201}, "schedules", "at most 200 items"),
     ],
 )
 async def test_invalid_fields_get_422_with_a_precise_message_and_nothing_is_stored(api, overrides, where, message) -> None:
@@ -300,3 +313,69 @@ async def test_a_change_stored_while_redis_is_away_is_reported_stored_and_reache
     assert response.status_code == 201
     stored = (await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)).json()
     assert len(stored["phones"]) == 2
+
+
+TEN_MIB = 10 * 1024 * 1024
+
+
+async def organisations(api) -> list[dict]:
+    response = await api.client.get("/api/directory/organizations", headers=api.tokyo)
+    assert response.status_code == 200
+    return response.json()
+
+
+async def test_a_body_larger_than_the_limit_is_refused_with_413_and_nothing_is_stored(api) -> None:
+    before = await organisations(api)
+    huge = await api.client.post("/api/directory/organizations", json={"name": "NPO", "description": "x" * TEN_MIB}, headers=api.tokyo)
+    assert huge.status_code == 413 and "1 MiB" in huge.json()["detail"] and len(huge.content) < 500
+
+    async def chunks():  # no Content-Length: the body streams, and is refused once it passes the limit
+        yield b'{"name": "NPO", "description": "'
+        for _ in range(11):
+            yield b"x" * (1024 * 1024)
+        yield b'"}'
+
+    streamed = await api.client.patch(
+        f"/api/directory/organizations/{TOKYO_ORG}", content=chunks(), headers=api.tokyo | {"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413 and "1 MiB" in streamed.json()["detail"]
+    assert await organisations(api) == before
+
+    fits = await api.client.post("/api/directory/organizations", json={"name": "NPO", "description": "説明" * 100}, headers=api.tokyo)
+    assert fits.status_code == 201 and fits.json()["description"] == "説明" * 100  # a body under the limit arrives whole
+
+
+async def test_a_422_is_small_whatever_was_sent(api) -> None:
+    before = await organisations(api)
+    long_text = await api.client.post(
+        "/api/directory/organizations", json={"name": "NPO", "description": "y" * 1_000_000}, headers=api.tokyo
+    )
+    assert long_text.status_code == 422 and len(long_text.content) < 1000, len(long_text.content)
+    (problem,) = long_text.json()["detail"]
+    assert problem["loc"] == ["body", "description"] and "at most 4000 characters" in problem["msg"]
+    assert problem["input"].startswith("yyy") and "1000000 characters" in problem["input"]  # a preview, and how long it was
+
+    many = await api.client.post("/api/directory/services", json=service_body("渋谷区 相談", ["1"] * 2000, TOKYO_ORG), headers=api.tokyo)
+    assert many.status_code == 422 and len(many.content) < 10_000, len(many.content)  # 2,000 problems, one per area
+    listed = many.json()["detail"]
+    assert [p["loc"] for p in listed[:2]] == [["body", "areas", 0], ["body", "areas", 1]]
+    assert "1980 more problem(s)" in listed[-1]["msg"]  # listed up to a point, the rest counted
+
+    wrong_key = await api.client.post("/api/directory/organizations", json={"name": "NPO", "k" * 100_000: 1}, headers=api.tokyo)
+    assert wrong_key.status_code == 422 and len(wrong_key.content) < 1000 and "Extra inputs" in wrong_key.text
+    assert await organisations(api) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "\\ud800"}',  # a lone surrogate in a value
+        b'{"name": "NPO", "\\ud800": 1}',  # and in a key, which a 422 names as where the problem is
+        b'{"name": "NPO", "description": NaN}',  # Python's JSON reads NaN; a 422 must not try to write it back
+    ],
+)
+async def test_text_that_cannot_be_written_back_gets_a_clean_4xx(api, body: bytes) -> None:
+    before = await organisations(api)
+    response = await api.client.post("/api/directory/organizations", content=body, headers=api.tokyo | {"content-type": "application/json"})
+    assert 400 <= response.status_code < 500 and response.json()["detail"], response.text
+    assert await organisations(api) == before

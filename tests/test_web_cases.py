@@ -433,3 +433,36 @@ async def test_a_call_on_the_line_can_be_transferred_from_the_case_page(tmp_path
                 assert [u["CallSid"] for u in fake.updates] == [call.sid]
                 again = await post(client, f"/cases/{quiet_case}/transfer", csrf, to_service=TOKYO.id, share="none")
                 assert again.status_code == 409 and "いまこちらの窓口につながっていません" in again.text
+
+
+def forms(page: httpx.Response) -> set[str]:
+    """The case page's change forms on offer, by what they change."""
+    return set(re.findall(r'<form method="post" action="/cases/[^/"]+/(intake|notes|consent)"', page.text))
+
+
+async def test_a_receiving_window_is_offered_only_the_forms_it_may_use(windows: Running) -> None:
+    case_id = await open_case(windows)
+    here = f"/cases/{case_id}"
+    await api(windows, "national", "PATCH", f"/api/cases/{case_id}", json={"topics": ["mind"], "risk_level": "high"})
+    referral = (await api(windows, "national", "POST", f"/api/cases/{case_id}/referrals", json={"to_service": TOKYO.id})).json()
+    async with signed_in_as(windows, "national") as (client, _):
+        assert forms(await client.get(here)) == {"intake", "notes", "consent"}  # the holder's case: every form
+
+    async with signed_in_as(windows, "tokyo") as (client, csrf):
+        before = await client.get(here)
+        assert forms(before) == set()  # not accepted yet: it reads, to decide
+        intake = section(before, "intake")
+        assert "こころ・人間関係" in intake and "高い" in intake and "受け付けた窓口が記録します" in intake  # shown, not editable
+        refused = await post(client, f"{here}/intake", csrf, risk_level="low")  # a form it was not offered
+        assert refused.status_code == 403 and "高い" in section(refused, "intake") and "メモに書いてください" in refused.text
+
+        await done(
+            client, await post(client, f"/referrals/{referral['id']}/status", csrf, status="accepted", back="case", case_id=case_id), here
+        )
+        after = await client.get(here)
+        assert forms(after) == {"notes"}  # its own notes; the intake and the consent stay the holder's
+        assert "受け付けた窓口が記録します" in section(after, "consent")
+        page = await done(client, await post(client, f"{here}/notes", csrf, text="東京都のメモ"), here)
+        assert "東京都のメモ" in section(page, "notes")
+    stored = await case_json(windows, "national", case_id)
+    assert (stored["topics"], stored["risk_level"], [n["text"] for n in stored["notes"]]) == (["mind"], "high", [])

@@ -4,8 +4,13 @@ Every access decision of the case and referral API goes through `decide`, so tha
 policy can be read here and tested as one matrix (role × action × own/other organisation or
 region). The rule is need-to-know (docs/design.md, "Who sees what"):
 
-- a counsellor works the cases held by their organisation and those referred to it (until the
-  referral is declined or expires), and answers referrals made to their organisation;
+- a counsellor works the cases held by their organisation, and answers referrals made to it;
+- a case referred to their organisation they may read from the moment it is proposed (to decide
+  whether to accept it) until the referral is declined or expires; once their organisation has
+  accepted it, and until it closes the referral, they work it too: they add their own notes and
+  may pass it on. The shared record stays the holder's: only the organisation holding the case
+  changes its intake (topics, age band, risk) and records the person's consent and contact
+  number, which a receiver may not even be able to read;
 - a supervisor (an organisation's lead) does the same, and sees their organisation's statistics;
 - a coordinator sees statistics for their regions, never a case;
 - an auditor reads the audit log and the life-safety exception report, never a case's content;
@@ -28,25 +33,37 @@ from referral_directory.staff.accounts import Role, Staff, area_within, may_chan
 
 class Action(StrEnum):
     READ_CASE = "case.read"
-    UPDATE_CASE = "case.update"  # intake: topics, age band, risk, note
-    REFER = "case.refer"  # propose a referral, or transfer the live call
-    RECORD_EXCEPTION = "case.exception"  # a life-safety exception to share without consent
+    RECORD_INTAKE = "case.intake"  # topics, age band, risk level: the holder's assessment
+    RECORD_CONSENT = "case.consent"  # the person's consent, with the contact number they gave
+    ADD_NOTE = "case.note"  # a note of the staff member's own organisation
+    REFER = "case.refer"  # propose a referral (with a life-safety exception, if need be), or transfer the live call
     ANSWER_REFERRAL = "referral.answer"  # accept, decline, contacted, close
     READ_STATS = "stats.read"
     READ_AUDIT = "audit.read"
     CHANGE_DIRECTORY = "directory.change"  # organisations, services, lines, hours
 
 
-CASE_ACTIONS = frozenset({Action.READ_CASE, Action.UPDATE_CASE, Action.REFER, Action.RECORD_EXCEPTION})
+RECEIVER_WORK = frozenset({Action.READ_CASE, Action.ADD_NOTE, Action.REFER})  # what a receiver that accepted the case does too
+HOLDER_ONLY = {  # what only the holder does, and why, in words a receiver can act on
+    Action.RECORD_INTAKE: "the intake is the record of the organisation holding the case: write what your organisation found in a note",
+    Action.RECORD_CONSENT: "the person's consent and contact number are recorded by the organisation holding the case",
+}
+CASE_ACTIONS = RECEIVER_WORK | frozenset(HOLDER_ONLY)
 CASE_WORKERS = frozenset({Role.COUNSELLOR, Role.SUPERVISOR})
 
 
 @dataclass(frozen=True)
 class CaseScope:
-    """What the policy needs to know about a case: who holds it and who it was passed on to."""
+    """What the policy needs to know about a case: who holds it and where each referral of it stands.
+
+    An organisation may appear in several sets (a referral closed, and a later one proposed).
+    Declined and expired referrals give nothing, so they are in none of them.
+    """
 
     holder: str  # organisation id
-    referred_to: frozenset[str] = frozenset()  # organisations with a live or finished (not declined, not expired) referral
+    proposed_to: frozenset[str] = frozenset()  # a referral waits for their answer: they may read, to decide
+    working: frozenset[str] = frozenset()  # they accepted a referral (accepted or contacted): they work the case
+    finished: frozenset[str] = frozenset()  # they closed their referral: they may still read it
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class ServiceScope:
 class Decision:
     allowed: bool
     reason: str
+    pending: bool = False  # refused only until the organisation accepts the referral made to it
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -85,13 +103,14 @@ def decide(
     *,
     regions: Regions | None = None,
 ) -> Decision:
-    """Return whether `staff` may do `action` on `target`, and why (the reason is for logs and audits, not for callers)."""
+    """Return whether `staff` may do `action` on `target`, and why.
+
+    The reason is for logs and audits; a caller reads it only about a case they may read anyway.
+    """
     if action in CASE_ACTIONS:
         if staff.role not in CASE_WORKERS or not isinstance(target, CaseScope):
             return Decision(False, f"a {staff.role.value} does not work cases")
-        if staff.organization_id == target.holder or staff.organization_id in target.referred_to:
-            return Decision(True, "the case is held by, or referred to, their organisation")
-        return Decision(False, "the case is outside their organisation's chain")
+        return _case(staff.organization_id, action, target)
     if action is Action.ANSWER_REFERRAL:
         if staff.role in CASE_WORKERS and isinstance(target, ReferralScope) and staff.organization_id == target.receiver:
             return Decision(True, "the referral was made to their organisation")
@@ -105,6 +124,22 @@ def decide(
             return Decision(True, "auditors and admins read the audit log")
         return Decision(False, "only auditors and admins read the audit log")
     return Decision(False, f"unknown action {action}")
+
+
+def _case(org: str | None, action: Action, case: CaseScope) -> Decision:
+    if org is not None and org == case.holder:
+        return Decision(True, "their organisation holds the case")
+    if org is None or org not in case.proposed_to | case.working | case.finished:
+        return Decision(False, "the case is outside their organisation's chain")
+    if action is Action.READ_CASE:
+        return Decision(True, "the case was referred to their organisation")
+    if action in HOLDER_ONLY:
+        return Decision(False, HOLDER_ONLY[action])
+    if org in case.working:
+        return Decision(True, "their organisation accepted the referral and works the case")
+    if org in case.proposed_to:
+        return Decision(False, "accept the referral first: a window works the case once it has accepted it", pending=True)
+    return Decision(False, "their organisation's referral is closed: the case is there to read, no longer to work")
 
 
 def _directory(staff: Staff, target: object, regions: Regions | None) -> Decision:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from referral_directory.errors import NotFound
+from referral_directory.errors import Conflict, Forbidden, NotFound
 from referral_directory.hours import is_open_at, next_opening
 from referral_directory.snapshot import Snapshot
 from referral_directory.staff import audit
@@ -78,8 +78,14 @@ def suggest(
 
 
 def scope_of(case: Case, referrals: Sequence[Referral]) -> CaseScope:
-    """Return who may work a case: its holder, and every organisation it was referred to (not declined, not expired)."""
-    return CaseScope(holder=case.holder_org, referred_to=frozenset(r.to_org for r in referrals if r.status in LIVE_FOR_RECEIVER))
+    """Return what the access policy needs of a case: its holder, and where each referral of it stands."""
+
+    def receivers(*statuses: Status) -> frozenset[str]:
+        return frozenset(r.to_org for r in referrals if r.status in statuses)
+
+    return CaseScope(
+        holder=case.holder_org, proposed_to=receivers(Status.PROPOSED), working=receivers(*WORKING), finished=receivers(Status.CLOSED)
+    )
 
 
 def shared_with(org: str, case: Case, referrals: Sequence[Referral]) -> bool:
@@ -117,11 +123,6 @@ def _upstream(org: str, case: Case, referrals: Sequence[Referral]) -> set[str]:
     return found | {case.holder_org}
 
 
-def may_pass_on(org: str, case: Case, referrals: Sequence[Referral]) -> bool:
-    """Whether an organisation may refer or transfer the case on: its holder, or a receiver that accepted it."""
-    return org == case.holder_org or any(r.to_org == org and Status(r.status) in WORKING for r in referrals)
-
-
 def referral_deadline(snapshot: Snapshot, service_id: str, made_at: datetime, open_hours: float) -> datetime | None:
     """Return when a referral to a service falls due, counted in that service's opening hours."""
     entry = snapshot.services[service_id]
@@ -142,12 +143,22 @@ async def case_with_chain(session: AsyncSession, case_id: str) -> tuple[Case, li
 
 
 async def case_for(session: AsyncSession, staff: Staff, case_id: str, action: Action) -> tuple[Case, list[Referral]]:
-    """Return a case the staff member may act on, with its chain; 404 for a case outside their chain, as for no case at all."""
+    """Return a case the staff member may do `action` on, with its chain.
+
+    A case outside their chain is NotFound, as for no case at all. On a case they may read, a
+    refused action says why: Conflict while it waits for their organisation to accept the
+    referral, Forbidden when it is the holder's alone or their organisation's part is over.
+    """
     found = await case_with_chain(session, case_id)
-    if found is None or not decide(staff, action, scope_of(*found)):
-        if found is not None:
-            log.warning("case_access_refused", staff=staff.id, action=action.value)
+    if found is None:
         raise NotFound(f"no case {case_id} among the cases at your organisation")
+    scope = scope_of(*found)
+    decision = decide(staff, action, scope)
+    if not decision:
+        log.warning("case_access_refused", staff=staff.id, action=action.value, reason=decision.reason)
+        if action is Action.READ_CASE or not decide(staff, Action.READ_CASE, scope):
+            raise NotFound(f"no case {case_id} among the cases at your organisation")
+        raise (Conflict if decision.pending else Forbidden)(decision.reason)
     return found
 
 

@@ -12,9 +12,16 @@ from typing import Literal
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator
 
-from referral_directory.records import TopicCode
+from referral_directory.records import TOPICS, TopicCode
 from routing.cases.handoff import OUTCOMES, Status
 from routing.cases.rules import SHARES
+
+# How much a counsellor can send, written once: a note is a page, reasons are a few lines; ids and numbers are short.
+NOTE_MAX = 4000  # characters of a note
+EXCEPTION_REASON_MAX = 1000  # characters of why a life-safety exception was made
+DECLINE_REASON_MAX = 200  # characters of why a referral was declined
+CONTACT_MAX = 32  # characters of a phone number as typed (090-1234-5678, +81 90 1234 5678)
+SERVICE_ID_MAX = 36  # a directory id (a UUID)
 
 AGE_BANDS = ("under18", "18-29", "30-49", "50-64", "65plus", "unknown")
 RISK_LEVELS = ("low", "medium", "high", "imminent")
@@ -36,17 +43,17 @@ class CaseIn(BaseModel):
 
 
 class IntakeIn(BaseModel):
-    topics: list[Topic] | None = None
+    topics: list[Topic] | None = Field(default=None, max_length=len(TOPICS))
     age_band: AgeBand | None = None
     risk_level: RiskLevel | None = None
 
 
 class NoteIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=NOTE_MAX)
 
 
 class ConsentIn(BaseModel):
-    contact: str = Field(description="the phone number the person agreed to be contacted at")
+    contact: str = Field(max_length=CONTACT_MAX, description="the phone number the person agreed to be contacted at")
 
     @field_validator("contact")
     @classmethod
@@ -61,14 +68,16 @@ class ConsentIn(BaseModel):
 
 
 class ReferralIn(BaseModel):
-    to_service: str
+    to_service: str = Field(max_length=SERVICE_ID_MAX)
     share: Share = "none"
-    exception_reason: str | None = Field(default=None, max_length=1000, description="why a life was at risk (share=exception)")
+    exception_reason: str | None = Field(
+        default=None, max_length=EXCEPTION_REASON_MAX, description="why a life was at risk (share=exception)"
+    )
 
 
 class ReferralStep(BaseModel):
     status: Literal["accepted", "declined", "contacted", "closed"]
-    reason: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=DECLINE_REASON_MAX)
     outcome: Outcome | None = None
 
 
@@ -118,6 +127,9 @@ class CaseOut(BaseModel):
     updated_at: datetime
     consent: bool = Field(description="whether the person's consent to pass their details on is recorded")
     may_refer: bool = Field(description="whether this organisation may refer or transfer the case on")
+    may_record_intake: bool = Field(description="whether this organisation may change the intake (only the holder may)")
+    may_record_consent: bool = Field(description="whether this organisation may record consent and the contact number (only the holder)")
+    may_add_notes: bool = Field(description="whether this organisation may add notes: the holder, or a receiver working the case")
     call_live: bool = Field(description="its call is on the line now, so it can be transferred")
     earlier_calls: int = Field(description="earlier calls from the same caller, recognised by pseudonym within its key's life")
     contact: str | None = Field(description="the contact number, only where consent or an exception reached this organisation")

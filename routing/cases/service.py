@@ -23,12 +23,12 @@ from sqlmodel import col
 from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
 from referral_directory.records import TIERS
 from referral_directory.snapshot import ServiceEntry
-from referral_directory.staff.access import Action, ReferralScope, decide
+from referral_directory.staff.access import Action, CaseScope, ReferralScope, decide
 from referral_directory.staff.accounts import Role, Staff
 from referral_directory.storage import db
 from routing.cases.handoff import HandoffError, Status, check_move
 from routing.cases.models import Case, CaseNote, Referral, SafetyException
-from routing.cases.rules import LIVE_FOR_RECEIVER, audit_case, case_for, may_pass_on, referral_deadline, shared_with, suggest, visible_notes
+from routing.cases.rules import LIVE_FOR_RECEIVER, audit_case, case_for, referral_deadline, scope_of, shared_with, suggest, visible_notes
 from routing.cases.schemas import (
     Box,
     CaseIn,
@@ -131,6 +131,7 @@ async def read_case(session: AsyncSession, runtime: Runtime, staff: Staff, case_
         await audit_case(session, staff, "case.read", case_id, at=runtime.clock.now())
     keys = runtime.keys
     shared = shared_with(org, case, referrals)
+    scope = scope_of(case, referrals)
     return CaseOut(
         id=case.id,
         channel=case.channel,
@@ -145,7 +146,10 @@ async def read_case(session: AsyncSession, runtime: Runtime, staff: Staff, case_
         opened_at=case.opened_at,
         updated_at=case.updated_at,
         consent=case.consent_at is not None,
-        may_refer=may_pass_on(org, case, referrals),
+        may_refer=_may(staff, Action.REFER, scope),
+        may_record_intake=_may(staff, Action.RECORD_INTAKE, scope),
+        may_record_consent=_may(staff, Action.RECORD_CONSENT, scope),
+        may_add_notes=_may(staff, Action.ADD_NOTE, scope),
         call_live=bool(await runtime.redis.exists(live_call_key(case.id))),
         earlier_calls=earlier,
         contact=try_unseal(case.contact_sealed, keys=keys) if shared and case.contact_sealed else None,
@@ -155,6 +159,10 @@ async def read_case(session: AsyncSession, runtime: Runtime, staff: Staff, case_
         ],
         referrals=[referral_out(r) for r in referrals if org in (case.holder_org, r.from_org, r.to_org) or shared],
     )
+
+
+def _may(staff: Staff, action: Action, scope: CaseScope) -> bool:
+    return decide(staff, action, scope).allowed
 
 
 async def suggestions(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str) -> list[SuggestionOut]:
@@ -208,9 +216,9 @@ async def open_case(session: AsyncSession, runtime: Runtime, staff: Staff, body:
 
 
 async def update_intake(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str, body: IntakeIn) -> CaseOut:
-    """Save the counsellor's intake: topics, age band, risk level (only the fields given)."""
+    """Save the counsellor's intake: topics, age band, risk level (only the fields given); the holder's alone."""
     now = runtime.clock.now()
-    case, _ = await case_for(session, staff, case_id, Action.UPDATE_CASE)
+    case, _ = await case_for(session, staff, case_id, Action.RECORD_INTAKE)
     changed = body.model_dump(exclude_none=True)
     for field, value in changed.items():
         setattr(case, field, value)
@@ -222,7 +230,7 @@ async def update_intake(session: AsyncSession, runtime: Runtime, staff: Staff, c
 async def add_note(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str, body: NoteIn) -> NoteAdded:
     """Add a note, sealed; it stays with its organisation unless the case is passed on with consent."""
     now = runtime.clock.now()
-    case, _ = await case_for(session, staff, case_id, Action.UPDATE_CASE)
+    case, _ = await case_for(session, staff, case_id, Action.ADD_NOTE)
     note = CaseNote(case_id=case_id, org_id=case_worker(staff), author=staff.id, at=now, body_sealed=seal(body.text, keys=runtime.keys))
     session.add(note)
     case.updated_at = now
@@ -231,9 +239,9 @@ async def add_note(session: AsyncSession, runtime: Runtime, staff: Staff, case_i
 
 
 async def record_consent(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str, body: ConsentIn) -> ConsentOut:
-    """Record the person's consent to pass their contact details and notes on, with the number they gave."""
+    """Record the person's consent to pass their contact details and notes on, with the number they gave; the holder's alone."""
     now = runtime.clock.now()
-    case, _ = await case_for(session, staff, case_id, Action.UPDATE_CASE)
+    case, _ = await case_for(session, staff, case_id, Action.RECORD_CONSENT)
     case.contact_sealed = seal(body.contact, keys=runtime.keys)
     case.consent_at, case.consent_by, case.updated_at = now, staff.id, now
     await audit_case(session, staff, "case.consent", case_id, {}, now)
@@ -301,11 +309,12 @@ async def new_referral(
     kind: str,
     deadline: datetime,
 ) -> Referral:
-    """Add one hop to the chain, after checking that it may be made and what it may carry; audited."""
+    """Add one hop to the chain, after checking that it may be made and what it may carry; audited.
+
+    The caller has loaded the case with case_for(..., Action.REFER): the staff member may pass it on.
+    """
     now = runtime.clock.now()
     org = case_worker(staff)
-    if not may_pass_on(org, case, referrals):
-        raise Conflict("accept the referral first: only a window working the case passes it on")
     if target.organization_id in {case.holder_org, *(r.to_org for r in referrals if r.status in ("proposed", "accepted", "contacted"))}:
         raise Conflict("this organisation already has the case")
     if body.share == "consent" and case.consent_at is None:

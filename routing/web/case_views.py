@@ -57,7 +57,12 @@ CONSENT_NOT_TICKED = "the person's consent was not confirmed on the form"
 # The API's messages are for programs and English-reading operators; a counsellor reads these instead.
 KNOWN_PROBLEMS = (
     (CONSENT_NOT_TICKED, "ご本人の同意を確かめてから、「ご本人が同意しました」にチェックを入れてください。"),
-    ("accept the referral first", "この相談の紹介をまだ受理していません。受理してから、次の窓口へ紹介してください。"),
+    ("accept the referral first", "この相談の紹介をまだ受理していません。受理すると、メモを書いたり、次の窓口へ紹介したりできます。"),
+    (
+        "holding the case",
+        "受付内容とご本人の同意は、この相談を受け付けた窓口が記録します。こちらの窓口でわかったことは、メモに書いてください。",
+    ),
+    ("referral is closed", "この窓口への紹介は終結しているため、相談を読むことだけができます。"),
     ("already has the case", "選んだ窓口には、すでにこの相談が届いています。ほかの窓口を選んでください。"),
     (
         "consent is not recorded",
