@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory import service as directory_service
@@ -33,7 +34,7 @@ from referral_directory.api_models import (
 )
 from referral_directory.deps import ChangeDep, CurrentStaff, DirectoryHost, HostDep, SessionDep, announce
 from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
-from referral_directory.hours import is_open_at
+from referral_directory.hours import is_open_at, supported
 from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord, normalized
 from referral_directory.snapshot import compile_hours
 from referral_directory.staff.access import Action, ServiceScope, decide
@@ -41,6 +42,8 @@ from referral_directory.staff.accounts import Role, Staff, area_within, describe
 from referral_directory.validation import validate_records
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
+SEARCH_MAX = 200  # characters of a name search (422 beyond): SQLite refuses a LIKE pattern of 50,000 with an error
+Instant = Annotated[datetime, AfterValidator(supported)]  # years 2000-2099 (422 otherwise)
 
 
 def service_out(record: ServiceRecord) -> ServiceOut:
@@ -133,7 +136,9 @@ async def _require_organization_scope(
 
 
 @router.get("/organizations", response_model=list[OrganizationOut], summary="List organisations")
-async def list_organizations(session: SessionDep, staff: CurrentStaff, q: str | None = None) -> list[OrganizationRecord]:
+async def list_organizations(
+    session: SessionDep, staff: CurrentStaff, q: Annotated[str | None, Query(max_length=SEARCH_MAX, description="part of the name")] = None
+) -> list[OrganizationRecord]:
     organizations = (await directory_service.load_directory(session)).organizations
     return [o for o in organizations if not q or q in o.name]
 
@@ -214,8 +219,8 @@ async def list_services(
     topic: str | None = None,
     channel: str | None = None,
     tier: str | None = None,
-    q: Annotated[str | None, Query(description="part of the service name")] = None,
-    open_at: Annotated[datetime | None, Query(description="ISO-8601 instant with offset: only services open then")] = None,
+    q: Annotated[str | None, Query(max_length=SEARCH_MAX, description="part of the service name")] = None,
+    open_at: Annotated[Instant | None, Query(description="ISO-8601 instant with offset, 2000-2099: only services open then")] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ServiceList:

@@ -27,8 +27,13 @@ import re
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import TypeVar
 
 JST = timezone(timedelta(hours=9), "JST")
+# The days anything is asked about: the service's own era, far from datetime's limits (years 1 and 9999) where a
+# day's arithmetic in JST overflows. The APIs refuse instants and dates outside it (422) before using them.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+_When = TypeVar("_When", bound=date)
 
 _DAY_MINUTES = 1440
 _DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -107,6 +112,14 @@ class Hours:
         set_(self, "_spill", spill)
         set_(self, "_dated", tuple((dated.start, dated.end, *_compile(dated.windows)) for dated in self.extra))
         set_(self, "_always", not self.closures and not self.closed_on_holidays and all(d == ((0, _DAY_MINUTES),) for d in same))
+
+
+def supported(when: _When) -> _When:
+    """Return a date, or an instant (its date as written), when it lies from FIRST_DAY to LAST_DAY; else ValueError."""
+    day = when.date() if isinstance(when, datetime) else when
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{when.isoformat()} is out of range: give a date from {FIRST_DAY} to {LAST_DAY}")
+    return when
 
 
 def parse_hhmm(text: str) -> int:

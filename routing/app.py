@@ -8,11 +8,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.rest import Client
 
@@ -26,7 +29,7 @@ from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
 from routing.contacts import reconciler
 from routing.deps import RuntimeDep
 from routing.logs import configure_logging
-from routing.metrics import CONTENT_TYPE
+from routing.metrics import CONTENT_TYPE, check_scraper
 from routing.privacy import audit_api, keyring
 from routing.privacy.purge import CHECK_SECONDS, purge_if_due
 from routing.runtime import CHECKPOINT_SECONDS, Runtime, open_runtime
@@ -35,6 +38,7 @@ from routing.statistics import api as stats_api
 from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
 from routing.telephony.callbacks import dispatch_once, twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
+from routing.web import api_docs
 
 log = structlog.get_logger("tsunagu.http")
 # How long the event loop may keep the GIL while another thread of the worker waits for it (Python's
@@ -74,6 +78,9 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         summary="Routing and referral for the national loneliness and isolation consultation dial (孤独・孤立相談ダイヤル)",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /openapi.json: _install_docs_and_metrics, as TSUNAGU_API_DOCS says
+        redoc_url=None,
+        openapi_url=None,
     )
     request_limits.install(app)  # innermost: bounded bodies and brief 422s for everything but the webhooks, which bound their own
     app.add_middleware(TwilioWebhooks)  # inside RequestContext: webhooks get request ids and log lines too
@@ -87,9 +94,28 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.include_router(audit_api.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
-    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"], summary="Prometheus metrics")
+    _install_docs_and_metrics(app, settings)
     app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
     return app
+
+
+def _install_docs_and_metrics(app: FastAPI, settings: Settings) -> None:
+    """The API's description and its page (for whom TSUNAGU_API_DOCS says), /metrics behind its token, and no-store on /api."""
+    api_docs.install(app, settings)
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        tags=["operations"],
+        summary="Prometheus metrics (a bearer token: TSUNAGU_METRICS_TOKEN)",
+        response_class=PlainTextResponse,
+        responses={
+            200: {"description": "Prometheus text exposition format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            401: {"description": "no bearer token, or not TSUNAGU_METRICS_TOKEN", "model": _Detail},
+            404: {"description": "TSUNAGU_METRICS_TOKEN is not set: metrics are not served", "model": _Detail},
+        },
+    )
+    app.add_middleware(NoStoreOnApi)
 
 
 def _start_background_work(runtime: Runtime, twilio: Client | None) -> None:
@@ -120,6 +146,26 @@ def _openapi_with_webhooks(app: FastAPI) -> dict:
         schema["paths"] = {**schema.get("paths", {}), **openapi_paths()}
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+class NoStoreOnApi:
+    """Every /api answer carries `Cache-Control: no-store`: contact numbers, notes and statistics stay out of every cache."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message["headers"] = [*headers, (b"cache-control", b"no-store")]
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 class RequestContext:
@@ -186,7 +232,15 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
 
 
-async def metrics(runtime: RuntimeDep) -> Response:
+class _Detail(BaseModel):
+    detail: str
+
+
+_metrics_bearer = HTTPBearer(auto_error=False, scheme_name="MetricsToken", description="TSUNAGU_METRICS_TOKEN, sent by Prometheus")
+
+
+async def metrics(runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)]) -> Response:
+    check_scraper(runtime.settings.metrics_token, credentials.credentials if credentials else None)
     snapshot = runtime.snapshot
     slots: dict[str, tuple[int, int]] = {}
     if snapshot is not None:

@@ -15,6 +15,10 @@ from structlog.typing import EventDict, Processor
 # full-width digits and dashes and URL-encoded "+" are caught; redaction runs on every string in every event.
 _PHONE = re.compile(r"(?<![0-9])(?:\+|%2[bB])?[0-9](?:[\s\-‐−ー()]?[0-9]){8,14}(?![0-9])")
 REDACTED = "[redacted-number]"
+# An identifier, left whole: 32 or more hex digits with a letter among them, alone or after a two-letter prefix (a request
+# id, a Twilio SID such as CA…, a hash). A phone number has at most 15 digits, so none is one; the digit runs inside
+# an identifier are not phone numbers, and masking them only made request ids unreadable.
+_IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])((?:[A-Z]{2})?(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{32,})(?![0-9A-Za-z])")
 # Fields whose value is never logged, whatever it looks like: what a person said or gave, and secrets.
 SENSITIVE_FIELDS = frozenset(
     {
@@ -43,9 +47,12 @@ WITHHELD = "[redacted]"
 
 
 def redact_text(text: str) -> str:
-    """Replace anything that looks like a phone number (after folding full-width characters)."""
+    """Replace anything that looks like a phone number (after folding full-width characters), outside identifiers."""
     folded = unicodedata.normalize("NFKC", text)
-    return _PHONE.sub(REDACTED, folded) if _PHONE.search(folded) else text
+    if not _PHONE.search(folded):
+        return text
+    parts = _IDENTIFIER.split(folded)  # identifiers at the odd places
+    return "".join(part if i % 2 else _PHONE.sub(REDACTED, part) for i, part in enumerate(parts))
 
 
 def _redact(value: Any) -> Any:

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from referral_directory.errors import NotFound, Unauthorized
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def check_scraper(token: str, presented: str | None) -> None:
+    """Let only Prometheus read the metrics (they show counts of 1 and 2 with their times, which statistics suppress).
+
+    Without a configured token nobody may: 404, as for a path that does not exist. With one, the
+    request must carry it as a bearer token (401 otherwise).
+    """
+    if not token:
+        raise NotFound("Not Found")
+    if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
+        raise Unauthorized("metrics need `Authorization: Bearer` with TSUNAGU_METRICS_TOKEN")
 
 
 class Metrics:

@@ -6,15 +6,17 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from referral_directory.errors import Invalid, TsunaguError
+from referral_directory.hours import supported
 from referral_directory.records import NATION, TopicCode
 from referral_directory.regions import RegionError, Regions, lgcode6
 from routing.deps import CurrentStaff, RuntimeDep
 from routing.engine import Contact, Decision
 
 router = APIRouter(prefix="/api/routing", tags=["routing"])
+Instant = Annotated[datetime, AfterValidator(supported)]  # years 2000-2099 (422 otherwise)
 
 
 class Unavailable(TsunaguError):
@@ -125,7 +127,7 @@ async def preview(
     channel: Literal["voice", "sns"] = "voice",
     postal_code: Annotated[str | None, Query(description="7-digit postal code")] = None,
     lgcode: Annotated[str | None, Query(description="6-digit lgcode (municipality, designated city or prefecture)")] = None,
-    at: Annotated[datetime | None, Query(description="ISO-8601 instant with offset; default now")] = None,
+    at: Annotated[Instant | None, Query(description="ISO-8601 instant with offset, 2000-2099; default now")] = None,
 ) -> PreviewOut:
     snapshot = runtime.snapshot
     if snapshot is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,8 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Policy = Literal["trial", "local-first"]
+ApiDocs = Literal["public", "staff", "off"]
+METRICS_TOKEN_MIN_LENGTH = 32
 
 
 def async_database_url(url: str) -> str:
@@ -37,6 +40,14 @@ class Settings(BaseSettings):
     routing_policy_by_topic: dict[str, Policy] = Field(default_factory=dict)  # JSON, e.g. {"violence": "local-first"}
     load_demo_directory: bool = True  # load the demo directory when the directory is empty at start-up
     log_level: str = "INFO"
+    # Who may read the API description (/openapi.json) and its page (/docs): anyone, signed-in staff
+    # and token holders, or nobody (404). Staff by default: it maps every endpoint for an attacker too.
+    api_docs: ApiDocs = "staff"
+    # The bearer token Prometheus sends to /metrics; without one, /metrics answers 404.
+    metrics_token: str = ""
+    # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or networks, comma-separated);
+    # none by default, so a client cannot choose the address its sign-in failures are counted under.
+    trusted_proxies: str = ""
     freeze_gc: bool = True  # after start-up, keep the long-lived directory out of garbage collections (tests turn it off)
     verify_twilio_signatures: bool = True  # local development only: false skips the check (a warning is logged)
     webhook_budget_seconds: float = 3.0  # past this, a webhook answers with the fallback number
@@ -70,6 +81,31 @@ class Settings(BaseSettings):
             raise ValueError("TSUNAGU_CLOCK needs a UTC offset, e.g. 2026-12-31T23:50:00+09:00")
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long(cls, value: str) -> str:
+        if value and len(value) < METRICS_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"TSUNAGU_METRICS_TOKEN needs at least {METRICS_TOKEN_MIN_LENGTH} characters, "
+                "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in _entries(value):
+            try:
+                ipaddress.ip_network(entry)  # strict, as uvicorn reads it: 10.1.0.0/16, not 10.1.0.5/16
+            except ValueError:
+                raise ValueError(f"TSUNAGU_TRUSTED_PROXIES: {entry!r} is not an address or a network (e.g. 10.0.0.5,10.1.0.0/16)") from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The proxies whose forwarding headers are believed, one address or network each."""
+        return _entries(self.trusted_proxies)
+
     @property
     def sqlalchemy_url(self) -> str:
         """Return the async SQLAlchemy URL for the configured database."""
@@ -80,3 +116,7 @@ class Settings(BaseSettings):
     def policy_for(self, topic: str) -> Policy:
         """Return the routing policy for a topic."""
         return self.routing_policy_by_topic.get(topic, self.routing_policy)
+
+
+def _entries(text: str) -> list[str]:
+    return [entry.strip() for entry in text.split(",") if entry.strip()]

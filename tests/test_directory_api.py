@@ -231,10 +231,10 @@ async def test_a_change_reaches_routing_at_once(api) -> None:
 
 
 async def test_openapi_lists_the_coordinator_api(api) -> None:
-    spec = (await api.client.get("/openapi.json")).json()
+    spec = (await api.client.get("/openapi.json", headers=api.tokyo)).json()  # staff only, by default
     for path in ("/api/directory/services", "/api/directory/services/{service_id}/closures", "/api/routing/preview", "/healthz", "/readyz"):
         assert path in spec["paths"]
-    assert (await api.client.get("/docs")).status_code == 200
+    assert (await api.client.get("/docs", headers=api.tokyo)).status_code == 200
 
 
 async def test_patch_with_null_clears_text_and_refuses_the_rest(api) -> None:
@@ -379,3 +379,17 @@ async def test_text_that_cannot_be_written_back_gets_a_clean_4xx(api, body: byte
     response = await api.client.post("/api/directory/organizations", content=body, headers=api.tokyo | {"content-type": "application/json"})
     assert 400 <= response.status_code < 500 and response.json()["detail"], response.text
     assert await organisations(api) == before
+
+
+async def test_a_search_too_long_or_an_instant_off_the_calendar_is_refused_and_not_a_crash(api) -> None:
+    """SQLite refused the 50,001-character pattern with an error (a 500); an instant near year 1 or 9999 overflowed."""
+    await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo)
+    for path in ("/api/directory/services", "/api/directory/organizations"):
+        too_long = await api.client.get(path, params={"q": "a" * 50_001}, headers=api.tokyo)
+        assert too_long.status_code == 422 and "200 characters" in too_long.text[:2000], too_long.text[:2000]
+        assert (await api.client.get(path, params={"q": "相" * 200}, headers=api.tokyo)).status_code == 200
+    for at in ("0001-01-01T00:00:00+09:00", "9999-12-31T12:00:00-12:00", "1999-12-31T23:59:59+09:00"):
+        off = await api.client.get("/api/directory/services", params={"open_at": at}, headers=api.tokyo)
+        assert off.status_code == 422 and "2000-01-01 to 2099-12-31" in off.text, off.text
+    edge = await api.client.get("/api/directory/services", params={"open_at": "2099-12-31T23:59:59+09:00"}, headers=api.tokyo)
+    assert edge.status_code == 200, edge.text

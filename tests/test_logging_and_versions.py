@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+import pytest
 import redis
 import uvicorn
 from running import make_settings, running_app
@@ -74,3 +75,44 @@ async def test_workers_stop_reloading_once_they_hold_the_stored_version(tmp_path
         await asyncio.sleep(3.5)
         assert loads == 0, f"{loads} full snapshot rebuilds in 3.5 s with no directory change"
         assert await runtime.live.current_version() == runtime.snapshot.version
+
+
+def test_identifiers_keep_their_digits_and_numbers_beside_them_are_still_redacted() -> None:
+    request_id = "0405d7ff1234567890d0014c8e9f0a1b"  # a uuid4 hex, digits running on for ten
+    call_sid = "CA" + "5" * 12 + "e0f1a2b3c4d5e6f7a8b9c0d1"
+    digest = "k1:" + "9" * 40 + "abcdef0123456789abcdef01"
+    for identifier in (request_id, call_sid, digest):
+        assert redact_text(identifier) == identifier
+        assert redact_text(f"id={identifier} tel 090-1234-5678") == f"id={identifier} tel [redacted-number]"
+    event = redact_processor(None, "info", {"event": "request", "request_id": request_id, "path": "/x/09012345678"})
+    assert event["request_id"] == request_id and event["path"] == "/x/[redacted-number]"
+    # what is not an identifier is still read for numbers: digits alone, or glued to a short word
+    for text in ("TEL09012345678", "ref-deadbeef09012345678", "CA09012345678"):
+        assert "12345678" not in redact_text(text), text
+
+
+async def test_a_failed_statement_logs_no_bound_value(tmp_path: Path, capsys) -> None:
+    """A directory search for this name reached the server log in a traceback, through SQLAlchemy's "[parameters: ...]"."""
+    import structlog
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from referral_directory.storage import db
+    from routing.logs import configure_logging
+
+    canary = "CANARY-LOGLEAK-山田花子"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(DBAPIError) as raised:
+                await connection.execute(text("SELECT id FROM no_such_table WHERE name LIKE :name"), {"name": f"%{canary}%"})
+    finally:
+        await engine.dispose()
+    assert "no_such_table" in str(raised.value)  # the statement is still named
+    assert canary not in str(raised.value)
+    configure_logging("INFO")
+    capsys.readouterr()
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=raised.value)  # as uvicorn logs a 500
+    structlog.get_logger("tsunagu.test").exception("search_failed", exc_info=raised.value)
+    out = capsys.readouterr().out
+    assert "no_such_table" in out and canary not in out

@@ -215,3 +215,15 @@ async def test_preview_is_staff_only(service_with_directory) -> None:
     client = service_with_directory.client
     assert (await client.get("/api/routing/preview", headers={"Authorization": ""})).status_code == 401
     assert (await client.get("/api/routing/preview", headers={"Authorization": "Bearer tsu_forged"})).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "at", ["0001-01-01T00:00:00+09:00", "0001-01-01T12:00:00-12:00", "9999-12-31T23:59:59+09:00", "9999-12-31T12:00:00-12:00"]
+)
+async def test_an_instant_off_the_calendar_is_refused_and_its_ends_are_answered(service_with_directory, at: str) -> None:
+    client = service_with_directory.client
+    refused = await client.get("/api/routing/preview", params={"postal_code": "1000001", "at": at})
+    assert refused.status_code == 422, refused.text
+    assert "2000-01-01 to 2099-12-31" in refused.text
+    for edge in ("2000-01-01T00:00:00+09:00", "2099-12-31T23:59:59+09:00"):
+        assert (await client.get("/api/routing/preview", params={"postal_code": "1000001", "at": edge})).status_code == 200, edge

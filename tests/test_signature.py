@@ -98,6 +98,6 @@ async def test_what_twilio_never_sends_gets_a_precise_refusal(service) -> None:
 
 
 async def test_docs_list_the_twilio_webhooks(service) -> None:
-    paths = (await service.client.get("/openapi.json")).json()["paths"]
+    paths = (await service.client.get("/openapi.json", headers=await service.token("docs-reader"))).json()["paths"]
     assert "/twilio/voice/incoming" in paths and "/twilio/voice/status" in paths and "/api/routing/preview" in paths
     assert "204" in paths["/twilio/voice/status"]["post"]["responses"]

@@ -126,3 +126,19 @@ async def test_a_malformed_request_gets_a_precise_refusal(stats: Running) -> Non
     backwards = await stats.client.get("/api/statistics/calls", params={"since": "2026-12-09", "until": "2026-12-01"}, headers=tokyo)
     assert bad_region.status_code == 422 and "region" in bad_region.text
     assert backwards.status_code == 422 and "after it ends" in backwards.text
+
+
+@pytest.mark.parametrize(
+    "period",
+    [{"since": "0001-01-01"}, {"until": "9999-12-31"}, {"since": "1999-12-31"}, {"since": "2026-12-01", "until": "2100-01-01"}],
+    ids=["since-year-1", "until-year-9999", "since-before-2000", "until-after-2099"],
+)
+async def test_a_period_off_the_calendar_is_refused_and_its_ends_are_answered(stats: Running, period: dict[str, str]) -> None:
+    tokyo = await stats.token("東京都の調整担当", regions=("130001",))
+    for path in ("/api/statistics/referrals", "/api/statistics/calls"):
+        refused = await stats.client.get(path, params=period | {"by": "topic"}, headers=tokyo)
+        assert refused.status_code == 422, refused.text
+        assert "2000-01-01 to 2099-12-31" in refused.text
+        widest = await stats.client.get(path, params={"since": "2000-01-01", "until": "2099-12-31", "by": "topic"}, headers=tokyo)
+        assert widest.status_code == 200, widest.text
+        assert (widest.json()["since"], widest.json()["until"]) == ("2000-01-01", "2099-12-31")

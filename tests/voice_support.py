@@ -77,5 +77,8 @@ class Call:
         return await self.post("/twilio/voice/status", CallStatus=status, CallDuration="42")
 
 
+METRICS_TOKEN = "metrics-token-for-prometheus-0123456789"
+
+
 def voice_settings() -> dict[str, object]:
-    return {"twilio_auth_token": AUTH_TOKEN, "public_url": PUBLIC_URL, "fallback_number": "+81355550000"}
+    return {"twilio_auth_token": AUTH_TOKEN, "public_url": PUBLIC_URL, "fallback_number": "+81355550000", "metrics_token": METRICS_TOKEN}

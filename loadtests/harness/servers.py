@@ -38,9 +38,10 @@ def free_port() -> int:
 
 
 def get(url: str) -> tuple[int, str]:
-    """Return (status, body) of a GET, HTTP errors included."""
+    """Return (status, body) of a GET, HTTP errors included; /metrics gets the run's metrics token."""
+    headers = {"Authorization": f"Bearer {BENCH_TOKEN}"} if url.endswith("/metrics") else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as answer:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -133,6 +134,7 @@ def tsunagu_env(
         "TSUNAGU_VAR_DIR": str(var),
         "TSUNAGU_REDIS_URL": redis_url,
         "TWILIO_AUTH_TOKEN": BENCH_TOKEN,
+        "TSUNAGU_METRICS_TOKEN": BENCH_TOKEN,
         "TSUNAGU_PUBLIC_URL": base,
         "TSUNAGU_LOG_LEVEL": "WARNING",
         "TSUNAGU_LOAD_DEMO_DIRECTORY": "true",

