@@ -33,7 +33,7 @@ from referral_directory.api_models import (
     ServicePatch,
 )
 from referral_directory.deps import ChangeDep, CurrentStaff, DirectoryHost, HostDep, SessionDep, announce
-from referral_directory.errors import Conflict, Forbidden, Invalid, NotFound
+from referral_directory.errors import ERROR_RESPONSES, Conflict, Forbidden, Invalid, NotFound
 from referral_directory.hours import is_open_at, supported
 from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord, normalized
 from referral_directory.snapshot import compile_hours
@@ -41,7 +41,7 @@ from referral_directory.staff.access import Action, ServiceScope, decide
 from referral_directory.staff.accounts import Role, Staff, area_within, describe_scope
 from referral_directory.validation import validate_records
 
-router = APIRouter(prefix="/api/directory", tags=["directory"])
+router = APIRouter(prefix="/api/directory", tags=["directory"], responses=ERROR_RESPONSES)
 SEARCH_MAX = 200  # characters of a name search (422 beyond): SQLite refuses a LIKE pattern of 50,000 with an error
 Instant = Annotated[datetime, AfterValidator(supported)]  # years 2000-2099 (422 otherwise)
 

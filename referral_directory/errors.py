@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from referral_directory.records import Problem
 
@@ -57,3 +60,35 @@ class UpstreamFailed(TsunaguError):
     """A service we depend on (Twilio's REST API) did not do what was asked."""
 
     status_code = 502
+
+
+class ProblemOut(BaseModel):
+    """One problem with a request: where (`loc`), what (`msg`), and its kind."""
+
+    model_config = ConfigDict(extra="allow")
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the staff APIs: a message, or the list of problems (then `message` sums them up)."""
+
+    detail: str | list[ProblemOut] = Field(description="what went wrong: a sentence, or every problem found")
+    message: str | None = Field(default=None, description="with a list of problems: the sentence that sums them up")
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# The error answers every staff API may give, documented once for all of their routers.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("the request cannot be carried out as it is"),
+    401: _documented("no valid API token and no signed-in session"),
+    403: _documented("the staff member may not do this (the reason is given)"),
+    404: _documented("no such thing, or none the staff member may see"),
+    409: _documented("it conflicts with how things stand now (the reason is given)"),
+    413: _documented("the request body is larger than the APIs take"),
+    422: _documented("the request is not valid: every problem, each where it is"),
+}

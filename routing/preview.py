@@ -8,14 +8,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel
 
-from referral_directory.errors import Invalid, TsunaguError
+from referral_directory.errors import ERROR_RESPONSES, Invalid, TsunaguError
 from referral_directory.hours import supported
 from referral_directory.records import NATION, TopicCode
 from referral_directory.regions import RegionError, Regions, lgcode6
 from routing.deps import CurrentStaff, RuntimeDep
 from routing.engine import Contact, Decision
 
-router = APIRouter(prefix="/api/routing", tags=["routing"])
+router = APIRouter(prefix="/api/routing", tags=["routing"], responses=ERROR_RESPONSES)
 Instant = Annotated[datetime, AfterValidator(supported)]  # years 2000-2099 (422 otherwise)
 
 

@@ -10,12 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from referral_directory.errors import ERROR_RESPONSES, ErrorOut
 from routing.cases import schemas, service
 from routing.cases.schemas import Box, StatusName
 from routing.cases.transfer import transfer_call
 from routing.deps import CurrentStaff, RuntimeDep, SessionDep
 
-router = APIRouter(prefix="/api", tags=["cases"])
+router = APIRouter(prefix="/api", tags=["cases"], responses=ERROR_RESPONSES)
 
 
 @router.post("/cases", status_code=201, summary="Open a case at the staff member's organisation (calls open theirs when answered)")
@@ -64,7 +65,12 @@ async def refer(
     return await service.refer(session, runtime, staff, case_id, body)
 
 
-@router.post("/cases/{case_id}/transfer", status_code=202, summary="Transfer the live call to a window of the next tier (Twilio REST)")
+@router.post(
+    "/cases/{case_id}/transfer",
+    status_code=202,
+    responses={502: {"model": ErrorOut, "description": "Twilio did not take the transfer: the call is still with you"}},
+    summary="Transfer the live call to a window of the next tier (Twilio REST)",
+)
 async def transfer(case_id: str, body: schemas.ReferralIn, staff: CurrentStaff, runtime: RuntimeDep) -> schemas.ReferralOut:
     return await transfer_call(runtime, staff, case_id, body)
 

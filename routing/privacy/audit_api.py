@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import col
 
-from referral_directory.errors import Forbidden
+from referral_directory.errors import ERROR_RESPONSES, Forbidden
 from referral_directory.staff import audit
 from referral_directory.staff.access import Action, decide
 from referral_directory.staff.accounts import Staff
@@ -17,7 +17,7 @@ from routing.cases.models import SafetyException
 from routing.deps import CurrentStaff, RuntimeDep, SessionDep
 from routing.privacy.confidentiality import try_unseal
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
 
 class ExceptionOut(BaseModel):

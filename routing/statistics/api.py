@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import or_, select
 from sqlmodel import col
 
-from referral_directory.errors import Forbidden, Invalid
+from referral_directory.errors import ERROR_RESPONSES, Forbidden, Invalid
 from referral_directory.hours import JST, supported
 from referral_directory.records import NATION
 from referral_directory.regions import RegionError
@@ -27,7 +27,7 @@ from routing.statistics.counts import CALL_OUTCOME_NAMES, STATUS_NAMES, CallRow,
 from routing.statistics.suppression import SuppressedTable, csv_rows
 from routing.telephony.records import CallRecord
 
-router = APIRouter(prefix="/api/statistics", tags=["statistics"])
+router = APIRouter(prefix="/api/statistics", tags=["statistics"], responses=ERROR_RESPONSES)
 DEFAULT_DAYS = 30
 Day = Annotated[date, AfterValidator(supported)]  # 2000-01-01 to 2099-12-31 (422 otherwise)
 
