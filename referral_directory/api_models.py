@@ -8,21 +8,26 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from referral_directory.records import CHANNELS, MAX_CAPACITY, TOPICS, WEEKDAYS
+from referral_directory.records import (
+    AREAS_MAX,
+    CHANNELS,
+    DESCRIPTION_MAX,
+    MAX_CAPACITY,
+    NAME_MAX,
+    PHONES_MAX,
+    SCHEDULES_MAX,
+    TOPICS,
+    WEEKDAYS,
+)
 
 # How much a coordinator can send, written once. Generous for real directories (every municipality and
 # ward of Japan fits in one service's areas), small enough that nobody can fill the database or every
 # staff member's lists with one request.
-NAME_MAX = 200  # characters of an organisation's or a service's name
-DESCRIPTION_MAX = 4000  # characters of an organisation's or a service's description
 LABEL_MAX = 200  # characters of the description of a line, of opening hours or of a closure
 EMAIL_MAX = 254  # characters of an e-mail address (RFC 5321's longest path)
 URL_MAX = 2000  # characters of a web address
 ID_MAX = 36  # characters of a directory id (a UUID)
 PHONE_NUMBER_MAX = 20  # characters of a number in E.164 (at most 16) with room to spare
-AREAS_MAX = 2000  # areas of one service: more than every prefecture, municipality and ward of Japan
-PHONES_MAX = 50  # phone lines of one service
-SCHEDULES_MAX = 200  # opening hours, extra hours and closures of one service
 
 Topic = Literal["life", "mind", "crisis", "violence", "family", "youth", "sogi", "foreign", "general"]
 ChannelName = Literal["voice", "sns"]

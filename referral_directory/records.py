@@ -38,6 +38,14 @@ CHANNELS: tuple[str, ...] = ("voice", "sns")
 WEEKDAYS: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 NATION = "000000"  # the whole country; not a real lgcode, no check digit
 # The most sessions a service can hold at once on one channel: the API, validation and every importer use it.
+# How large a directory record may grow, whichever way it comes in (the API, a sheet, an HSDS file, or
+# one added line at a time): generous for real directories, small enough that nobody can fill the
+# database or every staff member's lists.
+NAME_MAX = 200  # characters of an organisation's or a service's name
+DESCRIPTION_MAX = 4000  # characters of an organisation's or a service's description
+AREAS_MAX = 2000  # areas of one service: more than every prefecture, municipality and ward of Japan
+PHONES_MAX = 50  # phone lines of one service
+SCHEDULES_MAX = 200  # opening hours, extra hours and closures of one service
 MAX_CAPACITY = 10_000
 
 # Namespace for ids derived from content when a source (a CSV sheet) carries none.

@@ -15,9 +15,14 @@ import phonenumbers
 
 from referral_directory.hours import parse_byday, parse_hhmm
 from referral_directory.records import (
+    AREAS_MAX,
     CHANNELS,
+    DESCRIPTION_MAX,
     MAX_CAPACITY,
+    NAME_MAX,
     NATION,
+    PHONES_MAX,
+    SCHEDULES_MAX,
     TIERS,
     TOPICS,
     DirectoryRecords,
@@ -157,6 +162,14 @@ def _check_organization(organization: OrganizationRecord, add: AddProblem) -> No
     if not organization.name.strip():
         add("name", "the organization has no name")
     _check_writable(organization, ("name", "description", "email", "website"), add)
+    _check_lengths(organization, add)
+
+
+def _check_lengths(record: OrganizationRecord | ServiceRecord, add: AddProblem) -> None:
+    for field, most in (("name", NAME_MAX), ("description", DESCRIPTION_MAX)):
+        length = len(getattr(record, field))
+        if length > most:
+            add(field, f"{field} has {length:,} characters; at most {most:,}")
 
 
 def _check_writable(record: object, fields: tuple[str, ...], add: AddProblem) -> None:
@@ -182,6 +195,14 @@ def _check_service(service: ServiceRecord, regions: Regions, add: AddProblem) ->
     _check_areas(service.areas, regions, add)
     _check_contact(service, add)
     _check_writable(service, ("name", "description", "sns_url"), add)
+    _check_lengths(service, add)
+    for field, parts, most in (
+        ("areas", service.areas, AREAS_MAX),
+        ("phones", service.phones, PHONES_MAX),
+        ("schedules", service.schedules, SCHEDULES_MAX),
+    ):
+        if len(parts) > most:
+            add(field, f"{len(parts)} {field}: a service holds at most {most}")
     for index, phone in enumerate(service.phones):
         _check_writable(phone, ("description",), _prefixed(add, f"phones[{index}]."))
     for index, schedule in enumerate(service.schedules):

@@ -9,7 +9,7 @@ import pytest
 from builders import make_organization, make_records
 from running import make_settings, running_app
 
-from referral_directory.records import NATION, derived_id
+from referral_directory.records import NATION, PHONES_MAX, derived_id
 
 TOKYO_ORG = derived_id("api", "tokyo-org")
 OSAKA_ORG = derived_id("api", "osaka-org")
@@ -313,6 +313,20 @@ async def test_a_change_stored_while_redis_is_away_is_reported_stored_and_reache
     assert response.status_code == 201
     stored = (await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)).json()
     assert len(stored["phones"]) == 2
+
+
+async def test_a_service_grown_one_line_at_a_time_stops_at_its_bound_and_the_refusal_stores_nothing(api) -> None:
+    """Each request is bounded; so is what they add up to (a service kept growing by one line per request before)."""
+    sid = (await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo))["id"]
+    base = f"/api/directory/services/{sid}/phones"
+    held = len((await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)).json()["phones"])
+    for n in range(held, PHONES_MAX):
+        added = await api.client.post(base, json={"number": f"+8133222{n:04d}"}, headers=api.tokyo)
+        assert added.status_code == 201, added.text
+    refused = await api.client.post(base, json={"number": "+81332229999"}, headers=api.tokyo)
+    assert refused.status_code == 422 and f"a service holds at most {PHONES_MAX}" in refused.text
+    stored = (await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)).json()
+    assert len(stored["phones"]) == PHONES_MAX
 
 
 TEN_MIB = 10 * 1024 * 1024
