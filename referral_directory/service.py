@@ -387,7 +387,7 @@ async def search_services(
     if tier:
         query = query.where(col(Service.tier) == tier)
     if name_contains:
-        query = query.where(col(Service.name).contains(name_contains))
+        query = query.where(col(Service.name).contains(name_contains, autoescape=True))  # % and _ are text, not wildcards
     if area_codes is not None:
         query = query.where(col(Service.id).in_(select(col(ServiceArea.service_id)).where(col(ServiceArea.lgcode).in_(area_codes))))
     ids = list((await session.execute(query)).scalars().all())

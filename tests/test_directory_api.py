@@ -329,6 +329,14 @@ async def test_a_service_grown_one_line_at_a_time_stops_at_its_bound_and_the_ref
     assert len(stored["phones"]) == PHONES_MAX
 
 
+async def test_a_name_search_takes_percent_and_underscore_as_text(api) -> None:
+    await create(api, service_body("千代田区 相談", ["131016"], TOKYO_ORG), api.tokyo)
+    await create(api, service_body("100%_相談", ["131016"], TOKYO_ORG), api.tokyo)
+    for q, names in (("%", ["100%_相談"]), ("_", ["100%_相談"]), ("相談", ["100%_相談", "千代田区 相談"])):
+        found = await api.client.get("/api/directory/services", params={"q": q}, headers=api.tokyo)
+        assert sorted(s["name"] for s in found.json()["items"]) == names, q
+
+
 TEN_MIB = 10 * 1024 * 1024
 
 
