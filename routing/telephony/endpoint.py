@@ -109,20 +109,24 @@ class Webhook:
     handle: Callable[[Hook], Awaitable[str | None]]
     caller_facing: bool  # answers TwiML under the fallback guard; else a status callback answering 204
     on_failure: Callable[[Runtime], str] | None = None  # the TwiML when the work fails; None: dial the fallback number
+    in_turn: bool = True  # runs in its call's turn (one step of a call at a time); False: its one write is atomic by itself
 
 
 WEBHOOKS: dict[str, Webhook] = {}
 
 
-def webhook(path: str, summary: str, *, caller_facing: bool = True, on_failure: Callable[[Runtime], str] | None = None) -> Callable:
+def webhook(
+    path: str, summary: str, *, caller_facing: bool = True, on_failure: Callable[[Runtime], str] | None = None, in_turn: bool = True
+) -> Callable:
     """Register a Twilio webhook: the function takes a Hook and returns TwiML (or None for 204).
 
     `on_failure` replaces the fallback dial for a webhook whose TwiML is not played to the caller
-    (the whisper to an answering window: on failure it bridges without one).
+    (the whisper to an answering window: on failure it bridges without one). `in_turn=False` spares
+    the call's turn (two round trips to Redis) to a webhook whose only write is atomic by itself.
     """
 
     def register(handle: Callable[[Hook], Awaitable[str | None]]) -> Callable[[Hook], Awaitable[str | None]]:
-        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing, on_failure)
+        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing, on_failure, in_turn)
         return handle
 
     return register
@@ -192,10 +196,13 @@ async def _guarded(hook: Webhook, request: Hook) -> str:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(budget):
-            # Held at most a little past the budget: the guard gives up on the step by then.
-            async with one_step_at_a_time(runtime.redis, request.turn_sid, hold_seconds=budget + 1.0, wait_seconds=budget) as ours:
-                if not ours:
-                    raise TimeoutError("the call's turn was held past the budget")
+            if hook.in_turn:
+                # Held at most a little past the budget: the guard gives up on the step by then.
+                async with one_step_at_a_time(runtime.redis, request.turn_sid, hold_seconds=budget + 1.0, wait_seconds=budget) as ours:
+                    if not ours:
+                        raise TimeoutError("the call's turn was held past the budget")
+                    answer = await hook.handle(request)
+            else:
                 answer = await hook.handle(request)
             assert answer is not None, f"{hook.path} answered no TwiML"
             return answer

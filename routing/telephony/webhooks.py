@@ -63,7 +63,7 @@ MAX_WAITS = 9  # about three minutes of waiting before the fallback line
 AVERAGE_CALL_MINUTES = 12  # for the spoken estimate of the wait
 
 
-@webhook("/twilio/voice/incoming", "The number's voice URL: greeting and topic menu")
+@webhook("/twilio/voice/incoming", "The number's voice URL: greeting and topic menu", in_turn=False)  # start_call is one SET NX
 async def incoming(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     # The caller's pseudonym is made once, here, and carried: the case and the call record both use this one.
