@@ -156,6 +156,15 @@ async def test_a_report_about_an_earlier_try_of_a_callback_ends_nothing(tmp_path
         assert await slots_held(running) == {FAMILY.id: 2}  # the second try keeps its line
         assert await dispatch_once(running.runtime, client) == 0 and len(twilio.calls) == 2
 
+        first_bridge = twilio.calls[0]["Url"].removeprefix(PUBLIC_URL)  # the first try's answer, fetched again
+        gone = await person.post(first_bridge)
+        assert gone.dialled() == [] and gone.verbs()[-1] == "Hangup"
+        await person.post(first_bridge.replace("callback-bridge", "callback-dialled"), DialCallStatus="no-answer")
+        (request,) = await requests(running)
+        assert (request.status, request.tries) == ("calling", 2) and await slots_held(running) == {FAMILY.id: 2}
+        bridge = await person.post(twilio.calls[1]["Url"].removeprefix(PUBLIC_URL))  # the second try, answered
+        assert bridge.dialled() == [FAMILY.phones[0].number]
+
 
 # --- lines: a step sent again claims no second line ---------------------------------------------
 
