@@ -84,6 +84,19 @@ async def test_an_answer_retried_after_the_case_opened_but_before_the_call_remem
     assert [e.resource_id for e in opened] == [case.id]
 
 
+async def test_a_window_answer_reported_three_times_at_once_opens_one_case(desk: Running) -> None:
+    call = Call(desk)
+    await call.reach_dial()
+    leg = "CA" + "9" * 32
+    answers = await asyncio.gather(*(call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid=leg) for _ in range(3)))
+    (case,) = await cases(desk)
+    assert all(answer.said() == answers[0].said() for answer in answers)
+    assert "、".join(case.id.replace("-", "")) in answers[0].said()[0]
+    async with desk.runtime.sessions() as session:
+        opened = (await session.execute(select(AuditEvent).where(AuditEvent.action == "case.open"))).scalars().all()
+    assert [e.resource_id for e in opened] == [case.id]
+
+
 async def test_a_whisper_that_cannot_be_built_still_puts_the_window_through(desk: Running) -> None:
     answer = await Call(desk).post("/twilio/voice/answered", ParentCallSid="CA" + "0" * 32)
     assert answer.status == 200 and answer.verbs() == [] and answer.dialled() == []  # no fallback dial on the window's leg

@@ -69,13 +69,18 @@ async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_
         assert await dispatch_once(running.runtime, client) == 1
         (placed,) = twilio.calls
         assert (placed["account_sid"], placed["To"], placed["From"]) == (ACCOUNT, CANARY, DIAL_NUMBER)
-        assert placed["Url"] == f"{PUBLIC_URL}/twilio/voice/callback-bridge?request={request.id}"
+        assert placed["Url"] == f"{PUBLIC_URL}/twilio/voice/callback-bridge?request={request.id}&try=1"
+        assert placed["StatusCallback"] == f"{PUBLIC_URL}/twilio/voice/callback-status?request={request.id}&try=1"
         assert await slots_held(running) == {FAMILY.id: 2}  # the callback holds the freed line
 
         person = Call(running, caller=DIAL_NUMBER)  # Twilio's outbound call to the person, now answered
-        bridge = await person.post(f"/twilio/voice/callback-bridge?request={request.id}")
+        bridge = await person.post(placed["Url"].removeprefix(PUBLIC_URL))
         assert bridge.dialled() == [FAMILY.phones[0].number] and "折り返し" in bridge.said()[0]
-        await person.post(f"/twilio/voice/callback-dialled?request={request.id}", DialCallStatus="completed")
+        assert (
+            bridge.root is not None
+            and bridge.root.find("Dial").get("action") == f"/twilio/voice/callback-dialled?request={request.id}&try=1"
+        )
+        await person.post(f"/twilio/voice/callback-dialled?request={request.id}&try=1", DialCallStatus="completed")
 
         (request,) = await requests(running)
         assert (request.status, request.number_sealed, request.service_id) == ("connected", "", FAMILY.id)

@@ -35,6 +35,16 @@ def call_state_key(call_sid: str) -> str:
     return f"tsunagu:call:{call_sid}"
 
 
+def call_turn_key(call_sid: str) -> str:
+    """Return the Redis key a webhook holds while it handles one step of a call (one step of a call at a time)."""
+    return f"tsunagu:call-turn:{call_sid}"
+
+
+def call_ended_key(call_sid: str) -> str:
+    """Return the Redis key that marks a call as over once its status callback came (a replayed step then starts nothing)."""
+    return f"tsunagu:call-ended:{call_sid}"
+
+
 def live_call_key(case_id: str) -> str:
     """Return the Redis key that ties a case to its call while the call lasts (the CallSid, never the number)."""
     return f"tsunagu:case-call:{case_id}"

@@ -2,15 +2,21 @@
 
 The number is kept only sealed, used once to place the call, and emptied when the request ends.
 Live callers in the queue come first: a callback takes a line only when nobody waits for it.
+
+Each change of a request's status is one conditional UPDATE (pending → calling, calling → its
+end), so however many dispatchers or reports meet one request, each try is placed once and ended
+once: a dispatcher holding a stale list, or a replayed report of an earlier try, changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -82,46 +88,74 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
     )
     if offer.line is None:
         return 0
-    # Marked "calling" before Twilio is asked: its call may reach /callback-bridge before create() returns.
+    service_id, attempt = offer.line.service_id, request.tries + 1
+    # Marked "calling" before Twilio is asked: its call may reach /callback-bridge before create() returns. Only a
+    # request still pending is: another dispatcher (this one's lock ran out while Twilio was slow) may have placed it.
     async with db.transaction(runtime.sessions) as session:
-        row = await session.get(CallbackRequest, request.id)
-        if row is not None:
-            row.status, row.service_id, row.tries = "calling", offer.line.service_id, row.tries + 1
-    if row is None:  # requests are never deleted, but should one go: nobody to call, and the line is freed
-        await runtime.switchboard.release(offer.line.service_id, holder=callback_lease(request.id))
+        claimed = await _update(
+            session,
+            request.id,
+            status="pending",
+            tries=request.tries,
+            values={"status": "calling", "service_id": service_id, "tries": attempt},
+        )
+        holder_service = None if claimed else (await session.get(CallbackRequest, request.id) or request).service_id
+    if not claimed:
+        if holder_service != service_id:  # the line is this dispatcher's own claim, not the one the other try holds
+            await runtime.switchboard.release(service_id, holder=callback_lease(request.id))
+        log.info("callback_taken_elsewhere", request=request.id)
         return 0
     base = runtime.settings.public_url.rstrip("/")
+    names = f"request={request.id}&try={attempt}"  # a report about this try cannot end another
     try:
         await asyncio.to_thread(
             client.calls.create,
             to=number,
             from_=request.dial_number,
-            url=f"{base}{BRIDGE_URL}?request={request.id}",
+            url=f"{base}{BRIDGE_URL}?{names}",
             method="POST",
-            status_callback=f"{base}{CALLBACK_STATUS_URL}?request={request.id}",
+            status_callback=f"{base}{CALLBACK_STATUS_URL}?{names}",
             status_callback_method="POST",
             timeout=30,
         )
     except Exception as error:
         log.warning("callback_not_placed", request=request.id, error=type(error).__name__)
-        await finish_try(runtime, request.id, connected=False)  # frees the slot; the request goes back in line
+        await finish_try(runtime, request.id, connected=False, try_number=attempt)  # frees the slot; the request goes back in line
         return 0
     log.info("callback_placed", request=request.id, service_id=offer.line.service_id)
     return 1
 
 
-async def finish_try(runtime: Runtime, request_id: str, *, connected: bool) -> CallbackRequest | None:
-    """Close one try of a callback: connected, or back in line (the number is emptied once it is no longer needed)."""
+async def finish_try(runtime: Runtime, request_id: str, *, connected: bool, try_number: int | None = None) -> bool:
+    """Close the try of a callback that is calling: connected, or back in line (the number is emptied once it is no longer
+    needed). Returns False when there was nothing to close: no try is calling, or the one calling is not `try_number`
+    (a report about an earlier try, come late or again). None: whichever try is calling (URLs given before tries were named).
+    """
     async with db.transaction(runtime.sessions) as session:
         row = await session.get(CallbackRequest, request_id)
-        if row is None or row.status in ("connected", "failed"):
-            return row
-        if row.service_id:
-            await runtime.switchboard.release(row.service_id, holder=callback_lease(request_id))
+        if row is None or row.status != "calling" or try_number not in (None, row.tries):
+            return False
         if connected:
-            row.status, row.number_sealed = "connected", ""
+            values: dict[str, object] = {"status": "connected", "number_sealed": ""}
         elif row.tries >= MAX_TRIES:
-            row.status, row.number_sealed = "failed", ""
+            values = {"status": "failed", "number_sealed": ""}
         else:
-            row.status = "pending"
-        return row
+            values = {"status": "pending"}
+        if not await _update(session, request_id, status="calling", tries=row.tries, values=values):
+            return False  # another report closed this try first
+        service_id = row.service_id
+    if service_id:
+        await runtime.switchboard.release(service_id, holder=callback_lease(request_id))
+    return True
+
+
+async def _update(session: AsyncSession, request_id: str, *, status: str, tries: int, values: dict[str, object]) -> bool:
+    """Change a request only if it is still in `status` at try `tries`; whether it was (one statement: the database decides)."""
+    statement = (
+        update(CallbackRequest)
+        .where(col(CallbackRequest.id) == request_id, col(CallbackRequest.status) == status, col(CallbackRequest.tries) == tries)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    # A DML statement executes to a CursorResult (which has rowcount); Session.execute is typed as returning a Result.
+    return cast(CursorResult[Any], await session.execute(statement)).rowcount == 1

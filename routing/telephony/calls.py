@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from routing.live.keys import CALL_EVENTS_CHANNEL, CALL_STATE_SECONDS, call_state_key
+from routing.live.keys import CALL_EVENTS_CHANNEL, CALL_STATE_SECONDS, call_ended_key, call_state_key, call_turn_key
 from routing.live.state import stage_leave_queue, stage_waiting
 
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's: the call (or leg) is over
 UNANSWERED_STATUSES = FINAL_CALL_STATUSES - {"completed"}  # over without anyone answering
 DIAL_ANSWERED = frozenset({"completed", "answered"})  # a <Dial>'s DialCallStatus when the window picked up
+TURN_POLL_SECONDS = 0.005  # how often a request waiting for its call's turn looks again
 
 
 @dataclass
@@ -75,9 +80,55 @@ async def load_call(redis: Redis, call_sid: str) -> CallState | None:
     return CallState.loads(text) if text else None
 
 
-async def start_call(redis: Redis, call_sid: str, state: CallState) -> None:
-    """Store a new call's state: one plain SET (a new call cannot be waiting yet, so `save_call`'s pipeline is not needed)."""
-    await redis.set(call_state_key(call_sid), state.dumps(), ex=CALL_STATE_SECONDS)
+async def start_call(redis: Redis, call_sid: str, state: CallState) -> bool:
+    """Store a new call's state, in one round trip; False when the call had begun already (a retry or a replay of its
+    first request: its state is kept as it is) or has ended (a replay after its status callback: nothing is stored)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(call_state_key(call_sid), state.dumps(), ex=CALL_STATE_SECONDS, nx=True)
+    pipe.exists(call_ended_key(call_sid))
+    started, ended = await pipe.execute()
+    if ended and started:
+        await redis.delete(call_state_key(call_sid))
+    return bool(started) and not ended
+
+
+async def call_ended(redis: Redis, call_sid: str) -> bool:
+    """Whether the call's status callback said it is over (a request for it now is a replay: it starts nothing)."""
+    return bool(await redis.exists(call_ended_key(call_sid)))
+
+
+async def mark_call_ended(redis: Redis, call_sid: str) -> None:
+    """Mark the call as over (see `stage_call_ended`)."""
+    await redis.set(call_ended_key(call_sid), "1", ex=CALL_STATE_SECONDS)
+
+
+def stage_call_ended(pipe: Pipeline, call_sid: str) -> None:
+    """Add to a pipeline: mark the call as over, for as long as any replay of its requests could matter."""
+    pipe.set(call_ended_key(call_sid), "1", ex=CALL_STATE_SECONDS)
+
+
+@asynccontextmanager
+async def one_step_at_a_time(redis: Redis, call_sid: str, *, hold_seconds: float, wait_seconds: float) -> AsyncIterator[bool]:
+    """Hold the call's turn while one request handles a step of it; yields False when the turn was not had in `wait_seconds`.
+
+    Twilio asks one step of a call at a time, so two requests for the same call at once are a retry
+    or a replay: the second waits until the first is done, then sees the state it left (a line
+    already claimed, a callback already booked) instead of doing the same work again. The turn is
+    an atomic SET NX that expires after `hold_seconds`, so a request that died cannot hold it.
+    """
+    key = call_turn_key(call_sid)
+    deadline = time.monotonic() + wait_seconds
+    while not await redis.set(key, "1", nx=True, px=max(1, int(hold_seconds * 1000))):
+        if time.monotonic() >= deadline:
+            yield False
+            return
+        await asyncio.sleep(TURN_POLL_SECONDS)
+    taken = time.monotonic()
+    try:
+        yield True
+    finally:
+        if time.monotonic() - taken < hold_seconds * 0.8:  # still ours: near or past its expiry another request may hold it
+            await redis.delete(key)
 
 
 async def save_call(

@@ -9,11 +9,20 @@ Everything else goes on to the FastAPI app.
 A caller-facing webhook runs under a guard: if Redis, the database or any code fails, or the
 work takes longer than the budget, the caller still gets valid TwiML that dials the fallback
 number. Status callbacks answer 204 and are not guarded (Twilio retries them).
+
+Twilio retries a webhook it got no answer from, and a signed request can be sent again by anyone
+who saw it, so every webhook is written to be replayed: one step of a call runs at a time (a
+second request for the same call waits for the first, then sees what it changed), and what a
+step creates is keyed so that it exists once (see `calls.one_step_at_a_time`, the unique keys of
+routing/telephony/records.py). A request missing a field Twilio always sends (a CallSid in
+Twilio's form, `To`, ...) gets the webhook's defined answer: the fallback number for a caller,
+204 for a status callback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,16 +34,26 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routing.runtime import Runtime
 from routing.telephony import twiml
-from routing.telephony.calls import CallState, load_call
+from routing.telephony.calls import CallState, load_call, one_step_at_a_time
 from routing.telephony.signature import signature_valid, webhook_url
 
 log = structlog.get_logger("tsunagu.voice")
 
 MAX_BODY_BYTES = 64 * 1024  # Twilio's forms are well under 4 KB
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")  # Twilio's call ids: CA and 32 hexadecimal digits
+STATUS_TURN_SECONDS = 30.0  # a status callback holds its call's turn at most this long (it is not under the budget)
 
 
 class CallUnknown(Exception):
     """The call's state is gone (long over, or it never reached us): the caller is put through to a human at the fallback number."""
+
+
+class MalformedRequest(Exception):
+    """A field Twilio always sends is missing or is not what Twilio sends: the webhook gives its defined answer."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -47,8 +66,24 @@ class Hook:
 
     @property
     def call_sid(self) -> str:
-        """The CallSid Twilio names the call by (every voice webhook carries one)."""
-        return self.form["CallSid"]
+        """The CallSid Twilio names the call by (every voice webhook carries one); MalformedRequest when it is missing or malformed."""
+        sid = self.form.get("CallSid", "")
+        if not CALL_SID.fullmatch(sid):
+            raise MalformedRequest("CallSid")
+        return sid
+
+    @property
+    def turn_sid(self) -> str:
+        """The call whose turn this request takes: the caller's call (a window's leg names it ParentCallSid), else this call."""
+        parent = self.form.get("ParentCallSid", "")
+        return parent if CALL_SID.fullmatch(parent) else self.call_sid
+
+    def required(self, name: str) -> str:
+        """Return a form field Twilio always sends (such as `To`); MalformedRequest when it is missing or empty."""
+        value = self.form.get(name, "")
+        if not value:
+            raise MalformedRequest(name)
+        return value
 
     async def call(self) -> CallState | None:
         """Return the state of the call this request is about, or None when it is unknown (or long over)."""
@@ -74,20 +109,24 @@ class Webhook:
     handle: Callable[[Hook], Awaitable[str | None]]
     caller_facing: bool  # answers TwiML under the fallback guard; else a status callback answering 204
     on_failure: Callable[[Runtime], str] | None = None  # the TwiML when the work fails; None: dial the fallback number
+    in_turn: bool = True  # runs in its call's turn (one step of a call at a time); False: its one write is atomic by itself
 
 
 WEBHOOKS: dict[str, Webhook] = {}
 
 
-def webhook(path: str, summary: str, *, caller_facing: bool = True, on_failure: Callable[[Runtime], str] | None = None) -> Callable:
+def webhook(
+    path: str, summary: str, *, caller_facing: bool = True, on_failure: Callable[[Runtime], str] | None = None, in_turn: bool = True
+) -> Callable:
     """Register a Twilio webhook: the function takes a Hook and returns TwiML (or None for 204).
 
     `on_failure` replaces the fallback dial for a webhook whose TwiML is not played to the caller
-    (the whisper to an answering window: on failure it bridges without one).
+    (the whisper to an answering window: on failure it bridges without one). `in_turn=False` spares
+    the call's turn (two round trips to Redis) to a webhook whose only write is atomic by itself.
     """
 
     def register(handle: Callable[[Hook], Awaitable[str | None]]) -> Callable[[Hook], Awaitable[str | None]]:
-        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing, on_failure)
+        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing, on_failure, in_turn)
         return handle
 
     return register
@@ -127,21 +166,54 @@ class TwilioWebhooks:
         if hook.caller_facing:
             await _send(send, 200, (await _guarded(hook, request)).encode(), b"application/xml")
         else:
-            await hook.handle(request)
+            await _status_callback(hook, request)
             await _send(send, 204, b"", None)
 
 
-async def _guarded(hook: Webhook, request: Hook) -> str:
-    """Run a caller-facing webhook under the budget; on any failure answer with the fallback number."""
+async def _status_callback(hook: Webhook, request: Hook) -> None:
+    """Run a status callback in its call's turn (waiting for it no longer than a caller would); a malformed one is only logged.
+
+    Twilio does not retry a status callback that was answered, so whatever it lacks, it gets 204.
+    """
+    try:
+        sid = request.turn_sid
+    except MalformedRequest as malformed:
+        log.warning("webhook_malformed", step=hook.step, field=malformed.field)  # the field's name only, never its value
+        return
     runtime = request.runtime
+    async with one_step_at_a_time(
+        runtime.redis, sid, hold_seconds=STATUS_TURN_SECONDS, wait_seconds=runtime.settings.webhook_budget_seconds
+    ) as ours:
+        if not ours:
+            log.warning("call_turn_not_had", step=hook.step)  # a step stuck past the budget: record the end all the same
+        await hook.handle(request)
+
+
+async def _guarded(hook: Webhook, request: Hook) -> str:
+    """Run a caller-facing webhook in its call's turn, under the budget; on any failure answer with the fallback number."""
+    runtime = request.runtime
+    budget = runtime.settings.webhook_budget_seconds
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(runtime.settings.webhook_budget_seconds):
-            answer = await hook.handle(request)
+        async with asyncio.timeout(budget):
+            if hook.in_turn:
+                # Held at most a little past the budget: the guard gives up on the step by then.
+                async with one_step_at_a_time(runtime.redis, request.turn_sid, hold_seconds=budget + 1.0, wait_seconds=budget) as ours:
+                    if not ours:
+                        raise TimeoutError("the call's turn was held past the budget")
+                    answer = await hook.handle(request)
+            else:
+                answer = await hook.handle(request)
             assert answer is not None, f"{hook.path} answered no TwiML"
             return answer
     except CallUnknown:
         log.info("call_unknown", step=hook.step)
+        return request.fallback()
+    except MalformedRequest as malformed:
+        log.warning("webhook_malformed", step=hook.step, field=malformed.field)  # the field's name only, never its value
+        if hook.on_failure is not None:
+            return hook.on_failure(runtime)
+        runtime.metrics.fallbacks.labels(hook.step).inc()
         return request.fallback()
     except Exception as error:  # the caller must never hear an error: anything at all falls back to a human
         log.error("voice_degraded", step=hook.step, error=type(error).__name__)

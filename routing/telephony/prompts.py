@@ -45,6 +45,10 @@ CALLBACK_CONSENT = (
     "よろしければ1を、このままお待ちになる場合は2を押してください。"
 )
 CALLBACK_BOOKED = "承りました。相談員の手が空きしだい、こちらからお電話します。お電話を切ってお待ちください。"
+CALLBACK_NO_NUMBER = (
+    "申し訳ありません。お電話番号が通知されていないため、こちらから折り返しお電話することができません。"
+    "このままお待ちいただければ、順番におつなぎします。"
+)
 CALLBACK_GREETING = "孤独・孤立相談ダイヤルです。ご希望いただいた折り返しのお電話です。いまから相談員におつなぎします。"
 LONG_WAIT = "長くお待たせして申し訳ありません。LINEなどのSNSでのご相談も、24時間受け付けています。"
 TO_24H = "24時間受け付けている窓口におつなぎします。"
@@ -62,6 +66,9 @@ EN_CALLBACK_CONSENT = (
     "To call you back, we keep this phone number encrypted and delete it after the call. Press 1 to agree, or 2 to keep waiting."
 )
 EN_CALLBACK_BOOKED = "Thank you. We will call you back as soon as a counsellor is free. You may hang up now."
+EN_CALLBACK_NO_NUMBER = (
+    "We are sorry. Your number is withheld, so we cannot call you back. Please stay on the line, and we will connect you in turn."
+)
 EN_LONG_WAIT = "We are sorry to keep you waiting. You can also talk to us by chat on social media, 24 hours a day."
 EN_TO_24H = "We are connecting you to our 24-hour line."
 EN_OFFER_24H = "We can also connect you to a line that is open 24 hours. To be connected, press 1."

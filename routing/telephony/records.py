@@ -34,6 +34,9 @@ class CallbackRequest(SQLModel, table=True):
 
     __tablename__ = "callback_request"
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    # A keyed hash of the CallSid of the call that asked (never the CallSid itself): one request per call, however
+    # often the consent arrives. Empty only for requests booked before this was kept.
+    call_ref: str | None = Field(default=None, sa_column=Column(String(64), nullable=True, unique=True, index=True))
     topic: str = Field(max_length=16)
     municipality: str | None = Field(default=None, max_length=5)
     prefecture: str | None = Field(default=None, max_length=2)

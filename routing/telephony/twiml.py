@@ -142,6 +142,15 @@ def ask(question: str, *, action: str, then: str, english: bool = False) -> str:
     return str(response)
 
 
+def say_and_redirect(lines: Iterable[str], *, to: str, english: bool = False) -> str:
+    """Say the lines, then go on at another step."""
+    response = VoiceResponse()
+    for line in lines:
+        _say(response, line, english)
+    response.redirect(to, method="POST")
+    return str(response)
+
+
 def redirect(to: str) -> str:
     """Go on at another step."""
     response = VoiceResponse()

@@ -4,6 +4,11 @@ Each is served by routing/telephony/endpoint.py, which checks the signature and 
 guard: if Redis, the database or any code fails, or the work takes longer than the budget, the
 caller still gets valid TwiML that dials the fallback number. URLs given to Twilio carry no
 personal data: only the step.
+
+Any request may come twice (Twilio retries one it got no answer to; a signed request can be sent
+again). Steps of one call run one at a time (the endpoint holds the call's turn), and a step the
+call is already past answers with what the call is doing now (`_resume`), claiming no line and
+writing nothing; a request for a call whose status callback came starts nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +32,20 @@ from routing.preview import shared_municipality
 from routing.privacy.confidentiality import caller_pseudonym, reference
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.calls import DIAL_ANSWERED, FINAL_CALL_STATUSES, Attempt, CallState, event_id, load_call, save_call, start_call
-from routing.telephony.endpoint import Hook, webhook
+from routing.telephony.calls import (
+    DIAL_ANSWERED,
+    FINAL_CALL_STATUSES,
+    Attempt,
+    CallState,
+    call_ended,
+    event_id,
+    load_call,
+    mark_call_ended,
+    save_call,
+    stage_call_ended,
+    start_call,
+)
+from routing.telephony.endpoint import CallUnknown, Hook, webhook
 from routing.telephony.records import CallRecord
 
 log = structlog.get_logger("tsunagu.voice")
@@ -46,19 +63,21 @@ MAX_WAITS = 9  # about three minutes of waiting before the fallback line
 AVERAGE_CALL_MINUTES = 12  # for the spoken estimate of the wait
 
 
-@webhook("/twilio/voice/incoming", "The number's voice URL: greeting and topic menu")
+@webhook("/twilio/voice/incoming", "The number's voice URL: greeting and topic menu", in_turn=False)  # start_call is one SET NX
 async def incoming(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     # The caller's pseudonym is made once, here, and carried: the case and the call record both use this one.
     state = CallState(started=runtime.clock.now().timestamp(), pseudonym=caller_pseudonym(form.get("From", ""), keys=runtime.keys))
-    await start_call(runtime.redis, hook.call_sid, state)
+    await start_call(runtime.redis, hook.call_sid, state)  # a retry or a replay keeps the state the call has (or had)
     return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
 
 
 @webhook("/twilio/voice/topic", "The topic chosen (digit or speech); crisis goes straight to the 24-hour lines")
 async def topic(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid, state = hook.call_sid, await hook.call() or CallState(started=runtime.clock.now().timestamp())
+    sid, state = hook.call_sid, await _state_or_new(hook)
+    if state.topic is not None:
+        return _resume(hook, state)  # the topic was chosen already
     state.pseudonym = state.pseudonym or caller_pseudonym(form.get("From", ""), keys=runtime.keys)
     chosen = topic_from_input(form.get("Digits", ""), form.get("SpeechResult", ""))
     state.topic_tries += 1
@@ -68,7 +87,7 @@ async def topic(hook: Hook) -> str:
     state.topic = chosen or "general"  # no input, or a second miss: the general window
     state.english = state.topic == "foreign"
     if state.topic == "crisis":
-        return await _route(runtime, sid, form["To"], state, [prompts.CRISIS])
+        return await _route(runtime, sid, hook.required("To"), state, [prompts.CRISIS])
     await save_call(runtime.redis, sid, state)
     return twiml.postal_prompt(POSTAL_URL, again=False, english=state.english)
 
@@ -76,7 +95,9 @@ async def topic(hook: Hook) -> str:
 @webhook("/twilio/voice/postal", "The postal code keyed (or # / silence for unknown); then dial")
 async def postal(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
-    sid, state = hook.call_sid, await hook.call() or CallState(started=runtime.clock.now().timestamp(), topic="general")
+    sid, state = hook.call_sid, await _state_or_new(hook, topic="general")
+    if state.attempts or state.queue or state.outcome or state.postal_choices:
+        return _resume(hook, state)  # routed already (or asked which prefecture)
     digits = form.get("Digits", "").strip("#")
     state.postal_tries += 1
     lines: list[str] = []
@@ -93,22 +114,24 @@ async def postal(hook: Hook) -> str:
         if match is not None and match.prefecture is not None:
             _settle_place(runtime, state, match.municipalities)
             lines.append(prompts.read_back(match.label) if not state.english else prompts.EN_CONNECTING)
-    return await _route(runtime, sid, form["To"], state, [*lines, *_connecting(state)])
+    return await _route(runtime, sid, hook.required("To"), state, [*lines, *_connecting(state)])
 
 
 @webhook("/twilio/voice/prefecture", "The prefecture chosen for a postal code that several prefectures share")
 async def prefecture(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid, state = hook.call_sid, await hook.known_call(with_topic=True)
+    if not state.postal_choices:
+        return _resume(hook, state)  # the prefecture was settled already
     choices = _prefectures(state.postal_choices)
     digit = form.get("Digits", "")
     lines: list[str] = []
-    if digit.isdigit() and 1 <= int(digit) <= len(choices):
+    if digit in {str(n) for n in range(1, len(choices) + 1)}:
         chosen = choices[int(digit) - 1]
         _settle_place(runtime, state, [m for m in state.postal_choices if m.startswith(chosen)])
         lines.append(prompts.read_back(runtime.regions.name_of(chosen)))
     state.postal_choices = []
-    return await _route(runtime, sid, form["To"], state, [*lines, *_connecting(state)])
+    return await _route(runtime, sid, hook.required("To"), state, [*lines, *_connecting(state)])
 
 
 @webhook("/twilio/voice/dialled", "A window's dial ended: done when answered, else the next window")
@@ -116,34 +139,39 @@ async def dialled(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid, state = hook.call_sid, await hook.known_call()
     attempt = state.ringing
-    if attempt is None and state.outcome == "connected":
-        return twiml.tell_and_hang_up([])  # a repeated report of a dial that already ended: nothing to redo
     leg = form.get("DialCallSid")
-    if leg and any(a.leg == leg and a is not attempt for a in state.attempts):
-        return twiml.silence()  # the leg a transfer handed on: Twilio reports it, and runs nothing we answer
+    reported = next((a for a in state.attempts if leg and a.leg == leg), None)
+    if reported is not None and reported is not attempt:
+        if reported.outcome == "completed" and attempt is not None:
+            return twiml.silence()  # the leg a transfer handed on: Twilio reports it, and runs nothing we answer
+        return _resume(hook, state)  # this leg's end was handled already: a retry or a replay ends nothing more
+    if attempt is None:
+        return _resume(hook, state)  # no dial is going on (a repeated report of one that ended): nothing to redo
     status = form.get("DialCallStatus", "failed")
-    if attempt is not None:
-        attempt.outcome = "completed" if status in DIAL_ANSWERED else status
-        await runtime.switchboard.release(attempt.service_id, holder=sid)
-    if attempt is not None and attempt.outcome == "completed":
+    attempt.outcome = "completed" if status in DIAL_ANSWERED else status
+    attempt.leg = attempt.leg or leg  # so that this report, come again, is known
+    await runtime.switchboard.release(attempt.service_id, holder=sid)
+    if attempt.outcome == "completed":
         state.outcome = "connected"
         await save_call(runtime.redis, sid, state)
         return twiml.tell_and_hang_up([prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
     next_line = prompts.EN_NEXT_WINDOW if state.english else prompts.NEXT_WINDOW
-    return await _route(runtime, sid, form["To"], state, [next_line])
+    return await _route(runtime, sid, hook.required("To"), state, [next_line])
 
 
 @webhook("/twilio/voice/wait", "Waiting for a free line: try again")
 async def wait(hook: Hook) -> str:
-    runtime, form = hook.runtime, hook.form
     sid, state = hook.call_sid, await hook.known_call()
-    return await _route(runtime, sid, form["To"], state, [])
+    if state.queue is None:
+        return _resume(hook, state)  # not waiting (any more): a line was claimed, or the wait is over
+    return await _route(hook.runtime, sid, hook.required("To"), state, [])
 
 
 async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallState, lines: list[str]) -> str:
     """Claim a slot on the first free candidate not tried yet and dial it; else wait, or say when help opens."""
     snapshot = runtime.snapshot
     assert snapshot is not None and state.topic is not None
+    assert state.ringing is None, "a call holding a line is never offered another"  # each step checks it first (_resume)
     topic = state.via or state.topic
     contact = Contact(topic=topic, channel="voice", municipality=state.municipality, prefecture=state.prefecture)
     offer = await runtime.switchboard.offer(snapshot, contact, runtime.clock.now(), holder=sid, queue=state.queue, tried=state.tried)
@@ -199,11 +227,52 @@ async def any_line(hook: Hook) -> str:
     sid, state = hook.call_sid, await hook.known_call(with_topic=True)
     if form.get("Digits") != "1":
         return twiml.tell_and_hang_up([*_in_danger(state), prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
+    if state.outcome != "no_service_open":
+        return _resume(hook, state)  # the 24-hour line was asked for already
     state.outcome = None
     if state.topic == "general":  # the general lines were closed already: straight to the 24-hour line
         return await _to_24_hour_line(runtime, sid, state, [])
     state.via = "general"  # the general consultation lines, some of which answer around the clock
-    return await _route(runtime, sid, form["To"], state, [prompts.EN_CONNECTING if state.english else prompts.CONNECTING])
+    return await _route(runtime, sid, hook.required("To"), state, [prompts.EN_CONNECTING if state.english else prompts.CONNECTING])
+
+
+async def _state_or_new(hook: Hook, *, topic: str | None = None) -> CallState:
+    """Return the call's state, or a new one when Redis lost it (the caller goes on); CallUnknown when the call is over."""
+    state = await hook.call()
+    if state is not None:
+        return state
+    if await call_ended(hook.runtime.redis, hook.call_sid):
+        raise CallUnknown  # a replay after the call ended: nothing starts again for it
+    return CallState(started=hook.runtime.clock.now().timestamp(), topic=topic)
+
+
+def _resume(hook: Hook, state: CallState) -> str:
+    """Answer a step the call is already past (Twilio's retry, or a replay) with what the call is doing now, changing nothing.
+
+    A retry whose first answer was lost gets the TwiML that carries the call on from where it is:
+    the line it holds is dialled again (no second line is claimed), a waiting caller goes on
+    waiting, a finished one hears goodbye.
+    """
+    runtime = hook.runtime
+    ringing = state.ringing
+    if ringing is not None:
+        entry = runtime.snapshot.services.get(ringing.service_id) if runtime.snapshot else None
+        if entry is None or not entry.phones:
+            return hook.fallback()
+        return twiml.dial(entry.phones[0], action=DIALLED_URL, caller_id=hook.required("To"), english=state.english, whisper=ANSWERED_URL)
+    if state.queue is not None:
+        return twiml.redirect(WAIT_URL)
+    if state.postal_choices:
+        names = [runtime.regions.name_of(code) for code in _prefectures(state.postal_choices)]
+        return twiml.ask(prompts.which_prefecture(names), action=PREFECTURE_URL, then=PREFECTURE_URL)
+    if state.outcome == "connected":
+        return twiml.tell_and_hang_up([])  # the goodbye was said when the conversation ended
+    if state.outcome == "callback_booked":
+        booked = prompts.EN_CALLBACK_BOOKED if state.english else prompts.CALLBACK_BOOKED
+        return twiml.tell_and_hang_up([booked, *_in_danger(state)], state.english)
+    if state.topic is not None and not state.attempts and state.outcome is None:
+        return twiml.postal_prompt(POSTAL_URL, again=False, english=state.english)
+    return hook.fallback()
 
 
 async def _to_24_hour_line(runtime: Runtime, sid: str, state: CallState, lines: list[str]) -> str:
@@ -227,7 +296,7 @@ def _in_danger(state: CallState) -> list[str]:
 def topic_from_input(digits: str, speech: str) -> str | None:
     """Return the topic a key press (1–9) or spoken words chose, or None when they chose nothing we know."""
     digits = digits.strip("#*")
-    if len(digits) == 1 and digits.isdigit() and digits != "0":
+    if len(digits) == 1 and digits in "123456789":
         return TOPICS[int(digits) - 1]
     for topic, words in prompts.TOPIC_WORDS.items():
         if any(word.lower() in speech.lower() for word in words):
@@ -267,30 +336,35 @@ def _connecting(state: CallState) -> list[str]:
 )
 async def status(hook: Hook) -> None:
     runtime, form = hook.runtime, hook.form
-    sid = form["CallSid"]
+    sid = hook.call_sid  # the endpoint answered 204 already when it is missing or malformed
     if form.get("CallStatus") not in FINAL_CALL_STATUSES:
         return  # an in-progress notice: nothing ends yet
     state = await load_call(runtime.redis, sid)
-    if state is None:
-        return  # already finished (a retry), or never reached us
+    if state is None:  # already finished (a retry), or never reached us: marked over all the same
+        await mark_call_ended(runtime.redis, sid)
+        return
     ringing = state.ringing
     if ringing is not None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
         await runtime.switchboard.release(ringing.service_id, holder=sid)
-    record = await _write_record(runtime, sid, form, state)
+    record, written = await _write_record(runtime, sid, form, state)
     pipe = runtime.redis.pipeline(transaction=False)  # the call's traces in Redis go in one round trip
     pipe.delete(call_state_key(sid), *([live_call_key(state.case_id)] if state.case_id else []))
+    stage_call_ended(pipe, sid)
     stage_waiting(pipe, sid, None)
     if state.queue is not None:
         stage_leave_queue(pipe, state.queue, sid)
     pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
     await pipe.execute()
+    if not written:
+        return  # counted when the record was written
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
     if record.wait_seconds:
         runtime.metrics.wait_seconds.observe(record.wait_seconds)
 
 
-async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> CallRecord:
+async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> tuple[CallRecord, bool]:
+    """Write the call's anonymised record once (its call_ref is unique); returns it and whether this request wrote it."""
     attempts = [a for a in state.attempts if a.service_id]
     answered = next((a.service_id for a in attempts if a.outcome == "completed"), None)
     waited = [a for a in state.attempts if a.outcome == "waited"]
@@ -315,4 +389,5 @@ async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state:
             session.add(record)
     except IntegrityError:
         log.info("call_record_exists")  # a retried callback raced the first one: the record is already there
-    return record
+        return record, False
+    return record, True
