@@ -18,6 +18,9 @@ TARGETS = {
     "case referred to own org, not yet accepted": CaseScope(holder=OTHER, proposed_to=frozenset({OWN})),
     "case accepted by own org": CaseScope(holder=OTHER, working=frozenset({OWN})),
     "case whose referral own org closed": CaseScope(holder=OTHER, finished=frozenset({OWN})),
+    "case own org closed, whose onward referral came back": CaseScope(
+        holder=OTHER, finished=frozenset({OWN}), returned_to=frozenset({OWN})
+    ),
     "case of another chain": CaseScope(
         holder=OTHER, proposed_to=frozenset({THIRD}), working=frozenset({THIRD}), finished=frozenset({THIRD})
     ),
@@ -38,6 +41,7 @@ CASE_WORK = {
     (Action.READ_CASE, "case referred to own org, not yet accepted"),
     *{(a, "case accepted by own org") for a in (Action.READ_CASE, Action.ADD_NOTE, Action.REFER)},
     (Action.READ_CASE, "case whose referral own org closed"),
+    *{(a, "case own org closed, whose onward referral came back") for a in (Action.READ_CASE, Action.REFER)},
 }
 ALLOWED = {
     Role.COUNSELLOR: {*CASE_WORK, (Action.ANSWER_REFERRAL, "referral to own org")},

@@ -396,6 +396,23 @@ async def test_after_accepting_a_receiver_adds_its_own_notes_and_passes_the_case
     assert (await view(chain, "tokyo", case_id))["may_add_notes"] is False
 
 
+async def test_a_window_that_passed_the_case_on_and_closed_its_part_passes_it_on_again_when_the_next_declines(chain: Running) -> None:
+    """Otherwise nobody would act on the declined hop: the holder's own referral is closed, and the sender may not refer."""
+    case_id, referral = await holder_set_up(chain)
+    await answer(chain, "tokyo", referral, "accepted")
+    onward = await refer(chain, "tokyo", case_id, CHIYODA)
+    await answer(chain, "tokyo", referral, "closed", outcome="referred_on")
+    assert (await view(chain, "tokyo", case_id))["may_refer"] is False  # its hop is on its way
+    await answer(chain, "chiyoda", onward, "declined", reason="対象地域の外のため")
+
+    came_back = await view(chain, "tokyo", case_id)
+    assert came_back["may_refer"] is True and came_back["may_add_notes"] is False
+    assert (await as_(chain, "tokyo", "GET", f"/api/cases/{case_id}/suggestions")).status_code == 200
+    again = await as_(chain, "tokyo", "POST", f"/api/cases/{case_id}/referrals", json={"to_service": OSAKA.id})
+    assert again.status_code == 201, again.text
+    assert (await view(chain, "tokyo", case_id))["may_refer"] is False  # one hop at a time
+
+
 async def test_a_case_takes_no_more_topics_than_there_are_and_no_body_beyond_the_limit(chain: Running) -> None:
     case_id = await open_case(chain)
     path = f"/api/cases/{case_id}"

@@ -64,6 +64,10 @@ class CaseScope:
     proposed_to: frozenset[str] = frozenset()  # a referral waits for their answer: they may read, to decide
     working: frozenset[str] = frozenset()  # they accepted a referral (accepted or contacted): they work the case
     finished: frozenset[str] = frozenset()  # they closed their referral: they may still read it
+    # A referral they made was declined or let expire, and none they made is still open: the hop came back
+    # to them, so they may pass the case on again (a window that closed its own referral as "referred on"
+    # stays responsible for the hop it made; otherwise nobody would act on the declined one).
+    returned_to: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ def _case(org: str | None, action: Action, case: CaseScope) -> Decision:
         return Decision(False, HOLDER_ONLY[action])
     if org in case.working:
         return Decision(True, "their organisation accepted the referral and works the case")
+    if action is Action.REFER and org in case.returned_to:
+        return Decision(True, "the referral their organisation made came back: they pass the case on again")
     if org in case.proposed_to:
         return Decision(False, "accept the referral first: a window works the case once it has accepted it", pending=True)
     return Decision(False, "their organisation's referral is closed: the case is there to read, no longer to work")

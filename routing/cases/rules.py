@@ -83,8 +83,15 @@ def scope_of(case: Case, referrals: Sequence[Referral]) -> CaseScope:
     def receivers(*statuses: Status) -> frozenset[str]:
         return frozenset(r.to_org for r in referrals if r.status in statuses)
 
+    def senders(*statuses: Status) -> frozenset[str]:
+        return frozenset(r.from_org for r in referrals if r.status in statuses)
+
     return CaseScope(
-        holder=case.holder_org, proposed_to=receivers(Status.PROPOSED), working=receivers(*WORKING), finished=receivers(Status.CLOSED)
+        holder=case.holder_org,
+        proposed_to=receivers(Status.PROPOSED),
+        working=receivers(*WORKING),
+        finished=receivers(Status.CLOSED),
+        returned_to=senders(Status.DECLINED, Status.EXPIRED) - senders(Status.PROPOSED, *WORKING),
     )
 
 
