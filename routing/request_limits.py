@@ -66,7 +66,7 @@ class BoundedBody:
         if declared is not None and (not declared.strip().isdigit() or int(declared) > self.limit):
             await _too_large(scope, receive, send)
             return
-        message = await _read_body(receive, self.limit)
+        message = await read_body(receive, self.limit)
         if message is None:
             await _too_large(scope, receive, send)
             return
@@ -78,8 +78,8 @@ class BoundedBody:
         await self.app(scope, _replay(message, receive), send)
 
 
-async def _read_body(receive: Receive, limit: int) -> Message | None:
-    """Return the whole body as one ASGI message, or None when it is larger than `limit`."""
+async def read_body(receive: Receive, limit: int) -> Message | None:
+    """Return the whole body as one ASGI message, or None when it is larger than `limit` (the webhooks read theirs so too)."""
     chunks: list[bytes] = []
     size = 0
     while True:

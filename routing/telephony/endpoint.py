@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from routing.request_limits import read_body
 from routing.runtime import Runtime
 from routing.telephony import twiml
 from routing.telephony.calls import CallState, load_call, one_step_at_a_time
@@ -146,7 +147,8 @@ class TwilioWebhooks:
         if scope["method"] != "POST":
             await _send(send, 405, b"Twilio webhooks take POST", b"text/plain; charset=utf-8", [(b"allow", b"POST")])
             return
-        body = await _read_body(receive)
+        message = await read_body(receive, MAX_BODY_BYTES)
+        body = None if message is None else message.get("body", b"") if message["type"] == "http.request" else b""
         if body is None:
             await _send(send, 413, b"request body too large", b"text/plain; charset=utf-8")
             return
@@ -223,23 +225,6 @@ async def _guarded(hook: Webhook, request: Hook) -> str:
         return twiml.fallback(runtime.settings.fallback_number)
     finally:
         runtime.metrics.webhook_seconds.labels(hook.step).observe(time.perf_counter() - started)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """Return the request body, or None when it is larger than any Twilio form."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _send(send: Send, status: int, body: bytes, content_type: bytes | None, extra: list | None = None) -> None:
