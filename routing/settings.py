@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = 65536
     password_hash_parallelism: int = 4
     referral_accept_hours: float = 8.0  # a referral falls due after this many of the receiving window's opening hours
+    # SNS consultations (LINE and the web chat).
+    line_channel_secret: str = Field(default="", validation_alias=AliasChoices("LINE_CHANNEL_SECRET", "TSUNAGU_LINE_CHANNEL_SECRET"))
+    line_channel_access_token: str = Field(
+        default="", validation_alias=AliasChoices("LINE_CHANNEL_ACCESS_TOKEN", "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN")
+    )
+    line_api_url: str = "https://api.line.me"  # tests and drills point this at a local fake speaking LINE's API
+    chat_cap: int = 2  # the chats one counsellor holds at once, unless their organisation says otherwise
+    chat_rollover_seconds: int = 180  # a waiting chat nobody at its window took for this long moves to the next window
+    chat_idle_minutes: int = 20  # a chat whose person has not written for this long is asked whether they are still there
+    chat_close_minutes: int = 10  # and closed (kindly) this long after that question, if they still have not written
     twilio_account_sid: str = Field(default="", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "TSUNAGU_TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str = Field(default="", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN"))
 

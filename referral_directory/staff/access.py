@@ -41,6 +41,10 @@ class Action(StrEnum):
     READ_STATS = "stats.read"
     READ_AUDIT = "audit.read"
     CHANGE_DIRECTORY = "directory.change"  # organisations, services, lines, hours
+    ANSWER_CHAT = "chat.answer"  # take the next chat, write in it, close it, hand it on
+    READ_CHAT = "chat.read"  # read a chat's transcript
+    TAKE_OVER_CHAT = "chat.take_over"  # a supervisor takes a colleague's chat
+    KEEP_CHAT_TEXTS = "chat.texts"  # templates (定型文) and the words that raise a chat's band
 
 
 RECEIVER_WORK = frozenset({Action.READ_CASE, Action.ADD_NOTE, Action.REFER})  # what a receiver that accepted the case does too
@@ -50,6 +54,7 @@ HOLDER_ONLY = {  # what only the holder does, and why, in words a receiver can a
 }
 CASE_ACTIONS = RECEIVER_WORK | frozenset(HOLDER_ONLY)
 CASE_WORKERS = frozenset({Role.COUNSELLOR, Role.SUPERVISOR})
+CHAT_ACTIONS = frozenset({Action.ANSWER_CHAT, Action.READ_CHAT, Action.TAKE_OVER_CHAT, Action.KEEP_CHAT_TEXTS})
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,14 @@ class CaseScope:
     # to them, so they may pass the case on again (a window that closed its own referral as "referred on"
     # stays responsible for the hop it made; otherwise nobody would act on the declined one).
     returned_to: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ChatScope:
+    """A chat: the organisation whose window it waits at or is answered by, and the staff member with it (if any)."""
+
+    organization: str | None
+    holder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,7 @@ class Decision:
 def decide(
     staff: Staff,
     action: Action,
-    target: CaseScope | ReferralScope | StatsScope | ServiceScope | None = None,
+    target: CaseScope | ReferralScope | StatsScope | ServiceScope | ChatScope | None = None,
     *,
     regions: Regions | None = None,
 ) -> Decision:
@@ -119,6 +132,8 @@ def decide(
         if staff.role in CASE_WORKERS and isinstance(target, ReferralScope) and staff.organization_id == target.receiver:
             return Decision(True, "the referral was made to their organisation")
         return Decision(False, "only the receiving organisation answers a referral")
+    if action in CHAT_ACTIONS:
+        return _chat(staff, action, target)
     if action is Action.READ_STATS:
         return _stats(staff, target, regions)
     if action is Action.CHANGE_DIRECTORY:
@@ -146,6 +161,26 @@ def _case(org: str | None, action: Action, case: CaseScope) -> Decision:
     if org in case.proposed_to:
         return Decision(False, "accept the referral first: a window works the case once it has accepted it", pending=True)
     return Decision(False, "their organisation's referral is closed: the case is there to read, no longer to work")
+
+
+def _chat(staff: Staff, action: Action, target: object) -> Decision:
+    if staff.role not in CASE_WORKERS or not staff.organization_id:
+        return Decision(False, f"a {staff.role.value} does not answer chats")
+    if action is Action.KEEP_CHAT_TEXTS:
+        if staff.role is Role.SUPERVISOR:
+            return Decision(True, "supervisors keep the templates and the words that raise a chat's band")
+        return Decision(False, "only supervisors change the templates and the word lists")
+    if not isinstance(target, ChatScope) or target.organization != staff.organization_id:
+        return Decision(False, "the chat is not at their organisation")
+    if action is Action.TAKE_OVER_CHAT:
+        if staff.role is Role.SUPERVISOR:
+            return Decision(True, "a supervisor may take over a chat at their organisation")
+        return Decision(False, "only a supervisor takes over a colleague's chat")
+    if target.holder == staff.id:
+        return Decision(True, "the chat is with them")
+    if action is Action.READ_CHAT and staff.role is Role.SUPERVISOR:
+        return Decision(True, "a supervisor may read along with the chats at their organisation")
+    return Decision(False, "the chat is with a colleague" if target.holder else "take the chat first (次の相談へ)")
 
 
 def _directory(staff: Staff, target: object, regions: Regions | None) -> Decision:

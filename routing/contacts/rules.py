@@ -55,3 +55,14 @@ def lines_open(decision: Decision, snapshot: Snapshot, channel: str) -> int:
 def likely_wait_minutes(position: int, lines: int, *, minutes_per_contact: int) -> int:
     """Return the likely wait, in whole minutes (at least 1), of the contact at a 1-based position when `lines` lines serve its queue."""
     return max(1, math.ceil(position * minutes_per_contact / max(1, lines)))
+
+
+# How far ahead of its arrival a chat is placed, by band: crisis before elevated before normal, with
+# ageing — a chat that has waited longer than the gap goes before a later one of a higher band, so
+# no band waits for ever.
+BAND_HEAD_START_MS: dict[str, int] = {"crisis": 30 * 60_000, "elevated": 10 * 60_000, "normal": 0}
+
+
+def chat_priority(band: str, arrived_ms: int) -> int:
+    """Return a waiting chat's place in its window's queue (lower goes first): its arrival, moved ahead by its band's head start."""
+    return arrived_ms - BAND_HEAD_START_MS.get(band, 0)

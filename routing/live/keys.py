@@ -1,7 +1,7 @@
 """Every Redis key, prefix and channel of tsunagu's live state, named once.
 
 Nothing here holds a number, a name or a message: keys carry service ids, routing keys (topic and
-prefecture), Twilio CallSids and random ids only. The staff pages' own keys (sessions, flashes,
+prefecture), Twilio CallSids, LINE's event ids, keyed pseudonyms and random ids only. The staff pages' own keys (sessions, flashes,
 sign-in throttles) are named in routing/web beside the code that owns them.
 """
 
@@ -14,8 +14,12 @@ CALL_EVENTS_CHANNEL = "tsunagu:calls"  # call-state events for the dashboard: st
 ALERTS_CHANNEL = "tsunagu:alerts"  # the dashboard listens: an expired referral goes back to its sender
 SLOTS_PATTERN = "tsunagu:slots:*"  # every service's slot set, on every channel
 CALLBACK_LEASE_PREFIX = "callback:"  # a callback's lease is this and its request id; a call's lease is its CallSid
+CHAT_LEASE_PREFIX = "chat:"  # a chat's lease is this and its chat id
+LINE_PENDING_KEY = "tsunagu:line:pending"  # sorted set: person (pseudonym) → when their oldest unprocessed event came
+LINE_EVENT_SECONDS = 24 * 3600  # a LINE event id is remembered this long: a redelivery within it is ignored
 CALLBACK_DISPATCHER_LOCK = "tsunagu:callbacks:dispatcher"
 PURGE_LOCK = "tsunagu:purge:lock"
+CHAT_KEEPER_LOCK = "tsunagu:chats:keeper"
 QUEUE_SECONDS = 6 * 3600  # a queue nobody joined for this long is dropped
 CALL_STATE_SECONDS = 6 * 3600  # long after any call has ended
 
@@ -63,3 +67,58 @@ def is_callback_lease(lease: str) -> bool:
 def callback_request_of(lease: str) -> str:
     """Return the callback request id a callback's lease names."""
     return lease.removeprefix(CALLBACK_LEASE_PREFIX)
+
+
+def chat_lease(chat_id: str) -> str:
+    """Return the slot lease a chat holds while a counsellor has it."""
+    return CHAT_LEASE_PREFIX + chat_id
+
+
+def is_chat_lease(lease: str) -> bool:
+    """Whether a lease is held by a chat."""
+    return lease.startswith(CHAT_LEASE_PREFIX)
+
+
+def chat_of(lease: str) -> str:
+    """Return the chat id a chat's lease names."""
+    return lease.removeprefix(CHAT_LEASE_PREFIX)
+
+
+def chat_queue_key(service_id: str) -> str:
+    """Return the Redis key of a window's chat queue (a sorted set: chat → its priority, lowest first)."""
+    return f"tsunagu:chat-queue:{service_id}"
+
+
+def counsellor_chats_key(staff_id: str) -> str:
+    """Return the Redis key of the chats a counsellor holds (a sorted set: chat → lease expiry, ms), checked against their cap."""
+    return f"tsunagu:counsellor-chats:{staff_id}"
+
+
+def chat_channel(chat_id: str) -> str:
+    """Return the pub/sub channel of one chat: a new message or a change, for the person's page and the console."""
+    return f"tsunagu:chat:{chat_id}"
+
+
+def desk_channel(org_id: str) -> str:
+    """Return the pub/sub channel of an organisation's chat desk: a chat arrived, was taken, moved or closed."""
+    return f"tsunagu:chat-desk:{org_id}"
+
+
+def reply_token_key(chat_id: str) -> str:
+    """Return the Redis key of the unused LINE reply token of a chat (sealed; it expires before LINE's does)."""
+    return f"tsunagu:chat-reply:{chat_id}"
+
+
+def line_inbox_key(person: str) -> str:
+    """Return the Redis key of a person's LINE events not yet processed (a sorted set: sealed event → its timestamp)."""
+    return f"tsunagu:line:inbox:{person}"
+
+
+def person_turn_key(person: str) -> str:
+    """Return the Redis key a worker holds while it handles what one person did (one worker per person at a time)."""
+    return f"tsunagu:person-turn:{person}"
+
+
+def line_event_key(event_id: str) -> str:
+    """Return the Redis key that marks a LINE webhook event as received (a redelivery is then ignored)."""
+    return f"tsunagu:line:event:{event_id}"

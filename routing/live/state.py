@@ -45,24 +45,25 @@ class LiveState:
         self.redis = redis
         self._scripts = {path.stem: redis.register_script(path.read_text()) for path in _LUA.glob("*.lua")}
 
-    def _script(self, name: str) -> AsyncScript:
+    def script(self, name: str) -> AsyncScript:
+        """Return one of the live state's Lua scripts (routing/live/lua/NAME.lua), loaded once."""
         return self._scripts[name]
 
     async def claim_slot(self, service_id: str, *, lease: str, capacity: int, ttl_ms: int, channel: str = "voice") -> bool:
         """Hold (or renew) a slot on a service for a lease; False when the service is full."""
-        return bool(await self._script("claim_slot")(keys=[slot_key(service_id, channel)], args=[lease, capacity, ttl_ms]))
+        return bool(await self.script("claim_slot")(keys=[slot_key(service_id, channel)], args=[lease, capacity, ttl_ms]))
 
     async def release_slot(self, service_id: str, *, lease: str, channel: str = "voice") -> bool:
         """Free a lease's slot; False when it was already free."""
-        return bool(await self._script("release_slot")(keys=[slot_key(service_id, channel)], args=[lease]))
+        return bool(await self.script("release_slot")(keys=[slot_key(service_id, channel)], args=[lease]))
 
     async def renew_lease(self, lease: Lease, *, ttl_ms: int) -> bool:
         """Extend a lease that still holds its slot; False when it is gone."""
-        return bool(await self._script("renew_slot")(keys=[lease.key], args=[lease.holder, ttl_ms]))
+        return bool(await self.script("renew_slot")(keys=[lease.key], args=[lease.holder, ttl_ms]))
 
     async def drop_lease(self, lease: Lease) -> bool:
         """Free a lease's slot, found by `leases`; False when it was already free."""
-        return bool(await self._script("release_slot")(keys=[lease.key], args=[lease.holder]))
+        return bool(await self.script("release_slot")(keys=[lease.key], args=[lease.holder]))
 
     async def leases(self) -> AsyncIterator[Lease]:
         """Yield every lease held on every service and channel (expired ones too, until a claim sweeps them)."""
@@ -82,14 +83,14 @@ class LiveState:
         ids = list(service_ids)
         if not ids:
             return {}
-        return _held(ids, await self._script("slots_in_use")(keys=[slot_key(i, channel) for i in ids]))
+        return _held(ids, await self.script("slots_in_use")(keys=[slot_key(i, channel) for i in ids]))
 
     async def slots_and_queue(
         self, service_ids: Iterable[str], channel: str, routing_key: str, holder: str
     ) -> tuple[Mapping[str, int], QueueView]:
         """Return `slots_in_use` of the services and a contact's view of a queue, in one round trip."""
         ids = list(service_ids)
-        *counts, place, waiting = await self._script("slots_in_use")(
+        *counts, place, waiting = await self.script("slots_in_use")(
             keys=[*(slot_key(i, channel) for i in ids), queue_key(routing_key)], args=[holder]
         )
         return _held(ids, counts), QueueView(None if int(place) < 0 else int(place), int(waiting))
@@ -109,7 +110,7 @@ class LiveState:
 
     async def publish_version(self, version: int) -> bool:
         """Record a new directory version and notify every worker; False when it is not newer."""
-        return bool(await self._script("publish_version")(keys=[VERSION_KEY], args=[version, VERSION_CHANNEL]))
+        return bool(await self.script("publish_version")(keys=[VERSION_KEY], args=[version, VERSION_CHANNEL]))
 
     async def set_version(self, version: int) -> None:
         """Record the directory version as it is stored, even if lower, and notify every worker."""

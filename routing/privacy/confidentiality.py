@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from routing.privacy.keyring import PSEUDONYM, SEAL, KeyGone, Keyring
 
-__all__ = ["KeyGone", "caller_pseudonym", "e164", "reference", "seal", "try_unseal", "unseal"]
+__all__ = ["KeyGone", "caller_pseudonym", "e164", "person_pseudonym", "reference", "seal", "try_unseal", "unseal"]
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
@@ -29,6 +29,16 @@ def caller_pseudonym(number: str, *, keys: Keyring) -> str:
     """Return `key_id:hex`, the HMAC-SHA256 of the caller's number in E.164 under the current pseudonym key."""
     key = keys.current(PSEUDONYM)
     digest = hmac.new(key.material, e164(number).encode(), hashlib.sha256).hexdigest()
+    return f"{key.id}:{digest}"
+
+
+def person_pseudonym(kind: str, identifier: str, *, keys: Keyring) -> str:
+    """Return `key_id:hex` for a person known by an identifier other than a number (`line`: a LINE user id; `web`: a web chat's token).
+
+    The kind is hashed in, so that the same string under two kinds gives two pseudonyms.
+    """
+    key = keys.current(PSEUDONYM)
+    digest = hmac.new(key.material, f"{kind}:{identifier}".encode(), hashlib.sha256).hexdigest()
     return f"{key.id}:{digest}"
 
 

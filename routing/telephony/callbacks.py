@@ -11,7 +11,6 @@ once: a dispatcher holding a stale list, or a replayed report of an earlier try,
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any, cast
 
 import structlog
@@ -25,6 +24,7 @@ from referral_directory.storage import db
 from routing.contacts.rules import queue_name
 from routing.engine import Contact
 from routing.live.keys import CALLBACK_DISPATCHER_LOCK, callback_lease
+from routing.live.leader import leading
 from routing.privacy.confidentiality import try_unseal
 from routing.runtime import Runtime
 from routing.settings import Settings
@@ -47,10 +47,9 @@ def twilio_client(settings: Settings) -> Client:
 
 async def dispatch_once(runtime: Runtime, client: Client) -> int:
     """Match pending callbacks with free lines and place those calls; returns how many were placed. One worker at a time."""
-    token = secrets.token_hex(8)
-    if not await runtime.redis.set(CALLBACK_DISPATCHER_LOCK, token, nx=True, px=30_000):
-        return 0
-    try:
+    async with leading(runtime.redis, CALLBACK_DISPATCHER_LOCK, hold_ms=30_000) as leader:
+        if not leader:
+            return 0
         async with runtime.sessions() as session:
             query = (
                 select(CallbackRequest).where(col(CallbackRequest.status) == "pending").order_by(col(CallbackRequest.created_at)).limit(20)
@@ -60,9 +59,6 @@ async def dispatch_once(runtime: Runtime, client: Client) -> int:
         for request in pending:
             placed += await _try_to_place(runtime, client, request)
         return placed
-    finally:
-        if await runtime.redis.get(CALLBACK_DISPATCHER_LOCK) == token:
-            await runtime.redis.delete(CALLBACK_DISPATCHER_LOCK)
 
 
 async def _try_to_place(runtime: Runtime, client: Client, request: CallbackRequest) -> int:
