@@ -7,7 +7,7 @@ import itertools
 import pytest
 from builders import make_service
 
-from referral_directory.staff.access import Action, CaseScope, ReferralScope, ServiceScope, StatsScope, decide
+from referral_directory.staff.access import Action, CaseScope, ChatScope, ReferralScope, ServiceScope, StatsScope, decide
 from referral_directory.staff.accounts import Role, Staff
 
 OWN, OTHER, THIRD = "org-own", "org-other", "org-third"
@@ -32,8 +32,16 @@ TARGETS = {
     "stats of another region": StatsScope(region=OSAKA_CITY),
     "a service in own region": ServiceScope(make_service(areas=(CHIYODA,))),
     "a service of another region": ServiceScope(make_service(areas=(OSAKA_CITY,))),
+    "chat at own org, with them": ChatScope(OWN, holder="me"),
+    "chat at own org, with a colleague": ChatScope(OWN, holder="colleague"),
+    "chat waiting at own org": ChatScope(OWN),
+    "chat at another org": ChatScope(OTHER, holder="me"),
     "nothing": None,
 }
+OWN_CHATS = ("chat at own org, with them", "chat at own org, with a colleague", "chat waiting at own org")
+# A counsellor reads and answers the chats they hold; a supervisor also reads along with every chat at
+# their organisation, takes any of them over, and keeps the templates and word lists.
+CHAT_WORK = {(Action.ANSWER_CHAT, "chat at own org, with them"), (Action.READ_CHAT, "chat at own org, with them")}
 # The holder does everything with its case; a receiver reads it from the moment it is proposed, works it
 # (its own notes, passing it on) once accepted, and never changes the holder's intake or consent record.
 CASE_WORK = {
@@ -44,8 +52,16 @@ CASE_WORK = {
     *{(a, "case own org closed, whose onward referral came back") for a in (Action.READ_CASE, Action.REFER)},
 }
 ALLOWED = {
-    Role.COUNSELLOR: {*CASE_WORK, (Action.ANSWER_REFERRAL, "referral to own org")},
-    Role.SUPERVISOR: {*CASE_WORK, (Action.ANSWER_REFERRAL, "referral to own org"), (Action.READ_STATS, "stats of own org")},
+    Role.COUNSELLOR: {*CASE_WORK, *CHAT_WORK, (Action.ANSWER_REFERRAL, "referral to own org")},
+    Role.SUPERVISOR: {
+        *CASE_WORK,
+        *CHAT_WORK,
+        *{(Action.READ_CHAT, t) for t in OWN_CHATS},
+        *{(Action.TAKE_OVER_CHAT, t) for t in OWN_CHATS},
+        *{(Action.KEEP_CHAT_TEXTS, t) for t in TARGETS},
+        (Action.ANSWER_REFERRAL, "referral to own org"),
+        (Action.READ_STATS, "stats of own org"),
+    },
     Role.COORDINATOR: {
         (Action.READ_STATS, "stats of a municipality in own region"),
         *{(Action.CHANGE_DIRECTORY, t) for t in TARGETS if t != "a service of another region"},  # other targets: no region to check
@@ -56,7 +72,7 @@ ALLOWED = {
 
 
 def staff(role: Role) -> Staff:
-    return Staff(id=f"staff-{role.value}", name=role.value, role=role, organization_id=OWN, regions=(TOKYO,))
+    return Staff(id="me", name=role.value, role=role, organization_id=OWN, regions=(TOKYO,))
 
 
 @pytest.mark.parametrize("role", list(Role))
