@@ -301,7 +301,7 @@ class _Builder:
                 capacity=_capacity(capacity),
                 holidays="open",
                 description=DEMO_NOTE,
-                sns_url=SNS_BASE + line.slug if line.sns else "",
+                sns_url="",  # the national lines answer their chats in tsunagu's console
                 phones=(self._phone(service_id, "3"),),
                 schedules=_weekly(service_id, line.hours),
             )
@@ -317,6 +317,7 @@ class _Builder:
         extended = code in YEAR_END_EXTENDED
         year_end = _year_end_hours(service_id, len(hours)) if extended else _year_end_closures(service_id, len(hours))
         capacity = {"voice": 3 + _pick(code, 6), "sns": 4 if _pick("sns" + code, 4) == 0 else 0}
+        own_sns = _pick("own-sns" + code, 2) == 0  # some run their own SNS (a link is given); the others answer in tsunagu
         slug = f"pref-{code}"
         self.services.append(
             ServiceRecord(
@@ -330,7 +331,7 @@ class _Builder:
                 capacity=_capacity(capacity),
                 holidays="closed",
                 description=("年末年始も時間を延長して受け付けます。" if extended else "") + DEMO_NOTE,
-                sns_url=SNS_BASE + slug if capacity["sns"] else "",
+                sns_url=SNS_BASE + slug if capacity["sns"] and own_sns else "",
                 phones=(self._phone(service_id, PREFECTURE_AREA_CODES.get(code, "3")),),
                 schedules=_weekly(service_id, hours) + year_end,
             )

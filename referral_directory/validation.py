@@ -263,8 +263,6 @@ def _check_contact(service: ServiceRecord, add: AddProblem) -> None:
             add(f"phones[{index}].number", problem)
     if "voice" in service.channels and not service.phones:
         add("phones", "a voice service needs at least one phone number")
-    if "sns" in service.channels and not service.sns_url:
-        add("sns_url", "an SNS service needs sns_url, the queue its chats are handed to")
     if service.sns_url:
         url = urlsplit(service.sns_url)
         if not (url.scheme in ("http", "https") and url.netloc):

@@ -196,10 +196,6 @@ BROKEN_ROWS = {
         {"capacity_sns": "2"},
         [("capacity_sns", "capacity 2 for sns, but the service does not take sns; add sns to its channels or leave the capacity empty")],
     ),
-    "sns without queue": (
-        {"channels": "voice sns", "capacity_sns": "2"},
-        [("sns_url", "an SNS service needs sns_url, the queue its chats are handed to")],
-    ),
     "closure dates reversed": ({"closed": "2027-01-03/2026-12-29"}, [("closed", "valid_to 2026-12-29 is before valid_from 2027-01-03")]),
     "closure not a date": (
         {"closed": "12/29-1/3"},

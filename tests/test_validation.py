@@ -77,10 +77,6 @@ BROKEN_SERVICES = {
         [("phones[0].number", '"+813123" is not a valid Japanese phone number; write it in E.164 form, like "+81312345678"')],
     ),
     "voice without phone": ({"phones": ()}, [("phones", "a voice service needs at least one phone number")]),
-    "sns without queue": (
-        {"channels": ("sns",), "capacity": (("sns", 2),), "phones": ()},
-        [("sns_url", "an SNS service needs sns_url, the queue its chats are handed to")],
-    ),
     "queue not a web address": (
         {"channels": ("sns",), "capacity": (("sns", 2),), "sns_url": "queue-tokyo"},
         [("sns_url", '"queue-tokyo" is not a web address like "https://sns.example.jp/queues/tokyo"')],
@@ -213,6 +209,7 @@ FINE_SERVICES = {
     "texts that begin like formulas": {"name": '=HYPERLINK("https://evil.example/x","窓口")', "description": "-2+3"},
     "prefecture, designated city, ward": {"areas": ("130001", "271004", "271276")},
     "voice and sns": {"channels": ("voice", "sns"), "capacity": (("voice", 3), ("sns", 2)), "sns_url": "https://sns.example.jp/q/1"},
+    "sns answered in tsunagu's console (no own SNS)": {"channels": ("sns",), "capacity": (("sns", 2),), "phones": ()},
 }
 
 
