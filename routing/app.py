@@ -26,6 +26,12 @@ from referral_directory.storage import db
 from routing import preview, request_limits, web
 from routing.cases import api as cases_api
 from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
+from routing.chats import api as chats_api
+from routing.chats import keeper
+from routing.chats.hub import ChatHub, open_hub
+from routing.chats.keeper import keep_chats
+from routing.chats import web_chat
+from routing.chats.line import webhook as line_webhook
 from routing.contacts import reconciler
 from routing.deps import RuntimeDep
 from routing.logs import configure_logging
@@ -59,18 +65,20 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory, serving=True)
         app.state.runtime = runtime
+        app.state.chats = hub = open_hub(settings, runtime.live, runtime.switchboard.lease_ms)
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         if settings.freeze_gc:
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
         twilio = twilio_client(settings) if settings.twilio_account_sid else None
         _check_keyring(runtime.keys)
-        _start_background_work(runtime, twilio)
+        _start_background_work(runtime, twilio, hub)
         if not settings.verify_twilio_signatures:
             log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
         log.info("started", database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
         try:
             yield
         finally:
+            await hub.close()
             await runtime.close()
 
     app = FastAPI(
@@ -92,6 +100,9 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.include_router(cases_api.router)
     app.include_router(stats_api.router)
     app.include_router(audit_api.router)
+    app.include_router(chats_api.router)
+    app.include_router(line_webhook.router)
+    app.include_router(web_chat.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     _install_docs_and_metrics(app, settings)
@@ -118,9 +129,10 @@ def _install_docs_and_metrics(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(NoStoreOnApi)
 
 
-def _start_background_work(runtime: Runtime, twilio: Client | None) -> None:
-    """Start every worker's background loops: slot reconciling, scheduled purges, overdue referrals, SQLite checkpoints, callbacks."""
+def _start_background_work(runtime: Runtime, twilio: Client | None, hub: ChatHub) -> None:
+    """Start every worker's background loops: slot reconciling, scheduled purges, overdue referrals, SQLite checkpoints, callbacks, chats."""
     settings = runtime.settings
+    runtime.repeat("chat_keeper", lambda: keep_chats(runtime, hub), every=keeper.EVERY_SECONDS)
     runtime.repeat("reconcile", lambda: reconciler.reconcile_once(runtime, twilio), every=reconciler.EVERY_SECONDS)
     # Not at start-up: start stays quick.
     runtime.repeat("purge", lambda: purge_if_due(runtime), every=min(CHECK_SECONDS, settings.purge_every_seconds), wait_first=True)

@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from referral_directory.deps import CurrentStaff, SessionDep
+from routing.chats.hub import ChatHub
 from routing.runtime import Runtime
 
-__all__ = ["CurrentStaff", "RuntimeDep", "SessionDep", "runtime_of"]
+__all__ = ["CurrentStaff", "HubDep", "RuntimeDep", "SessionDep", "hub_of", "runtime_of"]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -27,3 +28,16 @@ async def _runtime(request: Request) -> Runtime:  # async: FastAPI runs a plain 
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+
+
+def hub_of(request: Request) -> ChatHub:
+    """Return the chat channel's parts behind a request (queues, LINE's client, the word lists)."""
+    hub: ChatHub = request.app.state.chats
+    return hub
+
+
+async def _hub(request: Request) -> ChatHub:
+    return hub_of(request)
+
+
+HubDep = Annotated[ChatHub, Depends(_hub)]

@@ -49,6 +49,31 @@ class Metrics:
             buckets=(0, 20, 40, 60, 120, 180, 300, 600, 1200),
         )
 
+        # SNS consultations: how chats go, and how LINE is used (replies are free; pushes count against a quota).
+        self.chat_sends = Counter(
+            "tsunagu_chat_sends", "Messages sent to people on LINE, by how: reply, push, quota (429), failed", ["how"], registry=self.registry
+        )
+        self.line_webhook_seconds = Histogram(
+            "tsunagu_line_webhook_seconds",
+            "Time to acknowledge a LINE webhook (signature, dedupe, enqueue)",
+            registry=self.registry,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.chats = Counter("tsunagu_chats", "Chats ended, by how they ended and their band", ["reason", "band"], registry=self.registry)
+        self.chat_first_reply_seconds = Histogram(
+            "tsunagu_chat_first_reply_seconds",
+            "From a person's first message to the first automated answer",
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+        )
+        self.chat_first_human_seconds = Histogram(
+            "tsunagu_chat_first_human_seconds",
+            "From joining a queue to a counsellor's first message, by band",
+            ["band"],
+            registry=self.registry,
+            buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+        )
+
     def render(self, slots: dict[str, tuple[int, int]], waiting: int) -> bytes:
         """Return the exposition text: this process's (or every worker's) metrics, plus live state from Redis."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

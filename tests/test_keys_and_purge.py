@@ -110,9 +110,12 @@ def nothing(**counts: int) -> dict[str, int]:
         "case_note.body_sealed",
         "safety_exception.why_sealed",
         "case_file.caller_pseudonym",
+        "chat_message.body_sealed",
+        "chat.address_sealed",
+        "chat.person_ref",
     )
     named = {field: counts.pop(field.replace(".", "__"), 0) for field in fields}
-    return named | {"cases marked purged": counts.pop("cases", 0)}
+    return named | {"cases marked purged": counts.pop("cases", 0), "chats marked purged": counts.pop("chats", 0)}
 
 
 def identifying_rows(keys: Keyring) -> list[SQLModel]:
@@ -477,7 +480,7 @@ async def assert_audited(database: Path, *, runs: int) -> None:
     finally:
         await engine.dispose()
     assert len(events) == runs and {e.actor for e in events} == {"cli:purge"}
-    assert all(set(e.detail) == {*nothing(), "cases_marked"} - {"cases marked purged"} for e in events)
+    assert all(set(e.detail) == {*nothing(), "cases_marked", "chats_marked"} - {"cases marked purged", "chats marked purged"} for e in events)
     assert verification.broken is None
 
 

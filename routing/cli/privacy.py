@@ -125,3 +125,4 @@ def purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="count what is
     for field, count in result.counts.items():
         typer.echo(f"  {field}: {count}")
     typer.echo(f"  cases marked purged: {result.cases}")
+    typer.echo(f"  chats marked purged: {result.chats}")

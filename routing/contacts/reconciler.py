@@ -1,11 +1,12 @@
-"""The slot reconciler: frees leases whose call is over, and renews those of calls that go on.
+"""The slot reconciler: frees leases whose call (or chat) is over, and renews those of calls that go on.
 
 A lease expires on its own after TSUNAGU_SLOT_LEASE_SECONDS, so that a lost status callback
 cannot hold a line for ever. A conversation may last longer than that, so once a lease has used
 half its time the reconciler asks whether the call still goes on: Twilio's REST API when an
 account is configured (the call's own status), else the call's state in Redis (which expires
 six hours after the call last moved). A call that goes on keeps its slot; one that is over frees
-it now, so a lost callback costs a minute, not the lease's hours.
+it now, so a lost callback costs a minute, not the lease's hours. A chat's lease lives while the
+chat is in progress in the database; the chat keeper renews it (routing/chats/keeper.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from sqlalchemy import select
 from sqlmodel import col
 from twilio.rest import Client
 
-from routing.live.keys import CALL_STATE_SECONDS, call_state_key, callback_request_of, is_callback_lease
+from routing.chats.models import Chat
+from routing.live.keys import CALL_STATE_SECONDS, call_state_key, callback_request_of, chat_of, is_callback_lease, is_chat_lease
 from routing.live.state import Lease
 from routing.runtime import Runtime
 from routing.telephony.calls import FINAL_CALL_STATUSES
@@ -42,7 +44,7 @@ async def reconcile_once(runtime: Runtime, twilio: Client | None = None) -> Reco
     async for lease in live.leases():
         if not await _still_live(runtime, lease.holder):
             done.released += await live.drop_lease(lease)
-        elif lease.expires_ms - now_ms < lease_ms / 2:
+        elif lease.expires_ms - now_ms < lease_ms / 2 and not is_chat_lease(lease.holder):
             if twilio is not None and not is_callback_lease(lease.holder) and await _ended_at_twilio(twilio, lease.holder):
                 done.released += await live.drop_lease(lease)
             elif await live.renew_lease(lease, ttl_ms=lease_ms):
@@ -56,6 +58,10 @@ async def reconcile_once(runtime: Runtime, twilio: Client | None = None) -> Reco
 
 
 async def _still_live(runtime: Runtime, holder: str) -> bool:
+    if is_chat_lease(holder):
+        async with runtime.sessions() as session:
+            status = (await session.execute(select(col(Chat.status)).where(col(Chat.id) == chat_of(holder)))).scalar_one_or_none()
+        return status == "talking"
     if is_callback_lease(holder):
         request_id = callback_request_of(holder)
         async with runtime.sessions() as session:

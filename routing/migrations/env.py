@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 from referral_directory import models  # noqa: F401  (registers the directory tables)
 from routing.cases import models as case_models  # noqa: F401  (and the service's own: one schema, one migration history)
+from routing.chats import models as chat_models  # noqa: F401
 from routing.telephony import records as call_records  # noqa: F401
 
 target_metadata = SQLModel.metadata

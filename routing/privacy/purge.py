@@ -16,7 +16,11 @@ What goes, and when (times from the service clock, so drills and tests can move 
   and the yearly statistics count repeat callers; past that, the link serves nobody and is only
   a risk. Destroying an old pseudonym key (`tsunagu keys destroy`) cuts the link sooner.
 
-A case that lost anything gets `purged_at`. Running it again changes nothing (idempotent). Each
+- a chat's messages and the sealed LINE user id it was sent with, once the chat has been closed
+  for TSUNAGU_NOTE_RETENTION_DAYS and its case (if it has one) is idle as long, as notes go; the
+  person's pseudonym on the chat, TSUNAGU_PSEUDONYM_RETENTION_DAYS after it closed.
+
+A case or a chat that lost anything gets `purged_at`. Running it again changes nothing (idempotent). Each
 real run appends one audit event with the counts, in the same transaction.
 """
 
@@ -35,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from referral_directory.staff import audit
 from referral_directory.storage import db, sqlite_connection
 from routing.cases.models import Case, CaseNote, SafetyException
+from routing.chats.models import Chat, ChatMessage
 from routing.live.keys import PURGE_LOCK
 from routing.runtime import Runtime
 from routing.settings import Settings
@@ -49,6 +54,8 @@ _NOTE = db.table_of(CaseNote)
 _EXCEPTION = db.table_of(SafetyException)
 _CALL = db.table_of(CallRecord)
 _CALLBACK = db.table_of(CallbackRequest)
+_CHAT = db.table_of(Chat)
+_MESSAGE = db.table_of(ChatMessage)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,41 @@ def _of_idle_case(table: Table, cutoff: datetime) -> ColumnElement[bool]:
     return table.c.case_id.in_(select(_CASE.c.id).where(_idle_since(cutoff)))
 
 
+def _chat_done(cutoff: datetime) -> ColumnElement[bool]:
+    """True for a chat (row of chat) closed before the cutoff whose case, if any, has been idle since."""
+    idle_case = _CHAT.c.case_id.in_(select(_CASE.c.id).where(_idle_since(cutoff)))
+    return and_(_CHAT.c.closed_at.is_not(None), _CHAT.c.closed_at < cutoff, or_(_CHAT.c.case_id.is_(None), idle_case))
+
+
+def _chat_rules(cut: Cutoffs) -> tuple[Rule, ...]:
+    done_chats = select(_CHAT.c.id).where(_chat_done(cut.notes))
+    return (
+        Rule(
+            "chat_message.body_sealed",
+            _MESSAGE,
+            {"body_sealed": ""},
+            and_(_MESSAGE.c.body_sealed != "", _MESSAGE.c.chat_id.in_(done_chats)),
+        ),
+        Rule("chat.address_sealed", _CHAT, {"address_sealed": ""}, and_(_CHAT.c.address_sealed != "", _chat_done(cut.notes))),
+        Rule(
+            "chat.person_ref",
+            _CHAT,
+            {"person_ref": None},
+            and_(_CHAT.c.person_ref.is_not(None), _CHAT.c.closed_at.is_not(None), _CHAT.c.closed_at < cut.pseudonyms),
+        ),
+    )
+
+
+def chats_losing_something(cut: Cutoffs) -> ColumnElement[bool]:
+    """True for a chat that one of the rules takes something from: it gets `purged_at`."""
+    message = _MESSAGE.alias("held_message")
+    holds_text = select(literal(1)).where(message.c.chat_id == _CHAT.c.id, message.c.body_sealed != "").correlate(_CHAT).exists()
+    return or_(
+        and_(_chat_done(cut.notes), or_(_CHAT.c.address_sealed != "", holds_text)),
+        and_(_CHAT.c.person_ref.is_not(None), _CHAT.c.closed_at.is_not(None), _CHAT.c.closed_at < cut.pseudonyms),
+    )
+
+
 def rules(cut: Cutoffs) -> tuple[Rule, ...]:
     """Return the purge rules at these cutoffs (SQL conditions only: nothing runs here)."""
     waiting = _CALLBACK.c.status.in_(("pending", "calling"))
@@ -135,6 +177,7 @@ def rules(cut: Cutoffs) -> tuple[Rule, ...]:
             {"caller_pseudonym": None},
             and_(_CASE.c.caller_pseudonym.is_not(None), _CASE.c.caller_pseudonym != "", _idle_since(cut.pseudonyms)),
         ),
+        *_chat_rules(cut),
     )
 
 
@@ -157,6 +200,7 @@ class Purged:
     counts: dict[str, int]
     cases: int
     dry_run: bool = False
+    chats: int = 0
 
     @property
     def total(self) -> int:
@@ -167,16 +211,18 @@ class Purged:
 async def purge(session: AsyncSession, *, now: datetime, retention: Retention, dry_run: bool = False) -> Purged:
     """Empty every identifying field that is due at `now` (count them only, when dry), in the session's transaction."""
     cut = cutoffs(now, retention)
-    marked = cases_losing_something(cut)
+    marked, chats_marked = cases_losing_something(cut), chats_losing_something(cut)
     if dry_run:
-        cases = await _count(session, _CASE, marked)
+        cases, chats = await _count(session, _CASE, marked), await _count(session, _CHAT, chats_marked)
         counts = {rule.field: await _count(session, rule.table, rule.due) for rule in rules(cut)}
-        return Purged(now, counts, cases, dry_run=True)
-    cases = await _updated(session, update(_CASE).where(marked).values(purged_at=now))  # before the rules empty what it looks at
+        return Purged(now, counts, cases, dry_run=True, chats=chats)
+    # Before the rules empty what these look at.
+    chats = await _updated(session, update(_CHAT).where(chats_marked).values(purged_at=now))
+    cases = await _updated(session, update(_CASE).where(marked).values(purged_at=now))
     counts = {}
     for rule in rules(cut):
         counts[rule.field] = await _updated(session, update(rule.table).where(rule.due).values(rule.values))
-    return Purged(now, counts, cases)
+    return Purged(now, counts, cases, chats=chats)
 
 
 async def _updated(session: AsyncSession, statement: Update) -> int:
@@ -207,7 +253,7 @@ async def purge_now(
                     action=ACTION,
                     resource_kind="retention",
                     resource_id=str(uuid.uuid4()),
-                    detail={**result.counts, "cases_marked": result.cases},
+                    detail={**result.counts, "cases_marked": result.cases, "chats_marked": result.chats},
                     at=result.at,
                 )
     return result

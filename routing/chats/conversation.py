@@ -1,0 +1,183 @@
+"""The person's side of a chat, whatever the medium: they arrive, write, answer the questions, wait, leave.
+
+`on_person` takes one thing the person did, changes the chat in one transaction (its intake, its
+band, where it waits), stores what they wrote and what they are told (sealed), and returns what
+is to be sent. Sending (LINE or the web page) and the queue in Redis come after the commit, so a
+counsellor never takes a chat the database does not show yet; the chat keeper puts back in its
+queue any waiting chat a crash left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from referral_directory.storage import db
+from routing.chats import wording
+from routing.chats.delivery import Outgoing, announce, deliver, stash_reply_token
+from routing.chats.hub import ChatHub
+from routing.chats.intake import Ask, Intake, Said, advance, begin
+from routing.chats.models import Chat, ChatMessage
+from routing.chats.placement import AVERAGE_CHAT_MINUTES, phones_open_now, place_chat
+from routing.chats.store import add_message, open_chat_of
+from routing.contacts.rules import chat_priority, likely_wait_minutes
+from routing.engine import Contact
+from routing.runtime import Runtime
+
+BANDS = ("normal", "elevated", "crisis")  # lowest to highest: a band only rises by itself (a counsellor may lower it)
+WORDLESS = {"sticker": "スタンプ", "image": "画像", "video": "動画", "audio": "音声", "file": "ファイル", "location": "位置情報"}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One thing the person did: `start` (followed the account, opened the page), `said` something, or `leave` (blocked, closed)."""
+
+    kind: Literal["start", "said", "leave"]
+    at: datetime
+    said: Said = field(default_factory=Said)
+    event_id: str | None = None  # LINE's webhookEventId: the message is stored once
+
+
+@dataclass
+class Outbound:
+    """What to do after the commit: messages to send the person, the queue to join, who to tell."""
+
+    chat: Chat
+    messages: list[tuple[ChatMessage, Ask]] = field(default_factory=list)
+    enqueue: tuple[str, int] | None = None  # (window, priority)
+    reprioritise: tuple[str, int] | None = None
+    leave: tuple[str | None, str | None] | None = None  # (counsellor, window) to let go of
+    desk_event: str | None = None  # what the window's desk hears: waiting, closed, band, message
+
+
+async def on_person(runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: str, address_sealed: str, incoming: Incoming) -> Outbound | None:
+    """Apply what the person did to their chat (opening one when they have none) and return what to send; None when nothing changes."""
+    words = await hub.words(runtime.sessions)
+    async with db.transaction(runtime.sessions) as session:
+        chat = await open_chat_of(session, person_ref)
+        if incoming.kind == "leave":
+            if chat is None:
+                return None
+            return _leave(chat, incoming.at)
+        opened = chat is None
+        if chat is None:
+            chat = Chat(medium=medium, person_ref=person_ref, address_sealed=address_sealed, opened_at=incoming.at)
+            session.add(chat)
+            await session.flush()
+        out = Outbound(chat)
+        said = incoming.said
+        if incoming.kind == "said":
+            chat.last_person_at = incoming.at
+            chat.idle_warned_at = None
+            await add_message(
+                session, chat, sender="person", text=said.text, kind=said.kind, keys=runtime.keys, at=incoming.at, event_id=incoming.event_id
+            )
+            out.desk_event = "message"
+        asks: list[Ask] = []
+        if opened:
+            intake, asks = begin()
+            if incoming.kind == "said" and (said.choice == "crisis" or words.band_of(said.text) == "crisis"):
+                intake, more = advance(intake, said, regions=runtime.regions, words=words)
+                asks += more
+        elif chat.status == "intake" and incoming.kind == "said":
+            intake, asks = advance(Intake.from_dict(chat.intake), said, regions=runtime.regions, words=words)
+        else:
+            intake = Intake.from_dict(chat.intake)
+            if incoming.kind == "said":
+                asks = _while_waiting(chat, said, words.band_of(said.text), out)
+        chat.intake = intake.to_dict()
+        _raise_band(chat, intake.band, out)
+        if chat.status == "intake" and intake.step == "done":
+            asks += await _place(runtime, hub, chat, intake, incoming.at, out)
+        for ask in asks:
+            row = await add_message(session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=_pending(chat))
+            out.messages.append((row, ask))
+        if asks:
+            chat.buttons = [list(pair) for pair in asks[-1].quick]
+        if asks and chat.first_reply_at is None:
+            chat.first_reply_at = incoming.at
+    return out
+
+
+def _pending(chat: Chat) -> str | None:
+    return "pending" if chat.medium == "line" else None
+
+
+def _leave(chat: Chat, at: datetime) -> Outbound:
+    """The person left (blocked the account, or closed the page for good): the chat ends and nothing more is sent."""
+    out = Outbound(chat, leave=(chat.counsellor, chat.service_id), desk_event="closed")
+    chat.status, chat.closed_at, chat.close_reason, chat.blocked = "closed", at, "person_left", True
+    return out
+
+
+def _raise_band(chat: Chat, band: str, out: Outbound) -> None:
+    if BANDS.index(band) > BANDS.index(chat.band):
+        chat.band = band
+        out.desk_event = "band"
+        if chat.status == "waiting" and chat.service_id and chat.arrived_at:
+            out.reprioritise = (chat.service_id, priority_of(chat))
+
+
+def _while_waiting(chat: Chat, said: Said, band: str | None, out: Outbound) -> list[Ask]:
+    """What a person who finished the questions hears when they write: nothing (a counsellor reads it), or a word about words."""
+    if band is not None:
+        _raise_band(chat, band, out)
+    if said.kind in WORDLESS and chat.status == "waiting":
+        return [Ask(wording.write_in_words())]
+    return []
+
+
+def priority_of(chat: Chat) -> int:
+    """Return a waiting chat's priority in its window's queue, from its band and when it first arrived."""
+    arrived = chat.arrived_at or chat.opened_at
+    return chat_priority(chat.band, int(arrived.timestamp() * 1000))
+
+
+async def _place(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now: datetime, out: Outbound) -> list[Ask]:
+    """The questions are done: find where the chat waits (or where else to go) and say so."""
+    chat.topic, chat.prefecture, chat.lgcode, chat.age_band = intake.topic, intake.prefecture, intake.lgcode, intake.age_band
+    snapshot = runtime.snapshot
+    assert snapshot is not None  # the service runs only with a snapshot loaded
+    contact = Contact(topic=intake.topic or "general", channel="sns", municipality=intake.municipality, prefecture=intake.prefecture)
+    decision, _ = await runtime.switchboard.look(snapshot, contact, now)
+    waiting = await hub.queues.lengths([c.service_id for c in decision.candidates] + list(decision.full))
+    placement = place_chat(decision, snapshot, waiting=waiting, tried=chat.tried)
+    phones = phones_open_now(snapshot, contact, now, runtime.settings.policy_for(contact.topic))
+    if placement.kind == "queue" and placement.window is not None:
+        window = placement.window
+        chat.status, chat.service_id, chat.org_id = "waiting", window.id, window.organization_id
+        chat.arrived_at, chat.window_since = chat.arrived_at or now, now
+        priority = priority_of(chat)
+        out.enqueue, out.desk_event = (window.id, priority), "waiting"
+        position = await hub.queues.ahead(window.id, priority) + 1
+        minutes = likely_wait_minutes(position, window.capacity.get("sns", 1), minutes_per_contact=AVERAGE_CHAT_MINUTES)
+        return [Ask(wording.waiting(position, minutes, phones))]
+    chat.status, chat.closed_at = "closed", now
+    if placement.kind == "link":
+        chat.close_reason = "own_sns"
+        first = placement.links[0]
+        return [Ask(wording.own_sns(first.name, first.sns_url, phones))]
+    chat.close_reason = "nothing_open"
+    return [Ask(wording.closed(decision.next_openings, phones))]
+
+
+async def settle(runtime: Runtime, hub: ChatHub, out: Outbound, *, reply_token: str | None = None) -> None:
+    """After the commit: join, move in or leave the queue, tell the window's desk, and send the person what they are told.
+
+    A reply token the answer does not use (the person wrote while waiting or talking) is kept for
+    the counsellor's next message.
+    """
+    chat = out.chat
+    if out.leave is not None:
+        await hub.queues.let_go(out.leave[0], chat.id, out.leave[1])
+    if out.enqueue is not None:
+        await hub.queues.enqueue(out.enqueue[0], chat.id, out.enqueue[1])
+    if out.reprioritise is not None:
+        await hub.queues.reprioritise(out.reprioritise[0], chat.id, out.reprioritise[1])
+    outgoing = [Outgoing(row.id, row.seq, ask.text, ask.quick) for row, ask in out.messages]
+    await announce(runtime, chat, out.desk_event or "message")
+    if outgoing:
+        await deliver(runtime, hub, chat, outgoing, reply_token=reply_token, announced=True)
+    elif reply_token is not None and chat.medium == "line" and chat.status != "closed":
+        await stash_reply_token(runtime, chat.id, reply_token)

@@ -1,0 +1,181 @@
+"""The chat keeper: what no single request does, one worker at a time, every few seconds.
+
+- LINE events a dead worker left in an inbox are processed.
+- Every waiting chat is in its window's queue (a crash between the commit and Redis could leave it
+  out); one nobody took within TSUNAGU_CHAT_ROLLOVER_SECONDS, or whose window closed, moves to
+  the next window that could take it, keeping its arrival time (its place).
+- A chat in progress keeps its line: its slot and its counsellor's hold are renewed.
+- A chat whose person stopped writing is asked, kindly, whether they are still there, and closed
+  (kindly) if they still do not write; its line is free again. A chat left in its questions ends quietly.
+- A LINE push that failed is tried again with the retry key it was first sent with.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlmodel import col
+
+from referral_directory.hours import is_open_at
+from referral_directory.storage import db
+from routing.chats import wording
+from routing.chats.conversation import priority_of
+from routing.chats.delivery import Outgoing, announce, deliver, push
+from routing.chats.hub import ChatHub
+from routing.chats.line.inbox import drain_stale
+from routing.chats.models import Chat, ChatMessage
+from routing.chats.placement import place_chat
+from routing.chats.store import add_message, line_of
+from routing.engine import Contact
+from routing.live.keys import CHAT_KEEPER_LOCK
+from routing.live.leader import leading
+from routing.privacy.confidentiality import try_unseal
+from routing.runtime import Runtime
+
+log = structlog.get_logger("tsunagu.chats")
+EVERY_SECONDS = 5.0
+STALE_INBOX_MS = 10_000  # a worker drains its own events within milliseconds; after this, it is gone
+PUSH_TRIES = 5
+INTAKE_ABANDONED = timedelta(hours=1)
+
+
+async def keep_chats(runtime: Runtime, hub: ChatHub) -> None:
+    """One round of the keeper's work, by the one worker that leads this round."""
+    async with leading(runtime.redis, CHAT_KEEPER_LOCK, hold_ms=int(EVERY_SECONDS * 6000)) as leader:
+        if not leader:
+            return
+        await drain_stale(runtime, hub, STALE_INBOX_MS)
+        now = runtime.clock.now()
+        async with runtime.sessions() as session:
+            rows = await session.execute(select(Chat).where(col(Chat.status).in_(("intake", "waiting", "talking"))))
+            chats = list(rows.scalars())
+        for chat in chats:
+            try:
+                if chat.status == "waiting":
+                    await _keep_waiting(runtime, hub, chat, now)
+                elif chat.status == "talking":
+                    await _keep_talking(runtime, hub, chat, now)
+                elif (chat.last_person_at or chat.opened_at) < now - INTAKE_ABANDONED:
+                    await _end(runtime, hub, chat, now, reason="left_in_intake", text=None)
+            except Exception:
+                log.exception("chat_keeping_failed", chat=chat.id)
+        await _retry_pushes(runtime, hub)
+
+
+async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime) -> None:
+    if chat.service_id is None:
+        return
+    snapshot = runtime.snapshot
+    assert snapshot is not None
+    window = snapshot.services.get(chat.service_id)
+    window_open = window is not None and is_open_at(window.hours, now, snapshot.holidays)
+    overdue = chat.window_since is not None and now - chat.window_since >= timedelta(seconds=runtime.settings.chat_rollover_seconds)
+    if window_open and not overdue:
+        place, _ = await hub.queues.place(chat.service_id, chat.id)
+        if place is None:
+            await hub.queues.enqueue(chat.service_id, chat.id, priority_of(chat))  # a crash left it out
+        return
+    contact = Contact(topic=chat.topic or "general", channel="sns", municipality=_municipality(chat), prefecture=chat.prefecture)
+    decision, _ = await runtime.switchboard.look(snapshot, contact, now)
+    tried = [*chat.tried, chat.service_id]
+    waiting = await hub.queues.lengths([c.service_id for c in decision.candidates] + list(decision.full))
+    placement = place_chat(decision, snapshot, waiting=waiting, tried=tried)
+    if placement.kind != "queue" or placement.window is None:
+        if window_open:
+            await _stay(runtime, chat, now)
+            return
+        placement = place_chat(decision, snapshot, waiting=waiting)  # every open window was tried: start the round again
+        if placement.kind != "queue" or placement.window is None:
+            return  # nothing open for them now; they keep their place until a window opens or they leave
+        tried = []
+    target = placement.window
+    async with db.transaction(runtime.sessions) as session:
+        row = await session.get(Chat, chat.id)
+        if row is None or row.status != "waiting" or row.service_id != chat.service_id:
+            return  # taken or moved meanwhile
+        row.service_id, row.org_id, row.tried, row.window_since = target.id, target.organization_id, tried, now
+    await hub.queues.leave(chat.service_id, chat.id)
+    await hub.queues.enqueue(target.id, chat.id, priority_of(chat))
+    log.info("chat_rolled_over", chat=chat.id, to=target.id)
+    await announce(runtime, row, "waiting")
+
+
+async def _stay(runtime: Runtime, chat: Chat, now: datetime) -> None:
+    """No other window could take it: it stays, and its time at this window starts again."""
+    async with db.transaction(runtime.sessions) as session:
+        row = await session.get(Chat, chat.id)
+        if row is not None and row.status == "waiting":
+            row.window_since = now
+
+
+def _municipality(chat: Chat) -> str | None:
+    return chat.lgcode[:5] if chat.lgcode else None
+
+
+async def _keep_talking(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime) -> None:
+    if chat.counsellor and chat.service_id:
+        await hub.queues.renew(chat.counsellor, chat.id, chat.service_id)
+    quiet_since = max(t for t in (chat.last_person_at, chat.assigned_at, chat.opened_at) if t is not None)
+    idle = timedelta(minutes=runtime.settings.chat_idle_minutes)
+    if chat.idle_warned_at is None and now - quiet_since >= idle:
+        await _say(runtime, hub, chat, now, wording.idle_check(), warn=True)
+    elif chat.idle_warned_at is not None and now - chat.idle_warned_at >= timedelta(minutes=runtime.settings.chat_close_minutes):
+        await _end(runtime, hub, chat, now, reason="idle", text=wording.idle_close())
+
+
+async def _say(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, text: str, *, warn: bool) -> None:
+    async with db.transaction(runtime.sessions) as session:
+        row = await session.get(Chat, chat.id)
+        if row is None or row.status == "closed":
+            return
+        message = await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row))
+        if warn:
+            row.idle_warned_at = now
+    await deliver(runtime, hub, row, [Outgoing(message.id, message.seq, text)])
+
+
+async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, reason: str, text: str | None) -> None:
+    """Close a chat the keeper ends (idle, abandoned), with a kind word when there is someone to read it."""
+    async with db.transaction(runtime.sessions) as session:
+        row = await session.get(Chat, chat.id)
+        if row is None or row.status == "closed":
+            return
+        message = await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row)) if text else None
+        row.status, row.closed_at, row.close_reason = "closed", now, reason
+    await hub.queues.let_go(row.counsellor, row.id, row.service_id)
+    runtime.metrics.chats.labels(reason=reason, band=row.band).inc()
+    if message is not None:
+        await deliver(runtime, hub, row, [Outgoing(message.id, message.seq, text or "")])
+    else:
+        await announce(runtime, row, "closed")
+
+
+def _pending(chat: Chat) -> str | None:
+    return "pending" if chat.medium == "line" else None
+
+
+async def _retry_pushes(runtime: Runtime, hub: ChatHub) -> None:
+    """Push again, with their first retry key, the LINE messages whose delivery failed (LINE answers 409 if it had them)."""
+    if hub.line is None:
+        return
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(ChatMessage, Chat)
+            .join(Chat, col(Chat.id) == col(ChatMessage.chat_id))
+            .where(col(ChatMessage.delivery) == "failed", col(ChatMessage.attempts) < PUSH_TRIES, col(Chat.blocked).is_(False))
+            .order_by(col(ChatMessage.chat_id), col(ChatMessage.seq))
+            .limit(100)
+        )
+        failed = list(rows.tuples())
+    batches: dict[tuple[str, str | None], list[tuple[ChatMessage, Chat]]] = {}
+    for message, chat in failed:
+        batches.setdefault((chat.id, message.retry_key), []).append((message, chat))
+    for (_, retry_key), batch in batches.items():
+        chat = batch[0][1]
+        address = try_unseal(chat.address_sealed, keys=runtime.keys)
+        if address is None:
+            continue
+        outgoing = [Outgoing(m.id, m.seq, line_of(m, keys=runtime.keys).text) for m, _ in batch]
+        await push(runtime, hub, address, outgoing, retry_key=retry_key)

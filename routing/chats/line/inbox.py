@@ -1,0 +1,132 @@
+"""LINE's events between the webhook's answer and the chat: accepted once, kept sealed, processed in order, one worker per person.
+
+The webhook accepts each event in one Redis step (its id remembered for a day, so a
+redelivery is dropped; the event sealed into its person's inbox, ordered by LINE's timestamp)
+and answers LINE at once. The same worker then drains the person's inbox after the answer,
+holding the person's turn so that no other worker handles their events at the same time; a
+worker that finds the turn taken leaves the events to its holder, which looks again before it
+lets go. Should a worker die in between, the chat keeper drains every inbox left waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+import structlog
+from linebot.v3.webhooks import (
+    Event,
+    FollowEvent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+)
+
+from routing.chats.conversation import Incoming, on_person, settle
+from routing.chats.hub import ChatHub
+from routing.chats.intake import Said
+from routing.live.keys import LINE_EVENT_SECONDS, LINE_PENDING_KEY, line_event_key, line_inbox_key, person_turn_key
+from routing.privacy.confidentiality import person_pseudonym, seal, try_unseal
+from routing.runtime import Runtime
+
+log = structlog.get_logger("tsunagu.line")
+TURN_MS = 60_000  # a person's turn outlives the slowest event (two LINE calls at their timeout) many times over
+MESSAGE_KINDS = {"text", "sticker", "image", "video", "audio", "file", "location"}
+
+
+async def accept(runtime: Runtime, event: dict[str, Any]) -> str | None:
+    """Accept one event of a verified webhook: return the person whose inbox it went to, or None when it is not for us.
+
+    Not for us: standby mode (another channel answers), a group or room, an event without a user,
+    or one seen before (a redelivery).
+    """
+    source = event.get("source") or {}
+    user = source.get("userId") if isinstance(source, dict) else None
+    event_id = event.get("webhookEventId")
+    if event.get("mode") == "standby" or not isinstance(user, str) or not user or source.get("type") != "user":
+        return None
+    if not isinstance(event_id, str) or not event_id:
+        return None
+    person = person_pseudonym("line", user, keys=runtime.keys)
+    timestamp = event.get("timestamp")
+    stamp = int(timestamp) if isinstance(timestamp, int | float) else int(time.time() * 1000)
+    accepted = await runtime.live.script("line_accept")(
+        keys=[line_event_key(event_id), line_inbox_key(person), LINE_PENDING_KEY],
+        args=[seal(json.dumps(event, ensure_ascii=False), keys=runtime.keys), stamp, person, int(time.time() * 1000), LINE_EVENT_SECONDS],
+    )
+    return person if accepted else None
+
+
+async def drain(runtime: Runtime, hub: ChatHub, person: str) -> int:
+    """Process a person's waiting events in timestamp order, holding their turn; return how many were processed here."""
+    done = 0
+    while True:
+        token = uuid.uuid4().hex
+        if not await runtime.redis.set(person_turn_key(person), token, nx=True, px=TURN_MS):
+            return done  # another worker has the turn, and looks again before it lets go
+        try:
+            while batch := cast(list[str], await runtime.redis.zrange(line_inbox_key(person), 0, -1)):
+                for sealed in batch:
+                    await runtime.redis.pexpire(person_turn_key(person), TURN_MS)
+                    try:
+                        await process(runtime, hub, person, sealed)
+                    except Exception:
+                        log.exception("line_event_failed")  # the event is dropped, not retried for ever: the person can write again
+                    await runtime.redis.zrem(line_inbox_key(person), sealed)
+                    done += 1
+        finally:
+            left = await runtime.live.script("line_release")(
+                keys=[person_turn_key(person), line_inbox_key(person), LINE_PENDING_KEY], args=[token, person]
+            )
+        if not int(left):
+            return done
+
+
+async def drain_stale(runtime: Runtime, hub: ChatHub, older_than_ms: int) -> int:
+    """Drain the inbox of every person whose events have waited longer than a while (their worker died); return how many."""
+    cutoff = int(time.time() * 1000) - older_than_ms
+    people = cast(list[str], await runtime.redis.zrangebyscore(LINE_PENDING_KEY, "-inf", cutoff))
+    return sum([await drain(runtime, hub, person) for person in people])
+
+
+async def process(runtime: Runtime, hub: ChatHub, person: str, sealed: str) -> None:
+    """Apply one accepted event to the person's chat, then send what they are told."""
+    plain = try_unseal(sealed, keys=runtime.keys)
+    if plain is None:
+        return  # sealed under a key since destroyed: nothing can be done with it
+    raw = json.loads(plain)
+    incoming, reply_token = incoming_of(raw, runtime.clock.now())
+    if incoming is None:
+        return
+    user = raw["source"]["userId"]
+    out = await on_person(
+        runtime, hub, medium="line", person_ref=person, address_sealed=seal(user, keys=runtime.keys), incoming=incoming
+    )
+    if out is not None:
+        await settle(runtime, hub, out, reply_token=reply_token)
+
+
+def incoming_of(raw: dict[str, Any], now: datetime) -> tuple[Incoming | None, str | None]:
+    """Return what the person did, as the chat sees it, and the event's reply token; None for an event the chat ignores."""
+    try:
+        event = Event.from_dict(raw)
+    except (ValueError, TypeError):
+        event = None  # a kind of event this SDK does not know: a message of a new kind is still a message
+    reply_token = raw.get("replyToken") if isinstance(raw.get("replyToken"), str) else None
+    event_id = raw.get("webhookEventId")
+    if isinstance(event, FollowEvent):
+        return Incoming("start", now, event_id=event_id), reply_token
+    if isinstance(event, UnfollowEvent):
+        return Incoming("leave", now, event_id=event_id), None
+    if isinstance(event, PostbackEvent):
+        return Incoming("said", now, Said(choice=event.postback.data, kind="postback"), event_id), reply_token
+    if isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent):
+        return Incoming("said", now, Said(text=event.message.text), event_id), reply_token
+    if raw.get("type") == "message":
+        kind = (raw.get("message") or {}).get("type")
+        return Incoming("said", now, Said(kind=kind if kind in MESSAGE_KINDS else "other"), event_id), reply_token
+    return None, None

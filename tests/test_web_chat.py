@@ -1,0 +1,209 @@
+"""A chat end to end on the web chat: intake, queue, a counsellor takes it, both write, hand-on, close; real Redis and SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from chat_support import (
+    DIRECTORY,
+    NATIONAL,
+    NATIONAL_ORG,
+    TOKYO,
+    TOKYO_ORG,
+    TUESDAY_10,
+    TUESDAY_23,
+    WebPerson,
+    add_counsellors,
+    chats,
+    messages_of,
+    texts,
+)
+from running import Running, make_settings, running_app
+from sqlalchemy import select
+
+from referral_directory.models import AuditEvent
+from routing.cases.models import Case, Referral
+
+
+@pytest.fixture
+async def desk(tmp_path: Path, redis_url: str, regions):
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0)
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY)
+        running.staff = await add_counsellors(running)
+        yield running
+
+
+async def take_next(desk: Running, who: str = "national", expect: int = 200) -> dict:
+    response = await desk.client.post("/api/chats/next", headers=desk.staff[who])
+    assert response.status_code == expect, response.text
+    return response.json() if response.status_code == 200 else {}
+
+
+async def test_a_person_is_greeted_asked_the_three_questions_and_told_their_place(desk: Running) -> None:
+    person = WebPerson(desk)
+    started = await person.start()
+    cookie = next(c for c in person.client.cookies.jar if c.name == "tsunagu_chat")
+    assert cookie.path == "/chat" and cookie.has_nonstandard_attr("HttpOnly")
+    assert started["status"] == "intake" and len(started["messages"]) >= 2 and started["buttons"]
+    assert all(m["from"] == "system" for m in started["messages"])
+    asked_postal = await person.say(choice="topic:general")
+    assert any(data.startswith("postal:") for _, data in asked_postal["buttons"]), "「わからない」 is offered as a button"
+    asked_age = await person.say(text="１００－０００１")  # full-width, with a hyphen, as phones type it
+    assert any(data.startswith("age:") for _, data in asked_age["buttons"])
+    waiting = await person.say(choice="age:30-49")
+    assert waiting["status"] == "waiting" and waiting["buttons"] == []
+    told = texts(waiting, "system")[-1]
+    assert "1" in told and "03-5555-0101" in told, "their place, and the phone line open now written the Japanese way"
+    (chat,) = await chats(desk)
+    assert (chat.topic, chat.prefecture, chat.lgcode, chat.age_band, chat.band) == ("general", "13", "131016", "30-49", "normal")
+    assert (chat.service_id, chat.medium) == (NATIONAL.id, "web")
+
+
+async def test_a_counsellor_takes_the_next_chat_and_they_write_to_each_other(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake()
+    await person.say(text="はじめまして。最近ずっとひとりで、誰とも話していません。")
+    taken = await take_next(desk)
+    assert taken["status"] == "talking" and taken["topic"] == "general" and taken["case_id"]
+    assert "最近ずっとひとりで" in " ".join(m["text"] for m in taken["messages"] if m["from"] == "person")
+    chat_id = taken["id"]
+    sent = await desk.client.post(f"/api/chats/{chat_id}/messages", json={"text": "お話ししてくださってありがとうございます。"}, headers=desk.staff["national"])
+    assert sent.status_code == 201 and sent.json()["from"] == "staff"
+    read = await person.state()
+    assert texts(read, "staff") == ["お話ししてくださってありがとうございます。"]
+    assert read["status"] == "talking"
+    await person.say(text="ありがとうございます。")
+    after = (await desk.client.get(f"/api/chats/{chat_id}", params={"after": sent.json()["seq"]}, headers=desk.staff["national"])).json()
+    assert [(m["from"], m["text"]) for m in after["messages"]] == [("person", "ありがとうございます。")]
+    async with desk.runtime.sessions() as session:
+        case = await session.get(Case, taken["case_id"])
+        reads = (await session.execute(select(AuditEvent).where(AuditEvent.action == "chat.read"))).scalars().all()
+    assert case is not None and (case.channel, case.holder_org, case.topic) == ("sns", NATIONAL_ORG, "general")
+    assert len(reads) >= 2, "every read of the transcript is in the audit log"
+    assert await take_next(desk, expect=204) == {}
+
+
+async def test_crisis_words_skip_the_questions_and_the_chat_goes_first(desk: Running) -> None:
+    earlier = WebPerson(desk)
+    await earlier.through_intake()
+    person = WebPerson(desk)
+    await person.start()
+    await person.say(choice="topic:mind")
+    state = await person.say(text="もう死にたいです")
+    assert state["status"] == "waiting" and state["buttons"] == [], "no postal or age question after crisis words"
+    crisis = next(c for c in await chats(desk) if c.band == "crisis")
+    assert crisis.topic == "crisis"
+    assert (await take_next(desk))["id"] == crisis.id, "crisis first, though another person came earlier"
+
+
+async def test_a_person_who_writes_crisis_words_while_waiting_moves_up(desk: Running) -> None:
+    first, second = WebPerson(desk), WebPerson(desk)
+    await first.through_intake()
+    await second.through_intake()
+    await second.say(text="消えたい")
+    by_band = {c.band: c.id for c in await chats(desk)}
+    assert (await take_next(desk))["id"] == by_band["crisis"]
+
+
+async def test_a_counsellor_holds_no_more_chats_than_their_cap_and_a_window_no_more_than_its_lines(desk: Running) -> None:
+    for _ in range(4):
+        await WebPerson(desk).through_intake()
+    await take_next(desk, "national")
+    await take_next(desk, "national")
+    refused = await desk.client.post("/api/chats/next", headers=desk.staff["national"])
+    assert refused.status_code == 409, "the cap of 2"
+    full = await desk.client.post("/api/chats/next", headers=desk.staff["national2"])
+    assert full.status_code == 409 and "line" in full.json()["detail"], "the national window carries 2 chats"
+    assert sum(c.status == "waiting" for c in await chats(desk)) == 2
+
+
+async def test_closing_says_goodbye_frees_the_line_and_ends_the_conversation(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake()
+    other = WebPerson(desk)
+    await other.through_intake()
+    chat_id = (await take_next(desk))["id"]
+    await take_next(desk, "national2")
+    await WebPerson(desk).through_intake()
+    assert (await desk.client.post("/api/chats/next", headers=desk.staff["supervisor"])).status_code == 409
+    closed = await desk.client.post(f"/api/chats/{chat_id}/close", headers=desk.staff["national"])
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    state = await person.state()
+    assert state["status"] == "closed" and texts(state, "system")[-1]
+    late = await desk.client.post(f"/api/chats/{chat_id}/messages", json={"text": "まだいますか"}, headers=desk.staff["national"])
+    assert late.status_code == 409
+    assert (await take_next(desk, "supervisor"))["status"] == "talking", "the closed chat's line went to the next person"
+
+
+async def test_a_chat_handed_to_the_prefecture_keeps_its_place_and_carries_no_earlier_words_without_consent(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake()
+    await person.say(text="カナリア 本文 7Q2X")
+    chat_id = (await take_next(desk))["id"]
+    moved = await desk.client.post(
+        f"/api/chats/{chat_id}/transfer", json={"service_id": TOKYO.id, "share": "none"}, headers=desk.staff["national"]
+    )
+    assert moved.status_code == 200 and moved.json()["status"] == "waiting" and moved.json()["service_id"] == TOKYO.id
+    (chat,) = await chats(desk)
+    arrived = chat.arrived_at
+    taken = await take_next(desk, "tokyo")
+    assert taken["id"] == chat_id and taken["arrived_at"] is not None
+    assert "カナリア 本文 7Q2X" not in " ".join(m["text"] for m in taken["messages"]), "not passed on without consent"
+    assert taken["shared_from"] > 1
+    (chat,) = await chats(desk)
+    assert chat.arrived_at == arrived and chat.org_id == TOKYO_ORG
+    async with desk.runtime.sessions() as session:
+        (hop,) = (await session.execute(select(Referral))).scalars().all()
+    assert (hop.kind, hop.status, hop.to_org, hop.share) == ("transfer", "accepted", TOKYO_ORG, "none")
+    assert (await desk.client.get(f"/api/chats/{chat_id}", headers=desk.staff["national"])).status_code == 404
+
+
+async def test_a_chat_is_handed_on_only_down_the_chain_to_a_window_that_answers_chats_here(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake(postal="5300001")  # Osaka: its own SNS is offered as a link, the national window queues
+    chat_id = (await take_next(desk))["id"]
+    osaka = next(s for s in DIRECTORY.services if s.sns_url)
+    linked = await desk.client.post(f"/api/chats/{chat_id}/transfer", json={"service_id": osaka.id}, headers=desk.staff["national"])
+    assert linked.status_code == 409 and osaka.sns_url in linked.json()["detail"]
+
+
+async def test_a_chat_outside_the_organisation_is_not_found_and_a_supervisor_reads_along(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake()
+    chat_id = (await take_next(desk))["id"]
+    assert (await desk.client.get(f"/api/chats/{chat_id}", headers=desk.staff["tokyo"])).status_code == 404
+    assert (await desk.client.get(f"/api/chats/{chat_id}", headers=desk.staff["national2"])).status_code == 403
+    along = await desk.client.get(f"/api/chats/{chat_id}", headers=desk.staff["supervisor"])
+    assert along.status_code == 200
+    written = await desk.client.post(f"/api/chats/{chat_id}/messages", json={"text": "横から"}, headers=desk.staff["supervisor"])
+    assert written.status_code == 403, "reading along is not writing: a supervisor takes the chat over first"
+    desk_view = (await desk.client.get("/api/chats/desk", headers=desk.staff["supervisor"])).json()
+    assert [c["id"] for c in desk_view["talking"]] == [chat_id]
+
+
+async def test_when_nothing_is_open_the_person_is_told_when_help_opens_and_which_lines_are_open(tmp_path: Path, redis_url: str, regions) -> None:
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_23, clock_speed=0)
+    office_only = DIRECTORY.__class__(organizations=DIRECTORY.organizations, services=(TOKYO,))
+    async with running_app(settings, regions) as running:
+        await running.store(office_only)
+        person = WebPerson(running)
+        state = await person.through_intake()
+        assert state["status"] == "closed"
+        (chat,) = await chats(running)
+        assert chat.close_reason == "nothing_open"
+        assert any("9" in t for t in texts(state, "system")[-1:]), "when help opens (9時)"
+
+
+async def test_nothing_the_person_wrote_is_stored_in_clear(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake()
+    await person.say(text="カナリア 090-8765-4321 山田花子")
+    chat_id = (await take_next(desk))["id"]
+    rows = await messages_of(desk, chat_id)
+    assert all("カナリア" not in row.body_sealed and row.body_sealed.count(":") == 2 for row in rows if row.body_sealed)
+    database = b"".join(path.read_bytes() for path in desk.settings.var_dir.glob("tsunagu.db*"))  # the file and its write-ahead log
+    assert "カナリア".encode() not in database and b"8765-4321" not in database
+    everything = [await desk.runtime.redis.dump(key) or b"" for key in await desk.runtime.redis.keys("*")]
+    assert not any("カナリア".encode() in value for value in everything)
