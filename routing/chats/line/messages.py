@@ -70,7 +70,7 @@ def utf16_length(text: str) -> int:
 
 
 def cut(text: str, limit: int, measure: Callable[[str], int]) -> str:
-    """Return text unchanged if it fits in limit, else its longest fitting start ending in "…", never splitting a character from its marks."""
+    """Return text if it fits in limit, else its longest fitting start ending in "…", never splitting a character from its marks."""
     if measure(text) <= limit:
         return text
     budget = limit - measure(ELLIPSIS)
