@@ -65,6 +65,15 @@ async def test_a_push_retried_with_the_same_key_after_a_server_error_arrives_onc
     assert fake.stats().duplicates == 0
 
 
+async def test_a_push_whose_answers_are_lost_twice_is_already_sent_on_the_third_try(fake: FakeLine, api: LineApi) -> None:
+    person, key = new_user_id(), new_retry_key()
+    fake.fail_next(2, status=500, delivered=True)  # LINE handles both tries, but neither answer comes back
+    answers = [await api.push(person, [text_message("届きますか")], retry_key=key) for _ in range(3)]
+    assert answers == ["failed", "failed", "already_sent"]
+    assert [m.text for m in fake.inbox(person)] == ["届きますか"]
+    assert (fake.stats().conflicts, fake.stats().duplicates) == (2, 0)
+
+
 async def test_the_fake_counts_a_retry_under_a_new_key_that_sends_twice(fake: FakeLine, api: LineApi) -> None:
     person = new_user_id()
     fake.fail_next(1, status=503, delivered=True)

@@ -210,6 +210,7 @@ class FakeLine:
         bot_user_id: str | None = None,
         reply_token_seconds: float = 60.0,
         monthly_quota: int | None = None,
+        port: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.access_token = access_token
@@ -217,6 +218,7 @@ class FakeLine:
         self.bot_user_id = bot_user_id or new_user_id()
         self.reply_token_seconds = reply_token_seconds
         self.monthly_quota = monthly_quota  # pushes delivered this month; None: unlimited
+        self.port = port  # 0: any free port
         self.url = ""
         self._clock = clock
         self._lock = threading.Lock()
@@ -244,9 +246,10 @@ class FakeLine:
         await asyncio.to_thread(self.stop)
 
     def serve_in_thread(self) -> str:
-        """Serve on a free loopback port in a thread of its own; returns the base URL (LINE's API root)."""
+        """Serve on 127.0.0.1 (on `port`, or a free one) in a thread of its own; returns the base URL (LINE's API root)."""
         listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
         config = uvicorn.Config(self._app(), log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [listener]}, name="fake-line", daemon=True)
@@ -268,7 +271,7 @@ class FakeLine:
     # --- faults and quota --------------------------------------------------------------------
 
     def fail_next(self, n: int = 1, status: int = 500, *, delivered: bool = False) -> None:
-        """Answer the next n API requests with this status; with delivered=True, after delivering them as usual."""
+        """Answer the next n API requests with this status; with delivered=True, after handling them as usual (the answer is lost)."""
         with self._lock:
             self._faults.extend([_Fault(status, delivered)] * n)
 
@@ -372,6 +375,7 @@ class FakeLine:
                 Route("/_fake/users/{user_id}/messages", self._messages, methods=["GET"]),
                 Route("/_fake/users/{user_id}/events", self._events, methods=["POST"]),
                 Route("/_fake/stats", self._stats_endpoint, methods=["GET"]),
+                Route("/_fake/channel", self._channel, methods=["GET"]),
             ]
         )
 
@@ -391,7 +395,7 @@ class FakeLine:
             self._count("unauthorized")
         else:
             response, delivered = self._handle(endpoint, await request.body(), request.headers.get("x-line-retry-key"))
-            if fault is not None and response.status_code < 300:
+            if fault is not None:
                 response = _error(fault.status, "Injected fault")
                 self._count("injected_faults")
         if delivered is not None and (delay or (fault is not None and fault.delivered)):
@@ -485,6 +489,10 @@ class FakeLine:
 
     async def _stats_endpoint(self, _request: Request) -> Response:
         return JSONResponse(self.stats().as_dict())
+
+    async def _channel(self, _request: Request) -> Response:
+        """GET /_fake/channel: the bot's user id, a webhook's `destination`."""
+        return JSONResponse({"botUserId": self.bot_user_id})
 
 
 class LinePerson:
