@@ -210,14 +210,15 @@ async def test_the_fake_refuses_what_line_would(fake: FakeLine) -> None:
         {"to": person, "messages": [long_label]},
         {"to": person, "messages": []},
         {"to": "someone", "messages": [{"type": "text", "text": "こんにちは"}]},
+        {"to": person, "messages": [{"type": "text", "text": "こんにちは", "quickReply": "はい"}]},
     ]
     async with httpx.AsyncClient(base_url=fake.url, headers={"Authorization": f"Bearer {fake.access_token}"}) as client:
         statuses = [(await client.post("/v2/bot/message/push", json=body)).status_code for body in bodies]
         bad_key = await client.post("/v2/bot/message/push", json=bodies[0], headers={"X-Line-Retry-Key": "again"})
-    assert statuses == [400] * 5
+    assert statuses == [400] * 6
     assert bad_key.status_code == 400
     assert fake.inbox(person) == []
-    assert fake.stats().bad_requests == 6
+    assert fake.stats().bad_requests == 7
 
 
 def test_drills_in_another_process_use_the_fake_over_http() -> None:

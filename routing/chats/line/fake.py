@@ -155,7 +155,7 @@ def _content(action: Mapping[str, Any]) -> Json:
         case _:  # location
             return {
                 "title": action.get("title", "現在地"),
-                "address": action.get("address", "日本、〒100-8914 東京都千代田区永田町1丁目6-1"),
+                "address": action.get("address", "東京都千代田区"),
                 "latitude": action.get("latitude", 35.6729),
                 "longitude": action.get("longitude", 139.7444),
             }
@@ -188,7 +188,7 @@ def message_problems(messages: Any) -> list[Json]:
         if message["type"] == "text" and not (isinstance(message.get("text"), str) and 1 <= utf16_length(message["text"]) <= 5000):
             problems.append({"message": "Length must be between 1 and 5000", "property": f"{where}.text"})
         items = message.get("quickReply", {}).get("items", [])
-        if not 1 <= len(items) <= 13 and "quickReply" in message:
+        if "quickReply" in message and not 1 <= len(items) <= 13:
             problems.append({"message": "Size must be between 1 and 13", "property": f"{where}.quickReply.items"})
         for i, item in enumerate(items):
             action = item.get("action", {})
@@ -313,6 +313,10 @@ class FakeLine:
             try:
                 await asyncio.wait_for(arrived.wait(), max(0.0, deadline - loop.time()))
             except TimeoutError:
+                with self._lock:
+                    waiting = self._waiters.get(user_id, [])
+                    if (loop, arrived) in waiting:
+                        waiting.remove((loop, arrived))
                 raise TimeoutError(f"no LINE message arrived within {timeout} s") from None
 
     def _deliver(self, user_id: str, messages: list[Json], via: Literal["reply", "push"], retry_key: str | None) -> None:
@@ -420,7 +424,10 @@ class FakeLine:
                 return _error(400, "The request body has 1 error(s)"), None
             self._count("loading")
             return Response(status_code=202, headers=_request_id()), None
-        problems = message_problems(payload.get("messages"))
+        try:
+            problems = message_problems(payload.get("messages"))
+        except (AttributeError, TypeError):  # a part that should be an object is not
+            problems = [{"message": "The request body is malformed", "property": "messages"}]
         if problems:
             self._count("bad_requests")
             return JSONResponse({"message": f"The request body has {len(problems)} error(s)", "details": problems}, 400), None
@@ -513,6 +520,7 @@ class LinePerson:
         return await self.fake.send_events(self.client, self.webhook_url, events, signature=signature)
 
     async def act(self, action: Mapping[str, Any]) -> int:
+        """Do one thing (an action as `event` takes it) in its own webhook request."""
         return await self.send(self.event(action))
 
     async def follow(self, *, unblocked: bool = False) -> int:
