@@ -126,7 +126,7 @@ async def test_an_answer_later_than_the_timeout_is_failed_in_about_the_timeout(f
     async with LineApi(fake.url, fake.access_token, timeout=0.5) as api:
         started = time.monotonic()
         assert await api.push(person, [text_message("少々お待ちください")], retry_key=key) == "failed"
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.25  # the 0.5 s timeout and some slack on a busy machine, far from the 5 s answer
         assert await api.push(person, [text_message("少々お待ちください")], retry_key=key) == "already_sent"
     assert len(fake.inbox(person)) == 1
     assert fake.stats().duplicates == 0
