@@ -222,10 +222,10 @@ def _folded(words: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _holds(folded: str, words: tuple[str, ...]) -> bool:
-    return any(_occurs(folded, word) for word in words)
+    return any(occurs(folded, word) for word in words)
 
 
-def _occurs(folded: str, word: str) -> bool:
+def occurs(folded: str, word: str) -> bool:
     """Return whether word occurs in folded text, an English word only with no letter or digit against its edges."""
     start = folded.find(word)
     while start != -1:
