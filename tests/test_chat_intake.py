@@ -94,7 +94,12 @@ ROWS: list[tuple[str, list[Said], Intake, str | None]] = [
     ),
     ("topic words typed in katakana", [typed("ジンカンカンケイ")], Intake(step="topic", tries=1), "topic again"),
     ("DV is a word, not part of DVD", [typed("DVDが見られない")], Intake(step="topic", tries=1), "topic again"),
-    ("English words choose the foreign line", [typed("I feel so lonely")], Intake(step="postal", topic="foreign"), "postal en"),
+    (
+        "English words choose the foreign line",
+        [typed("I feel so lonely")],
+        Intake(step="postal", topic="foreign", english=True),
+        "postal en",
+    ),
     ("one miss asks again", [typed("こんにちは")], Intake(step="topic", tries=1), "topic again"),
     ("a miss, then an answer", [typed("こんにちは"), typed("1")], Intake(step="postal", topic="life"), "postal"),
     ("two misses are general", [typed("こんにちは"), typed("よろしく")], Intake(step="postal", topic="general"), "postal"),
@@ -209,14 +214,24 @@ ROWS: list[tuple[str, list[Said], Intake, str | None]] = [
     ("a location at the age step", [typed("2"), typed("100-0001"), sent("location")], AT_AGE, "in words"),
     ("a button of an earlier question", [typed("2"), tap("topic:life")], AT_POSTAL, "postal"),
     # --- English for the foreign-language topic ---
-    ("the foreign line in English", [tap("topic:foreign"), typed("100-0001")], Intake(step="age", topic="foreign", **TOKYO), "age en"),
+    (
+        "the foreign line in English",
+        [tap("topic:foreign"), typed("100-0001")],
+        Intake(step="age", topic="foreign", english=True, **TOKYO),
+        "age en",
+    ),
     (
         "the foreign line to the end",
         [tap("topic:foreign"), typed("100-0001"), tap("age:unknown")],
-        Intake(step="done", topic="foreign", age_band="unknown", **TOKYO),
+        Intake(step="done", topic="foreign", age_band="unknown", english=True, **TOKYO),
         "done en",
     ),
-    ("crisis in English", [typed("8"), typed("I want to die")], Intake(step="done", topic="crisis", band="crisis"), "crisis en"),
+    (
+        "crisis in English stays in English",
+        [typed("8"), typed("I want to die")],
+        Intake(step="done", topic="crisis", band="crisis", english=True),
+        "crisis en",
+    ),
 ]
 
 
@@ -305,13 +320,22 @@ def test_the_state_holds_nothing_the_person_wrote(regions: Regions) -> None:
         "postal_choices": [],
         "age_band": "30-49",
         "tries": 0,
+        "english": False,
     }
 
 
 def test_a_stored_state_is_checked_when_read() -> None:
     assert Intake.from_dict({}) == Intake()
     assert Intake.from_dict({"step": "age", "topic": "mind", "later_field": 1}) == Intake(step="age", topic="mind")
-    for bad in ({"step": "lunch"}, {"band": "high"}, {"topic": "weather"}, {"age_band": "40"}, {"tries": "1"}, {"postal_choices": "23235"}):
+    for bad in (
+        {"step": "lunch"},
+        {"band": "high"},
+        {"topic": "weather"},
+        {"age_band": "40"},
+        {"tries": "1"},
+        {"postal_choices": "23235"},
+        {"english": "yes"},
+    ):
         with pytest.raises(ValueError, match="not an intake state"):
             Intake.from_dict(bad)
 

@@ -216,17 +216,8 @@ class CrisisWords:
         return None
 
 
-def _folded(words: tuple[str, ...]) -> tuple[str, ...]:
-    # A word that folds to nothing (a stray space in a supervisor's list) would match every message.
-    return tuple(dict.fromkeys(f for f in map(fold, words) if f))
-
-
-def _holds(folded: str, words: tuple[str, ...]) -> bool:
-    return any(occurs(folded, word) for word in words)
-
-
 def occurs(folded: str, word: str) -> bool:
-    """Return whether word occurs in folded text, an English word only with no letter or digit against its edges."""
+    """Return whether a folded word occurs in folded text; an English word (or number) only with no letter or digit against its edges."""
     start = folded.find(word)
     while start != -1:
         end = start + len(word)
@@ -236,6 +227,15 @@ def occurs(folded: str, word: str) -> bool:
             return True
         start = folded.find(word, start + 1)
     return False
+
+
+def _folded(words: tuple[str, ...]) -> tuple[str, ...]:
+    # A word that folds to nothing (a stray space in a supervisor's list) would match every message.
+    return tuple(dict.fromkeys(f for f in map(fold, words) if f))
+
+
+def _holds(folded: str, words: tuple[str, ...]) -> bool:
+    return any(occurs(folded, word) for word in words)
 
 
 def _is_ascii_word(char: str) -> bool:

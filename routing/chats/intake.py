@@ -63,11 +63,7 @@ class Intake:
     postal_choices: tuple[str, ...] = ()  # the municipalities of a postal code several prefectures share
     age_band: str | None = None  # an AGE_BANDS member; "unknown" when they chose not to say
     tries: int = 0  # answers at this step that were not understood
-
-    @property
-    def english(self) -> bool:
-        """Whether the person chose the foreign-language topic, and so reads English."""
-        return self.topic == "foreign"
+    english: bool = False  # they chose the foreign-language topic, so they read English (kept if crisis ends the intake)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the state as plain JSON values."""
@@ -86,7 +82,7 @@ class Intake:
         return intake
 
 
-def begin(channel: str = "line") -> tuple[Intake, list[Ask]]:
+def begin(channel: Literal["line", "web"] = "line") -> tuple[Intake, list[Ask]]:
     """Return the new intake and its first messages: the greeting (for "line" or "web") and the topic question."""
     return Intake(), [Ask(wording.greeting(channel)), _topic_question()]
 
@@ -120,7 +116,7 @@ def _at_topic(intake: Intake, said: Said, regions: Regions) -> tuple[Intake, lis
     topic = _topic_of(said)
     if topic is None and intake.tries == 0:
         return replace(intake, tries=1), [_topic_question(again=True)]
-    chosen = replace(intake, step="postal", topic=topic or "general", tries=0)
+    chosen = replace(intake, step="postal", topic=topic or "general", english=topic == "foreign", tries=0)
     return chosen, [Ask(wording.postal_question(chosen.topic, english=chosen.english), _quick(chosen, regions))]
 
 
@@ -331,6 +327,7 @@ def _check(intake: Intake) -> None:
             ("topic", intake.topic is None or intake.topic in TOPICS),
             ("age_band", intake.age_band is None or intake.age_band in AGE_BANDS),
             ("tries", isinstance(intake.tries, int) and not isinstance(intake.tries, bool) and intake.tries >= 0),
+            ("english", isinstance(intake.english, bool)),
             ("postal_choices", all(isinstance(code, str) for code in intake.postal_choices)),
             ("place", all(v is None or isinstance(v, str) for v in (intake.prefecture, intake.municipality, intake.lgcode))),
         )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Literal
 
 import phonenumbers
 
 from referral_directory.hours import JST
 from referral_directory.records import TOPIC_LABELS_JA, TOPICS
+from routing.engine import NextOpening
 
 QUICK_LABEL_MAX = 20
 
@@ -53,7 +54,7 @@ TOPIC_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("youth", ("18歳以下", "中学生", "高校生", "小学生", "未成年", "学校")),
     ("family", ("子育て", "育児", "家族", "ひとり親", "シングルマザー", "離婚", "介護", "夫婦")),
     ("life", ("暮らし", "生活", "お金", "借金", "仕事", "失業", "家賃", "生活保護")),
-    ("mind", ("こころ", "心の", "気持ち", "人間関係", "うつ", "メンタル")),
+    ("mind", ("こころ", "心の", "気持ち", "人間関係", "うつ病", "鬱", "メンタル")),
     ("general", ("孤独", "孤立", "ひとりぼっち", "さみしい", "寂しい", "さびしい", "淋しい", "その他", "話を聞いて")),
 )
 UNKNOWN_WORDS = (
@@ -89,7 +90,7 @@ _MISSED = "すみません、うまく受け取れませんでした。"
 _EN_MISSED = "Sorry, we could not read that."
 
 
-def greeting(channel: str = "line") -> str:
+def greeting(channel: Literal["line", "web"] = "line") -> str:
     """Return the first message: whose chat this is, what is kept and what is not, that they may stop, and 119/110."""
     where = (
         "・お名前をうかがうことはありません。LINEのプロフィールも見ません。\n・相談ダイヤルが、LINEの中に相談の記録を残すことはありません。"
@@ -198,15 +199,6 @@ def answer_in_words(*, english: bool = False) -> str:
 # --- around the counsellor -----------------------------------------------------------------
 
 
-class NextOpening(Protocol):
-    """What `closed` reads of routing.engine.NextOpening."""
-
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def name(self) -> str: ...
-
-
 def waiting(position: int, minutes: int, open_phones: Sequence[tuple[str, str]], *, english: bool = False) -> str:
     """Return the message to a person in the queue: their place, the likely wait, that they may write, and the phones open now."""
     if english:
@@ -230,7 +222,10 @@ def still_waiting(position: int, minutes: int, *, english: bool = False) -> str:
 
 
 def closed(next_openings: Sequence[NextOpening], open_phones: Sequence[tuple[str, str]], *, english: bool = False) -> str:
-    """Return the message when nothing is open for their topic now: when and where help opens next, and the phones open now."""
+    """Return the message when nothing is open for their topic now: when and where help opens next, and the phones open now.
+
+    The openings are said in the order given, each window once, at most three.
+    """
     openings = list({o.name: o for o in next_openings}.values())[:3]
     if english:
         if openings:
@@ -238,13 +233,13 @@ def closed(next_openings: Sequence[NextOpening], open_phones: Sequence[tuple[str
             text = f"We are sorry. The services for your topic are closed now.\nHelp opens again at:\n{lines}"
         else:
             text = "We are sorry. We could not find a service that can answer you now."
-        return f"{_with_phones(text, open_phones, english)}\n{_EN_IN_DANGER}"
+        return f"{_with_phones(text, open_phones, english)}\n\n{_EN_IN_DANGER}"
     if openings:
         lines = "\n".join(f"・{o.name}：{_when(o.at)}から" for o in openings)
         text = f"申し訳ありません。\nいま、このご相談を受け付けている窓口は、受付時間外です。\n次に受け付けるのは、\n{lines}\nです。"
     else:
         text = "申し訳ありません。\nいま、このご相談をお受けできる窓口が見つかりませんでした。"
-    return f"{_with_phones(text, open_phones, english)}\n{_IN_DANGER}"
+    return f"{_with_phones(text, open_phones, english)}\n\n{_IN_DANGER}"
 
 
 def own_sns(name: str, url: str, open_phones: Sequence[tuple[str, str]], *, english: bool = False) -> str:
