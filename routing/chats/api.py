@@ -88,7 +88,10 @@ async def events(request: Request, staff: CurrentStaff, runtime: RuntimeDep) -> 
 
 @router.get("/{chat_id}", summary="One chat with its messages (audited)")
 async def read_chat(
-    chat_id: str, staff: CurrentStaff, runtime: RuntimeDep, after: Annotated[int, Query(ge=0, description="only messages after this number")] = 0
+    chat_id: str,
+    staff: CurrentStaff,
+    runtime: RuntimeDep,
+    after: Annotated[int, Query(ge=0, description="only messages after this number")] = 0,
 ) -> schemas.ChatOut:
     return await desk.read_chat(runtime, staff, chat_id, after=after)
 

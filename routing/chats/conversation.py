@@ -51,7 +51,9 @@ class Outbound:
     desk_event: str | None = None  # what the window's desk hears: waiting, closed, band, message
 
 
-async def on_person(runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: str, address_sealed: str, incoming: Incoming) -> Outbound | None:
+async def on_person(
+    runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: str, address_sealed: str, incoming: Incoming
+) -> Outbound | None:
     """Apply what the person did to their chat (opening one when they have none) and return what to send; None when nothing changes."""
     words = await hub.words(runtime.sessions)
     async with db.transaction(runtime.sessions) as session:
@@ -71,7 +73,14 @@ async def on_person(runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: 
             chat.last_person_at = incoming.at
             chat.idle_warned_at = None
             await add_message(
-                session, chat, sender="person", text=said.text, kind=said.kind, keys=runtime.keys, at=incoming.at, event_id=incoming.event_id
+                session,
+                chat,
+                sender="person",
+                text=said.text,
+                kind=said.kind,
+                keys=runtime.keys,
+                at=incoming.at,
+                event_id=incoming.event_id,
             )
             out.desk_event = "message"
         asks: list[Ask] = []
@@ -91,7 +100,9 @@ async def on_person(runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: 
         if chat.status == "intake" and intake.step == "done":
             asks += await _place(runtime, hub, chat, intake, incoming.at, out)
         for ask in asks:
-            row = await add_message(session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=_pending(chat))
+            row = await add_message(
+                session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=_pending(chat)
+            )
             out.messages.append((row, ask))
         if asks:
             chat.buttons = [list(pair) for pair in asks[-1].quick]

@@ -115,7 +115,7 @@ async def _detail(session: AsyncSession, runtime: Runtime, staff: Staff, chat: C
         detail={"from": first, "lines": len(lines), "with_it": chat.counsellor == staff.id},
         at=runtime.clock.now(),
     )
-    messages = [MessageOut(seq=l.seq, sender=l.sender, kind=l.kind, text=l.text, at=l.at, delivery=l.delivery) for l in lines]  # type: ignore[arg-type]
+    messages = [MessageOut(seq=m.seq, sender=m.sender, kind=m.kind, text=m.text, at=m.at, delivery=m.delivery) for m in lines]
     return ChatOut(**summary(chat).model_dump(), lgcode=chat.lgcode, shared_from=chat.shared_from, messages=messages)
 
 
@@ -192,7 +192,13 @@ async def _assign(runtime: Runtime, staff: Staff, chat_id: str, service_id: str)
         chat = await chat_for_update(session, chat_id)
         if chat is None or chat.status != "waiting" or entry is None:
             return None, (Chat(medium="web", opened_at=now), [])
-        chat.status, chat.counsellor, chat.service_id, chat.org_id, chat.assigned_at = "talking", staff.id, service_id, entry.organization_id, now
+        chat.status, chat.counsellor, chat.service_id, chat.org_id, chat.assigned_at = (
+            "talking",
+            staff.id,
+            service_id,
+            entry.organization_id,
+            now,
+        )
         await _open_or_accept_case(session, chat, entry, staff, now)
         text = wording.joined(english=english_of(chat))
         row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
@@ -257,11 +263,13 @@ async def send(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, text:
         chat = await _chat_for(session, staff, chat_id, Action.ANSWER_CHAT)
         if chat.status != "talking":
             raise Conflict("this chat has ended: its person can no longer read new messages here")
-        row = await add_message(session, chat, sender="staff", text=text, keys=runtime.keys, at=now, staff_id=staff.id, delivery=_pending(chat))
+        row = await add_message(
+            session, chat, sender="staff", text=text, keys=runtime.keys, at=now, staff_id=staff.id, delivery=_pending(chat)
+        )
         chat.first_human_at = chat.first_human_at or now
         chat.last_staff_at = now
     await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
-    return MessageOut(seq=row.seq, sender="staff", kind="text", text=text, at=now, delivery=row.delivery)  # type: ignore[arg-type]
+    return MessageOut(seq=row.seq, sender="staff", kind="text", text=text, at=now, delivery=row.delivery)
 
 
 async def set_band(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, band: str) -> ChatSummaryOut:
@@ -416,7 +424,13 @@ async def onward_windows(runtime: Runtime, staff: Staff, chat_id: str) -> list[W
     decision, _ = await runtime.switchboard.look(snapshot, contact, now, rotate=False)
     after = TIERS.index(here.tier) if here is not None else -1
     return [
-        WindowOut(service_id=entry.id, name=entry.name, tier=entry.tier, free_lines=max(0, entry.capacity.get(SNS, 0) - held), own_sns_url=entry.sns_url)
+        WindowOut(
+            service_id=entry.id,
+            name=entry.name,
+            tier=entry.tier,
+            free_lines=max(0, entry.capacity.get(SNS, 0) - held),
+            own_sns_url=entry.sns_url,
+        )
         for entry, held in open_windows(decision, snapshot)
         if TIERS.index(entry.tier) > after
     ]

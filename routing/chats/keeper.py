@@ -142,7 +142,9 @@ async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, rea
         row = await session.get(Chat, chat.id)
         if row is None or row.status == "closed":
             return
-        message = await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row)) if text else None
+        message = (
+            await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row)) if text else None
+        )
         row.status, row.closed_at, row.close_reason = "closed", now, reason
     await hub.queues.let_go(row.counsellor, row.id, row.service_id)
     runtime.metrics.chats.labels(reason=reason, band=row.band).inc()
