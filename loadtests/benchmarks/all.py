@@ -12,7 +12,8 @@ repository root), its output streamed as it goes:
 3. workers         concurrent simulated calls through two workers and one Redis;
 4. sqlite_writers  write transactions from two processes on one SQLite file,
                    tsunagu's connections against plain aiosqlite;
-5. lists           the dashboard's lists on a month-old and a year-old database.
+5. lists           the dashboard's lists on a month-old and a year-old database;
+6. line_webhook    the LINE webhook's acknowledgement against a trivial FastAPI app on one worker.
 Their summaries are parsed (lines "  PASS  target  figure", or "  PASS  target" followed by an
 indented figure line). A benchmark that could not run (exit 2) or printed no summary is a failed
 row too. --quick shortens each one (about 2 minutes in all instead of 5). The exit code is 1 when
@@ -40,6 +41,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {  # name → (full arguments,
     "workers": ([], ["--calls", "80", "--in-flight", "30"]),
     "sqlite_writers": ([], ["--seconds", "6"]),
     "lists": ([], ["--large", "20000", "--reads", "100"]),
+    "line_webhook": ([], ["--seconds", "3", "--rounds", "1"]),
 }
 
 

@@ -49,6 +49,12 @@ class Outbound:
     reprioritise: tuple[str, int] | None = None
     leave: tuple[str | None, str | None] | None = None  # (counsellor, window) to let go of
     desk_event: str | None = None  # what the window's desk hears: waiting, closed, band, message
+    first_reply: bool = False  # these messages are the first automated answer the person gets
+
+    @property
+    def ended(self) -> bool:
+        """Whether the chat ended in this step (the person left, or nothing could take it)."""
+        return self.chat.status == "closed" and self.chat.closed_at is not None and self.desk_event in ("closed", "ended")
 
 
 async def on_person(
@@ -107,7 +113,7 @@ async def on_person(
         if asks:
             chat.buttons = [list(pair) for pair in asks[-1].quick]
         if asks and chat.first_reply_at is None:
-            chat.first_reply_at = incoming.at
+            chat.first_reply_at, out.first_reply = incoming.at, True
     return out
 
 
@@ -173,6 +179,7 @@ async def _place(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now
         minutes = likely_wait_minutes(position, window.capacity.get("sns", 1), minutes_per_contact=AVERAGE_CHAT_MINUTES)
         return [Ask(wording.waiting(position, minutes, phones, english=intake.english))]
     chat.status, chat.closed_at = "closed", now
+    out.desk_event = "ended"
     if placement.kind == "link":
         chat.close_reason = "own_sns"
         first = placement.links[0]
@@ -188,6 +195,8 @@ async def settle(runtime: Runtime, hub: ChatHub, out: Outbound, *, reply_token: 
     the counsellor's next message.
     """
     chat = out.chat
+    if out.ended:
+        runtime.metrics.chats.labels(reason=chat.close_reason or "", band=chat.band).inc()
     if out.leave is not None:
         await hub.queues.let_go(out.leave[0], chat.id, out.leave[1])
     if out.enqueue is not None:

@@ -59,14 +59,21 @@ async def announce(runtime: Runtime, chat: Chat, event: str = "message") -> None
 
     The event carries the chat's id, status, band, message count and counsellor: never a text.
     """
-    data = json.dumps(
-        {"chat": chat.id, "event": event, "seq": chat.messages, "status": chat.status, "band": chat.band, "counsellor": chat.counsellor}
-    )
+    data = _event(chat, event, chat.counsellor)
     pipe = runtime.redis.pipeline(transaction=False)
     pipe.publish(chat_channel(chat.id), data)
     if chat.org_id:
         pipe.publish(desk_channel(chat.org_id), data)
     await pipe.execute()
+
+
+async def announce_desk(runtime: Runtime, org_id: str, chat: Chat, event: str) -> None:
+    """Tell one organisation's desk of a change to a chat that is no longer at it (handed on)."""
+    await runtime.redis.publish(desk_channel(org_id), _event(chat, event, None))
+
+
+def _event(chat: Chat, event: str, counsellor: str | None) -> str:
+    return json.dumps({"chat": chat.id, "event": event, "seq": chat.messages, "status": chat.status, "band": chat.band, "counsellor": counsellor})
 
 
 async def stash_reply_token(runtime: Runtime, chat_id: str, token: str) -> None:

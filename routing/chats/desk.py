@@ -31,7 +31,7 @@ from routing.cases.schemas import ReferralIn
 from routing.cases.service import new_referral
 from routing.chats import wording
 from routing.chats.conversation import english_of, priority_of
-from routing.chats.delivery import Outgoing, announce, deliver
+from routing.chats.delivery import Outgoing, announce, announce_desk, deliver
 from routing.chats.hub import ChatHub
 from routing.chats.models import OPEN_STATUSES, Chat
 from routing.chats.placement import open_windows
@@ -266,7 +266,10 @@ async def send(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, text:
         row = await add_message(
             session, chat, sender="staff", text=text, keys=runtime.keys, at=now, staff_id=staff.id, delivery=_pending(chat)
         )
-        chat.first_human_at = chat.first_human_at or now
+        if chat.first_human_at is None:
+            chat.first_human_at = now
+            waited = (now - (chat.arrived_at or chat.opened_at)).total_seconds()
+            runtime.metrics.chat_first_human_seconds.labels(band=chat.band).observe(max(0.0, waited))
         chat.last_staff_at = now
     await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
     return MessageOut(seq=row.seq, sender="staff", kind="text", text=text, at=now, delivery=row.delivery)
@@ -286,6 +289,7 @@ async def set_band(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, b
             detail={"from": before, "to": band},
             at=runtime.clock.now(),
         )
+    await announce(runtime, chat, "band")
     return summary(chat)
 
 
@@ -302,6 +306,7 @@ async def close(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str) -> C
         await _touch_case(session, chat, now)
         await audit.append(session, actor=staff.id, action="chat.close", resource_kind="chat", resource_id=chat.id, detail={}, at=now)
     await hub.queues.let_go(chat.counsellor, chat.id, chat.service_id)
+    runtime.metrics.chats.labels(reason="counsellor", band=chat.band).inc()
     await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
     return summary(chat)
 
@@ -368,6 +373,8 @@ async def transfer(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, b
         )
     await hub.queues.let_go(held_by, chat.id, held_at)
     await hub.queues.enqueue(target.id, chat.id, priority_of(chat))
+    if here is not None and here.organization_id != target.organization_id:
+        await announce_desk(runtime, here.organization_id, chat, "transferred")  # the sending desk hears it left
     await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
     return summary(chat)
 

@@ -111,11 +111,14 @@ async def set_words(session: AsyncSession, runtime: Runtime, hub: ChatHub, staff
             session.add(ChatWordList(kind=kind, words=new, updated_by=staff.id, updated_at=now))
         else:
             row.words, row.updated_by, row.updated_at = new, staff.id, now
+    # Counts only: the audit log keeps no free text (a word list could carry anything a supervisor typed).
     detail = {
-        "crisis_added": _added(body.crisis, before.crisis),
-        "crisis_removed": _added(before.crisis, body.crisis),
-        "elevated_added": _added(body.elevated, before.elevated),
-        "elevated_removed": _added(before.elevated, body.elevated),
+        "crisis_added": len(_added(body.crisis, before.crisis)),
+        "crisis_removed": len(_added(before.crisis, body.crisis)),
+        "elevated_added": len(_added(body.elevated, before.elevated)),
+        "elevated_removed": len(_added(before.elevated, body.elevated)),
+        "crisis_words": len(body.crisis),
+        "elevated_words": len(body.elevated),
     }
     await _audit(session, runtime, staff, "chat.words", "lists", detail)
     hub.forget_words()

@@ -47,9 +47,11 @@ async def accept(runtime: Runtime, event: dict[str, Any]) -> str | None:
     person = person_pseudonym("line", user, keys=runtime.keys)
     timestamp = event.get("timestamp")
     stamp = int(timestamp) if isinstance(timestamp, int | float) else int(time.time() * 1000)
+    now_ms = int(time.time() * 1000)
+    kept = json.dumps({"received_ms": now_ms, "event": event}, ensure_ascii=False)
     accepted = await runtime.live.script("line_accept")(
         keys=[line_event_key(event_id), line_inbox_key(person), LINE_PENDING_KEY],
-        args=[seal(json.dumps(event, ensure_ascii=False), keys=runtime.keys), stamp, person, int(time.time() * 1000), LINE_EVENT_SECONDS],
+        args=[seal(kept, keys=runtime.keys), stamp, person, now_ms, LINE_EVENT_SECONDS],
     )
     return person if accepted else None
 
@@ -91,7 +93,8 @@ async def process(runtime: Runtime, hub: ChatHub, person: str, sealed: str) -> N
     plain = try_unseal(sealed, keys=runtime.keys)
     if plain is None:
         return  # sealed under a key since destroyed: nothing can be done with it
-    raw = json.loads(plain)
+    kept = json.loads(plain)
+    raw = kept["event"]
     incoming, reply_token = incoming_of(raw, runtime.clock.now())
     if incoming is None:
         return
@@ -99,6 +102,8 @@ async def process(runtime: Runtime, hub: ChatHub, person: str, sealed: str) -> N
     out = await on_person(runtime, hub, medium="line", person_ref=person, address_sealed=seal(user, keys=runtime.keys), incoming=incoming)
     if out is not None:
         await settle(runtime, hub, out, reply_token=reply_token)
+        if out.first_reply:
+            runtime.metrics.chat_first_reply_seconds.observe(max(0.0, time.time() - kept["received_ms"] / 1000))
 
 
 def incoming_of(raw: dict[str, Any], now: datetime) -> tuple[Incoming | None, str | None]:
