@@ -1,14 +1,15 @@
-"""The `tsunagu` command: serve, call, directory import/export, users, audit verify, keys, purge."""
+"""The `tsunagu` command: serve, call, chat, directory import/export, users, audit verify, keys, purge."""
 
 from __future__ import annotations
 
 import typer
 
-from routing.cli import directory, privacy, service, users
+from routing.cli import chat, directory, privacy, service, users
 
 app = typer.Typer(help="tsunagu: routing and referral for the national loneliness and isolation consultation dial.", no_args_is_help=True)
 app.command()(service.serve)
 app.command()(service.call)
+app.command()(chat.chat)
 app.command()(privacy.purge)
 app.add_typer(directory.app, name="directory")
 app.add_typer(users.app, name="users")
