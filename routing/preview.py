@@ -11,7 +11,8 @@ from pydantic import AfterValidator, BaseModel
 from referral_directory.errors import ERROR_RESPONSES, Invalid, TsunaguError
 from referral_directory.hours import supported
 from referral_directory.records import NATION, TopicCode
-from referral_directory.regions import RegionError, Regions, lgcode6
+from referral_directory.regions import RegionError, Regions
+from routing.contacts.place import place_of
 from routing.deps import CurrentStaff, RuntimeDep
 from routing.engine import Contact, Decision
 
@@ -76,15 +77,11 @@ def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None)
             raise Invalid(f"postal_code: {error}") from None
         if match is None:
             raise Invalid(f"postal_code: {postal_code} is not a Japan Post code we know")
-        municipality = shared_municipality(regions, match.municipalities)
+        settled = place_of(regions, match.municipalities)
         place = PlaceOut(
-            lgcode=lgcode6(municipality) if municipality else None,
-            municipality=municipality,
-            prefecture=match.prefecture,
-            name=match.label,
-            how="postal_code",
+            lgcode=settled.lgcode, municipality=settled.municipality, prefecture=settled.prefecture, name=match.label, how="postal_code"
         )
-        return Contact(topic="general", municipality=municipality, prefecture=match.prefecture), place
+        return Contact(topic="general", municipality=settled.municipality, prefecture=settled.prefecture), place
     if lgcode and lgcode != NATION:
         try:
             area = regions.area(lgcode)
@@ -94,14 +91,6 @@ def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None)
         place = PlaceOut(lgcode=area.lgcode, municipality=municipality, prefecture=area.prefecture, name=area.name, how="lgcode")
         return Contact(topic="general", municipality=municipality, prefecture=area.prefecture), place
     return Contact(topic="general"), PlaceOut(lgcode=None, municipality=None, prefecture=None, name="不明（全国の窓口のみ）", how="unknown")
-
-
-def shared_municipality(regions: Regions, codes: tuple[str, ...]) -> str | None:
-    """Return the one municipality a postal code's places share: itself, or the designated city of all its wards."""
-    if len(codes) == 1:
-        return codes[0]
-    cities = {regions.municipalities[code].city for code in codes}
-    return cities.pop() if len(cities) == 1 and None not in cities else None
 
 
 def explain(decision: Decision) -> str:

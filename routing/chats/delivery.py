@@ -93,9 +93,11 @@ async def deliver(
     token = reply_token or await _stashed_token(runtime, chat.id)
     if token is not None and len(messages) <= PUSH_MAX:
         answer = await hub.line.reply(token, [_line_message(m) for m in messages])
-        if answer == "sent":
-            await _record(runtime, [m.message_id for m in messages], "sent")
-            runtime.metrics.chat_sends.labels(how="reply").inc()
+        if answer in ("sent", "failed", "quota"):
+            # A reply that timed out may still have reached the person: it is not pushed again at once
+            # (the keeper pushes a failed one later). Only a token LINE refused falls back to a push now.
+            await _record(runtime, [m.message_id for m in messages], _STATUS[answer])
+            runtime.metrics.chat_sends.labels(how="reply" if answer == "sent" else answer).inc()
             return
     for start in range(0, len(messages), PUSH_MAX):
         await push(runtime, hub, address, messages[start : start + PUSH_MAX])

@@ -22,13 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_directory.hours import JST
 from referral_directory.records import TOPICS
-from referral_directory.regions import PostalMatch, lgcode6
+from referral_directory.regions import PostalMatch
 from referral_directory.storage import db
+from routing.contacts.place import place_of, prefectures_of
 from routing.contacts.rules import likely_wait_minutes, lines_open, queue_name
 from routing.engine import Contact, Decision
 from routing.live.keys import CALL_EVENTS_CHANNEL, call_state_key, live_call_key
 from routing.live.state import stage_leave_queue, stage_waiting
-from routing.preview import shared_municipality
 from routing.privacy.confidentiality import caller_pseudonym, reference
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
@@ -109,7 +109,7 @@ async def postal(hook: Hook) -> str:
         if match is not None and match.prefecture is None and not state.english:
             state.postal_choices = list(match.municipalities)  # several prefectures share it: ask which
             await save_call(runtime.redis, sid, state)
-            names = [runtime.regions.name_of(code) for code in _prefectures(state.postal_choices)]
+            names = [runtime.regions.name_of(code) for code in prefectures_of(state.postal_choices)]
             return twiml.ask(prompts.which_prefecture(names), action=PREFECTURE_URL, then=PREFECTURE_URL)
         if match is not None and match.prefecture is not None:
             _settle_place(runtime, state, match.municipalities)
@@ -123,7 +123,7 @@ async def prefecture(hook: Hook) -> str:
     sid, state = hook.call_sid, await hook.known_call(with_topic=True)
     if not state.postal_choices:
         return _resume(hook, state)  # the prefecture was settled already
-    choices = _prefectures(state.postal_choices)
+    choices = prefectures_of(state.postal_choices)
     digit = form.get("Digits", "")
     lines: list[str] = []
     if digit in {str(n) for n in range(1, len(choices) + 1)}:
@@ -263,7 +263,7 @@ def _resume(hook: Hook, state: CallState) -> str:
     if state.queue is not None:
         return twiml.redirect(WAIT_URL)
     if state.postal_choices:
-        names = [runtime.regions.name_of(code) for code in _prefectures(state.postal_choices)]
+        names = [runtime.regions.name_of(code) for code in prefectures_of(state.postal_choices)]
         return twiml.ask(prompts.which_prefecture(names), action=PREFECTURE_URL, then=PREFECTURE_URL)
     if state.outcome == "connected":
         return twiml.tell_and_hang_up([])  # the goodbye was said when the conversation ended
@@ -312,17 +312,10 @@ def _postal_match(runtime: Runtime, digits: str) -> PostalMatch | None:
         return None
 
 
-def _prefectures(municipalities: list[str]) -> list[str]:
-    return sorted({code[:2] for code in municipalities})
-
-
 def _settle_place(runtime: Runtime, state: CallState, municipalities: Iterable[str]) -> None:
     """Set the caller's prefecture, and their municipality when the codes resolve to one (wards of one city do)."""
-    codes = tuple(municipalities)
-    municipality = shared_municipality(runtime.regions, codes)
-    state.prefecture = codes[0][:2]
-    state.municipality = municipality
-    state.lgcode = lgcode6(municipality) if municipality else None
+    place = place_of(runtime.regions, municipalities)
+    state.prefecture, state.municipality, state.lgcode = place.prefecture, place.municipality, place.lgcode
 
 
 def _connecting(state: CallState) -> list[str]:
