@@ -27,11 +27,10 @@ from routing import preview, request_limits, web
 from routing.cases import api as cases_api
 from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
 from routing.chats import api as chats_api
-from routing.chats import keeper
+from routing.chats import keeper, web_chat
 from routing.chats.hub import ChatHub, open_hub
 from routing.chats.keeper import keep_chats
 from routing.chats import pages as chat_pages
-from routing.chats import web_chat
 from routing.chats.line import webhook as line_webhook
 from routing.contacts import reconciler
 from routing.deps import RuntimeDep
@@ -132,7 +131,7 @@ def _install_docs_and_metrics(app: FastAPI, settings: Settings) -> None:
 
 
 def _start_background_work(runtime: Runtime, twilio: Client | None, hub: ChatHub) -> None:
-    """Start every worker's background loops: slot reconciling, scheduled purges, overdue referrals, SQLite checkpoints, callbacks, chats."""
+    """Start every worker's background loops: slots, purges, overdue referrals, SQLite checkpoints, callbacks, the chat keeper."""
     settings = runtime.settings
     runtime.repeat("chat_keeper", lambda: keep_chats(runtime, hub), every=keeper.EVERY_SECONDS)
     runtime.repeat("reconcile", lambda: reconciler.reconcile_once(runtime, twilio), every=reconciler.EVERY_SECONDS)

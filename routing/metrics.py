@@ -51,7 +51,10 @@ class Metrics:
 
         # SNS consultations: how chats go, and how LINE is used (replies are free; pushes count against a quota).
         self.chat_sends = Counter(
-            "tsunagu_chat_sends", "Messages sent to people on LINE, by how: reply, push, quota (429), failed", ["how"], registry=self.registry
+            "tsunagu_chat_sends",
+            "Messages sent to people on LINE, by how: reply, push, quota (429), failed",
+            ["how"],
+            registry=self.registry,
         )
         self.line_webhook_seconds = Histogram(
             "tsunagu_line_webhook_seconds",

@@ -20,7 +20,16 @@ OFFICE = {"byday": WEEKDAYS[:5], "opens_at": "09:00", "closes_at": "17:00"}
 
 
 def chat_window(
-    name: str, tier: str, area: str, org: str, number: str, *, sns: int = 2, hours: dict | None = None, own_sns: str = "", topics=("general",)
+    name: str,
+    tier: str,
+    area: str,
+    org: str,
+    number: str,
+    *,
+    sns: int = 2,
+    hours: dict | None = None,
+    own_sns: str = "",
+    topics=("general",),
 ):
     """A window that takes calls and chats (answered in the console, or linked to when `own_sns` is its URL)."""
     sid = derived_id("chat-window", name)

@@ -480,7 +480,9 @@ async def assert_audited(database: Path, *, runs: int) -> None:
     finally:
         await engine.dispose()
     assert len(events) == runs and {e.actor for e in events} == {"cli:purge"}
-    assert all(set(e.detail) == {*nothing(), "cases_marked", "chats_marked"} - {"cases marked purged", "chats marked purged"} for e in events)
+    assert all(
+        set(e.detail) == {*nothing(), "cases_marked", "chats_marked"} - {"cases marked purged", "chats marked purged"} for e in events
+    )
     assert verification.broken is None
 
 

@@ -87,7 +87,9 @@ async def test_a_counsellor_answers_in_the_same_line_chat_with_a_reply_token_whi
     joined = who.inbox()[-1]
     assert joined.via == "push", "the person's last token was spent on the waiting message"
     assert await who.say("よろしくお願いします") == 200
-    sent = await line.client.post(f"/api/chats/{taken['id']}/messages", json={"text": "こんにちは。お話を聞かせてください。"}, headers=line.staff["national"])
+    sent = await line.client.post(
+        f"/api/chats/{taken['id']}/messages", json={"text": "こんにちは。お話を聞かせてください。"}, headers=line.staff["national"]
+    )
     assert sent.status_code == 201
     answer = who.inbox()[-1]
     assert (answer.text, answer.via) == ("こんにちは。お話を聞かせてください。", "reply"), "the person's unused token answers for free"

@@ -69,7 +69,9 @@ async def test_a_counsellor_takes_the_next_chat_and_they_write_to_each_other(des
     assert taken["status"] == "talking" and taken["topic"] == "general" and taken["case_id"]
     assert "最近ずっとひとりで" in " ".join(m["text"] for m in taken["messages"] if m["from"] == "person")
     chat_id = taken["id"]
-    sent = await desk.client.post(f"/api/chats/{chat_id}/messages", json={"text": "お話ししてくださってありがとうございます。"}, headers=desk.staff["national"])
+    sent = await desk.client.post(
+        f"/api/chats/{chat_id}/messages", json={"text": "お話ししてくださってありがとうございます。"}, headers=desk.staff["national"]
+    )
     assert sent.status_code == 201 and sent.json()["from"] == "staff"
     read = await person.state()
     assert texts(read, "staff") == ["お話ししてくださってありがとうございます。"]
@@ -122,12 +124,11 @@ async def test_a_counsellor_holds_no_more_chats_than_their_cap_and_a_window_no_m
 async def test_closing_says_goodbye_frees_the_line_and_ends_the_conversation(desk: Running) -> None:
     person = WebPerson(desk)
     await person.through_intake()
-    other = WebPerson(desk)
-    await other.through_intake()
     chat_id = (await take_next(desk))["id"]
-    await take_next(desk, "national2")
     await WebPerson(desk).through_intake()
-    assert (await desk.client.post("/api/chats/next", headers=desk.staff["supervisor"])).status_code == 409
+    await take_next(desk, "national2")
+    await WebPerson(desk).through_intake(postal="5300001")  # Osaka: only the national window answers chats here
+    assert (await desk.client.post("/api/chats/next", headers=desk.staff["supervisor"])).status_code == 409, "both national lines taken"
     closed = await desk.client.post(f"/api/chats/{chat_id}/close", headers=desk.staff["national"])
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
     state = await person.state()
@@ -183,7 +184,9 @@ async def test_a_chat_outside_the_organisation_is_not_found_and_a_supervisor_rea
     assert [c["id"] for c in desk_view["talking"]] == [chat_id]
 
 
-async def test_when_nothing_is_open_the_person_is_told_when_help_opens_and_which_lines_are_open(tmp_path: Path, redis_url: str, regions) -> None:
+async def test_when_nothing_is_open_the_person_is_told_when_help_opens_and_which_lines_are_open(
+    tmp_path: Path, redis_url: str, regions
+) -> None:
     settings = make_settings(tmp_path, redis_url, clock=TUESDAY_23, clock_speed=0)
     office_only = DIRECTORY.__class__(organizations=DIRECTORY.organizations, services=(TOKYO,))
     async with running_app(settings, regions) as running:

@@ -21,7 +21,7 @@ present. Cells are trimmed, and full-width letters and digits are read as ASCII.
 | `hours` | weekly windows separated by `;`: days and `HH:MM-HH:MM` (see below) | MO-FR 09:00-17:00; SA 10:00-15:00; MO-SU 22:00-06:00 |
 | `closed` | whole days closed, whatever the hours say: inclusive date ranges or dates, by `;` | 2026-12-29/2027-01-03; 2027-05-03 |
 | `extra_hours` | dated openings: a date range and a window, separated by `;` | 2026-12-29/2027-01-03 MO-SU 18:00-24:00 |
-| `sns_url` | the window's own SNS, given to people as a link; empty: its chats are answered in tsunagu's console | https://sns.example.jp/tokyo |
+| `sns_url` | the window's own SNS, given as a link; empty: chats are answered in tsunagu's console | https://sns.example.jp/tokyo |
 | `description` | free text | |
 
 In `hours`, days are listed (`MO,TU`) or ranged (`MO-FR`); a closing time earlier than the opening

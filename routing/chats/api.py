@@ -25,9 +25,10 @@ router = APIRouter(prefix="/api/chats", tags=["chats"], responses=ERROR_RESPONSE
 @router.post(
     "/next",
     summary="Take the next chat of the staff member's windows (crisis first, then the longest waiting)",
+    response_model=schemas.ChatOut,
     responses={204: {"description": "no chat is waiting"}},
 )
-async def next_chat(staff: CurrentStaff, runtime: RuntimeDep, hub: HubDep) -> schemas.ChatOut | Response:
+async def next_chat(staff: CurrentStaff, runtime: RuntimeDep, hub: HubDep) -> Response | schemas.ChatOut:
     taken = await desk.next_chat(runtime, hub, staff)
     return taken if taken is not None else Response(status_code=204)
 
@@ -87,7 +88,10 @@ async def events(request: Request, staff: CurrentStaff, runtime: RuntimeDep) -> 
 
 @router.get("/{chat_id}", summary="One chat with its messages (audited)")
 async def read_chat(
-    chat_id: str, staff: CurrentStaff, runtime: RuntimeDep, after: Annotated[int, Query(ge=0, description="only messages after this number")] = 0
+    chat_id: str,
+    staff: CurrentStaff,
+    runtime: RuntimeDep,
+    after: Annotated[int, Query(ge=0, description="only messages after this number")] = 0,
 ) -> schemas.ChatOut:
     return await desk.read_chat(runtime, staff, chat_id, after=after)
 

@@ -51,7 +51,9 @@ class Outbound:
     desk_event: str | None = None  # what the window's desk hears: waiting, closed, band, message
 
 
-async def on_person(runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: str, address_sealed: str, incoming: Incoming) -> Outbound | None:
+async def on_person(
+    runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: str, address_sealed: str, incoming: Incoming
+) -> Outbound | None:
     """Apply what the person did to their chat (opening one when they have none) and return what to send; None when nothing changes."""
     words = await hub.words(runtime.sessions)
     async with db.transaction(runtime.sessions) as session:
@@ -71,12 +73,19 @@ async def on_person(runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: 
             chat.last_person_at = incoming.at
             chat.idle_warned_at = None
             await add_message(
-                session, chat, sender="person", text=said.text, kind=said.kind, keys=runtime.keys, at=incoming.at, event_id=incoming.event_id
+                session,
+                chat,
+                sender="person",
+                text=said.text,
+                kind=said.kind,
+                keys=runtime.keys,
+                at=incoming.at,
+                event_id=incoming.event_id,
             )
             out.desk_event = "message"
         asks: list[Ask] = []
         if opened:
-            intake, asks = begin()
+            intake, asks = begin("web" if medium == "web" else "line")
             if incoming.kind == "said" and (said.choice == "crisis" or words.band_of(said.text) == "crisis"):
                 intake, more = advance(intake, said, regions=runtime.regions, words=words)
                 asks += more
@@ -91,7 +100,9 @@ async def on_person(runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: 
         if chat.status == "intake" and intake.step == "done":
             asks += await _place(runtime, hub, chat, intake, incoming.at, out)
         for ask in asks:
-            row = await add_message(session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=_pending(chat))
+            row = await add_message(
+                session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=_pending(chat)
+            )
             out.messages.append((row, ask))
         if asks:
             chat.buttons = [list(pair) for pair in asks[-1].quick]
@@ -122,10 +133,18 @@ def _raise_band(chat: Chat, band: str, out: Outbound) -> None:
 def _while_waiting(chat: Chat, said: Said, band: str | None, out: Outbound) -> list[Ask]:
     """What a person who finished the questions hears when they write: nothing (a counsellor reads it), or a word about words."""
     if band is not None:
+        was = chat.band
         _raise_band(chat, band, out)
+        if chat.band == "crisis" != was and chat.status == "waiting":
+            return [Ask(wording.crisis_ack(english=english_of(chat)))]
     if said.kind in WORDLESS and chat.status == "waiting":
-        return [Ask(wording.write_in_words())]
+        return [Ask(wording.write_in_words(english=english_of(chat)))]
     return []
+
+
+def english_of(chat: Chat) -> bool:
+    """Whether the person reads English (they chose the foreign-language topic)."""
+    return bool(chat.intake.get("english"))
 
 
 def priority_of(chat: Chat) -> int:
@@ -152,14 +171,14 @@ async def _place(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now
         out.enqueue, out.desk_event = (window.id, priority), "waiting"
         position = await hub.queues.ahead(window.id, priority) + 1
         minutes = likely_wait_minutes(position, window.capacity.get("sns", 1), minutes_per_contact=AVERAGE_CHAT_MINUTES)
-        return [Ask(wording.waiting(position, minutes, phones))]
+        return [Ask(wording.waiting(position, minutes, phones, english=intake.english))]
     chat.status, chat.closed_at = "closed", now
     if placement.kind == "link":
         chat.close_reason = "own_sns"
         first = placement.links[0]
-        return [Ask(wording.own_sns(first.name, first.sns_url, phones))]
+        return [Ask(wording.own_sns(first.name, first.sns_url, phones, english=intake.english))]
     chat.close_reason = "nothing_open"
-    return [Ask(wording.closed(decision.next_openings, phones))]
+    return [Ask(wording.closed(decision.next_openings, phones, english=intake.english))]
 
 
 async def settle(runtime: Runtime, hub: ChatHub, out: Outbound, *, reply_token: str | None = None) -> None:

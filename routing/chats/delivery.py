@@ -16,6 +16,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import structlog
 from sqlalchemy import update
@@ -127,7 +128,7 @@ async def push(runtime: Runtime, hub: ChatHub, address: str, batch: Sequence[Out
 
 
 async def _stashed_token(runtime: Runtime, chat_id: str) -> str | None:
-    sealed = await runtime.redis.getdel(reply_token_key(chat_id))
+    sealed = cast(str | None, await runtime.redis.getdel(reply_token_key(chat_id)))  # the client decodes replies to str
     return try_unseal(sealed, keys=runtime.keys) if sealed else None
 
 

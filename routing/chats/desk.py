@@ -30,7 +30,7 @@ from routing.cases.rules import case_for
 from routing.cases.schemas import ReferralIn
 from routing.cases.service import new_referral
 from routing.chats import wording
-from routing.chats.conversation import priority_of
+from routing.chats.conversation import english_of, priority_of
 from routing.chats.delivery import Outgoing, announce, deliver
 from routing.chats.hub import ChatHub
 from routing.chats.models import OPEN_STATUSES, Chat
@@ -69,12 +69,15 @@ def worker_org(staff: Staff) -> str:
 
 
 async def _chat_for(session: AsyncSession, staff: Staff, chat_id: str, action: Action) -> Chat:
-    """Return a chat the staff member may do `action` on; a chat they may not even read is NotFound, as none at all."""
+    """Return a chat the staff member may do `action` on.
+
+    A chat at another organisation is NotFound, as none at all; one at their own that they may not
+    touch (a colleague's) is Forbidden, with why.
+    """
     chat = await chat_for_update(session, chat_id)
-    scope = ChatScope(chat.org_id, chat.counsellor) if chat is not None else None
-    if chat is None or scope is None or not decide(staff, Action.READ_CHAT, scope):
+    if chat is None or chat.org_id is None or chat.org_id != staff.organization_id:
         raise NotFound(f"no chat {chat_id} at your organisation")
-    decision = decide(staff, action, scope)
+    decision = decide(staff, action, ChatScope(chat.org_id, chat.counsellor))
     if not decision:
         raise Forbidden(decision.reason)
     return chat
@@ -112,7 +115,7 @@ async def _detail(session: AsyncSession, runtime: Runtime, staff: Staff, chat: C
         detail={"from": first, "lines": len(lines), "with_it": chat.counsellor == staff.id},
         at=runtime.clock.now(),
     )
-    messages = [MessageOut(seq=l.seq, sender=l.sender, kind=l.kind, text=l.text, at=l.at, delivery=l.delivery) for l in lines]  # type: ignore[arg-type]
+    messages = [MessageOut(seq=m.seq, sender=m.sender, kind=m.kind, text=m.text, at=m.at, delivery=m.delivery) for m in lines]
     return ChatOut(**summary(chat).model_dump(), lgcode=chat.lgcode, shared_from=chat.shared_from, messages=messages)
 
 
@@ -189,9 +192,15 @@ async def _assign(runtime: Runtime, staff: Staff, chat_id: str, service_id: str)
         chat = await chat_for_update(session, chat_id)
         if chat is None or chat.status != "waiting" or entry is None:
             return None, (Chat(medium="web", opened_at=now), [])
-        chat.status, chat.counsellor, chat.service_id, chat.org_id, chat.assigned_at = "talking", staff.id, service_id, entry.organization_id, now
+        chat.status, chat.counsellor, chat.service_id, chat.org_id, chat.assigned_at = (
+            "talking",
+            staff.id,
+            service_id,
+            entry.organization_id,
+            now,
+        )
         await _open_or_accept_case(session, chat, entry, staff, now)
-        text = wording.joined()
+        text = wording.joined(english=english_of(chat))
         row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
         await audit.append(
             session, actor=staff.id, action="chat.take", resource_kind="chat", resource_id=chat.id, detail={"service": service_id}, at=now
@@ -254,11 +263,13 @@ async def send(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, text:
         chat = await _chat_for(session, staff, chat_id, Action.ANSWER_CHAT)
         if chat.status != "talking":
             raise Conflict("this chat has ended: its person can no longer read new messages here")
-        row = await add_message(session, chat, sender="staff", text=text, keys=runtime.keys, at=now, staff_id=staff.id, delivery=_pending(chat))
+        row = await add_message(
+            session, chat, sender="staff", text=text, keys=runtime.keys, at=now, staff_id=staff.id, delivery=_pending(chat)
+        )
         chat.first_human_at = chat.first_human_at or now
         chat.last_staff_at = now
     await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
-    return MessageOut(seq=row.seq, sender="staff", kind="text", text=text, at=now, delivery=row.delivery)  # type: ignore[arg-type]
+    return MessageOut(seq=row.seq, sender="staff", kind="text", text=text, at=now, delivery=row.delivery)
 
 
 async def set_band(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, band: str) -> ChatSummaryOut:
@@ -285,7 +296,7 @@ async def close(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str) -> C
         chat = await _chat_for(session, staff, chat_id, Action.ANSWER_CHAT)
         if chat.status == "closed":
             return summary(chat)
-        text = wording.goodbye()
+        text = wording.goodbye(english=english_of(chat))
         row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
         chat.status, chat.closed_at, chat.close_reason = "closed", now, "counsellor"
         await _touch_case(session, chat, now)
@@ -339,7 +350,7 @@ async def transfer(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, b
             kind="transfer",
             deadline=now + timedelta(seconds=runtime.settings.chat_rollover_seconds),
         )
-        text = wording.transferred(target.name)
+        text = wording.transferred(target.name, english=english_of(chat))
         row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
         held_by, held_at = chat.counsellor, chat.service_id
         chat.status, chat.counsellor, chat.service_id, chat.org_id = "waiting", None, target.id, target.organization_id
@@ -413,7 +424,13 @@ async def onward_windows(runtime: Runtime, staff: Staff, chat_id: str) -> list[W
     decision, _ = await runtime.switchboard.look(snapshot, contact, now, rotate=False)
     after = TIERS.index(here.tier) if here is not None else -1
     return [
-        WindowOut(service_id=entry.id, name=entry.name, tier=entry.tier, free_lines=max(0, entry.capacity.get(SNS, 0) - held), own_sns_url=entry.sns_url)
+        WindowOut(
+            service_id=entry.id,
+            name=entry.name,
+            tier=entry.tier,
+            free_lines=max(0, entry.capacity.get(SNS, 0) - held),
+            own_sns_url=entry.sns_url,
+        )
         for entry, held in open_windows(decision, snapshot)
         if TIERS.index(entry.tier) > after
     ]

@@ -21,7 +21,7 @@ from sqlmodel import col
 from referral_directory.hours import is_open_at
 from referral_directory.storage import db
 from routing.chats import wording
-from routing.chats.conversation import priority_of
+from routing.chats.conversation import english_of, priority_of
 from routing.chats.delivery import Outgoing, announce, deliver, push
 from routing.chats.hub import ChatHub
 from routing.chats.line.inbox import drain_stale
@@ -120,9 +120,9 @@ async def _keep_talking(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
     quiet_since = max(t for t in (chat.last_person_at, chat.assigned_at, chat.opened_at) if t is not None)
     idle = timedelta(minutes=runtime.settings.chat_idle_minutes)
     if chat.idle_warned_at is None and now - quiet_since >= idle:
-        await _say(runtime, hub, chat, now, wording.idle_check(), warn=True)
+        await _say(runtime, hub, chat, now, wording.idle_check(english=english_of(chat)), warn=True)
     elif chat.idle_warned_at is not None and now - chat.idle_warned_at >= timedelta(minutes=runtime.settings.chat_close_minutes):
-        await _end(runtime, hub, chat, now, reason="idle", text=wording.idle_close())
+        await _end(runtime, hub, chat, now, reason="idle", text=wording.idle_close(english=english_of(chat)))
 
 
 async def _say(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, text: str, *, warn: bool) -> None:
@@ -142,7 +142,9 @@ async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, rea
         row = await session.get(Chat, chat.id)
         if row is None or row.status == "closed":
             return
-        message = await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row)) if text else None
+        message = (
+            await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row)) if text else None
+        )
         row.status, row.closed_at, row.close_reason = "closed", now, reason
     await hub.queues.let_go(row.counsellor, row.id, row.service_id)
     runtime.metrics.chats.labels(reason=reason, band=row.band).inc()
@@ -168,7 +170,7 @@ async def _retry_pushes(runtime: Runtime, hub: ChatHub) -> None:
             .order_by(col(ChatMessage.chat_id), col(ChatMessage.seq))
             .limit(100)
         )
-        failed = list(rows.tuples())
+        failed = [(message, chat) for message, chat in rows.all()]
     batches: dict[tuple[str, str | None], list[tuple[ChatMessage, Chat]]] = {}
     for message, chat in failed:
         batches.setdefault((chat.id, message.retry_key), []).append((message, chat))

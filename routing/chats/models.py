@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -19,6 +20,7 @@ MEDIUMS = ("line", "web")
 STATUSES = ("intake", "waiting", "talking", "closed")
 OPEN_STATUSES = ("intake", "waiting", "talking")
 SENDERS = ("person", "staff", "system")
+Sender = Literal["person", "staff", "system"]
 
 
 def new_id() -> str:
@@ -28,10 +30,7 @@ def new_id() -> str:
 class Chat(SQLModel, table=True):
     __tablename__ = "chat"
     # A person's open chat is found by their pseudonym; a window's chats by service and status.
-    __table_args__ = (
-        Index("ix_chat_person_status", "person_ref", "status"),
-        Index("ix_chat_service_status", "service_id", "status"),
-    )
+    __table_args__ = (Index("ix_chat_person_status", "person_ref", "status"), Index("ix_chat_service_status", "service_id", "status"))
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     medium: str = Field(max_length=8)  # line or web
     status: str = Field(default="intake", max_length=12, index=True)

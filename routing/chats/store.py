@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from routing.chats.models import OPEN_STATUSES, Chat, ChatMessage
+from routing.chats.models import OPEN_STATUSES, Chat, ChatMessage, Sender
 from routing.privacy.confidentiality import seal, try_unseal
 from routing.privacy.keyring import Keyring
 
@@ -26,7 +27,7 @@ class Line:
     """One message of a transcript, as people read it."""
 
     seq: int
-    sender: str  # person, staff or system
+    sender: Sender
     kind: str
     text: str
     at: datetime
@@ -105,4 +106,4 @@ def line_of(row: ChatMessage, *, keys: Keyring) -> Line:
         text = try_unseal(row.body_sealed, keys=keys) or GONE
     else:
         text = GONE if row.kind == "text" else ""  # a text is emptied by purge; a sticker never had one
-    return Line(row.seq, row.sender, row.kind, text, row.at, row.staff_id, row.delivery)
+    return Line(row.seq, cast(Sender, row.sender), row.kind, text, row.at, row.staff_id, row.delivery)

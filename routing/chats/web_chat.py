@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.responses import StreamingResponse
@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 from referral_directory.errors import Conflict, NotFound
 from routing.chats.conversation import Incoming, on_person, settle
 from routing.chats.events import event_stream
-from routing.chats.intake import Said
 from routing.chats.hub import ChatHub
+from routing.chats.intake import Said
 from routing.chats.store import last_chat_of, open_chat_of, transcript
 from routing.deps import HubDep, RuntimeDep
 from routing.live.keys import chat_channel, person_turn_key
@@ -51,10 +51,13 @@ class LineOut(BaseModel):
     at: datetime
 
 
+ChatStatus = Literal["none", "intake", "waiting", "talking", "closed"]
+
+
 class StateOut(BaseModel):
     """What the person's page shows: the chat's status, its messages after a number, and the buttons offered now."""
 
-    status: Literal["none", "intake", "waiting", "talking", "closed"]
+    status: ChatStatus
     messages: list[LineOut]
     buttons: list[tuple[str, str]]
 
@@ -74,9 +77,9 @@ async def _state(runtime: Runtime, person: str | None, after: int) -> StateOut:
         if chat is None:
             return StateOut(status="none", messages=[], buttons=[])
         lines = await transcript(session, chat.id, keys=runtime.keys, after=after)
-    messages = [LineOut(seq=l.seq, sender=l.sender, kind=l.kind, text=l.text, at=l.at) for l in lines]  # type: ignore[arg-type]
+    messages = [LineOut(seq=m.seq, sender=m.sender, kind=m.kind, text=m.text, at=m.at) for m in lines]
     buttons = [(str(b[0]), str(b[1])) for b in chat.buttons] if chat.status == "intake" else []
-    return StateOut(status=chat.status, messages=messages, buttons=buttons)  # type: ignore[arg-type]
+    return StateOut(status=cast(ChatStatus, chat.status), messages=messages, buttons=buttons)
 
 
 async def _act(runtime: Runtime, hub: ChatHub, person: str, incoming: Incoming) -> None:

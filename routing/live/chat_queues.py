@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from routing.live.keys import CHAT_LEASE_PREFIX, chat_lease, chat_queue_key, counsellor_chats_key, slot_key
 from routing.live.state import LiveState
@@ -83,7 +83,7 @@ class ChatQueues:
 
     async def waiting(self, service_id: str) -> list[str]:
         """Return the chats waiting at a window, first to be taken first."""
-        return list(await self.redis.zrange(chat_queue_key(service_id), 0, -1))
+        return cast(list[str], await self.redis.zrange(chat_queue_key(service_id), 0, -1))
 
     async def take(self, staff_id: str, windows: Sequence[Window], *, cap: int) -> TakeResult:
         """Give a counsellor the best-placed waiting chat of their windows whose window has a free line, within their cap."""
@@ -92,7 +92,7 @@ class ChatQueues:
         keys = [counsellor_chats_key(staff_id)]
         for window in windows:
             keys += [chat_queue_key(window.service_id), slot_key(window.service_id, SNS)]
-        args = [cap, self.lease_ms, CHAT_LEASE_PREFIX, *(w.capacity for w in windows)]
+        args: list[int | str] = [cap, self.lease_ms, CHAT_LEASE_PREFIX, *(w.capacity for w in windows)]
         answer = await self.live.script("take_chat")(keys=keys, args=args)
         outcome = _TAKE_ANSWERS[int(answer[0])]
         if outcome != "taken":
@@ -102,7 +102,7 @@ class ChatQueues:
     async def hold(self, staff_id: str, chat_id: str, window: Window, *, cap: int) -> Held:
         """Put a chat with a counsellor on a window in one step (a take-over): its slot and its place in their chats."""
         keys = [counsellor_chats_key(staff_id), slot_key(window.service_id, SNS), chat_queue_key(window.service_id)]
-        args = [chat_id, cap, self.lease_ms, chat_lease(chat_id), window.capacity]
+        args: list[int | str] = [chat_id, cap, self.lease_ms, chat_lease(chat_id), window.capacity]
         return _HOLD_ANSWERS[int(await self.live.script("hold_chat")(keys=keys, args=args))]
 
     async def let_go(self, staff_id: str | None, chat_id: str, service_id: str | None) -> None:
@@ -125,4 +125,4 @@ class ChatQueues:
     async def held_by(self, staff_id: str) -> list[str]:
         """Return the chats a counsellor holds now."""
         now = await self.live.server_time_ms()
-        return list(await self.redis.zrangebyscore(counsellor_chats_key(staff_id), f"({now}", "+inf"))
+        return cast(list[str], await self.redis.zrangebyscore(counsellor_chats_key(staff_id), f"({now}", "+inf"))

@@ -17,14 +17,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import structlog
-from linebot.v3.webhooks import (
-    Event,
-    FollowEvent,
-    MessageEvent,
-    PostbackEvent,
-    TextMessageContent,
-    UnfollowEvent,
-)
+from linebot.v3.webhooks import Event, FollowEvent, MessageEvent, PostbackEvent, TextMessageContent, UnfollowEvent
 
 from routing.chats.conversation import Incoming, on_person, settle
 from routing.chats.hub import ChatHub
@@ -103,9 +96,7 @@ async def process(runtime: Runtime, hub: ChatHub, person: str, sealed: str) -> N
     if incoming is None:
         return
     user = raw["source"]["userId"]
-    out = await on_person(
-        runtime, hub, medium="line", person_ref=person, address_sealed=seal(user, keys=runtime.keys), incoming=incoming
-    )
+    out = await on_person(runtime, hub, medium="line", person_ref=person, address_sealed=seal(user, keys=runtime.keys), incoming=incoming)
     if out is not None:
         await settle(runtime, hub, out, reply_token=reply_token)
 
