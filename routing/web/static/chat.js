@@ -8,10 +8,10 @@
   const EVENT_NAMES = ["message", "waiting", "taken", "band", "closed", "taken_over", "transferred", "idle"];
   const STATUS_LINES = {
     none: "つないでいます。少しお待ちください。",
-    intake: "いくつか、おたずねします。ボタンを押すか、書いて送ってください。",
+    intake: "",
     waiting: "順番にお待ちいただいています。相談員がつながると、ここでお知らせします。待っているあいだも、書いて送れます。",
     talking: "相談員とつながっています。",
-    closed: "相談は終わりました。",
+    closed: "",
   };
   const SEND_FAILED = "うまく送れませんでした。通信の状態をお確かめのうえ、もう一度送ってください。書いた文はそのまま残っています。";
   const READ_FAILED = "つながりにくくなっています。このままお待ちいただくと、つながりしだい表示します。";
@@ -66,6 +66,22 @@
     return instant(text).toLocaleTimeString("ja-JP", { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" });
   }
 
+  // Phone numbers and web addresses in a message become links (built as nodes: a message is never read as HTML).
+  const LINKABLE = /(https:\/\/[^\s　）」]+|0\d{1,4}-\d{1,4}-\d{3,4})/g;
+
+  function linked(words) {
+    const parts = words.split(LINKABLE);
+    return parts.map((part, i) => {
+      if (i % 2 === 0) return part;
+      const link = document.createElement("a");
+      link.href = part.startsWith("https://") ? part : `tel:${part.replaceAll("-", "")}`;
+      if (part.startsWith("https://")) link.rel = "noopener noreferrer";
+      link.className = part.startsWith("https://") ? "url" : "tel";
+      link.textContent = part;
+      return link;
+    });
+  }
+
   function bubble(message) {
     const words = message.kind in kinds ? `（${kinds[message.kind]}）` : message.text;
     if (!words) return null;
@@ -79,7 +95,7 @@
     }
     const text = document.createElement("p");
     text.className = "text";
-    text.textContent = words;
+    text.append(...(message.from === "person" ? [words] : linked(words)));
     const time = document.createElement("time");
     time.dateTime = message.at;
     time.textContent = clock(message.at);
@@ -104,26 +120,36 @@
 
   function show(state) {
     const talk = $("talk");
-    let added = false;
+    const fresh = talk.childElementCount === 0;
+    let first = null;
     for (const message of state.messages) {
       if (message.seq <= seen) continue;
       seen = message.seq;
       const item = bubble(message);
       if (item) {
         talk.append(item);
-        added = true;
+        first = first || item;
       }
     }
     status = state.status;
     document.body.dataset.status = status;
     $("state").textContent = STATUS_LINES[status] || "";
+    $("state").hidden = !$("state").textContent;
     showChoices(status === "intake" ? state.buttons : []);
     const closed = status === "closed";
     $("closed").hidden = !closed;
     $("composer").hidden = closed || status === "none";
     if (closed) stopFollowing();
     else follow();
-    if (added) window.scrollTo({ top: document.body.scrollHeight });
+    if (fresh) window.scrollTo({ top: 0 }); // a new chat is read from its greeting and what is recorded
+    else if (first) bringIntoView(first);
+  }
+
+  // Show what is new: from its first message when it is longer than the screen (a greeting is read from its top).
+  function bringIntoView(first) {
+    const below = document.documentElement.scrollHeight - (first.getBoundingClientRect().top + window.scrollY);
+    if (below > window.innerHeight * 0.7) first.scrollIntoView({ block: "start" });
+    else window.scrollTo({ top: document.documentElement.scrollHeight });
   }
 
   function notice(text) {

@@ -359,6 +359,7 @@
     for (const id of ["windows-here-set", "windows-links-set", "windows-none", "share-set", "transfer-go", "transfer-error"]) $(id).hidden = true;
     $("windows-loading").hidden = false;
     $("share-reason").value = "";
+    $("consent-link").href = $("case-link").href;
     dialog.querySelector('input[name="share"][value="none"]').checked = true;
     dialog.showModal();
     let windows;
