@@ -28,9 +28,9 @@ from routing.cases import api as cases_api
 from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
 from routing.chats import api as chats_api
 from routing.chats import keeper, web_chat
+from routing.chats import pages as chat_pages
 from routing.chats.hub import ChatHub, open_hub
 from routing.chats.keeper import keep_chats
-from routing.chats import pages as chat_pages
 from routing.chats.line import webhook as line_webhook
 from routing.contacts import reconciler
 from routing.deps import RuntimeDep

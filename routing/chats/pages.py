@@ -43,10 +43,7 @@ KIND_NAMES = {
 # The staff chat API answers in English for programs; a counsellor reads these instead (the first clue found wins).
 CHAT_PROBLEMS = (
     ("you already have", "いま受け持てる数の相談を担当しています。どれかを終えてから、次の相談へお進みください。"),
-    (
-        "every line of your windows is taken",
-        "窓口の回線がすべて対応中です。どれかの相談が終わると、次の相談を受けられます。",
-    ),
+    ("every line of your windows is taken", "窓口の回線がすべて対応中です。どれかの相談が終わると、次の相談を受けられます。"),
     ("every line of this window is taken", "この窓口の回線がすべて対応中です。どれかの相談が終わると、引き継げます。"),
     ("this chat has ended", "この相談はすでに終わっています。ご本人には、ここから新しいメッセージは届きません。"),
     ("does not answer chats", "このアカウントでは、チャット相談を受けられません。"),
@@ -112,5 +109,7 @@ def _prefectures(runtime: Runtime) -> dict[str, str]:
 
 async def _colleagues(session: AsyncSession, staff: Staff) -> dict[str, str]:
     """Return the names of the staff of the same organisation by id: a supervisor's desk says who holds which chat."""
-    rows = await session.execute(select(StaffUser.id, StaffUser.name).where(col(StaffUser.organization_id) == staff.organization_id))
+    rows = await session.execute(
+        select(col(StaffUser.id), col(StaffUser.name)).where(col(StaffUser.organization_id) == staff.organization_id)
+    )
     return {row.id: row.name for row in rows}

@@ -458,7 +458,7 @@
     for (const chat of desk.waiting) counts[chat.band] = (counts[chat.band] || 0) + 1;
     $("desk-counts").replaceChildren(
       ...Object.entries(counts).map(([code, n]) => {
-        const badge = band(code);
+        const badge = band(n > 0 ? code : "none");
         badge.textContent = `${labels.bands[code]}で待機 ${n}件`;
         return badge;
       }),
