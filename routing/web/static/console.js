@@ -30,7 +30,7 @@
   let busy = Promise.resolve();
   let counted = 0; // the chat on screen's message count when last read
   const heard = new Map(); // chat id -> its latest event, until the lists are read again
-  let flushing = false;
+  let queued = false;
   let templates = [];
 
   class Failure extends Error {
@@ -587,6 +587,7 @@
     }
   }
 
+  // Events that arrive while a refresh waits its turn join it: a burst of changes is read once.
   function changed(event) {
     try {
       const data = JSON.parse(event.data);
@@ -594,14 +595,14 @@
     } catch (_) {
       /* a change without a chat: the lists are read again all the same */
     }
-    if (flushing) return;
-    flushing = true;
-    window.setTimeout(() => {
-      flushing = false;
+    if (queued) return;
+    queued = true;
+    serial(() => {
+      queued = false;
       const events = [...heard.values()];
       heard.clear();
-      serial(() => refresh(events));
-    }, 150);
+      return refresh(events);
+    });
   }
 
   function follow() {
