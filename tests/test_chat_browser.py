@@ -190,6 +190,7 @@ async def test_a_person_and_a_counsellor_talk_live_from_the_questions_to_goodbye
         await choices.filter(has_text="30〜49歳").click()
         await person.wait_for_selector("body[data-status='waiting']")
         told = person.locator(".bubble.from-system").last
+        assert "1番目" in await told.inner_text(), "their place in the queue"
         assert await told.get_by_role("link", name="03-5555-0101").get_attribute("href") == "tel:0355550101", (
             "the line open now, a tap away"
         )
