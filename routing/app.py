@@ -28,6 +28,7 @@ from routing.cases import api as cases_api
 from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
 from routing.chats import api as chats_api
 from routing.chats import keeper, web_chat
+from routing.chats import pages as chat_pages
 from routing.chats.hub import ChatHub, open_hub
 from routing.chats.keeper import keep_chats
 from routing.chats.line import webhook as line_webhook
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.include_router(chats_api.router)
     app.include_router(line_webhook.router)
     app.include_router(web_chat.router)
+    app.include_router(chat_pages.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
     _install_docs_and_metrics(app, settings)

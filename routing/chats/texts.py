@@ -79,7 +79,7 @@ async def add_template(session: AsyncSession, runtime: Runtime, staff: Staff, bo
     template = ChatTemplate(org_id=org, title=body.title, body=body.body, updated_by=staff.id, updated_at=runtime.clock.now())
     session.add(template)
     await session.flush()
-    await _audit(session, runtime, staff, "chat.template.add", template.id, {"title": body.title})
+    await _audit(session, runtime, staff, "chat.template.add", template.id, {})  # a title is free text: never in the audit log
     return TemplateOut(id=template.id, title=template.title, body=template.body)
 
 
@@ -89,7 +89,7 @@ async def remove_template(session: AsyncSession, runtime: Runtime, staff: Staff,
     if template is None or template.org_id != org:
         raise NotFound(f"no template {template_id} at your organisation")
     await session.delete(template)
-    await _audit(session, runtime, staff, "chat.template.remove", template_id, {"title": template.title})
+    await _audit(session, runtime, staff, "chat.template.remove", template_id, {})
 
 
 async def words(session: AsyncSession, staff: Staff) -> WordsOut:
