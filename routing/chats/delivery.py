@@ -73,7 +73,9 @@ async def announce_desk(runtime: Runtime, org_id: str, chat: Chat, event: str) -
 
 
 def _event(chat: Chat, event: str, counsellor: str | None) -> str:
-    return json.dumps({"chat": chat.id, "event": event, "seq": chat.messages, "status": chat.status, "band": chat.band, "counsellor": counsellor})
+    return json.dumps(
+        {"chat": chat.id, "event": event, "seq": chat.messages, "status": chat.status, "band": chat.band, "counsellor": counsellor}
+    )
 
 
 async def stash_reply_token(runtime: Runtime, chat_id: str, token: str) -> None:
