@@ -31,7 +31,8 @@ from routing.chats import keeper, web_chat
 from routing.chats import pages as chat_pages
 from routing.chats.hub import ChatHub, open_hub
 from routing.chats.keeper import keep_chats
-from routing.chats.line import webhook as line_webhook
+from routing.chats.line.webhook import LineWebhook
+from routing.chats.line.webhook import openapi_paths as line_paths
 from routing.contacts import reconciler
 from routing.deps import RuntimeDep
 from routing.logs import configure_logging
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     )
     request_limits.install(app)  # innermost: bounded bodies and brief 422s for everything but the webhooks, which bound their own
     app.add_middleware(TwilioWebhooks)  # inside RequestContext: webhooks get request ids and log lines too
+    app.add_middleware(LineWebhook)
     app.add_middleware(RequestContext)
     app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]  # Starlette types handlers for any Exception
     app.include_router(directory_api.router)
@@ -101,7 +103,6 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.include_router(stats_api.router)
     app.include_router(audit_api.router)
     app.include_router(chats_api.router)
-    app.include_router(line_webhook.router)
     app.include_router(web_chat.router)
     app.include_router(chat_pages.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
@@ -153,10 +154,10 @@ def _check_keyring(keys: keyring.Keyring) -> None:
 
 
 def _openapi_with_webhooks(app: FastAPI) -> dict:
-    """FastAPI's schema, plus the Twilio webhooks that the ASGI layer in front of it serves."""
+    """FastAPI's schema, plus the Twilio and LINE webhooks that the ASGI layers in front of it serve."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-        schema["paths"] = {**schema.get("paths", {}), **openapi_paths()}
+        schema["paths"] = {**schema.get("paths", {}), **openapi_paths(), **line_paths()}
         app.openapi_schema = schema
     return app.openapi_schema
 

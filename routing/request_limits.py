@@ -95,6 +95,15 @@ async def read_body(receive: Receive, limit: int) -> Message | None:
             return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
 
+async def answer(send: Send, status: int, body: bytes, content_type: bytes | None, extra: list | None = None) -> None:
+    """Send a whole answer from a plain ASGI layer (the webhooks' own endpoints answer so)."""
+    headers = [(b"content-length", str(len(body)).encode())]
+    if content_type:
+        headers.append((b"content-type", content_type))
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
 def not_text_in(body: bytes) -> list[str | int] | None:
     """Where a JSON body holds a string with a lone surrogate (["body", field, ...]), or None.
 

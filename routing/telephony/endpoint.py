@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from routing.request_limits import read_body
+from routing.request_limits import answer, read_body
 from routing.runtime import Runtime
 from routing.telephony import twiml
 from routing.telephony.calls import CallState, load_call, one_step_at_a_time
@@ -145,12 +145,12 @@ class TwilioWebhooks:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "POST":
-            await _send(send, 405, b"Twilio webhooks take POST", b"text/plain; charset=utf-8", [(b"allow", b"POST")])
+            await answer(send, 405, b"Twilio webhooks take POST", b"text/plain; charset=utf-8", [(b"allow", b"POST")])
             return
         message = await read_body(receive, MAX_BODY_BYTES)
         body = None if message is None else message.get("body", b"") if message["type"] == "http.request" else b""
         if body is None:
-            await _send(send, 413, b"request body too large", b"text/plain; charset=utf-8")
+            await answer(send, 413, b"request body too large", b"text/plain; charset=utf-8")
             return
         runtime: Runtime = scope["app"].state.runtime
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -162,14 +162,14 @@ class TwilioWebhooks:
             settings_header = headers.get(b"x-twilio-webhooks-signature-settings", b"").decode("latin-1")
             if not signature_valid(runtime.settings.twilio_auth_token, url, pairs, signature, settings_header):
                 log.warning("twilio_signature_refused", path=scope["path"])
-                await _send(send, 403, b"invalid Twilio signature", b"text/plain; charset=utf-8")
+                await answer(send, 403, b"invalid Twilio signature", b"text/plain; charset=utf-8")
                 return
         request = Hook(runtime, dict(pairs), dict(parse_qsl(query)) if query else {})
         if hook.caller_facing:
-            await _send(send, 200, (await _guarded(hook, request)).encode(), b"application/xml")
+            await answer(send, 200, (await _guarded(hook, request)).encode(), b"application/xml")
         else:
             await _status_callback(hook, request)
-            await _send(send, 204, b"", None)
+            await answer(send, 204, b"", None)
 
 
 async def _status_callback(hook: Webhook, request: Hook) -> None:
@@ -225,14 +225,6 @@ async def _guarded(hook: Webhook, request: Hook) -> str:
         return twiml.fallback(runtime.settings.fallback_number)
     finally:
         runtime.metrics.webhook_seconds.labels(hook.step).observe(time.perf_counter() - started)
-
-
-async def _send(send: Send, status: int, body: bytes, content_type: bytes | None, extra: list | None = None) -> None:
-    headers = [(b"content-length", str(len(body)).encode())]
-    if content_type:
-        headers.append((b"content-type", content_type))
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
-    await send({"type": "http.response.body", "body": body})
 
 
 def openapi_paths() -> dict[str, Any]:

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, cast
 
 import structlog
-from linebot.v3.webhooks import Event, FollowEvent, MessageEvent, PostbackEvent, TextMessageContent, UnfollowEvent
 
 from routing.chats.conversation import Incoming, on_person, settle
 from routing.chats.hub import ChatHub
@@ -57,26 +56,33 @@ async def accept(runtime: Runtime, event: dict[str, Any]) -> str | None:
 
 
 async def drain(runtime: Runtime, hub: ChatHub, person: str) -> int:
-    """Process a person's waiting events in timestamp order, holding their turn; return how many were processed here."""
+    """Process a person's waiting events in timestamp order, holding their turn; return how many were processed here.
+
+    Two round trips to Redis per batch: the turn taken with the events read, and the processed
+    events dropped with the turn given up (and the inbox looked at again).
+    """
     done = 0
+    keys = [person_turn_key(person), line_inbox_key(person)]
     while True:
         token = uuid.uuid4().hex
-        if not await runtime.redis.set(person_turn_key(person), token, nx=True, px=TURN_MS):
+        batch = await runtime.live.script("line_take")(keys=keys, args=[token, TURN_MS])
+        if batch is None:
             return done  # another worker has the turn, and looks again before it lets go
+        processed: list[str] = []
+        refreshed = time.monotonic()
         try:
-            while batch := cast(list[str], await runtime.redis.zrange(line_inbox_key(person), 0, -1)):
-                for sealed in batch:
-                    await runtime.redis.pexpire(person_turn_key(person), TURN_MS)
-                    try:
-                        await process(runtime, hub, person, sealed)
-                    except Exception:
-                        log.exception("line_event_failed")  # the event is dropped, not retried for ever: the person can write again
-                    await runtime.redis.zrem(line_inbox_key(person), sealed)
-                    done += 1
+            for sealed in cast(list[str], batch):
+                if time.monotonic() - refreshed > TURN_MS / 3000:
+                    await runtime.redis.pexpire(keys[0], TURN_MS)
+                    refreshed = time.monotonic()
+                try:
+                    await process(runtime, hub, person, sealed)
+                except Exception:
+                    log.exception("line_event_failed")  # the event is dropped, not retried for ever: the person can write again
+                processed.append(sealed)
         finally:
-            left = await runtime.live.script("line_release")(
-                keys=[person_turn_key(person), line_inbox_key(person), LINE_PENDING_KEY], args=[token, person]
-            )
+            left = await runtime.live.script("line_release")(keys=[*keys, LINE_PENDING_KEY], args=[token, person, *processed])
+        done += len(processed)
         if not int(left):
             return done
 
@@ -107,22 +113,26 @@ async def process(runtime: Runtime, hub: ChatHub, person: str, sealed: str) -> N
 
 
 def incoming_of(raw: dict[str, Any], now: datetime) -> tuple[Incoming | None, str | None]:
-    """Return what the person did, as the chat sees it, and the event's reply token; None for an event the chat ignores."""
-    try:
-        event = Event.from_dict(raw)
-    except (ValueError, TypeError):
-        event = None  # a kind of event this SDK does not know: a message of a new kind is still a message
-    reply_token = raw.get("replyToken") if isinstance(raw.get("replyToken"), str) else None
-    event_id = raw.get("webhookEventId")
-    if isinstance(event, FollowEvent):
+    """Return what the person did, as the chat sees it, and the event's reply token; None for an event the chat ignores.
+
+    Read from LINE's JSON as it is (the fields are LINE's, as its SDK's models name them): building
+    the SDK's models cost a third of a millisecond per event, more than everything else here.
+    """
+    kind = raw.get("type")
+    token = raw.get("replyToken")
+    reply_token = token if isinstance(token, str) else None
+    event_id = raw.get("webhookEventId") if isinstance(raw.get("webhookEventId"), str) else None
+    if kind == "follow":
         return Incoming("start", now, event_id=event_id), reply_token
-    if isinstance(event, UnfollowEvent):
+    if kind == "unfollow":
         return Incoming("leave", now, event_id=event_id), None
-    if isinstance(event, PostbackEvent):
-        return Incoming("said", now, Said(choice=event.postback.data, kind="postback"), event_id), reply_token
-    if isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent):
-        return Incoming("said", now, Said(text=event.message.text), event_id), reply_token
-    if raw.get("type") == "message":
-        kind = (raw.get("message") or {}).get("type")
-        return Incoming("said", now, Said(kind=kind if kind in MESSAGE_KINDS else "other"), event_id), reply_token
+    if kind == "postback":
+        data = (raw.get("postback") or {}).get("data")
+        return Incoming("said", now, Said(choice=data if isinstance(data, str) else "", kind="postback"), event_id), reply_token
+    if kind == "message":
+        message = raw.get("message") or {}
+        if message.get("type") == "text" and isinstance(message.get("text"), str):
+            return Incoming("said", now, Said(text=message["text"]), event_id), reply_token
+        other = message.get("type")
+        return Incoming("said", now, Said(kind=other if other in MESSAGE_KINDS else "other"), event_id), reply_token
     return None, None

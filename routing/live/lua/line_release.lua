@@ -1,7 +1,10 @@
--- Give up a person's turn after processing their events, and say whether more came meanwhile.
+-- Drop the events a worker processed, give up the person's turn, and say whether more came meanwhile.
 -- KEYS[1]: the person's turn   KEYS[2]: the person's inbox   KEYS[3]: the people with events waiting
--- ARGV[1]: the holder's token   ARGV[2]: the person
+-- ARGV[1]: the holder's token   ARGV[2]: the person   ARGV[3...]: the events processed
 -- Returns how many events wait in the inbox now (the caller takes the turn again when any do).
+for i = 3, #ARGV do
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
