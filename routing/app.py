@@ -31,6 +31,7 @@ from routing.chats import keeper, web_chat
 from routing.chats import pages as chat_pages
 from routing.chats.hub import ChatHub, open_hub
 from routing.chats.keeper import keep_chats
+from routing.chats.line.inbox import Drainer
 from routing.chats.line.webhook import LineWebhook
 from routing.chats.line.webhook import openapi_paths as line_paths
 from routing.contacts import reconciler
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory, serving=True)
         app.state.runtime = runtime
         app.state.chats = hub = open_hub(settings, runtime.live, runtime.switchboard.lease_ms)
+        hub.drainer = Drainer(runtime, hub)
+        hub.drainer.start()
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         if settings.freeze_gc:
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection

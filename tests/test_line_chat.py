@@ -11,6 +11,7 @@ import json
 import logging
 from pathlib import Path
 
+import httpx
 import pytest
 from chat_support import DIRECTORY, NATIONAL, TUESDAY_10, add_counsellors, chats, messages_of
 from running import Running, make_settings, running_app
@@ -21,6 +22,22 @@ from routing.chats.line.fake import FakeLine, LinePerson
 WEBHOOK = "/line/webhook"
 SECRET = "line-channel-secret-for-tests"
 TOKEN = "line-access-token-for-tests"
+
+
+class Settled(httpx.AsyncBaseTransport):
+    """The app's transport, answering a LINE webhook only once the worker has processed what it accepted.
+
+    The service answers LINE first and processes after; the tests read what the person got.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, running: Running) -> None:
+        self.inner, self.running = inner, running
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path == WEBHOOK:
+            await self.running.app.state.chats.drainer.idle()
+        return response
 
 
 @pytest.fixture
@@ -39,6 +56,7 @@ async def line(tmp_path: Path, redis_url: str, regions):
             await running.store(DIRECTORY)
             running.staff = await add_counsellors(running)
             running.fake = fake
+            running.client = httpx.AsyncClient(transport=Settled(running.client._transport, running), base_url="http://testserver")
             yield running
 
 

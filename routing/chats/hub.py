@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from routing.chats.crisis_words import CrisisWords
 from routing.chats.line.api import LineApi
+
+if TYPE_CHECKING:
+    from routing.chats.line.inbox import Drainer
 from routing.chats.models import ChatWordList
 from routing.live.chat_queues import ChatQueues
 from routing.live.state import LiveState
@@ -26,6 +30,7 @@ class ChatHub:
     settings: Settings
     queues: ChatQueues
     line: LineApi | None = None  # None when no LINE channel is configured
+    drainer: Drainer | None = None  # started with the app (routing/chats/line/inbox.py)
     _words: CrisisWords | None = field(default=None, repr=False)
     _words_read: float = field(default=0.0, repr=False)
 
@@ -43,6 +48,8 @@ class ChatHub:
         self._words = None
 
     async def close(self) -> None:
+        if self.drainer is not None:
+            await self.drainer.stop()
         if self.line is not None:
             await self.line.close()
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
+from routing.live.batcher import ScriptBatcher
 from routing.live.keys import QUEUE_SECONDS, SLOTS_PATTERN, VERSION_CHANNEL, VERSION_KEY, WAITING_KEY, queue_key, slot_key
 
 _LUA = Path(__file__).parent / "lua"
@@ -44,10 +45,15 @@ class LiveState:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._scripts = {path.stem: redis.register_script(path.read_text()) for path in _LUA.glob("*.lua")}
+        self.batcher = ScriptBatcher(redis)
 
     def script(self, name: str) -> AsyncScript:
         """Return one of the live state's Lua scripts (routing/live/lua/NAME.lua), loaded once."""
         return self._scripts[name]
+
+    async def batched(self, name: str, keys: Sequence[str], args: Sequence[str | int | float | bytes]) -> object:
+        """Run a script with the other calls of this event-loop turn, in one pipeline (routing/live/batcher.py)."""
+        return await self.batcher.run(self._scripts[name], keys, args)
 
     async def claim_slot(self, service_id: str, *, lease: str, capacity: int, ttl_ms: int, channel: str = "voice") -> bool:
         """Hold (or renew) a slot on a service for a lease; False when the service is full."""

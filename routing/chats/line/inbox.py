@@ -10,9 +10,11 @@ lets go. Should a worker die in between, the chat keeper drains every inbox left
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -48,9 +50,10 @@ async def accept(runtime: Runtime, event: dict[str, Any]) -> str | None:
     stamp = int(timestamp) if isinstance(timestamp, int | float) else int(time.time() * 1000)
     now_ms = int(time.time() * 1000)
     kept = json.dumps({"received_ms": now_ms, "event": event}, ensure_ascii=False)
-    accepted = await runtime.live.script("line_accept")(
-        keys=[line_event_key(event_id), line_inbox_key(person), LINE_PENDING_KEY],
-        args=[seal(kept, keys=runtime.keys), stamp, person, now_ms, LINE_EVENT_SECONDS],
+    accepted = await runtime.live.batched(
+        "line_accept",
+        [line_event_key(event_id), line_inbox_key(person), LINE_PENDING_KEY],
+        [seal(kept, keys=runtime.keys), stamp, person, now_ms, LINE_EVENT_SECONDS],
     )
     return person if accepted else None
 
@@ -65,7 +68,7 @@ async def drain(runtime: Runtime, hub: ChatHub, person: str) -> int:
     keys = [person_turn_key(person), line_inbox_key(person)]
     while True:
         token = uuid.uuid4().hex
-        batch = await runtime.live.script("line_take")(keys=keys, args=[token, TURN_MS])
+        batch = await runtime.live.batched("line_take", keys, [token, TURN_MS])
         if batch is None:
             return done  # another worker has the turn, and looks again before it lets go
         processed: list[str] = []
@@ -81,10 +84,69 @@ async def drain(runtime: Runtime, hub: ChatHub, person: str) -> int:
                     log.exception("line_event_failed")  # the event is dropped, not retried for ever: the person can write again
                 processed.append(sealed)
         finally:
-            left = await runtime.live.script("line_release")(keys=[*keys, LINE_PENDING_KEY], args=[token, person, *processed])
+            left = await runtime.live.batched("line_release", [*keys, LINE_PENDING_KEY], [token, person, *processed])
         done += len(processed)
-        if not int(left):
+        if not int(cast(int, left)):
             return done
+
+
+class Drainer:
+    """A few tasks per worker that drain the inboxes the webhook accepted events into, after it answered.
+
+    The webhook answers LINE at once and only names the people to drain; under a burst, answering
+    goes first and processing follows as fast as these tasks go (the events wait sealed in Redis,
+    and the keeper drains whatever a dead worker left). Each person is drained by one task at a
+    time, however many of their events came meanwhile.
+    """
+
+    TASKS = 4  # enough to overlap waits on SQL and on LINE, few enough to leave the loop to the webhook
+
+    def __init__(self, runtime: Runtime, hub: ChatHub) -> None:
+        self.runtime, self.hub = runtime, hub
+        self._people: dict[str, None] = {}  # waiting to be drained, in order, each once
+        self._wake = asyncio.Event()
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name=f"line-drainer-{i}") for i in range(self.TASKS)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def want(self, people: Iterable[str]) -> None:
+        """Ask for these people's inboxes to be drained."""
+        for person in people:
+            self._people[person] = None
+        if self._people:
+            self._idle.clear()
+            self._wake.set()
+
+    async def idle(self) -> None:
+        """Wait until every inbox asked for has been drained (tests, and a graceful shutdown)."""
+        await self._idle.wait()
+
+    async def _work(self) -> None:
+        while True:
+            if not self._people:
+                if self._busy == 0:
+                    self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            person = next(iter(self._people))
+            del self._people[person]
+            self._busy += 1
+            try:
+                await drain(self.runtime, self.hub, person)
+            except Exception:
+                log.exception("line_drain_failed")  # the keeper drains what is left
+            finally:
+                self._busy -= 1
 
 
 async def drain_stale(runtime: Runtime, hub: ChatHub, older_than_ms: int) -> int:

@@ -5,8 +5,8 @@ FastAPI's router costs more than the work itself). The signature (`X-Line-Signat
 HMAC-SHA256 of the exact bytes under the channel secret) is checked with LINE's own SDK before
 anything is read; a request without one, or with a wrong one, is refused with 403 and nothing of
 it is kept. LINE's "Verify" button (no events) gets 200. Each event is accepted once
-(routing/chats/line/inbox.py), the answer goes back, and only then does this worker process the
-people's inboxes: LINE may stop delivering to a server that keeps it waiting.
+(routing/chats/line/inbox.py), the answer goes back, and only then are the people's inboxes
+processed, by the worker's drainer: LINE may stop delivering to a server that keeps it waiting.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from linebot.v3 import SignatureValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routing.chats.hub import ChatHub
-from routing.chats.line.inbox import accept, drain
+from routing.chats.line.inbox import accept
 from routing.request_limits import answer, read_body
 from routing.runtime import Runtime
 
@@ -88,11 +88,8 @@ class LineWebhook:
         people = [person for event in events if (person := await accept(runtime, event)) is not None]
         await answer(send, 200, b"{}", JSON)
         runtime.metrics.line_webhook_seconds.observe(time.perf_counter() - started)
-        for person in dict.fromkeys(people):
-            try:
-                await drain(runtime, hub, person)
-            except Exception:
-                log.exception("line_drain_failed")  # the keeper drains what is left
+        if people and hub.drainer is not None:
+            hub.drainer.want(people)
 
 
 def openapi_paths() -> dict[str, Any]:
