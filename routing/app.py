@@ -266,4 +266,5 @@ async def metrics(runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationC
             held, total = slots.get(service.tier, (0, 0))
             slots[service.tier] = (held + in_use.get(service.id, 0), total + service.capacity.get("voice", 0))
     waiting = await runtime.live.waiting()
-    return Response(runtime.metrics.render(slots, waiting), media_type=CONTENT_TYPE)
+    chats = await runtime.live.chats_held()
+    return Response(runtime.metrics.render(slots, waiting, chats), media_type=CONTENT_TYPE)

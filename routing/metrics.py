@@ -62,7 +62,12 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         )
-        self.chats = Counter("tsunagu_chats", "Chats ended, by how they ended and their band", ["reason", "band"], registry=self.registry)
+        self.chats = Counter(
+            "tsunagu_chats",
+            "Chats ended, by how they ended, their band and whether a counsellor had taken them (reached: yes or no)",
+            ["reason", "band", "reached"],
+            registry=self.registry,
+        )
         self.chat_first_reply_seconds = Histogram(
             "tsunagu_chat_first_reply_seconds",
             "From a person's first message to the first automated answer",
@@ -77,7 +82,7 @@ class Metrics:
             buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
         )
 
-    def render(self, slots: dict[str, tuple[int, int]], waiting: int) -> bytes:
+    def render(self, slots: dict[str, tuple[int, int]], waiting: int, chats: dict[str, int] | None = None) -> bytes:
         """Return the exposition text: this process's (or every worker's) metrics, plus live state from Redis."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
@@ -96,5 +101,11 @@ class Metrics:
             "# HELP tsunagu_queue_length Callers waiting for a free line now",
             "# TYPE tsunagu_queue_length gauge",
             f"tsunagu_queue_length {float(waiting)}",
+            "# HELP tsunagu_chats_held Chats in progress now, held by counsellors",
+            "# TYPE tsunagu_chats_held gauge",
+            f"tsunagu_chats_held {float(sum((chats or {}).values()))}",
+            "# HELP tsunagu_counsellors_chatting Counsellors holding at least one chat now (chats per counsellor: held / this)",
+            "# TYPE tsunagu_counsellors_chatting gauge",
+            f"tsunagu_counsellors_chatting {float(len(chats or {}))}",
         ]
         return generate_latest(registry) + ("\n".join(lines) + "\n").encode()

@@ -21,6 +21,7 @@ from chat_support import (
 )
 from running import Running, make_settings, running_app
 from sqlalchemy import select
+from voice_support import METRICS_TOKEN
 
 from referral_directory.models import AuditEvent
 from routing.cases.models import Case, Referral
@@ -28,7 +29,7 @@ from routing.cases.models import Case, Referral
 
 @pytest.fixture
 async def desk(tmp_path: Path, redis_url: str, regions):
-    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0)
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, metrics_token=METRICS_TOKEN)
     async with running_app(settings, regions) as running:
         await running.store(DIRECTORY)
         running.staff = await add_counsellors(running)
@@ -210,3 +211,20 @@ async def test_nothing_the_person_wrote_is_stored_in_clear(desk: Running) -> Non
     assert "カナリア".encode() not in database and b"8765-4321" not in database
     everything = [await desk.runtime.redis.dump(key) or b"" for key in await desk.runtime.redis.keys("*")]
     assert not any("カナリア".encode() in value for value in everything)
+
+
+async def test_the_metrics_count_who_reached_a_human_and_the_chats_each_counsellor_holds(desk: Running) -> None:
+    reached, left = WebPerson(desk), WebPerson(desk)
+    await reached.through_intake()
+    chat_id = (await take_next(desk))["id"]
+    await left.through_intake()
+    await left.client.post("/chat/api/leave")
+    metrics = (await desk.client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
+    assert "tsunagu_chats_held 1.0" in metrics and "tsunagu_counsellors_chatting 1.0" in metrics
+    assert 'tsunagu_chats_total{band="normal",reached="no",reason="person_left"} 1.0' in metrics
+    await desk.client.post(f"/api/chats/{chat_id}/messages", json={"text": "こんにちは"}, headers=desk.staff["national"])
+    await desk.client.post(f"/api/chats/{chat_id}/close", headers=desk.staff["national"])
+    metrics = (await desk.client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
+    assert 'tsunagu_chats_total{band="normal",reached="yes",reason="counsellor"} 1.0' in metrics
+    assert 'tsunagu_chat_first_human_seconds_count{band="normal"} 1.0' in metrics
+    assert "tsunagu_chats_held 0.0" in metrics

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import redis
 
-from loadtests.harness.servers import BIN, ROOT, Processes, free_port, run_with_processes, start_redis, start_tsunagu, wait_until
+from loadtests.harness.servers import BIN, ROOT, Processes, free_port, run_with_processes, start_redis, start_tsunagu, summary, wait_until
 
 PATH = "/line/webhook"
 SECRET = "bench-line-channel-secret"
@@ -202,10 +202,7 @@ def run(args: argparse.Namespace, processes: Processes) -> bool:
             + (" (a round sent more requests than were built: later ones were redeliveries)" if too_many else ""),
         ),
     ]
-    print("\nsummary")
-    for what, ok, detail in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {what}\n        {detail}")
-    return all(ok for _, ok, _ in checks)
+    return summary(checks)
 
 
 def main() -> int:

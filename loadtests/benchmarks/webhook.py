@@ -62,6 +62,7 @@ from loadtests.harness.servers import (
     run_with_processes,
     start_redis,
     start_tsunagu,
+    summary,
     wait_until,
 )
 
@@ -271,10 +272,7 @@ def run(args: argparse.Namespace, processes: Processes) -> bool:
             f"p50 {lat['p50']:.1f}, p95 {lat['p95']:.1f}, p99 {lat['p99']:.1f} ms at {lat['rate']:.0f}/s",
         ),
     ]
-    print("\nsummary")
-    for what, ok, detail in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {what}\n        {detail}")
-    return all(ok for _, ok, _ in checks)
+    return summary(checks)
 
 
 def main() -> int:

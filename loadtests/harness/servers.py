@@ -157,6 +157,14 @@ def start_tsunagu(
     return base, server
 
 
+def summary(checks: list[tuple[str, bool, str]]) -> bool:
+    """Print a benchmark's summary, one target per line with its figure below, in the form loadtests/bench reads; True if all passed."""
+    print("\nsummary")
+    for what, ok, detail in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {what}\n        {detail}")
+    return all(ok for _, ok, _ in checks)
+
+
 def run_with_processes(run: Callable[[Processes], bool], *, prefix: str, check: bool) -> int:
     """Run a benchmark in a temp dir with every process stopped at the end (also on Ctrl-C, SIGTERM or an error).
 

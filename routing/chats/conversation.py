@@ -148,6 +148,11 @@ def _while_waiting(chat: Chat, said: Said, band: str | None, out: Outbound) -> l
     return []
 
 
+def count_end(runtime: Runtime, chat: Chat) -> None:
+    """Count a chat that ended: how, in which band, and whether a counsellor had taken it (the share who reached a human)."""
+    runtime.metrics.chats.labels(reason=chat.close_reason or "", band=chat.band, reached="yes" if chat.assigned_at else "no").inc()
+
+
 def english_of(chat: Chat) -> bool:
     """Whether the person reads English (they chose the foreign-language topic)."""
     return bool(chat.intake.get("english"))
@@ -196,7 +201,7 @@ async def settle(runtime: Runtime, hub: ChatHub, out: Outbound, *, reply_token: 
     """
     chat = out.chat
     if out.ended:
-        runtime.metrics.chats.labels(reason=chat.close_reason or "", band=chat.band).inc()
+        count_end(runtime, chat)
     if out.leave is not None:
         await hub.queues.let_go(out.leave[0], chat.id, out.leave[1])
     if out.enqueue is not None:

@@ -30,7 +30,7 @@ from routing.cases.rules import case_for
 from routing.cases.schemas import ReferralIn
 from routing.cases.service import new_referral
 from routing.chats import wording
-from routing.chats.conversation import english_of, priority_of
+from routing.chats.conversation import count_end, english_of, priority_of
 from routing.chats.delivery import Outgoing, announce, announce_desk, deliver
 from routing.chats.hub import ChatHub
 from routing.chats.models import OPEN_STATUSES, Chat
@@ -306,7 +306,7 @@ async def close(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str) -> C
         await _touch_case(session, chat, now)
         await audit.append(session, actor=staff.id, action="chat.close", resource_kind="chat", resource_id=chat.id, detail={}, at=now)
     await hub.queues.let_go(chat.counsellor, chat.id, chat.service_id)
-    runtime.metrics.chats.labels(reason="counsellor", band=chat.band).inc()
+    count_end(runtime, chat)
     await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
     return summary(chat)
 

@@ -21,7 +21,7 @@ from sqlmodel import col
 from referral_directory.hours import is_open_at
 from referral_directory.storage import db
 from routing.chats import wording
-from routing.chats.conversation import english_of, priority_of
+from routing.chats.conversation import count_end, english_of, priority_of
 from routing.chats.delivery import Outgoing, announce, deliver, push
 from routing.chats.hub import ChatHub
 from routing.chats.line.inbox import drain_stale
@@ -147,7 +147,7 @@ async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, rea
         )
         row.status, row.closed_at, row.close_reason = "closed", now, reason
     await hub.queues.let_go(row.counsellor, row.id, row.service_id)
-    runtime.metrics.chats.labels(reason=reason, band=row.band).inc()
+    count_end(runtime, row)
     if message is not None:
         await deliver(runtime, hub, row, [Outgoing(message.id, message.seq, text or "")])
     else:

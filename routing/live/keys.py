@@ -15,6 +15,7 @@ ALERTS_CHANNEL = "tsunagu:alerts"  # the dashboard listens: an expired referral 
 SLOTS_PATTERN = "tsunagu:slots:*"  # every service's slot set, on every channel
 CALLBACK_LEASE_PREFIX = "callback:"  # a callback's lease is this and its request id; a call's lease is its CallSid
 CHAT_LEASE_PREFIX = "chat:"  # a chat's lease is this and its chat id
+COUNSELLOR_CHATS_PATTERN = "tsunagu:counsellor-chats:*"
 LINE_PENDING_KEY = "tsunagu:line:pending"  # sorted set: person (pseudonym) → when their oldest unprocessed event came
 LINE_EVENT_SECONDS = 24 * 3600  # a LINE event id is remembered this long: a redelivery within it is ignored
 CALLBACK_DISPATCHER_LOCK = "tsunagu:callbacks:dispatcher"

@@ -17,7 +17,16 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
 from routing.live.batcher import ScriptBatcher
-from routing.live.keys import QUEUE_SECONDS, SLOTS_PATTERN, VERSION_CHANNEL, VERSION_KEY, WAITING_KEY, queue_key, slot_key
+from routing.live.keys import (
+    COUNSELLOR_CHATS_PATTERN,
+    QUEUE_SECONDS,
+    SLOTS_PATTERN,
+    VERSION_CHANNEL,
+    VERSION_KEY,
+    WAITING_KEY,
+    queue_key,
+    slot_key,
+)
 
 _LUA = Path(__file__).parent / "lua"
 
@@ -109,6 +118,16 @@ class LiveState:
         pipe.expire(queue_key(routing_key), QUEUE_SECONDS)
         _, rank, _ = await pipe.execute()
         return int(rank)
+
+    async def chats_held(self) -> dict[str, int]:
+        """Return how many chats each counsellor holds now (by staff id), for the metrics' chats per counsellor."""
+        now = await self.server_time_ms()
+        held: dict[str, int] = {}
+        async for key in self.redis.scan_iter(match=COUNSELLOR_CHATS_PATTERN, count=500):
+            count = int(await self.redis.zcount(key, f"({now}", "+inf"))
+            if count:
+                held[key.rsplit(":", 1)[-1]] = count
+        return held
 
     async def waiting(self) -> int:
         """Return how many contacts wait for a free line, in every queue."""
