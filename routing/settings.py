@@ -77,6 +77,7 @@ class Settings(BaseSettings):
         default="", validation_alias=AliasChoices("LINE_CHANNEL_ACCESS_TOKEN", "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN")
     )
     line_api_url: str = "https://api.line.me"  # tests and drills point this at a local fake speaking LINE's API
+    callback_caller_id: str = ""  # the dial's own number, shown to a person called back after a chat (E.164)
     chat_cap: int = 2  # the chats one counsellor holds at once, unless their organisation says otherwise
     chat_rollover_seconds: int = 180  # a waiting chat nobody at its window took for this long moves to the next window
     chat_idle_minutes: int = 20  # a chat whose person has not written for this long is asked whether they are still there

@@ -25,6 +25,7 @@ from voice_support import METRICS_TOKEN
 
 from referral_directory.models import AuditEvent
 from routing.cases.models import Case, Referral
+from routing.telephony.records import CallbackRequest
 
 
 @pytest.fixture
@@ -228,3 +229,29 @@ async def test_the_metrics_count_who_reached_a_human_and_the_chats_each_counsell
     assert 'tsunagu_chats_total{band="normal",reached="yes",reason="counsellor"} 1.0' in metrics
     assert 'tsunagu_chat_first_human_seconds_count{band="normal"} 1.0' in metrics
     assert "tsunagu_chats_held 0.0" in metrics
+
+
+async def test_a_callback_the_person_asks_for_is_booked_with_their_number_sealed_once(tmp_path: Path, redis_url: str, regions) -> None:
+    twilio = {"twilio_account_sid": "AC" + "2" * 32, "callback_caller_id": "+81120000000", "callback_seconds": 3600.0}
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, **twilio)
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY)
+        running.staff = await add_counsellors(running)
+        person = WebPerson(running)
+        await person.through_intake()
+        await person.say(text="電話で話したいです。090-8765-4321 です")
+        chat_id = (await take_next(running))["id"]
+        url = f"/api/chats/{chat_id}/callback"
+        refused = await running.client.post(url, json={"number": "12345", "consent": True}, headers=running.staff["national"])
+        assert refused.status_code == 422
+        unconsented = await running.client.post(url, json={"number": "090-8765-4321", "consent": False}, headers=running.staff["national"])
+        assert unconsented.status_code == 422
+        booked = await running.client.post(url, json={"number": "090-8765-4321", "consent": True}, headers=running.staff["national"])
+        assert booked.status_code == 200, booked.text
+        again = await running.client.post(url, json={"number": "090-8765-4321", "consent": True}, headers=running.staff["national"])
+        assert again.status_code == 409
+        async with running.runtime.sessions() as session:
+            (request,) = (await session.execute(select(CallbackRequest))).scalars().all()
+        assert (request.status, request.topic, request.lgcode, request.dial_number) == ("pending", "general", "131016", "+81120000000")
+        assert "8765" not in request.number_sealed and request.number_sealed.count(":") == 2
+        assert "0120-000-000" in texts(await person.state(), "system")[-1], "told which number will call"

@@ -52,19 +52,24 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=NOTE_MAX)
 
 
+def typed_phone_number(value: str) -> str:
+    """Return a phone number as a person gives it (090-1234-5678, +81 90 1234 5678) in E.164; ValueError saying why not."""
+    try:
+        number = phonenumbers.parse(value, "JP")
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number: give it as 090-1234-5678 or +81 90 1234 5678") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 class ConsentIn(BaseModel):
     contact: str = Field(max_length=CONTACT_MAX, description="the phone number the person agreed to be contacted at")
 
     @field_validator("contact")
     @classmethod
     def _phone(cls, value: str) -> str:
-        try:
-            number = phonenumbers.parse(value, "JP")
-        except phonenumbers.NumberParseException:
-            raise ValueError("not a phone number: give it as 090-1234-5678 or +81 90 1234 5678") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return typed_phone_number(value)
 
 
 class ReferralIn(BaseModel):

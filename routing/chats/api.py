@@ -111,6 +111,15 @@ async def onward_windows(chat_id: str, staff: CurrentStaff, runtime: RuntimeDep)
     return await desk.onward_windows(runtime, staff, chat_id)
 
 
+@router.post(
+    "/{chat_id}/callback", summary="Book the phone callback the person asked for, at the number they gave (sealed; consent recorded)"
+)
+async def book_callback(
+    chat_id: str, body: schemas.CallbackIn, staff: CurrentStaff, runtime: RuntimeDep, hub: HubDep
+) -> schemas.ChatSummaryOut:
+    return await desk.book_callback(runtime, hub, staff, chat_id, body)
+
+
 @router.post("/{chat_id}/take-over", summary="A supervisor takes the chat over from its counsellor (audited)")
 async def take_over(chat_id: str, staff: CurrentStaff, runtime: RuntimeDep, hub: HubDep) -> schemas.ChatOut:
     return await desk.take_over(runtime, hub, staff, chat_id)

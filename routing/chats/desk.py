@@ -35,11 +35,13 @@ from routing.chats.delivery import Outgoing, announce, announce_desk, deliver
 from routing.chats.hub import ChatHub
 from routing.chats.models import OPEN_STATUSES, Chat
 from routing.chats.placement import open_windows
-from routing.chats.schemas import ChatOut, ChatSummaryOut, MessageOut, TransferIn, WindowOut
+from routing.chats.schemas import CallbackIn, ChatOut, ChatSummaryOut, MessageOut, TransferIn, WindowOut
 from routing.chats.store import add_message, chat_for_update, transcript
 from routing.engine import Contact
 from routing.live.chat_queues import Window
+from routing.privacy.confidentiality import reference, seal
 from routing.runtime import Runtime
+from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.chats")
 SNS = "sns"
@@ -441,3 +443,47 @@ async def onward_windows(runtime: Runtime, staff: Staff, chat_id: str) -> list[W
         for entry, held in open_windows(decision, snapshot)
         if TIERS.index(entry.tier) > after
     ]
+
+
+async def book_callback(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, body: CallbackIn) -> ChatSummaryOut:
+    """Book a phone callback the person asked for in the chat: their number sealed, their consent recorded; one per chat.
+
+    The callback dispatcher places it when a line of a window for the chat's topic and place is
+    free, as for a caller who asked on the phone; the person is told in the chat who will call.
+    """
+    settings, now = runtime.settings, runtime.clock.now()
+    if not settings.twilio_account_sid:
+        raise Conflict("callbacks need Twilio's REST API: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    if not settings.callback_caller_id:
+        raise Conflict("set TSUNAGU_CALLBACK_CALLER_ID, the dial's own number a person called back after a chat sees")
+    async with db.transaction(runtime.sessions) as session:
+        chat = await _chat_for(session, staff, chat_id, Action.ANSWER_CHAT)
+        if chat.status != "talking":
+            raise Conflict("a callback is booked while the chat is in progress")
+        exists = await session.execute(select(CallbackRequest.id).where(col(CallbackRequest.call_ref) == _callback_ref(runtime, chat)))
+        if exists.first() is not None:
+            raise Conflict("a callback is already booked for this chat")
+        session.add(
+            CallbackRequest(
+                call_ref=_callback_ref(runtime, chat),
+                topic=chat.topic or "general",
+                municipality=chat.lgcode[:5] if chat.lgcode else None,
+                prefecture=chat.prefecture,
+                lgcode=chat.lgcode,
+                english=english_of(chat),
+                number_sealed=seal(body.number, keys=runtime.keys),
+                dial_number=settings.callback_caller_id,
+                consent_at=now,
+                created_at=now,
+            )
+        )
+        text = wording.callback_booked(settings.callback_caller_id, english=english_of(chat))
+        row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
+        await audit.append(session, actor=staff.id, action="chat.callback", resource_kind="chat", resource_id=chat.id, detail={}, at=now)
+    await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
+    return summary(chat)
+
+
+def _callback_ref(runtime: Runtime, chat: Chat) -> str:
+    """The keyed reference a chat's callback request carries (one per chat), never the chat id itself."""
+    return reference("chat:" + chat.id, keys=runtime.keys)

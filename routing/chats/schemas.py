@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from routing.cases.schemas import SERVICE_ID_MAX, Share
+from routing.cases.schemas import CONTACT_MAX, SERVICE_ID_MAX, Share, typed_phone_number
 
 MESSAGE_MAX = 2000  # LINE takes 5,000 characters; a counsellor's answer this long is already a letter
 REASON_MAX = 1000
@@ -24,6 +24,18 @@ class TransferIn(BaseModel):
     service_id: str = Field(max_length=SERVICE_ID_MAX, description="a window of the next tier that answers chats in tsunagu")
     share: Share = "none"
     reason: str | None = Field(default=None, max_length=REASON_MAX, description="why a life was at risk (share=exception)")
+
+
+class CallbackIn(BaseModel):
+    """A phone callback the person asked for in the chat, at the number they gave there."""
+
+    number: str = Field(max_length=CONTACT_MAX, description="the number the person gave, as they wrote it")
+    consent: Literal[True] = Field(description="the person agreed to be called back at this number (recorded with the request)")
+
+    @field_validator("number")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return typed_phone_number(value)
 
 
 class BandIn(BaseModel):

@@ -281,6 +281,14 @@ def transferred(window_name: str, *, english: bool = False) -> str:
     return f"{window_name}の相談員におつなぎします。\nお待ちいただいた順番は、そのまま引き継ぎます。\n少しお待ちください。"
 
 
+def callback_booked(caller_id: str, *, english: bool = False) -> str:
+    """A phone callback is booked at the number the person gave: who will call, from which number."""
+    shown = _national(caller_id)
+    if english:
+        return f"Thank you. A counsellor will call you back as soon as a line is free. The call will come from {shown}."
+    return f"ありがとうございます。お電話の順番がきましたら、相談員からお電話します。{shown} からおかけします。"
+
+
 def idle_check(*, english: bool = False) -> str:
     """Return the gentle question after a long silence, before the chat is closed for it."""
     if english:
