@@ -460,7 +460,7 @@ async def book_callback(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: s
         chat = await _chat_for(session, staff, chat_id, Action.ANSWER_CHAT)
         if chat.status != "talking":
             raise Conflict("a callback is booked while the chat is in progress")
-        exists = await session.execute(select(CallbackRequest.id).where(col(CallbackRequest.call_ref) == _callback_ref(runtime, chat)))
+        exists = await session.execute(select(col(CallbackRequest.id)).where(col(CallbackRequest.call_ref) == _callback_ref(runtime, chat)))
         if exists.first() is not None:
             raise Conflict("a callback is already booked for this chat")
         session.add(
