@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from routing.chats.keeper import keep_chats
 from routing.chats.models import Chat
+from routing.privacy.purge import purge_now
 
 
 @pytest.fixture
@@ -107,3 +108,26 @@ async def test_a_person_who_writes_after_the_question_keeps_the_chat(desk: Runni
     await keep_chats(desk.runtime, desk.app.state.chats)
     (chat,) = await chats(desk)
     assert chat.status == "talking" and chat.idle_warned_at is None
+
+
+async def test_retention_empties_a_closed_chats_words_and_address_and_later_its_pseudonym(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake()
+    await person.say(text="カナリア 本文")
+    chat_id = (await desk.client.post("/api/chats/next", headers=desk.staff["national"])).json()["id"]
+    await set_chat(desk, chat_id, address_sealed="s1:placeholder:sealed")  # as a LINE chat keeps its sealed user id
+    await desk.client.post(f"/api/chats/{chat_id}/close", headers=desk.staff["national"])
+    now = desk.runtime.clock.now()
+    settings = desk.settings
+    early = await purge_now(desk.runtime.sessions, settings=settings, now=now + timedelta(days=89), actor="test")
+    assert early.counts["chat_message.body_sealed"] == 0
+    later = await purge_now(desk.runtime.sessions, settings=settings, now=now + timedelta(days=91), actor="test")
+    assert later.counts["chat_message.body_sealed"] > 0 and later.counts["chat.address_sealed"] == 1 and later.chats == 1
+    (chat,) = await chats(desk)
+    assert chat.address_sealed == "" and chat.person_ref is not None and chat.topic == "general", "statistics stay"
+    read = (await desk.client.get(f"/api/chats/{chat_id}", headers=desk.staff["supervisor"])).json()
+    assert "カナリア 本文" not in str(read) and any("削除" in m["text"] for m in read["messages"] if m["kind"] == "text")
+    year = await purge_now(desk.runtime.sessions, settings=settings, now=now + timedelta(days=366), actor="test")
+    assert year.counts["chat.person_ref"] == 1
+    (chat,) = await chats(desk)
+    assert chat.person_ref is None
