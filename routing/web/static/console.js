@@ -17,6 +17,7 @@
     409: "ほかの操作と重なったため、できませんでした。少し待ってから、もう一度お試しください。",
     422: "入力された内容を確かめられませんでした。お確かめのうえ、もう一度お試しください。",
   };
+  const CALLBACK_NUMBER = "電話番号として読めませんでした。090-1234-5678 のように、数字とハイフンで入れてください。";
   const UNREACHABLE = "サーバーにつながりませんでした。通信の状態をお確かめのうえ、もう一度お試しください。";
 
   const $ = (id) => document.getElementById(id);
@@ -335,6 +336,35 @@
     }
   }
 
+  function openCallback() {
+    if (opened === null) return;
+    $("callback-number").value = "";
+    $("callback-consent").checked = false;
+    showCallbackError("");
+    $("callback-dialog").showModal();
+    $("callback-number").focus();
+  }
+
+  function showCallbackError(text) {
+    $("callback-error").textContent = text;
+    $("callback-error").hidden = !text;
+  }
+
+  async function bookCallback() {
+    const number = $("callback-number").value.trim();
+    if (!number) return showCallbackError("ご本人が伝えてくれた電話番号を入れてください。");
+    if (!$("callback-consent").checked) return showCallbackError("ご本人の同意を確かめてから、チェックを入れてください。");
+    try {
+      await api("POST", `/api/chats/${encodeURIComponent(opened.id)}/callback`, { number, consent: true });
+    } catch (failure) {
+      showCallbackError(failure instanceof Failure && failure.status === 422 ? CALLBACK_NUMBER : kindly(failure));
+      return;
+    }
+    $("callback-dialog").close("done");
+    say("said", "折り返しのお電話を予約しました。ご本人には、お電話する番号をお知らせしました。");
+    await readMore();
+  }
+
   async function takeOver(chatId) {
     try {
       const chat = await api("POST", `/api/chats/${encodeURIComponent(chatId)}/take-over`);
@@ -623,6 +653,8 @@
   $("band").addEventListener("change", () => serial(setBand));
   $("transfer-open").addEventListener("click", () => serial(openTransfer));
   $("transfer-go").addEventListener("click", () => serial(transfer));
+  $("callback-open").addEventListener("click", openCallback);
+  $("callback-go").addEventListener("click", () => serial(bookCallback));
   $("close-open").addEventListener("click", () => {
     $("close-dialog").returnValue = "";
     $("close-dialog").showModal();
