@@ -6,6 +6,7 @@ LINE does (single-use tokens, retry keys, quota) and keeps what each person read
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -18,6 +19,7 @@ from running import Running, make_settings, running_app
 
 from routing.chats.keeper import keep_chats
 from routing.chats.line.fake import FakeLine, LinePerson
+from routing.chats.line.inbox import accept, drain
 
 WEBHOOK = "/line/webhook"
 SECRET = "line-channel-secret-for-tests"
@@ -208,3 +210,20 @@ async def test_no_user_id_or_message_text_reaches_a_log_the_database_or_redis(li
         assert canary_user not in key
         value = await line.runtime.redis.dump(key) or b""
         assert canary_user.encode() not in value and "カナリア".encode() not in value
+
+
+async def test_one_persons_events_are_processed_once_in_order_however_many_workers_drain_at_once(line: Running) -> None:
+    who = person(line)
+    await through_intake(who)
+    events = [who.event({"type": "text", "text": f"{n}番目"}) for n in range(1, 9)]
+    for n, event in enumerate(events):
+        event["timestamp"] = events[0]["timestamp"] + n
+    people = {await accept(line.runtime, event) for event in reversed(events)}  # accepted out of order, as redeliveries come
+    assert len(people) == 1 and None not in people
+    (person_ref,) = people
+    hub = line.app.state.chats
+    done = await asyncio.gather(*(drain(line.runtime, hub, person_ref) for _ in range(4)))  # four workers at once
+    assert sum(done) == len(events)
+    (chat,) = await chats(line)
+    words = [m["text"] for m in (await line.client.get(f"/api/chats/{chat.id}", headers=line.staff["supervisor"])).json()["messages"]]
+    assert [w for w in words if w.endswith("番目")] == [f"{n}番目" for n in range(1, 9)]
