@@ -56,6 +56,12 @@ class Invalid(TsunaguError):
     status_code = 422
 
 
+class TooMany(TsunaguError):
+    """More requests than a rate limit allows; the message says when to try again."""
+
+    status_code = 429
+
+
 class UpstreamFailed(TsunaguError):
     """A service we depend on (Twilio's REST API) did not do what was asked."""
 

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     )
     line_api_url: str = "https://api.line.me"  # tests and drills point this at a local fake speaking LINE's API
     callback_caller_id: str = ""  # the dial's own number, shown to a person called back after a chat (E.164)
+    web_chat_starts_per_hour: int = 30  # new web chats one client address may start in an hour (a call centre shares one)
+    web_chat_messages_per_minute: int = 30  # what one web chat person may send in a minute
     chat_cap: int = 2  # the chats one counsellor holds at once, unless their organisation says otherwise
     chat_rollover_seconds: int = 180  # a waiting chat nobody at its window took for this long moves to the next window
     chat_idle_minutes: int = 20  # a chat whose person has not written for this long is asked whether they are still there

@@ -255,3 +255,22 @@ async def test_a_callback_the_person_asks_for_is_booked_with_their_number_sealed
         assert (request.status, request.topic, request.lgcode, request.dial_number) == ("pending", "general", "131016", "+81120000000")
         assert "8765" not in request.number_sealed and request.number_sealed.count(":") == 2
         assert "0120-000-000" in texts(await person.state(), "system")[-1], "told which number will call"
+
+
+async def test_a_flood_of_new_chats_or_messages_is_refused_kindly_and_nothing_is_lost(tmp_path: Path, redis_url: str, regions) -> None:
+    limits = {"web_chat_starts_per_hour": 3, "web_chat_messages_per_minute": 5}
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0, **limits)
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY)
+        for _ in range(3):
+            await WebPerson(running).start()
+        refused = await WebPerson(running).client.post("/chat/api/start")
+        assert refused.status_code == 429 and "119" in refused.json()["detail"]
+        person = WebPerson(running)
+        person.client.cookies.set("tsunagu_chat", "a-token-of-an-earlier-chat", path="/chat")
+        assert (await person.client.post("/chat/api/start")).status_code == 200, "a person resuming their chat is not a new one"
+        answers = [await person.client.post("/chat/api/say", json={"text": f"{n}"}) for n in range(7)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+        stored = [m["text"] for m in (await person.state())["messages"] if m["from"] == "person"]
+        assert stored == [str(n) for n in range(5)], "what was refused was not half stored"
+        assert len(await chats(running)) == 4

@@ -54,7 +54,10 @@ CHAT_PROBLEMS = (
     ("does not take chats", "選んだ窓口は、チャット相談を受けていません。"),
     ("a callback is already booked", "この相談では、すでに折り返しのお電話を予約しています。"),
     ("callbacks need Twilio", "この環境では、折り返しのお電話を予約できません（電話の設定がありません）。管理者にご相談ください。"),
-    ("TSUNAGU_CALLBACK_CALLER_ID", "この環境では、折り返しのお電話を予約できません（発信する番号の設定がありません）。管理者にご相談ください。"),
+    (
+        "TSUNAGU_CALLBACK_CALLER_ID",
+        "この環境では、折り返しのお電話を予約できません（発信する番号の設定がありません）。管理者にご相談ください。",
+    ),
     ("a callback is booked while", "折り返しは、対応中の相談で予約できます。"),
 )
 

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from referral_directory.errors import Conflict, NotFound
+from referral_directory.errors import Conflict, NotFound, TooMany
 from routing.chats.conversation import Incoming, on_person, settle
 from routing.chats.events import event_stream
 from routing.chats.hub import ChatHub
@@ -27,6 +27,7 @@ from routing.chats.intake import Said
 from routing.chats.store import last_chat_of, open_chat_of, transcript
 from routing.deps import HubDep, RuntimeDep
 from routing.live.keys import chat_channel, person_turn_key
+from routing.live.limits import scope_of, within
 from routing.privacy.confidentiality import person_pseudonym
 from routing.runtime import Runtime
 from routing.web.sessions import cookies_secure
@@ -36,6 +37,14 @@ COOKIE = "tsunagu_chat"
 COOKIE_SECONDS = 24 * 3600
 TURN_WAIT_SECONDS = 5.0
 TEXT_MAX = 1000
+SLOW_DOWN = (
+    "短い時間にたくさん送られたため、少しのあいだ受け付けられません。1分ほどおいてから、もう一度送ってください。"
+    "いますぐ危険なときは、119番か110番に電話してください。"
+)
+TOO_MANY_STARTS = (
+    "この接続からの新しい相談が多いため、しばらく受け付けられません。時間をおいてからお試しいただくか、お電話でご相談ください。"
+    "いますぐ危険なときは、119番か110番に電話してください。"
+)
 
 
 class SayIn(BaseModel):
@@ -102,6 +111,12 @@ async def _act(runtime: Runtime, hub: ChatHub, person: str, incoming: Incoming) 
 @router.post("/start", summary="Start (or resume) the person's chat; sets the chat's cookie")
 async def start(request: Request, response: Response, runtime: RuntimeDep, hub: HubDep, token: TokenCookie = None) -> StateOut:
     if not token:
+        address = request.client.host if request.client else ""
+        allowed = await within(
+            runtime.redis, scope_of("web-chat-start", address), limit=runtime.settings.web_chat_starts_per_hour, window_seconds=3600
+        )
+        if not allowed:
+            raise TooMany(TOO_MANY_STARTS)
         token = secrets.token_urlsafe(32)
         response.set_cookie(
             COOKIE, token, max_age=COOKIE_SECONDS, httponly=True, samesite="strict", secure=cookies_secure(runtime.settings), path="/chat"
@@ -123,6 +138,10 @@ async def say(body: SayIn, runtime: RuntimeDep, hub: HubDep, token: TokenCookie 
     text = body.text.strip()
     if not text and not body.choice:
         return await _state(runtime, person, after)
+    if not await within(
+        runtime.redis, scope_of("web-chat-say", person), limit=runtime.settings.web_chat_messages_per_minute, window_seconds=60
+    ):
+        raise TooMany(SLOW_DOWN)
     said = Said(text=text, choice=body.choice, kind="postback" if body.choice else "text")
     await _act(runtime, hub, person, Incoming("said", runtime.clock.now(), said))
     return await _state(runtime, person, after)

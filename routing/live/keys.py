@@ -120,6 +120,11 @@ def person_turn_key(person: str) -> str:
     return f"tsunagu:person-turn:{person}"
 
 
+def rate_key(scope: str) -> str:
+    """Return the Redis key counting one rate limit's current window (the scope holds hashes, never an address or a token)."""
+    return f"tsunagu:rate:{scope}"
+
+
 def line_event_key(event_id: str) -> str:
     """Return the Redis key that marks a LINE webhook event as received (a redelivery is then ignored)."""
     return f"tsunagu:line:event:{event_id}"

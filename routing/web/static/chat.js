@@ -191,7 +191,7 @@
       show(await call("POST", `/chat/api/say?after=${seen}`, body));
       return true;
     } catch (failure) {
-      notice(failure instanceof Failure && failure.status === 409 && failure.detail ? failure.detail : SEND_FAILED);
+      notice(failure instanceof Failure && [409, 429].includes(failure.status) && failure.detail ? failure.detail : SEND_FAILED);
       return false;
     }
   }
@@ -225,8 +225,9 @@
       try {
         show(await call("POST", "/chat/api/start"));
         notice("");
-      } catch (_) {
-        notice("いま、つながりにくくなっています。少し時間をおいて、ページを読み込み直してください。");
+      } catch (failure) {
+        const busy = "いま、つながりにくくなっています。少し時間をおいて、ページを読み込み直してください。";
+        notice(failure instanceof Failure && failure.status === 429 && failure.detail ? failure.detail : busy);
       }
     });
   }
