@@ -15,7 +15,7 @@ from typing import Literal
 
 from referral_directory.storage import db
 from routing.chats import wording
-from routing.chats.delivery import Outgoing, announce, deliver, stash_reply_token
+from routing.chats.delivery import Outgoing, announce, deliver, pending_delivery, stash_reply_token
 from routing.chats.hub import ChatHub
 from routing.chats.intake import Ask, Intake, Said, advance, begin
 from routing.chats.models import Chat, ChatMessage
@@ -107,7 +107,7 @@ async def on_person(
             asks += await _place(runtime, hub, chat, intake, incoming.at, out)
         for ask in asks:
             row = await add_message(
-                session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=_pending(chat)
+                session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=pending_delivery(chat)
             )
             out.messages.append((row, ask))
         if asks:
@@ -115,10 +115,6 @@ async def on_person(
         if asks and chat.first_reply_at is None:
             chat.first_reply_at, out.first_reply = incoming.at, True
     return out
-
-
-def _pending(chat: Chat) -> str | None:
-    return "pending" if chat.medium == "line" else None
 
 
 def _leave(chat: Chat, at: datetime) -> Outbound:

@@ -16,10 +16,12 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 import structlog
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from referral_directory.storage import db
@@ -27,6 +29,7 @@ from routing.chats.hub import ChatHub
 from routing.chats.line.api import Delivery
 from routing.chats.line.messages import PUSH_MAX, QuickReply, text_message
 from routing.chats.models import Chat, ChatMessage
+from routing.chats.store import add_message
 from routing.live.keys import chat_channel, desk_channel, reply_token_key
 from routing.privacy.confidentiality import seal, try_unseal
 from routing.runtime import Runtime
@@ -52,6 +55,17 @@ class Outgoing:
     seq: int
     text: str
     quick: tuple[tuple[str, str], ...] = ()
+
+
+def pending_delivery(chat: Chat) -> str | None:
+    """The delivery a new outgoing message starts with: `pending` on LINE (sent after the commit); none on the web (read by its page)."""
+    return "pending" if chat.medium == "line" else None
+
+
+async def tell(session: AsyncSession, runtime: Runtime, chat: Chat, text: str, at: datetime) -> Outgoing:
+    """Store what the dial tells the person in a chat (in the caller's transaction); send the Outgoing after the commit."""
+    row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=at, delivery=pending_delivery(chat))
+    return Outgoing(row.id, row.seq, text)
 
 
 async def announce(runtime: Runtime, chat: Chat, event: str = "message") -> None:

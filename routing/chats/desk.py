@@ -31,7 +31,7 @@ from routing.cases.schemas import ReferralIn
 from routing.cases.service import new_referral
 from routing.chats import wording
 from routing.chats.conversation import count_end, english_of, priority_of
-from routing.chats.delivery import Outgoing, announce, announce_desk, deliver
+from routing.chats.delivery import Outgoing, announce, announce_desk, deliver, pending_delivery, tell
 from routing.chats.hub import ChatHub
 from routing.chats.models import OPEN_STATUSES, Chat
 from routing.chats.placement import open_windows
@@ -203,12 +203,12 @@ async def _assign(runtime: Runtime, staff: Staff, chat_id: str, service_id: str)
         )
         await _open_or_accept_case(session, chat, entry, staff, now)
         text = wording.joined(english=english_of(chat))
-        row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
+        told = await tell(session, runtime, chat, text, now)
         await audit.append(
             session, actor=staff.id, action="chat.take", resource_kind="chat", resource_id=chat.id, detail={"service": service_id}, at=now
         )
         detail = await _detail(session, runtime, staff, chat, 0)
-    return detail, (chat, [Outgoing(row.id, row.seq, text)])
+    return detail, (chat, [told])
 
 
 async def _open_or_accept_case(session: AsyncSession, chat: Chat, entry: ServiceEntry, staff: Staff, now: datetime) -> None:
@@ -254,10 +254,6 @@ async def _open_or_accept_case(session: AsyncSession, chat: Chat, entry: Service
         referral.status, referral.accepted_at, referral.answered_at = Status.ACCEPTED.value, now, now
 
 
-def _pending(chat: Chat) -> str | None:
-    return "pending" if chat.medium == "line" else None
-
-
 async def send(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, text: str) -> MessageOut:
     """Write to the person in a chat the counsellor holds; it is stored sealed, then sent."""
     now = runtime.clock.now()
@@ -266,7 +262,7 @@ async def send(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, text:
         if chat.status != "talking":
             raise Conflict("this chat has ended: its person can no longer read new messages here")
         row = await add_message(
-            session, chat, sender="staff", text=text, keys=runtime.keys, at=now, staff_id=staff.id, delivery=_pending(chat)
+            session, chat, sender="staff", text=text, keys=runtime.keys, at=now, staff_id=staff.id, delivery=pending_delivery(chat)
         )
         if chat.first_human_at is None:
             chat.first_human_at = now
@@ -303,13 +299,13 @@ async def close(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str) -> C
         if chat.status == "closed":
             return summary(chat)
         text = wording.goodbye(english=english_of(chat))
-        row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
+        told = await tell(session, runtime, chat, text, now)
         chat.status, chat.closed_at, chat.close_reason = "closed", now, "counsellor"
         await _touch_case(session, chat, now)
         await audit.append(session, actor=staff.id, action="chat.close", resource_kind="chat", resource_id=chat.id, detail={}, at=now)
     await hub.queues.let_go(chat.counsellor, chat.id, chat.service_id)
     count_end(runtime, chat)
-    await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
+    await deliver(runtime, hub, chat, [told])
     return summary(chat)
 
 
@@ -358,7 +354,7 @@ async def transfer(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, b
             deadline=now + timedelta(seconds=runtime.settings.chat_rollover_seconds),
         )
         text = wording.transferred(target.name, english=english_of(chat))
-        row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
+        told = await tell(session, runtime, chat, text, now)
         held_by, held_at = chat.counsellor, chat.service_id
         chat.status, chat.counsellor, chat.service_id, chat.org_id = "waiting", None, target.id, target.organization_id
         chat.tried, chat.window_since = [], now
@@ -377,7 +373,7 @@ async def transfer(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, b
     await hub.queues.enqueue(target.id, chat.id, priority_of(chat))
     if here is not None and here.organization_id != target.organization_id:
         await announce_desk(runtime, here.organization_id, chat, "transferred")  # the sending desk hears it left
-    await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
+    await deliver(runtime, hub, chat, [told])
     return summary(chat)
 
 
@@ -478,9 +474,9 @@ async def book_callback(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: s
             )
         )
         text = wording.callback_booked(settings.callback_caller_id, english=english_of(chat))
-        row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(chat))
+        told = await tell(session, runtime, chat, text, now)
         await audit.append(session, actor=staff.id, action="chat.callback", resource_kind="chat", resource_id=chat.id, detail={}, at=now)
-    await deliver(runtime, hub, chat, [Outgoing(row.id, row.seq, text)])
+    await deliver(runtime, hub, chat, [told])
     return summary(chat)
 
 

@@ -22,12 +22,12 @@ from referral_directory.hours import is_open_at
 from referral_directory.storage import db
 from routing.chats import wording
 from routing.chats.conversation import count_end, english_of, priority_of
-from routing.chats.delivery import Outgoing, announce, deliver, push
+from routing.chats.delivery import Outgoing, announce, deliver, push, tell
 from routing.chats.hub import ChatHub
 from routing.chats.line.inbox import drain_stale
 from routing.chats.models import Chat, ChatMessage
 from routing.chats.placement import place_chat
-from routing.chats.store import add_message, line_of
+from routing.chats.store import line_of
 from routing.engine import Contact
 from routing.live.keys import CHAT_KEEPER_LOCK
 from routing.live.leader import leading
@@ -130,10 +130,10 @@ async def _say(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, text: 
         row = await session.get(Chat, chat.id)
         if row is None or row.status == "closed":
             return
-        message = await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row))
+        told = await tell(session, runtime, row, text, now)
         if warn:
             row.idle_warned_at = now
-    await deliver(runtime, hub, row, [Outgoing(message.id, message.seq, text)])
+    await deliver(runtime, hub, row, [told])
 
 
 async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, reason: str, text: str | None) -> None:
@@ -142,20 +142,14 @@ async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, rea
         row = await session.get(Chat, chat.id)
         if row is None or row.status == "closed":
             return
-        message = (
-            await add_message(session, row, sender="system", text=text, keys=runtime.keys, at=now, delivery=_pending(row)) if text else None
-        )
+        told = await tell(session, runtime, row, text, now) if text else None
         row.status, row.closed_at, row.close_reason = "closed", now, reason
     await hub.queues.let_go(row.counsellor, row.id, row.service_id)
     count_end(runtime, row)
-    if message is not None:
-        await deliver(runtime, hub, row, [Outgoing(message.id, message.seq, text or "")])
+    if told is not None:
+        await deliver(runtime, hub, row, [told])
     else:
         await announce(runtime, row, "closed")
-
-
-def _pending(chat: Chat) -> str | None:
-    return "pending" if chat.medium == "line" else None
 
 
 async def _retry_pushes(runtime: Runtime, hub: ChatHub) -> None:
