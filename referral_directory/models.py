@@ -118,6 +118,7 @@ class StaffUser(SQLModel, table=True):
     password_hash: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))  # argon2id; None: no web sign-in
     created_at: datetime = Field(default_factory=utcnow)
     disabled: bool = False
+    chat_cap: int | None = None  # the chats this counsellor holds at once; None: the service's TSUNAGU_CHAT_CAP
 
 
 class AuditEvent(SQLModel, table=True):

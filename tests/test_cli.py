@@ -350,3 +350,22 @@ def test_an_import_that_cannot_reach_redis_is_stored_says_so_and_a_rerun_publish
     rerun = up.run("directory", "import", SAMPLE_CSV)
     assert rerun.code == 0
     assert up.published_version() == up.version() == 1
+
+
+def test_users_chat_cap_sets_a_counsellors_own_cap_and_refuses_what_cannot_be(cli):
+    ((org,),) = cli.query("SELECT id FROM organization ORDER BY id LIMIT 1")
+    assert cli.run("users", "add", "mio", "--role", "counsellor", "--org", org).code == 0
+    assert cli.run("users", "add", "sora", "--role", "coordinator", "--region", "130001").code == 0
+    done = cli.run("users", "chat-cap", "mio", "3")
+    assert (done.code, done.stdout) == (0, "mio holds at most 3 chats at once\n")
+    assert cli.query("SELECT chat_cap FROM staff_user WHERE name = 'mio'") == [(3,)]
+    refused = cli.run_together(("users", "chat-cap", "mio", "0"), ("users", "chat-cap", "sora", "2"), ("users", "chat-cap", "nobody", "2"))
+    assert [(r.code, r.stderr) for r in refused] == [
+        (1, "not changed: a chat cap is 1 to 10 chats at once\n"),
+        (1, "not changed: a coordinator does not answer chats\n"),
+        (1, "not changed: there is no staff account named 'nobody'\n"),
+    ]
+    assert cli.query("SELECT chat_cap FROM staff_user WHERE name = 'mio'") == [(3,)]
+    back = cli.run("users", "chat-cap", "mio")
+    assert back.code == 0 and "the service's default (2)" in back.stdout
+    assert cli.query("SELECT chat_cap FROM staff_user WHERE name = 'mio'") == [(None,)]

@@ -24,6 +24,8 @@ from sqlalchemy import select
 from voice_support import METRICS_TOKEN
 
 from referral_directory.models import AuditEvent
+from referral_directory.staff.accounts import set_chat_cap
+from referral_directory.storage import db
 from routing.cases.models import Case, Referral
 from routing.telephony.records import CallbackRequest
 
@@ -274,3 +276,14 @@ async def test_a_flood_of_new_chats_or_messages_is_refused_kindly_and_nothing_is
         stored = [m["text"] for m in (await person.state())["messages"] if m["from"] == "person"]
         assert stored == [str(n) for n in range(5)], "what was refused was not half stored"
         assert len(await chats(running)) == 4
+
+
+async def test_a_counsellors_own_cap_replaces_the_services_default(desk: Running) -> None:
+    async with db.transaction(desk.runtime.sessions) as session:
+        await set_chat_cap(session, name="全国の相談員2", cap=1)
+    for _ in range(3):
+        await WebPerson(desk).through_intake(postal="5300001")  # only the national window answers chats there
+    assert (await desk.client.post("/api/chats/next", headers=desk.staff["national2"])).status_code == 200
+    refused = await desk.client.post("/api/chats/next", headers=desk.staff["national2"])
+    assert refused.status_code == 409 and "1 chats" in refused.json()["detail"]
+    assert (await desk.client.post("/api/chats/next", headers=desk.staff["national"])).status_code == 200, "the others keep the default"

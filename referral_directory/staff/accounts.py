@@ -55,6 +55,7 @@ class Staff:
     role: Role
     organization_id: str | None
     regions: tuple[str, ...]
+    chat_cap: int | None = None  # their own cap on chats held at once (None: the service's default)
 
 
 def hash_token(token: str) -> str:
@@ -117,6 +118,21 @@ async def enable_user(session: AsyncSession, *, name: str) -> tuple[Staff, str]:
     row.disabled, row.token_hash = False, hash_token(token)
     await session.flush()
     return _staff(row), token
+
+
+CHAT_CAP_MAX = 10  # more chats at once than anyone can follow with care
+
+
+async def set_chat_cap(session: AsyncSession, *, name: str, cap: int | None) -> Staff:
+    """Set how many chats a counsellor or supervisor holds at once (None: back to the service's default)."""
+    if cap is not None and not 1 <= cap <= CHAT_CAP_MAX:
+        raise StaffError(f"a chat cap is 1 to {CHAT_CAP_MAX} chats at once")
+    row = await _named(session, name)
+    if Role(row.role) not in (Role.COUNSELLOR, Role.SUPERVISOR):
+        raise StaffError(f"a {row.role} does not answer chats")
+    row.chat_cap = cap
+    await session.flush()
+    return _staff(row)
 
 
 async def _named(session: AsyncSession, name: str) -> StaffUser:
@@ -202,6 +218,7 @@ def _staff(row: StaffUser) -> Staff:
         role=Role(row.role),
         organization_id=row.organization_id,
         regions=tuple(code for code in row.regions.split() if code),
+        chat_cap=row.chat_cap,
     )
 
 

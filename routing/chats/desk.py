@@ -57,6 +57,11 @@ def console_windows(snapshot: Snapshot, org: str) -> list[Window]:
     ]
 
 
+def cap_of(runtime: Runtime, staff: Staff) -> int:
+    """Return how many chats a staff member holds at once: their own cap, else the service's default."""
+    return staff.chat_cap if staff.chat_cap is not None else runtime.settings.chat_cap
+
+
 def _snapshot(runtime: Runtime) -> Snapshot:
     assert runtime.snapshot is not None  # the service runs only with a snapshot loaded
     return runtime.snapshot
@@ -167,9 +172,10 @@ async def next_chat(runtime: Runtime, hub: ChatHub, staff: Staff) -> ChatOut | N
     org = worker_org(staff)
     windows = console_windows(_snapshot(runtime), org)
     for _ in range(TAKE_TRIES):
-        taken = await hub.queues.take(staff.id, windows, cap=runtime.settings.chat_cap)
+        cap = cap_of(runtime, staff)
+        taken = await hub.queues.take(staff.id, windows, cap=cap)
         if taken.outcome == "at_cap":
-            raise Conflict(f"you already have {runtime.settings.chat_cap} chats: close one before taking the next")
+            raise Conflict(f"you already have {cap} chats: close one before taking the next")
         if taken.outcome == "windows_full":
             raise Conflict("every line of your windows is taken: a chat can be taken when one closes")
         if taken.chat_id is None or taken.service_id is None:

@@ -12,7 +12,17 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from referral_directory.staff import audit
-from referral_directory.staff.accounts import Staff, StaffError, add_user, check_password_rules, disable_user, enable_user, set_password
+from referral_directory.staff.accounts import (
+    CHAT_CAP_MAX,
+    Staff,
+    StaffError,
+    add_user,
+    check_password_rules,
+    disable_user,
+    enable_user,
+    set_chat_cap,
+    set_password,
+)
 from referral_directory.staff.token_cache import TOKEN_CACHE_SECONDS
 from referral_directory.storage import db
 from routing.cli.common import fail, with_runtime
@@ -87,6 +97,27 @@ def users_add(
         return token
 
     typer.echo(asyncio.run(with_runtime(work)))
+
+
+@app.command("chat-cap")
+def users_chat_cap(
+    name: Annotated[str, typer.Argument(help="login name")],
+    cap: Annotated[int | None, typer.Argument(help=f"chats held at once, 1 to {CHAT_CAP_MAX}; leave out for the service's default")] = None,
+) -> None:
+    """Set how many chats a counsellor or supervisor holds at once (their own cap; without one, TSUNAGU_CHAT_CAP)."""
+
+    async def work(runtime: Runtime) -> None:
+        staff, _ = await audited_staff_change(
+            runtime, lambda s: _with_none(set_chat_cap(s, name=name, cap=cap)), action="staff.chat_cap", refused="not changed"
+        )
+        shown = staff.chat_cap if staff.chat_cap is not None else f"the service's default ({runtime.settings.chat_cap})"
+        typer.echo(f"{staff.name} holds at most {shown} chats at once")
+
+    asyncio.run(with_runtime(work))
+
+
+async def _with_none(change: Awaitable[Staff]) -> tuple[Staff, None]:
+    return await change, None
 
 
 @app.command("password")
