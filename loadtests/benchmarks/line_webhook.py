@@ -10,7 +10,7 @@ drainer processing those inboxes beside it, for events the chat accepts and then
 (`videoPlayComplete` from 2,000 people), so that no SQL or LINE call is in the figure. After each
 tsunagu round, how long the drainer still took to process every accepted event is printed (it
 must finish within a minute). Every request
-is a distinct webhook (its own event id, signed with the channel secret), 40,000 of them built
+is a distinct webhook (its own event id, signed with the channel secret), 60,000 of them built
 before the run and cycled by wrk; between rounds the remembered event ids are dropped from Redis,
 so a round never meets a redelivery. The trivial endpoint (loadtests/harness/trivial_app.py) reads
 the body and answers `{}`.
@@ -44,7 +44,7 @@ from loadtests.harness.servers import BIN, ROOT, Processes, free_port, run_with_
 
 PATH = "/line/webhook"
 SECRET = "bench-line-channel-secret"
-REQUESTS = 40_000
+REQUESTS = 60_000
 PEOPLE = 2_000
 
 
