@@ -31,6 +31,7 @@ class ChatHub:
     queues: ChatQueues
     line: LineApi | None = None  # None when no LINE channel is configured
     drainer: Drainer | None = None  # started with the app (routing/chats/line/inbox.py)
+    kept_all_at: float = 0.0  # when the chat keeper last looked at every open chat (time.monotonic)
     _words: CrisisWords | None = field(default=None, repr=False)
     _words_read: float = field(default=0.0, repr=False)
 

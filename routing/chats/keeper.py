@@ -8,14 +8,20 @@
 - A chat whose person stopped writing is asked, kindly, whether they are still there, and closed
   (kindly) if they still do not write; its line is free again. A chat left in its questions ends quietly.
 - A LINE push that failed is tried again with the retry key it was first sent with.
+
+A round looks only at the chats that are due (found by SQL), so that a thousand chats open at once
+cost nothing between their deadlines; once a minute it looks at every open chat (renewing lines,
+checking queues, noticing a window that closed); between, at most ROUND_LIMIT per round. A chat
+that could not move yet writes nothing: it is looked at again next round.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 
 from referral_directory.hours import is_open_at
@@ -36,6 +42,8 @@ from routing.runtime import Runtime
 
 log = structlog.get_logger("tsunagu.chats")
 EVERY_SECONDS = 5.0
+FULL_ROUND_SECONDS = 60.0  # every open chat is looked at (its line renewed, its place checked) this often; between, only those due
+ROUND_LIMIT = 500  # chats one round works on at most: a backlog is worked off over the next rounds
 STALE_INBOX_MS = 10_000  # a worker drains its own events within milliseconds; after this, it is gone
 PUSH_TRIES = 5
 INTAKE_ABANDONED = timedelta(hours=1)
@@ -48,20 +56,51 @@ async def keep_chats(runtime: Runtime, hub: ChatHub) -> None:
             return
         await drain_stale(runtime, hub, STALE_INBOX_MS)
         now = runtime.clock.now()
-        async with runtime.sessions() as session:
-            rows = await session.execute(select(Chat).where(col(Chat.status).in_(("intake", "waiting", "talking"))))
-            chats = list(rows.scalars())
-        for chat in chats:
+        full_round = time.monotonic() - hub.kept_all_at >= FULL_ROUND_SECONDS
+        for chat in await _due(runtime, now, full_round=full_round):
             try:
                 if chat.status == "waiting":
                     await _keep_waiting(runtime, hub, chat, now)
                 elif chat.status == "talking":
-                    await _keep_talking(runtime, hub, chat, now)
+                    await _keep_talking(runtime, hub, chat, now, renew=full_round)
                 elif (chat.last_person_at or chat.opened_at) < now - INTAKE_ABANDONED:
                     await _end(runtime, hub, chat, now, reason="left_in_intake", text=None)
             except Exception:
                 log.exception("chat_keeping_failed", chat=chat.id)
+        if full_round:
+            hub.kept_all_at = time.monotonic()
         await _retry_pushes(runtime, hub)
+
+
+async def _due(runtime: Runtime, now: datetime, *, full_round: bool) -> list[Chat]:
+    """Return the open chats this round has work for: on a full round every one (renewals, queue checks), else only those due.
+
+    Due: a waiting chat past its time at its window, a chat in progress whose person has been quiet
+    past the idle limit (or was asked and is past the closing limit), a chat left in its questions.
+    """
+    settings = runtime.settings
+    quiet_before = now - timedelta(minutes=settings.chat_idle_minutes)
+    query = select(Chat).where(col(Chat.status).in_(("intake", "waiting", "talking")))
+    if not full_round:
+        query = query.where(
+            or_(
+                and_(col(Chat.status) == "waiting", col(Chat.window_since) <= now - timedelta(seconds=settings.chat_rollover_seconds)),
+                and_(
+                    col(Chat.status) == "talking",
+                    or_(
+                        col(Chat.idle_warned_at) <= now - timedelta(minutes=settings.chat_close_minutes),
+                        and_(
+                            col(Chat.idle_warned_at).is_(None),
+                            func.coalesce(col(Chat.last_person_at), col(Chat.assigned_at), col(Chat.opened_at)) <= quiet_before,
+                        ),
+                    ),
+                ),
+                and_(col(Chat.status) == "intake", func.coalesce(col(Chat.last_person_at), col(Chat.opened_at)) <= now - INTAKE_ABANDONED),
+            )
+        )
+        query = query.limit(ROUND_LIMIT)
+    async with runtime.sessions() as session:
+        return list((await session.execute(query)).scalars())
 
 
 async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime) -> None:
@@ -84,8 +123,7 @@ async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
     placement = place_chat(decision, snapshot, waiting=waiting, tried=tried)
     if placement.kind != "queue" or placement.window is None:
         if window_open:
-            await _stay(runtime, chat, now)
-            return
+            return  # no other window could take it sooner: it stays, and is looked at again next round
         placement = place_chat(decision, snapshot, waiting=waiting)  # every open window was tried: start the round again
         if placement.kind != "queue" or placement.window is None:
             return  # nothing open for them now; they keep their place until a window opens or they leave
@@ -102,20 +140,12 @@ async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
     await announce(runtime, row, "waiting")
 
 
-async def _stay(runtime: Runtime, chat: Chat, now: datetime) -> None:
-    """No other window could take it: it stays, and its time at this window starts again."""
-    async with db.transaction(runtime.sessions) as session:
-        row = await session.get(Chat, chat.id)
-        if row is not None and row.status == "waiting":
-            row.window_since = now
-
-
 def _municipality(chat: Chat) -> str | None:
     return chat.lgcode[:5] if chat.lgcode else None
 
 
-async def _keep_talking(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime) -> None:
-    if chat.counsellor and chat.service_id:
+async def _keep_talking(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, renew: bool) -> None:
+    if renew and chat.counsellor and chat.service_id:
         await hub.queues.renew(chat.counsellor, chat.id, chat.service_id)
     quiet_since = max(t for t in (chat.last_person_at, chat.assigned_at, chat.opened_at) if t is not None)
     idle = timedelta(minutes=runtime.settings.chat_idle_minutes)
