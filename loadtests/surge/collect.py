@@ -30,8 +30,10 @@ from routing.live.keys import SLOTS_PATTERN, WAITING_KEY, slot_key
 if TYPE_CHECKING:
     from loadtests.harness.servers import Processes
     from loadtests.surge.callbacks import CallbackLegs
+    from loadtests.surge.chat_drill import ChatReading
 
 VOICE_SLOTS = slot_key("*", "voice")  # every service's voice slot set
+CHAT_SLOTS = slot_key("*", "sns")  # every service's chat slot set
 SLOTS_PREFIX = SLOTS_PATTERN.removesuffix("*")  # a slot set's key is this, its service id, ":" and its channel
 
 
@@ -42,15 +44,25 @@ class ServiceLine:
     tier: str
     capacity: int  # voice
     numbers: tuple[str, ...]
+    chat_capacity: int = 0  # capacity_sns
+    console: bool = False  # answers chats in tsunagu's console (channel sns, no sns_url)
 
 
 def services_from_hsds(path: Path) -> dict[str, ServiceLine]:
-    """Return every service with its voice capacity and numbers, from `tsunagu directory export --format hsds`."""
+    """Return every service with its voice and chat capacity and numbers, from `tsunagu directory export --format hsds`."""
     result = parse_hsds(json.loads(path.read_text(encoding="utf-8")))
     if result.problems:
         raise RuntimeError(f"the exported directory does not read back: {result.problems[0]}")
     return {
-        s.id: ServiceLine(s.id, s.name, s.tier, dict(s.capacity).get("voice", 0), tuple(p.number for p in s.phones))
+        s.id: ServiceLine(
+            s.id,
+            s.name,
+            s.tier,
+            dict(s.capacity).get("voice", 0),
+            tuple(p.number for p in s.phones),
+            dict(s.capacity).get("sns", 0),
+            "sns" in s.channels and not s.sns_url,
+        )
         for s in result.records.services
     }
 
@@ -169,8 +181,9 @@ class Sampler:
     redis: Redis
     period: float = 0.5
     most_held: dict[str, int] = field(default_factory=dict)
+    most_chats_held: dict[str, int] = field(default_factory=dict)  # service → most chat slots held at once
     peak_queue: int = 0
-    series: list[tuple[float, int, int]] = field(default_factory=list)  # (epoch, waiting, slots held)
+    series: list[tuple[float, int, int, int]] = field(default_factory=list)  # (epoch, waiting, slots held, chat slots held)
     errors: Counter = field(default_factory=Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -193,12 +206,14 @@ class Sampler:
 
     def sample(self) -> None:
         held = slot_sets(self.redis, VOICE_SLOTS)
+        chats = slot_sets(self.redis, CHAT_SLOTS)
         waiting = int(self.redis.zcard(WAITING_KEY))
-        for key, n in held.items():
-            service = service_in(key)
-            self.most_held[service] = max(self.most_held.get(service, 0), n)
+        for most, sets in ((self.most_held, held), (self.most_chats_held, chats)):
+            for key, n in sets.items():
+                service = service_in(key)
+                most[service] = max(most.get(service, 0), n)
         self.peak_queue = max(self.peak_queue, waiting)
-        self.series.append((time.time(), waiting, sum(held.values())))
+        self.series.append((time.time(), waiting, sum(held.values()), sum(chats.values())))
 
 
 # -- Locust's CSV --
@@ -293,6 +308,7 @@ class RunRecord:
     p99_ms: float
     notes: list[str]
     desk_actions: Mapping[str, int]
+    chats: ChatReading | None = None  # None: the run had no chats
 
 
 def summarise(r: RunRecord) -> Summary:
@@ -327,9 +343,10 @@ def summarise(r: RunRecord) -> Summary:
         concurrency=concurrency,
         sampled_held=r.sampler.most_held,
         capacities={s.service_id: s.capacity for s in r.services.values()},
-        held_after_drain=slot_sets(r.redis),
+        held_after_drain=slot_sets(r.redis, VOICE_SLOTS),
         p99_target_ms=r.p99_ms,
         names=names,
+        chats=r.chats.facts if r.chats is not None else None,
     )
     notes = list(r.notes)
     if r.sampler.errors:
@@ -367,6 +384,7 @@ def summarise(r: RunRecord) -> Summary:
         clock_skew_minutes=median_skew_minutes(r.log.clock_samples()),
         gates=evaluate(facts),
         notes=notes,
+        chats=r.chats.figures if r.chats is not None else None,
     )
 
 
@@ -384,8 +402,8 @@ def write_reports(r: RunRecord, summary: Summary) -> None:
     with (r.out / "calls.jsonl").open("w", encoding="utf-8") as file:
         file.writelines(json.dumps(call, ensure_ascii=False) + "\n" for call in r.log.calls())
     with (r.out / "samples.csv").open("w", encoding="utf-8") as file:
-        file.write("epoch,waiting,slots_held\n")
-        file.writelines(f"{t:.2f},{waiting},{held}\n" for t, waiting, held in r.sampler.series)
+        file.write("epoch,waiting,slots_held,chat_slots_held\n")
+        file.writelines(f"{t:.2f},{waiting},{held},{chats}\n" for t, waiting, held, chats in r.sampler.series)
     raw = r.out / "profile.raw"
     if raw.exists():
         (r.out / "profile.txt").write_text(profile_text(raw.read_text()), encoding="utf-8")
