@@ -35,12 +35,14 @@ from locust import FastHttpUser, constant, constant_pacing, events, task
 from locust.runners import MasterRunner
 
 from loadtests.surge.chat_world import COUNSELLOR_LINES, FAREWELLS, Action, ChatParams, ChatPerson
+from loadtests.surge.desks import contact_number
 from loadtests.surge.shapes import chat_arrivals
 from loadtests.surge.users import TICKET_WAIT, surge
 from loadtests.surge.world import Persona
 from routing.chats.line.fake import line_signature, new_user_id, webhook_body
 
 WEBHOOK = "/line/webhook"
+NEXT_PAUSE = 3.0  # a counsellor told nobody waits (or no line is free) presses 「次の相談へ」 again after this
 POLL_MAX = 10.0  # a long-poll at the fake waits at most this long
 INTAKE = ("tap", "say", "sticker")
 
@@ -247,8 +249,9 @@ class LinePerson(FastHttpUser):
 
 @dataclass
 class Held:
-    """A chat a counsellor holds: the last message read, and how many the person wrote."""
+    """A chat a counsellor holds: its case, the last message read, and how many the person wrote."""
 
+    case_id: str | None
     seen: int
     person_wrote: int = 0
 
@@ -278,16 +281,14 @@ class ChatCounsellor(FastHttpUser):
 
     def take_next(self) -> None:
         status, chat = self.api("POST", "/api/chats/next", "/api/chats/next", expected=(204, 409))
-        if status == 409:
-            self.full_until = time.time() + 2.0  # every line of the windows taken: look again in a moment
-            self.count("next: lines full")
+        if status in (204, 409):
+            self.full_until = time.time() + NEXT_PAUSE  # nobody waits, or every line of the windows is taken
+            self.count("next: none waiting" if status == 204 else "next: lines full")
             return
-        if status == 204:
-            self.full_until = time.time() + 1.0  # nobody waits: look again in a moment
         if status != 200 or not isinstance(chat, dict):
             return
         self.count("taken")
-        self.held[chat["id"]] = Held(seen=max((m["seq"] for m in chat["messages"]), default=0))
+        self.held[chat["id"]] = Held(chat["case_id"], seen=max((m["seq"] for m in chat["messages"]), default=0))
         self.write(chat["id"], COUNSELLOR_LINES[0])
 
     def look_at_chats(self) -> None:
@@ -299,7 +300,7 @@ class ChatCounsellor(FastHttpUser):
             del self.held[chat_id]
             self.count("ended without the counsellor")  # the person left, or the keeper closed it for silence
         for chat_id, count in counts.items():
-            held = self.held.setdefault(chat_id, Held(seen=0))
+            held = self.held.setdefault(chat_id, Held(None, seen=0))
             if count > held.seen:
                 self.answer(chat_id, held)
 
@@ -315,7 +316,7 @@ class ChatCounsellor(FastHttpUser):
         held.person_wrote += len(words)
         if any(text in FAREWELLS for text in words):
             self.close(chat_id)
-        elif held.person_wrote >= 2 and self.rng.random() < self.rates.transfer and self.transfer(chat_id):
+        elif held.person_wrote >= 2 and self.rng.random() < self.rates.transfer and self.transfer(chat_id, held.case_id):
             return
         elif self.rng.random() < self.rates.reply:
             self.write(chat_id, self.rng.choice(COUNSELLOR_LINES[1:]))
@@ -330,8 +331,12 @@ class ChatCounsellor(FastHttpUser):
             self.held.pop(chat_id, None)
             self.count("closed")
 
-    def transfer(self, chat_id: str) -> bool:
-        """Hand the chat to the first window further down the chain answering in tsunagu with a free line; False when none."""
+    def transfer(self, chat_id: str, case_id: str | None) -> bool:
+        """Hand the chat to the first window further down the chain answering in tsunagu with a free line; False when none.
+
+        With the person's consent, the messages so far go with it: the consent is recorded on the
+        case first (the case API asks for a contact number with it).
+        """
         status, windows = self.api("GET", f"/api/chats/{chat_id}/windows", "/api/chats/{id}/windows")
         if status != 200 or not isinstance(windows, list):
             return False
@@ -339,7 +344,11 @@ class ChatCounsellor(FastHttpUser):
         if not targets:
             self.count("no window to hand on to")
             return False
-        share = "consent" if self.rng.random() < self.rates.consent else "none"
+        share = "none"
+        if case_id is not None and self.rng.random() < self.rates.consent:
+            path = f"/api/cases/{case_id}/consent"
+            status, _ = self.api("POST", path, "/api/cases/{id}/consent", json={"contact": contact_number(self.rng)})
+            share = "consent" if status in (200, 201) else "none"
         body = {"service_id": targets[0]["service_id"], "share": share}
         status, _ = self.api("POST", f"/api/chats/{chat_id}/transfer", "/api/chats/{id}/transfer", json=body, expected=(409,))
         if status != 200:
