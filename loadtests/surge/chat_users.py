@@ -42,7 +42,10 @@ from loadtests.surge.world import Persona
 from routing.chats.line.fake import line_signature, new_user_id, webhook_body
 
 WEBHOOK = "/line/webhook"
-NEXT_PAUSE = 3.0  # a counsellor told nobody waits (or no line is free) presses 「次の相談へ」 again after this
+# The console hears of new chats and messages by its event stream; these users poll instead, at a pace that keeps
+# their polling a small part of the load: their chats every LOOK_EVERY s, 「次の相談へ」 again NEXT_PAUSE s after none.
+LOOK_EVERY = 2.0
+NEXT_PAUSE = 5.0
 POLL_MAX = 10.0  # a long-poll at the fake waits at most this long
 INTAKE = ("tap", "say", "sticker")
 
@@ -260,7 +263,7 @@ class ChatCounsellor(FastHttpUser):
     """A counsellor at the chat console of one organisation, signed in with an API token, holding up to their cap of chats."""
 
     fixed_count = 0  # one per chat counsellor account (staff.py), set when Locust starts (_build)
-    wait_time = constant_pacing(1.0)
+    wait_time = constant_pacing(LOOK_EVERY)
 
     def on_start(self) -> None:
         account = surge().log.take_chat_account()

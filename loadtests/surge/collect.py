@@ -250,7 +250,13 @@ def locust_failures(failures_csv: Path) -> dict[str, int]:
 
 
 class CpuMeter:
-    """CPU seconds each started process (with its children) uses from now on: who had the machine's cores."""
+    """CPU seconds each started process (with its children) uses from now on: who had the machine's cores.
+
+    The drill's own process is metered too, without its children: it serves the fake LINE platform
+    and the stand-in for Twilio's API, which take a share of the cores under load.
+    """
+
+    SELF = "drill (fake LINE, Twilio stand-in)"
 
     def __init__(self, processes: Processes) -> None:
         self.processes = {name: process.pid for name, process, _ in processes.started} | processes.daemons
@@ -277,6 +283,8 @@ class CpuMeter:
                 except psutil.NoSuchProcess:
                     pass
             used[name] = total
+        times = psutil.Process().cpu_times()
+        used[self.SELF] = times.user + times.system
         return used
 
     def report(self, seconds: float) -> str:
