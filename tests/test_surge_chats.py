@@ -7,25 +7,17 @@ import unicodedata
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from test_surge_gates import clean_facts
+
 from loadtests.surge.chat_gates import ChatFacts, MessageCheck, chat_gates, count_messages
 from loadtests.surge.chat_world import FAREWELLS, STILL_HERE, ChatParams, ChatPerson, heard, written_postal_code
 from loadtests.surge.gates import evaluate
-from loadtests.surge.shapes import (
-    JST,
-    MAY_CAMPAIGN_LAUNCH,
-    NEW_YEAR_MIDNIGHT,
-    Timeline,
-    calendar,
-    chat_arrivals,
-    chat_boost,
-    speed_for,
-)
+from loadtests.surge.shapes import JST, MAY_CAMPAIGN_LAUNCH, NEW_YEAR_MIDNIGHT, Timeline, calendar, chat_arrivals, chat_boost, speed_for
 from loadtests.surge.staff import chat_counsellors
 from referral_directory.regions import Regions
 from routing.chats import wording
 from routing.chats.crisis_words import CrisisWords
 from routing.chats.intake import Ask, Said, advance, begin
-from test_surge_gates import clean_facts
 
 # --- chat arrivals per shape ---------------------------------------------------------------------
 
@@ -59,9 +51,7 @@ def test_chat_arrivals_follow_their_target_rate_in_every_shape() -> None:
         whole = calendar(name)
         timeline = Timeline(whole, epoch0=1000.0, speed=speed_for(whole, 120), peak=20.0)
         expected = timeline.expected_chats(timeline.epoch0, timeline.epoch_end, 0.3)
-        counts = [
-            sum(1 for _ in chat_arrivals(timeline, random.Random(seed), start=0.0, chat_share=0.3, share=0.5)) for seed in range(2)
-        ]
+        counts = [sum(1 for _ in chat_arrivals(timeline, random.Random(seed), start=0.0, chat_share=0.3, share=0.5)) for seed in range(2)]
         assert abs(sum(counts) - expected) < 4 * expected**0.5, name  # two processes at half the rate make the whole
 
 
@@ -283,4 +273,3 @@ def test_each_sns_gate_fails_for_what_it_guards() -> None:
     assert failing_chat_gates(open_after_drain={"waiting": 1}) == ["no chat held after drain"]
     assert failing_chat_gates(inboxes_after_drain=1) == ["no chat held after drain"]
     assert failing_chat_gates(webhook_requests=0, first_replies=[]) == ["no failed LINE webhook", "first automated reply p99"]
-

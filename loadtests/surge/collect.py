@@ -404,11 +404,15 @@ def webhook_times(r: RunRecord) -> Counter:
 
 
 def write_reports(r: RunRecord, summary: Summary) -> None:
-    """Write summary.txt and summary.json, the world's calls (calls.jsonl), the Redis samples (samples.csv) and the profile's summary."""
+    """Write summary.txt and summary.json, the world's calls (calls.jsonl) and chats (chats.jsonl, made-up LINE user ids),
+    the Redis samples (samples.csv) and the profile's summary."""
     (r.out / "summary.txt").write_text(summary.text(), encoding="utf-8")
     (r.out / "summary.json").write_text(json.dumps(summary.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     with (r.out / "calls.jsonl").open("w", encoding="utf-8") as file:
         file.writelines(json.dumps(call, ensure_ascii=False) + "\n" for call in r.log.calls())
+    if r.chats is not None:
+        with (r.out / "chats.jsonl").open("w", encoding="utf-8") as file:
+            file.writelines(json.dumps(chat, ensure_ascii=False) + "\n" for chat in r.log.chats())
     with (r.out / "samples.csv").open("w", encoding="utf-8") as file:
         file.write("epoch,waiting,slots_held,chat_slots_held\n")
         file.writelines(f"{t:.2f},{waiting},{held},{chats}\n" for t, waiting, held, chats in r.sampler.series)
