@@ -73,12 +73,16 @@ def service_of_number(services: Mapping[str, ServiceLine]) -> dict[str, str]:
 
 # -- /metrics --
 
+SERVER_CHAT_HISTOGRAMS = {"tsunagu_line_webhook_seconds_bucket": "webhook", "tsunagu_chat_first_reply_seconds_bucket": "first-reply"}
+
 
 @dataclass(frozen=True)
 class MetricsView:
     calls: Mapping[str, float]  # outcome → tsunagu_calls_total
     fallbacks: float  # tsunagu_webhook_fallbacks_total, all steps
     webhook_buckets: Mapping[str, tuple[tuple[float, float], ...]]  # step → cumulative (le seconds, count)
+    # LINE's webhook acknowledgement is kept as step "webhook" (its path's last segment), the first automated reply as
+    # "first-reply" (from accepting the event to the answer sent, as the service sees it).
     queue_length: float
 
 
@@ -95,6 +99,8 @@ def parse_metrics(text: str) -> MetricsView:
                 fallbacks += sample.value
             elif sample.name == "tsunagu_webhook_seconds_bucket":
                 buckets[sample.labels["step"]].append((float(sample.labels["le"]), sample.value))
+            elif sample.name in SERVER_CHAT_HISTOGRAMS:
+                buckets[SERVER_CHAT_HISTOGRAMS[sample.name]].append((float(sample.labels["le"]), sample.value))
             elif sample.name == "tsunagu_queue_length":
                 queue = sample.value
     return MetricsView(dict(calls), fallbacks, {k: tuple(sorted(v)) for k, v in buckets.items()}, queue)
@@ -368,6 +374,10 @@ def summarise(r: RunRecord) -> Summary:
     late = [c["late"] for c in inbound]
     server_p99 = {step: histogram_p99(buckets, r.before.webhook_buckets.get(step, ())) for step, buckets in r.after.webhook_buckets.items()}
     attempts = r.log.attempts()
+    chats = None
+    if r.chats is not None:
+        first_reply_ms = server_p99.pop("first-reply", None)
+        chats = {**r.chats.figures, "server_first_reply_p99_s_at_most": None if first_reply_ms is None else first_reply_ms / 1000}
     return Summary(
         run=r.run,
         rates=rate_buckets(attempts, r.timeline),
@@ -392,7 +402,7 @@ def summarise(r: RunRecord) -> Summary:
         clock_skew_minutes=median_skew_minutes(r.log.clock_samples()),
         gates=evaluate(facts),
         notes=notes,
-        chats=r.chats.figures if r.chats is not None else None,
+        chats=chats,
     )
 
 

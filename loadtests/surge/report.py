@@ -244,6 +244,7 @@ def chat_text(c: dict) -> list[str]:
         f"  first automated reply: p50 {first.get('p50', 0):.3f} s, p95 {first.get('p95', 0):.3f} s, p99 {first.get('p99', 0):.3f} s "
         f"over {first['n']}; answers in the questions: p99 {answers.get('p99', 0):.3f} s over {answers['n']}",
         f"  LINE webhook: {hook['requests']} requests, p50 {hook['p50']} ms, p95 {hook['p95']} ms, p99 {hook['p99']} ms",
+        f"  the service's own p99 (upper bucket bound): first automated reply ≤ {c.get('server_first_reply_p99_s_at_most')} s",
         f"  messages: {messages['stored_as_sent']} stored as sent, {messages['delivered']} delivered, {messages['lost']} lost, "
         f"{messages['twice']} twice, unsent {listed(messages['unsent'])}, {messages['held_back_after_a_block']} held back after a block",
         "  fake LINE: " + ", ".join(f"{k} {v}" for k, v in c["fake_line"].items() if v),
