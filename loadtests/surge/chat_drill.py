@@ -11,7 +11,9 @@ service's secret), the people's inboxes at the fake, and the leftovers in Redis 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,11 +47,18 @@ class ChatRun:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # TSUNAGU_SECRET_KEY: the drill unseals with it
     fake: FakeLine = field(default_factory=lambda: FakeLine(access_token=secrets.token_urlsafe(24), channel_secret=secrets.token_hex(16)))
 
+    probe: FakeProbe | None = None
+
     def start(self) -> str:
-        """Serve the fake LINE platform on a free port; return its URL."""
-        return self.fake.serve_in_thread()
+        """Serve the fake LINE platform on a free port, and time its answers meanwhile (FakeProbe); return its URL."""
+        url = self.fake.serve_in_thread()
+        self.probe = FakeProbe(url)
+        self.probe.start()
+        return url
 
     def stop(self) -> None:
+        if self.probe is not None:
+            self.probe.stop()
         self.fake.stop()
 
     def service_env(self, speed: float) -> dict[str, str]:
@@ -69,6 +78,38 @@ class ChatRun:
     def drain_seconds(self) -> float:
         """Return the longest the chats take to settle after the load: a quiet person's chat is checked, then closed."""
         return self.params.seconds(self.params.idle_minutes + self.params.close_minutes) + DRAIN_MARGIN
+
+
+class FakeProbe:
+    """Times a trivial request to the fake LINE platform every half second: how long the service waits on "LINE" for nothing.
+
+    The fake shares the drill's process and the machine's cores with everything else; if it answers
+    slowly, the service's replies and pushes wait on the drill, not on the service.
+    """
+
+    def __init__(self, url: str, period: float = 0.5) -> None:
+        self.url, self.period = url + "/_fake/channel", period
+        self.seconds: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-line-probe", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=10) as answer:
+                    answer.read()
+            except OSError:
+                self.seconds.append(10.0)
+                continue
+            self.seconds.append(time.perf_counter() - started)
 
 
 def unsettled(database: str, redis: Redis) -> dict[str, int]:
@@ -228,6 +269,9 @@ def chat_figures(
             "held_back_after_a_block": facts.messages.held_back,
         },
         "fake_line": dict(fake_stats),
+        "fake_line_answer_s": _spread(run.probe.seconds if run.probe else []) | {"max": round(max(run.probe.seconds, default=0.0), 4)}
+        if run.probe
+        else None,
         "counsellors": log.chat_actions(),
         "windows": windows,
         "held_after_drain": dict(facts.held_after_drain),

@@ -248,6 +248,8 @@ def chat_text(c: dict) -> list[str]:
         f"  messages: {messages['stored_as_sent']} stored as sent, {messages['delivered']} delivered, {messages['lost']} lost, "
         f"{messages['twice']} twice, unsent {listed(messages['unsent'])}, {messages['held_back_after_a_block']} held back after a block",
         "  fake LINE: " + ", ".join(f"{k} {v}" for k, v in c["fake_line"].items() if v),
+        "  fake LINE's own answer to a trivial request (timed every 0.5 s): "
+        + (", ".join(f"{k} {v}" for k, v in (c.get("fake_line_answer_s") or {}).items())),
         f"  chat counsellors: {listed(c['counsellors'])}",
         "  most chats held at once / capacity_sns:",
     ]
