@@ -1,4 +1,4 @@
-"""CI smoke run of the surge drill: real redis-server, real `tsunagu serve`, Locust, every gate.
+"""CI smoke run of the surge drill: real redis-server, real `tsunagu serve`, the fake LINE platform, Locust, every gate.
 
 Needs /usr/bin/redis-server (scripts/install --test installs it): without it this test fails, it
 does not skip — a surge drill that cannot run is a broken drill.
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.timeout(300)
-def test_the_new_year_smoke_run_passes_every_gate(tmp_path: Path) -> None:
+def test_the_new_year_smoke_run_passes_every_gate_with_chats_in_it(tmp_path: Path) -> None:
     assert Path("/usr/bin/redis-server").exists(), "redis-server is not installed: run scripts/install --test"
     out = tmp_path / "surge"
     run = subprocess.run(
@@ -40,10 +40,24 @@ def test_the_new_year_smoke_run_passes_every_gate(tmp_path: Path) -> None:
         "every call has an outcome",
         "no slot over-assignment",
         "no slot held after drain",
+        "no failed LINE webhook",
+        "LINE webhook p99",
+        "first automated reply p99",
+        "no message lost or sent twice",
+        "no chat window over capacity_sns",
+        "no chat held after drain",
     ]
     assert {"/twilio/voice/incoming", "/twilio/voice/status"} <= set(summary["latency_ms"])
     # Counsellors worked their desks through the case API (their requests count in "no failed request"). Inboxes may
     # stay unread: on New Year's Eve most prefecture windows are shut, and their referrals wait for Jan 4.
     assert {"/api/cases", "/api/referrals?box=outbox"} <= set(summary["latency_ms"])
+    # People on LINE went through the questions to a counsellor at the console, who answered and closed; every message
+    # the service sent reached their LINE once.
+    chats = summary["chats"]
+    assert chats["chats_started"] >= 5 and chats["service"]["chats"] == chats["chats_started"], chats
+    assert chats["people"]["reached_a_counsellor"] > 0 and chats["service"]["closed_by"].get("counsellor", 0) > 0, chats
+    assert chats["messages"]["delivered"] >= chats["messages"]["stored_as_sent"] > 0 and chats["messages"]["lost"] == 0, chats
+    assert chats["fake_line"]["replies"] > 0 and chats["fake_line"].get("duplicates", 0) == 0, chats
+    assert {"/line/webhook", "/api/chats/next", "/api/chats/{id}/messages", "/api/chats/{id}/close"} <= set(summary["latency_ms"])
     for name in ("locust_stats.csv", "locust_failures.csv", "locust.html"):
         assert (out / name).exists(), name

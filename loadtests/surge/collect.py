@@ -30,8 +30,10 @@ from routing.live.keys import SLOTS_PATTERN, WAITING_KEY, slot_key
 if TYPE_CHECKING:
     from loadtests.harness.servers import Processes
     from loadtests.surge.callbacks import CallbackLegs
+    from loadtests.surge.chat_drill import ChatReading
 
 VOICE_SLOTS = slot_key("*", "voice")  # every service's voice slot set
+CHAT_SLOTS = slot_key("*", "sns")  # every service's chat slot set
 SLOTS_PREFIX = SLOTS_PATTERN.removesuffix("*")  # a slot set's key is this, its service id, ":" and its channel
 
 
@@ -42,15 +44,25 @@ class ServiceLine:
     tier: str
     capacity: int  # voice
     numbers: tuple[str, ...]
+    chat_capacity: int = 0  # capacity_sns
+    console: bool = False  # answers chats in tsunagu's console (channel sns, no sns_url)
 
 
 def services_from_hsds(path: Path) -> dict[str, ServiceLine]:
-    """Return every service with its voice capacity and numbers, from `tsunagu directory export --format hsds`."""
+    """Return every service with its voice and chat capacity and numbers, from `tsunagu directory export --format hsds`."""
     result = parse_hsds(json.loads(path.read_text(encoding="utf-8")))
     if result.problems:
         raise RuntimeError(f"the exported directory does not read back: {result.problems[0]}")
     return {
-        s.id: ServiceLine(s.id, s.name, s.tier, dict(s.capacity).get("voice", 0), tuple(p.number for p in s.phones))
+        s.id: ServiceLine(
+            s.id,
+            s.name,
+            s.tier,
+            dict(s.capacity).get("voice", 0),
+            tuple(p.number for p in s.phones),
+            dict(s.capacity).get("sns", 0),
+            "sns" in s.channels and not s.sns_url,
+        )
         for s in result.records.services
     }
 
@@ -61,12 +73,16 @@ def service_of_number(services: Mapping[str, ServiceLine]) -> dict[str, str]:
 
 # -- /metrics --
 
+SERVER_CHAT_HISTOGRAMS = {"tsunagu_line_webhook_seconds_bucket": "webhook", "tsunagu_chat_first_reply_seconds_bucket": "first-reply"}
+
 
 @dataclass(frozen=True)
 class MetricsView:
     calls: Mapping[str, float]  # outcome → tsunagu_calls_total
     fallbacks: float  # tsunagu_webhook_fallbacks_total, all steps
     webhook_buckets: Mapping[str, tuple[tuple[float, float], ...]]  # step → cumulative (le seconds, count)
+    # LINE's webhook acknowledgement is kept as step "webhook" (its path's last segment), the first automated reply as
+    # "first-reply" (from accepting the event to the answer sent, as the service sees it).
     queue_length: float
 
 
@@ -83,6 +99,8 @@ def parse_metrics(text: str) -> MetricsView:
                 fallbacks += sample.value
             elif sample.name == "tsunagu_webhook_seconds_bucket":
                 buckets[sample.labels["step"]].append((float(sample.labels["le"]), sample.value))
+            elif sample.name in SERVER_CHAT_HISTOGRAMS:
+                buckets[SERVER_CHAT_HISTOGRAMS[sample.name]].append((float(sample.labels["le"]), sample.value))
             elif sample.name == "tsunagu_queue_length":
                 queue = sample.value
     return MetricsView(dict(calls), fallbacks, {k: tuple(sorted(v)) for k, v in buckets.items()}, queue)
@@ -169,8 +187,9 @@ class Sampler:
     redis: Redis
     period: float = 0.5
     most_held: dict[str, int] = field(default_factory=dict)
+    most_chats_held: dict[str, int] = field(default_factory=dict)  # service → most chat slots held at once
     peak_queue: int = 0
-    series: list[tuple[float, int, int]] = field(default_factory=list)  # (epoch, waiting, slots held)
+    series: list[tuple[float, int, int, int]] = field(default_factory=list)  # (epoch, waiting, slots held, chat slots held)
     errors: Counter = field(default_factory=Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -193,12 +212,14 @@ class Sampler:
 
     def sample(self) -> None:
         held = slot_sets(self.redis, VOICE_SLOTS)
+        chats = slot_sets(self.redis, CHAT_SLOTS)
         waiting = int(self.redis.zcard(WAITING_KEY))
-        for key, n in held.items():
-            service = service_in(key)
-            self.most_held[service] = max(self.most_held.get(service, 0), n)
+        for most, sets in ((self.most_held, held), (self.most_chats_held, chats)):
+            for key, n in sets.items():
+                service = service_in(key)
+                most[service] = max(most.get(service, 0), n)
         self.peak_queue = max(self.peak_queue, waiting)
-        self.series.append((time.time(), waiting, sum(held.values())))
+        self.series.append((time.time(), waiting, sum(held.values()), sum(chats.values())))
 
 
 # -- Locust's CSV --
@@ -235,7 +256,13 @@ def locust_failures(failures_csv: Path) -> dict[str, int]:
 
 
 class CpuMeter:
-    """CPU seconds each started process (with its children) uses from now on: who had the machine's cores."""
+    """CPU seconds each started process (with its children) uses from now on: who had the machine's cores.
+
+    The drill's own process is metered too, without its children: it serves the fake LINE platform
+    and the stand-in for Twilio's API, which take a share of the cores under load.
+    """
+
+    SELF = "drill (fake LINE, Twilio stand-in)"
 
     def __init__(self, processes: Processes) -> None:
         self.processes = {name: process.pid for name, process, _ in processes.started} | processes.daemons
@@ -262,6 +289,8 @@ class CpuMeter:
                 except psutil.NoSuchProcess:
                     pass
             used[name] = total
+        times = psutil.Process().cpu_times()
+        used[self.SELF] = times.user + times.system
         return used
 
     def report(self, seconds: float) -> str:
@@ -293,6 +322,7 @@ class RunRecord:
     p99_ms: float
     notes: list[str]
     desk_actions: Mapping[str, int]
+    chats: ChatReading | None = None  # None: the run had no chats
 
 
 def summarise(r: RunRecord) -> Summary:
@@ -327,9 +357,10 @@ def summarise(r: RunRecord) -> Summary:
         concurrency=concurrency,
         sampled_held=r.sampler.most_held,
         capacities={s.service_id: s.capacity for s in r.services.values()},
-        held_after_drain=slot_sets(r.redis),
+        held_after_drain=slot_sets(r.redis, VOICE_SLOTS),
         p99_target_ms=r.p99_ms,
         names=names,
+        chats=r.chats.facts if r.chats is not None else None,
     )
     notes = list(r.notes)
     if r.sampler.errors:
@@ -343,6 +374,10 @@ def summarise(r: RunRecord) -> Summary:
     late = [c["late"] for c in inbound]
     server_p99 = {step: histogram_p99(buckets, r.before.webhook_buckets.get(step, ())) for step, buckets in r.after.webhook_buckets.items()}
     attempts = r.log.attempts()
+    chats = None
+    if r.chats is not None:
+        first_reply_ms = server_p99.pop("first-reply", None)
+        chats = {**r.chats.figures, "server_first_reply_p99_s_at_most": None if first_reply_ms is None else first_reply_ms / 1000}
     return Summary(
         run=r.run,
         rates=rate_buckets(attempts, r.timeline),
@@ -367,6 +402,7 @@ def summarise(r: RunRecord) -> Summary:
         clock_skew_minutes=median_skew_minutes(r.log.clock_samples()),
         gates=evaluate(facts),
         notes=notes,
+        chats=chats,
     )
 
 
@@ -378,14 +414,18 @@ def webhook_times(r: RunRecord) -> Counter:
 
 
 def write_reports(r: RunRecord, summary: Summary) -> None:
-    """Write summary.txt and summary.json, the world's calls (calls.jsonl), the Redis samples (samples.csv) and the profile's summary."""
+    """Write summary.txt and summary.json, the world's calls (calls.jsonl) and chats (chats.jsonl, made-up LINE user ids),
+    the Redis samples (samples.csv) and the profile's summary."""
     (r.out / "summary.txt").write_text(summary.text(), encoding="utf-8")
     (r.out / "summary.json").write_text(json.dumps(summary.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     with (r.out / "calls.jsonl").open("w", encoding="utf-8") as file:
         file.writelines(json.dumps(call, ensure_ascii=False) + "\n" for call in r.log.calls())
+    if r.chats is not None:
+        with (r.out / "chats.jsonl").open("w", encoding="utf-8") as file:
+            file.writelines(json.dumps(chat, ensure_ascii=False) + "\n" for chat in r.log.chats())
     with (r.out / "samples.csv").open("w", encoding="utf-8") as file:
-        file.write("epoch,waiting,slots_held\n")
-        file.writelines(f"{t:.2f},{waiting},{held}\n" for t, waiting, held in r.sampler.series)
+        file.write("epoch,waiting,slots_held,chat_slots_held\n")
+        file.writelines(f"{t:.2f},{waiting},{held},{chats}\n" for t, waiting, held, chats in r.sampler.series)
     raw = r.out / "profile.raw"
     if raw.exists():
         (r.out / "profile.txt").write_text(profile_text(raw.read_text()), encoding="utf-8")

@@ -41,12 +41,21 @@ class SurgeConfig:
     speed: float
     peak: float
     processes: int = 1  # Locust worker processes: each makes its share of the arrivals
-    max_users: int = 6000
+    max_users: int = 8000
     seed: int = 1
     world: dict = field(default_factory=dict)  # WorldParams.to_json()
     postal_codes: dict[str, list[str]] = field(default_factory=dict)
     desks: dict[str, list[str]] = field(default_factory=dict)  # organisation id → [its counsellor's token, its tier] (staff)
     desk_users: int = 2  # counsellors at work at once (Locust users of the Counsellor class)
+    # Chats: the fake LINE platform the drill runs, the share of chats per call attempt, the people's parameters
+    # (chat_world.ChatParams.to_json()), the chat counsellors' accounts ([token, organisation id]) and their cap.
+    line_url: str = ""
+    line_bot_user_id: str = ""
+    line_channel_secret: str = ""
+    chat_share: float = 0.0
+    chat_world: dict = field(default_factory=dict)
+    chat_desks: list[list[str]] = field(default_factory=list)
+    chat_cap: int = 2
 
     def timeline(self) -> Timeline:
         window = calendar(self.shape).window(datetime.fromisoformat(self.window_start), datetime.fromisoformat(self.window_end))

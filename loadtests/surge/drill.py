@@ -3,26 +3,28 @@
 Run from the repository root:
 
     .venv/bin/python -m loadtests.surge --shape newyear|may [--peak 50] [--minutes 6] [--workers 1|2]
-                                        [--database sqlite|postgres] [--desks 2] [--out DIR] [--smoke]
+                                        [--database sqlite|postgres] [--desks 2] [--chat-share 0.3] [--out DIR] [--smoke]
 
 What it does (everything it starts is stopped at the end, also on Ctrl-C or an error):
 1. starts /usr/bin/redis-server (and, with --database postgres, a throwaway PostgreSQL cluster: the
    production database) and the real `tsunagu serve --workers N` on a fresh var dir with the
    demo directory, TSUNAGU_CLOCK / TSUNAGU_CLOCK_SPEED set so that the service's clock reaches the
-   calendar's first instant `--lead` real seconds after its workers start, and TSUNAGU_TWILIO_API_URL
-   pointing at a local stand-in for Twilio's REST API that plays every callback tsunagu places;
-2. creates the staff (staff.py: a counsellor for every organisation, and an admin), exports
+   calendar's first instant `--lead` real seconds after its workers start, TSUNAGU_TWILIO_API_URL
+   pointing at a local stand-in for Twilio's REST API that plays every callback tsunagu places, and
+   LINE's settings pointing at the fake LINE platform, which runs in this process (chat_drill.py);
+2. creates the staff (staff.py: a counsellor for every organisation, chat counsellors for those
+   answering chats in the console, and an admin), exports
    the directory (`tsunagu directory export --format hsds`) to learn each service's numbers and
    voice capacity, and reads the service's clock back (GET /api/routing/preview answers with its
    `at`) so the load follows the same calendar;
 3. runs Locust headless (loadtests/locustfile.py, loadtests/locust.conf) until the calendar ends
-   and every call has finished, sampling the service's slot sets and queue in Redis meanwhile;
-4. waits for the drain (callbacks placed and played), then computes the gates (gates.py)
-   and writes Locust's CSV and HTML, summary.txt and summary.json into --out.
+   and every call and chat has finished, sampling the service's slot sets and queue in Redis meanwhile;
+4. waits for the drain (callbacks placed and played, chats settled), then computes the gates
+   (gates.py, chat_gates.py) and writes Locust's CSV and HTML, summary.txt and summary.json into --out.
 
 Exit 0 when every gate passes, 1 when one fails, 2 when the run could not be made, 130 when interrupted.
 --smoke: 24 s of New Year's Eve night (20:00 → 04:00, the midnight spike included) at a peak of 3
-attempts/s, one worker, short talk and a fast IVR: for CI.
+attempts/s, one worker, short talk and a fast IVR, chats included: for CI.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,11 +59,18 @@ from loadtests.harness.servers import (
     tsunagu_env,
 )
 from loadtests.surge.callbacks import CallbackLegs
+from loadtests.surge.chat_drill import ChatReading, ChatRun, read_chats
+from loadtests.surge.chat_drill import drain as drain_chats
+from loadtests.surge.chat_gates import FIRST_REPLY_P99_S
+from loadtests.surge.chat_world import ChatParams
 from loadtests.surge.collect import (
     CpuMeter,
     RunRecord,
     Sampler,
+    ServiceLine,
     callback_requests,
+    locust_failures,
+    locust_latency,
     parse_metrics,
     services_from_hsds,
     summarise,
@@ -70,7 +80,7 @@ from loadtests.surge.config import ACCOUNT_SID, CONFIG_ENV, Signer, SurgeConfig
 from loadtests.surge.desks import SENDING_TIERS, DeskBoard
 from loadtests.surge.gates import DEFAULT_P99_MS
 from loadtests.surge.record import WorldLog, world_url
-from loadtests.surge.shapes import JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for
+from loadtests.surge.shapes import CHAT_SHARE, JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for
 from loadtests.surge.world import PostalSample, WorldParams, postal_codes_by_prefecture
 from referral_directory.regions import build_regions
 
@@ -78,6 +88,7 @@ FALLBACK_NUMBER = "+81300000999"  # TSUNAGU_FALLBACK_NUMBER for the run: the wor
 # The smoke run checks that the drill and the service work end to end in CI, on a shared machine;
 # speed is judged by the full runs and the benchmarks, so its latency gate only catches the absurd.
 SMOKE_P99_MS = 1000.0
+SMOKE_FIRST_REPLY_S = 3.0
 SMOKE_WINDOW = ("2026-12-31T20:00:00+09:00", "2027-01-01T04:00:00+09:00")
 STOP_TIMEOUT = 300  # locust.conf's stop-timeout
 STUCK_SECONDS = 30  # a callback request "calling" this long with no leg playing will never end
@@ -101,6 +112,9 @@ class Plan:
     drain_timeout: float
     seed: int
     profile: bool = False
+    chat_share: float = CHAT_SHARE  # chats per call attempt; 0: no chats
+    chat_world: ChatParams = ChatParams()
+    first_reply_s: float = FIRST_REPLY_P99_S
 
     @property
     def speed(self) -> float:
@@ -132,6 +146,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain-timeout", type=float, help="seconds to wait for callbacks after the load (default 90; smoke 60)")
     parser.add_argument(
         "--profile", action="store_true", help="record the tsunagu workers with py-spy during the load (profile.txt, profile.raw)"
+    )
+    parser.add_argument(
+        "--chat-share", type=float, help=f"chats per call attempt, before the chat profile (default {CHAT_SHARE:g}; 0: none)"
+    )
+    parser.add_argument(
+        "--first-reply",
+        type=float,
+        help=f"first automated reply p99 target in s (default {FIRST_REPLY_P99_S:g}; smoke {SMOKE_FIRST_REPLY_S:g})",
     )
     parser.add_argument("--seed", type=int, default=1)
     return parser.parse_args(argv)
@@ -165,6 +187,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         drain_timeout=_pick(args.drain_timeout, 60.0 if smoke else 90.0),
         seed=args.seed,
         profile=args.profile,
+        chat_share=_pick(args.chat_share, CHAT_SHARE),
+        chat_world=ChatParams(minute=world.talk_mean / 20),  # a chat minute on the talk's scale: 20 minutes is the mean talk
+        first_reply_s=_pick(args.first_reply, SMOKE_FIRST_REPLY_S if smoke else FIRST_REPLY_P99_S),
     )
 
 
@@ -196,6 +221,9 @@ class Service:
     token: str  # an admin's staff token
     desks: dict[str, list[str]]  # organisation id → [its counsellor's token, its tier]
     database: str  # the SQLite file's path, or the postgresql:// URL
+    var_dir: Path
+    chat_desks: list[list[str]]  # [a chat counsellor's token, their organisation id]
+    chat_cap: int
 
 
 def run(processes: Processes, plan: Plan, out: Path) -> bool:
@@ -205,14 +233,19 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
     log = WorldLog.from_url(world_url(redis_url))
     log.reset()
     legs = CallbackLegs(log, plan.world, fallback_number=FALLBACK_NUMBER, seed=plan.seed)
-    service, export, hsds = start_service(processes, plan, redis_url, legs.url)
+    chat = ChatRun(plan.chat_world, plan.chat_share, plan.first_reply_s) if plan.chat_share > 0 else None
+    if chat is not None:
+        say(f"fake LINE platform on {chat.start()}")
+        processes.cleanups.append(chat.stop)
+    service, export, hsds = start_service(processes, plan, redis_url, legs.url, chat)
+    log.offer_chat_accounts(service.chat_desks)
     desks = DeskBoard.from_url(world_url(redis_url))
     desks.reset(org for org, (_token, tier) in service.desks.items() if tier in SENDING_TIERS)
     legs.start(Signer(service.base, BENCH_TOKEN))
     sampler = Sampler(Redis.from_url(redis_url, decode_responses=True))
     try:
         timeline, notes = follow_service_clock(service, plan)
-        config = write_config(processes.tmp / "surge-config.json", service, plan, timeline, postal, redis_url)
+        config = write_config(processes.tmp / "surge-config.json", service, plan, timeline, postal, redis_url, chat)
         before = parse_metrics(get(service.base + "/metrics")[1])
         sampler.start()
         locust = start_locust(processes, service.base, config, out, plan, timeline)
@@ -225,6 +258,10 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
         notes.append(cpu.report(time.time() - timeline.epoch0))
         say("Locust has finished; draining callbacks …")
         drain(processes, legs, service.database, plan.drain_timeout, notes)
+        if chat is not None:
+            say("letting the chats settle …")
+            redis = Redis.from_url(redis_url, decode_responses=True)
+            drain_chats(service.database, redis, chat.drain_seconds(), notes, lambda: alive(processes, but="locust"))
     finally:
         sampler.stop()
         legs.stop()
@@ -235,6 +272,7 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
     )
     say("collecting …")
     after = parse_metrics(get(service.base + "/metrics")[1])
+    chats = read_run_chats(chat, service, log, redis_url, timeline, sampler, services, out, plan) if chat is not None else None
     run_info = {
         "shape": plan.window.name,
         "window_start": plan.window.start.astimezone(JST).isoformat(),
@@ -249,6 +287,9 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
         "time_scale": plan.world.time_scale,
         "p99_target_ms": plan.p99_ms,
         "world": plan.world.to_json(),
+        "chat_share": plan.chat_share,
+        "first_reply_target_s": plan.first_reply_s,
+        "chat_world": plan.chat_world.to_json(),
     }
     record = RunRecord(
         run_info,
@@ -265,6 +306,7 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
         plan.p99_ms,
         notes,
         desks.actions(),
+        chats,
     )
     summary = summarise(record)
     write_reports(record, summary)
@@ -273,7 +315,36 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
     return summary.passed
 
 
-def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: str) -> tuple[Service, subprocess.Popen, Path]:
+def read_run_chats(
+    chat: ChatRun,
+    service: Service,
+    log: WorldLog,
+    redis_url: str,
+    timeline: Timeline,
+    sampler: Sampler,
+    services: Mapping[str, ServiceLine],
+    out: Path,
+    plan: Plan,
+) -> ChatReading:
+    """Read what the chats left: the SNS gates' facts and the summary's chat figures (chat_drill.read_chats)."""
+    return read_chats(
+        chat,
+        log=log,
+        database=service.database,
+        redis=Redis.from_url(redis_url, decode_responses=True),
+        keys=chat.keys(service.var_dir),
+        timeline=timeline,
+        most_held=sampler.most_chats_held,
+        services=services,
+        latency=locust_latency(out / "locust_stats.csv"),
+        failures=locust_failures(out / "locust_failures.csv"),
+        p99_ms=plan.p99_ms,
+    )
+
+
+def start_service(
+    processes: Processes, plan: Plan, redis_url: str, twilio_api: str, chat: ChatRun | None
+) -> tuple[Service, subprocess.Popen, Path]:
     """Start `tsunagu serve` on the compressed clock; return it, with its directory export under way (and where it goes)."""
     clock = service_clock_start(plan.window, plan.speed, plan.lead)
     env = {
@@ -282,8 +353,10 @@ def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: 
         "TSUNAGU_FALLBACK_NUMBER": FALLBACK_NUMBER,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TSUNAGU_TWILIO_API_URL": twilio_api,
+        **(chat.service_env(plan.speed) if chat is not None else {}),
     }
-    database = str(Path(tsunagu_env(processes, redis_url)["TSUNAGU_VAR_DIR"]) / "tsunagu.db")  # the SQLite file tsunagu keeps there
+    var_dir = Path(tsunagu_env(processes, redis_url)["TSUNAGU_VAR_DIR"])
+    database = str(var_dir / "tsunagu.db")  # the SQLite file tsunagu keeps there
     if plan.database == "postgres":
         say("starting a throwaway PostgreSQL cluster …")
         database = start_postgres(processes)
@@ -295,7 +368,19 @@ def start_service(processes: Processes, plan: Plan, redis_url: str, twilio_api: 
     export = tsunagu_cli(
         processes, ["directory", "export", "--format", "hsds", str(hsds)], redis_url, env, base
     )  # read while Locust starts
-    return Service(base, server, redis_url, clock, staff["admin"], staff["desks"], database), export, hsds
+    service = Service(
+        base,
+        server,
+        redis_url,
+        clock,
+        staff["admin"],
+        staff["desks"],
+        database,
+        var_dir,
+        staff["chat_desks"] if chat else [],
+        staff["chat_cap"],
+    )
+    return service, export, hsds
 
 
 def follow_service_clock(service: Service, plan: Plan) -> tuple[Timeline, list[str]]:
@@ -312,7 +397,9 @@ def follow_service_clock(service: Service, plan: Plan) -> tuple[Timeline, list[s
     return timeline, notes
 
 
-def write_config(path: Path, service: Service, plan: Plan, timeline: Timeline, postal: PostalSample, redis_url: str) -> Path:
+def write_config(
+    path: Path, service: Service, plan: Plan, timeline: Timeline, postal: PostalSample, redis_url: str, chat: ChatRun | None
+) -> Path:
     """Write what every Locust process needs to know (SURGE_CONFIG)."""
     SurgeConfig(
         public_url=service.base,
@@ -332,6 +419,13 @@ def write_config(path: Path, service: Service, plan: Plan, timeline: Timeline, p
         postal_codes=postal.to_json(),
         desks=service.desks,
         desk_users=plan.desk_users,
+        line_url=chat.fake.url if chat else "",
+        line_bot_user_id=chat.fake.bot_user_id if chat else "",
+        line_channel_secret=chat.fake.channel_secret if chat else "",
+        chat_share=plan.chat_share if chat else 0.0,
+        chat_world=plan.chat_world.to_json(),
+        chat_desks=service.chat_desks,
+        chat_cap=service.chat_cap,
     ).write(path)
     return path
 

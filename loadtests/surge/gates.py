@@ -18,13 +18,18 @@ A run passes only when every gate passes:
   its voice capacity (from the ordered dial stream), nor did the service's own slot sets, sampled
   in Redis, hold more;
 - no slot held after the drain, and every dial the world started also ended.
+
+With chats in the run (`RunFacts.chats`), the SNS gates of chat_gates.py follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from loadtests.surge.chat_gates import ChatFacts
 
 OUTCOMES = (
     "connected",
@@ -88,6 +93,7 @@ class RunFacts:
     held_after_drain: Mapping[str, int]  # slot set key → leases still in it after the drain
     p99_target_ms: float = DEFAULT_P99_MS
     names: Mapping[str, str] = field(default_factory=dict)  # service → name, for people
+    chats: ChatFacts | None = None  # None: the run had no chats
 
 
 def max_concurrent(events: Iterable[tuple[str, bool, str]], service_of: Mapping[str, str]) -> Concurrency:
@@ -220,5 +226,7 @@ GATES = (no_failed_requests, no_fallback_answers, webhook_p99, every_call_has_ou
 
 
 def evaluate(facts: RunFacts) -> list[Gate]:
-    """Return every gate's verdict, in a fixed order."""
-    return [gate(facts) for gate in GATES]
+    """Return every gate's verdict, in a fixed order (the SNS gates after the voice gates, when the run had chats)."""
+    from loadtests.surge.chat_gates import chat_gates  # it builds on this module's gates
+
+    return [gate(facts) for gate in GATES] + (chat_gates(facts.chats) if facts.chats is not None else [])

@@ -2,7 +2,9 @@
 
 Every Locust process and the runner's callback legs write here, so the world sees all of them
 at once: the dial stream (who rang which number, in Redis's own order), each finished call's
-report, call attempts per real second, and how many calls are in progress or waiting to start.
+report, call attempts per real second, and how many calls are in progress or waiting to start;
+for chats, each person's report, chats started per second, LINE webhook response times, the chat
+counsellors' accounts still to be taken up and what they did.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from loadtests.surge.player import CallReport, DialEvent
 PREFIX = "surge:"
 KEYS = ("dials", "calls", "attempts", "active", "backlog", "skew", "lag", "latency")
 DIALS, CALLS, ATTEMPTS, ACTIVE, BACKLOG, SKEW, LAG, LATENCY = (PREFIX + k for k in KEYS)
+CHAT_KEYS = ("chats", "chat-starts", "chat-active", "chat-backlog", "line-latency", "chat-accounts", "chat-actions")
+CHATS, CHAT_STARTS, CHAT_ACTIVE, CHAT_BACKLOG, LINE_LATENCY, CHAT_ACCOUNTS, CHAT_ACTIONS = (PREFIX + k for k in CHAT_KEYS)
 WORLD_DB = 1  # the service uses DB 0
 
 
@@ -37,7 +41,7 @@ class WorldLog:
 
     def reset(self) -> None:
         """Forget everything from an earlier run."""
-        self.redis.delete(*(PREFIX + k for k in KEYS))
+        self.redis.delete(*(PREFIX + k for k in (*KEYS, *CHAT_KEYS)))
 
     # -- writing (callers, callback legs, the counsellor) --
 
@@ -85,6 +89,66 @@ class WorldLog:
         for ms, n in counts.items():
             pipe.hincrby(LATENCY, str(ms), n)
         pipe.execute()
+
+    # -- chats (the people on LINE and the chat counsellors) --
+
+    def chat_ticket_issued(self) -> None:
+        self.redis.incr(CHAT_BACKLOG)
+
+    def chat_started(self, epoch: float) -> None:
+        """Count a chat started (a person took a ticket) in its real second, and in the chats in progress."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.decr(CHAT_BACKLOG)
+        pipe.incr(CHAT_ACTIVE)
+        pipe.hincrby(CHAT_STARTS, str(int(epoch)), 1)
+        pipe.execute()
+
+    def chat_ended(self, report: Mapping) -> None:
+        """Record a person's finished chat (chat_users.ChatReport) and count it out of the chats in progress."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(CHATS, json.dumps(report, ensure_ascii=False))
+        pipe.decr(CHAT_ACTIVE)
+        pipe.execute()
+
+    def add_line_latency(self, counts: Mapping[int, int]) -> None:
+        """Add LINE webhook response times (whole ms → how many) to the histogram of every process."""
+        if counts:
+            pipe = self.redis.pipeline(transaction=False)
+            for ms, n in counts.items():
+                pipe.hincrby(LINE_LATENCY, str(ms), n)
+            pipe.execute()
+
+    def offer_chat_accounts(self, accounts: list[list[str]]) -> None:
+        """Put the chat counsellors' accounts ([token, organisation]) where the ChatCounsellor users take them up."""
+        self.redis.delete(CHAT_ACCOUNTS)
+        if accounts:
+            self.redis.rpush(CHAT_ACCOUNTS, *(json.dumps(a) for a in accounts))
+
+    def take_chat_account(self) -> list[str] | None:
+        """Return a chat counsellor's account no other user has taken, or None when every one is in use."""
+        taken = self.redis.lpop(CHAT_ACCOUNTS)
+        return json.loads(taken) if taken else None
+
+    def chat_action(self, action: str, n: int = 1) -> None:
+        self.redis.hincrby(CHAT_ACTIONS, action, n)
+
+    def chat_demand(self) -> tuple[int, int]:
+        """Return (chats in progress, chat arrivals waiting for a free person)."""
+        active, backlog = self.redis.mget(CHAT_ACTIVE, CHAT_BACKLOG)
+        return int(active or 0), int(backlog or 0)
+
+    def chats(self) -> list[dict]:
+        """Return every person's chat report."""
+        return [json.loads(item) for item in self.redis.lrange(CHATS, 0, -1)]
+
+    def chat_starts(self) -> dict[int, int]:
+        return {int(k): int(v) for k, v in self.redis.hgetall(CHAT_STARTS).items()}
+
+    def line_latency(self) -> dict[int, int]:
+        return {int(k): int(v) for k, v in self.redis.hgetall(LINE_LATENCY).items()}
+
+    def chat_actions(self) -> dict[str, int]:
+        return {k: int(v) for k, v in sorted(self.redis.hgetall(CHAT_ACTIONS).items())}
 
     # -- reading (the shape, the runner) --
 

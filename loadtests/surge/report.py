@@ -71,6 +71,7 @@ class Summary:
     clock_skew_minutes: float | None
     gates: list[Gate]
     notes: list[str] = field(default_factory=list)
+    chats: dict | None = None  # chat_drill.chat_figures: what people on LINE did and got; None: no chats in the run
 
     @property
     def passed(self) -> bool:
@@ -138,6 +139,7 @@ class Summary:
             "held_after_drain": dict(self.held_after_drain),
             "unfinished_dials": self.concurrency.unfinished,
             "clock_skew_simulated_minutes": self.clock_skew_minutes,
+            "chats": self.chats,
             "gates": [{"name": g.name, "passed": g.passed, "figures": g.figures, "details": list(g.details)} for g in self.gates],
             "notes": self.notes,
         }
@@ -211,11 +213,47 @@ def _text(s: Summary) -> list[str]:
     lines.append(f"Slots held after the drain: {sum(s.held_after_drain.values())}; dials never ended: {s.concurrency.unfinished}")
     if s.clock_skew_minutes is not None:
         lines.append(f"Clock: the service's clock minus the load's simulated clock, median {s.clock_skew_minutes:+.1f} simulated minutes")
+    if s.chats is not None:
+        lines += ["", *chat_text(s.chats)]
     lines += [*(f"Note: {n}" for n in s.notes), "", "Gates"]
     for gate in s.gates:
         lines.append(f"  {gate.verdict}  {gate.name}: {gate.figures}")
         lines += [f"        {d}" for d in gate.details[:10]]
     lines += ["", f"RESULT: {'PASS' if s.passed else 'FAIL'}"]
+    return lines
+
+
+def chat_text(c: dict) -> list[str]:
+    """Return the summary's lines on chats (the figures of chat_drill.chat_figures)."""
+    people, service, messages = c["people"], c["service"], c["messages"]
+    first, answers, hook = c["first_reply_s"], c["intake_answer_reply_s"], c["line_webhook_ms"]
+
+    def listed(counts: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda item: -item[1])) or "none"
+
+    lines = [
+        f"Chats on LINE (share {c['chat_share']:g} of call attempts, with the chat profile)",
+        f"  started   {c['chats_started']:8d} / {c['chats_expected']:8d} expected; started >1 s late: {people['late_over_1s']}",
+        f"  people: plans {listed(people['by_plan'])}",
+        f"          outcomes {listed(people['by_outcome'])}",
+        f"          reached a counsellor {people['reached_a_counsellor']}, handed on {people['handed_on']}, "
+        f"left open on purpose {people['left_open_on_purpose']}",
+        f"  service: {service['chats']} chats, {service['reached_a_counsellor']} reached a counsellor, {service['abandoned']} abandoned; "
+        f"bands {listed(service['by_band'])}",
+        f"          closed by {listed(service['closed_by'])}; now {listed(service['by_status'])}",
+        f"  first automated reply: p50 {first.get('p50', 0):.3f} s, p95 {first.get('p95', 0):.3f} s, p99 {first.get('p99', 0):.3f} s "
+        f"over {first['n']}; answers in the questions: p99 {answers.get('p99', 0):.3f} s over {answers['n']}",
+        f"  LINE webhook: {hook['requests']} requests, p50 {hook['p50']} ms, p95 {hook['p95']} ms, p99 {hook['p99']} ms",
+        f"  the service's own p99 (upper bucket bound): first automated reply ≤ {c.get('server_first_reply_p99_s_at_most')} s",
+        f"  messages: {messages['stored_as_sent']} stored as sent, {messages['delivered']} delivered, {messages['lost']} lost, "
+        f"{messages['twice']} twice, unsent {listed(messages['unsent'])}, {messages['held_back_after_a_block']} held back after a block",
+        "  fake LINE: " + ", ".join(f"{k} {v}" for k, v in c["fake_line"].items() if v),
+        "  fake LINE's own answer to a trivial request (timed every 0.5 s): "
+        + (", ".join(f"{k} {v}" for k, v in (c.get("fake_line_answer_s") or {}).items())),
+        f"  chat counsellors: {listed(c['counsellors'])}",
+        "  most chats held at once / capacity_sns:",
+    ]
+    lines += [f"    {w['name'][:40]:40} {w['held']:4d} / {w['capacity_sns']:4d}" for w in list(c["windows"].values())[:10]]
     return lines
 
 

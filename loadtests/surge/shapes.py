@@ -12,6 +12,11 @@ The rates are modelled, not measured; what they rest on:
   closed from Dec 29 to Jan 3, and a spike right after midnight on New Year's Day;
 - May is the 強化月間: a campaign launch steps the rate to several times the usual, and weekday
   evenings peak more than weekends.
+
+Chats (LINE) follow the same calendar at a share of the call attempts of their own (`chat_share`),
+raised by the chat profile (`chat_boost`): the campaign's launch in May, with its LINE QR code on
+every poster, brings a burst of chats that fades over the following hours, and on New Year's night
+people who would not phone write after midnight.
 """
 
 from __future__ import annotations
@@ -70,6 +75,11 @@ SPIKE_CENTRE_HOURS, SPIKE_WIDTH_HOURS, SPIKE_HEIGHT = 1.0, 1.2, 0.55  # a bump a
 MAY_CAMPAIGN_LAUNCH = datetime(2027, 5, 17, 10, 0, tzinfo=JST)  # Monday of the second week, 10:00
 MAY_CAMPAIGN_FACTOR = 5.0
 WEEKEND_FLATNESS = 0.5  # weekends: half the daily curve, half a flat 0.6 (no sharp evening peak)
+
+# The chat profile: how much busier the chat channel is than its share of the calls, at an instant.
+CHAT_SHARE = 0.3  # chats started per call attempt, outside the profile's spikes
+NEW_YEAR_CHAT_SPIKE = (1.5, 1.5, 1.2)  # after midnight on Jan 1: centre and width (hours), height (× the share, added)
+MAY_CHAT_SPIKE = (2.0, 6.0)  # from the campaign launch: height (× the share, added) and half-life in hours
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,24 @@ def calendar(name: str) -> Calendar:
 SHAPES: Sequence[str] = ("newyear", "may")
 
 
+def chat_boost(name: str, at: datetime) -> float:
+    """Return the chat profile of a named calendar at an instant: 1.0 outside its spikes, more within them."""
+    if name == "newyear":
+        centre, width, height = NEW_YEAR_CHAT_SPIKE
+        hours = (at - NEW_YEAR_MIDNIGHT).total_seconds() / 3600
+        return 1.0 + (height * math.exp(-(((hours - centre) / width) ** 2) / 2) if hours >= 0 else 0.0)
+    if name == "may":
+        height, half_life = MAY_CHAT_SPIKE
+        hours = (at - MAY_CAMPAIGN_LAUNCH).total_seconds() / 3600
+        return 1.0 + (height * 0.5 ** (hours / half_life) if hours >= 0 else 0.0)
+    return 1.0
+
+
+def chat_boost_ceiling(name: str) -> float:
+    """Return the highest value chat_boost takes for a named calendar."""
+    return 1.0 + {"newyear": NEW_YEAR_CHAT_SPIKE[2], "may": MAY_CHAT_SPIKE[0]}.get(name, 0.0)
+
+
 @dataclass(frozen=True)
 class Timeline:
     """A calendar on the real clock: simulated = start + (real - epoch0) × speed; peak attempts/s at the busiest instant."""
@@ -188,6 +216,17 @@ class Timeline:
         """Return the highest target rate in the next `seconds` (sampled every quarter second)."""
         return max(self.rate(epoch + s / 4) for s in range(int(seconds * 4) + 1))
 
+    def chat_rate(self, epoch: float, chat_share: float) -> float:
+        """Return the target chats started per real second at a real epoch time: the calls' rate × share × the chat profile."""
+        rate = self.rate(epoch)
+        return rate * chat_share * chat_boost(self.calendar.name, self.simulated(epoch)) if rate else 0.0
+
+    def expected_chats(self, start: float, end: float, chat_share: float, step: float = 0.25) -> float:
+        """Return the expected number of chats started between two real epoch times (midpoint rule)."""
+        steps = max(1, math.ceil((end - start) / step))
+        width = (end - start) / steps
+        return sum(self.chat_rate(start + (i + 0.5) * width, chat_share) for i in range(steps)) * width
+
 
 def arrivals(timeline: Timeline, rng: random.Random, *, start: float, share: float = 1.0) -> Iterator[float]:
     """Yield the real epoch times of call attempts from `start`: a Poisson process following the target rate × share.
@@ -195,7 +234,17 @@ def arrivals(timeline: Timeline, rng: random.Random, *, start: float, share: flo
     Thinning: candidates at the peak rate, each kept with probability rate(t) / peak. Several
     processes with share 1/N each add up to one Poisson process at the full rate.
     """
-    ceiling = timeline.peak * share
+    return _thinned(timeline, rng, lambda t: timeline.rate(t) * share, timeline.peak * share, start)
+
+
+def chat_arrivals(timeline: Timeline, rng: random.Random, *, start: float, chat_share: float, share: float = 1.0) -> Iterator[float]:
+    """Yield the real epoch times at which people start a chat: a Poisson process following the chat rate × share."""
+    ceiling = timeline.peak * chat_share * chat_boost_ceiling(timeline.calendar.name) * share
+    return _thinned(timeline, rng, lambda t: timeline.chat_rate(t, chat_share) * share, ceiling, start)
+
+
+def _thinned(timeline: Timeline, rng: random.Random, rate: Callable[[float], float], ceiling: float, start: float) -> Iterator[float]:
+    """Yield a Poisson process of the given rate (at most ceiling) from start to the calendar's end, by thinning."""
     if ceiling <= 0:
         return
     t = max(start, timeline.epoch0)
@@ -203,7 +252,7 @@ def arrivals(timeline: Timeline, rng: random.Random, *, start: float, share: flo
         t += rng.expovariate(ceiling)
         if t >= timeline.epoch_end:
             return
-        if rng.random() * ceiling < timeline.rate(t) * share:
+        if rng.random() * ceiling < rate(t):
             yield t
 
 

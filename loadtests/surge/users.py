@@ -275,11 +275,13 @@ class Counsellor(FastHttpUser):
 
 
 class SurgeShape(LoadTestShape):
-    """Keeps enough phone lines for the surge calendar's attempts; stops when the calendar ends.
+    """Keeps enough phone lines and people on LINE for the surge calendar's arrivals; stops when the calendar ends.
 
-    The target is call attempts per second (the arrivals follow it); the user count only has to be
-    high enough never to delay an attempt. It never goes down: lines are stopped only at the end,
-    once every call has finished (and Locust's stop-timeout in locust.conf lets a last task end).
+    The targets are call attempts and chats per second (the arrivals follow them); the user count
+    only has to be high enough never to delay one. Callers and people on LINE have the same weight,
+    so the count is twice what the busier of the two needs, plus the counsellors (fixed counts). It
+    never goes down: users are stopped only at the end, once every call and chat has finished (and
+    Locust's stop-timeout in locust.conf lets a last task end).
     """
 
     def __init__(self) -> None:
@@ -290,12 +292,19 @@ class SurgeShape(LoadTestShape):
         state = surge()
         now = time.time()
         active, backlog = state.log.demand()
+        chat_active, chat_backlog = state.log.chat_demand()
         if now >= state.timeline.epoch_end:
-            # No new attempts: stop once every call (in every process) has ended, status callback included.
+            # No new arrivals: stop once every call and chat (in every process) has ended, status callback included.
             # Waiting here rather than on Locust's stop-timeout also holds with --processes.
-            finished = active <= 0 and backlog <= 0
+            finished = active <= 0 and backlog <= 0 and chat_active <= 0 and chat_backlog <= 0
             return None if finished or now > state.timeline.epoch_end + FINISH_SECONDS else (self.lines, SPAWN_RATE)
         coming = state.timeline.busiest_ahead(now, HEADROOM_SECONDS)
-        wanted = 1 + active + backlog + math.ceil(coming * HEADROOM_SECONDS) + 5
+        callers = 1 + active + backlog + math.ceil(coming * HEADROOM_SECONDS) + 5
+        chatting = 0
+        if state.config.chat_share > 0:
+            coming_chats = max(state.timeline.chat_rate(now + s / 4, state.config.chat_share) for s in range(HEADROOM_SECONDS * 4 + 1))
+            chatting = 1 + chat_active + chat_backlog + math.ceil(coming_chats * HEADROOM_SECONDS) + 5
+        fixed = state.config.desk_users + len(state.config.chat_desks)
+        wanted = fixed + 2 * max(callers, chatting)
         self.lines = min(max(self.lines, wanted), state.config.max_users)
         return self.lines, SPAWN_RATE
