@@ -99,7 +99,10 @@ class Drainer:
     time, however many of their events came meanwhile.
     """
 
-    TASKS = 4  # enough to overlap waits on SQL and on LINE, few enough to leave the loop to the webhook
+    # Processing an event mostly waits (on SQL, and on LINE's API for the reply: 100-300 ms from Japan), so
+    # a worker's throughput is about TASKS / LINE's latency: 4 tasks held a surge drill to ~20 events/s per
+    # worker and people waited seconds for the first answer. The webhook's own answers are not among them.
+    TASKS = 32
 
     def __init__(self, runtime: Runtime, hub: ChatHub) -> None:
         self.runtime, self.hub = runtime, hub
