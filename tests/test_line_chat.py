@@ -170,6 +170,7 @@ async def test_blocking_the_account_ends_the_chat_frees_its_line_and_stops_all_s
     late = await line.client.post(f"/api/chats/{taken['id']}/messages", json={"text": "まだいますか"}, headers=line.staff["national"])
     assert late.status_code == 409 and len(who.inbox()) == count
     assert await line.runtime.redis.zcard(f"tsunagu:slots:{NATIONAL.id}:sns") == 0
+    assert await line.app.state.chats.queues.held_by(taken["counsellor"]) == [], "the counsellor's hold goes with the chat"
 
 
 async def test_the_months_quota_is_counted_never_retried_in_a_loop_and_a_failed_push_goes_once_with_its_key(line: Running) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from running import Running, make_settings, running_app
 from sqlalchemy import select
 from voice_support import METRICS_TOKEN
 
-from referral_directory.models import AuditEvent
+from referral_directory.models import AuditEvent, StaffUser
 from referral_directory.staff.accounts import set_chat_cap
 from referral_directory.storage import db
 from routing.cases.models import Case, Referral
@@ -287,3 +288,19 @@ async def test_a_counsellors_own_cap_replaces_the_services_default(desk: Running
     refused = await desk.client.post("/api/chats/next", headers=desk.staff["national2"])
     assert refused.status_code == 409 and "1 chats" in refused.json()["detail"]
     assert (await desk.client.post("/api/chats/next", headers=desk.staff["national"])).status_code == 200, "the others keep the default"
+
+
+async def test_a_person_who_leaves_while_a_counsellor_takes_the_chat_leaves_no_hold_behind(desk: Running) -> None:
+    hub = desk.app.state.chats
+    async with desk.runtime.sessions() as session:
+        counsellor = (await session.execute(select(StaffUser.id).where(StaffUser.name == "全国の相談員"))).scalar_one()
+    for _ in range(5):  # the two at the same moment, as near as the event loop allows
+        person = WebPerson(desk)
+        await person.through_intake()
+        taken, left = await asyncio.gather(
+            desk.client.post("/api/chats/next", headers=desk.staff["national"]), person.client.post("/chat/api/leave")
+        )
+        assert taken.status_code in (200, 204) and left.status_code == 200
+        assert (await person.state())["status"] == "closed"
+        assert await hub.queues.held_by(counsellor) == [], "no hold left on a closed chat"
+        assert await desk.runtime.redis.zcard(f"tsunagu:slots:{NATIONAL.id}:sns") == 0

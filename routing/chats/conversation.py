@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
 from referral_directory.storage import db
 from routing.chats import wording
 from routing.chats.delivery import Outgoing, announce, deliver, pending_delivery, stash_reply_token
@@ -67,7 +71,7 @@ async def on_person(
         if incoming.kind == "leave":
             if chat is None:
                 return None
-            return _leave(chat, incoming.at)
+            return await _leave(session, chat, incoming.at)
         opened = chat is None
         if chat is None:
             chat = Chat(medium=medium, person_ref=person_ref, address_sealed=address_sealed, opened_at=incoming.at)
@@ -117,11 +121,22 @@ async def on_person(
     return out
 
 
-def _leave(chat: Chat, at: datetime) -> Outbound:
-    """The person left (blocked the account, or closed the page for good): the chat ends and nothing more is sent."""
-    out = Outbound(chat, leave=(chat.counsellor, chat.service_id), desk_event="closed")
+async def _leave(session: AsyncSession, chat: Chat, at: datetime) -> Outbound:
+    """The person left (blocked the account, or closed the page for good): the chat ends and nothing more is sent.
+
+    The counsellor and window to let go of are read back from the update itself: a counsellor may
+    have taken the chat since it was read, and their hold must go with it.
+    """
+    ended = await session.execute(
+        update(Chat)
+        .where(col(Chat.id) == chat.id)
+        .values(status="closed", closed_at=at, close_reason="person_left", blocked=True)
+        .returning(col(Chat.counsellor), col(Chat.service_id), col(Chat.assigned_at))
+    )
+    counsellor, service_id, assigned_at = ended.one()
     chat.status, chat.closed_at, chat.close_reason, chat.blocked = "closed", at, "person_left", True
-    return out
+    chat.counsellor, chat.service_id, chat.assigned_at = counsellor, service_id, assigned_at
+    return Outbound(chat, leave=(counsellor, service_id), desk_event="closed")
 
 
 def _raise_band(chat: Chat, band: str, out: Outbound) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -197,16 +198,17 @@ async def _assign(runtime: Runtime, staff: Staff, chat_id: str, service_id: str)
     now = runtime.clock.now()
     entry = _snapshot(runtime).services.get(service_id)
     async with db.transaction(runtime.sessions) as session:
-        chat = await chat_for_update(session, chat_id)
-        if chat is None or chat.status != "waiting" or entry is None:
+        if entry is None:
             return None, (Chat(medium="web", opened_at=now), [])
-        chat.status, chat.counsellor, chat.service_id, chat.org_id, chat.assigned_at = (
-            "talking",
-            staff.id,
-            service_id,
-            entry.organization_id,
-            now,
+        # Only a chat still waiting is taken, decided by the database itself: the person may leave at this very moment.
+        taken = await session.execute(
+            update(Chat)
+            .where(col(Chat.id) == chat_id, col(Chat.status) == "waiting")
+            .values(status="talking", counsellor=staff.id, service_id=service_id, org_id=entry.organization_id, assigned_at=now)
         )
+        if cast(CursorResult, taken).rowcount != 1:
+            return None, (Chat(medium="web", opened_at=now), [])
+        chat = (await session.execute(select(Chat).where(col(Chat.id) == chat_id).execution_options(populate_existing=True))).scalar_one()
         await _open_or_accept_case(session, chat, entry, staff, now)
         text = wording.joined(english=english_of(chat))
         told = await tell(session, runtime, chat, text, now)
