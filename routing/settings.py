@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     chat_cap: int = 2  # the chats one counsellor holds at once, unless their organisation says otherwise
     chat_rollover_seconds: int = 180  # a waiting chat nobody at its window took for this long moves to the next window
     chat_idle_minutes: int = 20  # a chat whose person has not written for this long is asked whether they are still there
+    chat_intake_minutes: int = 60  # a chat left in its questions this long ends quietly (the person can write again)
     chat_close_minutes: int = 10  # and closed (kindly) this long after that question, if they still have not written
     twilio_account_sid: str = Field(default="", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "TSUNAGU_TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str = Field(default="", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN"))

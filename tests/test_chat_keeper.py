@@ -12,7 +12,7 @@ from chat_support import DIRECTORY, NATIONAL, TOKYO, TUESDAY_10, WebPerson, add_
 from running import Running, make_settings, running_app
 from sqlalchemy import update
 
-from routing.chats.keeper import keep_chats
+from routing.chats.keeper import _keep_waiting, keep_chats
 from routing.chats.models import Chat
 from routing.privacy.purge import purge_now
 
@@ -131,3 +131,17 @@ async def test_retention_empties_a_closed_chats_words_and_address_and_later_its_
     assert year.counts["chat.person_ref"] == 1
     (chat,) = await chats(desk)
     assert chat.person_ref is None
+
+
+async def test_the_keeper_never_puts_back_in_its_queue_a_chat_taken_since_it_looked(tmp_path: Path, redis_url: str, regions) -> None:
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_10, clock_speed=0)  # roll-over after 180 s: not due
+    async with running_app(settings, regions) as desk:
+        await desk.store(DIRECTORY)
+        desk.staff = await add_counsellors(desk)
+        await WebPerson(desk).through_intake()
+        (seen,) = await chats(desk)  # the keeper's list, read at the start of its round
+        assert seen.status == "waiting"
+        assert (await desk.client.post("/api/chats/next", headers=desk.staff["national"])).status_code == 200
+        await _keep_waiting(desk.runtime, desk.app.state.chats, seen, desk.runtime.clock.now())
+        assert await desk.app.state.chats.queues.waiting(NATIONAL.id) == []
+        assert (await desk.client.post("/api/chats/next", headers=desk.staff["national2"])).status_code == 204, "not given twice"

@@ -166,8 +166,13 @@ def test_someone_still_there_answers_the_idle_check() -> None:
 
 def test_the_services_chat_timers_are_given_on_the_drills_scale() -> None:
     env = ChatParams(minute=0.25).service_env(speed=1200.0)
-    # 20 chat minutes are 5 real s, which the service's clock (×1200) counts as 100 minutes.
-    assert env == {"TSUNAGU_CHAT_IDLE_MINUTES": "100", "TSUNAGU_CHAT_CLOSE_MINUTES": "50", "TSUNAGU_CHAT_ROLLOVER_SECONDS": "900"}
+    # 20 chat minutes are 5 real s, which the service's clock (×1200) counts as 100 minutes; an hour of chat minutes, 300.
+    assert env == {
+        "TSUNAGU_CHAT_IDLE_MINUTES": "100",
+        "TSUNAGU_CHAT_CLOSE_MINUTES": "50",
+        "TSUNAGU_CHAT_ROLLOVER_SECONDS": "900",
+        "TSUNAGU_CHAT_INTAKE_MINUTES": "300",
+    }
 
 
 def test_console_windows_get_counsellors_to_fill_their_lines_and_one_more() -> None:

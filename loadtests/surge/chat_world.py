@@ -124,6 +124,9 @@ class ChatParams:
             "TSUNAGU_CHAT_IDLE_MINUTES": str(max(1, round(real["idle"] * speed / 60))),
             "TSUNAGU_CHAT_CLOSE_MINUTES": str(max(1, round(real["close"] * speed / 60))),
             "TSUNAGU_CHAT_ROLLOVER_SECONDS": str(max(1, round(self.seconds(self.rollover_minutes) * speed))),
+            # A chat left in its questions ends after an hour of the service's clock: on the drill's clock that is a second
+            # or two, and a person still answering would be greeted again. Sixty of the world's chat minutes instead.
+            "TSUNAGU_CHAT_INTAKE_MINUTES": str(max(1, round(self.seconds(60) * speed / 60))),
         }
 
     def to_json(self) -> dict:

@@ -46,7 +46,7 @@ FULL_ROUND_SECONDS = 60.0  # every open chat is looked at (its line renewed, its
 ROUND_LIMIT = 500  # chats one round works on at most: a backlog is worked off over the next rounds
 STALE_INBOX_MS = 10_000  # a worker drains its own events within milliseconds; after this, it is gone
 PUSH_TRIES = 5
-INTAKE_ABANDONED = timedelta(hours=1)
+PENDING_TOO_LONG = timedelta(minutes=2)  # on the service clock: a send takes a second or two
 
 
 async def keep_chats(runtime: Runtime, hub: ChatHub) -> None:
@@ -63,7 +63,7 @@ async def keep_chats(runtime: Runtime, hub: ChatHub) -> None:
                     await _keep_waiting(runtime, hub, chat, now)
                 elif chat.status == "talking":
                     await _keep_talking(runtime, hub, chat, now, renew=full_round)
-                elif (chat.last_person_at or chat.opened_at) < now - INTAKE_ABANDONED:
+                elif (chat.last_person_at or chat.opened_at) < now - timedelta(minutes=runtime.settings.chat_intake_minutes):
                     await _end(runtime, hub, chat, now, reason="left_in_intake", text=None)
             except Exception:
                 log.exception("chat_keeping_failed", chat=chat.id)
@@ -80,6 +80,7 @@ async def _due(runtime: Runtime, now: datetime, *, full_round: bool) -> list[Cha
     """
     settings = runtime.settings
     quiet_before = now - timedelta(minutes=settings.chat_idle_minutes)
+    abandoned = timedelta(minutes=settings.chat_intake_minutes)
     query = select(Chat).where(col(Chat.status).in_(("intake", "waiting", "talking")))
     if not full_round:
         query = query.where(
@@ -95,7 +96,7 @@ async def _due(runtime: Runtime, now: datetime, *, full_round: bool) -> list[Cha
                         ),
                     ),
                 ),
-                and_(col(Chat.status) == "intake", func.coalesce(col(Chat.last_person_at), col(Chat.opened_at)) <= now - INTAKE_ABANDONED),
+                and_(col(Chat.status) == "intake", func.coalesce(col(Chat.last_person_at), col(Chat.opened_at)) <= now - abandoned),
             )
         )
         query = query.limit(ROUND_LIMIT)
@@ -113,7 +114,7 @@ async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
     overdue = chat.window_since is not None and now - chat.window_since >= timedelta(seconds=runtime.settings.chat_rollover_seconds)
     if window_open and not overdue:
         place, _ = await hub.queues.place(chat.service_id, chat.id)
-        if place is None:
+        if place is None and await _still_waiting_at(runtime, chat.id, chat.service_id):
             await hub.queues.enqueue(chat.service_id, chat.id, priority_of(chat))  # a crash left it out
         return
     contact = Contact(topic=chat.topic or "general", channel="sns", municipality=_municipality(chat), prefecture=chat.prefecture)
@@ -138,6 +139,13 @@ async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
     await hub.queues.enqueue(target.id, chat.id, priority_of(chat))
     log.info("chat_rolled_over", chat=chat.id, to=target.id)
     await announce(runtime, row, "waiting")
+
+
+async def _still_waiting_at(runtime: Runtime, chat_id: str, service_id: str) -> bool:
+    """Whether a chat waits at a window now, read afresh: the round's list is older than a counsellor taking it."""
+    async with runtime.sessions() as session:
+        row = (await session.execute(select(col(Chat.status), col(Chat.service_id)).where(col(Chat.id) == chat_id))).one_or_none()
+    return row is not None and tuple(row) == ("waiting", service_id)
 
 
 def _municipality(chat: Chat) -> str | None:
@@ -183,14 +191,25 @@ async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, rea
 
 
 async def _retry_pushes(runtime: Runtime, hub: ChatHub) -> None:
-    """Push again, with their first retry key, the LINE messages whose delivery failed (LINE answers 409 if it had them)."""
+    """Push again, with their first retry key, the LINE messages whose delivery failed (LINE answers 409 if it had them).
+
+    A message still `pending` long after it was stored was left by a worker that stopped before sending it: it goes too.
+    """
     if hub.line is None:
         return
+    now = runtime.clock.now()
     async with runtime.sessions() as session:
         rows = await session.execute(
             select(ChatMessage, Chat)
             .join(Chat, col(Chat.id) == col(ChatMessage.chat_id))
-            .where(col(ChatMessage.delivery) == "failed", col(ChatMessage.attempts) < PUSH_TRIES, col(Chat.blocked).is_(False))
+            .where(
+                or_(
+                    col(ChatMessage.delivery) == "failed",
+                    and_(col(ChatMessage.delivery) == "pending", col(ChatMessage.at) <= now - PENDING_TOO_LONG),
+                ),
+                col(ChatMessage.attempts) < PUSH_TRIES,
+                col(Chat.blocked).is_(False),
+            )
             .order_by(col(ChatMessage.chat_id), col(ChatMessage.seq))
             .limit(100)
         )
