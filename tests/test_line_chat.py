@@ -10,20 +10,16 @@ import asyncio
 import io
 import json
 import logging
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from chat_support import DIRECTORY, NATIONAL, TUESDAY_10, add_counsellors, chats, messages_of
 from running import Running, make_settings, running_app
-from sqlalchemy import update
 
 from routing.chats.keeper import keep_chats
 from routing.chats.line.fake import FakeLine, LinePerson
 from routing.chats.line.inbox import accept, drain
-from routing.chats.models import ChatMessage
-from routing.chats.store import line_of
 
 WEBHOOK = "/line/webhook"
 SECRET = "line-channel-secret-for-tests"
@@ -232,18 +228,3 @@ async def test_one_persons_events_are_processed_once_in_order_however_many_worke
     (chat,) = await chats(line)
     words = [m["text"] for m in (await line.client.get(f"/api/chats/{chat.id}", headers=line.staff["supervisor"])).json()["messages"]]
     assert [w for w in words if w.endswith("番目")] == [f"{n}番目" for n in range(1, 9)]
-
-
-async def test_a_message_a_stopped_worker_left_unsent_is_pushed_by_the_keeper(line: Running) -> None:
-    who = person(line)
-    await through_intake(who)
-    taken = (await line.client.post("/api/chats/next", headers=line.staff["national"])).json()
-    stuck = (await messages_of(line, taken["id"]))[-1]  # "a counsellor has joined": as if the worker stopped before any attempt
-    long_ago = line.runtime.clock.now() - timedelta(minutes=5)
-    async with line.runtime.sessions() as session:
-        await session.execute(update(ChatMessage).where(ChatMessage.id == stuck.id).values(delivery="pending", at=long_ago, retry_key=None))
-        await session.commit()
-    before = [m.text for m in who.inbox()].count(line_of(stuck, keys=line.runtime.keys).text)
-    await keep_chats(line.runtime, line.app.state.chats)
-    assert (await messages_of(line, taken["id"]))[-1].delivery == "sent"
-    assert [m.text for m in who.inbox()].count(line_of(stuck, keys=line.runtime.keys).text) == before + 1

@@ -46,7 +46,6 @@ FULL_ROUND_SECONDS = 60.0  # every open chat is looked at (its line renewed, its
 ROUND_LIMIT = 500  # chats one round works on at most: a backlog is worked off over the next rounds
 STALE_INBOX_MS = 10_000  # a worker drains its own events within milliseconds; after this, it is gone
 PUSH_TRIES = 5
-PENDING_TOO_LONG = timedelta(minutes=2)  # on the service clock: a send takes a second or two
 
 
 async def keep_chats(runtime: Runtime, hub: ChatHub) -> None:
@@ -191,25 +190,14 @@ async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, rea
 
 
 async def _retry_pushes(runtime: Runtime, hub: ChatHub) -> None:
-    """Push again, with their first retry key, the LINE messages whose delivery failed (LINE answers 409 if it had them).
-
-    A message still `pending` long after it was stored was left by a worker that stopped before sending it: it goes too.
-    """
+    """Push again, with their first retry key, the LINE messages whose delivery failed (LINE answers 409 if it had them)."""
     if hub.line is None:
         return
-    now = runtime.clock.now()
     async with runtime.sessions() as session:
         rows = await session.execute(
             select(ChatMessage, Chat)
             .join(Chat, col(Chat.id) == col(ChatMessage.chat_id))
-            .where(
-                or_(
-                    col(ChatMessage.delivery) == "failed",
-                    and_(col(ChatMessage.delivery) == "pending", col(ChatMessage.at) <= now - PENDING_TOO_LONG),
-                ),
-                col(ChatMessage.attempts) < PUSH_TRIES,
-                col(Chat.blocked).is_(False),
-            )
+            .where(col(ChatMessage.delivery) == "failed", col(ChatMessage.attempts) < PUSH_TRIES, col(Chat.blocked).is_(False))
             .order_by(col(ChatMessage.chat_id), col(ChatMessage.seq))
             .limit(100)
         )
