@@ -91,6 +91,11 @@ async def _chat_for(session: AsyncSession, staff: Staff, chat_id: str, action: A
     return chat
 
 
+async def audit_chat(session: AsyncSession, staff: Staff, action: str, chat: Chat, detail: dict, at: datetime) -> None:
+    """Append a staff member's read or change of a chat to the audit log, in the caller's transaction."""
+    await audit.append(session, actor=staff.id, action=action, resource_kind="chat", resource_id=chat.id, detail=detail, at=at)
+
+
 def summary(chat: Chat) -> ChatSummaryOut:
     return ChatSummaryOut(
         id=chat.id,
@@ -114,14 +119,8 @@ def summary(chat: Chat) -> ChatSummaryOut:
 async def _detail(session: AsyncSession, runtime: Runtime, staff: Staff, chat: Chat, after: int) -> ChatOut:
     first = max(after + 1, chat.shared_from)
     lines = await transcript(session, chat.id, keys=runtime.keys, after=first - 1)
-    await audit.append(
-        session,
-        actor=staff.id,
-        action="chat.read",
-        resource_kind="chat",
-        resource_id=chat.id,
-        detail={"from": first, "lines": len(lines), "with_it": chat.counsellor == staff.id},
-        at=runtime.clock.now(),
+    await audit_chat(
+        session, staff, "chat.read", chat, {"from": first, "lines": len(lines), "with_it": chat.counsellor == staff.id}, runtime.clock.now()
     )
     messages = [MessageOut(seq=m.seq, sender=m.sender, kind=m.kind, text=m.text, at=m.at, delivery=m.delivery) for m in lines]
     return ChatOut(**summary(chat).model_dump(), lgcode=chat.lgcode, shared_from=chat.shared_from, messages=messages)
@@ -212,9 +211,7 @@ async def _assign(runtime: Runtime, staff: Staff, chat_id: str, service_id: str)
         await _open_or_accept_case(session, chat, entry, staff, now)
         text = wording.joined(english=english_of(chat))
         told = await tell(session, runtime, chat, text, now)
-        await audit.append(
-            session, actor=staff.id, action="chat.take", resource_kind="chat", resource_id=chat.id, detail={"service": service_id}, at=now
-        )
+        await audit_chat(session, staff, "chat.take", chat, {"service": service_id}, now)
         detail = await _detail(session, runtime, staff, chat, 0)
     return detail, (chat, [told])
 
@@ -286,15 +283,7 @@ async def set_band(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, b
     async with db.transaction(runtime.sessions) as session:
         chat = await _chat_for(session, staff, chat_id, Action.ANSWER_CHAT)
         before, chat.band = chat.band, band
-        await audit.append(
-            session,
-            actor=staff.id,
-            action="chat.band",
-            resource_kind="chat",
-            resource_id=chat.id,
-            detail={"from": before, "to": band},
-            at=runtime.clock.now(),
-        )
+        await audit_chat(session, staff, "chat.band", chat, {"from": before, "to": band}, runtime.clock.now())
     await announce(runtime, chat, "band")
     return summary(chat)
 
@@ -310,7 +299,7 @@ async def close(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str) -> C
         told = await tell(session, runtime, chat, text, now)
         chat.status, chat.closed_at, chat.close_reason = "closed", now, "counsellor"
         await _touch_case(session, chat, now)
-        await audit.append(session, actor=staff.id, action="chat.close", resource_kind="chat", resource_id=chat.id, detail={}, at=now)
+        await audit_chat(session, staff, "chat.close", chat, {}, now)
     await hub.queues.let_go(chat.counsellor, chat.id, chat.service_id)
     count_end(runtime, chat)
     await deliver(runtime, hub, chat, [told])
@@ -368,15 +357,7 @@ async def transfer(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, b
         chat.tried, chat.window_since = [], now
         if body.share == "none":
             chat.shared_from = chat.messages  # the next window reads from the goodbye of this one on
-        await audit.append(
-            session,
-            actor=staff.id,
-            action="chat.transfer",
-            resource_kind="chat",
-            resource_id=chat.id,
-            detail={"to": target.id, "share": body.share},
-            at=now,
-        )
+        await audit_chat(session, staff, "chat.transfer", chat, {"to": target.id, "share": body.share}, now)
     await hub.queues.let_go(held_by, chat.id, held_at)
     await hub.queues.enqueue(target.id, chat.id, priority_of(chat))
     if here is not None and here.organization_id != target.organization_id:
@@ -409,15 +390,7 @@ async def take_over(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str) 
             await _open_or_accept_case(session, chat, entry, staff, now)
             chat.assigned_at = now
         chat.status, chat.counsellor = "talking", staff.id
-        await audit.append(
-            session,
-            actor=staff.id,
-            action="chat.take_over",
-            resource_kind="chat",
-            resource_id=chat.id,
-            detail={"from": before or ""},
-            at=now,
-        )
+        await audit_chat(session, staff, "chat.take_over", chat, {"from": before or ""}, now)
         detail = await _detail(session, runtime, staff, chat, 0)
     if before and before != staff.id:
         await hub.queues.let_go(before, chat.id, None)
@@ -483,7 +456,7 @@ async def book_callback(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: s
         )
         text = wording.callback_booked(settings.callback_caller_id, english=english_of(chat))
         told = await tell(session, runtime, chat, text, now)
-        await audit.append(session, actor=staff.id, action="chat.callback", resource_kind="chat", resource_id=chat.id, detail={}, at=now)
+        await audit_chat(session, staff, "chat.callback", chat, {}, now)
     await deliver(runtime, hub, chat, [told])
     return summary(chat)
 
