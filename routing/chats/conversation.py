@@ -19,10 +19,10 @@ from sqlmodel import col
 
 from referral_directory.storage import db
 from routing.chats import wording
-from routing.chats.delivery import Outgoing, announce, deliver, pending_delivery, stash_reply_token
+from routing.chats.delivery import Outgoing, announce, deliver, stash_reply_token, tell
 from routing.chats.hub import ChatHub
 from routing.chats.intake import Ask, Intake, Said, advance, begin
-from routing.chats.models import Chat, ChatMessage
+from routing.chats.models import Chat
 from routing.chats.placement import AVERAGE_CHAT_MINUTES, phones_open_now, place_chat
 from routing.chats.store import add_message, open_chat_of
 from routing.contacts.rules import chat_priority, likely_wait_minutes
@@ -48,17 +48,13 @@ class Outbound:
     """What to do after the commit: messages to send the person, the queue to join, who to tell."""
 
     chat: Chat
-    messages: list[tuple[ChatMessage, Ask]] = field(default_factory=list)
+    messages: list[Outgoing] = field(default_factory=list)
     enqueue: tuple[str, int] | None = None  # (window, priority)
     reprioritise: tuple[str, int] | None = None
     leave: tuple[str | None, str | None] | None = None  # (counsellor, window) to let go of
     desk_event: str | None = None  # what the window's desk hears: waiting, closed, band, message
     first_reply: bool = False  # these messages are the first automated answer the person gets
-
-    @property
-    def ended(self) -> bool:
-        """Whether the chat ended in this step (the person left, or nothing could take it)."""
-        return self.chat.status == "closed" and self.chat.closed_at is not None and self.desk_event in ("closed", "ended")
+    ended: bool = False  # the chat ended in this step (the person left, or nothing could take it)
 
 
 async def on_person(
@@ -110,10 +106,7 @@ async def on_person(
         if chat.status == "intake" and intake.step == "done":
             asks += await _place(runtime, hub, chat, intake, incoming.at, out)
         for ask in asks:
-            row = await add_message(
-                session, chat, sender="system", text=ask.text, keys=runtime.keys, at=incoming.at, delivery=pending_delivery(chat)
-            )
-            out.messages.append((row, ask))
+            out.messages.append(await tell(session, runtime, chat, ask.text, incoming.at, quick=ask.quick))
         if asks:
             chat.buttons = [list(pair) for pair in asks[-1].quick]
         if asks and chat.first_reply_at is None:
@@ -136,7 +129,7 @@ async def _leave(session: AsyncSession, chat: Chat, at: datetime) -> Outbound:
     counsellor, service_id, assigned_at = ended.one()
     chat.status, chat.closed_at, chat.close_reason, chat.blocked = "closed", at, "person_left", True
     chat.counsellor, chat.service_id, chat.assigned_at = counsellor, service_id, assigned_at
-    return Outbound(chat, leave=(counsellor, service_id), desk_event="closed")
+    return Outbound(chat, leave=(counsellor, service_id), desk_event="closed", ended=True)
 
 
 def _raise_band(chat: Chat, band: str, out: Outbound) -> None:
@@ -195,7 +188,7 @@ async def _place(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now
         minutes = likely_wait_minutes(position, window.capacity.get("sns", 1), minutes_per_contact=AVERAGE_CHAT_MINUTES)
         return [Ask(wording.waiting(position, minutes, phones, english=intake.english))]
     chat.status, chat.closed_at = "closed", now
-    out.desk_event = "ended"
+    out.desk_event, out.ended = "closed", True
     if placement.kind == "link":
         chat.close_reason = "own_sns"
         first = placement.links[0]
@@ -219,9 +212,8 @@ async def settle(runtime: Runtime, hub: ChatHub, out: Outbound, *, reply_token: 
         await hub.queues.enqueue(out.enqueue[0], chat.id, out.enqueue[1])
     if out.reprioritise is not None:
         await hub.queues.reprioritise(out.reprioritise[0], chat.id, out.reprioritise[1])
-    outgoing = [Outgoing(row.id, row.seq, ask.text, ask.quick) for row, ask in out.messages]
     await announce(runtime, chat, out.desk_event or "message")
-    if outgoing:
-        await deliver(runtime, hub, chat, outgoing, reply_token=reply_token, announced=True)
+    if out.messages:
+        await deliver(runtime, hub, chat, out.messages, reply_token=reply_token, announced=True)
     elif reply_token is not None and chat.medium == "line" and chat.status != "closed":
         await stash_reply_token(runtime, chat.id, reply_token)

@@ -62,10 +62,12 @@ def pending_delivery(chat: Chat) -> str | None:
     return "pending" if chat.medium == "line" else None
 
 
-async def tell(session: AsyncSession, runtime: Runtime, chat: Chat, text: str, at: datetime) -> Outgoing:
+async def tell(
+    session: AsyncSession, runtime: Runtime, chat: Chat, text: str, at: datetime, *, quick: tuple[tuple[str, str], ...] = ()
+) -> Outgoing:
     """Store what the dial tells the person in a chat (in the caller's transaction); send the Outgoing after the commit."""
     row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=at, delivery=pending_delivery(chat))
-    return Outgoing(row.id, row.seq, text)
+    return Outgoing(row.id, row.seq, text, quick)
 
 
 async def announce(runtime: Runtime, chat: Chat, event: str = "message") -> None:
