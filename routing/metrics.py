@@ -74,6 +74,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
         )
+        self.line_event_seconds = Histogram(
+            "tsunagu_line_event_seconds",
+            "A LINE event after the webhook answered, by stage: waited (in its inbox, for a drainer), person (applied to the chat), send",
+            ["stage"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+        )
         self.chat_first_human_seconds = Histogram(
             "tsunagu_chat_first_human_seconds",
             "From joining a queue to a counsellor's first message, by band",

@@ -271,7 +271,9 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
         + f" on {os.cpu_count()} CPUs"
     )
     say("collecting …")
-    after = parse_metrics(get(service.base + "/metrics")[1])
+    exposition = get(service.base + "/metrics")[1]
+    (out / "metrics.txt").write_text(exposition, encoding="utf-8")
+    after = parse_metrics(exposition)
     chats = read_run_chats(chat, service, log, redis_url, timeline, sampler, services, out, plan) if chat is not None else None
     run_info = {
         "shape": plan.window.name,

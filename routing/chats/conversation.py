@@ -23,10 +23,10 @@ from routing.chats.delivery import Outgoing, announce, deliver, stash_reply_toke
 from routing.chats.hub import ChatHub
 from routing.chats.intake import Ask, Intake, Said, advance, begin
 from routing.chats.models import Chat
-from routing.chats.placement import AVERAGE_CHAT_MINUTES, phones_open_now, place_chat
+from routing.chats.placement import AVERAGE_CHAT_MINUTES, Placement, phones_open_now, place_chat
 from routing.chats.store import add_message, open_chat_of
 from routing.contacts.rules import chat_priority, likely_wait_minutes
-from routing.engine import Contact
+from routing.engine import Contact, NextOpening
 from routing.runtime import Runtime
 
 BANDS = ("normal", "elevated", "crisis")  # lowest to highest: a band only rises by itself (a counsellor may lower it)
@@ -60,7 +60,12 @@ class Outbound:
 async def on_person(
     runtime: Runtime, hub: ChatHub, *, medium: str, person_ref: str, address_sealed: str, incoming: Incoming
 ) -> Outbound | None:
-    """Apply what the person did to their chat (opening one when they have none) and return what to send; None when nothing changes."""
+    """Apply what the person did to their chat (opening one when they have none) and return what to send; None when nothing changes.
+
+    Everything that asks Redis (where the chat can wait, its place in that queue) is asked before
+    the first write: SQLite has one write lock for every worker, and a round trip made while it is
+    held makes every other writer (a call's status, a counsellor's answer) wait for it too.
+    """
     words = await hub.words(runtime.sessions)
     async with db.transaction(runtime.sessions) as session:
         chat = await open_chat_of(session, person_ref)
@@ -71,10 +76,27 @@ async def on_person(
         opened = chat is None
         if chat is None:
             chat = Chat(medium=medium, person_ref=person_ref, address_sealed=address_sealed, opened_at=incoming.at)
-            session.add(chat)
-            await session.flush()
         out = Outbound(chat)
         said = incoming.said
+        asks: list[Ask] = []
+        if opened:
+            intake, asks = begin("web" if medium == "web" else "line")
+            if incoming.kind == "said" and (said.choice == "crisis" or words.band_of(said.text) == "crisis"):
+                intake, more = advance(intake, said, regions=runtime.regions, words=words)
+                asks += more
+        elif chat.status == "intake" and incoming.kind == "said":
+            intake, asks = advance(Intake.from_dict(chat.intake), said, regions=runtime.regions, words=words)
+        else:
+            intake = Intake.from_dict(chat.intake)
+            if incoming.kind == "said":
+                asks = _while_waiting(chat, said, words.band_of(said.text), out)
+        _raise_band(chat, intake.band, out)
+        placing = chat.status == "intake" and intake.step == "done"
+        where = await _where(runtime, hub, chat, intake, incoming.at) if placing else None
+        # From here on, only writes.
+        if opened:
+            session.add(chat)
+            await session.flush()
         if incoming.kind == "said":
             chat.last_person_at = incoming.at
             chat.idle_warned_at = None
@@ -88,23 +110,10 @@ async def on_person(
                 at=incoming.at,
                 event_id=incoming.event_id,
             )
-            out.desk_event = "message"
-        asks: list[Ask] = []
-        if opened:
-            intake, asks = begin("web" if medium == "web" else "line")
-            if incoming.kind == "said" and (said.choice == "crisis" or words.band_of(said.text) == "crisis"):
-                intake, more = advance(intake, said, regions=runtime.regions, words=words)
-                asks += more
-        elif chat.status == "intake" and incoming.kind == "said":
-            intake, asks = advance(Intake.from_dict(chat.intake), said, regions=runtime.regions, words=words)
-        else:
-            intake = Intake.from_dict(chat.intake)
-            if incoming.kind == "said":
-                asks = _while_waiting(chat, said, words.band_of(said.text), out)
+            out.desk_event = out.desk_event or "message"
         chat.intake = intake.to_dict()
-        _raise_band(chat, intake.band, out)
-        if chat.status == "intake" and intake.step == "done":
-            asks += await _place(runtime, hub, chat, intake, incoming.at, out)
+        if where is not None:
+            asks += _place(chat, intake, where, incoming.at, out)
         for ask in asks:
             out.messages.append(await tell(session, runtime, chat, ask.text, incoming.at, quick=ask.quick))
         if asks:
@@ -162,15 +171,24 @@ def english_of(chat: Chat) -> bool:
     return bool(chat.intake.get("english"))
 
 
-def priority_of(chat: Chat) -> int:
-    """Return a waiting chat's priority in its window's queue, from its band and when it first arrived."""
-    arrived = chat.arrived_at or chat.opened_at
+def priority_of(chat: Chat, *, arriving: datetime | None = None) -> int:
+    """Return a waiting chat's priority in its window's queue, from its band and when it first arrived (or arrives now)."""
+    arrived = chat.arrived_at or arriving or chat.opened_at
     return chat_priority(chat.band, int(arrived.timestamp() * 1000))
 
 
-async def _place(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now: datetime, out: Outbound) -> list[Ask]:
-    """The questions are done: find where the chat waits (or where else to go) and say so."""
-    chat.topic, chat.prefecture, chat.lgcode, chat.age_band = intake.topic, intake.prefecture, intake.lgcode, intake.age_band
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """What the live state says about a chat whose questions are done: where it goes, its place there, the phones open now."""
+
+    placement: Placement
+    next_openings: tuple[NextOpening, ...]
+    phones: list[tuple[str, str]]
+    position: int = 0  # its place in the window's queue (1: next), when it queues
+
+
+async def _where(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now: datetime) -> _Where:
+    """Ask the live state where a chat whose questions are done can wait (Redis only: called before the first write)."""
     snapshot = runtime.snapshot
     assert snapshot is not None  # the service runs only with a snapshot loaded
     contact = Contact(topic=intake.topic or "general", channel="sns", municipality=intake.municipality, prefecture=intake.prefecture)
@@ -178,15 +196,23 @@ async def _place(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now
     waiting = await hub.queues.lengths([c.service_id for c in decision.candidates] + list(decision.full))
     placement = place_chat(decision, snapshot, waiting=waiting, tried=chat.tried)
     phones = phones_open_now(snapshot, contact, now, runtime.settings.policy_for(contact.topic))
+    position = 0
+    if placement.kind == "queue" and placement.window is not None:
+        position = await hub.queues.ahead(placement.window.id, priority_of(chat, arriving=now)) + 1
+    return _Where(placement, tuple(decision.next_openings), phones, position)
+
+
+def _place(chat: Chat, intake: Intake, where: _Where, now: datetime, out: Outbound) -> list[Ask]:
+    """The questions are done: put the chat where it waits (or close it, pointing elsewhere) and say so."""
+    chat.topic, chat.prefecture, chat.lgcode, chat.age_band = intake.topic, intake.prefecture, intake.lgcode, intake.age_band
+    placement, phones = where.placement, where.phones
     if placement.kind == "queue" and placement.window is not None:
         window = placement.window
         chat.status, chat.service_id, chat.org_id = "waiting", window.id, window.organization_id
         chat.arrived_at, chat.window_since = chat.arrived_at or now, now
-        priority = priority_of(chat)
-        out.enqueue, out.desk_event = (window.id, priority), "waiting"
-        position = await hub.queues.ahead(window.id, priority) + 1
-        minutes = likely_wait_minutes(position, window.capacity.get("sns", 1), minutes_per_contact=AVERAGE_CHAT_MINUTES)
-        return [Ask(wording.waiting(position, minutes, phones, english=intake.english))]
+        out.enqueue, out.desk_event = (window.id, priority_of(chat)), "waiting"
+        minutes = likely_wait_minutes(where.position, window.capacity.get("sns", 1), minutes_per_contact=AVERAGE_CHAT_MINUTES)
+        return [Ask(wording.waiting(where.position, minutes, phones, english=intake.english))]
     chat.status, chat.closed_at = "closed", now
     out.desk_event, out.ended = "closed", True
     if placement.kind == "link":
@@ -194,7 +220,7 @@ async def _place(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now
         first = placement.links[0]
         return [Ask(wording.own_sns(first.name, first.sns_url, phones, english=intake.english))]
     chat.close_reason = "nothing_open"
-    return [Ask(wording.closed(decision.next_openings, phones, english=intake.english))]
+    return [Ask(wording.closed(where.next_openings, phones, english=intake.english))]
 
 
 async def settle(runtime: Runtime, hub: ChatHub, out: Outbound, *, reply_token: str | None = None) -> None:

@@ -166,13 +166,19 @@ async def process(runtime: Runtime, hub: ChatHub, person: str, sealed: str) -> N
         return  # sealed under a key since destroyed: nothing can be done with it
     kept = json.loads(plain)
     raw = kept["event"]
+    stages = runtime.metrics.line_event_seconds
+    started = time.time()
+    stages.labels(stage="waited").observe(max(0.0, started - kept["received_ms"] / 1000))
     incoming, reply_token = incoming_of(raw, runtime.clock.now())
     if incoming is None:
         return
     user = raw["source"]["userId"]
     out = await on_person(runtime, hub, medium="line", person_ref=person, address_sealed=seal(user, keys=runtime.keys), incoming=incoming)
+    applied = time.time()
+    stages.labels(stage="person").observe(applied - started)
     if out is not None:
         await settle(runtime, hub, out, reply_token=reply_token)
+        stages.labels(stage="send").observe(time.time() - applied)
         if out.first_reply:
             runtime.metrics.chat_first_reply_seconds.observe(max(0.0, time.time() - kept["received_ms"] / 1000))
 
