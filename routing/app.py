@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory, serving=True)
         app.state.runtime = runtime
-        app.state.chats = hub = open_hub(settings, runtime.live, runtime.switchboard.lease_ms)
+        app.state.chats = hub = open_hub(settings, runtime.live, runtime.switchboard.lease_ms, runtime.sessions)
         hub.drainer = Drainer(runtime, hub)
         hub.drainer.start()
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)

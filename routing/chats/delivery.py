@@ -2,33 +2,30 @@
 
 On the web the person's page reads new messages itself: they are announced on the chat's
 channel. On LINE a reply token is used while one is fresh and unused (replies are free), else a
-push, with an `X-Line-Retry-Key` stored on the messages before the first attempt and reused on
-every retry, so LINE delivers it once (409: it already has it). A 429 (the month's quota) is
-counted and logged as an alert, never retried in a loop; a push that failed stays `failed` and
-the chat keeper tries it again with the same key. Nothing is sent to a person who blocked the
-account.
+push with an `X-Line-Retry-Key`, reused on every retry, so LINE delivers it once (409: it already
+has it). A push that failed is stored `failed` with its key, and the chat keeper tries it again
+with that key; a message whose send never got an answer recorded (the worker died in between)
+stays `pending` and is not sent again. A 429 (the month's quota) is counted and logged as an
+alert, never retried in a loop. Nothing is sent to a person who blocked the account. How each send
+went is written through the worker's delivery log (delivery_log.py), together with the others'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from referral_directory.storage import db
 from routing.chats.hub import ChatHub
-from routing.chats.line.api import Delivery
+from routing.chats.line.api import Delivery, new_retry_key
 from routing.chats.line.messages import PUSH_MAX, QuickReply, text_message
-from routing.chats.models import Chat, ChatMessage
+from routing.chats.models import Chat
 from routing.chats.store import add_message
 from routing.live.keys import chat_channel, desk_channel, reply_token_key
 from routing.privacy.confidentiality import seal, try_unseal
@@ -110,11 +107,11 @@ async def deliver(
     if chat.medium != "line":
         return
     if chat.blocked or hub.line is None:
-        await _record(runtime, [m.message_id for m in messages], "blocked" if chat.blocked else "failed")
+        await hub.deliveries.record([m.message_id for m in messages], "blocked" if chat.blocked else "failed")
         return
     address = try_unseal(chat.address_sealed, keys=runtime.keys)
     if address is None:
-        await _record(runtime, [m.message_id for m in messages], "failed")
+        await hub.deliveries.record([m.message_id for m in messages], "failed")
         return
     token = reply_token or await _stashed_token(runtime, chat.id)
     if token is not None and len(messages) <= PUSH_MAX:
@@ -122,7 +119,7 @@ async def deliver(
         if answer in ("sent", "failed", "quota"):
             # A reply that timed out may still have reached the person: it is not pushed again at once
             # (the keeper pushes a failed one later). Only a token LINE refused falls back to a push now.
-            await _record(runtime, [m.message_id for m in messages], _STATUS[answer])
+            await hub.deliveries.record([m.message_id for m in messages], _STATUS[answer])
             runtime.metrics.chat_sends.labels(how="reply" if answer == "sent" else answer).inc()
             return
     for start in range(0, len(messages), PUSH_MAX):
@@ -130,20 +127,17 @@ async def deliver(
 
 
 async def push(runtime: Runtime, hub: ChatHub, address: str, batch: Sequence[Outgoing], *, retry_key: str | None = None) -> str:
-    """Push up to five messages with one retry key, stored before the first attempt; retried once at once, then left to the keeper."""
+    """Push up to five messages with one retry key; tried again once at once, then (stored `failed` with its key) by the keeper."""
     assert hub.line is not None
     ids = [m.message_id for m in batch]
-    if retry_key is None:
-        retry_key = str(uuid.uuid4())
-        async with db.transaction(runtime.sessions) as session:
-            await session.execute(update(ChatMessage).where(col(ChatMessage.id).in_(ids)).values(retry_key=retry_key))
+    retry_key = retry_key or new_retry_key()
     lines = [_line_message(m) for m in batch]
     answer = await hub.line.push(address, lines, retry_key=retry_key)
     if answer == "failed":
         await asyncio.sleep(RETRY_PAUSE_SECONDS)
         answer = await hub.line.push(address, lines, retry_key=retry_key)
     status = _STATUS[answer]
-    await _record(runtime, ids, status, attempt=True)
+    await hub.deliveries.record(ids, status, attempt=True, retry_key=retry_key)
     runtime.metrics.chat_sends.labels(how="push" if status == "sent" else status).inc()
     if answer == "quota":
         log.error("line_quota_reached", messages=len(ids))
@@ -159,11 +153,3 @@ async def _stashed_token(runtime: Runtime, chat_id: str) -> str | None:
 
 def _line_message(message: Outgoing) -> dict:
     return text_message(message.text, [QuickReply(label, data, display=label) for label, data in message.quick])
-
-
-async def _record(runtime: Runtime, ids: Sequence[str], status: str, *, attempt: bool = False) -> None:
-    values: dict[str, object] = {"delivery": status}
-    if attempt:
-        values["attempts"] = col(ChatMessage.attempts) + 1
-    async with db.transaction(runtime.sessions) as session:
-        await session.execute(update(ChatMessage).where(col(ChatMessage.id).in_(list(ids))).values(**values))

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from routing.chats.crisis_words import CrisisWords
+from routing.chats.delivery_log import DeliveryLog
 from routing.chats.line.api import LineApi
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ WORDS_RECHECK_SECONDS = 10.0  # a supervisor's change to the word lists reaches 
 class ChatHub:
     settings: Settings
     queues: ChatQueues
+    deliveries: DeliveryLog  # how each send to LINE went, written together
     line: LineApi | None = None  # None when no LINE channel is configured
     drainer: Drainer | None = None  # started with the app (routing/chats/line/inbox.py)
     kept_all_at: float = 0.0  # when the chat keeper last looked at every open chat (time.monotonic)
@@ -51,6 +53,7 @@ class ChatHub:
     async def close(self) -> None:
         if self.drainer is not None:
             await self.drainer.stop()
+        await self.deliveries.close()
         if self.line is not None:
             await self.line.close()
 
@@ -61,9 +64,9 @@ def words_from(stored: dict[str, list[str]]) -> CrisisWords:
     return CrisisWords(crisis=stored.get("crisis", list(defaults.crisis)), elevated=stored.get("elevated", list(defaults.elevated)))
 
 
-def open_hub(settings: Settings, live: LiveState, lease_ms: int) -> ChatHub:
+def open_hub(settings: Settings, live: LiveState, lease_ms: int, sessions: async_sessionmaker[AsyncSession]) -> ChatHub:
     """Build the chat channel's parts; LINE's client only when its access token is set."""
     line = None
     if settings.line_channel_access_token:
         line = LineApi(settings.line_api_url, settings.line_channel_access_token)
-    return ChatHub(settings=settings, queues=ChatQueues(live, lease_ms), line=line)
+    return ChatHub(settings=settings, queues=ChatQueues(live, lease_ms), deliveries=DeliveryLog(sessions), line=line)

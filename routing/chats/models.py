@@ -81,7 +81,7 @@ class ChatMessage(SQLModel, table=True):
     body_sealed: str = ""  # AES-GCM; emptied by purge
     event_id: str | None = Field(default=None, max_length=40, unique=True)  # LINE's webhookEventId: one message per event
     delivery: str | None = Field(default=None, max_length=12)  # LINE, outbound: pending, sent, failed, quota, blocked
-    retry_key: str | None = Field(default=None, max_length=36)  # LINE's X-Line-Retry-Key, kept before the first attempt
+    retry_key: str | None = Field(default=None, max_length=36)  # LINE's X-Line-Retry-Key of a push, kept with its outcome
     attempts: int = 0
 
 
