@@ -12,7 +12,7 @@ from chat_support import DIRECTORY, NATIONAL, TOKYO, TUESDAY_10, WebPerson, add_
 from running import Running, make_settings, running_app
 from sqlalchemy import update
 
-from routing.chats.keeper import _keep_waiting, keep_chats
+from routing.chats.keeper import _end, _keep_waiting, keep_chats
 from routing.chats.models import Chat
 from routing.privacy.purge import purge_now
 
@@ -145,3 +145,30 @@ async def test_the_keeper_never_puts_back_in_its_queue_a_chat_taken_since_it_loo
         await _keep_waiting(desk.runtime, desk.app.state.chats, seen, desk.runtime.clock.now())
         assert await desk.app.state.chats.queues.waiting(NATIONAL.id) == []
         assert (await desk.client.post("/api/chats/next", headers=desk.staff["national2"])).status_code == 204, "not given twice"
+
+
+async def test_a_chat_taken_while_the_keeper_rolled_it_over_stays_with_the_counsellor_who_took_it(desk: Running) -> None:
+    await WebPerson(desk).through_intake()
+    (seen,) = await chats(desk)  # the keeper's list: the chat waits at the national window, past its time there
+    assert seen.service_id == NATIONAL.id and seen.status == "waiting"
+    taken = await desk.client.post("/api/chats/next", headers=desk.staff["national"])
+    assert taken.status_code == 200
+
+    await _keep_waiting(desk.runtime, desk.app.state.chats, seen, desk.runtime.clock.now())  # it would move it to Tokyo
+    (chat,) = await chats(desk)
+    assert (chat.status, chat.service_id, chat.tried) == ("talking", NATIONAL.id, [])
+    assert await desk.app.state.chats.queues.waiting(TOKYO.id) == []
+    again = await desk.client.get(f"/api/chats/{seen.id}", headers=desk.staff["national"])
+    assert again.status_code == 200 and again.json()["counsellor"] is not None
+
+
+async def test_a_person_who_writes_as_the_keeper_closes_their_silent_chat_keeps_it_open(desk: Running) -> None:
+    person = WebPerson(desk)
+    await person.through_intake()
+    assert (await desk.client.post("/api/chats/next", headers=desk.staff["national"])).status_code == 200
+    (seen,) = await chats(desk)  # the keeper's list, read before the person wrote again
+    await person.say("すみません、まだいます")
+    await _end(desk.runtime, desk.app.state.chats, seen, desk.runtime.clock.now(), reason="idle", text="閉じます")
+    (chat,) = await chats(desk)
+    assert chat.status == "talking" and chat.close_reason is None
+    assert "閉じます" not in texts(await person.state())

@@ -21,7 +21,8 @@ import time
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from referral_directory.hours import is_open_at
@@ -130,10 +131,11 @@ async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
         tried = []
     target = placement.window
     async with db.transaction(runtime.sessions) as session:
-        row = await session.get(Chat, chat.id)
-        if row is None or row.status != "waiting" or row.service_id != chat.service_id:
-            return  # taken or moved meanwhile
-        row.service_id, row.org_id, row.tried, row.window_since = target.id, target.organization_id, tried, now
+        row = await _unchanged(
+            session, chat, {"service_id": target.id, "org_id": target.organization_id, "tried": tried, "window_since": now}
+        )
+        if row is None:
+            return
     await hub.queues.leave(chat.service_id, chat.id)
     await hub.queues.enqueue(target.id, chat.id, priority_of(chat))
     log.info("chat_rolled_over", chat=chat.id, to=target.id)
@@ -147,6 +149,18 @@ async def _still_waiting_at(runtime: Runtime, chat_id: str, service_id: str) -> 
     return row is not None and tuple(row) == ("waiting", service_id)
 
 
+async def _unchanged(session: AsyncSession, chat: Chat, values: dict[str, object]) -> Chat | None:
+    """Change a chat as the round saw it (same status, same window, no new message); None when it has moved on.
+
+    Decided by the database itself: the person may have written, or a counsellor answered or
+    closed it, since the round read it; the keeper then leaves it for the next round.
+    """
+    same = [col(Chat.id) == chat.id, col(Chat.status) == chat.status, col(Chat.service_id) == chat.service_id]
+    same.append(col(Chat.messages) == chat.messages)
+    changed = await session.execute(update(Chat).where(*same).values(**values).returning(Chat))
+    return changed.scalar_one_or_none()
+
+
 def _municipality(chat: Chat) -> str | None:
     return chat.lgcode[:5] if chat.lgcode else None
 
@@ -157,30 +171,27 @@ async def _keep_talking(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
     quiet_since = max(t for t in (chat.last_person_at, chat.assigned_at, chat.opened_at) if t is not None)
     idle = timedelta(minutes=runtime.settings.chat_idle_minutes)
     if chat.idle_warned_at is None and now - quiet_since >= idle:
-        await _say(runtime, hub, chat, now, wording.idle_check(english=english_of(chat)), warn=True)
+        await _ask_if_still_there(runtime, hub, chat, now)
     elif chat.idle_warned_at is not None and now - chat.idle_warned_at >= timedelta(minutes=runtime.settings.chat_close_minutes):
         await _end(runtime, hub, chat, now, reason="idle", text=wording.idle_close(english=english_of(chat)))
 
 
-async def _say(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, text: str, *, warn: bool) -> None:
+async def _ask_if_still_there(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime) -> None:
     async with db.transaction(runtime.sessions) as session:
-        row = await session.get(Chat, chat.id)
-        if row is None or row.status == "closed":
+        row = await _unchanged(session, chat, {"idle_warned_at": now})
+        if row is None:
             return
-        told = await tell(session, runtime, row, text, now)
-        if warn:
-            row.idle_warned_at = now
+        told = await tell(session, runtime, row, wording.idle_check(english=english_of(row)), now)
     await deliver(runtime, hub, row, [told])
 
 
 async def _end(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetime, *, reason: str, text: str | None) -> None:
     """Close a chat the keeper ends (idle, abandoned), with a kind word when there is someone to read it."""
     async with db.transaction(runtime.sessions) as session:
-        row = await session.get(Chat, chat.id)
-        if row is None or row.status == "closed":
+        row = await _unchanged(session, chat, {"status": "closed", "closed_at": now, "close_reason": reason})
+        if row is None:
             return
         told = await tell(session, runtime, row, text, now) if text else None
-        row.status, row.closed_at, row.close_reason = "closed", now, reason
     await hub.queues.let_go(row.counsellor, row.id, row.service_id)
     count_end(runtime, row)
     if told is not None:
