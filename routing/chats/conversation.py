@@ -67,7 +67,7 @@ async def on_person(
     held makes every other writer (a call's status, a counsellor's answer) wait for it too.
     """
     words = await hub.words(runtime.sessions)
-    async with db.transaction(runtime.sessions) as session:
+    async with hub.applying, db.transaction(runtime.sessions) as session:
         chat = await open_chat_of(session, person_ref)
         if incoming.kind == "leave":
             if chat is None:

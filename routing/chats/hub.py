@@ -5,6 +5,7 @@ Built in the app's lifespan (LINE's client opens a connection pool), closed at s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,6 +25,11 @@ from routing.live.state import LiveState
 from routing.settings import Settings
 
 WORDS_RECHECK_SECONDS = 10.0  # a supervisor's change to the word lists reaches every worker within this
+# What people do is applied to their chats by at most this many tasks of a worker at once (LINE's drainers and the
+# web chat's requests alike): each holds one of the worker's database connections (SQLAlchemy's pool: 5, and 10 more
+# under load) for its transaction, and the calls' webhooks must always find one free. More would not go faster:
+# SQLite writes one transaction at a time.
+APPLYING_AT_ONCE = 6
 
 
 @dataclass
@@ -34,6 +40,7 @@ class ChatHub:
     line: LineApi | None = None  # None when no LINE channel is configured
     drainer: Drainer | None = None  # started with the app (routing/chats/line/inbox.py)
     kept_all_at: float = 0.0  # when the chat keeper last looked at every open chat (time.monotonic)
+    applying: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(APPLYING_AT_ONCE))
     _words: CrisisWords | None = field(default=None, repr=False)
     _words_read: float = field(default=0.0, repr=False)
 
