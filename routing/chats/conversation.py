@@ -19,12 +19,12 @@ from sqlmodel import col
 
 from referral_directory.storage import db
 from routing.chats import wording
-from routing.chats.delivery import Outgoing, announce, deliver, stash_reply_token, tell
+from routing.chats.delivery import Outgoing, announce, deliver, stash_reply_token, told
 from routing.chats.hub import ChatHub
 from routing.chats.intake import Ask, Intake, Said, advance, begin
 from routing.chats.models import Chat
 from routing.chats.placement import AVERAGE_CHAT_MINUTES, Placement, phones_open_now, place_chat
-from routing.chats.store import add_message, open_chat_of
+from routing.chats.store import Draft, open_chat_of, save_chat
 from routing.contacts.rules import chat_priority, likely_wait_minutes
 from routing.engine import Contact, NextOpening
 from routing.runtime import Runtime
@@ -76,6 +76,8 @@ async def on_person(
         opened = chat is None
         if chat is None:
             chat = Chat(medium=medium, person_ref=person_ref, address_sealed=address_sealed, opened_at=incoming.at)
+        else:
+            session.expunge(chat)  # changed here, written below in one statement (save_chat)
         out = Outbound(chat)
         said = incoming.said
         asks: list[Ask] = []
@@ -93,33 +95,25 @@ async def on_person(
         _raise_band(chat, intake.band, out)
         placing = chat.status == "intake" and intake.step == "done"
         where = await _where(runtime, hub, chat, intake, incoming.at) if placing else None
-        # From here on, only writes.
-        if opened:
-            session.add(chat)
-            await session.flush()
+        drafts: list[Draft] = []
         if incoming.kind == "said":
             chat.last_person_at = incoming.at
             chat.idle_warned_at = None
-            await add_message(
-                session,
-                chat,
-                sender="person",
-                text=said.text,
-                kind=said.kind,
-                keys=runtime.keys,
-                at=incoming.at,
-                event_id=incoming.event_id,
-            )
+            drafts.append(Draft("person", said.text, kind=said.kind, event_id=incoming.event_id))
             out.desk_event = out.desk_event or "message"
-        chat.intake = intake.to_dict()
+        if intake.to_dict() != chat.intake:
+            chat.intake = intake.to_dict()
         if where is not None:
             asks += _place(chat, intake, where, incoming.at, out)
-        for ask in asks:
-            out.messages.append(await tell(session, runtime, chat, ask.text, incoming.at, quick=ask.quick))
         if asks:
             chat.buttons = [list(pair) for pair in asks[-1].quick]
         if asks and chat.first_reply_at is None:
             chat.first_reply_at, out.first_reply = incoming.at, True
+        drafts += [told(chat, ask.text) for ask in asks]
+        rows = await save_chat(session, chat, drafts, keys=runtime.keys, at=incoming.at, new=opened)
+        out.messages = [
+            Outgoing(row.id, row.seq, ask.text, ask.quick) for row, ask in zip(rows[len(rows) - len(asks) :], asks, strict=True)
+        ]
     return out
 
 

@@ -26,7 +26,7 @@ from routing.chats.hub import ChatHub
 from routing.chats.line.api import Delivery, new_retry_key
 from routing.chats.line.messages import PUSH_MAX, QuickReply, text_message
 from routing.chats.models import Chat
-from routing.chats.store import add_message
+from routing.chats.store import Draft, add_messages
 from routing.live.keys import chat_channel, desk_channel, reply_token_key
 from routing.privacy.confidentiality import seal, try_unseal
 from routing.runtime import Runtime
@@ -63,8 +63,13 @@ async def tell(
     session: AsyncSession, runtime: Runtime, chat: Chat, text: str, at: datetime, *, quick: tuple[tuple[str, str], ...] = ()
 ) -> Outgoing:
     """Store what the dial tells the person in a chat (in the caller's transaction); send the Outgoing after the commit."""
-    row = await add_message(session, chat, sender="system", text=text, keys=runtime.keys, at=at, delivery=pending_delivery(chat))
+    (row,) = await add_messages(session, chat, [told(chat, text)], keys=runtime.keys, at=at)
     return Outgoing(row.id, row.seq, text, quick)
+
+
+def told(chat: Chat, text: str) -> Draft:
+    """Return what the dial tells the person, ready to store (on LINE pending until it is sent)."""
+    return Draft("system", text, delivery=pending_delivery(chat))
 
 
 async def announce(runtime: Runtime, chat: Chat, event: str = "message") -> None:

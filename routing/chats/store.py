@@ -6,13 +6,14 @@ business (the staff API audits it, the person's own page is theirs).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from routing.chats.models import OPEN_STATUSES, Chat, ChatMessage, Sender
@@ -57,6 +58,19 @@ async def chat_for_update(session: AsyncSession, chat_id: str) -> Chat | None:
     return (await session.execute(select(Chat).where(col(Chat.id) == chat_id).with_for_update())).scalar_one_or_none()
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message about to be stored: who says it and what (its text sealed on the way in)."""
+
+    sender: str
+    text: str
+    kind: str = "text"
+    staff_id: str | None = None
+    event_id: str | None = None  # LINE's webhookEventId: one message per event
+    delivery: str | None = None
+    retry_key: str | None = None
+
+
 async def add_message(
     session: AsyncSession,
     chat: Chat,
@@ -72,25 +86,77 @@ async def add_message(
     retry_key: str | None = None,
 ) -> ChatMessage:
     """Add a message to a chat, its text sealed, numbered after the chat's last one."""
-    counted = await session.execute(
-        update(Chat).where(col(Chat.id) == chat.id).values(messages=col(Chat.messages) + 1).returning(col(Chat.messages))
-    )
-    seq = int(counted.scalar_one())
-    chat.messages = seq  # the row was updated behind the object's back: keep them equal
-    message = ChatMessage(
-        chat_id=chat.id,
-        seq=seq,
-        at=at,
-        sender=sender,
-        staff_id=staff_id,
-        kind=kind,
-        body_sealed=seal(text, keys=keys) if text else "",
-        event_id=event_id,
-        delivery=delivery,
-        retry_key=retry_key,
-    )
-    session.add(message)
+    draft = Draft(sender, text, kind, staff_id, event_id, delivery, retry_key)
+    (message,) = await add_messages(session, chat, [draft], keys=keys, at=at)
     return message
+
+
+async def add_messages(
+    session: AsyncSession, chat: Chat, drafts: Sequence[Draft], *, keys: Keyring, at: datetime, changes: Mapping[str, object] | None = None
+) -> list[ChatMessage]:
+    """Add messages to a chat (numbered after its last one) and apply `changes` to its row: two statements, whatever the count.
+
+    The numbers are taken in the row itself (messages + n, read back), so two writers never share
+    one; the rows go in with one INSERT.
+    """
+    counted = await session.execute(
+        update(Chat)
+        .where(col(Chat.id) == chat.id)
+        .values(messages=col(Chat.messages) + len(drafts), **(changes or {}))
+        .returning(col(Chat.messages))
+        .execution_options(synchronize_session=False)
+    )
+    last = int(counted.scalar_one())
+    set_committed_value(chat, "messages", last)  # the row was updated behind the object's back: keep them equal
+    return await _insert(session, chat, drafts, first=last - len(drafts) + 1, keys=keys, at=at)
+
+
+async def save_chat(
+    session: AsyncSession, chat: Chat, drafts: Sequence[Draft], *, keys: Keyring, at: datetime, new: bool
+) -> list[ChatMessage]:
+    """Write a chat changed outside the session (a new one, or one detached after reading) with its new messages.
+
+    A new chat goes in with its messages numbered from one; an existing one gets every column
+    changed since it was read, and its numbers, in one UPDATE. Nothing is written when nothing changed.
+    """
+    if new:
+        chat.messages = len(drafts)
+        session.add(chat)
+        await session.flush()
+        return await _insert(session, chat, drafts, first=1, keys=keys, at=at)
+    changes = changed_columns(chat)
+    if not drafts and not changes:
+        return []
+    return await add_messages(session, chat, drafts, keys=keys, at=at, changes=changes)
+
+
+def changed_columns(chat: Chat) -> dict[str, object]:
+    """Return the columns of a chat set since it was read (the message count aside: add_messages keeps that)."""
+    state = inspect(chat)
+    return {attr.key: attr.value for attr in state.attrs if attr.key != "messages" and attr.history.has_changes()}
+
+
+async def _insert(
+    session: AsyncSession, chat: Chat, drafts: Sequence[Draft], *, first: int, keys: Keyring, at: datetime
+) -> list[ChatMessage]:
+    rows = [
+        ChatMessage(
+            chat_id=chat.id,
+            seq=first + i,
+            at=at,
+            sender=draft.sender,
+            staff_id=draft.staff_id,
+            kind=draft.kind,
+            body_sealed=seal(draft.text, keys=keys) if draft.text else "",
+            event_id=draft.event_id,
+            delivery=draft.delivery,
+            retry_key=draft.retry_key,
+        )
+        for i, draft in enumerate(drafts)
+    ]
+    if rows:
+        await session.execute(insert(ChatMessage), [row.model_dump() for row in rows])
+    return rows
 
 
 async def transcript(session: AsyncSession, chat_id: str, *, keys: Keyring, after: int = 0) -> list[Line]:
