@@ -88,6 +88,11 @@ async def test_a_person_who_adds_the_account_is_greeted_and_asked_the_topic_with
     assert received and all(m.via == "reply" for m in received), "answered with the free reply token"
     assert len(received[-1].quick_labels) >= 9 and all(len(label) <= 20 for label in received[-1].quick_labels)
     assert "topic:general" in received[-1].quick_data
+    stages = {
+        stage: line.runtime.metrics.registry.get_sample_value("tsunagu_line_event_seconds_count", {"stage": stage})
+        for stage in ("waited", "person", "send")
+    }
+    assert stages == {"waited": 1.0, "person": 1.0, "send": 1.0}, "operators see where a LINE event's time went"
 
 
 async def test_the_intake_by_taps_and_typing_ends_in_the_queue_with_place_and_phones(line: Running) -> None:
