@@ -79,9 +79,7 @@ async def test_a_write_that_fails_fails_for_every_send_in_it_and_the_next_write_
             )
         )
     deliveries = DeliveryLog(db.session_factory(engine))
-    outcomes = await asyncio.gather(
-        deliveries.record([ids[0]], "sent"), deliveries.record([ids[1]], "quota"), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(deliveries.record([ids[0]], "sent"), deliveries.record([ids[1]], "quota"), return_exceptions=True)
     assert all(isinstance(o, Exception) and "refused for the test" in str(o) for o in outcomes)
     assert {v[0] for v in (await stored(engine)).values()} == {"pending"}  # nothing of the failed write was kept
 
