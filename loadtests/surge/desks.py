@@ -33,6 +33,8 @@ from datetime import datetime
 
 from redis import Redis
 
+from loadtests.surge.record import world_redis
+
 PREFIX = "desk:"
 DUE, ROTATION, CASES, REDONE, ACTIONS = (PREFIX + k for k in ("due", "rotation", "cases", "redone", "actions"))
 LOCK_SECONDS = 60  # a desk left locked by a stopped user frees itself
@@ -113,7 +115,7 @@ class DeskBoard:
 
     @classmethod
     def from_url(cls, url: str) -> DeskBoard:
-        return cls(Redis.from_url(url, decode_responses=True))
+        return cls(world_redis(url))
 
     def reset(self, rotation: Iterable[str]) -> None:
         """Forget an earlier run; put the windows that answer calls in the rotation."""

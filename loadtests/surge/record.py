@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 
 from loadtests.surge.player import CallReport, DialEvent
 
@@ -22,11 +22,22 @@ DIALS, CALLS, ATTEMPTS, ACTIVE, BACKLOG, SKEW, LAG, LATENCY = (PREFIX + k for k 
 CHAT_KEYS = ("chats", "chat-starts", "chat-active", "chat-backlog", "line-latency", "chat-accounts", "chat-actions")
 CHATS, CHAT_STARTS, CHAT_ACTIVE, CHAT_BACKLOG, LINE_LATENCY, CHAT_ACCOUNTS, CHAT_ACTIONS = (PREFIX + k for k in CHAT_KEYS)
 WORLD_DB = 1  # the service uses DB 0
+WORLD_CONNECTIONS = 500  # per process of the drill (Locust's, the runner's)
 
 
 def world_url(redis_url: str) -> str:
     """Return the URL of the world's database on the service's redis-server."""
     return f"{redis_url}{'&' if '?' in redis_url else '?'}db={WORLD_DB}"
+
+
+def world_redis(url: str) -> Redis:
+    """A client of the world's Redis for every greenlet of a Locust process: they wait for a connection rather than fail.
+
+    redis-py's pool refuses a 101st connection ("Too many connections"); a Locust process has a
+    greenlet per caller, and hundreds wait in queues at once.
+    """
+    pool = BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=WORLD_CONNECTIONS, timeout=30)
+    return Redis(connection_pool=pool)
 
 
 class WorldLog:
@@ -37,7 +48,7 @@ class WorldLog:
 
     @classmethod
     def from_url(cls, url: str) -> WorldLog:
-        return cls(Redis.from_url(url, decode_responses=True))
+        return cls(world_redis(url))
 
     def reset(self) -> None:
         """Forget everything from an earlier run."""
