@@ -101,8 +101,9 @@ async def on_person(
             chat.idle_warned_at = None
             drafts.append(Draft("person", said.text, kind=said.kind, event_id=incoming.event_id))
             out.desk_event = out.desk_event or "message"
-        if intake.to_dict() != chat.intake:
-            chat.intake = intake.to_dict()
+        answers = intake.to_dict()
+        if answers != chat.intake:
+            chat.intake = answers
         if where is not None:
             asks += _place(chat, intake, where, incoming.at, out)
         if asks:
@@ -110,7 +111,7 @@ async def on_person(
         if asks and chat.first_reply_at is None:
             chat.first_reply_at, out.first_reply = incoming.at, True
         drafts += [told(chat, ask.text) for ask in asks]
-        rows = await save_chat(session, chat, drafts, keys=runtime.keys, at=incoming.at, new=opened)
+        rows = await save_chat(session, chat, drafts, keys=runtime.keys, at=incoming.at)
         out.messages = [
             Outgoing(row.id, row.seq, ask.text, ask.quick) for row, ask in zip(rows[len(rows) - len(asks) :], asks, strict=True)
         ]

@@ -155,9 +155,17 @@ async def _unchanged(session: AsyncSession, chat: Chat, values: dict[str, object
     Decided by the database itself: the person may have written, or a counsellor answered or
     closed it, since the round read it; the keeper then leaves it for the next round.
     """
-    same = [col(Chat.id) == chat.id, col(Chat.status) == chat.status, col(Chat.service_id) == chat.service_id]
-    same.append(col(Chat.messages) == chat.messages)
-    changed = await session.execute(update(Chat).where(*same).values(**values).returning(Chat))
+    changed = await session.execute(
+        update(Chat)
+        .where(
+            col(Chat.id) == chat.id,
+            col(Chat.status) == chat.status,
+            col(Chat.service_id) == chat.service_id,
+            col(Chat.messages) == chat.messages,
+        )
+        .values(**values)
+        .returning(Chat)
+    )
     return changed.scalar_one_or_none()
 
 

@@ -111,15 +111,13 @@ async def add_messages(
     return await _insert(session, chat, drafts, first=last - len(drafts) + 1, keys=keys, at=at)
 
 
-async def save_chat(
-    session: AsyncSession, chat: Chat, drafts: Sequence[Draft], *, keys: Keyring, at: datetime, new: bool
-) -> list[ChatMessage]:
+async def save_chat(session: AsyncSession, chat: Chat, drafts: Sequence[Draft], *, keys: Keyring, at: datetime) -> list[ChatMessage]:
     """Write a chat changed outside the session (a new one, or one detached after reading) with its new messages.
 
     A new chat goes in with its messages numbered from one; an existing one gets every column
     changed since it was read, and its numbers, in one UPDATE. Nothing is written when nothing changed.
     """
-    if new:
+    if inspect(chat).transient:  # never stored
         chat.messages = len(drafts)
         session.add(chat)
         await session.flush()
