@@ -1,4 +1,9 @@
-"""GET /api/routing/preview: where a contact would go, for any place, topic, channel and instant (staff only)."""
+"""GET /api/routing/preview: where a contact would go, for any place, topic, channel and instant (staff only).
+
+It shows what the person would actually get: their topic's windows, or, when none of those is
+open, the general lines they are put through to instead (routing/contacts/rules.py wider_topic),
+with their own topic's outcome and when its windows open.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from referral_directory.hours import supported
 from referral_directory.records import NATION, TopicCode
 from referral_directory.regions import RegionError, Regions
 from routing.contacts.place import place_of
+from routing.contacts.switchboard import Widened
 from routing.deps import CurrentStaff, RuntimeDep
 from routing.engine import Contact, Decision
 
@@ -54,7 +60,9 @@ class NextOpeningOut(BaseModel):
 
 
 class PreviewOut(BaseModel):
-    outcome: str
+    outcome: str  # for the windows that would take the person: their topic's, or the general lines' (`via`)
+    topic_outcome: str  # for their own topic's windows
+    via: str | None  # the topic whose windows take them instead of their own ("general"), or None
     explanation: str
     policy: str
     topic: str
@@ -63,9 +71,9 @@ class PreviewOut(BaseModel):
     place: PlaceOut
     directory_version: int
     candidates: list[CandidateOut]
-    full: list[str]
-    closed: list[str]
-    next_openings: list[NextOpeningOut]
+    full: list[str]  # matching services open but with every line taken (their topic's and, with `via`, the general lines')
+    closed: list[str]  # matching services closed now (the same)
+    next_openings: list[NextOpeningOut]  # when help opens, as the person is told it: their own topic's windows first
 
 
 def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None) -> tuple[Contact, PlaceOut]:
@@ -93,8 +101,27 @@ def resolve_place(regions: Regions, postal_code: str | None, lgcode: str | None)
     return Contact(topic="general"), PlaceOut(lgcode=None, municipality=None, prefecture=None, name="不明（全国の窓口のみ）", how="unknown")
 
 
-def explain(decision: Decision) -> str:
-    """Return a one-line explanation of a decision, for people reading the preview."""
+def explain(widened: Widened) -> str:
+    """Return a one-line explanation of where the person goes, for people reading the preview."""
+    if widened.via is None:
+        return _explain(widened.decision)
+    own = widened.own
+    if own.outcome == "all_closed":
+        soonest = min(own.next_openings, key=lambda n: n.at, default=None)
+        why = "every service for the topic is closed" + (
+            f" (the next opens at {soonest.at.isoformat()}, {soonest.name})" if soonest else ""
+        )
+    else:
+        why = "no service takes the topic for this place"
+    decision = widened.decision
+    if decision.outcome == "all_closed":
+        return f"{why}, and the {widened.via} lines too: the caller hears when help opens and may ask for the 24-hour line"
+    if decision.outcome == "no_service":
+        return f"{why}, and no {widened.via} line takes them: the caller is put through to the 24-hour line"
+    return f"{why}; the {widened.via} lines take them: {_explain(decision)}"
+
+
+def _explain(decision: Decision) -> str:
     if decision.outcome == "route":
         first = decision.candidates[0]
         return (
@@ -126,10 +153,13 @@ async def preview(
     instant = at or runtime.clock.now()
     region, place = resolve_place(runtime.regions, postal_code, lgcode)
     contact = Contact(topic=topic, channel=channel, municipality=region.municipality, prefecture=region.prefecture)
-    decision, _ = await runtime.switchboard.look(snapshot, contact, instant, rotate=False)
+    widened = await runtime.switchboard.look_widened(snapshot, contact, instant, rotate=False)
+    decision, own = widened.decision, widened.own
     return PreviewOut(
         outcome=decision.outcome,
-        explanation=explain(decision),
+        topic_outcome=own.outcome,
+        via=widened.via,
+        explanation=explain(widened),
         policy=decision.policy,
         topic=topic,
         channel=channel,
@@ -137,10 +167,14 @@ async def preview(
         place=place,
         directory_version=snapshot.version,
         candidates=[CandidateOut(rank=i + 1, **_fields(c, CandidateOut)) for i, c in enumerate(decision.candidates)],
-        full=list(decision.full),
-        closed=list(decision.closed),
-        next_openings=[NextOpeningOut(**_fields(n, NextOpeningOut)) for n in decision.next_openings],
+        full=_both(own.full, decision.full),
+        closed=_both(own.closed, decision.closed),
+        next_openings=[NextOpeningOut(**_fields(n, NextOpeningOut)) for n in widened.openings],
     )
+
+
+def _both(own: tuple[str, ...], wider: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys((*own, *wider)))
 
 
 def _fields(obj: object, shape: type[BaseModel]) -> dict:

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
-from builders import make_records, make_service
+from builders import make_records, make_schedule, make_service
 from redis.asyncio import Redis
 
 from referral_directory.hours import JST
 from referral_directory.records import derived_id
 from referral_directory.snapshot import Snapshot, build_snapshot
-from routing.contacts.rules import fitting, likely_wait_minutes, may_take_a_line, queue_name, waiting_ahead
+from routing.contacts.rules import fitting, likely_wait_minutes, may_take_a_line, queue_name, waiting_ahead, wider_topic
 from routing.contacts.switchboard import Switchboard
 from routing.engine import Contact, Load, decide_route
 from routing.live.state import LiveState, QueueView
@@ -68,6 +68,24 @@ def test_a_contact_waits_in_one_queue_per_topic_and_prefecture(topic: str, prefe
 )
 def test_first_come_first_served(place: int | None, waiting: int, yields: bool, free: int, takes: bool) -> None:
     assert may_take_a_line(ahead=waiting_ahead(place, waiting, yields=yields), free=free) is takes
+
+
+@pytest.mark.parametrize(
+    ("topic", "outcome", "via", "wider"),
+    [
+        ("mind", "all_closed", None, "general"),  # its windows are closed: the general lines, at once
+        ("mind", "no_service", None, "general"),  # nobody takes it for this place: the general lines
+        ("crisis", "all_closed", None, "general"),  # even the crisis lines' night off goes to a human
+        ("violence", "all_full", None, None),  # open but busy: it waits for its own lines, which stay first for it
+        ("crisis", "all_full", None, None),
+        ("mind", "route", None, None),  # a window of its own is free
+        ("general", "all_closed", None, None),  # the general lines are the widest: nothing is wider
+        ("mind", "all_closed", "general", None),  # the general lines were tried already: only once
+        ("foreign", "no_service", None, "general"),
+    ],
+)
+def test_nobody_is_told_closed_while_the_general_lines_may_take_them(topic: str, outcome: str, via: str | None, wider: str | None) -> None:
+    assert wider_topic(topic, outcome, via=via) == wider
 
 
 @pytest.mark.parametrize(("position", "lines", "minutes"), [(1, 4, 3), (1, 0, 12), (8, 4, 24), (1, 100, 1), (3, 1, 36)])
@@ -154,3 +172,26 @@ async def test_the_preview_look_does_not_advance_the_rotation_a_contact_does(boa
     assert len(set(looks)) == 1
     firsts = [(await board.look(snapshot, MIND, NOW))[0].candidates[0].service_id for _ in range(2)]
     assert set(firsts) == {a.id, b.id}, "equals take turns"
+
+
+async def test_a_contact_whose_topic_is_closed_is_offered_the_general_lines_and_told_when_its_own_open(board: Switchboard, regions) -> None:
+    evening = make_service(
+        id=derived_id("test_contacts", "evening"),
+        name="夜のこころ窓口",
+        topics=("mind",),
+        schedules=(make_schedule(id=derived_id("test_contacts", "evening", "hours"), opens_at="18:00", closes_at="22:00"),),
+    )
+    general = service("総合")
+    snapshot = snapshot_of(regions, evening, general)
+    widened = await board.look_widened(snapshot, Contact(topic="mind", channel="voice"), NOW)
+    assert (widened.via, widened.own.outcome, widened.decision.outcome) == ("general", "all_closed", "route")
+    assert [c.service_id for c in widened.decision.candidates] == [general.id]
+    assert [(o.service_id, o.at.hour) for o in widened.openings] == [(evening.id, 18)], "they are told when their own topic opens"
+
+    night = datetime(2026, 6, 3, 23, 0, tzinfo=JST)  # both closed: nothing wider, and their own topic's opening is what they hear
+    closed = await board.look_widened(snapshot, Contact(topic="mind", channel="voice"), night)
+    assert (closed.via, closed.decision.outcome) == ("general", "all_closed")
+    assert [(o.service_id, o.at.day, o.at.hour) for o in closed.openings] == [(evening.id, 4, 18)]
+
+    own = await board.look_widened(snapshot, Contact(topic="general", channel="voice"), NOW)
+    assert (own.via, own.decision) == (None, own.own)

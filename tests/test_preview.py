@@ -162,13 +162,26 @@ async def test_slot_counts_and_a_contacts_view_of_its_queue_come_in_one_answer(s
     assert await live.slots_and_queue(services, "sns", "mind:13", "call-p") == ({}, QueueView(place=0, waiting=2))  # chats: their own slots
 
 
-async def test_everything_closed_says_when_each_tier_opens(service_with_directory) -> None:
+async def test_when_the_topic_is_closed_the_preview_shows_the_open_general_line_the_person_gets(service_with_directory) -> None:
+    body = await preview(service_with_directory, postal_code="1000001", topic="mind", at="2026-12-30T22:30:00+09:00")
+    assert body["via"] is None and body["outcome"] == "route" and names(body) == [NIGHT.name]  # the night こころ line is open
+
     body = await preview(service_with_directory, postal_code="1000001", topic="mind", at="2026-12-30T10:00:00+09:00")
-    assert body["outcome"] == "all_closed" and body["candidates"] == []
+    assert (body["topic_outcome"], body["via"], body["outcome"]) == ("all_closed", "general", "route")
+    assert names(body) == [NATIONAL.name], "the 24-hour general line takes them"
+    assert body["explanation"].startswith("every service for the topic is closed (the next opens at 2026-12-30T22:00:00+09:00")
     assert [(n["tier"], n["at"], n["name"]) for n in body["next_openings"]] == [
         ("national", "2026-12-30T22:00:00+09:00", NIGHT.name),
         ("prefecture", "2027-01-04T09:00:00+09:00", TOKYO.name),
-    ]
+    ], "they are told when their own topic's windows open"
+    assert {NIGHT.id, TOKYO.id, CHIYODA.id} <= set(body["closed"])
+
+    live = service_with_directory.runtime.live
+    for lease in ("call-a", "call-b"):
+        assert await live.claim_slot(NATIONAL.id, lease=lease, capacity=2, ttl_ms=60_000)
+    body = await preview(service_with_directory, postal_code="1000001", topic="mind", at="2026-12-30T10:00:00+09:00")
+    assert (body["via"], body["outcome"], body["full"]) == ("general", "all_full", [NATIONAL.id])
+    assert "the general lines take them" in body["explanation"] and "waits in the queue" in body["explanation"]
 
 
 async def test_full_services_drop_out_and_all_full_is_reported(service_with_directory) -> None:

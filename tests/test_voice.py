@@ -17,6 +17,7 @@ from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from routing.contacts.reconciler import reconcile_once
 from routing.live.keys import call_state_key
+from routing.telephony import prompts
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.records import CallRecord
 from routing.telephony.simulator import Caller, Line, TwilioSimulator
@@ -117,6 +118,7 @@ async def test_busy_and_unanswered_lines_roll_over_in_policy_order_and_closed_li
     assert rung == [[NATIONAL_A.phones[0].number], [NATIONAL_B.phones[0].number], [TOKYO.phones[0].number], [CHIYODA.phones[0].number]]
     last = await call.dial_result("busy")
     assert last.dialled() == [] and last.verbs()[-1] == "Redirect"  # every window tried: the caller waits, not dropped
+    assert last.said()[:2] == [prompts.NOT_ANSWERED, prompts.ALL_BUSY], "another window is promised only when one is about to ring"
     assert NIGHT_ONLY.phones[0].number not in json.dumps(rung)
     assert await slots_held(voice) == {}
     await call.end()
@@ -188,40 +190,61 @@ async def test_english_branch(voice: Running) -> None:
     assert goodbye.said() == ["Thank you for calling."]
 
 
-async def test_when_nothing_is_open_the_caller_hears_when_help_opens_and_110_119(voice: Running) -> None:
+async def test_when_the_topics_windows_are_closed_the_caller_hears_when_they_open_and_is_put_through_to_an_open_general_line(
+    voice: Running,
+) -> None:
     call = Call(voice)
-    answer = await call.reach_dial(topic="2")
-    said = " ".join(answer.said())
-    assert EVENING_MIND.name in said and "18時00分" in said and "110番" in said
-    assert answer.gathers()[0]["action"] == "/twilio/voice/any-line"  # the 24-hour lines are offered
-    assert answer.verbs()[-2:] == ["Say", "Hangup"] and answer.dialled() == []  # without a key: 110/119, and goodbye
-    await call.end()
-    (record,) = await records(voice)
-    assert record.outcome == "no_service_open"
-
-
-async def test_asking_for_a_24_hour_line_when_nothing_is_open_reaches_an_open_general_line(voice: Running) -> None:
-    call = Call(voice)
-    await call.reach_dial(topic="2")
-    answer = await call.post("/twilio/voice/any-line", Digits="1")
-    assert answer.dialled() == [NATIONAL_A.phones[0].number]
+    answer = await call.reach_dial(topic="2")  # こころ at 10:00: its only window opens at 18:00
+    said = answer.said()
+    assert "こころ・人間関係の窓口は、いまは受付時間外で、12月1日の18時00分から受け付けています。" in said
+    assert said[-1] == prompts.TO_GENERAL and answer.dialled() == [NATIONAL_A.phones[0].number]
+    assert answer.gathers() == [], "nothing to press: they are put through at once (and may hang up)"
     await call.dial_result("completed")
     await call.end()
     (record,) = await records(voice)
     assert (record.outcome, record.topic, record.answered_service_id) == ("connected", "mind", NATIONAL_A.id)
 
 
-async def test_when_the_general_lines_are_closed_too_the_24_hour_line_answers(tmp_path: Path, redis_url: str, regions) -> None:
+async def test_when_the_general_lines_are_closed_too_the_caller_hears_when_help_opens_and_may_ask_for_the_24_hour_line(
+    tmp_path: Path, redis_url: str, regions
+) -> None:
     async with await start(tmp_path, redis_url, regions, clock="2026-12-01T03:00:00+09:00") as running:
-        await running.store(make_records(EVENING_MIND, TOKYO))
+        await running.store(make_records(EVENING_MIND, TOKYO))  # at 03:00 the こころ window and the general window are both closed
         call = Call(running)
         offered = await call.reach_dial(topic="2")
-        assert offered.gathers()[0]["action"] == "/twilio/voice/any-line"
+        said = " ".join(offered.said())
+        assert EVENING_MIND.name in said and "18時00分" in said and offered.dialled() == []
+        assert offered.gathers()[0]["action"] == "/twilio/voice/any-line"  # the 24-hour line is offered
+        assert offered.verbs()[-2:] == ["Say", "Hangup"] and "110番" in offered.said()[-1]  # without a key: 110/119, and goodbye
         answer = await call.post("/twilio/voice/any-line", Digits="1")
         assert answer.dialled() == ["+81355550000"] and "24時間" in " ".join(answer.said())
         await call.end()
         (record,) = await records(running)
         assert record.outcome == "fallback"
+
+        general = Call(running)
+        await general.reach_dial(topic="9")
+        await general.end()
+        (_, record) = sorted(await records(running), key=lambda r: r.started_at)
+        assert (record.topic, record.outcome) == ("general", "no_service_open")
+
+
+async def test_a_caller_put_through_to_the_general_lines_waits_in_their_queue_when_every_general_line_is_busy(voice: Running) -> None:
+    for _ in range(20):  # general callers from 千代田区 take every general line open to them
+        holder = Call(voice)
+        if not (await holder.reach_dial(topic="9")).dialled():
+            await holder.end()  # the first one left waiting hangs up: the queue is empty again
+            break
+    else:
+        pytest.fail("the general lines never filled up")
+    call = Call(voice)
+    said = (await call.reach_dial(topic="2")).said()
+    assert said[1] == "こころ・人間関係の窓口は、いまは受付時間外で、12月1日の18時00分から受け付けています。"
+    assert said[2] == prompts.ALL_BUSY and said[3].startswith("いま1番目に") and prompts.TO_GENERAL not in said
+    state = json.loads(await voice.runtime.redis.get(f"tsunagu:call:{call.sid}"))
+    assert (state["via"], state["queue"]) == ("general", "general:13")
+    again = await call.post("/twilio/voice/wait")
+    assert prompts.ALL_BUSY not in again.said() and again.said()[0].startswith("お待たせしています。いま1番目です。")
 
 
 async def test_a_postal_code_two_prefectures_share_asks_which_one(voice: Running) -> None:
@@ -377,8 +400,7 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
         (["9", "#"], [NATIONAL_A.phones[0].number]),
         ([None, None], [NATIONAL_A.phones[0].number]),
         (["9", "4980000", "2"], [NATIONAL_A.phones[0].number]),
-        (["2", "1000001", "1"], [NATIONAL_A.phones[0].number]),
-        (["2", "1000001", None], []),
+        (["2", "1000001"], [NATIONAL_A.phones[0].number]),
         (["1", "1000001"], [NATIONAL_A.phones[0].number]),
     ],
     ids=[
@@ -386,8 +408,7 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
         "unknown-region",
         "silence-throughout",
         "prefecture-asked",
-        "24-hour-line-asked",
-        "nothing-open",
+        "topic-closed-goes-to-an-open-general-line",
         "topic-nobody-takes-goes-to-general",
     ],
 )
@@ -399,7 +420,7 @@ async def test_simulated_calls_never_meet_an_error(voice: Running, keys, rung) -
 
 async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(voice: Running) -> None:
     busy = {s.phones[0].number: Line("busy") for s in DIRECTORY.services}
-    result = await simulate(voice, Caller(keys=["9", "#"], lines=busy, hang_up_after=8))
+    result = await simulate(voice, Caller(keys=["9", "#"], lines=busy, hang_up_after=11))
     assert result.errors() == [] and result.ended_by == "caller-hung-up"
     (record,) = await records(voice)
     assert record.outcome == "abandoned_in_queue"

@@ -10,12 +10,14 @@ from chat_support import (
     DIRECTORY,
     NATIONAL,
     NATIONAL_ORG,
+    OFFICE,
     TOKYO,
     TOKYO_ORG,
     TUESDAY_10,
     TUESDAY_23,
     WebPerson,
     add_counsellors,
+    chat_window,
     chats,
     messages_of,
     texts,
@@ -202,6 +204,22 @@ async def test_when_nothing_is_open_the_person_is_told_when_help_opens_and_which
         (chat,) = await chats(running)
         assert chat.close_reason == "nothing_open"
         assert any("9" in t for t in texts(state, "system")[-1:]), "when help opens (9時)"
+
+
+async def test_when_the_topics_windows_are_closed_the_chat_waits_at_an_open_general_window_and_is_told_when_its_own_open(
+    tmp_path: Path, redis_url: str, regions
+) -> None:
+    family = chat_window("東京都 子育てチャット", "prefecture", "130001", TOKYO_ORG, "+81355550202", hours=OFFICE, topics=("family",))
+    settings = make_settings(tmp_path, redis_url, clock=TUESDAY_23, clock_speed=0)
+    async with running_app(settings, regions) as running:
+        await running.store(DIRECTORY.__class__(organizations=DIRECTORY.organizations, services=(NATIONAL, family)))
+        state = await WebPerson(running).through_intake(topic="family")
+        assert state["status"] == "waiting"
+        told = texts(state, "system")[-1]
+        assert told.startswith("「子育て・家族・ひとり親」の窓口は、いまは受付時間外で、12月2日（水）9時から受け付けています。")
+        assert "いま1番目に" in told
+        (chat,) = await chats(running)
+        assert (chat.topic, chat.service_id) == ("family", NATIONAL.id), "its topic is kept; a general window answers it"
 
 
 async def test_nothing_the_person_wrote_is_stored_in_clear(desk: Running) -> None:

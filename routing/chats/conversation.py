@@ -9,7 +9,7 @@ queue any waiting chat a crash left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -174,12 +174,17 @@ def priority_of(chat: Chat, *, arriving: datetime | None = None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Where:
-    """What the live state says about a chat whose questions are done: where it goes, its place there, the phones open now."""
+    """What the live state says about a chat whose questions are done: where it goes, its place there, the phones open now.
+
+    `own_opens`: when the person's own topic's windows open, when it waits at a general window
+    instead because none of those is open (None otherwise).
+    """
 
     placement: Placement
     next_openings: tuple[NextOpening, ...]
     phones: list[tuple[str, str]]
     position: int = 0  # its place in the window's queue (1: next), when it queues
+    own_opens: datetime | None = None
 
 
 async def _where(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now: datetime) -> _Where:
@@ -187,14 +192,17 @@ async def _where(runtime: Runtime, hub: ChatHub, chat: Chat, intake: Intake, now
     snapshot = runtime.snapshot
     assert snapshot is not None  # the service runs only with a snapshot loaded
     contact = Contact(topic=intake.topic or "general", channel="sns", municipality=intake.municipality, prefecture=intake.prefecture)
-    decision, _ = await runtime.switchboard.look(snapshot, contact, now)
+    widened = await runtime.switchboard.look_widened(snapshot, contact, now)  # their topic's windows, or the general lines'
+    decision = widened.decision
     waiting = await hub.queues.lengths([c.service_id for c in decision.candidates] + list(decision.full))
     placement = place_chat(decision, snapshot, waiting=waiting, tried=chat.tried)
-    phones = phones_open_now(snapshot, contact, now, runtime.settings.policy_for(contact.topic))
+    reached = replace(contact, topic=widened.via or contact.topic)
+    phones = phones_open_now(snapshot, reached, now, runtime.settings.policy_for(reached.topic))
     position = 0
     if placement.kind == "queue" and placement.window is not None:
         position = await hub.queues.ahead(placement.window.id, priority_of(chat, arriving=now)) + 1
-    return _Where(placement, tuple(decision.next_openings), phones, position)
+    own_opens = min((o.at for o in widened.own.next_openings), default=None) if widened.via else None
+    return _Where(placement, widened.openings, phones, position, own_opens)
 
 
 def _place(chat: Chat, intake: Intake, where: _Where, now: datetime, out: Outbound) -> list[Ask]:
@@ -207,7 +215,10 @@ def _place(chat: Chat, intake: Intake, where: _Where, now: datetime, out: Outbou
         chat.arrived_at, chat.window_since = chat.arrived_at or now, now
         out.enqueue, out.desk_event = (window.id, priority_of(chat)), "waiting"
         minutes = likely_wait_minutes(where.position, window.capacity.get("sns", 1), minutes_per_contact=AVERAGE_CHAT_MINUTES)
-        return [Ask(wording.waiting(where.position, minutes, phones, english=intake.english))]
+        waiting = wording.waiting(where.position, minutes, phones, english=intake.english)
+        if where.own_opens is not None and intake.topic is not None:
+            waiting = f"{wording.topic_opens(intake.topic, where.own_opens, english=intake.english)}\n\n{waiting}"
+        return [Ask(waiting)]
     chat.status, chat.closed_at = "closed", now
     out.desk_event, out.ended = "closed", True
     if placement.kind == "link":

@@ -407,7 +407,7 @@ async def onward_windows(runtime: Runtime, staff: Staff, chat_id: str) -> list[W
     contact = Contact(
         topic=chat.topic or "general", channel=SNS, municipality=chat.lgcode[:5] if chat.lgcode else None, prefecture=chat.prefecture
     )
-    decision, _ = await runtime.switchboard.look(snapshot, contact, now, rotate=False)
+    decision = (await runtime.switchboard.look_widened(snapshot, contact, now, rotate=False)).decision
     after = TIERS.index(here.tier) if here is not None else -1
     return [
         WindowOut(

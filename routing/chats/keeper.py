@@ -118,7 +118,7 @@ async def _keep_waiting(runtime: Runtime, hub: ChatHub, chat: Chat, now: datetim
             await hub.queues.enqueue(chat.service_id, chat.id, priority_of(chat))  # a crash left it out
         return
     contact = Contact(topic=chat.topic or "general", channel="sns", municipality=_municipality(chat), prefecture=chat.prefecture)
-    decision, _ = await runtime.switchboard.look(snapshot, contact, now)
+    decision = (await runtime.switchboard.look_widened(snapshot, contact, now)).decision  # the general lines' when its topic's are closed
     tried = [*chat.tried, chat.service_id]
     waiting = await hub.queues.lengths([c.service_id for c in decision.candidates] + list(decision.full))
     placement = place_chat(decision, snapshot, waiting=waiting, tried=tried)

@@ -214,6 +214,19 @@ def waiting(position: int, minutes: int, open_phones: Sequence[tuple[str, str]],
     return _with_phones(text, open_phones, english)
 
 
+def topic_opens(topic: str, at: datetime, *, english: bool = False) -> str:
+    """Return the word to a person whose topic's windows are all closed now, put in the queue of a general window instead."""
+    if english:
+        return (
+            f"The services for your topic are closed now; they open again on {_en_when(at)}.\n"
+            "Meanwhile, a general consultation service that is open now will answer you."
+        )
+    return (
+        f"「{_TOPIC_NAMES[topic]}」の窓口は、いまは受付時間外で、{_when(at)}から受け付けています。\n"
+        "それまでのあいだ、いま受け付けている、どなたでもご相談いただける窓口がお返事します。"
+    )
+
+
 def still_waiting(position: int, minutes: int, *, english: bool = False) -> str:
     """Return the reminder to a person still waiting: their place now and the likely wait."""
     if english:

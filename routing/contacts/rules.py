@@ -13,6 +13,22 @@ from referral_directory.snapshot import Snapshot
 from routing.engine import Candidate, Decision
 
 UNKNOWN_PREFECTURE = "00"
+GENERAL = "general"  # the general consultation lines: they take anyone, whatever the topic, and some answer around the clock
+NOBODY_NOW = frozenset({"all_closed", "no_service"})  # the outcomes where no window of the topic can take the person now
+
+
+def wider_topic(topic: str, outcome: str, *, via: str | None = None) -> str | None:
+    """Return the topic whose windows to try when none of the person's own can take them now: the general lines, once.
+
+    Nobody is told "closed" while a general line that takes them is open: when no window of their
+    topic is open (or none serves their place), the general lines are tried at once. A topic whose
+    windows are open but busy keeps the person in its own queue, so crisis and violence lines stay
+    first for their topics. `via`: the wider topic tried already (None: their own topic's windows
+    were tried); nothing is wider than the general lines.
+    """
+    if outcome in NOBODY_NOW and via is None and topic != GENERAL:
+        return GENERAL
+    return None
 
 
 def queue_name(topic: str, prefecture: str | None) -> str:

@@ -10,12 +10,12 @@ say and where to go next; the rules they share are here and in routing/contacts/
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from referral_directory.snapshot import ServiceEntry, Snapshot
-from routing.contacts.rules import fitting, may_take_a_line, waiting_ahead
-from routing.engine import Candidate, Contact, Decision, Load, decide_route, matching_services
+from routing.contacts.rules import fitting, may_take_a_line, waiting_ahead, wider_topic
+from routing.engine import Candidate, Contact, Decision, Load, NextOpening, decide_route, matching_services
 from routing.live.state import LiveState, QueueView
 from routing.settings import Settings
 
@@ -29,6 +29,24 @@ class Offer:
     decision: Decision
     line: Candidate | None
     queue: QueueView
+
+
+@dataclass(frozen=True, slots=True)
+class Widened:
+    """Who can take a person now: their own topic's windows, or, when none of those is open, the general lines'.
+
+    `decision`: the windows that take them (the general lines' when `via` is set); `own`: their
+    own topic's decision, whose next openings they are told.
+    """
+
+    decision: Decision
+    own: Decision
+    via: str | None = None
+
+    @property
+    def openings(self) -> tuple[NextOpening, ...]:
+        """When help opens next, as the person is told it: their own topic's windows first, else the lines tried instead."""
+        return self.own.next_openings or self.decision.next_openings
 
 
 class Switchboard:
@@ -71,6 +89,15 @@ class Switchboard:
             in_use, view = await self.live.slots_and_queue(ids, contact.channel, queue, holder)
         load = Load(in_use=in_use, rotation=self._next_rotation() if rotate else 0)
         return decide_route(snapshot, contact, now, load, self.settings.policy_for(contact.topic)), view
+
+    async def look_widened(self, snapshot: Snapshot, contact: Contact, now: datetime, *, rotate: bool = True) -> Widened:
+        """Return who can take a contact now: its topic's windows, or the general lines when none of those is open (rules.wider_topic)."""
+        own, _ = await self.look(snapshot, contact, now, rotate=rotate)
+        via = wider_topic(contact.topic, own.outcome)
+        if via is None:
+            return Widened(own, own)
+        wider, _ = await self.look(snapshot, replace(contact, topic=via), now, rotate=rotate)
+        return Widened(wider, own, via)
 
     async def offer(
         self,

@@ -27,13 +27,16 @@ TOPIC_NAMES = {
     "general": "孤独・孤立、その他",
 }
 TOPIC_AGAIN = "すみません、うまく聞き取れませんでした。もう一度、1から9の番号を押してください。"
-CRISIS = "おつらい中、お電話ありがとうございます。いますぐ、24時間の相談員におつなぎします。"
+CRISIS = "おつらい中、お電話ありがとうございます。"
+CRISIS_CONNECTING = "いますぐ、24時間の相談員におつなぎします。"
 POSTAL = "お住まいの地域の窓口をお探しします。郵便番号7桁を押してください。わからない場合は、シャープを押してください。"
 POSTAL_AGAIN = "その郵便番号が見つかりませんでした。もう一度、7桁で押してください。わからない場合はシャープを押してください。"
 POSTAL_UNKNOWN = "わかりました。全国の窓口におつなぎします。"
 CONNECTING = "相談員におつなぎします。このままお待ちください。"
 TRANSFERRING = "担当の窓口におつなぎします。切らずにそのままお待ちください。"
-NEXT_WINDOW = "ただいまの窓口はつながりませんでした。別の窓口におつなぎします。"
+NOT_ANSWERED = "ただいまの窓口はつながりませんでした。"
+NEXT_WINDOW = "別の窓口におつなぎします。このままお待ちください。"
+TO_GENERAL = "いま受け付けている、どなたでもご相談いただける窓口におつなぎします。このままお待ちください。"
 ALL_BUSY = "申し訳ありません。ただいま相談員がすべて対応中です。"
 FALLBACK = "ただいまおつなぎしています。このままお待ちください。"
 IN_DANGER = "命の危険があるときは、110番、または119番に電話してください。"
@@ -59,7 +62,9 @@ EN_POSTAL = "Please enter your 7-digit postal code. If you don't know it, press 
 EN_POSTAL_AGAIN = "We could not find that postal code. Please enter the 7 digits again, or press the pound key."
 EN_POSTAL_UNKNOWN = "Thank you. We will connect you to a national service."
 EN_CONNECTING = "We are connecting you to a counsellor. Please stay on the line."
-EN_NEXT_WINDOW = "That line could not answer. We are trying another service for you."
+EN_NOT_ANSWERED = "That line could not answer."
+EN_NEXT_WINDOW = "We are trying another service for you. Please stay on the line."
+EN_TO_GENERAL = "We are connecting you to a general line that is open now. Please stay on the line."
 EN_ALL_BUSY = "We are sorry. All counsellors are busy at the moment."
 EN_CALLBACK_OFFER = "We can also call you back when it is your turn. To ask for a call back, press 1."
 EN_CALLBACK_CONSENT = (
@@ -97,6 +102,16 @@ def opens_next(name: str, when: str) -> str:
     return f"いまは受付時間外です。{name}は、{when}から受け付けています。"
 
 
+def topic_opens(topic: str, when: str) -> str:
+    """Return the one sentence that says when the caller's own topic's windows open, before another line is tried."""
+    return f"{TOPIC_NAMES[topic]}の窓口は、いまは受付時間外で、{when}から受け付けています。"
+
+
+def en_topic_opens(when: str) -> str:
+    """The same in English (`when` in English)."""
+    return f"The services for your topic are closed now. They open again on {when}."
+
+
 def which_prefecture(names: list[str]) -> str:
     """Return the question for a postal code shared by several prefectures (one key per prefecture, in order)."""
     choices = "、".join(f"{name}の方は{i}を" for i, name in enumerate(names, start=1))
@@ -121,3 +136,13 @@ def queue_place(position: int, minutes: int) -> str:
 def en_queue_place(position: int, minutes: int) -> str:
     """The same in English."""
     return f"You are number {position} in line. We expect to connect you in about {minutes} minutes. Please stay on the line."
+
+
+def queue_still(position: int, minutes: int) -> str:
+    """Return what a caller hears on each later round of a wait: their place now and the likely wait (the apology was said once)."""
+    return f"お待たせしています。いま{position}番目です。あと{minutes}分ほどの見込みです。"
+
+
+def en_queue_still(position: int, minutes: int) -> str:
+    """The same in English."""
+    return f"Thank you for waiting. You are now number {position} in line, about {minutes} more minutes."

@@ -25,7 +25,7 @@ from referral_directory.records import TOPICS
 from referral_directory.regions import PostalMatch
 from referral_directory.storage import db
 from routing.contacts.place import place_of, prefectures_of
-from routing.contacts.rules import likely_wait_minutes, lines_open, queue_name
+from routing.contacts.rules import NOBODY_NOW, likely_wait_minutes, lines_open, queue_name, wider_topic
 from routing.engine import Contact, Decision
 from routing.live.keys import CALL_EVENTS_CHANNEL, call_state_key, live_call_key
 from routing.live.state import stage_leave_queue, stage_waiting
@@ -87,7 +87,7 @@ async def topic(hook: Hook) -> str:
     state.topic = chosen or "general"  # no input, or a second miss: the general window
     state.english = state.topic == "foreign"
     if state.topic == "crisis":
-        return await _route(runtime, sid, hook.required("To"), state, [prompts.CRISIS])
+        return await _route(runtime, sid, hook.required("To"), state, [prompts.CRISIS], [prompts.CRISIS_CONNECTING])
     await save_call(runtime.redis, sid, state)
     return twiml.postal_prompt(POSTAL_URL, again=False, english=state.english)
 
@@ -113,8 +113,9 @@ async def postal(hook: Hook) -> str:
             return twiml.ask(prompts.which_prefecture(names), action=PREFECTURE_URL, then=PREFECTURE_URL)
         if match is not None and match.prefecture is not None:
             _settle_place(runtime, state, match.municipalities)
-            lines.append(prompts.read_back(match.label) if not state.english else prompts.EN_CONNECTING)
-    return await _route(runtime, sid, hook.required("To"), state, [*lines, *_connecting(state)])
+            if not state.english:
+                lines.append(prompts.read_back(match.label))
+    return await _route(runtime, sid, hook.required("To"), state, lines, _connecting(state))
 
 
 @webhook("/twilio/voice/prefecture", "The prefecture chosen for a postal code that several prefectures share")
@@ -131,7 +132,7 @@ async def prefecture(hook: Hook) -> str:
         _settle_place(runtime, state, [m for m in state.postal_choices if m.startswith(chosen)])
         lines.append(prompts.read_back(runtime.regions.name_of(chosen)))
     state.postal_choices = []
-    return await _route(runtime, sid, hook.required("To"), state, [*lines, *_connecting(state)])
+    return await _route(runtime, sid, hook.required("To"), state, lines, _connecting(state))
 
 
 @webhook("/twilio/voice/dialled", "A window's dial ended: done when answered, else the next window")
@@ -155,8 +156,10 @@ async def dialled(hook: Hook) -> str:
         state.outcome = "connected"
         await save_call(runtime.redis, sid, state)
         return twiml.tell_and_hang_up([prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
-    next_line = prompts.EN_NEXT_WINDOW if state.english else prompts.NEXT_WINDOW
-    return await _route(runtime, sid, hook.required("To"), state, [next_line])
+    not_answered, next_window = (
+        (prompts.EN_NOT_ANSWERED, prompts.EN_NEXT_WINDOW) if state.english else (prompts.NOT_ANSWERED, prompts.NEXT_WINDOW)
+    )
+    return await _route(runtime, sid, hook.required("To"), state, [not_answered], [next_window])
 
 
 @webhook("/twilio/voice/wait", "Waiting for a free line: try again")
@@ -167,8 +170,24 @@ async def wait(hook: Hook) -> str:
     return await _route(hook.runtime, sid, hook.required("To"), state, [])
 
 
-async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallState, lines: list[str]) -> str:
-    """Claim a slot on the first free candidate not tried yet and dial it; else wait, or say when help opens."""
+async def _route(
+    runtime: Runtime,
+    sid: str,
+    dialled_number: str,
+    state: CallState,
+    lines: list[str],
+    on_ring: Iterable[str] = (),
+    *,
+    own: Decision | None = None,
+) -> str:
+    """Claim a slot on the first free candidate not tried yet and dial it; else wait, or say when help opens.
+
+    `lines` are said whatever happens; `on_ring` only when a window is about to ring (a caller is
+    promised a connection only when one is coming). When no window of the caller's topic can take
+    them, the general lines are tried at once (rules.wider_topic), `own` being the topic's decision:
+    the caller hears, in one sentence, when their topic's windows open, and is put through. Only
+    when nothing at all is open are they told when help opens, and offered the 24-hour line.
+    """
     snapshot = runtime.snapshot
     assert snapshot is not None and state.topic is not None
     assert state.ringing is None, "a call holding a line is never offered another"  # each step checks it first (_resume)
@@ -176,28 +195,30 @@ async def _route(runtime: Runtime, sid: str, dialled_number: str, state: CallSta
     contact = Contact(topic=topic, channel="voice", municipality=state.municipality, prefecture=state.prefecture)
     offer = await runtime.switchboard.offer(snapshot, contact, runtime.clock.now(), holder=sid, queue=state.queue, tried=state.tried)
     decision, line = offer.decision, offer.line
+    opens = _own_topic_opens(own, state)
     if line is not None:
         left, state.queue = state.queue, None
         state.attempts.append(Attempt(line.service_id, line.tier))
         event = {"step": "dialling", "topic": state.topic, "lgcode": state.lgcode, "service_id": line.service_id}
         await save_call(runtime.redis, sid, state, event=event, left_queue=left)
+        before = [*lines, *opens, *([prompts.EN_TO_GENERAL if state.english else prompts.TO_GENERAL] if opens else on_ring)]
         return twiml.dial(
-            line.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=lines, english=state.english, whisper=ANSWERED_URL
+            line.phones[0], action=DIALLED_URL, caller_id=dialled_number, before=before, english=state.english, whisper=ANSWERED_URL
         )
-    if decision.outcome == "no_service" and not state.attempts:
-        if state.via is None and topic != "general":  # nobody takes this topic for this place: the general lines do
-            state.via = "general"
-            return await _route(runtime, sid, dialled_number, state, lines)
-        return await _to_24_hour_line(runtime, sid, state, lines)
-    if decision.outcome == "all_closed" and not state.attempts:
-        if state.via is not None:  # the 24-hour lines the caller asked for are closed too: the 24-hour line itself
+    if decision.outcome in NOBODY_NOW and not state.attempts:
+        via = wider_topic(topic, decision.outcome, via=state.via)
+        if via is not None:
+            state.via = via
+            return await _route(runtime, sid, dialled_number, state, lines, on_ring, own=decision)
+        told = own if own is not None and own.outcome == "all_closed" else decision
+        if told.outcome != "all_closed":  # no window in the directory serves them at all: the 24-hour line itself
             return await _to_24_hour_line(runtime, sid, state, lines)
-        state.outcome = "no_service_open"
+        state.outcome = "no_service_open"  # nothing open for them now, the general lines included
         await save_call(runtime.redis, sid, state)
-        said = [*lines, *_when_help_opens(decision)]
+        said = [*lines, *_when_help_opens(told)]
         any_line_offer = prompts.EN_OFFER_24H if state.english else prompts.OFFER_24H
         return twiml.offer_or_hang_up(said, offer=any_line_offer, action=ANY_LINE_URL, closing=_in_danger(state), english=state.english)
-    return await _wait(runtime, sid, state, lines, lines_open(decision, snapshot, "voice"))
+    return await _wait(runtime, sid, state, [*lines, *opens], lines_open(decision, snapshot, "voice"))
 
 
 async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], open_lines: int) -> str:
@@ -216,12 +237,15 @@ async def _wait(runtime: Runtime, sid: str, state: CallState, lines: list[str], 
     state.attempts.append(Attempt("", "", "waited"))
     event = {"step": "waiting", "topic": state.topic, "lgcode": state.lgcode, "position": position}
     await save_call(runtime.redis, sid, state, event=event, waiting_since=now)
-    said = [*lines, prompts.EN_ALL_BUSY if state.english else prompts.ALL_BUSY]
-    said.append(prompts.en_queue_place(position, minutes) if state.english else prompts.queue_place(position, minutes))
+    if waits == 0:  # the first round: the apology, once
+        said = [*lines, prompts.EN_ALL_BUSY if state.english else prompts.ALL_BUSY]
+        said.append(prompts.en_queue_place(position, minutes) if state.english else prompts.queue_place(position, minutes))
+    else:
+        said = [*lines, prompts.en_queue_still(position, minutes) if state.english else prompts.queue_still(position, minutes)]
     return twiml.wait_for_line(said, seconds=WAIT_SECONDS, then=WAIT_URL, offer=CALLBACK_URL, english=state.english)
 
 
-@webhook("/twilio/voice/any-line", "Nothing was open for the topic and the caller asked for a 24-hour line")
+@webhook("/twilio/voice/any-line", "Nothing was open for the caller, the general lines included; they asked for the 24-hour line")
 async def any_line(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid, state = hook.call_sid, await hook.known_call(with_topic=True)
@@ -229,11 +253,7 @@ async def any_line(hook: Hook) -> str:
         return twiml.tell_and_hang_up([*_in_danger(state), prompts.EN_GOODBYE if state.english else prompts.GOODBYE], state.english)
     if state.outcome != "no_service_open":
         return _resume(hook, state)  # the 24-hour line was asked for already
-    state.outcome = None
-    if state.topic == "general":  # the general lines were closed already: straight to the 24-hour line
-        return await _to_24_hour_line(runtime, sid, state, [])
-    state.via = "general"  # the general consultation lines, some of which answer around the clock
-    return await _route(runtime, sid, hook.required("To"), state, [prompts.EN_CONNECTING if state.english else prompts.CONNECTING])
+    return await _to_24_hour_line(runtime, sid, state, [])  # the general lines were tried before the offer
 
 
 async def _state_or_new(hook: Hook, *, topic: str | None = None) -> CallState:
@@ -289,6 +309,16 @@ def _when_help_opens(decision: Decision) -> list[str]:
     return lines
 
 
+def _own_topic_opens(own: Decision | None, state: CallState) -> list[str]:
+    """The one sentence on when the caller's own topic's windows open, said before another line is tried (none: nothing to say)."""
+    if own is None or own.outcome != "all_closed" or not own.next_openings or state.topic is None:
+        return []
+    when = min(opening.at for opening in own.next_openings).astimezone(JST)
+    if state.english:
+        return [prompts.en_topic_opens(f"{when:%B} {when.day} at {when.hour}:{when.minute:02d}")]
+    return [prompts.topic_opens(state.topic, f"{when.month}月{when.day}日の{when.hour}時{when.minute:02d}分")]
+
+
 def _in_danger(state: CallState) -> list[str]:
     return [prompts.EN_IN_DANGER if state.english else prompts.IN_DANGER]
 
@@ -319,9 +349,10 @@ def _settle_place(runtime: Runtime, state: CallState, municipalities: Iterable[s
 
 
 def _connecting(state: CallState) -> list[str]:
+    """What a caller hears just before the first window rings: to whom they are being put through."""
     if state.prefecture is None:
         return [prompts.EN_POSTAL_UNKNOWN if state.english else prompts.POSTAL_UNKNOWN]
-    return [] if state.english else [prompts.CONNECTING]
+    return [prompts.EN_CONNECTING if state.english else prompts.CONNECTING]
 
 
 @webhook(
