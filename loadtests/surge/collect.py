@@ -13,6 +13,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +21,17 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
+from loadtests.surge.baseline import voice_lines
+from loadtests.surge.call_figures import call_reach
 from loadtests.surge.gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
 from loadtests.surge.record import WorldLog
 from loadtests.surge.report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
 from loadtests.surge.shapes import Timeline
+from loadtests.surge.world import WorldParams
+from referral_directory.hours import japanese_holidays
 from referral_directory.interchange.hsds import parse_hsds
+from referral_directory.regions import build_regions
+from referral_directory.snapshot import Snapshot, build_snapshot
 from routing.live.keys import SLOTS_PATTERN, WAITING_KEY, slot_key
 
 if TYPE_CHECKING:
@@ -69,6 +76,13 @@ def services_from_hsds(path: Path) -> dict[str, ServiceLine]:
 
 def service_of_number(services: Mapping[str, ServiceLine]) -> dict[str, str]:
     return {number: s.service_id for s in services.values() for number in s.numbers}
+
+
+def directory_snapshot(path: Path, year: int) -> Snapshot:
+    """Return the routing snapshot of the exported directory, built as the service builds its own for a clock in `year`."""
+    records = parse_hsds(json.loads(path.read_text(encoding="utf-8"))).records
+    holidays = japanese_holidays(year - 1, year + 5)
+    return build_snapshot(records, build_regions(), version=0, holidays=holidays, built_at=datetime.now(UTC))
 
 
 # -- /metrics --
@@ -323,6 +337,7 @@ class RunRecord:
     notes: list[str]
     desk_actions: Mapping[str, int]
     chats: ChatReading | None = None  # None: the run had no chats
+    directory: Path | None = None  # the exported directory (HSDS), for the single-number baseline; None: no baseline
 
 
 def summarise(r: RunRecord) -> Summary:
@@ -402,6 +417,7 @@ def summarise(r: RunRecord) -> Summary:
         clock_skew_minutes=median_skew_minutes(r.log.clock_samples()),
         gates=evaluate(facts),
         notes=notes,
+        call_reach=read_call_reach(r, calls),
         chats=chats,
     )
 
@@ -411,6 +427,15 @@ def webhook_times(r: RunRecord) -> Counter:
     times = Counter(r.log.latency())
     times.update(round(ms) for values in r.legs.latency.values() for ms in values)
     return times
+
+
+def read_call_reach(r: RunRecord, calls: list[dict]) -> dict | None:
+    """Return whom the calls reached (call_figures.call_reach) against the exported directory's lines; None without it."""
+    if r.directory is None:
+        return None
+    snapshot = directory_snapshot(r.directory, r.timeline.calendar.start.year)
+    world = WorldParams.from_json(r.run["world"])
+    return call_reach(calls, voice_lines(snapshot), snapshot.holidays, r.timeline, world, seed=r.run.get("seed", 1))
 
 
 def write_reports(r: RunRecord, summary: Summary) -> None:

@@ -292,6 +292,7 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
         "chat_share": plan.chat_share,
         "first_reply_target_s": plan.first_reply_s,
         "chat_world": plan.chat_world.to_json(),
+        "seed": plan.seed,
     }
     record = RunRecord(
         run_info,
@@ -309,6 +310,7 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
         notes,
         desks.actions(),
         chats,
+        directory=hsds,
     )
     summary = summarise(record)
     write_reports(record, summary)

@@ -12,16 +12,23 @@ call as Twilio's application-error message would, and is a failure.
 Gather without input: Twilio makes no request and runs the next verb (unless
 actionOnEmptyResult="true", which posts an empty Digits). Dial: each number rings at once; the
 outcome goes to `action` with DialCallStatus (and DialCallDuration when answered).
+
+For the reach figures (call_figures.py) the report keeps, on the call's own clock (`experienced`),
+when the caller was put in a queue and told the likely wait (`told_wait`, read from the words of
+routing/telephony/prompts.py queue_place) and when a window answered.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from loadtests.surge.world import Persona
+from routing.telephony.prompts import en_queue_place, queue_place
 from routing.telephony.simulator_twiml import InvalidTwiml, check_verb, collect_digits, dial_outcome, int_attribute, parse_twiml
 
 GATHER_TIMEOUT, DIAL_TIMEOUT = 5, 30  # Twilio's defaults
@@ -89,6 +96,11 @@ class CallReport:
     degraded_from: str | None = None  # the step that answered with the bare fallback TwiML
     experienced: float = 0.0  # unscaled seconds of prompts, waits and rings
     talked: float = 0.0  # real seconds of talk
+    talk_needed: float = 0.0  # real seconds: the person's talk time (Persona.talk), talked or not
+    patience: float | None = None  # unscaled seconds (Persona.patience); None: a person called back, who waits for ever
+    queued_at: float | None = None  # `experienced` when an answer first put the caller in a queue, telling the likely wait
+    first_estimate: int | None = None  # the likely wait in minutes that answer told
+    answered_at: float | None = None  # `experienced` when a window answered
 
     @property
     def outcome(self) -> str:
@@ -128,6 +140,25 @@ class _Raw:
 
     def __init__(self, status: int, content_type: str, body: bytes) -> None:
         self.status_code, self.headers, self.content = status, {"content-type": content_type}, body
+
+
+def _told_pattern(prompt: Callable[[int, int], str]) -> re.Pattern[str]:
+    """Return the exact words of a queue-place prompt with its place and minutes as groups, from the prompt itself."""
+    place, minutes = 9_000_001, 9_000_002  # numbers that no wording holds
+    words = re.escape(prompt(place, minutes))
+    return re.compile(words.replace(str(place), r"(?P<place>\d+)", 1).replace(str(minutes), r"(?P<minutes>\d+)", 1))
+
+
+TOLD_WAIT = (_told_pattern(queue_place), _told_pattern(en_queue_place))
+
+
+def told_wait(said: str) -> int | None:
+    """Return the likely wait in minutes that a <Say> tells a waiting caller (prompts.queue_place), or None for other words."""
+    for pattern in TOLD_WAIT:
+        match = pattern.fullmatch(said.strip())
+        if match is not None:
+            return int(match["minutes"])
+    return None
 
 
 def read_reply(status: int, content_type: str, body: bytes, *, twiml: bool, elapsed_ms: float = 0.0) -> Reply:
@@ -182,6 +213,8 @@ class CallPlayer:
             self.report.ended_by = "end-of-twiml"
         except _Ended as ended:
             self.report.ended_by = self.hung_up_during_decided_answer() if ended.ended_by == "caller-hung-up" else ended.ended_by
+        self.report.talk_needed = self.persona.talk
+        self.report.patience = None if math.isinf(self.persona.patience) else self.persona.patience
         if status_url is not None:
             status = "completed" if answered else "no-answer"
             final = {
@@ -217,6 +250,10 @@ class CallPlayer:
         self.document = "final" if len(root) and root[-1].tag == "Hangup" else "fallback" if self.fallback_number in dialled else ""
         if self.fallback_number in dialled and not actions:  # tsunagu's degraded answer: a calm line and the fallback number only
             self.report.degraded_from = self.report.degraded_from or urlsplit(url).path
+        if self.report.first_estimate is None:  # the answer that puts the caller in a queue tells them the likely wait
+            told = next((m for say in root.iter("Say") if (m := told_wait("".join(say.itertext()))) is not None), None)
+            if told is not None:
+                self.report.first_estimate, self.report.queued_at = told, self.report.experienced
 
     def hung_up_during_decided_answer(self) -> str:
         """Return how a call the caller hung up on ended: as the answer being heard had already decided, if it had."""
@@ -306,6 +343,7 @@ class CallPlayer:
         for number in numbers:
             yield DialEvent(number, True, self.sid)
         self.report.experienced += rang
+        answered_at = self.report.experienced
         yield Sleep(rang * self.scale)
         dial_sid = self.sid.replace("CA", "CB", 1) + str(len(self.report.dials))
         if winner is not None and len(el) and el[winner].get("url"):
@@ -319,6 +357,8 @@ class CallPlayer:
         self.report.dials.append((numbers[winner] if winner is not None else numbers[0], status))
         if winner is not None and numbers[winner] != self.fallback_number:
             self.report.answered_service = True
+            if self.report.answered_at is None:
+                self.report.answered_at = answered_at
         if el.get("action") is None:
             return None
         params = {"DialCallStatus": status, "DialCallSid": dial_sid}

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from loadtests.surge.call_figures import reach_text
 from loadtests.surge.gates import OUTCOMES, Concurrency, EndpointLatency, Gate
 from loadtests.surge.shapes import JST, Timeline
 from routing.live.keys import WAITING_KEY
@@ -71,6 +72,7 @@ class Summary:
     clock_skew_minutes: float | None
     gates: list[Gate]
     notes: list[str] = field(default_factory=list)
+    call_reach: dict | None = None  # call_figures.call_reach: the single-number baseline, 988-style figures, the queue's honesty
     chats: dict | None = None  # chat_drill.chat_figures: what people on LINE did and got; None: no chats in the run
 
     @property
@@ -109,6 +111,7 @@ class Summary:
                 "call_record": dict(self.recorded_outcomes),
                 "metrics": dict(self.metric_outcomes),
             },
+            "call_reach": self.call_reach,
             "callback_legs": dict(self.callback_legs),
             "callback_requests": dict(self.callback_requests),
             "referrals": dict(self.referrals),
@@ -179,6 +182,8 @@ def _text(s: Summary) -> list[str]:
     legs = ", ".join(f"{k} {v}" for k, v in sorted(s.callback_legs.items())) or "none"
     requests = ", ".join(f"{k} {v}" for k, v in sorted(s.callback_requests.items())) or "none"
     lines += [f"  callback legs played: {legs}; callback requests: {requests}", ""]
+    if s.call_reach is not None:
+        lines += [*reach_text(s.call_reach), ""]
     referrals = ", ".join(f"{k} {v}" for k, v in sorted(s.referrals.items())) or "none"
     actions = ", ".join(f"{k} {v}" for k, v in sorted(s.desk_actions.items())) or "none"
     lines += ["Counsellors at the API", f"  referrals in the database: {referrals}", f"  desk actions: {actions}", ""]

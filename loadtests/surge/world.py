@@ -21,6 +21,11 @@ here so that a run can be read against them (change them in `WorldParams`, not i
   two cores; a <Say> lasts its text at 8 characters (Japanese) or 15 (English) per second.
 - Patience: a caller not yet connected hangs up after an exponential time (mean 600 s of
   unscaled call time); 2 % hang up during the first prompts. A person called back answers 85 %.
+- Each person needs one talk time, drawn once (`Persona.talk`): the conversation they have with
+  whoever answers, and the one they would have had on the single number of the reach baseline
+  (baseline.py). There, a caller who hears busy rings again after 20 s of call time (± half),
+  the pace at which tsunagu tries the lines again for a caller waiting in its queue
+  (routing/telephony/webhooks.py WAIT_SECONDS), for as long as their patience lasts.
 """
 
 from __future__ import annotations
@@ -113,6 +118,8 @@ class WorldParams:
     talk_sigma: float = 0.6
     time_scale: float = 0.25
     patience_mean: float = 600.0  # unscaled seconds before a waiting caller hangs up
+    redial_seconds: float = 20.0  # unscaled, on the baseline's single number: from a busy tone to ringing again
+    redial_jitter: float = 0.5  # each redial gap drawn within redial_seconds × (1 ± this)
     early_hang_up: float = 0.02
     callback_answered: float = 0.85
     say_chars_per_second: float = 8.0
@@ -190,6 +197,7 @@ class Persona:
         self.patience = math.inf if called_back else rng.expovariate(1 / params.patience_mean)
         hangs_up_early = not called_back and rng.random() < params.early_hang_up
         self.hang_up_before_verb = rng.randint(1, 3) if hangs_up_early else None
+        self._talk: float | None = None
 
     def gather(self, step: str, modes: Sequence[str]) -> GatherInput:
         """Return what the caller does at a <Gather> whose action is the step (last path segment)."""
@@ -230,12 +238,20 @@ class Persona:
         """Return how a dialled line behaves (ring time below the Dial's timeout when it answers)."""
         outcome: Outcome = weighted(self.rng, self.params.dial_outcomes)  # type: ignore[assignment]
         if outcome == "answer":
-            return LineAnswer("answer", min(self.ring_seconds(), max(0.0, timeout - 1)), self.talk_seconds())
+            return LineAnswer("answer", min(self.ring_seconds(), max(0.0, timeout - 1)), self.talk)
         return LineAnswer(outcome, timeout if outcome == "no-answer" else 1.0 if outcome == "busy" else 0.0)
 
     def ring_seconds(self) -> float:
         """Return how long a phone rings before it is answered (unscaled), lognormal around the median."""
         return self.rng.lognormvariate(math.log(self.params.ring_median), 0.5)
+
+    @property
+    def talk(self) -> float:
+        """Return this person's talk time in real seconds: drawn when first asked (so that a call never answered draws it
+        last, leaving every other draw as it was), the same whoever answers."""
+        if self._talk is None:
+            self._talk = self.talk_seconds()
+        return self._talk
 
     def talk_seconds(self) -> float:
         """Return a talk time in real seconds, lognormal with the configured mean."""
