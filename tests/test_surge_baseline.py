@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from loadtests.surge.baseline import Caller, Pool, Redial, open_lines, pool_of, single_number
-from loadtests.surge.call_figures import Clocks, call_reach, like_988, queue_honesty, reach_text
+from loadtests.surge.call_figures import Clocks, call_reach, call_reach_text, like_988, queue_honesty
 from loadtests.surge.player import CallPlayer, CallReport, Reply, Request, drive, read_reply, told_wait
 from loadtests.surge.shapes import JST, Timeline, calendar
 from loadtests.surge.world import Persona, WorldParams
@@ -232,6 +232,6 @@ def test_call_reach_puts_the_run_s_callers_on_one_number_and_compares() -> None:
     }
     assert figures["tsunagu"] == {"connected": 1, "callbacks_kept": 1, "reached": 2, "to_single_number": 2.0}
     assert figures["like_988"]["speed_to_answer"] == {"n": 1, "call_s": 12.0, "real_s": 0.6, "simulated_s": 720.0}
-    text = reach_text(figures)
+    text = call_reach_text(figures)
     assert text[1] == "  single number at equal capacity (1–1 lines open in the calendar): 1 connected, 6 busy tones, 2 gave up"
     assert text[2] == "  tsunagu: 1 connected + 1 callbacks kept = 2, 2.00× the single number's connected"

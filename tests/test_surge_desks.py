@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,7 +16,9 @@ import redis
 from builders import make_phone, make_records, make_schedule, make_service
 from running import make_settings, running_app
 
+from loadtests.surge.collect import referral_rows
 from loadtests.surge.desks import (
+    BACKLOG_HOURS,
     CASES,
     DECLINE_REASONS,
     NEW_CASES_PER_VISIT,
@@ -26,6 +30,7 @@ from loadtests.surge.desks import (
     intake,
     referral_step,
 )
+from loadtests.surge.handoff_reach import handoff_reach
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from routing.cases.handoff import OUTCOMES, Status, check_move
 from routing.cases.schemas import AGE_BANDS, RISK_LEVELS, ConsentIn
@@ -98,6 +103,21 @@ def test_a_notice_waits_for_its_time_and_the_earliest_wins(board: DeskBoard) -> 
     assert board.take(now=600.0) == ("org-b", True)
     assert board.take(now=1000.0) == ("org-a", True)
     assert board.take(now=5000.0) is None  # each notice is taken once
+
+
+def test_referrals_come_first_then_desks_with_new_cases_left_then_the_rotation(board: DeskBoard) -> None:
+    board.reset(["org-r"])
+    board.come_back("org-n", 100.0)
+    board.notice("org-p", 200.0)
+    assert board.take(now=50.0) == ("org-r", False)  # nothing due yet: the rotation
+    board.release("org-r")
+    assert board.take(now=300.0) == ("org-p", True)  # referrals to answer first, though noticed later
+    assert board.take(now=300.0) == ("org-n", False)  # then the new cases left: not noticed, the inbox waits
+    assert board.take(now=300.0) == ("org-r", False)
+    board.come_back("org-r", 300.0)  # someone is at that desk: it comes back a moment later
+    assert board.take(now=300.0) is None
+    board.release("org-r")
+    assert board.take(now=301.0) == ("org-r", False)
 
 
 def test_one_desk_is_never_worked_by_two_counsellors(board: DeskBoard) -> None:
@@ -222,6 +242,30 @@ async def test_desks_walk_cases_along_the_chain_national_prefecture_municipal(de
         assert {r["status"] for r in await desks.box(CHIYODA_ORG, "inbox")} == {expected}
     assert {r["outcome"] for r in await desks.box(CHIYODA_ORG, "inbox")} <= set(OUTCOMES) - {"referred_on"}
     assert desks.board.actions()["referred"] == 3
+
+    # The reach in the handoff, read from the service's database as the drill reads it (the clock stands still here).
+    reach = handoff_reach(referral_rows(str(desks.running.settings.var_dir / "tsunagu.db")), datetime.now(UTC))
+    first, second = reach.hops
+    assert (first.referred, first.people, first.accepted, first.closed_uncontacted, first.contacted_in_time) == (3, 3, 3, 3, 0)
+    assert (second.referred, second.accepted, second.contacted_in_time, second.contacted_late, second.open) == (3, 3, 3, 0, 0)
+    assert (reach.from_national, reach.on_to_municipal, reach.contacted_at_municipal_in_time, reach.not_counted) == (3, 3, 3, 0)
+
+
+async def test_a_desk_that_left_new_cases_comes_back_to_them(desks) -> None:
+    for _ in range(NEW_CASES_PER_VISIT + 1):
+        await desks.open_case()
+    await desks.visit(NATIONAL_ORG, DeskRates(refer_new=0.0), noticed=False)
+    assert desks.board.actions() == {"intake": NEW_CASES_PER_VISIT}
+    back = time.time() + BACKLOG_HOURS * 3600  # the fixture's desks run at speed 1.0: real hours
+    assert desks.board.take(now=back - 60) == (NATIONAL_ORG, False)  # the rotation's first
+    desks.board.release(NATIONAL_ORG)
+    assert desks.board.take(now=back - 60) == (TOKYO_ORG, False)  # not due yet: the rotation goes on
+    desks.board.release(TOKYO_ORG)
+    assert desks.board.take(now=back + 1) == (NATIONAL_ORG, False)  # due: before the rotation's next
+    desks.board.release(NATIONAL_ORG)
+    await desks.visit(NATIONAL_ORG, DeskRates(refer_new=0.0), noticed=False)
+    assert desks.board.actions() == {"intake": NEW_CASES_PER_VISIT + 1}
+    assert desks.board.take(now=back + 2) == (TOKYO_CITY_ORG, False)  # nothing left: it does not come back again
 
 
 async def test_a_declined_referral_is_made_again_to_the_next_window(desks) -> None:

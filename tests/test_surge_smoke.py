@@ -51,6 +51,13 @@ def test_the_new_year_smoke_run_passes_every_gate_with_chats_in_it(tmp_path: Pat
     # Counsellors worked their desks through the case API (their requests count in "no failed request"). Inboxes may
     # stay unread: on New Year's Eve most prefecture windows are shut, and their referrals wait for Jan 4.
     assert {"/api/cases", "/api/referrals?box=outbox"} <= set(summary["latency_ms"])
+    # The reach in the handoff counts every referral in the database once, each hop's outcomes adding up to its referrals.
+    reach = summary["handoff_reach"]
+    assert sum(h["referred"] for h in reach["hops"].values()) + reach["not_counted"] == sum(summary["referrals"].values()), reach
+    for hop in reach["hops"].values():
+        outcomes = ("contacted_in_time", "contacted_late", "closed_uncontacted", "declined", "expired", "open")
+        assert sum(hop[k] for k in outcomes) == hop["referred"] and hop["open_in_time"] <= hop["open"], reach
+    assert "Reach in the handoff" in text and list(reach["hops"]) == ["national → prefecture", "prefecture → municipal"]
     # People on LINE went through the questions to a counsellor at the console, who answered and closed; every message
     # the service sent reached their LINE once (LINE holds back what is sent to someone who has just blocked the account).
     chats = summary["chats"]

@@ -154,7 +154,7 @@ def call_reach(
     }
 
 
-def reach_text(r: dict) -> list[str]:
+def call_reach_text(r: dict) -> list[str]:
     """Return the summary's lines on whom the calls reached (the figures of call_reach)."""
     single, ours, like, honesty = r["single_number"], r["tsunagu"], r["like_988"], r["queue_honesty"]
     asa, error, error_simulated = like["speed_to_answer"], honesty["error_call_min"], honesty["error_simulated_min"]

@@ -24,6 +24,7 @@ from redis import Redis
 from loadtests.surge.baseline import voice_lines
 from loadtests.surge.call_figures import call_reach
 from loadtests.surge.gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
+from loadtests.surge.handoff_reach import ReferralRow, handoff_reach
 from loadtests.surge.record import WorldLog
 from loadtests.surge.report import Summary, by_simulated_day, median_skew_minutes, profile_text, rate_buckets
 from loadtests.surge.shapes import Timeline
@@ -173,6 +174,20 @@ def referrals_by_status(database: str) -> dict[str, int]:
     return {
         f"{kind} {status}": n for kind, status, n in _rows(database, "SELECT kind, status, count(*) FROM referral GROUP BY kind, status")
     }
+
+
+def referral_rows(database: str) -> list[ReferralRow]:
+    """Return every referral with its tiers, status and times (handoff_reach counts them)."""
+    sql = "SELECT case_id, kind, from_tier, to_tier, status, created_at, deadline_at, accepted_at, contacted_at FROM referral"
+    return [ReferralRow(*row[:5], *(_instant(t) for t in row[5:])) for row in _rows(database, sql)]
+
+
+def _instant(value: str | datetime | None) -> datetime | None:
+    """Return a stored time as an aware datetime: SQLite gives text, PostgreSQL a datetime; both without a zone, in UTC."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 # -- the service's Redis --
@@ -405,6 +420,7 @@ def summarise(r: RunRecord) -> Summary:
         callback_requests=callback_requests(r.database),
         referrals=referrals_by_status(r.database),
         desk_actions=r.desk_actions,
+        reach=handoff_reach(referral_rows(r.database), as_of=r.timeline.simulated(time.time())),
         latency=latency,
         server_p99=server_p99,
         peak_queue=r.sampler.peak_queue,

@@ -7,6 +7,9 @@ through the API as a counsellor would on the dashboard, and gives the desk back:
 - a **notice** comes first: a referral was just made to the organisation, or one of its referrals
   is waiting for its next step. A notice falls due when the receiving window next opens (the
   suggestion says when), so a prefecture window shut for 年末年始 sees its inbox on Jan 4, not before;
+- then a window that left new cases for later: it **comes back** BACKLOG_HOURS after a visit
+  that took up its NEW_CASES_PER_VISIT and saw more waiting, so the national line that answers
+  most calls is not seen only once per turn of a rotation of some fifty windows;
 - otherwise the next window in the **rotation** of those that answer calls and pass cases on
   (national and prefecture tiers).
 
@@ -19,8 +22,9 @@ At the desk (one step per referral per visit, the next visit after THINK_HOURS s
   referred to the next tier (with the person's consent recorded first, or sharing nothing).
 
 The rates are the drill's assumptions (DeskRates), not measured data. Redis (the world's
-database) holds the rotation, the notices, a lock per desk and the cases and referrals already
-taken up, so two Locust users, in one process or several, never work the same desk or case at once.
+database) holds the rotation, the notices, the desks to come back to, a lock per desk and the cases
+and referrals already taken up, so two Locust users, in one process or several, never work the same
+desk or case at once.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ from redis import Redis
 from loadtests.surge.record import world_redis
 
 PREFIX = "desk:"
-DUE, ROTATION, CASES, REDONE, ACTIONS = (PREFIX + k for k in ("due", "rotation", "cases", "redone", "actions"))
+DUE, BACKLOG, ROTATION, CASES, REDONE, ACTIONS = (PREFIX + k for k in ("due", "backlog", "rotation", "cases", "redone", "actions"))
 LOCK_SECONDS = 60  # a desk left locked by a stopped user frees itself
 THINK_HOURS = 2.0  # simulated hours before a desk comes back to a referral it moved on
+BACKLOG_HOURS = 0.5  # simulated hours before a desk comes back to the new cases it left
 NEW_CASES_PER_VISIT = 2
 INBOX_OPEN = "/api/referrals?box=inbox&status=proposed&status=accepted&status=contacted"  # what still needs a step here
 OUTBOX_RETURNED = "/api/referrals?box=outbox&status=declined&status=expired"  # what came back to find another window
@@ -120,26 +125,32 @@ class DeskBoard:
     def reset(self, rotation: Iterable[str]) -> None:
         """Forget an earlier run; put the windows that answer calls in the rotation."""
         locks = list(self.redis.scan_iter(PREFIX + "lock:*"))
-        self.redis.delete(DUE, ROTATION, CASES, REDONE, ACTIONS, *locks)
+        self.redis.delete(DUE, BACKLOG, ROTATION, CASES, REDONE, ACTIONS, *locks)
         orgs = list(rotation)
         if orgs:
             self.redis.rpush(ROTATION, *orgs)
 
     def notice(self, org: str, at: float) -> None:
-        """Have a desk look at an organisation from real epoch `at` (the earliest notice wins)."""
+        """Have a desk look at an organisation's referrals from real epoch `at` (the earliest notice wins)."""
         self.redis.zadd(DUE, {org: at}, lt=True)
+
+    def come_back(self, org: str, at: float) -> None:
+        """Have a desk come back to the organisation's new cases from real epoch `at` (the earliest wins)."""
+        self.redis.zadd(BACKLOG, {org: at}, lt=True)
 
     def take(self, now: float | None = None) -> tuple[str, bool] | None:
         """Return (an organisation whose desk is now this user's (locked), whether it was noticed), or None when nothing is free.
 
-        A noticed desk has referrals to answer and its window is open; a desk from the rotation
-        only takes up the cases its window answered (it may be shut for 年末年始 by now)."""
+        A noticed desk has referrals to answer and its window is open; a desk that comes back to
+        its new cases, or one from the rotation, only takes up the cases its window answered (it
+        may be shut for 年末年始 by now)."""
         now = time.time() if now is None else now
-        for org in self.redis.zrangebyscore(DUE, "-inf", now, start=0, num=5):
-            if self.redis.zrem(DUE, org):
-                if self._lock(org):
-                    return org, True
-                self.notice(org, now + 1)  # someone is at that desk: look again in a moment
+        for key, noticed in ((DUE, True), (BACKLOG, False)):
+            for org in self.redis.zrangebyscore(key, "-inf", now, start=0, num=5):
+                if self.redis.zrem(key, org):
+                    if self._lock(org):
+                        return org, noticed
+                    self.redis.zadd(key, {org: now + 1}, lt=True)  # someone is at that desk: look again in a moment
         org = self.redis.lmove(ROTATION, ROTATION, "LEFT", "RIGHT")
         return (org, False) if org is not None and self._lock(org) else None
 
@@ -152,6 +163,12 @@ class DeskBoard:
     def first_time(self, key: str, item: str) -> bool:
         """Mark a case (CASES) or a referral (REDONE) taken up; True only for the first to ask."""
         return bool(self.redis.sadd(key, item))
+
+    def not_taken(self, key: str, items: list[str]) -> list[str]:
+        """Return the items (in their order) not yet marked taken up in `key`."""
+        if not items:
+            return []
+        return [item for item, taken in zip(items, self.redis.smismember(key, items), strict=True) if not taken]
 
     def count(self, action: str) -> None:
         self.redis.hincrby(ACTIONS, action, 1)
@@ -187,7 +204,8 @@ class Desk:
             more = self.work_inbox()
         if self.tier in SENDING_TIERS:
             self.work_outbox()
-            self.take_up_cases()
+            if self.take_up_cases():
+                self.board.come_back(self.org, time.time() + BACKLOG_HOURS * 3600 / self.speed)
         if more:
             self.board.notice(self.org, time.time() + THINK_HOURS * 3600 / self.speed)
 
@@ -216,28 +234,32 @@ class Desk:
             if self.board.first_time(REDONE, referral["id"]):
                 self.refer(referral["case_id"], share="consent" if referral["share"] == "consent" else "none", counted="re-referred")
 
-    def take_up_cases(self) -> None:
-        """Record the intake of the newest cases held here and refer some of them to the next tier."""
+    def take_up_cases(self) -> bool:
+        """Record the intake of the newest cases held here and refer some of them to the next tier; True when new ones are left."""
         cases = self.api("GET", "/api/cases", "/api/cases") or []
-        new = [c["id"] for c in cases if c["held_here"]]
+        new = self.board.not_taken(CASES, [c["id"] for c in cases if c["held_here"]])
         taken = 0
         for case_id in new:
             if taken >= NEW_CASES_PER_VISIT:
-                break
-            if not self.board.first_time(CASES, case_id):
-                continue
-            taken += 1
-            if self.api("PATCH", f"/api/cases/{case_id}", "/api/cases/{id}", json=intake(self.rng)) is None:
-                continue
-            self.board.count("intake")
-            if self.rng.random() < self.rates.refer_new:
-                share = "none"
-                if self.rng.random() < self.rates.consent:
-                    consented = self.api(
-                        "POST", f"/api/cases/{case_id}/consent", "/api/cases/{id}/consent", json={"contact": contact_number(self.rng)}
-                    )
-                    share = "consent" if consented is not None else "none"
-                self.refer(case_id, share=share, counted="referred")
+                return True
+            if self.board.first_time(CASES, case_id):
+                taken += 1
+                self.take_up(case_id)
+        return False
+
+    def take_up(self, case_id: str) -> None:
+        """Record one new case's intake and, at the rate of refer_new, refer it to the next tier."""
+        if self.api("PATCH", f"/api/cases/{case_id}", "/api/cases/{id}", json=intake(self.rng)) is None:
+            return
+        self.board.count("intake")
+        if self.rng.random() < self.rates.refer_new:
+            share = "none"
+            if self.rng.random() < self.rates.consent:
+                consented = self.api(
+                    "POST", f"/api/cases/{case_id}/consent", "/api/cases/{id}/consent", json={"contact": contact_number(self.rng)}
+                )
+                share = "consent" if consented is not None else "none"
+            self.refer(case_id, share=share, counted="referred")
 
     def refer(self, case_id: str, *, share: str, counted: str) -> bool:
         """Refer a case to its first suggestion of the next tier and notice that window's desk; False when there is none."""

@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from loadtests.surge.call_figures import reach_text
+from loadtests.surge.call_figures import call_reach_text
 from loadtests.surge.gates import OUTCOMES, Concurrency, EndpointLatency, Gate
+from loadtests.surge.handoff_reach import HandoffReach, handoff_text
 from loadtests.surge.shapes import JST, Timeline
 from routing.live.keys import WAITING_KEY
 
@@ -73,6 +74,7 @@ class Summary:
     gates: list[Gate]
     notes: list[str] = field(default_factory=list)
     call_reach: dict | None = None  # call_figures.call_reach: the single-number baseline, 988-style figures, the queue's honesty
+    reach: HandoffReach | None = None  # what became of the referrals at the receiving side; None: not read
     chats: dict | None = None  # chat_drill.chat_figures: what people on LINE did and got; None: no chats in the run
 
     @property
@@ -116,6 +118,7 @@ class Summary:
             "callback_requests": dict(self.callback_requests),
             "referrals": dict(self.referrals),
             "desk_actions": dict(self.desk_actions),
+            "handoff_reach": self.reach.to_json() if self.reach is not None else None,
             "latency_ms": {
                 e.name: {
                     "requests": e.requests,
@@ -183,10 +186,12 @@ def _text(s: Summary) -> list[str]:
     requests = ", ".join(f"{k} {v}" for k, v in sorted(s.callback_requests.items())) or "none"
     lines += [f"  callback legs played: {legs}; callback requests: {requests}", ""]
     if s.call_reach is not None:
-        lines += [*reach_text(s.call_reach), ""]
+        lines += [*call_reach_text(s.call_reach), ""]
     referrals = ", ".join(f"{k} {v}" for k, v in sorted(s.referrals.items())) or "none"
     actions = ", ".join(f"{k} {v}" for k, v in sorted(s.desk_actions.items())) or "none"
     lines += ["Counsellors at the API", f"  referrals in the database: {referrals}", f"  desk actions: {actions}", ""]
+    if s.reach is not None:
+        lines += [*handoff_text(s.reach), ""]
     lines.append(
         f"Latency, ms (client side; server p99 ≤ bucket)  {'requests':>8} {'fail':>5} {'p50':>5} {'p95':>5} {'p99':>5} {'server':>7}"
     )
