@@ -6,10 +6,11 @@ import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from builders import make_records, make_schedule, make_service
 from fake_twilio import fake_twilio
 from running import make_settings, running_app
 from sqlalchemy import select
-from test_voice import DIRECTORY, FAMILY, TUESDAY_10, slots_held
+from test_voice import DIRECTORY, FAMILY, NATIONAL_A, TUESDAY_10, slots_held
 from voice_support import DIAL_NUMBER, PUBLIC_URL, Call, voice_settings
 
 from routing.privacy.confidentiality import unseal
@@ -18,6 +19,7 @@ from routing.telephony.records import CallbackRequest, CallRecord
 
 ACCOUNT = "AC" + "1" * 32
 CANARY = "+819055501234"
+EVENING = make_schedule(id="evening-family", opens_at="18:00", closes_at="22:00")
 
 
 @asynccontextmanager
@@ -123,6 +125,20 @@ async def book_callback(running) -> None:
     await waiting.post("/twilio/voice/callback", Digits="1")
     await waiting.post("/twilio/voice/callback-consent", Digits="1")
     await waiting.end()
+
+
+async def test_a_callback_whose_topic_windows_have_closed_is_placed_by_an_open_general_line(
+    tmp_path: Path, redis_url: str, regions
+) -> None:
+    async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
+        await book_callback(running)
+        assert await dispatch_once(running.runtime, client) == 0  # the family lines are taken, and open
+        evening_only = make_service(**{**{f: getattr(FAMILY, f) for f in FAMILY.__slots__}, "schedules": (EVENING,)})
+        await running.store(make_records(evening_only))  # the coordinator changes its hours: it is closed now
+        assert await dispatch_once(running.runtime, client) == 1
+        (request,) = await requests(running)
+        assert (request.topic, request.service_id) == ("family", NATIONAL_A.id), "its topic is kept; a general line calls back"
+        assert twilio.calls[0]["To"] == CANARY
 
 
 async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_path: Path, redis_url: str, regions) -> None:

@@ -11,6 +11,7 @@ once: a dispatcher holding a stale list, or a replayed report of an earlier try,
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, cast
 
 import structlog
@@ -20,8 +21,10 @@ from sqlmodel import col
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from referral_directory.snapshot import Snapshot
 from referral_directory.storage import db
-from routing.contacts.rules import queue_name
+from routing.contacts.rules import queue_name, wider_topic
+from routing.contacts.switchboard import Offer
 from routing.engine import Contact
 from routing.live.keys import CALLBACK_DISPATCHER_LOCK, callback_lease
 from routing.live.leader import leading
@@ -61,6 +64,18 @@ async def dispatch_once(runtime: Runtime, client: Client) -> int:
         return placed
 
 
+async def _offer(runtime: Runtime, snapshot: Snapshot, contact: Contact, request: CallbackRequest) -> Offer:
+    """Claim a line of the contact's topic for a callback; callers on the line waiting for those windows come first."""
+    return await runtime.switchboard.offer(
+        snapshot,
+        contact,
+        runtime.clock.now(),
+        holder=callback_lease(request.id),
+        queue=queue_name(contact.topic, contact.prefecture),
+        yields=True,
+    )
+
+
 async def _try_to_place(runtime: Runtime, client: Client, request: CallbackRequest) -> int:
     number = try_unseal(request.number_sealed, keys=runtime.keys)
     if number is None:  # purged, or its key destroyed: nobody can be called back any more
@@ -73,15 +88,10 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
     snapshot = runtime.snapshot
     assert snapshot is not None
     contact = Contact(topic=request.topic, channel="voice", municipality=request.municipality, prefecture=request.prefecture)
-    # Callers on the line waiting for these windows come first: the callback yields to their queue.
-    offer = await runtime.switchboard.offer(
-        snapshot,
-        contact,
-        runtime.clock.now(),
-        holder=callback_lease(request.id),
-        queue=queue_name(request.topic, request.prefecture),
-        yields=True,
-    )
+    offer = await _offer(runtime, snapshot, contact, request)
+    via = wider_topic(contact.topic, offer.decision.outcome)
+    if via is not None:  # every window of its topic is closed now: an open general line calls them back
+        offer = await _offer(runtime, snapshot, replace(contact, topic=via), request)
     if offer.line is None:
         return 0
     service_id, attempt = offer.line.service_id, request.tries + 1
