@@ -96,6 +96,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers = [handler]
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines carry query strings
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)  # a line per statement, with its bound values, from its own thread
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
