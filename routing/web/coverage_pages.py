@@ -65,7 +65,8 @@ async def coverage_page(
     if signed is None:
         return to_login(request, runtime)
     staff = signed.staff
-    if staff.role not in (Role.COORDINATOR, Role.ADMIN):
+    choices = _region_choices(staff, runtime.regions)
+    if not choices:  # the policy lets them see no region at all: a counsellor, a supervisor, an auditor
         return page(request, "refused.html", {"message": NOT_FOR_ROLE}, status_code=403)
     now = runtime.clock.now().astimezone(JST)
     asked = Asked(
@@ -77,7 +78,7 @@ async def coverage_page(
         time=time or now.strftime("%H:%M"),
         until=until or date or now.date().isoformat(),
     )
-    context = who(runtime, signed) | _form(asked, staff, runtime.regions, now)
+    context = who(runtime, signed) | _form(asked, choices, now)
     area = runtime.regions.areas.get(asked.region)
     if area is None or area.kind not in ("prefecture", "nation"):
         return page(request, "coverage.html", context | {"error": PICK_A_PREFECTURE}, status_code=422)
@@ -108,7 +109,7 @@ def _region_choices(staff: Staff, regions: Regions) -> list[tuple[str, str]]:
     return [(code, name) for code, name in choices if decide(staff, Action.READ_COVERAGE, CoverageScope(code), regions=regions)]
 
 
-def _form(asked: Asked, staff: Staff, regions: Regions, now: datetime) -> dict:
+def _form(asked: Asked, choices: list[tuple[str, str]], now: datetime) -> dict:
     season = now.year if now.month >= 7 else now.year - 1
     year_end = {"mode": "range", "date": f"{season}-12-29", "until": f"{season + 1}-01-03"}
     return {
@@ -116,7 +117,7 @@ def _form(asked: Asked, staff: Staff, regions: Regions, now: datetime) -> dict:
         "modes": MODES,
         "topics": TOPIC_LABELS_JA,
         "channels": preview_view.CHANNEL_CHOICES,
-        "region_choices": _region_choices(staff, regions),
+        "region_choices": choices,
         "year_end": year_end,
         "season": season,
     }
