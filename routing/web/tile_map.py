@@ -16,10 +16,11 @@ from types import MappingProxyType
 
 WIDTH = 1000
 TILE_GAP = 3
-MAX_FONT = 16.0
+MAX_FONT = 20.0
 MIN_FONT = 8.0
 SPLIT_BELOW = 12.0  # a name whose one line would be smaller than this goes on two
 LINE_HEIGHT = 1.2
+WARD_NOTE_SCALE = 0.8  # a ward's city, under its name, is smaller than the name
 _DISTRICT = re.compile(r"^.+?郡(?=.+[町村]$)")
 
 # (column, row) of each prefecture on a 13 × 11 grid.
@@ -109,7 +110,10 @@ def municipality_grid(places: Sequence[tuple[str, str, str]]) -> Grid:
     """Lay (code, name, note) triples out row by row in the order given, in a grid a little wider than tall."""
     columns = max(1, math.ceil(math.sqrt(len(places) * 1.6)))
     size = WIDTH / columns
-    tiles = tuple(_tile(code, name, note, (i % columns) * size, (i // columns) * size, size) for i, (code, name, note) in enumerate(places))
+    tiles = tuple(
+        _tile(code, name, note, (i % columns) * size, (i // columns) * size, size, note_scale=WARD_NOTE_SCALE)
+        for i, (code, name, note) in enumerate(places)
+    )
     rows = math.ceil(len(places) / columns)
     return Grid(WIDTH, rows * size, tiles)
 
@@ -118,7 +122,7 @@ def prefecture_grid(names: Mapping[str, str], notes: Mapping[str, str]) -> Grid:
     """Lay the 47 prefectures out on their fixed grid; names and notes by 2-digit code."""
     size = WIDTH / PREFECTURE_COLUMNS
     tiles = [
-        _tile(code, names.get(code, code), notes.get(code, ""), column * size, row * size, size)
+        _tile(code, names.get(code, code), notes.get(code, ""), column * size, row * size, size, note_scale=1.0)
         for code, (column, row) in PREFECTURE_TILES.items()
     ]
     return Grid(WIDTH, PREFECTURE_ROWS * size, tuple(sorted(tiles, key=lambda t: t.key)))
@@ -131,8 +135,8 @@ def short_name(name: str, city: str | None = None) -> str:
     return _DISTRICT.sub("", name)
 
 
-def _tile(key: str, name: str, note: str, x: float, y: float, size: float) -> Tile:
-    """A tile with its name centred, on two lines when one would be too small to read, and a smaller note under it."""
+def _tile(key: str, name: str, note: str, x: float, y: float, size: float, *, note_scale: float) -> Tile:
+    """A tile with its name centred, on two lines when one would be too small to read, and a note under it (note_scale × its size)."""
     inner = size - TILE_GAP
     room = inner - 6
     parts = [name]
@@ -142,7 +146,7 @@ def _tile(key: str, name: str, note: str, x: float, y: float, size: float) -> Ti
     font = _font(room / max(max(len(p) for p in parts), 2))
     texts = [(p, font, False) for p in parts]
     if note:
-        texts.append((note, _font(min(font * 0.8, room / max(len(note), 2))), True))
+        texts.append((note, _font(min(font * note_scale, room / max(len(note), 2))), True))
     height = sum(f * LINE_HEIGHT for _, f, _ in texts)
     cursor = y + (inner - height) / 2
     lines = []
