@@ -243,6 +243,28 @@ def next_opening(hours: Hours, at: datetime, holidays: Container[date], horizon_
     return None
 
 
+def open_spans(hours: Hours, start: datetime, end: datetime, holidays: Container[date]) -> list[tuple[datetime, datetime]]:
+    """The stretches of [start, end) during which the service is open, in order (JST, tz-aware), each cut to [start, end)."""
+    t, stop = _to_jst(start), _to_jst(end)
+    spans: list[tuple[datetime, datetime]] = []
+    while t < stop:
+        if is_open_at(hours, t, holidays):
+            # None is "open for at least 8 more days": follow it in steps, so that a long range still ends where it closes.
+            until = open_until(hours, t, holidays) or t + _STAYS_OPEN
+            closes = min(until, stop)
+            if spans and spans[-1][1] == t:
+                spans[-1] = (spans[-1][0], closes)
+            else:
+                spans.append((t, closes))
+            t = closes
+        else:
+            opens = next_opening(hours, t, holidays, horizon_days=(stop - t).days + 2)
+            if opens is None or opens >= stop or opens <= t:  # opens <= t never happens; it would loop for ever
+                break
+            t = opens
+    return spans
+
+
 def _open_intervals(hours: Hours, day: date, holidays: Container[date]) -> Sequence[_Interval]:
     """The sorted, merged minute intervals of calendar day `day` during which the service is open."""
     closed = hours._closed

@@ -2,11 +2,13 @@
 
 It shows what the person would actually get: their topic's windows, or, when none of those is
 open, the general lines they are put through to instead (routing/contacts/rules.py wider_topic),
-with their own topic's outcome and when its windows open.
+with their own topic's outcome and when its windows open. The staff page /routing asks the same
+question through the same two functions, `ask` and `answer` (routing/web/routing_pages.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -17,10 +19,12 @@ from referral_directory.errors import ERROR_RESPONSES, Invalid, TsunaguError
 from referral_directory.hours import supported
 from referral_directory.records import NATION, TopicCode
 from referral_directory.regions import RegionError, Regions
+from referral_directory.snapshot import Snapshot
 from routing.contacts.place import place_of
 from routing.contacts.switchboard import Widened
 from routing.deps import CurrentStaff, RuntimeDep
 from routing.engine import Contact, Decision
+from routing.runtime import Runtime
 
 router = APIRouter(prefix="/api/routing", tags=["routing"], responses=ERROR_RESPONSES)
 Instant = Annotated[datetime, AfterValidator(supported)]  # years 2000-2099 (422 otherwise)
@@ -135,6 +139,51 @@ def _explain(decision: Decision) -> str:
     return "no service in the directory takes this topic and channel for this place"
 
 
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A preview asked for: the snapshot it is answered from, the contact, where it is and when."""
+
+    snapshot: Snapshot
+    contact: Contact
+    place: PlaceOut
+    at: datetime
+
+
+def ask(runtime: Runtime, *, topic: str, channel: str, postal_code: str | None, lgcode: str | None, at: datetime | None) -> Question:
+    """Return the question a preview answers: the place resolved and the instant settled (now when not given)."""
+    snapshot = runtime.snapshot
+    if snapshot is None:
+        raise Unavailable("the directory is still loading; try again in a moment")
+    if at is not None and at.tzinfo is None:
+        raise Invalid("at: give a UTC offset, e.g. 2026-12-30T10:00:00+09:00")
+    region, place = resolve_place(runtime.regions, postal_code, lgcode)
+    contact = Contact(topic=topic, channel=channel, municipality=region.municipality, prefecture=region.prefecture)
+    return Question(snapshot, contact, place, at or runtime.clock.now())
+
+
+async def answer(runtime: Runtime, question: Question) -> PreviewOut:
+    """Return what the person would get under the live load, and why (the API's answer; the /routing page shows it too)."""
+    snapshot, contact = question.snapshot, question.contact
+    widened = await runtime.switchboard.look_widened(snapshot, contact, question.at, rotate=False)
+    decision, own = widened.decision, widened.own
+    return PreviewOut(
+        outcome=decision.outcome,
+        topic_outcome=own.outcome,
+        via=widened.via,
+        explanation=explain(widened),
+        policy=decision.policy,
+        topic=contact.topic,
+        channel=contact.channel,
+        at=question.at,
+        place=question.place,
+        directory_version=snapshot.version,
+        candidates=[CandidateOut(rank=i + 1, **_fields(c, CandidateOut)) for i, c in enumerate(decision.candidates)],
+        full=_both(own.full, decision.full),
+        closed=_both(own.closed, decision.closed),
+        next_openings=[NextOpeningOut(**_fields(n, NextOpeningOut)) for n in widened.openings],
+    )
+
+
 @router.get("/preview", response_model=PreviewOut, summary="Where a contact would go, and why")
 async def preview(
     staff: CurrentStaff,
@@ -145,32 +194,8 @@ async def preview(
     lgcode: Annotated[str | None, Query(description="6-digit lgcode (municipality, designated city or prefecture)")] = None,
     at: Annotated[Instant | None, Query(description="ISO-8601 instant with offset, 2000-2099; default now")] = None,
 ) -> PreviewOut:
-    snapshot = runtime.snapshot
-    if snapshot is None:
-        raise Unavailable("the directory is still loading; try again in a moment")
-    if at is not None and at.tzinfo is None:
-        raise Invalid("at: give a UTC offset, e.g. 2026-12-30T10:00:00+09:00")
-    instant = at or runtime.clock.now()
-    region, place = resolve_place(runtime.regions, postal_code, lgcode)
-    contact = Contact(topic=topic, channel=channel, municipality=region.municipality, prefecture=region.prefecture)
-    widened = await runtime.switchboard.look_widened(snapshot, contact, instant, rotate=False)
-    decision, own = widened.decision, widened.own
-    return PreviewOut(
-        outcome=decision.outcome,
-        topic_outcome=own.outcome,
-        via=widened.via,
-        explanation=explain(widened),
-        policy=decision.policy,
-        topic=topic,
-        channel=channel,
-        at=instant,
-        place=place,
-        directory_version=snapshot.version,
-        candidates=[CandidateOut(rank=i + 1, **_fields(c, CandidateOut)) for i, c in enumerate(decision.candidates)],
-        full=_both(own.full, decision.full),
-        closed=_both(own.closed, decision.closed),
-        next_openings=[NextOpeningOut(**_fields(n, NextOpeningOut)) for n in widened.openings],
-    )
+    question = ask(runtime, topic=topic, channel=channel, postal_code=postal_code, lgcode=lgcode, at=at)
+    return await answer(runtime, question)
 
 
 def _both(own: tuple[str, ...], wider: tuple[str, ...]) -> list[str]:

@@ -7,11 +7,12 @@ import itertools
 import pytest
 from builders import make_service
 
-from referral_directory.staff.access import Action, CaseScope, ChatScope, ReferralScope, ServiceScope, StatsScope, decide
+from referral_directory.records import NATION
+from referral_directory.staff.access import Action, CaseScope, ChatScope, CoverageScope, ReferralScope, ServiceScope, StatsScope, decide
 from referral_directory.staff.accounts import Role, Staff
 
 OWN, OTHER, THIRD = "org-own", "org-other", "org-third"
-TOKYO, CHIYODA, OSAKA_CITY = "130001", "131016", "271004"
+TOKYO, CHIYODA, OSAKA_CITY, OSAKA = "130001", "131016", "271004", "270008"
 
 TARGETS = {
     "case held by own org": CaseScope(holder=OWN, proposed_to=frozenset({OTHER})),
@@ -36,8 +37,12 @@ TARGETS = {
     "chat at own org, with a colleague": ChatScope(OWN, holder="colleague"),
     "chat waiting at own org": ChatScope(OWN),
     "chat at another org": ChatScope(OTHER, holder="me"),
+    "coverage of own prefecture": CoverageScope(TOKYO),
+    "coverage of another prefecture": CoverageScope(OSAKA),
+    "coverage of the whole country": CoverageScope(NATION),
     "nothing": None,
 }
+COVERAGE = ("coverage of own prefecture", "coverage of another prefecture", "coverage of the whole country")
 OWN_CHATS = ("chat at own org, with them", "chat at own org, with a colleague", "chat waiting at own org")
 # A counsellor reads and answers the chats they hold; a supervisor also reads along with every chat at
 # their organisation, takes any of them over, and keeps the templates and word lists.
@@ -64,10 +69,15 @@ ALLOWED = {
     },
     Role.COORDINATOR: {
         (Action.READ_STATS, "stats of a municipality in own region"),
+        (Action.READ_COVERAGE, "coverage of own prefecture"),
         *{(Action.CHANGE_DIRECTORY, t) for t in TARGETS if t != "a service of another region"},  # other targets: no region to check
     },
     Role.AUDITOR: {(Action.READ_AUDIT, t) for t in TARGETS},
-    Role.ADMIN: {*{(Action.READ_AUDIT, t) for t in TARGETS}, *{(Action.CHANGE_DIRECTORY, t) for t in TARGETS}},
+    Role.ADMIN: {
+        *{(Action.READ_AUDIT, t) for t in TARGETS},
+        *{(Action.CHANGE_DIRECTORY, t) for t in TARGETS},
+        *{(Action.READ_COVERAGE, t) for t in COVERAGE},
+    },
 }
 
 
@@ -88,6 +98,21 @@ def test_the_authorisation_matrix(role: Role, regions) -> None:
 def test_every_decision_gives_a_reason(regions) -> None:
     for role, action, target in itertools.product(Role, Action, TARGETS.values()):
         assert decide(staff(role), action, target, regions=regions).reason
+
+
+@pytest.mark.parametrize(
+    ("scope", "region", "allowed"),
+    [
+        (CHIYODA, TOKYO, True),  # a municipality's coordinator sees the prefecture holding it
+        (CHIYODA, OSAKA, False),
+        (CHIYODA, NATION, False),
+        (NATION, OSAKA, True),
+        (NATION, NATION, True),
+    ],
+)
+def test_the_coverage_map_by_the_coordinators_region(scope: str, region: str, allowed: bool, regions) -> None:
+    coordinator = Staff(id="c", name="c", role=Role.COORDINATOR, organization_id=None, regions=(scope,))
+    assert bool(decide(coordinator, Action.READ_COVERAGE, CoverageScope(region), regions=regions)) is allowed
 
 
 def test_a_counsellor_without_an_organisation_reaches_no_case() -> None:

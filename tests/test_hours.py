@@ -16,6 +16,7 @@ from referral_directory.hours import (
     is_open_at,
     japanese_holidays,
     next_opening,
+    open_spans,
     open_until,
     parse_byday,
     parse_hhmm,
@@ -175,6 +176,42 @@ def test_next_opening_is_in_jst() -> None:
 def test_naive_datetime_is_refused(call) -> None:
     with pytest.raises(ValueError, match="naive datetime 2026-01-05T10:00:00"):
         call(OFFICE, datetime(2026, 1, 5, 10, 0), HOLIDAYS)
+
+
+def spans_as_text(spans) -> list[str]:
+    return [f"{lo:%m-%d %H:%M}-{hi:%m-%d %H:%M}" for lo, hi in spans]
+
+
+@pytest.mark.parametrize(
+    ("hours", "start", "end", "expected"),
+    [
+        (OFFICE, jst(2026, 12, 1), jst(2026, 12, 3), ["12-01 09:00-12-01 17:00", "12-02 09:00-12-02 17:00"]),
+        (OFFICE, jst(2026, 12, 1, 12), jst(2026, 12, 1, 13), ["12-01 12:00-12-01 13:00"]),
+        (OFFICE_NEW_YEAR, jst(2026, 12, 28), jst(2027, 1, 5), ["12-28 09:00-12-28 17:00", "01-04 09:00-01-04 17:00"]),
+        (
+            make_hours(window(EVERY_DAY, "20:00", "02:00")),
+            jst(2026, 12, 1),
+            jst(2026, 12, 2, 12),
+            ["12-01 00:00-12-01 02:00", "12-01 20:00-12-02 02:00"],
+        ),
+        (
+            make_hours(window(EVERY_DAY, "00:00", "24:00"), closed_on_holidays=False),
+            jst(2026, 12, 1),
+            jst(2026, 12, 31),
+            ["12-01 00:00-12-31 00:00"],
+        ),
+        (
+            make_hours(window(EVERY_DAY, "00:00", "24:00"), closures=[NEW_YEAR]),
+            jst(2026, 12, 27),
+            jst(2027, 1, 6),
+            ["12-27 00:00-12-29 00:00", "01-04 00:00-01-06 00:00"],
+        ),
+        (make_hours(), jst(2026, 12, 1), jst(2026, 12, 8), []),
+    ],
+    ids=["office-two-days", "cut-to-the-range", "nenmatsu-closure", "overnight", "24h-beyond-8-days", "24h-closed-for-nenmatsu", "never"],
+)
+def test_open_spans(hours: Hours, start: datetime, end: datetime, expected: list[str]) -> None:
+    assert spans_as_text(open_spans(hours, start, end, HOLIDAYS)) == expected
 
 
 @pytest.mark.parametrize(
@@ -410,3 +447,14 @@ def test_open_until_is_when_it_closes(hours: Hours, at: datetime) -> None:
     assert is_open_at(hours, until - timedelta(seconds=1), HOLIDAYS)
     assert not is_open_at(hours, until, HOLIDAYS)
     assert until - start < timedelta(days=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(random_hours(), days_in_range)
+def test_open_spans_are_exactly_the_open_minutes(hours: Hours, day: date) -> None:
+    start = jst(day.year, day.month, day.day)
+    spans = open_spans(hours, start, start + timedelta(days=2), HOLIDAYS)
+    assert all(lo < hi for lo, hi in spans) and all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
+    for minute in range(0, 2 * 1440):
+        t = start + timedelta(minutes=minute)
+        assert any(lo <= t < hi for lo, hi in spans) is is_open_at(hours, t, HOLIDAYS)

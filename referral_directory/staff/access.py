@@ -15,7 +15,10 @@ region). The rule is need-to-know (docs/design.md, "Who sees what"):
 - a coordinator sees statistics for their regions, never a case;
 - an auditor reads the audit log and the life-safety exception report, never a case's content;
 - an admin manages staff and the directory, never a case's content;
-- the directory is changed by coordinators, each within their regions, and by admins.
+- the directory is changed by coordinators, each within their regions, and by admins;
+- the coverage-gap map (which municipalities have no local window open) is for admins, for any
+  prefecture or the whole country, and for coordinators, for a prefecture within their regions
+  or holding one of them (a municipality's coordinator sees its gaps against the prefecture's).
 
 Nobody reaches a case outside their chain: the API answers 404 for it, exactly as for an id
 that does not exist, so guessing ids tells nothing.
@@ -26,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from referral_directory.records import ServiceRecord
+from referral_directory.records import NATION, ServiceRecord
 from referral_directory.regions import Regions
 from referral_directory.staff.accounts import Role, Staff, area_within, may_change_service
 
@@ -45,6 +48,7 @@ class Action(StrEnum):
     READ_CHAT = "chat.read"  # read a chat's transcript
     TAKE_OVER_CHAT = "chat.take_over"  # a supervisor takes a colleague's chat
     KEEP_CHAT_TEXTS = "chat.texts"  # templates (定型文) and the words that raise a chat's band
+    READ_COVERAGE = "coverage.read"  # the coverage-gap map of a prefecture or of the whole country
 
 
 RECEIVER_WORK = frozenset({Action.READ_CASE, Action.ADD_NOTE, Action.REFER})  # what a receiver that accepted the case does too
@@ -104,6 +108,13 @@ class ServiceScope:
 
 
 @dataclass(frozen=True)
+class CoverageScope:
+    """The coverage-gap map asked for: of a prefecture (its lgcode) or of the whole country (NATION)."""
+
+    region: str
+
+
+@dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str
@@ -116,7 +127,7 @@ class Decision:
 def decide(
     staff: Staff,
     action: Action,
-    target: CaseScope | ReferralScope | StatsScope | ServiceScope | ChatScope | None = None,
+    target: CaseScope | ReferralScope | StatsScope | ServiceScope | ChatScope | CoverageScope | None = None,
     *,
     regions: Regions | None = None,
 ) -> Decision:
@@ -138,6 +149,8 @@ def decide(
         return _stats(staff, target, regions)
     if action is Action.CHANGE_DIRECTORY:
         return _directory(staff, target, regions)
+    if action is Action.READ_COVERAGE:
+        return _coverage(staff, target, regions)
     if action is Action.READ_AUDIT:
         if staff.role in (Role.AUDITOR, Role.ADMIN):
             return Decision(True, "auditors and admins read the audit log")
@@ -209,3 +222,19 @@ def _stats(staff: Staff, target: object, regions: Regions | None) -> Decision:
             return Decision(True, "the region is within the coordinator's regions")
         return Decision(False, "the region is outside the coordinator's regions")
     return Decision(False, "regional statistics are for coordinators of that region")
+
+
+def _coverage(staff: Staff, target: object, regions: Regions | None) -> Decision:
+    if staff.role not in (Role.COORDINATOR, Role.ADMIN):
+        return Decision(False, f"the coverage map is for coordinators and admins; your role is {staff.role.value}")
+    if not isinstance(target, CoverageScope):
+        return Decision(False, "the coverage map needs a prefecture or the whole country")
+    if staff.role is Role.ADMIN:
+        return Decision(True, "admins see the coverage of every region")
+    if regions is None:
+        raise ValueError("a regional scope needs the regions to compare areas")
+    if any(area_within(target.region, scope, regions) for scope in staff.regions):
+        return Decision(True, "the region is within the coordinator's regions")
+    if target.region != NATION and any(area_within(scope, target.region, regions) for scope in staff.regions if scope != NATION):
+        return Decision(True, "the prefecture holds the coordinator's region")
+    return Decision(False, "the region is outside the coordinator's regions")

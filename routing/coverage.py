@@ -1,0 +1,141 @@
+"""Where local help is missing: for a topic and a channel, which municipalities have no open window of
+their prefecture or of their own municipality, at an instant, hour by hour, or over a whole range of days. Pure.
+
+local_coverage(snapshot, places, topic=, channel=, spans=) asks, for each place and each span of
+time, whether a prefecture-tier and a municipal-tier window reaching it (the same services routing
+would offer: snapshot.reaching) is open at some moment of the span. National windows reach
+everyone alike and are left aside. Each service's opening hours are walked once for the whole
+range (hours.open_spans) and kept as a bit mask over the spans, so a week of hours over every
+municipality of Japan is a few thousand walks and bit operations.
+
+A place is one of Regions.municipalities: a ward of a designated city counts as its own place,
+reached by the city's services as routing reaches it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from referral_directory.hours import JST, open_spans
+from referral_directory.regions import Municipality, Regions
+from referral_directory.snapshot import ServiceEntry, Snapshot
+
+LOCAL_TIERS: tuple[str, ...] = ("prefecture", "municipal")
+ONE_MINUTE = timedelta(minutes=1)
+ONE_HOUR = timedelta(hours=1)
+ONE_DAY = timedelta(days=1)
+WEEK_HOURS = 7 * 24
+
+Span = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCoverage:
+    """One municipality: the local tiers that have a window reaching it, and, per tier, the spans with one open."""
+
+    code: str  # 5 digits
+    name: str
+    served: frozenset[str]  # the LOCAL_TIERS with a window for the topic and channel reaching the place
+    open: tuple[int, ...]  # per LOCAL_TIERS entry, a bit mask over the spans: bit i is set when one is open in span i
+
+    def open_in(self, tier: str, span: int) -> bool:
+        """Whether a window of a local tier is open at some moment of span `span`."""
+        return bool(self.open[LOCAL_TIERS.index(tier)] >> span & 1)
+
+    @property
+    def local(self) -> int:
+        """The bit mask of spans with some local window open."""
+        mask = 0
+        for tier_mask in self.open:
+            mask |= tier_mask
+        return mask
+
+    def hours_open(self, tier: str | None = None) -> int:
+        """How many spans have a window of the tier (None: of either local tier) open."""
+        return (self.local if tier is None else self.open[LOCAL_TIERS.index(tier)]).bit_count()
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    topic: str
+    channel: str
+    spans: tuple[Span, ...]
+    places: tuple[PlaceCoverage, ...]
+
+    def closed_throughout(self) -> tuple[PlaceCoverage, ...]:
+        """The places that have local windows for the topic but none open at any moment of any span: they lose every one."""
+        return tuple(p for p in self.places if p.served and not p.local)
+
+    def unserved(self) -> tuple[PlaceCoverage, ...]:
+        """The places no local window serves for the topic and channel at all: only national windows reach them."""
+        return tuple(p for p in self.places if not p.served)
+
+    def share_open(self, span: int) -> float:
+        """The share of places with some local window open in span `span` (0 when there are no places)."""
+        if not self.places:
+            return 0.0
+        return sum(1 for p in self.places if p.local >> span & 1) / len(self.places)
+
+
+def local_coverage(snapshot: Snapshot, places: Iterable[Municipality], *, topic: str, channel: str, spans: Sequence[Span]) -> Coverage:
+    """Return, for each place and span, whether a prefecture and a municipal window for the topic and channel is open in it.
+
+    `spans` must be in order and must not overlap.
+    """
+    spans = tuple(spans)
+    masks: dict[str, int] = {}
+    found: list[PlaceCoverage] = []
+    for place in places:
+        served: set[str] = set()
+        open_masks = [0] * len(LOCAL_TIERS)
+        for reach in snapshot.reaching(channel, topic, place.prefecture, place.code):
+            entry = reach.entry
+            if entry.tier not in LOCAL_TIERS:
+                continue
+            served.add(entry.tier)
+            mask = masks.get(entry.id)
+            if mask is None:
+                mask = masks[entry.id] = _open_mask(entry, spans, snapshot)
+            open_masks[LOCAL_TIERS.index(entry.tier)] |= mask
+        found.append(PlaceCoverage(place.code, place.name, frozenset(served), tuple(open_masks)))
+    return Coverage(topic, channel, spans, tuple(found))
+
+
+def _open_mask(entry: ServiceEntry, spans: tuple[Span, ...], snapshot: Snapshot) -> int:
+    """The bit mask of the spans in which the service is open at some moment."""
+    if not spans:
+        return 0
+    starts = [lo for lo, _ in spans]
+    mask = 0
+    for opens, closes in open_spans(entry.hours, spans[0][0], spans[-1][1], snapshot.holidays):
+        i = max(bisect_right(starts, opens) - 1, 0)
+        while i < len(spans) and spans[i][0] < closes:
+            if spans[i][1] > opens:
+                mask |= 1 << i
+            i += 1
+    return mask
+
+
+def places_of(regions: Regions, prefecture: str | None) -> tuple[Municipality, ...]:
+    """The municipalities (designated cities' wards each on their own) of a prefecture, or of the whole country, in JIS code order."""
+    return tuple(m for code, m in sorted(regions.municipalities.items()) if prefecture is None or m.prefecture == prefecture)
+
+
+def instant_spans(at: datetime) -> tuple[Span, ...]:
+    """One span: the minute of `at` (opening hours are kept in whole minutes)."""
+    start = at.astimezone(JST).replace(second=0, microsecond=0)
+    return ((start, start + ONE_MINUTE),)
+
+
+def week_spans(monday: date) -> tuple[Span, ...]:
+    """The 168 hours of the week starting on `monday` (JST), Monday 0:00-1:00 first."""
+    start = datetime.combine(monday, time(0), JST)
+    return tuple((start + i * ONE_HOUR, start + (i + 1) * ONE_HOUR) for i in range(WEEK_HOURS))
+
+
+def range_spans(first: date, last: date) -> tuple[Span, ...]:
+    """One span: every moment from the start of `first` to the end of `last` (JST, both days included)."""
+    return ((datetime.combine(first, time(0), JST), datetime.combine(last, time(0), JST) + ONE_DAY),)
