@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from loadtests.surge.baseline import Caller, Pool, Redial, open_lines, pool_of, single_number
-from loadtests.surge.call_figures import Clocks, call_reach, call_reach_text, like_988, queue_honesty
+from loadtests.surge.baseline import Caller, Pool, Redial, SingleNumber, open_lines, pool_of, single_number
+from loadtests.surge.call_figures import Clocks, by_day, call_reach, call_reach_text, like_988, queue_honesty
 from loadtests.surge.player import CallPlayer, CallReport, Reply, Request, drive, read_reply, told_wait
 from loadtests.surge.shapes import JST, Timeline, calendar
 from loadtests.surge.world import Persona, WorldParams
@@ -218,7 +218,7 @@ def test_call_reach_puts_the_run_s_callers_on_one_number_and_compares() -> None:
         {**inbound(answered_service=True, ended_by="hangup-verb", answered_at=12.0, talk_needed=10.0, patience=40.0), "started": 1001.0},
         {**inbound(ended_by="hangup-verb", talk_needed=10.0, patience=40.0), "started": 1001.0},
         {**inbound(ended_by="caller-hung-up", talk_needed=10.0, patience=40.0), "started": 1001.0},
-        CallReport(sid="CA", kind="callback", answered_service=True).to_json(),
+        {**CallReport(sid="CA", kind="callback", answered_service=True).to_json(), "started": 1002.0},
     ]
     figures = call_reach(calls, {AROUND_THE_CLOCK: 1}, frozenset(), timeline, WorldParams(time_scale=0.05, redial_jitter=0.0), seed=1)
     assert figures["single_number"] == {
@@ -235,3 +235,18 @@ def test_call_reach_puts_the_run_s_callers_on_one_number_and_compares() -> None:
     text = call_reach_text(figures)
     assert text[1] == "  single number at equal capacity (1–1 lines open in the calendar): 1 connected, 6 busy tones, 2 gave up"
     assert text[2] == "  tsunagu: 1 connected + 1 callbacks kept = 2, 2.00× the single number's connected"
+
+
+def test_by_day_sets_each_day_s_single_number_against_tsunagu_and_the_lines_it_had() -> None:
+    night = calendar("newyear").window(datetime(2026, 12, 31, 20, tzinfo=JST), datetime(2027, 1, 1, 4, tzinfo=JST))
+    timeline = Timeline(night, epoch0=1000.0, speed=1200.0, peak=3.0)  # midnight is 12 real seconds in
+    evening = {"started": 1001.0, "outcome": "connected"}
+    late = {"started": 1011.0, "outcome": "abandoned_in_queue"}
+    after_midnight = {"started": 1013.0, "outcome": "abandoned"}
+    kept_after_midnight = {"started": 1014.0, "outcome": "callback_leg_connected"}
+    pool = Pool(((1000.0, 2), (1012.0, 5)))  # 2 lines until midnight, then 5
+    single = SingleNumber(3, 2, 0, 1, frozenset({1, 2}))  # the single number connected the late caller and the one after midnight
+    assert by_day([evening, late, after_midnight], [kept_after_midnight], single, pool, timeline) == [
+        {"day": "2026-12-31", "callers": 2, "single_connected": 1, "tsunagu_reached": 1, "most_lines": 2},
+        {"day": "2027-01-01", "callers": 1, "single_connected": 1, "tsunagu_reached": 1, "most_lines": 5},
+    ]

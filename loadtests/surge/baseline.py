@@ -4,8 +4,8 @@ The drill's own callers ring it instead of tsunagu: the same arrival times and t
 (each call's `started` and `talk_needed` in the world log; player.CallReport). Behind the number,
 every voice line the directory has open at that instant forms one pool: the capacity["voice"] of
 every active service with a phone that is open then by its hours, holidays and closures, whatever
-its topic or region (the routing snapshot's services, read with referral_directory.hours as the
-engine reads them: is_open_at, and next_opening / open_until for when the count changes). A
+its topic or region (the routing snapshot's services, their open spans read with
+referral_directory.hours.open_spans, the engine's own reading of hours). A
 caller who finds a line free is connected at once and holds it for their talk time; a caller who
 finds every line taken hears busy, and rings again.
 
@@ -28,15 +28,14 @@ import bisect
 import heapq
 import random
 from collections import Counter
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from referral_directory.hours import Hours, is_open_at, next_opening, open_until
+from referral_directory.hours import Hours, open_spans
 from referral_directory.snapshot import Snapshot
 
 FREED, RINGS = 0, 1  # at one instant a line is freed before anyone rings: a caller then gets the line just hung up
-STAYS_OPEN = timedelta(days=8)  # open_until answers None for a service open at least this long (hours.py)
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,7 @@ class SingleNumber:
     connected: int
     busy: int  # attempts that heard busy (a caller may hear it several times)
     gave_up: int  # callers whose patience ran out before a line was free
+    connected_callers: frozenset[int] = frozenset()  # the indexes of the callers it connected
 
 
 def single_number(callers: Sequence[Caller], pool: Pool, redial: Redial, *, seed: int) -> SingleNumber:
@@ -89,7 +89,8 @@ def single_number(callers: Sequence[Caller], pool: Pool, redial: Redial, *, seed
     events = [(caller.arrival, RINGS, i, i) for i, caller in enumerate(callers)]
     heapq.heapify(events)
     order = len(events)  # ties at one instant and kind go in the order the events were made
-    held = connected = busy = gave_up = 0
+    held = busy = gave_up = 0
+    connected: set[int] = set()
     while events:
         at, kind, _order, who = heapq.heappop(events)
         if kind == FREED:
@@ -97,7 +98,8 @@ def single_number(callers: Sequence[Caller], pool: Pool, redial: Redial, *, seed
             continue
         caller = callers[who]
         if held < pool.lines_at(at):
-            held, connected = held + 1, connected + 1
+            held += 1
+            connected.add(who)
             heapq.heappush(events, (at + caller.talk, FREED, order, who))
         else:
             busy += 1
@@ -107,7 +109,7 @@ def single_number(callers: Sequence[Caller], pool: Pool, redial: Redial, *, seed
             else:
                 gave_up += 1
         order += 1
-    return SingleNumber(len(callers), connected, busy, gave_up)
+    return SingleNumber(len(callers), len(connected), busy, gave_up, frozenset(connected))
 
 
 def voice_lines(snapshot: Snapshot) -> dict[Hours, int]:
@@ -136,21 +138,6 @@ def open_lines(lines: Mapping[Hours, int], start: datetime, end: datetime, holid
         elif running != steps[-1][1]:
             steps.append((at, running))
     return steps
-
-
-def open_spans(hours: Hours, start: datetime, end: datetime, holidays: Container[date]) -> Iterator[tuple[datetime, datetime]]:
-    """Yield the spans of [start, end) in which a service with these hours is open, by the product's own hours functions.
-
-    Spans may touch (a window closing as the next opens); open_until does not look past STAYS_OPEN.
-    """
-    at = start
-    while at < end:
-        opens = at if is_open_at(hours, at, holidays) else next_opening(hours, at, holidays)
-        if opens is None or opens >= end:
-            return
-        closes = open_until(hours, opens, holidays) or opens + STAYS_OPEN
-        yield opens, min(closes, end)
-        at = closes
 
 
 def pool_of(steps: Sequence[tuple[datetime, int]], time_of: Callable[[datetime], float]) -> Pool:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from loadtests.surge.baseline import Caller, Pool, Redial, SingleNumber, open_lines, pool_of, single_number
 from loadtests.surge.gates import percentile
 from loadtests.surge.shapes import Timeline
 from loadtests.surge.world import WorldParams
-from referral_directory.hours import Hours
+from referral_directory.hours import JST, Hours
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,37 @@ def call_reach(
             "reached": connected + kept,
             "to_single_number": round((connected + kept) / single.connected, 3) if single.connected else None,
         },
+        "by_day": by_day(inbound, [c for c in calls if c["outcome"] == "callback_leg_connected"], single, pool, timeline),
         "like_988": like_988(inbound, clocks),
         "queue_honesty": queue_honesty(inbound, clocks),
     }
+
+
+def by_day(
+    inbound: Sequence[Mapping], kept: Sequence[Mapping], single: SingleNumber, pool: Pool, timeline: Timeline
+) -> list[dict[str, object]]:
+    """Return, per simulated day (JST) of the callers' first ring, the single number's connected against tsunagu's reached.
+
+    Where the pool holds the day's local offices (weekdays in office hours), it has lines that
+    tsunagu keeps for their own region; at night and over 年末年始 it holds the national lines alone.
+    """
+    day_of = [timeline.simulated(c["started"]).astimezone(JST).date() for c in inbound]
+    kept_on = [timeline.simulated(c["started"]).astimezone(JST).date() for c in kept]
+    days = sorted({*day_of, *kept_on})
+    rows = []
+    for day in days:
+        start = datetime.combine(day, time(), JST)
+        rows.append(
+            {
+                "day": day.isoformat(),
+                "callers": day_of.count(day),
+                "single_connected": sum(1 for i in single.connected_callers if day_of[i] == day),
+                "tsunagu_reached": sum(1 for i, c in enumerate(inbound) if day_of[i] == day and c["outcome"] == "connected")
+                + kept_on.count(day),
+                "most_lines": pool.span(timeline.epoch(start), timeline.epoch(start + timedelta(days=1)))[1],
+            }
+        )
+    return rows
 
 
 def call_reach_text(r: dict) -> list[str]:
@@ -165,6 +193,8 @@ def call_reach_text(r: dict) -> list[str]:
         f"{single['connected']} connected, {single['busy']} busy tones, {single['gave_up']} gave up",
         f"  tsunagu: {ours['connected']} connected + {ours['callbacks_kept']} callbacks kept = {ours['reached']}, "
         f"{ratio} the single number's connected",
+        "  by day, single number connected / tsunagu reached (most lines open): "
+        + ", ".join(f"{d['day'][5:]} {d['single_connected']}/{d['tsunagu_reached']} ({d['most_lines']})" for d in r.get("by_day", ())),
         f"  like 988: answered {_percent(like['answered_share'])}; average speed to answer {_seconds(asa)} over {asa['n']}",
         f"            abandoned in queue {_percent(like['abandoned_in_queue_share'])} of {like['queued']} queued; "
         f"told closed {_percent(like['told_closed_share'])}; fallback {_percent(like['fallback_share'])}",
