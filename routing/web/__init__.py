@@ -1,4 +1,5 @@
-"""Staff web pages: sign-in with passwords, server-side sessions in Redis, CSRF, the dashboard and the case pages.
+"""Staff web pages: sign-in with passwords, server-side sessions in Redis, CSRF, the dashboard, the case pages and the
+coordinator's directory pages.
 
 `install(app)` adds the pages and their static files, and lets `CurrentStaff` (the API's staff
 dependency) accept a signed-in session as well as a bearer token.
@@ -11,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from routing.web import case_pages
+from routing.web import case_pages, directory_pages
 from routing.web.auth import session_staff
 from routing.web.pages import router
 
@@ -22,5 +23,6 @@ def install(app: FastAPI) -> None:
     """Add the staff pages to an app, and the session cookie as a way in for CurrentStaff."""
     app.include_router(router)
     app.include_router(case_pages.router)
+    app.include_router(directory_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.session_staff = session_staff
