@@ -1,8 +1,9 @@
 """The coordinator API: organisations, services, lines, schedules and closures, with search.
 
-Every change runs the same path: build the new record, validate it (422 with every problem),
-check the coordinator's regions (403), store it with its change history, then rebuild the
-routing snapshot and tell every worker.
+Every change of a service runs the one path of referral_directory/changes.py (the coordinator's
+pages use it too): build the new record, validate it (422 with every problem), check the
+coordinator's regions (403), store it with its change history, then rebuild the routing snapshot
+and tell every worker.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from referral_directory import changes
 from referral_directory import service as directory_service
 from referral_directory.api_models import (
     ChangeOut,
@@ -33,13 +35,11 @@ from referral_directory.api_models import (
     ServicePatch,
 )
 from referral_directory.deps import ChangeDep, CurrentStaff, DirectoryHost, HostDep, SessionDep, announce
-from referral_directory.errors import ERROR_RESPONSES, Conflict, Forbidden, Invalid, NotFound
+from referral_directory.errors import ERROR_RESPONSES, Conflict, Invalid, NotFound
 from referral_directory.hours import is_open_at, supported
-from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord, normalized
+from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord
 from referral_directory.snapshot import compile_hours
-from referral_directory.staff.access import Action, ServiceScope, decide
-from referral_directory.staff.accounts import Role, Staff, area_within, describe_scope
-from referral_directory.validation import validate_records
+from referral_directory.staff.accounts import Staff, lgcodes_within
 
 router = APIRouter(prefix="/api/directory", tags=["directory"], responses=ERROR_RESPONSES)
 SEARCH_MAX = 200  # characters of a name search (422 beyond): SQLite refuses a LIKE pattern of 50,000 with an error
@@ -53,53 +53,15 @@ def service_out(record: ServiceRecord) -> ServiceOut:
     return ServiceOut.model_validate(data)
 
 
-def _require_editor(staff: Staff) -> None:
-    decision = decide(staff, Action.CHANGE_DIRECTORY)
-    if not decision:
-        raise Forbidden(decision.reason)
-
-
-def _require_scope(staff: Staff, record: ServiceRecord, host: DirectoryHost) -> None:
-    if not decide(staff, Action.CHANGE_DIRECTORY, ServiceScope(record), regions=host.regions):
-        areas = "、".join(host.regions.name_of(a if a == NATION else host.regions.area(a).code) for a in record.areas)
-        raise Forbidden(
-            f"「{record.name}」 serves {areas}, outside your regions ({describe_scope(staff, host.regions)}); "
-            "ask that region's coordinator to make this change"
-        )
-
-
-Change = Callable[[ServiceRecord], ServiceRecord]
+Change = changes.Change
 
 
 async def _store_service(
     host: DirectoryHost, session: AsyncSession, staff: Staff, service_id: str, change: Change | ServiceRecord
 ) -> ServiceRecord:
-    """Store a new service's record (409 when its id exists) or apply a change to an existing one (404 when there is none),
-    inside the directory's write lock, so concurrent changes never undo each other."""
-    _require_editor(staff)
-    await directory_service.lock_directory(session)
-    old = await directory_service.load_service(session, service_id)
-    if isinstance(change, ServiceRecord):
-        if old is not None:
-            raise Conflict(f"service {service_id} already exists; change it with PATCH")
-        new = normalized(change)
-    else:
-        if old is None:
-            raise NotFound(f"no service {service_id} in the directory")
-        new = normalized(change(old))
-    known = await directory_service.load_organization(session, new.organization_id)
-    problems = validate_records(DirectoryRecords(services=(new,)), host.regions, known_organization_ids={known.id} if known else ())
-    if problems:
-        raise Invalid(f"「{new.name}」 was not saved: {len(problems)} problem(s)", problems=problems)
-    for record in (old, new):
-        if record is not None:
-            _require_scope(staff, record, host)
-    if old is None or old.organization_id != new.organization_id:
-        await _require_organization_scope(session, host, staff, new.organization_id, ignoring=service_id)
-    summary = await directory_service.save_records(session, DirectoryRecords(services=(new,)), actor=staff.name)
-    if summary.changed:
-        announce(session, summary.version)
-    return new
+    """Store a new service or change one through the shared path (referral_directory/changes.py), inside the
+    directory's write lock, so concurrent changes never undo each other."""
+    return (await changes.store_service(session, host.regions, staff, service_id, change)).record
 
 
 async def _existing_service(session: AsyncSession, service_id: str) -> ServiceRecord:
@@ -109,27 +71,14 @@ async def _existing_service(session: AsyncSession, service_id: str) -> ServiceRe
     return record
 
 
+def _require_editor(staff: Staff) -> None:
+    changes.require_editor(staff)
+
+
 async def _require_organization_scope(
     session: AsyncSession, host: DirectoryHost, staff: Staff, organization_id: str, *, ignoring: str | None = None
 ) -> None:
-    """An organisation is in a coordinator's scope when every service it runs is.
-
-    A coordinator may give an empty organisation its first service (attaching: `ignoring` is set);
-    changing or deleting an organisation that runs no services is for its creator or an admin.
-    """
-    _require_editor(staff)
-    service_ids = [i for i in await directory_service.service_ids_of_organization(session, organization_id) if i != ignoring]
-    for service_id in service_ids:
-        record = await directory_service.load_service(session, service_id)
-        if record is not None:  # listed a moment ago under the directory's lock: it is there
-            _require_scope(staff, record, host)
-    if not service_ids and ignoring is None and staff.role is not Role.ADMIN:
-        creator = await directory_service.creator_of(session, organization_id)
-        if creator != staff.name:
-            raise Forbidden(
-                f"this organisation runs no services yet, so only whoever created it ({creator or 'unknown'}) "
-                "or an admin may change it or add services to it"
-            )
+    await changes.require_organization_scope(session, host.regions, staff, organization_id, ignoring=ignoring)
 
 
 # Organisations
@@ -239,14 +188,9 @@ async def list_services(
 
 def _codes_within(host: DirectoryHost, region: str) -> list[str]:
     try:
-        host.regions.area(region)
+        return lgcodes_within(host.regions, region)
     except ValueError as error:
         raise Invalid(str(error)) from None
-    regions = host.regions
-    candidates = [p.lgcode for p in regions.prefectures.values()]
-    candidates += [m.lgcode for m in regions.municipalities.values()]
-    candidates += [c.lgcode for c in regions.designated_cities.values()]
-    return [code for code in candidates if area_within(code, region, regions)]
 
 
 @router.post("/services", response_model=ServiceOut, status_code=201, summary="Create a service")
@@ -310,7 +254,7 @@ async def delete_service(service_id: str, host: HostDep, session: ChangeDep, sta
     old = await directory_service.load_service(session, service_id)
     if old is None:
         raise NotFound(f"no service {service_id} in the directory")
-    _require_scope(staff, old, host)
+    changes.require_scope(staff, old, host.regions)
     await directory_service.delete_service(session, service_id, actor=staff.name)
     announce(session, await directory_service.directory_version(session))
     return Response(status_code=204)

@@ -104,6 +104,23 @@ async def load_organization(session: AsyncSession, organization_id: str) -> Orga
     return _organization_record(row) if row else None
 
 
+async def organization_names(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
+    """Return the names of the given organisations by id (unknown ids are left out)."""
+    names: dict[str, str] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        rows = await session.execute(select(col(Organization.id), col(Organization.name)).where(col(Organization.id).in_(chunk)))
+        names.update({row.id: row.name for row in rows})
+    return names
+
+
+async def organizations_created_by(session: AsyncSession, actor: str) -> list[str]:
+    """Return the ids of the organisations a staff member created (from the change history)."""
+    query = select(col(ChangeRecord.entity_id)).where(
+        col(ChangeRecord.entity) == "organization", col(ChangeRecord.field) == "created", col(ChangeRecord.actor) == actor
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
 async def service_ids_of_organization(session: AsyncSession, organization_id: str) -> list[str]:
     """Return the ids of an organisation's services."""
     rows = await session.execute(select(col(Service.id)).where(col(Service.organization_id) == organization_id))

@@ -317,7 +317,8 @@ async def test_staff_who_do_not_work_cases_see_no_case_lists_and_no_case_pages(w
     await add_staff(windows, "coordinator", role="coordinator", org=None)
     async with signed_in_as(windows, "coordinator") as (client, _):
         dashboard = await client.get("/dashboard")
-        assert dashboard.status_code == 200 and "相談員とスーパーバイザーの方が使います" in section(dashboard, "active-cases")
+        assert dashboard.status_code == 200 and 'id="active-cases"' not in dashboard.text and 'id="referral-inbox"' not in dashboard.text
+        assert 'href="/directory"' in section(dashboard, "directory")  # a coordinator's dashboard leads to their region's windows
         refused = await client.get(f"/cases/{case_id}")
         assert refused.status_code == 403 and "相談員とスーパーバイザーの方のため" in refused.text and case_id not in refused.text
 

@@ -234,6 +234,17 @@ def area_within(area_code: str, scope_code: str, regions: Regions) -> bool:
     return bool(_covered(area)) and set(_covered(area)) <= set(_covered(scope))
 
 
+def lgcodes_within(regions: Regions, region: str) -> list[str]:
+    """Return the lgcodes of every prefecture, designated city and municipality inside a region (NATION: none but itself)."""
+    if region == NATION:
+        return [NATION]
+    regions.area(region)  # RegionError for a code that names no region
+    candidates = [p.lgcode for p in regions.prefectures.values()]
+    candidates += [m.lgcode for m in regions.municipalities.values()]
+    candidates += [c.lgcode for c in regions.designated_cities.values()]
+    return [code for code in candidates if area_within(code, region, regions)]
+
+
 def _covered(area: Area) -> tuple[str, ...]:
     return area.municipalities or (area.code,)
 

@@ -30,8 +30,8 @@ from routing.runtime import Runtime
 from routing.web import case_views
 from routing.web.auth import SignedIn, signed_in
 from routing.web.flash import set_flash, take_flash
-from routing.web.pages import NOT_CONFIRMED, ROLE_LABELS, page, render_dashboard, see_other, to_login
-from routing.web.sessions import CSRF_FIELD, csrf_matches
+from routing.web.pages import ROLE_LABELS, checked_form, page, render_dashboard, see_other, to_login
+from routing.web.sessions import CSRF_FIELD
 
 log = structlog.get_logger("tsunagu.web")
 router = APIRouter(include_in_schema=False)
@@ -78,14 +78,10 @@ async def _case_response(
 
 async def _for_change(request: Request, runtime: Runtime, session: AsyncSession) -> tuple[Visit, FormData] | Response:
     """Return the visit and its form when the form carries the signed-in session's CSRF token; else the answer to send instead."""
-    form = await request.form()
-    found = await signed_in(request, runtime)
-    if found is None:
-        return to_login(request, runtime)
-    token = form.get(CSRF_FIELD)
-    if not csrf_matches(found.session, token if isinstance(token, str) else None):
-        log.warning("case_change_refused", reason="csrf token missing or wrong", staff_id=found.staff.id)
-        return page(request, "refused.html", {"message": NOT_CONFIRMED}, status_code=403)
+    checked = await checked_form(request, runtime)
+    if not isinstance(checked, tuple):
+        return checked
+    found, form = checked
     return Visit(request, runtime, session, found), form
 
 

@@ -14,13 +14,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from referral_directory.models import Organization
+from referral_directory.staff.access import Action, decide
 from referral_directory.staff.accounts import Role, Staff, describe_scope, staff_for_password
 from routing.deps import RuntimeDep, SessionDep
 from routing.runtime import Runtime
 from routing.settings import Settings
-from routing.web import case_views, throttle
+from routing.web import case_views, directory_views, throttle
 from routing.web.auth import SignedIn, hasher_for, signed_in
 from routing.web.flash import take_flash
 from routing.web.sessions import CSRF_FIELD, cookie_name, cookies_secure, csrf_matches, end_session, load_session, start_session
@@ -80,6 +82,20 @@ def see_other(url: str) -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+async def checked_form(request: Request, runtime: Runtime) -> tuple[SignedIn, FormData] | Response:
+    """Return who is signed in and the form they sent when it carries their session's CSRF token; else the answer to
+    send instead: the sign-in page, or a 403 page (nothing is changed)."""
+    form = await request.form()
+    found = await signed_in(request, runtime)
+    if found is None:
+        return to_login(request, runtime)
+    token = form.get(CSRF_FIELD)
+    if not csrf_matches(found.session, token if isinstance(token, str) else None):
+        log.warning("change_refused", reason="csrf token missing or wrong", staff_id=found.staff.id, path=request.url.path)
+        return page(request, "refused.html", {"message": NOT_CONFIRMED}, status_code=403)
+    return found, form
 
 
 def to_login(request: Request, runtime: Runtime) -> RedirectResponse:
@@ -197,7 +213,8 @@ async def logout(request: Request, runtime: RuntimeDep, csrf_token: Annotated[st
 
 @router.get("/dashboard")
 async def dashboard(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
-    """The dashboard: who is signed in, the cases at their organisation, and its referral inbox and outbox."""
+    """The dashboard: who is signed in; the cases at their organisation, and its referral inbox and outbox; or, for a
+    coordinator, their region's windows."""
     found = await signed_in(request, runtime)
     if found is None:
         return to_login(request, runtime)
@@ -227,7 +244,9 @@ async def _dashboard_context(runtime: Runtime, session: AsyncSession, found: Sig
         row = await session.get(Organization, staff.organization_id)
         organization = row.name if row else None
     regions = describe_scope(staff, runtime.regions) if staff.regions else None
+    edits_directory = bool(decide(staff, Action.CHANGE_DIRECTORY))
     return {
+        "directory": await directory_views.summary(session, runtime, staff) if edits_directory else None,
         "staff": staff,
         "role": ROLE_LABELS[staff.role],
         "organization": organization,
