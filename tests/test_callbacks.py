@@ -13,6 +13,8 @@ from sqlalchemy import select
 from test_voice import DIRECTORY, FAMILY, NATIONAL_A, TUESDAY_10, slots_held
 from voice_support import DIAL_NUMBER, PUBLIC_URL, Call, voice_settings
 
+from routing.contacts.reconciler import reconcile_once
+from routing.live.keys import callback_lease
 from routing.privacy.confidentiality import unseal
 from routing.telephony.callbacks import dispatch_once, twilio_client
 from routing.telephony.records import CallbackRequest, CallRecord
@@ -139,6 +141,19 @@ async def test_a_callback_whose_topic_windows_have_closed_is_placed_by_an_open_g
         (request,) = await requests(running)
         assert (request.topic, request.service_id) == ("family", NATIONAL_A.id), "its topic is kept; a general line calls back"
         assert twilio.calls[0]["To"] == CANARY
+
+
+async def test_a_line_a_callback_has_just_claimed_is_not_freed_before_the_request_says_calling(
+    tmp_path: Path, redis_url: str, regions
+) -> None:
+    async with family_lines_taken(tmp_path, redis_url, regions) as (running, twilio, client, talking, settings):
+        await book_callback(running)
+        (request,) = await requests(running)
+        await talking[0].dial_result("completed")  # a line frees, and the dispatcher claims it (then marks the request calling)
+        entry = running.runtime.snapshot.services[FAMILY.id]
+        assert await running.runtime.switchboard.claim(entry, holder=callback_lease(request.id), channel="voice")
+        assert request.status == "pending" and (await reconcile_once(running.runtime)).released == 0
+        assert await slots_held(running) == {FAMILY.id: 2}, "the claimed line stays the callback's: nobody else is put on it"
 
 
 async def test_a_callback_whose_number_is_gone_fails_once_and_calls_nobody(tmp_path: Path, redis_url: str, regions) -> None:

@@ -7,6 +7,10 @@ account is configured (the call's own status), else the call's state in Redis (w
 six hours after the call last moved). A call that goes on keeps its slot; one that is over frees
 it now, so a lost callback costs a minute, not the lease's hours. A chat's lease lives while the
 chat is in progress in the database; the chat keeper renews it (routing/chats/keeper.py).
+
+A lease younger than a reconciler round is left alone: its holder claims the line first and
+records itself after (a callback is marked calling, a chat talking, once the line is theirs), so
+a round that came in between would free a line in use and let another contact take it too.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.reconciler")
 EVERY_SECONDS = 60.0
+YOUNG_MS = EVERY_SECONDS * 1000  # a lease claimed less than this long ago is not judged yet (at most half the lease)
 
 
 @dataclass
@@ -36,12 +41,18 @@ class Reconciled:
     renewed: int = 0
 
 
-async def reconcile_once(runtime: Runtime, twilio: Client | None = None) -> Reconciled:
-    """Release every slot held by a contact that has ended, and renew the half-used leases of contacts that go on."""
+async def reconcile_once(runtime: Runtime, twilio: Client | None = None, *, young_ms: float | None = None) -> Reconciled:
+    """Release every slot held by a contact that has ended, and renew the half-used leases of contacts that go on.
+
+    `young_ms`: leases claimed (or renewed) less than this long ago are not judged (default YOUNG_MS, at most half a lease).
+    """
     done = Reconciled()
     live, lease_ms = runtime.live, runtime.switchboard.lease_ms
+    young = min(YOUNG_MS, lease_ms / 2) if young_ms is None else young_ms
     now_ms = await live.server_time_ms()
     async for lease in live.leases():
+        if lease_ms - (lease.expires_ms - now_ms) < young:
+            continue  # just claimed: its holder may not have recorded itself yet
         if not await _still_live(runtime, lease.holder):
             done.released += await live.drop_lease(lease)
         elif lease.expires_ms - now_ms < lease_ms / 2 and not is_chat_lease(lease.holder):
