@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,6 +10,7 @@ from sqlalchemy import Table, event, inspect, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlmodel import SQLModel
 
@@ -88,9 +89,13 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "tsunagu.after_commit"
+
+
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Yield a session that commits on success and rolls back on error."""
+    """Yield a session that commits on success and rolls back on error; then runs what `after_commit` asked for."""
     async with factory() as session:
         try:
             yield session
@@ -98,6 +103,25 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         except BaseException:
             await session.rollback()
             raise
+        for action in session.info.pop(_AFTER_COMMIT, ()):
+            await action()
+
+
+def after_commit(session: AsyncSession, action: AfterCommit) -> None:
+    """Have `action` run once `transaction` has committed this session's work; a rollback forgets it.
+
+    The work is stored by then, whatever the action does: it must not raise (it logs its own failure).
+    """
+    if not session.in_transaction():
+        session.sync_session.begin()  # no statement yet: begun now, so that a rollback before one forgets the action too
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_commit(session: Session, previous: SessionTransaction) -> None:
+    """A page that undoes a refused change and goes on in the same session (a rollback, then reads) announces nothing of it."""
+    if not previous.nested:
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def table_of(model: type[SQLModel]) -> Table:

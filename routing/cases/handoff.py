@@ -41,6 +41,7 @@ MOVES: dict[Status, frozenset[Status]] = {
 }
 OPEN = frozenset({Status.PROPOSED, Status.ACCEPTED, Status.CONTACTED})  # the receiving side still has work to do
 WORKING = frozenset({Status.ACCEPTED, Status.CONTACTED})  # a receiver working the case, who may pass it on
+LIVE_FOR_RECEIVER = frozenset({Status.PROPOSED, Status.ACCEPTED, Status.CONTACTED, Status.CLOSED})  # declined or expired: access ends
 OUTCOMES = ("supported", "referred_on", "unreachable", "declined_by_person", "other")  # how a referral closes
 
 

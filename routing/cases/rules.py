@@ -26,7 +26,8 @@ from referral_directory.staff import audit
 from referral_directory.staff.access import Action, CaseScope, decide
 from referral_directory.staff.accounts import Staff
 from referral_directory.storage import db
-from routing.cases.handoff import OPEN, WORKING, Status, accept_deadline, next_tier
+from routing.cases.events import announce, referral_changes
+from routing.cases.handoff import LIVE_FOR_RECEIVER, OPEN, WORKING, Status, accept_deadline, next_tier
 from routing.cases.models import Case, CaseNote, Referral
 from routing.engine import Contact, matching_services
 from routing.live.keys import ALERTS_CHANNEL
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("tsunagu.cases")
 SHARES = ("none", "consent", "exception")  # what a referral carries: nothing identifying, or contact and notes
-LIVE_FOR_RECEIVER = {Status.PROPOSED, Status.ACCEPTED, Status.CONTACTED, Status.CLOSED}  # declined or expired: access ends
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,7 @@ async def sweep_referrals(runtime: Runtime) -> list[Referral]:
     for referral in expired:
         alert = {"kind": "referral_expired", "referral": referral.id, "case": referral.case_id, "org": referral.from_org}
         await runtime.redis.publish(ALERTS_CHANNEL, json.dumps(alert))
+    await announce(runtime, [change for referral in expired for change in referral_changes(referral)])
     if expired:
         log.info("referrals_expired", count=len(expired))
     return expired

@@ -26,9 +26,10 @@ from referral_directory.snapshot import ServiceEntry
 from referral_directory.staff.access import Action, CaseScope, ReferralScope, decide
 from referral_directory.staff.accounts import Role, Staff
 from referral_directory.storage import db
-from routing.cases.handoff import HandoffError, Status, check_move
+from routing.cases.events import case_changes, referral_changes, tell_after_commit
+from routing.cases.handoff import LIVE_FOR_RECEIVER, HandoffError, Status, check_move
 from routing.cases.models import Case, CaseNote, Referral, SafetyException
-from routing.cases.rules import LIVE_FOR_RECEIVER, audit_case, case_for, referral_deadline, scope_of, shared_with, suggest, visible_notes
+from routing.cases.rules import audit_case, case_for, referral_deadline, scope_of, shared_with, suggest, visible_notes
 from routing.cases.schemas import (
     Box,
     CaseIn,
@@ -212,39 +213,43 @@ async def open_case(session: AsyncSession, runtime: Runtime, staff: Staff, body:
     session.add(case)
     await session.flush()
     await audit_case(session, staff, "case.open", case.id, {"channel": case.channel}, now)
+    tell_after_commit(session, runtime, case_changes(case))
     return await read_case(session, runtime, staff, case.id, audited=False)
 
 
 async def update_intake(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str, body: IntakeIn) -> CaseOut:
     """Save the counsellor's intake: topics, age band, risk level (only the fields given); the holder's alone."""
     now = runtime.clock.now()
-    case, _ = await case_for(session, staff, case_id, Action.RECORD_INTAKE)
+    case, referrals = await case_for(session, staff, case_id, Action.RECORD_INTAKE)
     changed = body.model_dump(exclude_none=True)
     for field, value in changed.items():
         setattr(case, field, value)
     case.updated_at = now
     await audit_case(session, staff, "case.update", case_id, {"fields": sorted(changed)}, now)
+    tell_after_commit(session, runtime, case_changes(case, referrals))
     return await read_case(session, runtime, staff, case_id, audited=False)
 
 
 async def add_note(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str, body: NoteIn) -> NoteAdded:
     """Add a note, sealed; it stays with its organisation unless the case is passed on with consent."""
     now = runtime.clock.now()
-    case, _ = await case_for(session, staff, case_id, Action.ADD_NOTE)
+    case, referrals = await case_for(session, staff, case_id, Action.ADD_NOTE)
     note = CaseNote(case_id=case_id, org_id=case_worker(staff), author=staff.id, at=now, body_sealed=seal(body.text, keys=runtime.keys))
     session.add(note)
     case.updated_at = now
     await audit_case(session, staff, "case.note", case_id, {"note": note.id}, now)
+    tell_after_commit(session, runtime, case_changes(case, referrals))
     return NoteAdded(id=note.id, at=now)
 
 
 async def record_consent(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str, body: ConsentIn) -> ConsentOut:
     """Record the person's consent to pass their contact details and notes on, with the number they gave; the holder's alone."""
     now = runtime.clock.now()
-    case, _ = await case_for(session, staff, case_id, Action.RECORD_CONSENT)
+    case, referrals = await case_for(session, staff, case_id, Action.RECORD_CONSENT)
     case.contact_sealed = seal(body.contact, keys=runtime.keys)
     case.consent_at, case.consent_by, case.updated_at = now, staff.id, now
     await audit_case(session, staff, "case.consent", case_id, {}, now)
+    tell_after_commit(session, runtime, case_changes(case, referrals))
     return ConsentOut(consent=True, at=now)
 
 
@@ -281,6 +286,7 @@ async def answer_referral(session: AsyncSession, runtime: Runtime, staff: Staff,
     else:
         referral.outcome, referral.closed_at = step.outcome, now
     await audit_case(session, staff, f"referral.{target.value}", referral.case_id, {"referral": referral.id}, now)
+    tell_after_commit(session, runtime, referral_changes(referral))
     return referral_out(referral)
 
 
@@ -360,4 +366,5 @@ async def new_referral(
         {"referral": referral.id, "kind": kind, "share": body.share, "to_tier": target.tier},
         now,
     )
+    tell_after_commit(session, runtime, referral_changes(referral, made_on=case, chain=referrals))
     return referral

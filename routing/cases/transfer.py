@@ -19,6 +19,7 @@ from referral_directory.hours import is_open_at
 from referral_directory.staff.access import Action
 from referral_directory.staff.accounts import Staff
 from referral_directory.storage import db
+from routing.cases.events import referral_changes, tell_after_commit
 from routing.cases.handoff import Status
 from routing.cases.models import Referral
 from routing.cases.rules import audit_case, case_for
@@ -99,6 +100,7 @@ async def _transfer_failed(
         row = await session.get(Referral, referral.id)
         if row is not None:  # it was committed a moment ago; only a purge could have taken it since
             row.status, row.answered_at = Status.EXPIRED.value, now
+            tell_after_commit(session, runtime, referral_changes(row))
         await audit_case(
             session, staff, "referral.transfer_failed", referral.case_id, {"referral": referral.id, "error": type(error).__name__}, now
         )

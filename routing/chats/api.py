@@ -83,7 +83,7 @@ async def events(request: Request, staff: CurrentStaff, runtime: RuntimeDep) -> 
     def mine(event: dict) -> bool:
         return supervisor or event.get("counsellor") in (None, staff.id)
 
-    return event_stream(request, runtime, [desk_channel(org)], keep=mine)
+    return event_stream(request, runtime, [desk_channel(org)], relay=lambda _channel, event: event if mine(event) else None)
 
 
 @router.get("/{chat_id}", summary="One chat with its messages (audited)")

@@ -25,6 +25,7 @@ from referral_directory.staff import audit
 from referral_directory.staff.access import Action, ChatScope, decide
 from referral_directory.staff.accounts import Staff
 from referral_directory.storage import db
+from routing.cases.events import case_changes, referral_changes, tell_after_commit
 from routing.cases.handoff import Status
 from routing.cases.models import Case, Referral
 from routing.cases.rules import case_for
@@ -208,7 +209,7 @@ async def _assign(runtime: Runtime, staff: Staff, chat_id: str, service_id: str)
         if cast(CursorResult, taken).rowcount != 1:
             return None, (Chat(medium="web", opened_at=now), [])
         chat = (await session.execute(select(Chat).where(col(Chat.id) == chat_id).execution_options(populate_existing=True))).scalar_one()
-        await _open_or_accept_case(session, chat, entry, staff, now)
+        await _open_or_accept_case(session, runtime, chat, entry, staff, now)
         text = wording.joined(english=english_of(chat))
         told = await tell(session, runtime, chat, text, now)
         await audit_chat(session, staff, "chat.take", chat, {"service": service_id}, now)
@@ -216,7 +217,9 @@ async def _assign(runtime: Runtime, staff: Staff, chat_id: str, service_id: str)
     return detail, (chat, [told])
 
 
-async def _open_or_accept_case(session: AsyncSession, chat: Chat, entry: ServiceEntry, staff: Staff, now: datetime) -> None:
+async def _open_or_accept_case(
+    session: AsyncSession, runtime: Runtime, chat: Chat, entry: ServiceEntry, staff: Staff, now: datetime
+) -> None:
     """A chat's first counsellor opens its case; a later one (after a transfer) accepts the transfer's referral."""
     if chat.case_id is None:
         case = Case(
@@ -246,6 +249,7 @@ async def _open_or_accept_case(session: AsyncSession, chat: Chat, entry: Service
             detail={"channel": SNS, "org": entry.organization_id},
             at=now,
         )
+        tell_after_commit(session, runtime, case_changes(case))
         return
     pending = await session.execute(
         select(Referral).where(
@@ -257,6 +261,7 @@ async def _open_or_accept_case(session: AsyncSession, chat: Chat, entry: Service
     )
     for referral in pending.scalars():
         referral.status, referral.accepted_at, referral.answered_at = Status.ACCEPTED.value, now, now
+        tell_after_commit(session, runtime, referral_changes(referral))
 
 
 async def send(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str, text: str) -> MessageOut:
@@ -387,7 +392,7 @@ async def take_over(runtime: Runtime, hub: ChatHub, staff: Staff, chat_id: str) 
             raise Conflict("every line of this window is taken: a chat can be taken over when one closes")
         before = chat.counsellor
         if chat.status == "waiting":
-            await _open_or_accept_case(session, chat, entry, staff, now)
+            await _open_or_accept_case(session, runtime, chat, entry, staff, now)
             chat.assigned_at = now
         chat.status, chat.counsellor = "talking", staff.id
         await audit_chat(session, staff, "chat.take_over", chat, {"from": before or ""}, now)

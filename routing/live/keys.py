@@ -105,6 +105,17 @@ def desk_channel(org_id: str) -> str:
     return f"tsunagu:chat-desk:{org_id}"
 
 
+def dashboard_channel(org_id: str) -> str:
+    """Return the pub/sub channel of an organisation's dashboards: its cases or referrals changed (ids and kinds only)."""
+    return f"tsunagu:dashboard:{org_id}"
+
+
+def dashboard_count_key(org_id: str) -> str:
+    """Return the Redis key counting the changes announced on an organisation's dashboard channel (a page that sees a
+    number skipped knows it missed one)."""
+    return f"tsunagu:dashboard-count:{org_id}"
+
+
 def reply_token_key(chat_id: str) -> str:
     """Return the Redis key of the unused LINE reply token of a chat (sealed; it expires before LINE's does)."""
     return f"tsunagu:chat-reply:{chat_id}"

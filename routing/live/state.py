@@ -48,6 +48,14 @@ class QueueView:
     waiting: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueueLoad:
+    """Who waits in a queue: how many, and when the one waiting longest joined (epoch seconds on the service clock)."""
+
+    waiting: int
+    since: float
+
+
 class LiveState:
     """Slots, queues and the directory version on one Redis connection pool."""
 
@@ -118,6 +126,20 @@ class LiveState:
         pipe.expire(queue_key(routing_key), QUEUE_SECONDS)
         _, rank, _ = await pipe.execute()
         return int(rank)
+
+    async def queue_loads(self, routing_keys: Iterable[str]) -> dict[str, QueueLoad]:
+        """Return the queues among these in which someone waits, with how many and since when, in one round trip."""
+        keys = list(routing_keys)
+        pipe = self.redis.pipeline(transaction=False)
+        for routing_key in keys:
+            pipe.zcard(queue_key(routing_key))
+            pipe.zrange(queue_key(routing_key), 0, 0, withscores=True)
+        replies = await pipe.execute()
+        loads = {}
+        for routing_key, count, first in zip(keys, replies[::2], replies[1::2], strict=True):
+            if int(count) and first:
+                loads[routing_key] = QueueLoad(int(count), float(first[0][1]))
+        return loads
 
     async def chats_held(self) -> dict[str, int]:
         """Return how many chats each counsellor holds now (by staff id), for the metrics' chats per counsellor."""

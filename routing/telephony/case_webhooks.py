@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from referral_directory.staff import audit
 from referral_directory.storage import db
+from routing.cases.events import case_changes, referral_changes, tell_after_commit
 from routing.cases.handoff import Status
 from routing.cases.models import Case, Referral
 from routing.live.keys import CALL_EVENTS_CHANNEL, CALL_STATE_SECONDS, live_call_key
@@ -96,6 +97,7 @@ async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: st
                         detail={"channel": "voice", "org": org},
                         at=now,
                     )
+                    tell_after_commit(session, runtime, case_changes(case))
                     return case, False
                 transfer = (
                     await session.execute(
@@ -118,6 +120,7 @@ async def _case_for_answer(runtime: Runtime, sid: str, state: CallState, org: st
                         detail={"referral": transfer.id, "kind": "transfer"},
                         at=now,
                     )
+                    tell_after_commit(session, runtime, referral_changes(transfer))
                 return case, transfer is not None or case.holder_org != org
         except IntegrityError:
             log.info("case_open_raced")

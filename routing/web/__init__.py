@@ -1,4 +1,4 @@
-"""Staff web pages: sign-in with passwords, server-side sessions in Redis, CSRF, the dashboard, the case pages,
+"""Staff web pages: sign-in with passwords, server-side sessions in Redis, CSRF, the dashboard (live over an event stream), the case pages,
 the coordinator's directory pages, the routing preview page and the coverage-gap map.
 
 `install(app)` adds the pages and their static files, and lets `CurrentStaff` (the API's staff
@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from routing.web import case_pages, coverage_pages, directory_pages, routing_pages
+from routing.web import case_pages, coverage_pages, dashboard_live, directory_pages, routing_pages
 from routing.web.auth import session_staff
 from routing.web.pages import router
 
@@ -23,6 +23,7 @@ def install(app: FastAPI) -> None:
     """Add the staff pages to an app, and the session cookie as a way in for CurrentStaff."""
     app.include_router(router)
     app.include_router(case_pages.router)
+    app.include_router(dashboard_live.router)
     app.include_router(directory_pages.router)
     app.include_router(routing_pages.router)
     app.include_router(coverage_pages.router)

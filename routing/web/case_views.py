@@ -7,7 +7,7 @@ member's chain and writes the audit log, exactly as for a JSON client.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,9 +22,8 @@ from referral_directory.regions import RegionError
 from referral_directory.staff.access import CASE_WORKERS
 from referral_directory.staff.accounts import Staff
 from routing.cases import service
-from routing.cases.handoff import OPEN, Status
-from routing.cases.rules import LIVE_FOR_RECEIVER
-from routing.cases.schemas import CaseOut, CaseSummaryOut, ReferralOut, SuggestionOut
+from routing.cases.handoff import LIVE_FOR_RECEIVER, OPEN, Status
+from routing.cases.schemas import Box, CaseOut, CaseSummaryOut, ReferralOut, SuggestionOut
 from routing.runtime import Runtime
 from routing.statistics.counts import STATUS_NAMES
 from routing.telephony.prompts import TOPIC_NAMES
@@ -267,21 +266,22 @@ def suggestion_row(suggestion: SuggestionOut, names: Names) -> SuggestionRow:
 # --- what each page shows --------------------------------------------------------------------------
 
 
-async def dashboard_sections(session: AsyncSession, runtime: Runtime, staff: Staff) -> dict:
-    """Return the dashboard's three lists for a case worker's organisation (empty lists for other roles)."""
-    if not works_cases(staff):
-        return {"works_cases": False, "cases": [], "inbox": [], "outbox": [], "outcome_choices": OUTCOME_NAMES}
+DASHBOARD_LISTS = ("cases", "inbox", "outbox")
+
+
+async def dashboard_sections(session: AsyncSession, runtime: Runtime, staff: Staff, lists: Sequence[str] = DASHBOARD_LISTS) -> dict:
+    """Return the dashboard's lists (all three, or those named) for a case worker's organisation (empty for other roles)."""
+    context: dict = {"works_cases": works_cases(staff), "cases": [], "inbox": [], "outbox": [], "outcome_choices": OUTCOME_NAMES}
+    if not context["works_cases"]:
+        return context
     names = Names.of(runtime)
-    cases = await service.list_cases(session, runtime, staff)
-    inbox = await service.referral_box(session, runtime, staff, "inbox")
-    outbox = await service.referral_box(session, runtime, staff, "outbox")
-    return {
-        "works_cases": True,
-        "cases": [case_row(c) for c in cases],
-        "inbox": [referral_row(r, names) for r in inbox],
-        "outbox": [referral_row(r, names) for r in outbox],
-        "outcome_choices": OUTCOME_NAMES,
-    }
+    if "cases" in lists:
+        context["cases"] = [case_row(c) for c in await service.list_cases(session, runtime, staff)]
+    boxes: tuple[Box, ...] = ("inbox", "outbox")
+    for box in boxes:
+        if box in lists:
+            context[box] = [referral_row(r, names) for r in await service.referral_box(session, runtime, staff, box)]
+    return context
 
 
 async def case_page(session: AsyncSession, runtime: Runtime, staff: Staff, case_id: str) -> dict:

@@ -9,9 +9,9 @@ live slot counts in Redis, as routing sees them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from starlette.datastructures import QueryParams
 
 from referral_directory import service as directory_service
 from referral_directory.changes import FieldChange, may_change
-from referral_directory.hours import JST, is_open_at, next_opening, open_until
+from referral_directory.hours import JST, Hours, is_open_at, next_opening, open_until
 from referral_directory.models import ChangeRecord
 from referral_directory.records import CHANNELS, NATION, TIER_NAMES, TIERS, TOPIC_LABELS_JA, TOPICS, ServiceRecord
 from referral_directory.regions import Regions
@@ -100,7 +100,11 @@ def open_state(record: ServiceRecord, now: datetime, holidays: frozenset) -> Ope
     """Return whether a service takes contacts now, and how the list says so."""
     if record.status != "active":
         return OpenState(False, STATUS_NAMES.get(record.status, record.status))
-    hours = compile_hours(record)
+    return hours_state(compile_hours(record), now, holidays)
+
+
+def hours_state(hours: Hours, now: datetime, holidays: Container[date]) -> OpenState:
+    """Return whether a window in service with these hours takes contacts now, and how the pages say so."""
     if is_open_at(hours, now, holidays):
         until = open_until(hours, now, holidays)
         return OpenState(True, "受付中", "（24時間）" if until is None else f"（〜{_until_text(now, until)}）")
@@ -169,7 +173,11 @@ def _areas_text(regions: Regions, areas: Sequence[str]) -> str:
 
 
 def _line_text(record: ServiceRecord, channel: str, open_now: bool, in_use: int) -> str:
-    capacity = record.capacity_for(channel)
+    return line_text(channel, record.capacity_for(channel), open_now, in_use)
+
+
+def line_text(channel: str, capacity: int, open_now: bool, in_use: int) -> str:
+    """Return a channel's lines as the pages say them: 電話 空き2（全3） while open, else 電話 全3."""
     name = CHANNEL_NAMES.get(channel, channel)
     if not open_now:
         return f"{name} 全{capacity}"

@@ -1,4 +1,4 @@
-"""The staff pages: sign in, sign out, and the dashboard shell (Japanese, server-rendered, no JavaScript)."""
+"""The staff pages: sign in, sign out, and the dashboard (Japanese, server-rendered; dashboard.js keeps its lists live)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from referral_directory.staff.accounts import Role, Staff, describe_scope, staff
 from routing.deps import RuntimeDep, SessionDep
 from routing.runtime import Runtime
 from routing.settings import Settings
-from routing.web import case_views, directory_views, throttle
+from routing.web import boards, case_views, directory_views, throttle
 from routing.web.auth import SignedIn, hasher_for, signed_in
 from routing.web.flash import take_flash
 from routing.web.sessions import CSRF_FIELD, cookie_name, cookies_secure, csrf_matches, end_session, load_session, start_session
@@ -232,9 +232,11 @@ async def render_dashboard(
     typed: dict | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """The dashboard: who is signed in, the organisation's cases, referral inbox and outbox, and a message after a change."""
+    """The dashboard: who is signed in, the organisation's cases, referral inbox and outbox, the live boards, and a message
+    after a change."""
+    live = await boards.live_context(runtime, found.staff)  # first: its change count must not be newer than the lists
     context = await _dashboard_context(runtime, session, found) | await case_views.dashboard_sections(session, runtime, found.staff)
-    return page(request, "dashboard.html", context | {"flash": flash, "error": error, "typed": typed or {}}, status_code)
+    return page(request, "dashboard.html", context | live | {"flash": flash, "error": error, "typed": typed or {}}, status_code)
 
 
 async def _dashboard_context(runtime: Runtime, session: AsyncSession, found: SignedIn) -> dict:

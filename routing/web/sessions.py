@@ -89,6 +89,11 @@ async def load_session(redis: Redis, settings: Settings, session_id: str) -> Web
     return session
 
 
+async def session_alive(redis: Redis, session: WebSession) -> bool:
+    """Return whether a session still holds, without renewing its idle expiry (an open event stream is not activity)."""
+    return time.time() < session.deadline and bool(await redis.exists(session.key))
+
+
 async def end_session(redis: Redis, session: WebSession) -> None:
     """Delete a session on the server: its cookie signs in to nothing from now on."""
     async with redis.pipeline(transaction=True) as pipe:
