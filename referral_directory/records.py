@@ -7,6 +7,7 @@ snapshot is built from them. No I/O here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
@@ -131,6 +132,8 @@ class Problem:
 class ParseResult:
     records: DirectoryRecords = field(default_factory=DirectoryRecords)
     problems: tuple[Problem, ...] = ()
+    # Where each service stands in a sheet (its row), for pages that place problems; not part of what was read.
+    service_rows: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -24,8 +24,17 @@ _ENTITY = re.compile(r"(?:service|organization) (\S+)")
 
 def read_directory_file(path: Path, regions: Regions, *, known_organization_ids: Container[str] = ()) -> ParseResult:
     """Read an HSDS JSON (JP profile), CSV or XLSX directory file; raises OSError when it cannot be read."""
-    data = path.read_bytes()
-    if path.suffix.lower() == ".json" or data.lstrip()[:1] == b"{":
+    return read_directory_bytes(path.read_bytes(), path.name, regions, known_organization_ids=known_organization_ids)
+
+
+def is_hsds(data: bytes, name: str) -> bool:
+    """Return whether a directory file is HSDS JSON (by its name, or by its first character), not a sheet."""
+    return name.lower().endswith(".json") or data.lstrip()[:1] == b"{"
+
+
+def read_directory_bytes(data: bytes, name: str, regions: Regions, *, known_organization_ids: Container[str] = ()) -> ParseResult:
+    """Read the bytes of a directory file named `name` (an upload): HSDS JSON, CSV or XLSX, as read_directory_file does."""
+    if is_hsds(data, name):
         try:
             document = json.loads(data.decode("utf-8-sig"))
         except UnicodeDecodeError:

@@ -223,7 +223,8 @@ class _Reading:
 
 
 def _result(reading: _Reading) -> ParseResult:
-    return ParseResult(DirectoryRecords(tuple(reading.organizations.values()), tuple(reading.services)), tuple(reading.problems))
+    records = DirectoryRecords(tuple(reading.organizations.values()), tuple(reading.services))
+    return ParseResult(records, tuple(reading.problems), dict(reading.service_rows))
 
 
 def _checked(reading: _Reading, regions: Regions, known_organization_ids: Container[str]) -> ParseResult:

@@ -1,5 +1,6 @@
 """Staff web pages: sign-in with passwords, server-side sessions in Redis, CSRF, the dashboard (live over an event stream), the case pages,
-the coordinator's directory pages, the routing preview page and the coverage-gap map.
+the coordinator's directory pages (with bulk changes and file import and export), the routing preview page and the
+coverage-gap map.
 
 `install(app)` adds the pages and their static files, and lets `CurrentStaff` (the API's staff
 dependency) accept a signed-in session as well as a bearer token.
@@ -12,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from routing.web import case_pages, coverage_pages, dashboard_live, directory_pages, routing_pages
+from routing.web import case_pages, coverage_pages, dashboard_live, directory_bulk, directory_import, directory_pages, routing_pages
 from routing.web.auth import session_staff
 from routing.web.pages import router
 
@@ -25,6 +26,8 @@ def install(app: FastAPI) -> None:
     app.include_router(case_pages.router)
     app.include_router(dashboard_live.router)
     app.include_router(directory_pages.router)
+    app.include_router(directory_bulk.router)
+    app.include_router(directory_import.router)
     app.include_router(routing_pages.router)
     app.include_router(coverage_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

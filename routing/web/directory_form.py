@@ -249,8 +249,8 @@ def read_draft(typed: dict, *, service_id: str, old: ServiceRecord | None, regio
                     id=_kept_id(row["id"], schedules_known, used),
                     kind=kind,  # type: ignore[arg-type]  # one of ScheduleKind, from the loop above
                     byday=tuple(row["days"]) if kind != "closed" else (),
-                    opens_at=_clock(row["opens"]) if kind != "closed" else None,
-                    closes_at=_clock(row["closes"]) if kind != "closed" else None,
+                    opens_at=typed_clock(row["opens"]) if kind != "closed" else None,
+                    closes_at=typed_clock(row["closes"]) if kind != "closed" else None,
                     valid_from=_date(draft, f"{key}-from", row["from"]) if dated else None,
                     valid_to=_date(draft, f"{key}-to", row["to"]) if dated else None,
                     description=row["note"],
@@ -290,7 +290,7 @@ def _e164(typed: str) -> str:
         return typed
 
 
-def _clock(typed: str) -> str | None:
+def typed_clock(typed: str) -> str | None:
     """Return a time as HH:MM ("9:00", "９時", "930" → "09:00", "09:00", "09:30"); as typed when it is none, for validation."""
     text = unicodedata.normalize("NFKC", typed).strip()
     if not text:
@@ -300,22 +300,28 @@ def _clock(typed: str) -> str | None:
 
 
 def _date(draft: Draft, key: str, typed: str) -> date | None:
+    day, problem = typed_date(typed)
+    if problem:
+        draft.add(key, problem)
+    return day  # None without a problem: validation says it is missing
+
+
+def typed_date(typed: str) -> tuple[date | None, str | None]:
+    """Return a date as typed (2026-12-29, 2026/12/29, 2026年12月29日) or None when empty; else None and why, in Japanese."""
     text = unicodedata.normalize("NFKC", typed).strip()
     if not text:
-        return None  # validation says it is missing
+        return None, None
     found = _DATE.fullmatch(text)
     try:
         if found is None:
             raise ValueError(text)
         day = date(int(found[1]), int(found[2]), int(found[3]))
     except ValueError:
-        draft.add(key, NOT_A_DATE)
-        return None
+        return None, NOT_A_DATE
     try:
-        return supported(day)
+        return supported(day), None
     except ValueError:
-        draft.add(key, OUT_OF_RANGE)
-        return None
+        return None, OUT_OF_RANGE
 
 
 def _capacity(draft: Draft, typed: dict) -> tuple[tuple[str, int], ...]:

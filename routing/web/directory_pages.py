@@ -20,12 +20,14 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from referral_directory import changes
 from referral_directory import service as directory_service
 from referral_directory.changes import OrganizationRefused, OutsideRegions, Stale
 from referral_directory.deps import ChangeDep
 from referral_directory.errors import Invalid, NotFound
+from referral_directory.hours import JST
 from referral_directory.records import (
     CHANNELS,
     NATION,
@@ -47,6 +49,7 @@ from routing.web import directory_views
 from routing.web.auth import SignedIn, signed_in
 from routing.web.case_views import jst
 from routing.web.directory_areas import area_choices, full_name, prefecture_choices
+from routing.web.directory_bulk_form import BulkForm
 from routing.web.directory_form import NEW_ORGANIZATION, read_draft, take_current, typed_from_form, typed_from_record
 from routing.web.directory_views import Filters
 from routing.web.directory_wording import CHANNEL_NAMES, DAY_NAMES, HOLIDAY_NAMES, STATUS_NAMES
@@ -64,6 +67,7 @@ OUTSIDE_ORGANIZATION = (
     "この運営団体は選べません（担当地域の外でも窓口を運営しているか、ほかの方が登録したばかりの団体です）。"
     "一覧のほかの団体を選ぶか、新しい団体を登録してください。"
 )
+BULK_NOT_READ = "まとめて変える内容を確かめられませんでした。印のついた欄を直してください。"
 BLANK_ROWS = {"phones": 1, "weekly": 2, "extra": 1, "closures": 1}
 BLANK_ROW: dict[str, Any] = {"id": "", "number": "", "note": "", "days": [], "opens": "", "closes": "", "from": "", "to": ""}
 
@@ -104,7 +108,7 @@ class Visit:
         )
 
 
-async def _visit(request: Request, runtime: Runtime, session: AsyncSession) -> Visit | Response:
+async def editor_visit(request: Request, runtime: Runtime, session: AsyncSession) -> Visit | Response:
     """Return the visit of a signed-in coordinator or admin; else the sign-in page, or a refusal."""
     found = await signed_in(request, runtime)
     if found is None:
@@ -117,7 +121,7 @@ async def _service_visit(
     request: Request, runtime: Runtime, session: AsyncSession, service_id: str
 ) -> tuple[Visit, ServiceRecord] | Response:
     """Return the visit and the service when the staff member may change it; else the answer to send instead."""
-    visit = await _visit(request, runtime, session)
+    visit = await editor_visit(request, runtime, session)
     if not isinstance(visit, Visit):
         return visit
     record = await _service_for(visit, service_id)
@@ -139,12 +143,21 @@ async def _service_for(visit: Visit, service_id: str) -> ServiceRecord | Respons
 
 @router.get("/directory")
 async def windows_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
-    """Their region's windows: search and filter; each with its state now and its free lines."""
-    visit = await _visit(request, runtime, session)
+    """Their region's windows: search and filter; each with its state now and its free lines; several chosen at once
+    for one change (a bulk change coming back from its preview keeps what was typed and chosen)."""
+    visit = await editor_visit(request, runtime, session)
     if not isinstance(visit, Visit):
         return visit
     filters = Filters.of(request.query_params)
-    rows, total = await directory_views.window_rows(session, runtime, visit.signed.staff, filters)
+    bulk = BulkForm.of(request.query_params, today=runtime.clock.now().astimezone(JST).date())
+    bulk.list_query = filters.query(page=filters.page)
+    return await render_windows(visit, filters, bulk)
+
+
+async def render_windows(visit: Visit, filters: Filters, bulk: BulkForm, *, status_code: int = 200) -> HTMLResponse:
+    """The windows list with the bulk change's form as typed (and its problems beside its boxes)."""
+    runtime = visit.runtime
+    rows, total = await directory_views.window_rows(visit.session, runtime, visit.signed.staff, filters)
     context = visit.who() | {
         "rows": rows,
         "total": total,
@@ -154,8 +167,9 @@ async def windows_page(request: Request, runtime: RuntimeDep, session: SessionDe
         "scope": describe_scope(visit.signed.staff, runtime.regions),
         "now": jst(runtime.clock.now()),
         "flash": await take_flash(runtime.redis, visit.signed.session),
+        "error": BULK_NOT_READ if bulk.problems else None,
     }
-    return page(request, "directory_list.html", context | _choices())
+    return page(visit.request, "directory_list.html", context | bulk.context() | _choices(), status_code)
 
 
 def _choices() -> dict:
@@ -175,7 +189,7 @@ def _choices() -> dict:
 @router.get("/directory/services/new")
 async def new_service_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """An empty form to register a window."""
-    visit = await _visit(request, runtime, session)
+    visit = await editor_visit(request, runtime, session)
     if not isinstance(visit, Visit):
         return visit
     return await _form(visit, typed_from_record(None), None)
@@ -217,7 +231,13 @@ async def save_service(service_id: str, request: Request, runtime: RuntimeDep, s
 
 
 async def _checked(request: Request, runtime: Runtime, session: AsyncSession) -> tuple[Visit, dict] | Response:
-    """Return the visit and what was typed when the form carries the session's CSRF token and the staff member edits the
+    """Return the visit and what was typed into the service form, or the answer to send instead (see checked_visit)."""
+    checked = await checked_visit(request, runtime, session)
+    return (checked[0], typed_from_form(checked[1])) if isinstance(checked, tuple) else checked
+
+
+async def checked_visit(request: Request, runtime: Runtime, session: AsyncSession) -> tuple[Visit, FormData] | Response:
+    """Return the visit and the form sent when it carries the session's CSRF token and the staff member edits the
     directory; else the answer to send instead (nothing is changed)."""
     checked = await checked_form(request, runtime)
     if not isinstance(checked, tuple):
@@ -226,7 +246,7 @@ async def _checked(request: Request, runtime: Runtime, session: AsyncSession) ->
     visit = Visit(request, runtime, session, found)
     if not decide(found.staff, Action.CHANGE_DIRECTORY):
         return visit.refused(EDITORS_ONLY)
-    return visit, typed_from_form(form)
+    return visit, form
 
 
 async def _save(visit: Visit, typed: dict, service_id: str, old: ServiceRecord | None) -> Response:
@@ -343,7 +363,7 @@ async def history_page(service_id: str, request: Request, runtime: RuntimeDep, s
 @router.get("/directory/areas")
 async def area_list(request: Request, runtime: RuntimeDep, session: SessionDep, prefecture: str = "") -> Response:
     """The areas of one prefecture the staff member may choose, for the area picker (JSON)."""
-    visit = await _visit(request, runtime, session)
+    visit = await editor_visit(request, runtime, session)
     if not isinstance(visit, Visit):
         return visit
     choices = area_choices(visit.signed.staff, runtime.regions, prefecture[:2] if prefecture != NATION else NATION)

@@ -156,7 +156,7 @@ async def window_rows(session: AsyncSession, runtime: Runtime, staff: Staff, fil
             name=s.name,
             organization=organizations.get(s.organization_id, ""),
             tier=TIER_NAMES.get(s.tier, s.tier),
-            areas=_areas_text(runtime.regions, s.areas),
+            areas=areas_text(runtime.regions, s.areas),
             topics="、".join(TOPIC_LABELS_JA.get(t, t) for t in s.topics),
             state=state,
             lines=[_line_text(s, c, state.open, in_use[c].get(s.id, 0)) for c in s.channels],
@@ -166,7 +166,8 @@ async def window_rows(session: AsyncSession, runtime: Runtime, staff: Staff, fil
     return rows, len(found)
 
 
-def _areas_text(regions: Regions, areas: Sequence[str]) -> str:
+def areas_text(regions: Regions, areas: Sequence[str]) -> str:
+    """Return a service's areas as a row names them: the first few by name, then ほか N か所."""
     names = [full_name(regions, a) for a in areas[:AREAS_SHOWN]]
     more = len(areas) - AREAS_SHOWN
     return "、".join(names) + (f" ほか{more}か所" if more > 0 else "")
