@@ -17,34 +17,30 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from twilio.rest import Client
 
 from referral_directory import api as directory_api
 from referral_directory.errors import TsunaguError
 from referral_directory.regions import Regions
 from referral_directory.storage import db
-from routing import preview, request_limits, web
+from routing import migrations, preview, request_limits, web
 from routing.cases import api as cases_api
-from routing.cases.rules import SWEEP_SECONDS, sweep_referrals
 from routing.chats import api as chats_api
-from routing.chats import keeper, web_chat
 from routing.chats import pages as chat_pages
-from routing.chats.hub import ChatHub, open_hub
-from routing.chats.keeper import keep_chats
+from routing.chats import web_chat
+from routing.chats.hub import open_hub
 from routing.chats.line.inbox import Drainer
 from routing.chats.line.webhook import LineWebhook
 from routing.chats.line.webhook import openapi_paths as line_paths
-from routing.contacts import reconciler
 from routing.deps import RuntimeDep
+from routing.jobs import background_loops, start_loops
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE, check_scraper
 from routing.privacy import audit_api, keyring
-from routing.privacy.purge import CHECK_SECONDS, purge_if_due
-from routing.runtime import CHECKPOINT_SECONDS, Runtime, open_runtime
+from routing.runtime import open_runtime
 from routing.settings import Settings
 from routing.statistics import api as stats_api
 from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
-from routing.telephony.callbacks import dispatch_once, twilio_client
+from routing.telephony.callbacks import twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
 from routing.web import api_docs
 
@@ -65,20 +61,29 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await open_runtime(settings, regions=regions, demo=settings.load_demo_directory, serving=True)
+        role = settings.role
+        # `all` migrates at every start (one command); `web` and `jobs` refuse a schema older than the code (SchemaBehind).
+        # A `web` process leaves its SQLite log to the one that runs the checkpoint loop, or to its own commits.
+        runtime = await open_runtime(
+            settings, regions=regions, demo=settings.load_demo_directory, serving=role != "web", migrate=role == "all"
+        )
         app.state.runtime = runtime
         app.state.chats = hub = open_hub(settings, runtime.live, runtime.switchboard.lease_ms, runtime.sessions)
-        hub.drainer = Drainer(runtime, hub)
-        hub.drainer.start()
+        if role != "jobs":
+            # The webhook hands its people to its own worker's drainer, in memory, right after it answered LINE:
+            # drainers live where the webhook does. The chat keeper (a job) drains whatever a worker left behind.
+            hub.drainer = Drainer(runtime, hub)
+            hub.drainer.start()
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         if settings.freeze_gc:
             gc.freeze()  # the regions and the snapshot live for the whole run: keep them out of every collection
         twilio = twilio_client(settings) if settings.twilio_account_sid else None
         _check_keyring(runtime.keys)
-        _start_background_work(runtime, twilio, hub)
+        if role != "web":
+            start_loops(runtime, background_loops(runtime, twilio, hub))
         if not settings.verify_twilio_signatures:
             log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
-        log.info("started", database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
+        log.info("started", role=role, database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
         try:
             yield
         finally:
@@ -94,6 +99,10 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         redoc_url=None,
         openapi_url=None,
     )
+    if settings.role == "jobs":  # the periodic work only: health for the orchestrator, nothing a caller or staff reaches
+        app.add_middleware(RequestContext)
+        _install_health(app)
+        return app
     request_limits.install(app)  # innermost: bounded bodies and brief 422s for everything but the webhooks, which bound their own
     app.add_middleware(TwilioWebhooks)  # inside RequestContext: webhooks get request ids and log lines too
     app.add_middleware(LineWebhook)
@@ -108,11 +117,17 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.include_router(chats_api.router)
     app.include_router(web_chat.router)
     app.include_router(chat_pages.router)
-    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
-    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database and Redis are reachable")
+    _install_health(app)
     _install_docs_and_metrics(app, settings)
     app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
     return app
+
+
+def _install_health(app: FastAPI) -> None:
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
+    app.add_api_route(
+        "/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database, Redis and the schema's revision are in order"
+    )
 
 
 def _install_docs_and_metrics(app: FastAPI, settings: Settings) -> None:
@@ -132,20 +147,6 @@ def _install_docs_and_metrics(app: FastAPI, settings: Settings) -> None:
         },
     )
     app.add_middleware(NoStoreOnApi)
-
-
-def _start_background_work(runtime: Runtime, twilio: Client | None, hub: ChatHub) -> None:
-    """Start every worker's background loops: slots, purges, overdue referrals, SQLite checkpoints, callbacks, the chat keeper."""
-    settings = runtime.settings
-    runtime.repeat("chat_keeper", lambda: keep_chats(runtime, hub), every=keeper.EVERY_SECONDS)
-    runtime.repeat("reconcile", lambda: reconciler.reconcile_once(runtime, twilio), every=reconciler.EVERY_SECONDS)
-    # Not at start-up: start stays quick.
-    runtime.repeat("purge", lambda: purge_if_due(runtime), every=min(CHECK_SECONDS, settings.purge_every_seconds), wait_first=True)
-    runtime.repeat("referral_sweep", lambda: sweep_referrals(runtime), every=SWEEP_SECONDS)
-    if runtime.engine.dialect.name == "sqlite":
-        runtime.repeat("checkpoint", lambda: db.checkpoint(runtime.engine), every=CHECKPOINT_SECONDS)
-    if twilio is not None:
-        runtime.repeat("callback_dispatch", lambda: dispatch_once(runtime, twilio), every=settings.callback_seconds)
 
 
 def _check_keyring(keys: keyring.Keyring) -> None:
@@ -244,8 +245,16 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["redis"] = "ok"
     except Exception as error:
         checks["redis"] = f"unreachable: {type(error).__name__}"
+    schema_current = False
+    try:
+        schema = await migrations.schema_state(runtime.engine)
+        checks["schema"] = schema.describe()
+        schema_current = schema.standing != "behind"  # ahead: a newer release migrated, and its tables are a superset of ours
+    except Exception as error:
+        checks["schema"] = f"unknown: {type(error).__name__}"
     checks["directory"] = f"version {runtime.snapshot.version}" if runtime.snapshot else "loading"
-    ready = all(v == "ok" for k, v in checks.items() if k != "directory") and runtime.snapshot is not None
+    reachable = all(v == "ok" for k, v in checks.items() if k in ("database", "redis"))
+    ready = reachable and schema_current and runtime.snapshot is not None
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
 
 

@@ -178,10 +178,12 @@ async def open_runtime(
     snapshot: bool = True,
     watch: bool = True,
     serving: bool = False,
+    migrate: bool = True,
 ) -> Runtime:
     """Connect and migrate; then, as asked, load the demo into an empty directory, load the snapshot, follow changes.
 
     `serving`: the service's own runtime, whose SQLite log is checkpointed every CHECKPOINT_SECONDS in the background, not by its commits.
+    `migrate=False`: only check the schema, and raise migrations.SchemaBehind when it is older than the code (roles `web`, `jobs`).
     """
     embedded = None if settings.redis_url else EmbeddedRedis(settings.var_dir)
     redis = connect(embedded.url if embedded is not None else settings.redis_url)
@@ -206,7 +208,12 @@ async def open_runtime(
     )
     audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))  # every audit event is chained under the secret
     try:
-        await migrations.migrate(engine)
+        if migrate:
+            await migrations.migrate(engine)
+        else:
+            state = await migrations.check_schema(engine)
+            if state.standing == "ahead":
+                log.warning("schema_ahead", state=state.describe())
         if demo:
             await load_demo_if_empty(runtime)
         if snapshot:

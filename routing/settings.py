@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Policy = Literal["trial", "local-first"]
 ApiDocs = Literal["public", "staff", "off"]
+Role = Literal["web", "jobs", "all"]
 METRICS_TOKEN_MIN_LENGTH = 32
 
 
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     clock_speed: float = 1.0  # simulated seconds per real second; 0 freezes the clock
     routing_policy: Policy = "trial"
     routing_policy_by_topic: dict[str, Policy] = Field(default_factory=dict)  # JSON, e.g. {"violence": "local-first"}
+    # What `tsunagu serve` runs: `all` (HTTP and the periodic work, migrating at start: one command),
+    # or, deployed apart, `web` (HTTP only) and `jobs` (the periodic work); those two never migrate.
+    role: Role = "all"
     load_demo_directory: bool = True  # load the demo directory when the directory is empty at start-up
     log_level: str = "INFO"
     # Who may read the API description (/openapi.json) and its page (/docs): anyone, signed-in staff

