@@ -126,6 +126,8 @@ async def test_a_malformed_request_gets_a_precise_refusal(stats: Running) -> Non
     backwards = await stats.client.get("/api/statistics/calls", params={"since": "2026-12-09", "until": "2026-12-01"}, headers=tokyo)
     assert bad_region.status_code == 422 and "region" in bad_region.text
     assert backwards.status_code == 422 and "after it ends" in backwards.text
+    two_hours = await stats.client.get("/api/statistics/chats", params={"by": "hour", "hours": "2"}, headers=tokyo)
+    assert two_hours.status_code == 422 and "1, 3 or 6 hours" in two_hours.text
 
 
 @pytest.mark.parametrize(

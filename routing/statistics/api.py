@@ -1,5 +1,6 @@
-"""The statistics API: referral hops and calls, counted and suppressed, for coordinators (their regions) and
-supervisors (their organisation), as JSON or as CSV for the platform's reports."""
+"""The statistics API: referral hops, calls and chats, counted and suppressed, for coordinators (their regions) and
+supervisors (their organisation), as JSON or as CSV for the platform's reports. The staff page /statistics
+(routing/web/statistics_pages.py) shows the same tables, worked out by the same functions."""
 
 from __future__ import annotations
 
@@ -11,21 +12,26 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import or_, select
-from sqlmodel import col
 
 from referral_directory.errors import ERROR_RESPONSES, Forbidden, Invalid
 from referral_directory.hours import JST, supported
-from referral_directory.records import NATION
 from referral_directory.regions import RegionError
 from referral_directory.staff.access import Action, StatsScope, decide
-from referral_directory.staff.accounts import Role, Staff, area_within
-from routing.cases.models import Case, Referral
+from referral_directory.staff.accounts import Role, Staff
 from routing.deps import CurrentStaff, RuntimeDep, SessionDep
 from routing.runtime import Runtime
-from routing.statistics.counts import CALL_OUTCOME_NAMES, STATUS_NAMES, CallRow, Hop, call_table, hop_table, summarize
+from routing.statistics.counts import (
+    CALL_OUTCOME_NAMES,
+    CALL_OUTCOMES,
+    CHAT_OUTCOME_NAMES,
+    CHAT_OUTCOMES,
+    STATUS_NAMES,
+    hop_table,
+    summarize,
+)
+from routing.statistics.selection import calls_of, chats_of, hops_of
 from routing.statistics.suppression import SuppressedTable, csv_rows
-from routing.telephony.records import CallRecord
+from routing.statistics.timing import BAND_WIDTHS, WAIT_NAMES, Breakdown, band_names, breakdown
 
 router = APIRouter(prefix="/api/statistics", tags=["statistics"], responses=ERROR_RESPONSES)
 DEFAULT_DAYS = 30
@@ -69,6 +75,11 @@ class CallStatisticsOut(BaseModel):
     until: date
     by: str
     table: TableOut
+    left_out: list[str] = Field(
+        default=[],
+        description="by=hour: the days not broken down, because the day table hides their total or their hours could not be "
+        "protected; by=wait: ['connected'] when the answered contacts are not broken down",
+    )
 
 
 class ReferralStatisticsOut(CallStatisticsOut):
@@ -115,14 +126,14 @@ class Period:
 
 
 async def _period_asked(staff: CurrentStaff, runtime: RuntimeDep, asked: Annotated[Asked, Depends()]) -> Period:
-    scope = _scope(staff, runtime, asked.organization, asked.region)
-    return Period(scope, *_period(runtime, asked.since, asked.until), format=asked.format)
+    scope = scope_for(staff, runtime, asked.organization, asked.region)
+    return Period(scope, *period_for(runtime, asked.since, asked.until), format=asked.format)
 
 
 PeriodDep = Annotated[Period, Depends(_period_asked)]
 
 
-def _scope(staff: Staff, runtime: Runtime, organization: str | None, region: str | None) -> StatsScope:
+def scope_for(staff: Staff, runtime: Runtime, organization: str | None, region: str | None) -> StatsScope:
     """Return the scope asked for (or the staff member's own), refusing any they may not see."""
     if organization is None and region is None:
         if staff.role is Role.SUPERVISOR:
@@ -139,22 +150,14 @@ def _scope(staff: Staff, runtime: Runtime, organization: str | None, region: str
     return scope
 
 
-def _period(runtime: Runtime, since: date | None, until: date | None) -> tuple[datetime, datetime]:
+def period_for(runtime: Runtime, since: date | None, until: date | None) -> tuple[datetime, datetime]:
+    """Return the period's first instant and the instant after it (JST midnights): until today, DEFAULT_DAYS long by default."""
     today = runtime.clock.now().astimezone(JST).date()
     until = until or today
     since = since or until - timedelta(days=DEFAULT_DAYS - 1)
     if since > until:
         raise Invalid(f"the period starts ({since}) after it ends ({until})")
     return datetime.combine(since, time(), JST), datetime.combine(until + timedelta(days=1), time(), JST)
-
-
-def _in_region(runtime: Runtime, region: str, lgcode: str | None, prefecture: str | None) -> bool:
-    if region == NATION:
-        return True
-    if lgcode and lgcode != NATION:
-        return area_within(lgcode, region, runtime.regions)
-    area = runtime.regions.area(region)
-    return area.kind == "prefecture" and prefecture == area.prefecture
 
 
 def _table_json(table: SuppressedTable, names: dict[str, str]) -> dict:
@@ -181,6 +184,29 @@ def _csv(table: SuppressedTable, names: dict[str, str], corner: str, filename: s
     )  # BOM: Excel reads UTF-8
 
 
+def _contact_names(outcome_names: dict[str, str], by: str, width: int) -> dict[str, str]:
+    """The column names of a calls or chats table broken down `by`: outcomes, time bands or waits."""
+    return band_names(width) if by == "hour" else WAIT_NAMES if by == "wait" else outcome_names
+
+
+ContactBy = Annotated[
+    Literal["day", "topic", "hour", "wait"],
+    Query(description="rows × columns: day or topic × outcome, day × time band, or waits of those answered"),
+]
+Width = Annotated[int, Query(description="by=hour: hours per time band, 1, 3 or 6")]
+
+
+def _band_width(hours: int) -> int:
+    if hours not in BAND_WIDTHS:
+        raise Invalid(f"hours={hours}: a time band is 1, 3 or 6 hours wide")
+    return hours
+
+
+def _contacts(asked: Period, found: Breakdown, names: dict[str, str], by: str, width: int, kind: str) -> Response | dict:
+    filename = f"{kind}-by-{by}{'-' + str(width) + 'h' if by == 'hour' else ''}.csv"
+    return asked.answer(found.table, _contact_names(names, by, width), by, filename, left_out=list(found.left_out))
+
+
 @router.get(
     "/referrals",
     response_model=None,
@@ -193,28 +219,7 @@ async def referral_statistics(
     session: SessionDep,
     by: Annotated[Literal["day", "topic", "tier", "prefecture"], Query()] = "day",
 ) -> Response | dict:
-    scope, start, end = asked.scope, asked.start, asked.end
-    query = (
-        select(Referral, col(Case.lgcode))
-        .join(Case, col(Case.id) == col(Referral.case_id))
-        .where(col(Referral.created_at) >= start, col(Referral.created_at) < end)
-    )
-    if scope.organization:
-        query = query.where(or_(col(Referral.from_org) == scope.organization, col(Referral.to_org) == scope.organization))
-    found = (await session.execute(query)).all()
-    hops = [
-        Hop(
-            day=r.created_at.astimezone(JST).date(),
-            from_tier=r.from_tier,
-            to_tier=r.to_tier,
-            prefecture=r.prefecture,
-            topic=r.topic,
-            status=r.status,
-            hours_to_accept=(r.accepted_at - r.created_at).total_seconds() / 3600 if r.accepted_at else None,
-        )
-        for r, lgcode in found
-        if scope.region is None or _in_region(runtime, scope.region, lgcode, r.prefecture)
-    ]
+    hops = await hops_of(session, runtime, asked.scope, asked.start, asked.end)
     return asked.answer(hop_table(hops, by), STATUS_NAMES, by, f"referrals-by-{by}.csv", summary=asdict(summarize(hops)))
 
 
@@ -222,25 +227,27 @@ async def referral_statistics(
     "/calls",
     response_model=None,
     responses=_documented(CallStatisticsOut),
-    summary="Calls by day or topic × outcome for a region (coordinators) or answered by an organisation (supervisors)",
+    summary="Calls by day or topic × outcome, by day × time band, or by wait, for a region (coordinators) or answered by an "
+    "organisation (supervisors)",
 )
 async def call_statistics(
-    asked: PeriodDep, runtime: RuntimeDep, session: SessionDep, by: Annotated[Literal["day", "topic"], Query()] = "day"
+    asked: PeriodDep, runtime: RuntimeDep, session: SessionDep, by: ContactBy = "day", hours: Width = 1
 ) -> Response | dict:
-    scope, start, end = asked.scope, asked.start, asked.end
-    query = select(
-        col(CallRecord.started_at),
-        col(CallRecord.topic),
-        col(CallRecord.outcome),
-        col(CallRecord.lgcode),
-        col(CallRecord.answered_service_id),
-    ).where(col(CallRecord.started_at) >= start, col(CallRecord.started_at) < end)
-    services = runtime.snapshot.services if runtime.snapshot else {}
-    found = (await session.execute(query)).all()
-    calls = [
-        CallRow(day=started.astimezone(JST).date(), topic=topic, outcome=outcome)
-        for started, topic, outcome, lgcode, answered in found
-        if (scope.region is not None and _in_region(runtime, scope.region, lgcode, lgcode[:2] if lgcode else None))
-        or (scope.organization is not None and answered in services and services[answered or ""].organization_id == scope.organization)
-    ]
-    return asked.answer(call_table(calls, by), CALL_OUTCOME_NAMES, by, f"calls-by-{by}.csv")
+    width = _band_width(hours)
+    calls = await calls_of(session, runtime, asked.scope, asked.start, asked.end)
+    return _contacts(asked, breakdown(calls, by, CALL_OUTCOMES, width=width), CALL_OUTCOME_NAMES, by, width, "calls")
+
+
+@router.get(
+    "/chats",
+    response_model=None,
+    responses=_documented(CallStatisticsOut),
+    summary="Chats by day or topic × outcome, by day × time band, or by wait, from a region (coordinators) or at an "
+    "organisation's windows (supervisors)",
+)
+async def chat_statistics(
+    asked: PeriodDep, runtime: RuntimeDep, session: SessionDep, by: ContactBy = "day", hours: Width = 1
+) -> Response | dict:
+    width = _band_width(hours)
+    chats = await chats_of(session, runtime, asked.scope, asked.start, asked.end)
+    return _contacts(asked, breakdown(chats, by, CHAT_OUTCOMES, width=width), CHAT_OUTCOME_NAMES, by, width, "chats")

@@ -1,4 +1,4 @@
-"""Statistics of the anonymised referral log and call records: tables of counts, suppressed before anyone sees them.
+"""Statistics of the anonymised referral log, call records and chats: tables of counts, suppressed before anyone sees them.
 
 Pure: rows in, suppressed tables out. The API (routing/statistics/api.py) selects the rows a staff
 member may see and renders the result as JSON or CSV. Nothing here knows a person: a hop is a
@@ -34,6 +34,15 @@ CALL_OUTCOME_NAMES = {
     "no_service_open": "受付時間外",
     "fallback": "24時間窓口へ",
 }
+CHAT_OUTCOMES = ("connected", "abandoned_in_queue", "abandoned", "no_service_open", "own_sns", "open")
+CHAT_OUTCOME_NAMES = {
+    "connected": "つながった",
+    "abandoned_in_queue": "待機中に終了",
+    "abandoned": "途中で終了",
+    "no_service_open": "受付時間外",
+    "own_sns": "窓口のSNSをご案内",
+    "open": "まだ終わっていない",
+}
 MIN_PUBLISHED = 10  # a rate or a time is published only when it rests on at least this many hops
 
 
@@ -51,10 +60,14 @@ class Hop:
 
 
 @dataclass(frozen=True, slots=True)
-class CallRow:
+class ContactRow:
+    """One call or chat of the anonymised records: when it began (JST), its topic, how it ended, how long it waited."""
+
     day: date  # JST
     topic: str | None
     outcome: str
+    hour: int = 0  # JST, 0-23
+    wait_seconds: float | None = None  # until a person answered; None when nobody did
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +98,40 @@ def hop_table(hops: Iterable[Hop], by: str) -> SuppressedTable:
     return suppress(Table(labels, STATUSES, tuple(tuple(counts[(label, s)] for s in STATUSES) for label in labels)))
 
 
-def call_table(calls: Iterable[CallRow], by: str) -> SuppressedTable:
+def call_table(calls: Iterable[ContactRow], by: str) -> SuppressedTable:
     """Return calls counted by day or topic × outcome, suppressed."""
+    return outcome_table(calls, by, CALL_OUTCOMES)
+
+
+def chat_table(chats: Iterable[ContactRow], by: str) -> SuppressedTable:
+    """Return chats counted by day or topic × outcome, suppressed."""
+    return outcome_table(chats, by, CHAT_OUTCOMES)
+
+
+def outcome_table(contacts: Iterable[ContactRow], by: str, outcomes: Sequence[str]) -> SuppressedTable:
+    """Return calls or chats counted by day or topic × outcome, suppressed."""
     if by not in ("day", "topic"):
-        raise ValueError(f"cannot break calls down by {by!r}; choose day or topic")
-    counts = Counter((c.day.isoformat() if by == "day" else c.topic or "unknown", c.outcome) for c in calls)
+        raise ValueError(f"cannot break contacts down by {by!r} and outcome; choose day or topic")
+    counts = Counter((c.day.isoformat() if by == "day" else c.topic or "unknown", c.outcome) for c in contacts)
     labels = _labels({label for label, _ in counts}, by)
-    return suppress(Table(labels, CALL_OUTCOMES, tuple(tuple(counts[(label, o)] for o in CALL_OUTCOMES) for label in labels)))
+    return suppress(Table(labels, tuple(outcomes), tuple(tuple(counts[(label, o)] for o in outcomes) for label in labels)))
+
+
+def chat_outcome(*, status: str, close_reason: str | None, queued: bool, answered: bool) -> str:
+    """Return how a chat ended, a key of CHAT_OUTCOME_NAMES: a person answered it, or why not."""
+    if answered:
+        return "connected"
+    if status != "closed":
+        return "open"
+    if close_reason in ("nothing_open", "own_sns"):
+        return "no_service_open" if close_reason == "nothing_open" else "own_sns"
+    return "abandoned_in_queue" if queued else "abandoned"
+
+
+def published_median(values: Iterable[float]) -> float | None:
+    """Return the median of values, only when at least MIN_PUBLISHED stand behind it (None otherwise)."""
+    ordered = sorted(values)
+    return statistics.median(ordered) if len(ordered) >= MIN_PUBLISHED else None
 
 
 def summarize(hops: Sequence[Hop]) -> Summary:
@@ -101,12 +141,12 @@ def summarize(hops: Sequence[Hop]) -> Summary:
     times = sorted(h.hours_to_accept for h in hops if h.hours_to_accept is not None)
     # A rate times its base gives back both counts: publish it only when neither is a small cell.
     rate_safe = len(due) >= MIN_PUBLISHED and not _small(len(answered)) and not _small(len(due) - len(answered))
-    enough = len(times) >= MIN_PUBLISHED
+    median = published_median(times)
     return Summary(
         hops=None if _small(len(hops)) else len(hops),
         answer_rate=round(len(answered) / len(due), 2) if rate_safe else None,
-        median_hours_to_accept=round(statistics.median(times), 1) if enough else None,
-        p90_hours_to_accept=round(times[int(0.9 * (len(times) - 1))], 1) if enough else None,
+        median_hours_to_accept=None if median is None else round(median, 1),
+        p90_hours_to_accept=None if median is None else round(times[int(0.9 * (len(times) - 1))], 1),
     )
 
 

@@ -52,7 +52,10 @@ Limits
   There are no protection intervals (τ-ARGUS's protection levels).
 - One table at a time: tables that share cells (day × topic and day × outcome, a region
   and its prefecture, this month and the months so far) can be differenced against each
-  other and would need to be suppressed together.
+  other and would need to be suppressed together. One case is handled: a table that breaks
+  down the rows of a published table further (days × hours beside days × outcomes) is
+  suppressed by `suppress_beside`, which takes its row totals as already known, never hides
+  them, and leaves out a row whose cells it cannot protect without hiding its total.
 - A reader who reruns this deterministic greedy algorithm may learn more than the
   equations say; the check assumes a reader who knows the equations and the floor of 1.
 - The choice is greedy, not the least loss possible. The last pass checks every hidden
@@ -146,6 +149,65 @@ def suppress_counts(labels: Sequence[str], counts: Sequence[int], *, threshold_l
     return SuppressedCounts(column.row_labels, tuple(row[0] for row in column.cells), column.grand_total)
 
 
+def suppress_beside(table: Table, *, threshold_low: int = 1, threshold_high: int = 9) -> tuple[SuppressedTable, tuple[str, ...]]:
+    """Return a table whose row totals another table publishes, suppressed without hiding any of them or their sum,
+    and the labels of the rows left out (their cells could not be protected otherwise).
+
+    The caller gives only rows whose totals are published (a hidden total's row is left out by the
+    caller: nothing of it may be shown). The column totals are those of the rows kept, so nothing
+    about a row left out can be worked out from them.
+    """
+    if threshold_low < FLOOR or threshold_high < threshold_low:
+        raise ValueError(f"the suppressed range {threshold_low}..{threshold_high} must start at 1 or above (zeros are always published)")
+    kept, left_out = list(range(len(table.row_labels))), []
+    while kept:
+        values = _bordered(tuple(table.cells[i] for i in kept))
+        last = len(values[0]) - 1
+        known = frozenset((i, last) for i in range(len(values)))
+        if any(threshold_low <= _value(values, e) <= threshold_high for e in known):
+            raise ValueError("a row total (or their sum) in the suppressed range cannot be published beside another table")
+        primary = {e for e in _entries(values) if threshold_low <= _value(values, e) <= threshold_high}
+        try:
+            hidden = _protect(values, primary, known)
+        except Unprotectable as problem:
+            row = _row_to_leave_out(values, problem.entry)
+            left_out.append(kept.pop(row))
+            continue
+        shown = [[None if (i, j) in hidden else v for j, v in enumerate(row)] for i, row in enumerate(values)]
+        published = SuppressedTable(
+            row_labels=tuple(table.row_labels[i] for i in kept),
+            column_labels=table.column_labels,
+            cells=tuple(tuple(row[:-1]) for row in shown[:-1]),
+            row_totals=tuple(row[-1] for row in shown[:-1]),
+            column_totals=tuple(shown[-1][:-1]),
+            grand_total=shown[-1][-1],
+        )
+        return published, tuple(table.row_labels[i] for i in sorted(left_out))
+    return empty_table(table.column_labels), tuple(table.row_labels)
+
+
+def empty_table(columns: tuple[str, ...]) -> SuppressedTable:
+    """Return a table with every row left out: nothing published, not even a total."""
+    return SuppressedTable((), columns, (), (), tuple(None for _ in columns), None)
+
+
+class Unprotectable(Exception):
+    """No cycle through a number avoids the numbers that must stay published: it would be derivable."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(f"the number at {entry} cannot be protected without hiding a known total")
+        self.entry = entry
+
+
+def _row_to_leave_out(values: list[list[int]], entry: Entry) -> int:
+    """The row to leave out when `entry` cannot be protected: its own, or (a column total) the row of its column's smallest count."""
+    i, j = entry
+    if i < len(values) - 1:
+        return i
+    counts = [(values[r][j], r) for r in range(len(values) - 1) if values[r][j] > 0]
+    return min(counts)[1]
+
+
 def csv_rows(table: SuppressedTable, *, total_label: str = "Total", corner: str = "") -> list[list[str]]:
     """Return the table as CSV rows: a header, one row per label and the totals row, "x" where suppressed."""
     header = [corner, *table.column_labels, total_label]
@@ -179,11 +241,11 @@ def _value(values: list[list[int]], entry: Entry) -> int:
     return values[entry[0]][entry[1]]
 
 
-def _protect(values: list[list[int]], primary: set[Entry]) -> frozenset[Entry]:
+def _protect(values: list[list[int]], primary: set[Entry], known: frozenset[Entry] = frozenset()) -> frozenset[Entry]:
     hidden = set(primary)
     for entry in sorted(primary, key=lambda e: (_value(values, e), e)):
         if _derivable(values, hidden, entry):
-            hidden |= _cheapest_cover(values, hidden, entry)
+            hidden |= _cheapest_cover(values, hidden, entry, known)
     for entry in sorted(hidden - primary, key=lambda e: (-_value(values, e), e)):
         trial = hidden - {entry}
         if not any(_derivable(values, trial, e) for e in sorted(trial)):
@@ -204,9 +266,10 @@ def _free(entry: Entry) -> int:
     return 0
 
 
-def _cheapest_cover(values: list[list[int]], hidden: set[Entry], entry: Entry) -> set[Entry]:
-    """Return the published numbers whose suppression closes the cheapest cycle along which `entry` can move."""
-    usable = {e for e in _entries(values) if _value(values, e) > 0}
+def _cheapest_cover(values: list[list[int]], hidden: set[Entry], entry: Entry, known: frozenset[Entry]) -> set[Entry]:
+    """Return the published numbers whose suppression closes the cheapest cycle along which `entry` can move, avoiding
+    the `known` ones; raise Unprotectable when there is none."""
+    usable = {e for e in _entries(values) if _value(values, e) > 0} - known
     steps = _steps(values, usable, excluded=entry)
 
     def cost(e: Entry) -> int:
@@ -215,8 +278,10 @@ def _cheapest_cover(values: list[list[int]], hidden: set[Entry], entry: Entry) -
     tail, head = _arc(values, entry)
     rise = _cheapest_path(steps, cost, head, tail)
     fall = _cheapest_path(steps, cost, tail, head) if _value(values, entry) > FLOOR else None
-    assert rise is not None, "every non-zero number lies on a cycle of numbers that can rise together"
-    _, path = rise if fall is None or rise[0] <= fall[0] else fall
+    # Without known numbers a cycle always exists: each non-zero number lies on one of numbers that can rise together.
+    if rise is None and fall is None:
+        raise Unprotectable(entry)
+    _, path = min((found for found in (rise, fall) if found is not None), key=lambda found: found[0])
     return {e for e in path if e not in hidden}
 
 

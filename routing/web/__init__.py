@@ -1,6 +1,6 @@
 """Staff web pages: sign-in with passwords, server-side sessions in Redis, CSRF, the dashboard (live over an event stream), the case pages,
-the coordinator's directory pages (with bulk changes and file import and export), the routing preview page and the
-coverage-gap map.
+the coordinator's directory pages (with bulk changes and file import and export), the routing preview page, the
+coverage-gap map and the statistics page.
 
 `install(app)` adds the pages and their static files, and lets `CurrentStaff` (the API's staff
 dependency) accept a signed-in session as well as a bearer token.
@@ -13,7 +13,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from routing.web import case_pages, coverage_pages, dashboard_live, directory_bulk, directory_import, directory_pages, routing_pages
+from routing.web import (
+    case_pages,
+    coverage_pages,
+    dashboard_live,
+    directory_bulk,
+    directory_import,
+    directory_pages,
+    routing_pages,
+    statistics_pages,
+)
 from routing.web.auth import session_staff
 from routing.web.pages import router
 
@@ -30,5 +39,6 @@ def install(app: FastAPI) -> None:
     app.include_router(directory_import.router)
     app.include_router(routing_pages.router)
     app.include_router(coverage_pages.router)
+    app.include_router(statistics_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.session_staff = session_staff
