@@ -470,6 +470,10 @@ async def test_a_tokyo_coordinator_adds_an_overnight_window_and_the_list_shows_i
             row = page.locator(f"#window-{CHIYODA.id}")
             assert await row.locator("[data-state]").inner_text() == "次は 12月2日（水）9:00 から"
             assert await page.get_by_role("link", name=OSAKA.name).count() == 0
+            preview = f"{base}/routing?place=100-0001&topic=general&channel=voice&date=2026-12-01&time=23:00"
+            await page.goto(preview)  # the routing preview: nobody takes a Chiyoda caller at 23:00 yet
+            assert await page.locator("#candidates").count() == 0
+            await page.go_back()
 
             await row.get_by_role("link", name=CHIYODA.name).click()
             await page.get_by_label("加える地域").fill("港区")  # the picker (directory.js) adds an area...
@@ -487,6 +491,8 @@ async def test_a_tokyo_coordinator_adds_an_overnight_window_and_the_list_shows_i
 
             await page.get_by_role("link", name="担当地域の窓口へ戻る").click()
             assert await page.locator(f"#window-{CHIYODA.id} [data-state]").inner_text() == "受付中（〜翌6:00）"
+            await page.goto(preview)  # and the preview changes with it: Chiyoda's window now takes the caller
+            assert CHIYODA.name in await page.locator("#candidates").inner_text()
 
             refused = await page.goto(f"{base}/directory/services/{OSAKA.id}")
             assert refused is not None and refused.status == 403
