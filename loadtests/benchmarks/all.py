@@ -13,10 +13,12 @@ repository root), its output streamed as it goes:
 4. sqlite_writers  write transactions from two processes on one SQLite file,
                    tsunagu's connections against plain aiosqlite;
 5. lists           the dashboard's lists on a month-old and a year-old database;
-6. line_webhook    the LINE webhook's acknowledgement against a trivial FastAPI app on one worker.
+6. line_webhook    the LINE webhook's acknowledgement against a trivial FastAPI app on one worker;
+7. pages           every staff page's server time on the national demo directory with a year of records,
+                   and the whole country's coverage computation.
 Their summaries are parsed (lines "  PASS  target  figure", or "  PASS  target" followed by an
 indented figure line). A benchmark that could not run (exit 2) or printed no summary is a failed
-row too. --quick shortens each one (about 2 minutes in all instead of 5). The exit code is 1 when
+row too. --quick shortens each one (about 2 minutes in all instead of 10). The exit code is 1 when
 any target failed, 0 when all passed (--check is accepted for symmetry with the single benchmarks).
 """
 
@@ -42,6 +44,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {  # name → (full arguments,
     "sqlite_writers": ([], ["--seconds", "6"]),
     "lists": ([], ["--large", "20000", "--reads", "100"]),
     "line_webhook": ([], ["--seconds", "3", "--rounds", "1"]),
+    "pages": ([], ["--reads", "30", "--api-reads", "1", "--calls", "20000", "--cases", "20000", "--coverage-runs", "3"]),
 }
 
 
