@@ -40,18 +40,11 @@ class PlaceCoverage:
     name: str
     served: frozenset[str]  # the LOCAL_TIERS with a window for the topic and channel reaching the place
     open: tuple[int, ...]  # per LOCAL_TIERS entry, a bit mask over the spans: bit i is set when one is open in span i
+    local: int = 0  # the bit mask of spans with some local window open (the union of `open`; set by local_coverage)
 
     def open_in(self, tier: str, span: int) -> bool:
         """Whether a window of a local tier is open at some moment of span `span`."""
         return bool(self.open[LOCAL_TIERS.index(tier)] >> span & 1)
-
-    @property
-    def local(self) -> int:
-        """The bit mask of spans with some local window open."""
-        mask = 0
-        for tier_mask in self.open:
-            mask |= tier_mask
-        return mask
 
     def hours_open(self, tier: str | None = None) -> int:
         """How many spans have a window of the tier (None: of either local tier) open."""
@@ -79,14 +72,35 @@ class Coverage:
             return 0.0
         return sum(1 for p in self.places if p.local >> span & 1) / len(self.places)
 
+    def shares_open(self) -> tuple[float, ...]:
+        """Per span, the share of places with some local window open in it: one pass over the places' open spans."""
+        counts = [0] * len(self.spans)
+        for place in self.places:
+            mask = place.local
+            while mask:
+                lowest = mask & -mask
+                counts[lowest.bit_length() - 1] += 1
+                mask ^= lowest
+        return tuple(n / len(self.places) if self.places else 0.0 for n in counts)
 
-def local_coverage(snapshot: Snapshot, places: Iterable[Municipality], *, topic: str, channel: str, spans: Sequence[Span]) -> Coverage:
+
+def local_coverage(
+    snapshot: Snapshot,
+    places: Iterable[Municipality],
+    *,
+    topic: str,
+    channel: str,
+    spans: Sequence[Span],
+    masks: dict[str, int] | None = None,
+) -> Coverage:
     """Return, for each place and span, whether a prefecture and a municipal window for the topic and channel is open in it.
 
-    `spans` must be in order and must not overlap.
+    `spans` must be in order and must not overlap. `masks`: each service's open spans worked out
+    already for these same spans (service id → bit mask), filled in as they are worked out; share
+    one between calls for several topics over the same spans, so each service's hours are walked once.
     """
     spans = tuple(spans)
-    masks: dict[str, int] = {}
+    masks = {} if masks is None else masks
     found: list[PlaceCoverage] = []
     for place in places:
         served: set[str] = set()
@@ -100,7 +114,10 @@ def local_coverage(snapshot: Snapshot, places: Iterable[Municipality], *, topic:
             if mask is None:
                 mask = masks[entry.id] = _open_mask(entry, spans, snapshot)
             open_masks[LOCAL_TIERS.index(entry.tier)] |= mask
-        found.append(PlaceCoverage(place.code, place.name, frozenset(served), tuple(open_masks)))
+        local = 0
+        for tier_mask in open_masks:
+            local |= tier_mask
+        found.append(PlaceCoverage(place.code, place.name, frozenset(served), tuple(open_masks), local))
     return Coverage(topic, channel, spans, tuple(found))
 
 

@@ -199,9 +199,18 @@ def test_a_week_counts_the_hours_with_a_local_window_open(world: Snapshot, regio
     assert found.share_open(monday_10) == pytest.approx(5 / 6)
     assert found.share_open(tuesday_10) == 0
     assert found.share_open(wednesday_21) == pytest.approx(1 / 6)
+    assert found.shares_open() == tuple(found.share_open(i) for i in range(len(found.spans))), "the heatmap's one pass agrees span by span"
     headers, rows = coverage_view.heatmap(found)
     assert headers[0] == "12/28（月）" and headers[4] == "1/1（金）"
     assert rows[10][1][0].percent == 83 and rows[10][1][0].css == "heat-8"
+
+
+def test_topics_asked_over_the_same_spans_may_share_the_services_open_spans(world: Snapshot, regions: Regions) -> None:
+    spans = coverage.week_spans(at(11, 30, 0).date())
+    masks: dict[str, int] = {}
+    shared = [local_coverage(world, places(regions), topic=t, channel="voice", spans=spans, masks=masks) for t in ("mind", "general")]
+    alone = [local_coverage(world, places(regions), topic=t, channel="voice", spans=spans) for t in ("mind", "general")]
+    assert shared == alone and masks, "each service's hours walked once, the same answer"
 
 
 def test_places_of_a_prefecture_include_designated_city_wards_in_code_order(regions: Regions) -> None:

@@ -156,13 +156,19 @@ def _results(runtime: Runtime, asked: Asked, spans: tuple[coverage.Span, ...], w
     assert snapshot is not None  # checked by the caller
     national = asked.region == NATION
     places = coverage.places_of(regions, None if national else regions.areas[asked.region].prefecture)
-    found = coverage.local_coverage(snapshot, places, topic=asked.topic, channel=asked.channel, spans=spans)
+    masks: dict[str, int] = {}  # each service's open spans, worked out once for every topic
+    found = coverage.local_coverage(snapshot, places, topic=asked.topic, channel=asked.channel, spans=spans, masks=masks)
     week = asked.mode == "week"
     by_topic = (
         []
         if week
         else [
-            (t, found if t == asked.topic else coverage.local_coverage(snapshot, places, topic=t, channel=asked.channel, spans=spans))
+            (
+                t,
+                found
+                if t == asked.topic
+                else coverage.local_coverage(snapshot, places, topic=t, channel=asked.channel, spans=spans, masks=masks),
+            )
             for t in TOPICS
         ]
     )

@@ -108,11 +108,12 @@ def heatmap(coverage: Coverage) -> tuple[list[str], list[tuple[int, list[HeatCel
     """The week as 24 rows of hours × 7 days: the share of municipalities with some local window open in each hour."""
     days = [coverage.spans[d * 24][0].astimezone(JST) for d in range(7)]
     headers = [f"{d.month}/{d.day}（{WEEKDAY_NAMES[d.weekday()]}）" for d in days]
+    shares = coverage.shares_open()
     rows = []
     for hour in range(24):
         cells = []
         for d, day in enumerate(days):
-            share = coverage.share_open(d * 24 + hour)
+            share = shares[d * 24 + hour]
             percent = round(share * 100)
             title = f"{day.month}月{day.day}日 {hour}時台：{percent}%の市区町村で地域の窓口が開いている"
             cells.append(HeatCell(heat(share), percent, title))
