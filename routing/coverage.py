@@ -4,9 +4,10 @@ their prefecture or of their own municipality, at an instant, hour by hour, or o
 local_coverage(snapshot, places, topic=, channel=, spans=) asks, for each place and each span of
 time, whether a prefecture-tier and a municipal-tier window reaching it (the same services routing
 would offer: snapshot.reaching) is open at some moment of the span. National windows reach
-everyone alike and are left aside. Each service's opening hours are walked once for the whole
-range (hours.open_spans) and kept as a bit mask over the spans, so a week of hours over every
-municipality of Japan is a few thousand walks and bit operations.
+everyone alike and are left aside. Each distinct set of opening hours is walked once for the whole
+range (hours.open_spans) and kept as a bit mask over the spans (most local windows share a few
+sets of office hours), so a week of hours over every municipality of Japan is a few hundred walks
+and some bit operations.
 
 A place is one of Regions.municipalities: a ward of a designated city counts as its own place,
 reached by the city's services as routing reaches it.
@@ -15,13 +16,13 @@ reached by the city's services as routing reaches it.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from referral_directory.hours import JST, open_spans
+from referral_directory.hours import JST, Hours, is_open_at, open_spans
 from referral_directory.regions import Municipality, Regions
-from referral_directory.snapshot import ServiceEntry, Snapshot
+from referral_directory.snapshot import Snapshot
 
 LOCAL_TIERS: tuple[str, ...] = ("prefecture", "municipal")
 ONE_MINUTE = timedelta(minutes=1)
@@ -91,13 +92,13 @@ def local_coverage(
     topic: str,
     channel: str,
     spans: Sequence[Span],
-    masks: dict[str, int] | None = None,
+    masks: dict[Hours, int] | None = None,
 ) -> Coverage:
     """Return, for each place and span, whether a prefecture and a municipal window for the topic and channel is open in it.
 
-    `spans` must be in order and must not overlap. `masks`: each service's open spans worked out
-    already for these same spans (service id → bit mask), filled in as they are worked out; share
-    one between calls for several topics over the same spans, so each service's hours are walked once.
+    `spans` must be in order and must not overlap. `masks`: the open spans of opening hours worked
+    out already for these same spans (hours → bit mask), filled in as they are worked out; share one
+    between calls for several topics over the same spans, so each set of hours is walked once.
     """
     spans = tuple(spans)
     masks = {} if masks is None else masks
@@ -110,9 +111,9 @@ def local_coverage(
             if entry.tier not in LOCAL_TIERS:
                 continue
             served.add(entry.tier)
-            mask = masks.get(entry.id)
+            mask = masks.get(entry.hours)
             if mask is None:
-                mask = masks[entry.id] = _open_mask(entry, spans, snapshot)
+                mask = masks[entry.hours] = _open_mask(entry.hours, spans, snapshot.holidays)
             open_masks[LOCAL_TIERS.index(entry.tier)] |= mask
         local = 0
         for tier_mask in open_masks:
@@ -121,13 +122,15 @@ def local_coverage(
     return Coverage(topic, channel, spans, tuple(found))
 
 
-def _open_mask(entry: ServiceEntry, spans: tuple[Span, ...], snapshot: Snapshot) -> int:
-    """The bit mask of the spans in which the service is open at some moment."""
+def _open_mask(hours: Hours, spans: tuple[Span, ...], holidays: Container[date]) -> int:
+    """The bit mask of the spans in which a service with these hours is open at some moment."""
     if not spans:
         return 0
+    if len(spans) == 1 and spans[0][1] - spans[0][0] <= ONE_MINUTE:  # one minute: hours are whole minutes
+        return int(is_open_at(hours, spans[0][0], holidays))
     starts = [lo for lo, _ in spans]
     mask = 0
-    for opens, closes in open_spans(entry.hours, spans[0][0], spans[-1][1], snapshot.holidays):
+    for opens, closes in open_spans(hours, spans[0][0], spans[-1][1], holidays):
         i = max(bisect_right(starts, opens) - 1, 0)
         while i < len(spans) and spans[i][0] < closes:
             if spans[i][1] > opens:

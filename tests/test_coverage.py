@@ -14,7 +14,7 @@ from datetime import date, datetime
 import pytest
 from builders import make_records, make_schedule, make_service
 
-from referral_directory.hours import JST, japanese_holidays
+from referral_directory.hours import JST, Hours, japanese_holidays
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from referral_directory.regions import Regions, lgcode6
 from referral_directory.snapshot import Snapshot, build_snapshot
@@ -205,9 +205,9 @@ def test_a_week_counts_the_hours_with_a_local_window_open(world: Snapshot, regio
     assert rows[10][1][0].percent == 83 and rows[10][1][0].css == "heat-8"
 
 
-def test_topics_asked_over_the_same_spans_may_share_the_services_open_spans(world: Snapshot, regions: Regions) -> None:
+def test_topics_asked_over_the_same_spans_may_share_the_open_spans_of_each_set_of_hours(world: Snapshot, regions: Regions) -> None:
     spans = coverage.week_spans(at(11, 30, 0).date())
-    masks: dict[str, int] = {}
+    masks: dict[Hours, int] = {}
     shared = [local_coverage(world, places(regions), topic=t, channel="voice", spans=spans, masks=masks) for t in ("mind", "general")]
     alone = [local_coverage(world, places(regions), topic=t, channel="voice", spans=spans) for t in ("mind", "general")]
     assert shared == alone and masks, "each service's hours walked once, the same answer"
