@@ -300,12 +300,16 @@ async def measure(tmp: Path, redis_url: str, options: argparse.Namespace) -> tup
             ("/console", "national counsellor", "/console"),
             ("/dashboard (inbox)", "Tokyo supervisor", "/dashboard"),
             ("/cases/ID (referred)", "Tokyo supervisor", f"/cases/{referred}"),
+            ("/statistics, the last 7 days", "Tokyo coordinator", f"/statistics?region={tokyo}"),
+            ("/statistics, 62 days", "Tokyo coordinator", f"/statistics?region={tokyo}&since={today - timedelta(days=61)}&until={today}"),
             ("/api/statistics/calls, a year", "Tokyo coordinator", f"/api/statistics/calls?region={tokyo}&since={since}"),
             ("/api/statistics/referrals, a year", "Tokyo coordinator", f"/api/statistics/referrals?region={tokyo}&since={since}"),
         ]
         results = []
         for name, role, url in pages:
             reads = options.api_reads if name.startswith("/api/") else options.reads
+            if reads < 1:
+                continue
             results.append((name, role, await timings(who[role], url, reads)))
             print(f"  {url} as {role}: p95 {percentile(results[-1][2], 0.95):.1f} ms", flush=True)
         for client in who.values():

@@ -194,10 +194,12 @@ def _results(runtime: Runtime, asked: Asked, spans: tuple[coverage.Span, ...], w
 
 def _prefecture_rows(found: coverage.Coverage, regions: Regions) -> list[tuple[str, int, int, int]]:
     """Per prefecture: (name, municipalities, those losing every local window, those with none)."""
-    closed = {p.code for p in found.closed_throughout()}
-    unserved = {p.code for p in found.unserved()}
-    rows = []
-    for code, prefecture in sorted(regions.prefectures.items()):
-        codes = [p.code for p in found.places if p.code[:2] == code]
-        rows.append((prefecture.name, len(codes), sum(c in closed for c in codes), sum(c in unserved for c in codes)))
-    return rows
+    counts = {code: [0, 0, 0] for code in regions.prefectures}  # places, losing every local window, with none
+    for place in found.places:
+        row = counts[place.code[:2]]
+        row[0] += 1
+        row[1] += bool(place.served) and not place.local
+        row[2] += not place.served
+    return [
+        (prefecture.name, counts[code][0], counts[code][1], counts[code][2]) for code, prefecture in sorted(regions.prefectures.items())
+    ]
