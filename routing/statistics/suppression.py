@@ -248,22 +248,36 @@ def _protect(values: list[list[int]], primary: set[Entry], known: frozenset[Entr
             hidden |= _cheapest_cover(values, hidden, entry, known)
     for entry in sorted(hidden - primary, key=lambda e: (-_value(values, e), e)):
         trial = hidden - {entry}
-        if not any(_derivable(values, trial, e) for e in sorted(trial)):
+        steps = _steps(values, trial)  # one graph for every check of this trial: each check leaves out its own number
+        if not any(_derivable(values, trial, e, steps) for e in sorted(trial)):
             hidden = trial
     return frozenset(hidden)
 
 
-def _derivable(values: list[list[int]], hidden: set[Entry], entry: Entry) -> bool:
-    """Return whether every table agreeing with the published numbers gives `entry` its true value."""
-    steps = _steps(values, hidden, excluded=entry)
+def _derivable(values: list[list[int]], hidden: set[Entry], entry: Entry, steps: Steps | None = None) -> bool:
+    """Return whether every table agreeing with the published numbers gives `entry` its true value.
+
+    `steps`: the residual graph of `hidden` when it is built already (`entry` itself is never used).
+    """
+    steps = _steps(values, hidden) if steps is None else steps
     tail, head = _arc(values, entry)
-    if _cheapest_path(steps, _free, head, tail) is not None:
+    if _reaches(steps, head, tail, skip=entry):
         return False
-    return _value(values, entry) <= FLOOR or _cheapest_path(steps, _free, tail, head) is None
+    return _value(values, entry) <= FLOOR or not _reaches(steps, tail, head, skip=entry)
 
 
-def _free(entry: Entry) -> int:
-    return 0
+def _reaches(steps: Steps, start: int, goal: int, *, skip: Entry) -> bool:
+    """Whether a path leads from start to goal without using the number `skip` (any path: hidden numbers cost nothing)."""
+    seen, frontier = {start}, [start]
+    while frontier:
+        node = frontier.pop()
+        if node == goal:
+            return True
+        for following, entry in steps.get(node, ()):
+            if entry != skip and following not in seen:
+                seen.add(following)
+                frontier.append(following)
+    return False
 
 
 def _cheapest_cover(values: list[list[int]], hidden: set[Entry], entry: Entry, known: frozenset[Entry]) -> set[Entry]:
@@ -293,7 +307,7 @@ def _arc(values: list[list[int]], entry: Entry) -> tuple[int, int]:
     return (column, row) if is_total else (row, column)
 
 
-def _steps(values: list[list[int]], entries: set[Entry], *, excluded: Entry) -> Steps:
+def _steps(values: list[list[int]], entries: set[Entry], *, excluded: Entry | None = None) -> Steps:
     steps: Steps = {}
     for entry in sorted(entries - {excluded}):
         tail, head = _arc(values, entry)
