@@ -243,9 +243,11 @@ def _value(values: list[list[int]], entry: Entry) -> int:
 
 def _protect(values: list[list[int]], primary: set[Entry], known: frozenset[Entry] = frozenset()) -> frozenset[Entry]:
     hidden = set(primary)
+    steps = _steps(values, hidden)  # rebuilt only when a cover hides more
     for entry in sorted(primary, key=lambda e: (_value(values, e), e)):
-        if _derivable(values, hidden, entry):
+        if _derivable(values, hidden, entry, steps):
             hidden |= _cheapest_cover(values, hidden, entry, known)
+            steps = _steps(values, hidden)
     for entry in sorted(hidden - primary, key=lambda e: (-_value(values, e), e)):
         trial = hidden - {entry}
         steps = _steps(values, trial)  # one graph for every check of this trial: each check leaves out its own number
