@@ -8,6 +8,7 @@ by its windows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -62,9 +63,10 @@ async def calls_of(session: AsyncSession, runtime: Runtime, scope: StatsScope, s
     ).where(col(CallRecord.started_at) >= start, col(CallRecord.started_at) < end)
     services = runtime.snapshot.services if runtime.snapshot else {}
     found = (await session.execute(query)).all()
+    within = _in_region_memo(runtime, scope.region)
     rows = []
     for started, topic, outcome, lgcode, answered, waited in found:
-        covered = (scope.region is not None and in_region(runtime, scope.region, lgcode, lgcode[:2] if lgcode else None)) or (
+        covered = (scope.region is not None and within(lgcode, lgcode[:2] if lgcode else None)) or (
             scope.organization is not None and answered in services and services[answered or ""].organization_id == scope.organization
         )
         if covered:
@@ -88,15 +90,29 @@ async def chats_of(session: AsyncSession, runtime: Runtime, scope: StatsScope, s
     if scope.organization:
         query = query.where(col(Chat.org_id) == scope.organization)
     found = (await session.execute(query)).all()
+    within = _in_region_memo(runtime, scope.region)
     rows = []
     for opened, topic, status, reason, arrived, answered, lgcode, prefecture in found:
-        if scope.region is not None and not in_region(runtime, scope.region, lgcode, prefecture):
+        if scope.region is not None and not within(lgcode, prefecture):
             continue
         local = opened.astimezone(JST)
         outcome = chat_outcome(status=status, close_reason=reason, queued=arrived is not None, answered=answered is not None)
         waited = (answered - (arrived or opened)).total_seconds() if answered is not None else None
         rows.append(ContactRow(local.date(), topic, outcome, local.hour, waited))
     return rows
+
+
+def _in_region_memo(runtime: Runtime, region: str | None) -> Callable[[str | None, str | None], bool]:
+    """in_region for one region, remembered per (lgcode, prefecture): a period's rows come from a few thousand places at most."""
+    memo: dict[tuple[str | None, str | None], bool] = {}
+
+    def within(lgcode: str | None, prefecture: str | None) -> bool:
+        key = (lgcode, prefecture)
+        if key not in memo:
+            memo[key] = region is not None and in_region(runtime, region, lgcode, prefecture)
+        return memo[key]
+
+    return within
 
 
 def in_region(runtime: Runtime, region: str, lgcode: str | None, prefecture: str | None) -> bool:
