@@ -30,8 +30,7 @@ from routing.runtime import Runtime
 from routing.web import case_views
 from routing.web.auth import SignedIn, signed_in
 from routing.web.flash import set_flash, take_flash
-from routing.web.pages import ROLE_LABELS, checked_form, page, render_dashboard, see_other, to_login
-from routing.web.sessions import CSRF_FIELD
+from routing.web.pages import checked_form, page, render_dashboard, see_other, to_login, who
 
 log = structlog.get_logger("tsunagu.web")
 router = APIRouter(include_in_schema=False)
@@ -48,15 +47,7 @@ class Visit:
     signed: SignedIn
 
     def who(self) -> dict:
-        staff = self.signed.staff
-        organization = case_views.Names.of(self.runtime).organizations.get(staff.organization_id or "")
-        return {
-            "staff": staff,
-            "role": ROLE_LABELS[staff.role],
-            "organization": organization,
-            "csrf_field": CSRF_FIELD,
-            "csrf": self.signed.session.csrf,
-        }
+        return who(self.runtime, self.signed)
 
 
 def _missing(visit: Visit) -> HTMLResponse:

@@ -25,8 +25,8 @@ from routing.runtime import Runtime
 from routing.web import coverage_view, preview_view
 from routing.web.auth import signed_in
 from routing.web.case_views import jst
-from routing.web.pages import page, to_login
-from routing.web.routing_pages import STILL_LOADING, who
+from routing.web.pages import page, to_login, who
+from routing.web.routing_pages import STILL_LOADING
 
 router = APIRouter(include_in_schema=False)
 MODES = {"at": "その時刻", "week": "1週間（時間ごと）", "range": "期間（年末年始など）"}

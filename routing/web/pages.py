@@ -71,6 +71,18 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=TEMPLATES)
 
 
+def who(runtime: Runtime, found: SignedIn) -> dict:
+    """The header's context: who is signed in, and the sign-out form's token."""
+    staff = found.staff
+    return {
+        "staff": staff,
+        "role": ROLE_LABELS[staff.role],
+        "organization": case_views.Names.of(runtime).organizations.get(staff.organization_id or ""),
+        "csrf_field": CSRF_FIELD,
+        "csrf": found.session.csrf,
+    }
+
+
 def page(request: Request, name: str, context: dict, status_code: int = 200) -> HTMLResponse:
     response = templates().TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)

@@ -20,10 +20,9 @@ from routing.deps import RuntimeDep
 from routing.runtime import Runtime
 from routing.timeline import day_timeline
 from routing.web import preview_view, timeline_view
-from routing.web.auth import SignedIn, signed_in
-from routing.web.case_views import Names, jst
-from routing.web.pages import ROLE_LABELS, page, to_login
-from routing.web.sessions import CSRF_FIELD
+from routing.web.auth import signed_in
+from routing.web.case_views import jst
+from routing.web.pages import page, to_login, who
 
 router = APIRouter(include_in_schema=False)
 STILL_LOADING = "窓口の名簿を読み込んでいるところです。少し待ってから、もう一度お試しください。"
@@ -46,18 +45,6 @@ class Asked:
     @property
     def submitted(self) -> bool:
         return bool(self.date)
-
-
-def who(runtime: Runtime, found: SignedIn) -> dict:
-    """The header's context: who is signed in, and the sign-out form's token."""
-    staff = found.staff
-    return {
-        "staff": staff,
-        "role": ROLE_LABELS[staff.role],
-        "organization": Names.of(runtime).organizations.get(staff.organization_id or ""),
-        "csrf_field": CSRF_FIELD,
-        "csrf": found.session.csrf,
-    }
 
 
 @router.get("/routing")

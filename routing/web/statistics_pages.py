@@ -41,8 +41,7 @@ from routing.statistics.timing import BAND_WIDTHS, CONNECTED, band_names, breakd
 from routing.web import statistics_view as view
 from routing.web.auth import signed_in
 from routing.web.case_views import Names
-from routing.web.pages import page, to_login
-from routing.web.routing_pages import who
+from routing.web.pages import page, to_login, who
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_DAYS = 7
