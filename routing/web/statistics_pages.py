@@ -33,11 +33,12 @@ from routing.statistics.counts import (
     CHAT_OUTCOMES,
     ContactRow,
     hop_table,
+    outcome_table,
     published_median,
     summarize,
 )
 from routing.statistics.selection import calls_of, chats_of, hops_of
-from routing.statistics.timing import BAND_WIDTHS, CONNECTED, band_names, breakdown
+from routing.statistics.timing import BAND_WIDTHS, CONNECTED, band_names, hour_table, wait_table
 from routing.web import statistics_view as view
 from routing.web.auth import signed_in
 from routing.web.case_views import Names
@@ -180,9 +181,9 @@ def _contact_figures(
     link: CsvLink,
     prefix: str,
 ) -> dict:
-    by_day = breakdown(rows, "day", outcomes).table
-    by_hour = breakdown(rows, "hour", outcomes, width=width)
-    by_wait = breakdown(rows, "wait", outcomes)
+    by_day = outcome_table(rows, "day", outcomes)  # suppressed once: the hour and wait tables are suppressed beside it
+    by_hour = hour_table(rows, by_day, width)
+    by_wait = wait_table(rows, by_day)
     connected = by_day.column_totals[by_day.column_labels.index(CONNECTED)]
     median = published_median(r.wait_seconds or 0.0 for r in rows if r.outcome == CONNECTED)
     median_wait = None if median is None else _duration(median)
