@@ -141,7 +141,8 @@ class ParseResult:
 
 
 def normalized(service: ServiceRecord) -> ServiceRecord:
-    """Return the service in canonical order, with a capacity entry for exactly its channels."""
+    """Return the service in canonical order; capacity in channel order, for its channels only (a missing one stays
+    missing, for validation to ask for: never a silent 0)."""
     topic_rank = {t: i for i, t in enumerate(TOPICS)}
     channels = tuple(c for c in CHANNELS if c in service.channels)
     capacity = dict(service.capacity)
@@ -150,7 +151,7 @@ def normalized(service: ServiceRecord) -> ServiceRecord:
         service,
         topics=tuple(sorted(set(service.topics), key=lambda t: topic_rank.get(t, len(TOPICS)))),
         channels=channels,
-        capacity=tuple((c, capacity.get(c, 0)) for c in channels),
+        capacity=tuple((c, capacity[c]) for c in channels if c in capacity),
         areas=tuple(sorted(set(service.areas))),
         schedules=tuple(replace(s, byday=tuple(sorted(set(s.byday), key=lambda d: day_rank.get(d, 7)))) for s in service.schedules),
     )

@@ -349,6 +349,15 @@ async def test_every_problem_is_shown_at_once_each_beside_its_field(app) -> None
     assert await stored(app, CHIYODA.id) == CHIYODA
 
 
+async def test_an_empty_capacity_is_asked_for_never_saved_as_zero(app) -> None:
+    async with signed_in_as(app, "tokyo") as client:
+        answer = await edit(client, CHIYODA.id, capacity_voice="")
+        spaces = await edit(client, CHIYODA.id, capacity_voice="\u3000 ")
+    for refused in (answer, spaces):
+        assert refused.status_code == 422 and "同時に受けられる数を入れてください" in error_beside(refused, "capacity-voice")
+    assert await stored(app, CHIYODA.id) == CHIYODA
+
+
 async def test_a_new_window_is_registered_with_a_new_organisation_and_an_area_typed_by_name(app) -> None:
     async with signed_in_as(app, "tokyo") as client:
         page = await client.get("/directory/services/new")
