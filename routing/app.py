@@ -43,6 +43,7 @@ from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
 from routing.web import api_docs
+from routing.web.pages import too_large_page
 
 log = structlog.get_logger("tsunagu.http")
 # How long the event loop may keep the GIL while another thread of the worker waits for it (Python's
@@ -103,7 +104,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
         app.add_middleware(RequestContext)
         _install_health(app)
         return app
-    request_limits.install(app)  # innermost: bounded bodies and brief 422s for everything but the webhooks, which bound their own
+    # innermost: bounded bodies (a page form too large gets a page) and brief 422s for everything but the webhooks, which bound their own
+    request_limits.install(app, form_refusal=too_large_page)
     app.add_middleware(TwilioWebhooks)  # inside RequestContext: webhooks get request ids and log lines too
     app.add_middleware(LineWebhook)
     app.add_middleware(RequestContext)

@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sized
+from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: a service with every area of Japan is about 25 KB
@@ -40,9 +40,16 @@ SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # how JSON w
 NOT_TEXT = "this text holds a lone UTF-16 surrogate (such as \\ud800), which is not a character: send the text as it should read"
 
 
-def install(app: FastAPI) -> None:
-    """Bound every request body the app reads, and answer 422s without echoing the input."""
-    app.add_middleware(BoundedBody)
+FormRefusal = Callable[[Scope], Response]  # the page a signed-in browser gets when its form is too large
+
+
+def install(app: FastAPI, form_refusal: FormRefusal | None = None) -> None:
+    """Bound every request body the app reads, and answer 422s without echoing the input.
+
+    `form_refusal`: the page for a browser's form (a file chosen on a page with its script off) that is too large;
+    every other client gets the JSON answer.
+    """
+    app.add_middleware(BoundedBody, form_refusal=form_refusal)
     app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]  # Starlette types handlers for any Exception
 
 
@@ -54,9 +61,10 @@ class BoundedBody:
     before the app has seen a byte. A JSON body holding a lone surrogate is refused (422) here too.
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, form_refusal: FormRefusal | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.form_refusal = form_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,11 +72,11 @@ class BoundedBody:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.strip().isdigit() or int(declared) > self.limit):
-            await _too_large(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
         message = await read_body(receive, self.limit)
         if message is None:
-            await _too_large(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
         where = not_text_in(message.get("body", b""))
         if where is not None:
@@ -76,6 +84,14 @@ class BoundedBody:
             await JSONResponse({"detail": [problem]}, status_code=422)(scope, receive, send)
             return
         await self.app(scope, _replay(message, receive), send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.form_refusal is not None and is_page_form(scope):
+            response = self.form_refusal(scope)
+        else:
+            response = JSONResponse({"detail": TOO_LARGE}, status_code=413)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
 
 async def read_body(receive: Receive, limit: int) -> Message | None:
@@ -150,8 +166,11 @@ def _replay(first: Message, receive: Receive) -> Receive:
     return replayed
 
 
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    await JSONResponse({"detail": TOO_LARGE}, status_code=413, headers={"connection": "close"})(scope, receive, send)
+def is_page_form(scope: Scope) -> bool:
+    """Whether a request is a form a staff page sent (not the API, whose clients read JSON)."""
+    headers = dict(scope["headers"])
+    kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    return kind in (b"multipart/form-data", b"application/x-www-form-urlencoded") and not scope["path"].startswith("/api/")
 
 
 async def validation_failed(_request: Request, error: RequestValidationError) -> JSONResponse:

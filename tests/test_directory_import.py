@@ -217,6 +217,19 @@ async def test_an_import_without_the_sessions_csrf_token_is_refused_and_changes_
     assert (await stored(app, CHIYODA.id)) == CHIYODA
 
 
+async def test_a_file_over_the_limit_sent_without_the_pages_script_gets_a_page_and_changes_nothing(app) -> None:
+    async with signed_in_as(app, "tokyo") as client:
+        rows = await exported_rows(client)
+        rows[0]["description"] = "長い説明" * 100_000  # about 1.2 MB as UTF-8
+        refused = await upload(client, sheet(rows))
+        api = await client.post("/api/directory/import", content=b"x" * (1024 * 1024 + 1), headers={"content-type": "text/csv"})
+    assert refused.status_code == 413 and refused.headers["content-type"].startswith("text/html")
+    assert "1MB までです" in words(refused.text) and "何も保存していません" in words(refused.text)
+    assert 'href="/directory/import"' in refused.text  # back to the form
+    assert api.status_code == 413 and "1 MiB" in api.json()["detail"]  # the API's clients still read JSON
+    assert (await stored(app, CHIYODA.id)) == CHIYODA and not held_uploads(app.runtime.settings.redis_url)
+
+
 async def test_xlsx_and_hsds_files_are_read_too(app) -> None:
     async with signed_in_as(app, "tokyo") as client:
         workbook = load_workbook(io.BytesIO((await client.get("/directory/export/xlsx")).content))

@@ -15,11 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
+from starlette.types import Scope
 
 from referral_directory.models import Organization
 from referral_directory.staff.access import Action, decide
 from referral_directory.staff.accounts import Role, Staff, describe_scope, staff_for_password
 from routing.deps import RuntimeDep, SessionDep
+from routing.request_limits import MAX_BODY_BYTES
 from routing.runtime import Runtime
 from routing.settings import Settings
 from routing.web import boards, case_views, directory_views, throttle
@@ -45,6 +47,10 @@ FORM_EXPIRED = "画面を開いてから時間がたったため、ログイン�
 SIGNED_OUT = "ログアウトしました。おつかれさまでした。"
 SESSION_ENDED = "一定の時間がたったため、ログアウトしました。もう一度ログインしてください。"
 NOT_CONFIRMED = "この操作を確かめられませんでした。ページを読み込み直してから、もう一度お試しください。"
+TOO_LARGE_FORM = (
+    f"送られた内容が大きすぎるため、受け取れませんでした（{MAX_BODY_BYTES // (1024 * 1024)}MB までです）。"
+    "何も保存していません。ファイルを分けるか、小さくしてから、もう一度お試しください。"
+)
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
@@ -87,6 +93,12 @@ def page(request: Request, name: str, context: dict, status_code: int = 200) -> 
     response = templates().TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def too_large_page(scope: Scope) -> Response:
+    """The page for a form too large to read (a file over 1MB chosen with the page's script off): nothing was read or kept."""
+    back = (scope["path"], "元のページへ戻る") if scope.get("method") == "POST" else None
+    return page(Request(scope), "refused.html", {"message": TOO_LARGE_FORM, "back": back}, status_code=413)
 
 
 def see_other(url: str) -> RedirectResponse:
