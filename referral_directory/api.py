@@ -8,13 +8,14 @@ and tell every worker.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +36,7 @@ from referral_directory.api_models import (
     ServicePatch,
 )
 from referral_directory.deps import ChangeDep, CurrentStaff, DirectoryHost, HostDep, SessionDep, announce
-from referral_directory.errors import ERROR_RESPONSES, Conflict, Invalid, NotFound
+from referral_directory.errors import ERROR_RESPONSES, BadRequest, Conflict, Invalid, NotFound, PreconditionFailed
 from referral_directory.hours import is_open_at, supported
 from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord
 from referral_directory.snapshot import compile_hours
@@ -56,12 +57,60 @@ def service_out(record: ServiceRecord) -> ServiceOut:
 Change = changes.Change
 
 
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='the ETag of the service as the client read it (`"svc-12"`): a change made since then refuses this one '
+        "with 412 and stores nothing. Without it, the change is applied to the service as it stands.",
+    ),
+]
+
+
+def etag(version: int) -> str:
+    """Return the ETag of a service's version (its newest change record)."""
+    return f'"svc-{version}"'
+
+
+def _based_on(if_match: str | None) -> int | None:
+    """Return the version an If-Match header names (None: none, or `*`); 400 for one that is no ETag of ours."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = re.fullmatch(r'\s*(?:W/)?"svc-(\d{1,18})"\s*', if_match)
+    if found is None:
+        raise BadRequest(f'If-Match must be the ETag the service was read with (such as "svc-12"), not {if_match[:40]!r}')
+    return int(found[1])
+
+
 async def _store_service(
-    host: DirectoryHost, session: AsyncSession, staff: Staff, service_id: str, change: Change | ServiceRecord
+    host: DirectoryHost,
+    session: AsyncSession,
+    staff: Staff,
+    service_id: str,
+    change: Change | ServiceRecord,
+    *,
+    if_match: str | None = None,
+    response: Response | None = None,
 ) -> ServiceRecord:
     """Store a new service or change one through the shared path (referral_directory/changes.py), inside the
-    directory's write lock, so concurrent changes never undo each other."""
-    return (await changes.store_service(session, host.regions, staff, service_id, change)).record
+    directory's write lock, so concurrent changes never undo each other; with If-Match, only onto the version read.
+    The answer carries the stored version's ETag."""
+    try:
+        stored = await changes.store_service(session, host.regions, staff, service_id, change, based_on=_based_on(if_match))
+    except changes.Stale as stale:
+        raise PreconditionFailed(_stale_message(stale)) from None
+    if response is not None:
+        response.headers["ETag"] = etag(stored.version)
+    return stored.record
+
+
+def _stale_message(stale: changes.Stale) -> str:
+    fields = sorted({c.field for c in stale.changes})
+    who = sorted({c.actor for c in stale.changes})
+    return (
+        f"service {stale.current.id} was changed since you read it ({', '.join(fields) or 'its record'} by {', '.join(who) or 'someone'});"
+        f" nothing was stored. Read it again (its ETag is now {etag(stale.version)}) and send your change on that version"
+    )
 
 
 async def _existing_service(session: AsyncSession, service_id: str) -> ServiceRecord:
@@ -194,7 +243,7 @@ def _codes_within(host: DirectoryHost, region: str) -> list[str]:
 
 
 @router.post("/services", response_model=ServiceOut, status_code=201, summary="Create a service")
-async def create_service(body: ServiceIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def create_service(body: ServiceIn, host: HostDep, session: ChangeDep, staff: CurrentStaff, response: Response) -> ServiceOut:
     service_id = str(body.id or uuid.uuid4())
     record = ServiceRecord(
         id=service_id,
@@ -212,7 +261,7 @@ async def create_service(body: ServiceIn, host: HostDep, session: ChangeDep, sta
         phones=tuple(_phone(p) for p in body.phones),
         schedules=tuple(_schedule(s) for s in body.schedules),
     )
-    return service_out(await _store_service(host, session, staff, service_id, record))
+    return service_out(await _store_service(host, session, staff, service_id, record, response=response))
 
 
 def _phone(body: PhoneIn) -> PhoneRecord:
@@ -226,8 +275,12 @@ def _schedule(body: ScheduleIn) -> ScheduleRecord:
 
 
 @router.get("/services/{service_id}", response_model=ServiceOut, summary="Read a service")
-async def read_service(service_id: str, session: SessionDep, staff: CurrentStaff) -> ServiceOut:
-    return service_out(await _existing_service(session, service_id))
+async def read_service(service_id: str, session: SessionDep, staff: CurrentStaff, response: Response) -> ServiceOut:
+    """The service, with its version as the ETag: send it back as If-Match with a change, and nobody's change made in
+    between is overwritten."""
+    record = await _existing_service(session, service_id)
+    response.headers["ETag"] = etag(await changes.service_version(session, service_id))
+    return service_out(record)
 
 
 @router.get("/services/{service_id}/history", response_model=list[ChangeOut], summary="Who changed what, newest first")
@@ -237,24 +290,38 @@ async def service_history(service_id: str, session: SessionDep, staff: CurrentSt
 
 
 @router.patch("/services/{service_id}", response_model=ServiceOut, summary="Change a service")
-async def update_service(service_id: str, body: ServicePatch, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def update_service(
+    service_id: str,
+    body: ServicePatch,
+    host: HostDep,
+    session: ChangeDep,
+    staff: CurrentStaff,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ServiceOut:
     changes = _patch_values(body)
     if "capacity" in changes:
         changes["capacity"] = tuple(changes["capacity"].items())
     for name in ("topics", "channels", "areas"):
         if name in changes:
             changes[name] = tuple(changes[name])
-    return service_out(await _store_service(host, session, staff, service_id, lambda old: replace(old, **changes)))
+    return service_out(
+        await _store_service(host, session, staff, service_id, lambda old: replace(old, **changes), if_match=if_match, response=response)
+    )
 
 
 @router.delete("/services/{service_id}", status_code=204, summary="Delete a service")
-async def delete_service(service_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> Response:
+async def delete_service(service_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff, if_match: IfMatch = None) -> Response:
     _require_editor(staff)
     await directory_service.lock_directory(session)
     old = await directory_service.load_service(session, service_id)
     if old is None:
         raise NotFound(f"no service {service_id} in the directory")
     changes.require_scope(staff, old, host.regions)
+    based_on = _based_on(if_match)
+    if based_on is not None and (version := await changes.service_version(session, service_id)) != based_on:
+        since = await changes.changes_since(session, service_id, based_on)
+        raise PreconditionFailed(_stale_message(changes.Stale("", current=old, changes=since, version=version)))
     await directory_service.delete_service(session, service_id, actor=staff.name)
     announce(session, await directory_service.directory_version(session))
     return Response(status_code=204)
@@ -264,21 +331,40 @@ async def delete_service(service_id: str, host: HostDep, session: ChangeDep, sta
 
 
 @router.post("/services/{service_id}/phones", response_model=ServiceOut, status_code=201, summary="Add a phone line")
-async def add_phone(service_id: str, body: PhoneIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def add_phone(
+    service_id: str, body: PhoneIn, host: HostDep, session: ChangeDep, staff: CurrentStaff, response: Response, if_match: IfMatch = None
+) -> ServiceOut:
     phone = _phone(body)
-    return service_out(await _store_service(host, session, staff, service_id, lambda old: replace(old, phones=(*old.phones, phone))))
+    return service_out(
+        await _store_service(
+            host, session, staff, service_id, lambda old: replace(old, phones=(*old.phones, phone)), if_match=if_match, response=response
+        )
+    )
 
 
 @router.patch("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Change a phone line")
-async def update_phone(service_id: str, phone_id: str, body: PhoneIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def update_phone(
+    service_id: str,
+    phone_id: str,
+    body: PhoneIn,
+    host: HostDep,
+    session: ChangeDep,
+    staff: CurrentStaff,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ServiceOut:
     changed = {"number": body.number, "description": body.description}
     change = _with_item(PHONES, phone_id, lambda phone: replace(phone, **changed))
-    return service_out(await _store_service(host, session, staff, service_id, change))
+    return service_out(await _store_service(host, session, staff, service_id, change, if_match=if_match, response=response))
 
 
 @router.delete("/services/{service_id}/phones/{phone_id}", response_model=ServiceOut, summary="Remove a phone line")
-async def delete_phone(service_id: str, phone_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
-    return service_out(await _store_service(host, session, staff, service_id, _with_item(PHONES, phone_id, None)))
+async def delete_phone(
+    service_id: str, phone_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff, response: Response, if_match: IfMatch = None
+) -> ServiceOut:
+    return service_out(
+        await _store_service(host, session, staff, service_id, _with_item(PHONES, phone_id, None), if_match=if_match, response=response)
+    )
 
 
 class Items(NamedTuple):
@@ -320,24 +406,51 @@ def _with_item(
 
 
 @router.post("/services/{service_id}/schedules", response_model=ServiceOut, status_code=201, summary="Add opening hours")
-async def add_schedule(service_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def add_schedule(
+    service_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff, response: Response, if_match: IfMatch = None
+) -> ServiceOut:
     schedule = _schedule(body)
     return service_out(
-        await _store_service(host, session, staff, service_id, lambda old: replace(old, schedules=(*old.schedules, schedule)))
+        await _store_service(
+            host,
+            session,
+            staff,
+            service_id,
+            lambda old: replace(old, schedules=(*old.schedules, schedule)),
+            if_match=if_match,
+            response=response,
+        )
     )
 
 
 @router.put("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Replace opening hours")
 async def update_schedule(
-    service_id: str, schedule_id: str, body: ScheduleIn, host: HostDep, session: ChangeDep, staff: CurrentStaff
+    service_id: str,
+    schedule_id: str,
+    body: ScheduleIn,
+    host: HostDep,
+    session: ChangeDep,
+    staff: CurrentStaff,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ServiceOut:
     fresh = replace(_schedule(body), id=schedule_id)
-    return service_out(await _store_service(host, session, staff, service_id, _with_item(SCHEDULES, schedule_id, lambda _: fresh)))
+    return service_out(
+        await _store_service(
+            host, session, staff, service_id, _with_item(SCHEDULES, schedule_id, lambda _: fresh), if_match=if_match, response=response
+        )
+    )
 
 
 @router.delete("/services/{service_id}/schedules/{schedule_id}", response_model=ServiceOut, summary="Remove opening hours or a closure")
-async def delete_schedule(service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
-    return service_out(await _store_service(host, session, staff, service_id, _with_item(SCHEDULES, schedule_id, None)))
+async def delete_schedule(
+    service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff, response: Response, if_match: IfMatch = None
+) -> ServiceOut:
+    return service_out(
+        await _store_service(
+            host, session, staff, service_id, _with_item(SCHEDULES, schedule_id, None), if_match=if_match, response=response
+        )
+    )
 
 
 @router.get("/services/{service_id}/closures", response_model=list[ScheduleOut], summary="List dated closures")
@@ -347,12 +460,16 @@ async def list_closures(service_id: str, session: SessionDep, staff: CurrentStaf
 
 
 @router.post("/services/{service_id}/closures", response_model=ServiceOut, status_code=201, summary="Close on whole days (e.g. 年末年始)")
-async def add_closure(service_id: str, body: ClosureIn, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def add_closure(
+    service_id: str, body: ClosureIn, host: HostDep, session: ChangeDep, staff: CurrentStaff, response: Response, if_match: IfMatch = None
+) -> ServiceOut:
     schedule = ScheduleIn(kind="closed", valid_from=body.valid_from, valid_to=body.valid_to, description=body.description)
-    return await add_schedule(service_id, schedule, host, session, staff)
+    return await add_schedule(service_id, schedule, host, session, staff, response, if_match)
 
 
 @router.delete("/services/{service_id}/closures/{schedule_id}", response_model=ServiceOut, summary="Remove a closure")
-async def delete_closure(service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff) -> ServiceOut:
+async def delete_closure(
+    service_id: str, schedule_id: str, host: HostDep, session: ChangeDep, staff: CurrentStaff, response: Response, if_match: IfMatch = None
+) -> ServiceOut:
     change = _with_item(CLOSURES, schedule_id, None, only_if=lambda schedule: schedule.kind == "closed")
-    return service_out(await _store_service(host, session, staff, service_id, change))
+    return service_out(await _store_service(host, session, staff, service_id, change, if_match=if_match, response=response))

@@ -36,6 +36,12 @@ class TsunaguError(Exception):
         }
 
 
+class BadRequest(TsunaguError):
+    """A request that says something this API cannot read (a header in the wrong form)."""
+
+    status_code = 400
+
+
 class NotFound(TsunaguError):
     status_code = 404
 
@@ -50,6 +56,12 @@ class Unauthorized(TsunaguError):
 
 class Conflict(TsunaguError):
     status_code = 409
+
+
+class PreconditionFailed(TsunaguError):
+    """The thing changed since the caller read it (their If-Match no longer matches): nothing was stored."""
+
+    status_code = 412
 
 
 class Invalid(TsunaguError):
@@ -95,6 +107,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _documented("the staff member may not do this (the reason is given)"),
     404: _documented("no such thing, or none the staff member may see"),
     409: _documented("it conflicts with how things stand now (the reason is given)"),
+    412: _documented("If-Match names a version of the service that is no longer the current one: read it again"),
     413: _documented("the request body is larger than the APIs take"),
     422: _documented("the request is not valid: every problem, each where it is"),
 }

@@ -415,3 +415,36 @@ async def test_a_search_too_long_or_an_instant_off_the_calendar_is_refused_and_n
         assert off.status_code == 422 and "2000-01-01 to 2099-12-31" in off.text, off.text
     edge = await api.client.get("/api/directory/services", params={"open_at": "2099-12-31T23:59:59+09:00"}, headers=api.tokyo)
     assert edge.status_code == 200, edge.text
+
+
+async def test_a_change_sent_with_the_etag_it_read_never_overwrites_one_made_since(api) -> None:
+    sid = (await create(api, service_body("新宿区 くらしの相談", ["131041"], TOKYO_ORG), api.tokyo))["id"]
+    read = await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo)
+    seen = read.headers["etag"]
+    first = await api.client.patch(
+        f"/api/directory/services/{sid}", json={"capacity": {"voice": 5}}, headers=api.tokyo | {"If-Match": seen}
+    )
+    assert first.status_code == 200 and first.headers["etag"] != seen
+    late = await api.client.patch(
+        f"/api/directory/services/{sid}", json={"capacity": {"voice": 3}}, headers=api.tokyo2 | {"If-Match": seen}
+    )
+    assert late.status_code == 412
+    assert "capacity by tokyo" in late.json()["detail"] and first.headers["etag"] in late.json()["detail"]
+    for refused in (
+        await api.client.post(
+            f"/api/directory/services/{sid}/phones", json={"number": "+81312340000"}, headers=api.tokyo2 | {"If-Match": seen}
+        ),
+        await api.client.delete(f"/api/directory/services/{sid}", headers=api.tokyo2 | {"If-Match": seen}),
+    ):
+        assert refused.status_code == 412
+    again = await api.client.get(f"/api/directory/services/{sid}", headers=api.tokyo2)
+    assert again.json()["capacity"] == {"voice": 5} and len(again.json()["phones"]) == 1  # nothing of the late changes
+    assert again.headers["etag"] == first.headers["etag"]
+    retried = await api.client.patch(
+        f"/api/directory/services/{sid}", json={"capacity": {"voice": 3}}, headers=api.tokyo2 | {"If-Match": again.headers["etag"]}
+    )
+    assert retried.status_code == 200 and retried.json()["capacity"] == {"voice": 3}
+    garbled = await api.client.patch(f"/api/directory/services/{sid}", json={"name": "x"}, headers=api.tokyo | {"If-Match": "12"})
+    assert garbled.status_code == 400 and "svc-12" in garbled.json()["detail"]
+    gone = await api.client.delete(f"/api/directory/services/{sid}", headers=api.tokyo | {"If-Match": retried.headers["etag"]})
+    assert gone.status_code == 204
