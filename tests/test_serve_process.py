@@ -204,3 +204,16 @@ def test_jobs_from_the_setting_runs_the_periodic_work_and_serves_health_only(tmp
     assert ready.status_code == 200
     assert sign_in.status_code == 404
     assert {round_lock(name) for name in ("reconcile", "referral_sweep", "chat_keeper")} <= set(locks)
+
+
+def test_a_call_on_the_embedded_default_is_answered_with_no_twilio_setting_at_all(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    with served(var) as server:
+        called = tsunagu(var, "call", "--keys", "9,1000001", "--url", server.base)
+        stranger = tsunagu(tmp_path / "elsewhere", "call", "--keys", "9", "--url", server.base)  # another var dir: another token
+    assert called.returncode == 0, called.stdout + called.stderr
+    assert "HTTP 403" not in called.stdout
+    assert "呼出: +81300000000 → completed" in called.stdout  # the empty directory's fallback line: the call went all the way
+    assert (var / "twilio-development-token").stat().st_mode & 0o777 == 0o600
+    assert stranger.returncode == 1
+    assert "HTTP 403" in stranger.stdout and "同じ var/ フォルダ（TSUNAGU_VAR_DIR）" in stranger.stderr
