@@ -45,6 +45,7 @@ class ImportPlan:
     difference: DirectoryDifference | None = None
     fingerprint: str = ""
     service_rows: Mapping[str, int] = field(default_factory=dict)  # a sheet's row of each service id
+    warnings: tuple[Problem, ...] = ()  # what the file says that is read otherwise (a closure's hours, ignored): shown, not blocking
 
     @property
     def ok(self) -> bool:
@@ -67,15 +68,15 @@ async def plan_import(
     stored = await directory_service.load_directory(session)
     result = read_directory_bytes(data, name, regions, known_organization_ids={o.id for o in stored.organizations})
     if result.problems:
-        return ImportPlan(name, result.problems, service_rows=result.service_rows)
+        return ImportPlan(name, result.problems, service_rows=result.service_rows, warnings=result.warnings)
     records = result.records if is_hsds(data, name) else keep_stored_details(result.records, stored)
     difference = compare_directory(stored, records, in_scope=lambda s: changes.may_change(staff, s, regions), remove_absent=remove_absent)
     problems = await directory_service.id_conflicts(session, records)
     problems += await _scope_problems(session, regions, staff, difference)
     if problems:
         located = tuple(_located(p, result.service_rows) for p in problems)
-        return ImportPlan(name, located, service_rows=result.service_rows)
-    return ImportPlan(name, (), difference, _fingerprint(difference, remove_absent), result.service_rows)
+        return ImportPlan(name, located, service_rows=result.service_rows, warnings=result.warnings)
+    return ImportPlan(name, (), difference, _fingerprint(difference, remove_absent), result.service_rows, result.warnings)
 
 
 async def _scope_problems(session: AsyncSession, regions: Regions, staff: Staff, difference: DirectoryDifference) -> tuple[Problem, ...]:

@@ -132,6 +132,8 @@ class Problem:
 class ParseResult:
     records: DirectoryRecords = field(default_factory=DirectoryRecords)
     problems: tuple[Problem, ...] = ()
+    # What was read other than written, without refusing the file (a closure's hours, ignored): shown, never blocking.
+    warnings: tuple[Problem, ...] = ()
     # Where each service stands in a sheet (its row), for pages that place problems; not part of what was read.
     service_rows: Mapping[str, int] = field(default_factory=dict, compare=False)
 

@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
             start_loops(runtime, background_loops(runtime, twilio, hub))
         if not settings.verify_twilio_signatures:
             log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
+        if not (settings.twilio_auth_token or settings.twilio_account_sid):
+            log.info("twilio_development_token", reason="no Twilio account: webhooks are signed with the var dir's development token")
         log.info("started", role=role, database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
         try:
             yield

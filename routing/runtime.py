@@ -31,6 +31,7 @@ from routing.live.state import LiveState
 from routing.metrics import Metrics
 from routing.privacy.keyring import Keyring, keys_for
 from routing.settings import Settings
+from routing.telephony.webhook_token import webhook_token
 
 log = structlog.get_logger("tsunagu.runtime")
 POLL_SECONDS = 1.0  # pub/sub is the fast path; the version key is re-read this often in case a message was missed
@@ -49,6 +50,7 @@ class Runtime:
     clock: Clock
     holidays: frozenset
     keys: Keyring
+    twilio_token: str  # what Twilio's webhooks must be signed with (routing/telephony/webhook_token.py)
     snapshot: Snapshot | None = None
     embedded_redis: EmbeddedRedis | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -204,6 +206,7 @@ async def open_runtime(
         clock=clock,
         holidays=japanese_holidays(year - 1, year + 5),
         keys=keys_for(settings),
+        twilio_token=webhook_token(settings),
         embedded_redis=embedded,
     )
     audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))  # every audit event is chained under the secret

@@ -93,6 +93,12 @@ TAMPERINGS: dict[str, tuple[Callable[[list[Event]], list[Event]], str, int]] = {
     "a row rewritten by someone with the key": (lambda ev: replaced_by_insider(ev, 3), "relinked", 4),
     "a row forged at the end without the key": (forged_at_end, "unkeyed", 6),
     "the whole log rewritten under another key": (lambda ev: make_chain(key=audit.key_from_secret("stolen?")), "unknown_key", 1),
+    # What a database of weaker types (SQLite) can hand back after tampering: checked, never a crash.
+    "a time that is no time": (lambda ev: at_seq(ev, 3, at="not-a-date"), "changed", 3),
+    "a hash that is no text": (lambda ev: at_seq(ev, 2, hash=None), "changed", 2),
+    "a prev_hash of bytes": (lambda ev: at_seq(ev, 4, prev_hash=b"\x00"), "changed", 4),
+    "a key id that is a number": (lambda ev: at_seq(ev, 1, key_id=7), "changed", 1),
+    "a detail that cannot be hashed": (lambda ev: at_seq(ev, 3, detail={"n": float("nan")}), "changed", 3),
 }
 
 
@@ -380,6 +386,60 @@ SQLITE_TAMPERINGS = {
         ["DELETE FROM audit_event WHERE seq = 5"],
         "audit log broken at seq 5: the chain head records seq 5, but the log ends at seq 4",
     ),
+    # Values of a type the log never writes: each is a broken link, never a traceback.
+    "at not a date": (
+        ["UPDATE audit_event SET at = 'not-a-date' WHERE seq = 3"],
+        "audit log broken at seq 3 (directory.service.update): its at is 'not-a-date', not a time",
+    ),
+    "at a number": (
+        ["UPDATE audit_event SET at = 20261206 WHERE seq = 2"],
+        "audit log broken at seq 2 (directory.service.create): its at is",
+    ),
+    "at another time": (
+        ["UPDATE audit_event SET at = '2020-01-01 00:00:00.000000' WHERE seq = 3"],
+        "audit log broken at seq 3 (directory.service.update): its content does not match its hash",
+    ),
+    "action a number": (
+        ["UPDATE audit_event SET action = 3.5 WHERE seq = 2"],
+        "audit log broken at seq 2 (3.5): its content does not match its hash",
+    ),
+    "hash a number": (
+        ["UPDATE audit_event SET hash = 42 WHERE seq = 3"],
+        "audit log broken at seq 3 (directory.service.update): its content does not match",
+    ),
+    "prev_hash bytes": (
+        ["UPDATE audit_event SET prev_hash = x'00ff' WHERE seq = 3"],
+        "audit log broken at seq 3 (directory.service.update): its prev_hash is b'\\x00\\xff', not a text",
+    ),
+    "key_id bytes": (
+        ["UPDATE audit_event SET key_id = x'01' WHERE seq = 1"],
+        "audit log broken at seq 1 (directory.organization.create): its key_id",
+    ),
+    "actor a number": (
+        ["UPDATE audit_event SET actor = 7 WHERE seq = 5"],
+        "audit log broken at seq 5 (directory.service.delete): its content does not match",
+    ),
+    "detail NaN": (
+        ["UPDATE audit_event SET detail = 'NaN' WHERE seq = 3"],
+        "audit log broken at seq 3 (directory.service.update): its content",
+    ),
+    "seq moved on": (
+        ["UPDATE audit_event SET seq = 9 WHERE seq = 3"],
+        "audit log broken at seq 4 (directory.service.update): seq 3 is missing",
+    ),
+    "two seqs swapped": (
+        [
+            "UPDATE audit_event SET seq = -2 WHERE seq = 2",
+            "UPDATE audit_event SET seq = 2 WHERE seq = 4",
+            "UPDATE audit_event SET seq = 4 WHERE seq = -2",
+        ],
+        "audit log broken at seq 2 (directory.service.update): its content does not match its hash",
+    ),
+    "head seq not a number": (
+        ["UPDATE audit_head SET seq = 'five'"],
+        "audit log broken at seq 5: the chain head holds seq 'five' and hash",
+    ),
+    "head hash a number": (["UPDATE audit_head SET hash = 0"], "audit log broken at seq 5: the chain head's hash is not that of seq 5"),
 }
 
 

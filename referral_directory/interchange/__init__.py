@@ -46,9 +46,10 @@ def read_directory_bytes(data: bytes, name: str, regions: Regions, *, known_orga
         except RecursionError:
             return ParseResult(problems=(Problem("file", "", "the JSON is nested far deeper than a directory file"),))
         result = load_hsds(document, regions, known_organization_ids=known_organization_ids)
-        return replace(result, problems=_in_file_order(result.problems, _positions(document)))
+        positions = _positions(document)
+        return replace(result, problems=_in_file_order(result.problems, positions), warnings=_in_file_order(result.warnings, positions))
     result = load_sheet(data, regions, known_organization_ids=known_organization_ids)
-    return replace(result, problems=_in_file_order(result.problems, {}))
+    return replace(result, problems=_in_file_order(result.problems, {}), warnings=_in_file_order(result.warnings, {}))
 
 
 def _positions(document: object) -> dict[str, int]:

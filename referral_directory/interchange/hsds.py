@@ -71,7 +71,7 @@ TERM_NAMES: dict[str, dict[str, str]] = {
 def parse_hsds(doc: Any) -> ParseResult:
     """Return the records in a JP-profile document with its structural problems (types, fields, codes)."""
     reading = read_document(doc)
-    return ParseResult(reading.records(), tuple(reading.problems))
+    return ParseResult(reading.records(), tuple(reading.problems), warnings=tuple(reading.warnings))
 
 
 def load_hsds(doc: Any, regions: Regions, *, known_organization_ids: Container[str] = ()) -> ParseResult:
@@ -80,7 +80,7 @@ def load_hsds(doc: Any, regions: Regions, *, known_organization_ids: Container[s
     records = reading.records()
     semantic = validate_records(records, regions, known_organization_ids=known_organization_ids)
     fresh = tuple(p for p in semantic if not reading.is_covered(p))
-    return ParseResult(records, tuple(reading.problems) + fresh)
+    return ParseResult(records, tuple(reading.problems) + fresh, warnings=tuple(reading.warnings))
 
 
 def to_hsds(records: DirectoryRecords, regions: Regions) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Reading:
     organizations: dict[str, OrganizationRecord] = field(default_factory=dict)
     services: list[ServiceRecord] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     # (where, record field) already reported here, so that semantic checks do not report them again.
     covered: set[tuple[str, str]] = field(default_factory=set)
 
@@ -82,6 +83,9 @@ class _Service:
         self.reading.problems.append(Problem(self.where, path, message))
         if covers:
             self.reading.covered.add((self.where, covers))
+
+    def warning(self, path: str, message: str) -> None:
+        self.reading.warnings.append(Problem(self.where, path, message))
 
     def text(self, obj: dict[str, Any], key: str, path: str, *, required: bool = False, covers: str = "") -> str:
         """Return obj[key] as a string ("" when absent), reporting a missing or ill-typed value."""
@@ -323,12 +327,19 @@ def _read_schedule(s: _Service, index: int, item: dict[str, Any]) -> ScheduleRec
         s.problem(f"{path}timezone", f"timezone must be {JST_OFFSET} (JST); got {timezone!r}")
     valid_from = _read_date(s, item, "valid_from", path)
     valid_to = _read_date(s, item, "valid_to", path)
+    schedule_id = s.text(item, "id", path, required=True)
+    kind = _read_kind(s, item, path, dated=valid_from is not None or valid_to is not None)
+    window: dict[str, Any] = item
+    if kind == "closed":  # it shuts whole days (docs/hsds-jp-profile.md): its own days and times, if written, are read as absent
+        window = {}
+        if ignored := [key for key in ("byday", "opens_at", "closes_at") if item.get(key) not in (None, "")]:
+            s.warning(f"{path}{ignored[0]}", f"a closure shuts whole days, whatever its {'/'.join(ignored)} say: they are ignored")
     record = ScheduleRecord(
-        id=s.text(item, "id", path, required=True),
-        kind=_read_kind(s, item, path, dated=valid_from is not None or valid_to is not None),  # type: ignore[arg-type]  # always a ScheduleKind: other codes are problems
-        byday=_read_byday(s, item, path),
-        opens_at=_read_time(s, item, "opens_at", path),
-        closes_at=_read_time(s, item, "closes_at", path),
+        id=schedule_id,
+        kind=kind,  # type: ignore[arg-type]  # always a ScheduleKind: other codes are problems
+        byday=_read_byday(s, window, path),
+        opens_at=_read_time(s, window, "opens_at", path),
+        closes_at=_read_time(s, window, "closes_at", path),
         valid_from=valid_from,
         valid_to=valid_to,
         description=s.text(item, "description", path),

@@ -25,7 +25,8 @@ present. Cells are trimmed, and full-width letters and digits are read as ASCII.
 | `description` | free text | |
 
 In `hours`, days are listed (`MO,TU`) or ranged (`MO-FR`); a closing time earlier than the opening
-runs past midnight; `24h` alone is every day all day.
+runs past midnight; `24h` alone is every day all day. In `closed`, days and hours written after
+the dates are ignored (a closure shuts whole days), with a warning.
 
 Problems are reported by row (as Excel numbers it: the header is row 1) and column. Phone and
 schedule ids are derived from the service id and their content. The sheet carries no
@@ -215,16 +216,20 @@ class _Reading:
     organizations: dict[str, OrganizationRecord] = field(default_factory=dict)
     services: list[ServiceRecord] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)  # service or organization `where` → its first row
     service_rows: dict[str, int] = field(default_factory=dict)  # service id → its row
 
     def problem(self, row: int, column: str, message: str) -> None:
         self.problems.append(Problem(f"row {row}", column, message))
 
+    def warning(self, row: int, column: str, message: str) -> None:
+        self.warnings.append(Problem(f"row {row}", column, message))
+
 
 def _result(reading: _Reading) -> ParseResult:
     records = DirectoryRecords(tuple(reading.organizations.values()), tuple(reading.services))
-    return ParseResult(records, tuple(reading.problems), dict(reading.service_rows))
+    return ParseResult(records, tuple(reading.problems), tuple(reading.warnings), dict(reading.service_rows))
 
 
 def _checked(reading: _Reading, regions: Regions, known_organization_ids: Container[str]) -> ParseResult:
@@ -443,13 +448,26 @@ def _schedules(reading: _Reading, number: int, service_id: str, row: dict[str, s
             try:
                 schedule = _schedule(service_id, kind, entry)
             except ValueError as error:
-                reading.problem(number, column, str(error))
-                continue
+                closure = _closure_with_hours(service_id, entry) if kind == "closed" else None
+                if closure is None:
+                    reading.problem(number, column, str(error))
+                    continue
+                reading.warning(number, column, f'"{entry}": a closure shuts whole days, whatever its days and hours say: they are ignored')
+                schedule = closure
             if schedule.id in seen:
                 reading.problem(number, column, f'"{entry}" is listed twice')
                 continue
             seen.add(schedule.id)
             yield schedule
+
+
+def _closure_with_hours(service_id: str, entry: str) -> ScheduleRecord | None:
+    """Return the closure of a `closed` entry written with days and hours after its dates (as extra_hours are), or None."""
+    try:
+        dates, _ = read_dated_window(entry)
+    except ValueError:
+        return None
+    return _schedule(service_id, "closed", write_date_range(*dates))
 
 
 def _schedule(service_id: str, kind: ScheduleKind, entry: str) -> ScheduleRecord:

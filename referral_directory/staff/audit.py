@@ -44,8 +44,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Row, Text, cast, insert, select, update
+from sqlalchemy import DateTime, Dialect, Row, String, Text, cast, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 from referral_directory.errors import TsunaguError
 from referral_directory.models import AuditEvent, AuditHead, utcnow
@@ -224,6 +225,9 @@ def check_event(state: Verification, event: Event, keys: Mapping[str, AuditKey])
     def broken(kind: BreakKind, message: str) -> Verification:
         return replace(state, broken=Break(event.seq, event.action, kind, message))
 
+    if malformed := _malformed(event):
+        action = event.action if isinstance(event.action, str) else None
+        return replace(state, broken=Break(event.seq, action, "changed", f"{malformed}: the row was changed after it was written"))
     expected = state.last_seq + 1
     if event.seq < expected:
         return broken("out_of_order", f"it comes after seq {state.last_seq}: the log is out of order")
@@ -241,7 +245,11 @@ def check_event(state: Verification, event: Event, keys: Mapping[str, AuditKey])
             f"its hash was made with audit key {event.key_id}, not with the configured key ({known}): "
             "was TSUNAGU_SECRET_KEY changed, or was the row forged?",
         )
-    if not hmac.compare_digest(event_hash(event, key), event.hash):
+    try:
+        matches = hmac.compare_digest(event_hash(event, key), event.hash)
+    except ValueError:  # a detail no event holds (NaN, 1e999): it cannot even be hashed
+        matches = False
+    if not matches:
         return broken("changed", "its content does not match its hash: the row was changed after it was written")
     if not hmac.compare_digest(event.prev_hash, state.head_hash):
         return broken(
@@ -250,6 +258,22 @@ def check_event(state: Verification, event: Event, keys: Mapping[str, AuditKey])
             "or events were removed or inserted before it",
         )
     return replace(state, events=state.events + 1, last_seq=event.seq, head_hash=event.hash, unkeyed=state.unkeyed + (key is None))
+
+
+_TEXT_FIELDS = ("actor", "action", "resource_kind", "resource_id", "key_id", "prev_hash", "hash")
+
+
+def _malformed(event: Event) -> str:
+    """Return what no appended event can hold, as read back (a value of the wrong type, such as an `at` that is no time); '' if none."""
+    if not isinstance(event.at, datetime):
+        return f"its at is {_shown(event.at)}, not a time"
+    wrong = next((name for name in _TEXT_FIELDS if not isinstance(getattr(event, name), str)), None)
+    return f"its {wrong} is {_shown(getattr(event, wrong))}, not a text" if wrong else ""
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_chain(events: Iterable[Event], *, keys: Mapping[str, AuditKey], start: Verification = Verification()) -> Verification:
@@ -267,6 +291,10 @@ def check_head(state: Verification, head: Link | None) -> Verification:
     last = state.last_seq
     if head is None:
         problem = Break(last + 1, None, "head_missing", "the chain head row is missing: appends fail until it is restored")
+    elif not (isinstance(head.seq, int) and isinstance(head.hash, str)):
+        problem = Break(
+            last, None, "head_changed", f"the chain head holds seq {_shown(head.seq)} and hash {_shown(head.hash)}: the head was rewritten"
+        )
     elif head.seq > last:
         problem = Break(
             last + 1,
@@ -371,7 +399,7 @@ async def verify(session: AsyncSession, *, keys: Iterable[AuditKey] = (), page_s
             state = check_chain(page, keys=ring, start=state)
             continue
         head = await _head(session)
-        if head is not None and head.seq > state.last_seq and await _events_after(session, state.last_seq, 1):
+        if head is not None and isinstance(head.seq, int) and head.seq > state.last_seq and await _events_after(session, state.last_seq, 1):
             continue  # appended while we were reading: the head and its event commit together
         return check_head(state, head)
     return state
@@ -391,16 +419,41 @@ async def _head(session: AsyncSession) -> Link | None:
 
 
 async def _events_after(session: AsyncSession, seq: int, limit: int) -> list[Event]:
-    # The detail is read as its stored text: a tampered value that is not even JSON is then a mismatch, not a crash.
-    columns = [cast(c, Text).label(c.name) if c.name == "detail" else c for c in _EVENTS.columns]
+    # Every column is read as stored, whatever it holds: the detail as its text (not even JSON is then a mismatch), `at` as
+    # a time when it reads as one; a tampered value of the wrong type is then a broken link, never a crash.
+    columns = [_as_stored(c) for c in _EVENTS.columns]
     query = select(*columns).where(_EVENTS.c.seq > seq).order_by(_EVENTS.c.seq).limit(limit)
     return [_event(row) for row in (await session.execute(query)).all()]
+
+
+class _StoredInstant(TypeDecorator[Any]):
+    """A time column read as the dialect reads DateTime, or, when that fails (a tampered value), as the raw value."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or isinstance(value, datetime):
+            return value
+        read = DateTime().dialect_impl(dialect).result_processor(dialect, None)
+        try:
+            return read(value) if read else value
+        except (ValueError, TypeError):
+            return value
+
+
+def _as_stored(column: Any) -> Any:
+    if column.name == "detail":
+        return cast(column, Text).label(column.name)
+    if column.name == "at":
+        return type_coerce(column, _StoredInstant()).label(column.name)
+    return column
 
 
 def _event(row: Row[Any]) -> Event:
     values = row._asdict()
     try:
         values["detail"] = json.loads(values["detail"])
-    except ValueError:
-        pass  # kept as text: its hash will not match
+    except (ValueError, TypeError, RecursionError):
+        pass  # kept as stored: its hash will not match
     return Event(**values)

@@ -39,6 +39,10 @@ def directory_import(path: Annotated[Path, typer.Argument(help="HSDS JSON (JP pr
             for problem in result.problems:
                 typer.echo(f"  {problem}", err=True)
             raise typer.Exit(1)
+        if result.warnings:
+            typer.echo(f"read {path} with {len(result.warnings)} warning(s):", err=True)
+            for warning in result.warnings:
+                typer.echo(f"  {warning}", err=True)
         async with db.transaction(runtime.sessions) as session:
             summary = await directory_service.save_records(session, result.records, actor=f"import:{path.name}")
         try:  # announced even when unchanged: a rerun repairs an announcement that Redis missed

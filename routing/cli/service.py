@@ -21,6 +21,10 @@ from routing.settings import Role, Settings
 # service never closes a connection the proxy is about to reuse (a 502 for that request), and a
 # dashboard polling every few seconds keeps its connection.
 KEEP_ALIVE_SECONDS = 75
+REFUSED_SIGNATURE = (
+    "サービスが署名を受け付けませんでした（403）。サービスと同じ TWILIO_AUTH_TOKEN で、"
+    "Twilio を設定していない場合はサービスと同じ var/ フォルダ（TSUNAGU_VAR_DIR）で実行してください。"
+)
 
 
 class _Terminated(Exception):
@@ -157,6 +161,7 @@ def call(
 ) -> None:
     """Place a simulated call against a running service, as Twilio would, and print what the caller hears and which numbers ring."""
     from routing.telephony.simulator import Caller, Line, TwilioSimulator
+    from routing.telephony.webhook_token import webhook_token
 
     settings = Settings()
     lines = (
@@ -166,7 +171,7 @@ def call(
 
     async def place() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=20) as client:
-            simulator = TwilioSimulator(client, public_url=settings.public_url, auth_token=settings.twilio_auth_token)
+            simulator = TwilioSimulator(client, public_url=settings.public_url, auth_token=webhook_token(settings))
             result = await simulator.call(script)
         for event in result.events:
             detail = event.detail
@@ -180,6 +185,8 @@ def call(
                 typer.echo(f"  {event.kind}: {detail}")
         typer.echo(f"ended: {result.ended_by}; rang: {', '.join(result.rung()) or 'nobody'}")
         if result.errors():
+            if any("HTTP 403" in why for why in result.errors()):
+                typer.echo(REFUSED_SIGNATURE, err=True)
             raise typer.Exit(1)
 
     asyncio.run(place())

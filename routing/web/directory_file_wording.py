@@ -136,6 +136,10 @@ RULES: tuple[tuple[str, str], ...] = (
     (r"valid_to (?P<t>\S+) is before valid_from (?P<f>\S+)", "終わりの日（{t}）が、始まりの日（{f}）より前です。"),
     (r"valid_(from|to) is missing", "期間の始まりと終わりの日付を書いてください。"),
     (r"weekly hours have no", "毎週の受付時間に日付は付けられません。期間を区切るときは、延長受付（extra_hours）に書いてください。"),
+    (
+        r"a closure shuts whole days, whatever its .* they are ignored",
+        "休みは一日単位です。書かれていた曜日や時刻は使わず、その期間の毎日をまるごと休みとして取り込みます。",
+    ),
     (r"a closure shuts whole days", "休みは一日単位です。曜日や時刻は付けられません。"),
     (r"byday is (missing|empty)", "曜日を書いてください（例：MO-FR）。"),
     (r"(opens_at|closes_at) is missing", "時刻を書いてください（例：09:00）。"),

@@ -57,6 +57,7 @@ class KindView:
 class ImportView:
     name: str  # the file's name
     problems: list[FileProblem]
+    warnings: list[FileProblem]  # read otherwise than written, not blocking (a closure's hours, ignored)
     kinds: list[KindView]
     organizations: list[ServiceView]  # organisations added or changed
     unchanged: int
@@ -74,9 +75,10 @@ TITLES = {
 async def import_view(session: AsyncSession, regions: Regions, plan: ImportPlan) -> ImportView:
     """Return what the page shows of an import plan."""
     problems = [file_problem(p) for p in plan.problems]
+    warnings = [file_problem(w) for w in plan.warnings]
     difference = plan.difference
     if difference is None:
-        return ImportView(plan.name, problems, [], [], 0, False)
+        return ImportView(plan.name, problems, warnings, [], [], 0, False)
     names = await _names(session, regions, difference)
     rows = {service_id: f"{row}行目" for service_id, row in plan.service_rows.items()}
     kinds = []
@@ -103,7 +105,7 @@ async def import_view(session: AsyncSession, regions: Regions, plan: ImportPlan)
         if o.kind != "unchanged"
     ]
     unchanged = len(difference.of("unchanged"))
-    return ImportView(plan.name, problems, kinds, organizations, unchanged, difference.changes_anything)
+    return ImportView(plan.name, problems, warnings, kinds, organizations, unchanged, difference.changes_anything)
 
 
 async def _names(session: AsyncSession, regions: Regions, difference: DirectoryDifference) -> Names:
