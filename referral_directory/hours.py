@@ -97,6 +97,10 @@ class Hours:
     _dated: tuple[tuple[date, date, _DayTable, _Spill], ...] = field(init=False, repr=False, compare=False)
     _closed: frozenset[date] = field(init=False, repr=False, compare=False)
     _always: bool = field(init=False, repr=False, compare=False)  # open around the clock, every day
+    _hash: int = field(init=False, repr=False, compare=False)  # of the four fields above, once: Hours are dictionary keys
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # the dataclass is frozen; this is its one-time compilation
@@ -112,6 +116,7 @@ class Hours:
         set_(self, "_spill", spill)
         set_(self, "_dated", tuple((dated.start, dated.end, *_compile(dated.windows)) for dated in self.extra))
         set_(self, "_always", not self.closures and not self.closed_on_holidays and all(d == ((0, _DAY_MINUTES),) for d in same))
+        set_(self, "_hash", hash((self.weekly, self.extra, self.closures, self.closed_on_holidays)))
 
 
 def supported(when: _When) -> _When:

@@ -85,23 +85,39 @@ class Coverage:
         return tuple(n / len(self.places) if self.places else 0.0 for n in counts)
 
 
+class OpenMasks:
+    """The spans in which each service is open, as bit masks over one sequence of spans, each worked out once: found by
+    the service's id (a cheap look-up), and shared by services with the same opening hours (most local windows share a
+    few sets of office hours). Share one between calls for several topics over the same spans."""
+
+    def __init__(self, spans: Sequence[Span], holidays: Container[date]) -> None:
+        self.spans = tuple(spans)
+        self.holidays = holidays
+        self.by_service: dict[str, int] = {}
+        self.by_hours: dict[Hours, int] = {}
+
+    def of(self, service_id: str, hours: Hours) -> int:
+        mask = self.by_service.get(service_id)
+        if mask is None:
+            mask = self.by_hours.get(hours)
+            if mask is None:
+                mask = self.by_hours[hours] = _open_mask(hours, self.spans, self.holidays)
+            self.by_service[service_id] = mask
+        return mask
+
+
 def local_coverage(
-    snapshot: Snapshot,
-    places: Iterable[Municipality],
-    *,
-    topic: str,
-    channel: str,
-    spans: Sequence[Span],
-    masks: dict[Hours, int] | None = None,
+    snapshot: Snapshot, places: Iterable[Municipality], *, topic: str, channel: str, spans: Sequence[Span], masks: OpenMasks | None = None
 ) -> Coverage:
     """Return, for each place and span, whether a prefecture and a municipal window for the topic and channel is open in it.
 
-    `spans` must be in order and must not overlap. `masks`: the open spans of opening hours worked
-    out already for these same spans (hours → bit mask), filled in as they are worked out; share one
-    between calls for several topics over the same spans, so each set of hours is walked once.
+    `spans` must be in order and must not overlap. `masks`: the open spans of services worked out
+    already for these same spans, filled in as they are worked out.
     """
     spans = tuple(spans)
-    masks = {} if masks is None else masks
+    masks = OpenMasks(spans, snapshot.holidays) if masks is None else masks
+    if masks.spans != spans:
+        raise ValueError("the open masks given were worked out for other spans")
     found: list[PlaceCoverage] = []
     for place in places:
         served: set[str] = set()
@@ -111,10 +127,7 @@ def local_coverage(
             if entry.tier not in LOCAL_TIERS:
                 continue
             served.add(entry.tier)
-            mask = masks.get(entry.hours)
-            if mask is None:
-                mask = masks[entry.hours] = _open_mask(entry.hours, spans, snapshot.holidays)
-            open_masks[LOCAL_TIERS.index(entry.tier)] |= mask
+            open_masks[LOCAL_TIERS.index(entry.tier)] |= masks.of(entry.id, entry.hours)
         local = 0
         for tier_mask in open_masks:
             local |= tier_mask

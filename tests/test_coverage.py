@@ -14,7 +14,7 @@ from datetime import date, datetime
 import pytest
 from builders import make_records, make_schedule, make_service
 
-from referral_directory.hours import JST, Hours, japanese_holidays
+from referral_directory.hours import JST, japanese_holidays
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from referral_directory.regions import Regions, lgcode6
 from referral_directory.snapshot import Snapshot, build_snapshot
@@ -207,10 +207,13 @@ def test_a_week_counts_the_hours_with_a_local_window_open(world: Snapshot, regio
 
 def test_topics_asked_over_the_same_spans_may_share_the_open_spans_of_each_set_of_hours(world: Snapshot, regions: Regions) -> None:
     spans = coverage.week_spans(at(11, 30, 0).date())
-    masks: dict[Hours, int] = {}
+    masks = coverage.OpenMasks(spans, world.holidays)
     shared = [local_coverage(world, places(regions), topic=t, channel="voice", spans=spans, masks=masks) for t in ("mind", "general")]
     alone = [local_coverage(world, places(regions), topic=t, channel="voice", spans=spans) for t in ("mind", "general")]
-    assert shared == alone and masks, "each service's hours walked once, the same answer"
+    assert shared == alone and masks.by_service, "each service's hours walked once, the same answer"
+    assert len(masks.by_hours) < len(masks.by_service), "services with the same hours share one walk"
+    with pytest.raises(ValueError, match="other spans"):
+        local_coverage(world, places(regions), topic="mind", channel="voice", spans=spans[:24], masks=masks)
 
 
 def test_places_of_a_prefecture_include_designated_city_wards_in_code_order(regions: Regions) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from referral_directory.hours import JST, Hours, supported
+from referral_directory.hours import JST, supported
 from referral_directory.records import CHANNELS, NATION, TOPIC_LABELS_JA, TOPICS
 from referral_directory.regions import Regions
 from referral_directory.staff.access import Action, CoverageScope, decide
@@ -156,7 +156,7 @@ def _results(runtime: Runtime, asked: Asked, spans: tuple[coverage.Span, ...], w
     assert snapshot is not None  # checked by the caller
     national = asked.region == NATION
     places = coverage.places_of(regions, None if national else regions.areas[asked.region].prefecture)
-    masks: dict[Hours, int] = {}  # the open spans of each set of opening hours, worked out once for every topic
+    masks = coverage.OpenMasks(spans, snapshot.holidays)  # each service's open spans, worked out once for every topic
     found = coverage.local_coverage(snapshot, places, topic=asked.topic, channel=asked.channel, spans=spans, masks=masks)
     week = asked.mode == "week"
     by_topic = (
