@@ -56,7 +56,10 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 def create_app(settings: Settings | None = None, *, regions: Regions | None = None) -> FastAPI:
     """Build the app; nothing connects until the lifespan starts."""
-    settings = settings or Settings()
+    if settings is None:  # from the environment, as uvicorn's workers build it: the refusal `tsunagu serve` makes first
+        settings = Settings()
+        if reason := settings.insecure_secret():
+            raise SystemExit(f"tsunagu: {reason}")
     configure_logging(settings.log_level)
 
     @asynccontextmanager
@@ -266,7 +269,7 @@ _metrics_bearer = HTTPBearer(auto_error=False, scheme_name="MetricsToken", descr
 
 
 async def metrics(runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)]) -> Response:
-    check_scraper(runtime.settings.metrics_token, credentials.credentials if credentials else None)
+    check_scraper(runtime.settings.metrics_token.get_secret_value(), credentials.credentials if credentials else None)
     snapshot = runtime.snapshot
     slots: dict[str, tuple[int, int]] = {}
     if snapshot is not None:

@@ -61,6 +61,8 @@ def serve(
     if role is not None:
         os.environ["TSUNAGU_ROLE"] = role  # the workers build their settings from the environment
     settings = Settings()
+    if reason := settings.insecure_secret():
+        raise fail(f"tsunagu serve: {reason}", code=2)
     configure_logging(settings.log_level)
     if settings.role != "all":
         _refuse_an_old_schema(settings)
@@ -166,7 +168,7 @@ def call(
 
     async def place() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=20) as client:
-            simulator = TwilioSimulator(client, public_url=settings.public_url, auth_token=settings.twilio_auth_token)
+            simulator = TwilioSimulator(client, public_url=settings.public_url, auth_token=settings.twilio_auth_token.get_secret_value())
             result = await simulator.call(script)
         for event in result.events:
             detail = event.detail

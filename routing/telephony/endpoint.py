@@ -160,7 +160,7 @@ class TwilioWebhooks:
             url = webhook_url(runtime.settings.public_url, scope["path"], query)
             signature = headers.get(b"x-twilio-signature", b"").decode("latin-1")
             settings_header = headers.get(b"x-twilio-webhooks-signature-settings", b"").decode("latin-1")
-            if not signature_valid(runtime.settings.twilio_auth_token, url, pairs, signature, settings_header):
+            if not signature_valid(runtime.settings.twilio_auth_token.get_secret_value(), url, pairs, signature, settings_header):
                 log.warning("twilio_signature_refused", path=scope["path"])
                 await answer(send, 403, b"invalid Twilio signature", b"text/plain; charset=utf-8")
                 return
