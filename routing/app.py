@@ -57,7 +57,10 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 def create_app(settings: Settings | None = None, *, regions: Regions | None = None) -> FastAPI:
     """Build the app; nothing connects until the lifespan starts."""
-    settings = settings or Settings()
+    if settings is None:  # from the environment, as uvicorn's workers build it: the refusal `tsunagu serve` makes first
+        settings = Settings()
+        if reason := settings.insecure_secret():
+            raise SystemExit(f"tsunagu: {reason}")
     configure_logging(settings.log_level)
 
     @asynccontextmanager
@@ -84,7 +87,7 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
             start_loops(runtime, background_loops(runtime, twilio, hub))
         if not settings.verify_twilio_signatures:
             log.warning("twilio_signatures_not_checked", reason="TSUNAGU_VERIFY_TWILIO_SIGNATURES=false: local development only")
-        if not (settings.twilio_auth_token or settings.twilio_account_sid):
+        if not (settings.twilio_auth_token.get_secret_value() or settings.twilio_account_sid):
             log.info("twilio_development_token", reason="no Twilio account: webhooks are signed with the var dir's development token")
         log.info("started", role=role, database=settings.sqlalchemy_url.split(":", 1)[0], embedded_redis=not settings.redis_url)
         try:
@@ -270,7 +273,7 @@ _metrics_bearer = HTTPBearer(auto_error=False, scheme_name="MetricsToken", descr
 
 
 async def metrics(runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)]) -> Response:
-    check_scraper(runtime.settings.metrics_token, credentials.credentials if credentials else None)
+    check_scraper(runtime.settings.metrics_token.get_secret_value(), credentials.credentials if credentials else None)
     snapshot = runtime.snapshot
     slots: dict[str, tuple[int, int]] = {}
     if snapshot is not None:

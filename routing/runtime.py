@@ -209,7 +209,8 @@ async def open_runtime(
         twilio_token=webhook_token(settings),
         embedded_redis=embedded,
     )
-    audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))  # every audit event is chained under the secret
+    # every audit event is chained under the secret
+    audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key.get_secret_value()))
     try:
         if migrate:
             await migrations.migrate(engine)

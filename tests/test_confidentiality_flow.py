@@ -62,7 +62,7 @@ async def test_no_canary_in_clear_after_call_intake_transfer_referrals_and_purge
             async with running.runtime.sessions() as session:
                 case = await session.get(Case, case_id)
                 notes = (await session.execute(select(CaseNote))).scalars().all()
-                verification = await audit.verify(session, keys=[audit.key_from_secret(settings.secret_key)])
+                verification = await audit.verify(session, keys=[audit.key_from_secret(settings.secret_key.get_secret_value())])
             assert case is not None and case.contact_sealed == "" and case.caller_pseudonym in (None, "") and case.purged_at
             assert [n.body_sealed for n in notes] == [""] and case.risk_level == "high"  # the statistics stay
             assert verification.broken is None

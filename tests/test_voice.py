@@ -471,7 +471,7 @@ async def test_metrics_count_calls_latency_waiting_and_slots_per_tier(voice: Run
     for _ in range(2):
         await Call(voice).reach_dial(topic="5")  # FAMILY's two lines taken...
     assert (await waiting.reach_dial(topic="5")).dialled() == []  # ...so this caller waits
-    text = (await voice.client.get("/metrics", headers={"Authorization": f"Bearer {voice.settings.metrics_token}"})).text
+    text = (await voice.client.get("/metrics", headers={"Authorization": f"Bearer {voice.settings.metrics_token.get_secret_value()}"})).text
     assert 'tsunagu_calls_total{outcome="connected",topic="general"} 1.0' in text
     assert 'tsunagu_webhook_seconds_count{step="incoming"} 4.0' in text
     assert 'tsunagu_slots_in_use{tier="municipal"} 2.0' in text

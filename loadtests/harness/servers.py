@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 REDIS_SERVER = "/usr/bin/redis-server"
 BENCH_TOKEN = "bench-auth-token-0123456789abcdef"
+BENCH_SECRET_KEY = "bench-secret-key-0123456789abcdef-not-for-production"
 
 
 class Stop(Exception):
@@ -135,6 +136,7 @@ def tsunagu_env(
         "TSUNAGU_REDIS_URL": redis_url,
         "TWILIO_AUTH_TOKEN": BENCH_TOKEN,
         "TSUNAGU_METRICS_TOKEN": BENCH_TOKEN,
+        "TSUNAGU_SECRET_KEY": BENCH_SECRET_KEY,  # with a Twilio token, `tsunagu serve` refuses the development secret
         "TSUNAGU_PUBLIC_URL": base,
         "TSUNAGU_LOG_LEVEL": "WARNING",
         "TSUNAGU_LOAD_DEMO_DIRECTORY": "true",

@@ -74,6 +74,6 @@ def words_from(stored: dict[str, list[str]]) -> CrisisWords:
 def open_hub(settings: Settings, live: LiveState, lease_ms: int, sessions: async_sessionmaker[AsyncSession]) -> ChatHub:
     """Build the chat channel's parts; LINE's client only when its access token is set."""
     line = None
-    if settings.line_channel_access_token:
-        line = LineApi(settings.line_api_url, settings.line_channel_access_token)
+    if token := settings.line_channel_access_token.get_secret_value():
+        line = LineApi(settings.line_api_url, token)
     return ChatHub(settings=settings, queues=ChatQueues(live, lease_ms), deliveries=DeliveryLog(sessions), line=line)

@@ -35,12 +35,13 @@ def chat(
     from routing.chats.line.fake import FakeLine
 
     settings = Settings()
-    if not settings.line_channel_secret or not settings.line_channel_access_token:
+    secret, token = settings.line_channel_secret.get_secret_value(), settings.line_channel_access_token.get_secret_value()
+    if not secret or not token:
         typer.echo("set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN (the same as the service's)", err=True)
         raise typer.Exit(2)
 
     async def talk() -> None:
-        fake = FakeLine(access_token=settings.line_channel_access_token, channel_secret=settings.line_channel_secret, port=line_port)
+        fake = FakeLine(access_token=token, channel_secret=secret, port=line_port)
         await asyncio.to_thread(fake.serve_in_thread)
         try:
             async with httpx.AsyncClient(base_url=url, timeout=20) as client:

@@ -24,7 +24,7 @@ async def with_runtime(work: Callable[[Runtime], Awaitable[T]], **options: Any) 
     """Open a runtime (no snapshot, no watching), run the work on it, and close it."""
     settings = Settings()
     runtime: Runtime = await open_runtime(settings, snapshot=False, watch=False, **options)
-    audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key))
+    audit.bind_key(runtime.sessions, audit.key_from_secret(settings.secret_key.get_secret_value()))
     try:
         return await work(runtime)
     finally:

@@ -27,7 +27,7 @@ def audit_verify(
 ) -> None:
     """Check every link of the audit log; exit 1 naming the first broken one when a row was changed or removed."""
     settings = Settings()
-    key = audit.key_from_secret(settings.secret_key)
+    key = audit.key_from_secret(settings.secret_key.get_secret_value())
 
     async def work() -> audit.Verification:
         engine = db.create_engine(settings.sqlalchemy_url)
@@ -114,7 +114,7 @@ def purge(dry_run: Annotated[bool, typer.Option("--dry-run", help="count what is
         try:
             await migrations.migrate(engine)
             sessions = db.session_factory(engine)
-            audit.bind_key(sessions, audit.key_from_secret(settings.secret_key))
+            audit.bind_key(sessions, audit.key_from_secret(settings.secret_key.get_secret_value()))
             now = Clock(settings.clock, settings.clock_speed).now()
             return await purge_now(sessions, settings=settings, now=now, actor="cli:purge", dry_run=dry_run)
         finally:

@@ -65,6 +65,8 @@ def serve(
     if role is not None:
         os.environ["TSUNAGU_ROLE"] = role  # the workers build their settings from the environment
     settings = Settings()
+    if reason := settings.insecure_secret():
+        raise fail(f"tsunagu serve: {reason}", code=2)
     configure_logging(settings.log_level)
     if settings.role != "all":
         _refuse_an_old_schema(settings)

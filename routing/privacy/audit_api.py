@@ -79,7 +79,7 @@ async def exceptions(staff: CurrentStaff, runtime: RuntimeDep, session: SessionD
 @router.get("/verify", summary="Check the hash chain of the audit log (as `tsunagu audit verify` does)")
 async def verify(staff: CurrentStaff, runtime: RuntimeDep, session: SessionDep) -> VerifyOut:
     _auditor(staff)
-    result = await audit.verify(session, keys=[audit.key_from_secret(runtime.settings.secret_key)])
+    result = await audit.verify(session, keys=[audit.key_from_secret(runtime.settings.secret_key.get_secret_value())])
     broken = result.broken
     return VerifyOut(
         intact=broken is None,

@@ -371,7 +371,7 @@ def keys_for(settings: Settings) -> Keyring:
     """Return the service's keyring: its file when there is one, else keys derived from TSUNAGU_SECRET_KEY."""
     return Keyring(
         keyring_path(settings).absolute(),
-        secret_key=settings.secret_key,
+        secret_key=settings.secret_key.get_secret_value(),
         pseudonym_id=settings.pseudonym_key_id,
         seal_id=settings.seal_key_id,
     )

@@ -43,7 +43,8 @@ CALLBACK_STATUS_URL = "/twilio/voice/callback-status"
 def twilio_client(settings: Settings) -> Client:
     """Return Twilio's REST client for the configured account (and API address, which tests point at a local server)."""
     # Without a timeout the client waits for ever; a counsellor's transfer or a callback waits at most this long.
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
+    token = settings.twilio_auth_token.get_secret_value()
+    client = Client(settings.twilio_account_sid, token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
     client.api.base_url = settings.twilio_api_url.rstrip("/")
     return client
 

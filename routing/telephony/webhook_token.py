@@ -23,8 +23,9 @@ DEVELOPMENT_TOKEN_FILE = "twilio-development-token"
 
 def webhook_token(settings: Settings) -> str:
     """Return the token webhooks are signed and checked with; empty (every webhook refused) when none can be had."""
-    if settings.twilio_auth_token or settings.twilio_account_sid:
-        return settings.twilio_auth_token  # a real account: its token alone, and none at all if it lacks one
+    real = settings.twilio_auth_token.get_secret_value()
+    if real or settings.twilio_account_sid:
+        return real  # a real account: its token alone, and none at all if it lacks one
     try:
         return development_token(settings.var_dir)
     except OSError as error:

@@ -80,7 +80,7 @@ class LineWebhook:
         hub: ChatHub = scope["app"].state.chats
         signature = dict(scope["headers"]).get(b"x-line-signature", b"").decode("latin-1")
         try:
-            events = events_of(message.get("body", b""), signature, runtime.settings.line_channel_secret)
+            events = events_of(message.get("body", b""), signature, runtime.settings.line_channel_secret.get_secret_value())
         except Refused as refused:
             log.warning("line_webhook_refused", status=refused.status, why=refused.why)
             await answer(send, refused.status, json.dumps({"detail": refused.why}).encode(), JSON)
