@@ -159,7 +159,9 @@ def test_a_closure_written_with_hours_is_imported_as_whole_days_and_the_warning_
 
     result = cli.run("directory", "import", path)
 
-    assert (result.code, result.stdout) == (0, imported(path, 0, 0, 12, 1)), result.stderr  # the same closure as the sample's: nothing changes
+    assert (result.code, result.stdout) == (0, imported(path, 0, 0, 12, 1)), (
+        result.stderr
+    )  # the same closure as the sample's: nothing changes
     assert result.stderr.splitlines() == [
         f"read {path} with 1 warning(s):",
         f"  service {tokyo['id']} ({tokyo['name']}): schedules[{closure}].byday: "
