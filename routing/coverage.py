@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 
 from referral_directory.hours import JST, Hours, is_open_at, open_spans
 from referral_directory.regions import Municipality, Regions
-from referral_directory.snapshot import Snapshot
+from referral_directory.snapshot import Reach, Snapshot
 
 LOCAL_TIERS: tuple[str, ...] = ("prefecture", "municipal")
 ONE_MINUTE = timedelta(minutes=1)
@@ -118,21 +118,37 @@ def local_coverage(
     masks = OpenMasks(spans, snapshot.holidays) if masks is None else masks
     if masks.spans != spans:
         raise ValueError("the open masks given were worked out for other spans")
+    # The services reaching a place are those of the whole country, of its prefecture and of its own municipality
+    # (snapshot.reaching merges the same three groups): the first two are worked out once, not once per place.
+    bucket = snapshot.bucket(channel, topic)
+    country = _with_local(NOBODY, bucket.nation, masks)
+    prefectures: dict[str, Local] = {}
     found: list[PlaceCoverage] = []
     for place in places:
-        served: set[str] = set()
-        open_masks = [0] * len(LOCAL_TIERS)
-        for reach in snapshot.reaching(channel, topic, place.prefecture, place.code):
-            entry = reach.entry
-            if entry.tier not in LOCAL_TIERS:
-                continue
-            served.add(entry.tier)
-            open_masks[LOCAL_TIERS.index(entry.tier)] |= masks.of(entry.id, entry.hours)
+        prefecture = prefectures.get(place.prefecture)
+        if prefecture is None:
+            prefecture = prefectures[place.prefecture] = _with_local(country, bucket.prefecture.get(place.prefecture, ()), masks)
+        served, open_masks = _with_local(prefecture, bucket.municipality.get(place.code, ()), masks)
         local = 0
         for tier_mask in open_masks:
             local |= tier_mask
-        found.append(PlaceCoverage(place.code, place.name, frozenset(served), tuple(open_masks), local))
+        found.append(PlaceCoverage(place.code, place.name, served, open_masks, local))
     return Coverage(topic, channel, spans, tuple(found))
+
+
+Local = tuple[frozenset[str], tuple[int, ...]]  # the local tiers with a window reaching a place, and per tier its open spans
+NOBODY: Local = (frozenset(), (0,) * len(LOCAL_TIERS))
+
+
+def _with_local(known: Local, reaches: Iterable[Reach], masks: OpenMasks) -> Local:
+    """`known` with the local windows among `reaches` added (national windows are left aside)."""
+    served, open_masks = set(known[0]), list(known[1])
+    for reach in reaches:
+        entry = reach.entry
+        if entry.tier in LOCAL_TIERS:
+            served.add(entry.tier)
+            open_masks[LOCAL_TIERS.index(entry.tier)] |= masks.of(entry.id, entry.hours)
+    return frozenset(served), tuple(open_masks)
 
 
 def _open_mask(hours: Hours, spans: tuple[Span, ...], holidays: Container[date]) -> int:

@@ -9,17 +9,20 @@ and never counts.
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import date, datetime
 
 import pytest
 from builders import make_records, make_schedule, make_service
 
+from referral_directory.demo import demo_directory
 from referral_directory.hours import JST, japanese_holidays
 from referral_directory.records import NATION, WEEKDAYS, derived_id
 from referral_directory.regions import Regions, lgcode6
 from referral_directory.snapshot import Snapshot, build_snapshot
 from routing import coverage
-from routing.coverage import local_coverage
+from routing.coverage import LOCAL_TIERS, local_coverage
 from routing.web import coverage_view, tile_map
 
 HOLIDAYS = japanese_holidays(2026, 2027)
@@ -235,3 +238,22 @@ def test_the_prefecture_tile_map_has_47_tiles_on_47_cells(regions: Regions) -> N
 )
 def test_tiles_show_short_names(name: str, city: str | None, short: str) -> None:
     assert tile_map.short_name(name, city) == short
+
+
+def test_every_place_of_the_country_is_reached_by_exactly_the_windows_routing_would_offer(regions: Regions) -> None:
+    """The coverage works out the country's and each prefecture's windows once; the answer is, place by place, the one
+    found from snapshot.reaching (what routing offers), on the national demo directory."""
+    demo = build_snapshot(demo_directory(regions), regions, version=1, holidays=HOLIDAYS, built_at=datetime(2026, 12, 1, tzinfo=JST))
+    spans = coverage.week_spans(date(2026, 12, 28))[18:30]
+    country = places(regions)
+    for topic in ("general", "mind", "life"):
+        for channel in ("voice", "sns"):
+            found = local_coverage(demo, country, topic=topic, channel=channel, spans=spans)
+            masks = coverage.OpenMasks(spans, demo.holidays)
+            for place, got in zip(country, found.places, strict=True):
+                local = [r.entry for r in demo.reaching(channel, topic, place.prefecture, place.code) if r.entry.tier in LOCAL_TIERS]
+                expected = tuple(
+                    functools.reduce(operator.or_, (masks.of(e.id, e.hours) for e in local if e.tier == tier), 0) for tier in LOCAL_TIERS
+                )
+                assert (got.served, got.open) == (frozenset(e.tier for e in local), expected), (topic, channel, place.name)
+    assert any(p.served for p in found.places) and any(not p.served for p in found.places)
