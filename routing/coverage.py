@@ -140,8 +140,10 @@ Local = tuple[frozenset[str], tuple[int, ...]]  # the local tiers with a window 
 NOBODY: Local = (frozenset(), (0,) * len(LOCAL_TIERS))
 
 
-def _with_local(known: Local, reaches: Iterable[Reach], masks: OpenMasks) -> Local:
+def _with_local(known: Local, reaches: tuple[Reach, ...], masks: OpenMasks) -> Local:
     """`known` with the local windows among `reaches` added (national windows are left aside)."""
+    if not reaches:
+        return known  # most places have no window of their own municipality
     served, open_masks = set(known[0]), list(known[1])
     for reach in reaches:
         entry = reach.entry
