@@ -238,7 +238,8 @@ async def test_a_file_over_the_limit_sent_without_the_pages_script_gets_a_page_a
         refused = await upload(client, sheet(rows))
         api = await client.post("/api/directory/import", content=b"x" * (1024 * 1024 + 1), headers={"content-type": "text/csv"})
     assert refused.status_code == 413 and refused.headers["content-type"].startswith("text/html")
-    assert "1MB までです" in words(refused.text) and "何も保存していません" in words(refused.text)
+    assert "受け取れませんでした" in words(refused.text) and "1MB までです" in words(refused.text)
+    assert "何も保存していません" in words(refused.text)
     assert 'href="/directory/import"' in refused.text  # back to the form
     assert api.status_code == 413 and "1 MiB" in api.json()["detail"]  # the API's clients still read JSON
     assert (await stored(app, CHIYODA.id)) == CHIYODA and not held_uploads(app.runtime.settings.redis_url)

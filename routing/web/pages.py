@@ -98,7 +98,8 @@ def page(request: Request, name: str, context: dict, status_code: int = 200) -> 
 def too_large_page(scope: Scope) -> Response:
     """The page for a form too large to read (a file over 1MB chosen with the page's script off): nothing was read or kept."""
     back = (scope["path"], "元のページへ戻る") if scope.get("method") == "POST" else None
-    return page(Request(scope), "refused.html", {"message": TOO_LARGE_FORM, "back": back}, status_code=413)
+    context = {"heading": "受け取れませんでした", "message": TOO_LARGE_FORM, "back": back}
+    return page(Request(scope), "refused.html", context, status_code=413)
 
 
 def see_other(url: str) -> RedirectResponse:
