@@ -35,7 +35,6 @@ from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.callbacks")
 MAX_TRIES = 3
-TWILIO_TIMEOUT_SECONDS = 10.0
 BRIDGE_URL = "/twilio/voice/callback-bridge"
 CALLBACK_STATUS_URL = "/twilio/voice/callback-status"
 
@@ -44,7 +43,7 @@ def twilio_client(settings: Settings) -> Client:
     """Return Twilio's REST client for the configured account (and API address, which tests point at a local server)."""
     # Without a timeout the client waits for ever; a counsellor's transfer or a callback waits at most this long.
     token = settings.twilio_auth_token.get_secret_value()
-    client = Client(settings.twilio_account_sid, token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
+    client = Client(settings.twilio_account_sid, token, http_client=TwilioHttpClient(timeout=settings.twilio_timeout_seconds))
     client.api.base_url = settings.twilio_api_url.rstrip("/")
     return client
 
