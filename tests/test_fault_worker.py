@@ -1,0 +1,131 @@
+"""Fault: one of two workers of `tsunagu serve --workers 2` killed (SIGKILL) with webhooks in flight. Real processes.
+
+Three requests are held in flight (their calls' turns are taken in Redis, so each waits in a worker):
+two status callbacks of calls talking to a window, and a caller's step in the menu. The worker holding
+the most of them is killed. What it held is lost as a real worker's would be: Twilio answers the
+caller from the number's fallback URL (README: a TwiML Bin dialling the fallback number), and a status
+callback it never answered is not sent again. The other worker answers every new webhook; the
+reconciler ends the calls Twilio says are over within its bound (half a lease, then one round), their
+lines freed and their records written; no window ever holds more calls than its lines.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from builders import make_phone, make_records, make_schedule, make_service
+from fake_twilio import fake_twilio
+from processes import Caller, reaches_a_human, redis_server, serve, service_environment, store_directory, wait_for
+from voice_support import Twiml
+
+from referral_directory.records import WEEKDAYS
+from routing.live.keys import call_turn_key, slot_key
+
+LINE = "+81312345678"
+CAPACITY = 2
+LEASE_SECONDS = 4  # the reconciler asks Twilio about a call once half its lease is used: 2 s here, an hour by default
+WINDOW = make_service(
+    name="全国 24時間窓口",
+    capacity=(("voice", CAPACITY),),
+    phones=(make_phone(number=LINE),),
+    schedules=(make_schedule(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00"),),
+)
+
+
+def sid(n: int) -> str:
+    return f"CA{n:032x}"
+
+
+def records(var: Path) -> int:
+    with sqlite3.connect(var / "tsunagu.db") as database:
+        return database.execute("SELECT count(*) FROM call_record").fetchone()[0]
+
+
+def workers(serve_pid: int, port: int) -> dict[int, int]:
+    """Each uvicorn worker (a child listening on the port) → how many requests it holds open now."""
+    found: dict[int, int] = {}
+    for child in psutil.Process(serve_pid).children():
+        try:
+            connections = child.net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections):
+            found[child.pid] = sum(1 for c in connections if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+    return found
+
+
+def in_flight(send: list[tuple[Caller, str, dict[str, str]]]) -> tuple[list[threading.Thread], list[Twiml | Exception | None]]:
+    answers: list[Twiml | Exception | None] = [None] * len(send)
+
+    def post(i: int, caller: Caller, path: str, params: dict[str, str]) -> None:
+        try:
+            answers[i] = caller.post(path, **params)
+        except httpx.HTTPError as error:
+            answers[i] = error
+
+    threads = [threading.Thread(target=post, args=(i, *request)) for i, request in enumerate(send)]
+    for thread in threads:
+        thread.start()
+    return threads, answers
+
+
+def test_one_of_two_workers_killed_mid_call(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    store_directory(var, make_records(WINDOW))
+    with fake_twilio() as twilio, redis_server(tmp_path / "redis") as rds:
+        env = service_environment(var, rds.url, twilio.url, TSUNAGU_SLOT_LEASE_SECONDS=str(LEASE_SECONDS), TSUNAGU_RECONCILE_SECONDS="1")
+        with serve(var, env, "--workers", "2") as service, rds.client() as client:
+            base, port = service.base, int(service.base.rsplit(":", 1)[1])
+            wait_for("two workers", lambda: len(workers(service.process.pid, port)) == 2)
+            talking = [Caller(base, sid(n)) for n in (1, 2)]
+            assert all(reaches_a_human(call.reach_dial(), LINE) for call in talking)
+            choosing = Caller(base, sid(3))
+            choosing.post("/twilio/voice/incoming", CallStatus="ringing")
+            choosing.post("/twilio/voice/topic", Digits="9")
+            for call in (*talking, choosing):
+                client.set(call_turn_key(call.sid), "held by the test", px=2500)  # each request waits in its worker
+            for call in talking:
+                twilio.statuses[call.sid] = "completed"
+            threads, answers = in_flight(
+                [
+                    (talking[0], "/twilio/voice/status", {"CallStatus": "completed", "CallDuration": "42"}),
+                    (talking[1], "/twilio/voice/status", {"CallStatus": "completed", "CallDuration": "42"}),
+                    (choosing, "/twilio/voice/postal", {"Digits": "1000001"}),
+                ]
+            )
+            held = wait_for("three requests in flight", lambda: (w := workers(service.process.pid, port)) and sum(w.values()) >= 3 and w)
+            assert isinstance(held, dict)
+            victim = max(held, key=lambda pid: held[pid])
+            psutil.Process(victim).kill()
+            killed_at = time.monotonic()
+            new_calls = [Caller(base, sid(n)).post("/twilio/voice/incoming", CallStatus="ringing") for n in range(10, 16)]
+            for thread in threads:
+                thread.join(timeout=20)
+
+            def freed() -> bool:
+                now_ms = int(client.time()[0]) * 1000
+                return client.zcount(slot_key(WINDOW.id), now_ms, "+inf") == 0 and records(var) == 2
+
+            wait_for("the reconciler to end the calls whose status callbacks died", freed, seconds=LEASE_SECONDS + 5)
+            freed_after = time.monotonic() - killed_at
+            after = Caller(base, sid(20)).reach_dial()
+            now_ms = int(client.time()[0]) * 1000
+            in_use = client.zcount(slot_key(WINDOW.id), now_ms, "+inf")
+
+    lost = [answer for answer in answers if isinstance(answer, Exception)]
+    callers_lost = sum(isinstance(answer, Exception) for answer in answers[2:])
+    print(
+        f"\nFAULT worker-killed: the killed worker held {held[victim]} of 3 requests in flight; callers affected {callers_lost} "
+        f"(answered by Twilio's fallback URL), status callbacks lost {len(lost) - callers_lost}, new webhooks answered "
+        f"{sum(a.status == 200 for a in new_calls)}/{len(new_calls)}, records recovered {records(var)}/2, "
+        f"lines freed {freed_after:.1f} s after the kill (bound: half a lease + a round)"
+    )
+    assert lost, "the killed worker held no request"
+    assert all(isinstance(answer, Twiml) and answer.status in (200, 204) for answer in answers if answer not in lost)
+    assert all(answer.status == 200 and answer.root is not None and answer.gathers() for answer in new_calls)
+    assert reaches_a_human(after, LINE) and in_use <= CAPACITY
