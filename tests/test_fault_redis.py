@@ -78,7 +78,7 @@ def test_redis_killed_mid_call_and_restarted(tmp_path: Path) -> None:
         f"\nFAULT redis-killed: callers affected {affected} (all put through to the fallback number), "
         f"records recovered {records(var)}/4, ready again {ready_after:.2f} s after restart, window {held}/{CAPACITY} lines"
     )
-    assert down.status_code == 503 and down.json()["checks"]["redis"].startswith("unreachable")
+    assert down.status_code == 503 and down.json()["down"] == ["redis"] and down.json()["checks"]["redis"].startswith("unreachable")
     assert affected == len(during), [answer.text for answer in during]
     assert ended_during == 204
     assert reaches_a_human(after, LINE), after.text
