@@ -121,8 +121,8 @@ def test_one_of_two_workers_killed_mid_call(tmp_path: Path) -> None:
     callers_lost = sum(isinstance(answer, Exception) for answer in answers[2:])
     print(
         f"\nFAULT worker-killed: the killed worker held {held[victim]} of 3 requests in flight; callers affected {callers_lost} "
-        f"(answered by Twilio's fallback URL), status callbacks lost {len(lost) - callers_lost}, new webhooks answered "
-        f"{sum(a.status == 200 for a in new_calls)}/{len(new_calls)}, records recovered {records(var)}/2, "
+        f"(answered by Twilio's fallback URL), new webhooks answered {sum(a.status == 200 for a in new_calls)}/{len(new_calls)}, "
+        f"records {records(var)}/2 ({len(lost) - callers_lost} recovered by the reconciler after their status callback died), "
         f"lines freed {freed_after:.1f} s after the kill (bound: half a lease + a round)"
     )
     assert lost, "the killed worker held no request"

@@ -61,7 +61,7 @@ async def reconcile_once(runtime: Runtime, twilio: Client | None = None, *, youn
         elif lease.expires_ms - now_ms < lease_ms / 2 and not is_chat_lease(lease.holder):
             ended = None if twilio is None or is_callback_lease(lease.holder) else await _ended_at_twilio(twilio, lease.holder)
             if ended is not None:  # its status callback never came (the worker it reached died): end the call as it would have
-                await run_status_callback(runtime, STATUS_URL, {"CallSid": lease.holder, "CallStatus": ended})
+                await run_status_callback(runtime, STATUS_URL, ended)
                 await live.drop_lease(lease)
                 done.released += 1
             elif await live.renew_lease(lease, ttl_ms=lease_ms):
@@ -95,11 +95,14 @@ async def _keep_call_state(runtime: Runtime, lease: Lease) -> None:
         await runtime.redis.expire(call_state_key(lease.holder), CALL_STATE_SECONDS)
 
 
-async def _ended_at_twilio(twilio: Client, call_sid: str) -> str | None:
-    """Twilio's final status of the call when it is over; None while it goes on, or when Twilio cannot be asked."""
+async def _ended_at_twilio(twilio: Client, call_sid: str) -> dict[str, str] | None:
+    """The status callback Twilio sent when the call ended, rebuilt from what it says now; None while the call goes on,
+    or when Twilio cannot be asked."""
     try:
         call = await asyncio.to_thread(twilio.calls(call_sid).fetch)
     except Exception as error:
         log.warning("call_status_unknown", error=type(error).__name__)
         return None
-    return call.status if call.status in FINAL_CALL_STATUSES else None
+    if call.status not in FINAL_CALL_STATUSES:
+        return None
+    return {"CallSid": call_sid, "CallStatus": str(call.status), "From": call._from or "", "CallDuration": call.duration or "0"}
