@@ -28,8 +28,8 @@ from routing.cases.models import Referral
 from routing.telephony.callbacks import dispatch_once, twilio_client
 from routing.web.case_views import japanese_message
 
-TIMEOUT = 0.5  # the REST client's timeout here (10 s by default)
-SLOW = 1.5  # how long the fake takes to answer: past the timeout, and it carries the request out all the same
+TIMEOUT = 1.0  # the REST client's timeout here (10 s by default)
+SLOW = 2.0  # how long the fake takes to answer: past the timeout, and it carries the request out all the same
 CONFIRM = 2.0  # how long a callback whose placing timed out waits for Twilio's word
 
 
