@@ -177,7 +177,7 @@ def test_one_of_two_workers_killed_mid_call(dial: Dial) -> None:
     choosing.post("/twilio/voice/topic", Digits="9")
     with dial.redis.client() as client:
         for call in (*talking, choosing):
-            client.set(call_turn_key(call.sid), "held by the test", px=2500)  # each request waits in its worker
+            client.set(call_turn_key(call.sid), "held by the test", px=5000)  # each request waits in its worker (3 s at most)
     for call in talking:
         twilio.statuses[call.sid] = "completed"
     threads, answers = in_flight(
