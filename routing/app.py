@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
@@ -53,6 +54,8 @@ log = structlog.get_logger("tsunagu.http")
 # /answered: 120 ms in a run with 5 ms, 73-110 ms in three with 1 ms). Threads doing long work
 # (the snapshot build, argon2) also let the loop in sooner.
 SWITCH_INTERVAL_SECONDS = 0.001
+READY_CHECK_SECONDS = 2.0  # /readyz reports a part down when it has not answered by then (probes wait a few seconds)
+T = TypeVar("T")
 
 
 def create_app(settings: Settings | None = None, *, regions: Regions | None = None) -> FastAPI:
@@ -132,9 +135,8 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
 
 def _install_health(app: FastAPI) -> None:
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="The process is alive")
-    app.add_api_route(
-        "/readyz", readyz, methods=["GET"], tags=["operations"], summary="Database, Redis and the schema's revision are in order"
-    )
+    ready = "Database, Redis, schema and directory in order; `down` names each part that is not"
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary=ready)
 
 
 def _install_docs_and_metrics(app: FastAPI, settings: Settings) -> None:
@@ -241,28 +243,30 @@ async def healthz() -> dict:
 
 
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    checks: dict[str, str] = {}
+    database, redis, schema = await asyncio.gather(
+        _answer_of(db.ping(runtime.engine)), _answer_of(runtime.redis.ping()), _answer_of(migrations.schema_state(runtime.engine))
+    )
+    checks = {
+        "database": "ok" if not isinstance(database, str) else database,
+        "redis": "ok" if not isinstance(redis, str) else redis,
+        # ahead: a newer release migrated, and its tables are a superset of ours
+        "schema": schema.describe() if isinstance(schema, migrations.SchemaState) else schema.replace("unreachable", "unknown"),
+        "directory": f"version {runtime.snapshot.version}" if runtime.snapshot else "loading",
+    }
+    down = [part for part, value in checks.items() if value.startswith(("unreachable", "unknown", "behind", "loading"))]
+    body = {"status": "not ready" if down else "ready", "down": down, "checks": checks}
+    return JSONResponse(body, status_code=503 if down else 200)
+
+
+async def _answer_of(check: Awaitable[T]) -> T | str:
+    """What a part answered within READY_CHECK_SECONDS, or why it did not ("unreachable: ..."); never the error's text."""
     try:
-        await db.ping(runtime.engine)
-        checks["database"] = "ok"
+        async with asyncio.timeout(READY_CHECK_SECONDS):
+            return await check
+    except TimeoutError:
+        return f"unreachable: no answer within {READY_CHECK_SECONDS:.0f} s"
     except Exception as error:
-        checks["database"] = f"unreachable: {type(error).__name__}"
-    try:
-        await runtime.redis.ping()
-        checks["redis"] = "ok"
-    except Exception as error:
-        checks["redis"] = f"unreachable: {type(error).__name__}"
-    schema_current = False
-    try:
-        schema = await migrations.schema_state(runtime.engine)
-        checks["schema"] = schema.describe()
-        schema_current = schema.standing != "behind"  # ahead: a newer release migrated, and its tables are a superset of ours
-    except Exception as error:
-        checks["schema"] = f"unknown: {type(error).__name__}"
-    checks["directory"] = f"version {runtime.snapshot.version}" if runtime.snapshot else "loading"
-    reachable = all(v == "ok" for k, v in checks.items() if k in ("database", "redis"))
-    ready = reachable and schema_current and runtime.snapshot is not None
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+        return f"unreachable: {type(error).__name__}"
 
 
 class _Detail(BaseModel):

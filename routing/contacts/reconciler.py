@@ -5,7 +5,9 @@ cannot hold a line for ever. A conversation may last longer than that, so once a
 half its time the reconciler asks whether the call still goes on: Twilio's REST API when an
 account is configured (the call's own status), else the call's state in Redis (which expires
 six hours after the call last moved). A call that goes on keeps its slot; one that is over frees
-it now, so a lost callback costs a minute, not the lease's hours. A chat's lease lives while the
+it now, so a lost callback costs a minute, not the lease's hours. A call Twilio says is over is
+ended as its status callback would have ended it (its record written once), since that callback
+may have reached a worker that died. A chat's lease lives while the
 chat is in progress in the database; the chat keeper renews it (routing/chats/keeper.py).
 
 A lease younger than a reconciler round is left alone: its holder claims the line first and
@@ -28,11 +30,11 @@ from routing.live.keys import CALL_STATE_SECONDS, call_state_key, callback_reque
 from routing.live.state import Lease
 from routing.runtime import Runtime
 from routing.telephony.calls import FINAL_CALL_STATUSES
+from routing.telephony.endpoint import run_status_callback
 from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.reconciler")
-EVERY_SECONDS = 60.0
-YOUNG_MS = EVERY_SECONDS * 1000  # a lease claimed less than this long ago is not judged yet (at most half the lease)
+STATUS_URL = "/twilio/voice/status"
 
 
 @dataclass
@@ -44,11 +46,12 @@ class Reconciled:
 async def reconcile_once(runtime: Runtime, twilio: Client | None = None, *, young_ms: float | None = None) -> Reconciled:
     """Release every slot held by a contact that has ended, and renew the half-used leases of contacts that go on.
 
-    `young_ms`: leases claimed (or renewed) less than this long ago are not judged (default YOUNG_MS, at most half a lease).
+    `young_ms`: leases claimed (or renewed) less than this long ago are not judged (default one round,
+    TSUNAGU_RECONCILE_SECONDS, at most half a lease).
     """
     done = Reconciled()
     live, lease_ms = runtime.live, runtime.switchboard.lease_ms
-    young = min(YOUNG_MS, lease_ms / 2) if young_ms is None else young_ms
+    young = min(runtime.settings.reconcile_seconds * 1000, lease_ms / 2) if young_ms is None else young_ms
     now_ms = await live.server_time_ms()
     async for lease in live.leases():
         if lease_ms - (lease.expires_ms - now_ms) < young:
@@ -56,8 +59,11 @@ async def reconcile_once(runtime: Runtime, twilio: Client | None = None, *, youn
         if not await _still_live(runtime, lease.holder):
             done.released += await live.drop_lease(lease)
         elif lease.expires_ms - now_ms < lease_ms / 2 and not is_chat_lease(lease.holder):
-            if twilio is not None and not is_callback_lease(lease.holder) and await _ended_at_twilio(twilio, lease.holder):
-                done.released += await live.drop_lease(lease)
+            ended = None if twilio is None or is_callback_lease(lease.holder) else await _ended_at_twilio(twilio, lease.holder)
+            if ended is not None:  # its status callback never came (the worker it reached died): end the call as it would have
+                await run_status_callback(runtime, STATUS_URL, ended)
+                await live.drop_lease(lease)
+                done.released += 1
             elif await live.renew_lease(lease, ttl_ms=lease_ms):
                 await _keep_call_state(runtime, lease)
                 done.renewed += 1
@@ -89,11 +95,14 @@ async def _keep_call_state(runtime: Runtime, lease: Lease) -> None:
         await runtime.redis.expire(call_state_key(lease.holder), CALL_STATE_SECONDS)
 
 
-async def _ended_at_twilio(twilio: Client, call_sid: str) -> bool:
-    """Whether Twilio says the call is over; when Twilio cannot be asked, the call is taken to go on."""
+async def _ended_at_twilio(twilio: Client, call_sid: str) -> dict[str, str] | None:
+    """The status callback Twilio sent when the call ended, rebuilt from what it says now; None while the call goes on,
+    or when Twilio cannot be asked."""
     try:
         call = await asyncio.to_thread(twilio.calls(call_sid).fetch)
     except Exception as error:
         log.warning("call_status_unknown", error=type(error).__name__)
-        return False
-    return call.status in FINAL_CALL_STATUSES
+        return None
+    if call.status not in FINAL_CALL_STATUSES:
+        return None
+    return {"CallSid": call_sid, "CallStatus": str(call.status), "From": call._from or "", "CallDuration": call.duration or "0"}

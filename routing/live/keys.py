@@ -19,6 +19,8 @@ COUNSELLOR_CHATS_PATTERN = "tsunagu:counsellor-chats:*"
 LINE_PENDING_KEY = "tsunagu:line:pending"  # sorted set: person (pseudonym) → when their oldest unprocessed event came
 LINE_EVENT_SECONDS = 24 * 3600  # a LINE event id is remembered this long: a redelivery within it is ignored
 CALLBACK_DISPATCHER_LOCK = "tsunagu:callbacks:dispatcher"
+# Tries of callbacks whose placing Twilio did not answer in time ("request id:try" → when to stop waiting, ms).
+CALLBACKS_UNCONFIRMED = "tsunagu:callbacks:unconfirmed"
 PURGE_LOCK = "tsunagu:purge:lock"
 CHAT_KEEPER_LOCK = "tsunagu:chats:keeper"
 QUEUE_SECONDS = 6 * 3600  # a queue nobody joined for this long is dropped

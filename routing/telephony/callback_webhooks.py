@@ -19,7 +19,7 @@ from referral_directory.storage import db
 from routing.privacy.confidentiality import reference, seal
 from routing.runtime import Runtime
 from routing.telephony import prompts, twiml
-from routing.telephony.callbacks import finish_try
+from routing.telephony.callbacks import confirm_try, finish_try
 from routing.telephony.calls import DIAL_ANSWERED, UNANSWERED_STATUSES, CallState, save_call
 from routing.telephony.endpoint import Hook, webhook
 from routing.telephony.records import CallbackRequest
@@ -122,6 +122,7 @@ async def bridge(hook: Hook) -> str:
     row = await _request(runtime, request_id)
     if row is None or row.status != "calling" or row.service_id is None or _try_number(hook) not in (None, row.tries):
         return twiml.tell_and_hang_up([prompts.CALLBACK_GONE])  # a request about another try, or one long over
+    await confirm_try(runtime, request_id, row.tries)  # placed after all, if Twilio had not said so in time
     entry = runtime.snapshot.services.get(row.service_id) if runtime.snapshot else None
     if entry is None or not entry.phones:
         await finish_try(runtime, request_id, connected=False, try_number=_try_number(hook))

@@ -6,6 +6,11 @@ Live callers in the queue come first: a callback takes a line only when nobody w
 Each change of a request's status is one conditional UPDATE (pending → calling, calling → its
 end), so however many dispatchers or reports meet one request, each try is placed once and ended
 once: a dispatcher holding a stale list, or a replayed report of an earlier try, changes nothing.
+
+A try Twilio did not answer in time may have been placed all the same, so it is not tried again at
+once (the person would be called twice): it stays calling, holding its line, until Twilio reports
+on it (the bridge, the window's leg, the call's status) or TSUNAGU_CALLBACK_CONFIRM_SECONDS pass
+without a word, and only then goes back in line.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import structlog
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -26,7 +32,7 @@ from referral_directory.storage import db
 from routing.contacts.rules import queue_name, wider_topic
 from routing.contacts.switchboard import Offer
 from routing.engine import Contact
-from routing.live.keys import CALLBACK_DISPATCHER_LOCK, callback_lease
+from routing.live.keys import CALLBACK_DISPATCHER_LOCK, CALLBACKS_UNCONFIRMED, callback_lease
 from routing.live.leader import leading
 from routing.privacy.confidentiality import try_unseal
 from routing.runtime import Runtime
@@ -35,7 +41,6 @@ from routing.telephony.records import CallbackRequest
 
 log = structlog.get_logger("tsunagu.callbacks")
 MAX_TRIES = 3
-TWILIO_TIMEOUT_SECONDS = 10.0
 BRIDGE_URL = "/twilio/voice/callback-bridge"
 CALLBACK_STATUS_URL = "/twilio/voice/callback-status"
 
@@ -44,7 +49,7 @@ def twilio_client(settings: Settings) -> Client:
     """Return Twilio's REST client for the configured account (and API address, which tests point at a local server)."""
     # Without a timeout the client waits for ever; a counsellor's transfer or a callback waits at most this long.
     token = settings.twilio_auth_token.get_secret_value()
-    client = Client(settings.twilio_account_sid, token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
+    client = Client(settings.twilio_account_sid, token, http_client=TwilioHttpClient(timeout=settings.twilio_timeout_seconds))
     client.api.base_url = settings.twilio_api_url.rstrip("/")
     return client
 
@@ -54,6 +59,7 @@ async def dispatch_once(runtime: Runtime, client: Client) -> int:
     async with leading(runtime.redis, CALLBACK_DISPATCHER_LOCK, hold_ms=30_000) as leader:
         if not leader:
             return 0
+        await _give_up_unconfirmed(runtime)
         async with runtime.sessions() as session:
             query = (
                 select(CallbackRequest).where(col(CallbackRequest.status) == "pending").order_by(col(CallbackRequest.created_at)).limit(20)
@@ -125,12 +131,34 @@ async def _try_to_place(runtime: Runtime, client: Client, request: CallbackReque
             status_callback_method="POST",
             timeout=30,
         )
-    except Exception as error:
+    except TwilioRestException as error:  # Twilio answered: no call was placed
         log.warning("callback_not_placed", request=request.id, error=type(error).__name__)
         await finish_try(runtime, request.id, connected=False, try_number=attempt)  # frees the slot; the request goes back in line
         return 0
+    except Exception as error:  # no answer in time: Twilio may have placed the call all the same
+        log.warning("callback_unconfirmed", request=request.id, error=type(error).__name__)
+        until = await runtime.live.server_time_ms() + runtime.settings.callback_confirm_seconds * 1000
+        await runtime.redis.zadd(CALLBACKS_UNCONFIRMED, {f"{request.id}:{attempt}": until})
+        return 0
     log.info("callback_placed", request=request.id, service_id=offer.line.service_id)
     return 1
+
+
+async def _give_up_unconfirmed(runtime: Runtime) -> None:
+    """Tries Twilio never confirmed (no answer to placing them, no report since) go back in line, their lines freed."""
+    now = await runtime.live.server_time_ms()
+    due = cast(list[str], await runtime.redis.zrangebyscore(CALLBACKS_UNCONFIRMED, "-inf", now))  # the client decodes to str
+    for member in due:
+        request_id, _, attempt = member.rpartition(":")
+        if await finish_try(runtime, request_id, connected=False, try_number=int(attempt)):
+            log.warning("callback_never_confirmed", request=request_id)
+        await runtime.redis.zrem(CALLBACKS_UNCONFIRMED, member)
+
+
+async def confirm_try(runtime: Runtime, request_id: str, try_number: int | None) -> None:
+    """Twilio reported on a try (the person answered, or the call ended): it was placed, and is no longer waited for."""
+    if try_number is not None:
+        await runtime.redis.zrem(CALLBACKS_UNCONFIRMED, f"{request_id}:{try_number}")
 
 
 async def finish_try(runtime: Runtime, request_id: str, *, connected: bool, try_number: int | None = None) -> bool:
@@ -150,9 +178,10 @@ async def finish_try(runtime: Runtime, request_id: str, *, connected: bool, try_
             values = {"status": "pending"}
         if not await _update(session, request_id, status="calling", tries=row.tries, values=values):
             return False  # another report closed this try first
-        service_id = row.service_id
+        service_id, tries = row.service_id, row.tries
     if service_id:
         await runtime.switchboard.release(service_id, holder=callback_lease(request_id))
+    await confirm_try(runtime, request_id, tries)
     return True
 
 

@@ -43,6 +43,11 @@ log = structlog.get_logger("tsunagu.voice")
 MAX_BODY_BYTES = 64 * 1024  # Twilio's forms are well under 4 KB
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")  # Twilio's call ids: CA and 32 hexadecimal digits
 STATUS_TURN_SECONDS = 30.0  # a status callback holds its call's turn at most this long (it is not under the budget)
+# A status callback that failed (Redis or the database away) is run again every second while it is this young;
+# past that (or once this many wait), the reconciler ends the call from Twilio's word (routing/contacts/reconciler.py).
+LATE_RETRY_SECONDS = 1.0
+LATE_KEEP_SECONDS = 900.0
+LATE_MAX = 10_000
 
 
 class CallUnknown(Exception):
@@ -138,6 +143,8 @@ class TwilioWebhooks:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.late: dict[str, tuple[Webhook, Hook, float]] = {}  # CallSid → a status callback that failed, and when it came
+        self._retrying: asyncio.Task | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hook = WEBHOOKS.get(scope["path"]) if scope["type"] == "http" else None
@@ -168,8 +175,34 @@ class TwilioWebhooks:
         if hook.caller_facing:
             await answer(send, 200, (await _guarded(hook, request)).encode(), b"application/xml")
         else:
-            await _status_callback(hook, request)
+            try:
+                await _status_callback(hook, request)
+            except Exception as error:  # Twilio does not send it again: this worker does, once what failed is back
+                log.error("status_callback_failed", step=hook.step, error=type(error).__name__)
+                self._keep_for_later(hook, request)
             await answer(send, 204, b"", None)
+
+    def _keep_for_later(self, hook: Webhook, request: Hook) -> None:
+        """Run a failed status callback again every second until it succeeds (the end of the call and its record)."""
+        if len(self.late) >= LATE_MAX:
+            return
+        self.late[request.form.get("CallSid", "") + hook.path] = (hook, request, time.monotonic())
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.create_task(self._retry(request.runtime), name="late-status-callbacks")
+
+    async def _retry(self, runtime: Runtime) -> None:
+        while self.late and not runtime.stopping:
+            await asyncio.sleep(LATE_RETRY_SECONDS)
+            for key, (hook, request, since) in list(self.late.items()):
+                try:
+                    await _status_callback(hook, request)
+                except Exception:
+                    if time.monotonic() - since > LATE_KEEP_SECONDS:
+                        del self.late[key]
+                        log.warning("status_callback_given_up", step=hook.step)
+                    continue
+                del self.late[key]
+                log.info("status_callback_recovered", step=hook.step)
 
 
 async def _status_callback(hook: Webhook, request: Hook) -> None:
@@ -189,6 +222,11 @@ async def _status_callback(hook: Webhook, request: Hook) -> None:
         if not ours:
             log.warning("call_turn_not_had", step=hook.step)  # a step stuck past the budget: record the end all the same
         await hook.handle(request)
+
+
+async def run_status_callback(runtime: Runtime, path: str, form: dict[str, str]) -> None:
+    """Run a status callback Twilio sent but nobody received (the worker it reached died), from what Twilio says now."""
+    await _status_callback(WEBHOOKS[path], Hook(runtime, form, {}))
 
 
 async def _guarded(hook: Webhook, request: Hook) -> str:

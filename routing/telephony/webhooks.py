@@ -364,8 +364,9 @@ async def status(hook: Hook) -> None:
     if form.get("CallStatus") not in FINAL_CALL_STATUSES:
         return  # an in-progress notice: nothing ends yet
     state = await load_call(runtime.redis, sid)
-    if state is None:  # already finished (a retry), or never reached us: marked over all the same
+    if state is None:  # already finished (a retry), or never reached us (Redis was away: the guard put it through)
         await mark_call_ended(runtime.redis, sid)
+        await _write_record(runtime, sid, form, _never_seen(runtime, form))  # a retry finds its record there: nothing is written
         return
     ringing = state.ringing
     if ringing is not None:
@@ -385,6 +386,13 @@ async def status(hook: Hook) -> None:
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
     if record.wait_seconds:
         runtime.metrics.wait_seconds.observe(record.wait_seconds)
+
+
+def _never_seen(runtime: Runtime, form: dict[str, str]) -> CallState:
+    """All that is known of a call that ended without a state here: how long it lasted, and that the guard put it through."""
+    duration = form.get("CallDuration", "")
+    seconds = int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 7 else 0
+    return CallState(started=runtime.clock.now().timestamp() - seconds, outcome="fallback")
 
 
 async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> tuple[CallRecord, bool]:
