@@ -492,6 +492,16 @@ async def test_the_reconciler_frees_slots_of_calls_whose_end_never_arrived(voice
     assert (await reconcile_once(voice.runtime, young_ms=0)).released == 0
 
 
+async def test_the_reconciler_frees_at_once_a_line_claimed_for_a_call_that_has_ended(voice: Running) -> None:
+    call = Call(voice)
+    await call.reach_dial()
+    await voice.runtime.redis.delete(f"tsunagu:call:{call.sid}")  # a step claimed the line, then failed before the state learnt of it
+    await call.end()  # the status callback frees only the lines the state knows
+    assert await slots_held(voice) == {NATIONAL_A.id: 1}
+    assert (await reconcile_once(voice.runtime)).released == 1, "young, but its call is over"
+    assert await slots_held(voice) == {}
+
+
 async def test_a_long_conversation_keeps_its_slot_past_the_lease(tmp_path: Path, redis_url: str, regions) -> None:
     async with await start(tmp_path, redis_url, regions, slot_lease_seconds=2) as running:
         await running.store(DIRECTORY)
