@@ -159,7 +159,7 @@ class RecordDrainer:
         self.consumer = f"{socket.gethostname()}:{os.getpid()}"
         self.failures = 0  # batches failed in a row: the next try waits longer (backoff)
         self.next_try = 0.0
-        self.last_drained = time.time()  # when a round last left the queue empty (readiness)
+        self.grouped = False  # the consumer group is known to exist (made again after a failed round: Redis may have lost it)
 
     async def drain_once(self) -> Drained:
         """Store the spool's records, then the stream's (claimed pending entries first), batch by batch; returns what it did."""
@@ -173,10 +173,10 @@ class RecordDrainer:
             while time.monotonic() < deadline:
                 entries = await self._claim() or await self._read()
                 if not entries:
-                    self.last_drained = time.time()
                     break
                 await self._store(entries, done)
         except Exception:
+            self.grouped = False
             done.failed += 1
             self.failures += 1
             self.next_try = time.monotonic() + min(EVERY_SECONDS * 2**self.failures, 30.0)
@@ -186,11 +186,14 @@ class RecordDrainer:
         return done
 
     async def _ensure_group(self) -> None:
+        if self.grouped:
+            return
         try:
             await self.redis.xgroup_create(CALL_RECORDS_STREAM, CALL_RECORDS_GROUP, id="0", mkstream=True)
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+        self.grouped = True
 
     async def _claim(self) -> list[tuple[str, dict]]:
         """Entries read by a round that did not finish (its batch failed, or its process died), idle for `retry_ms`."""
