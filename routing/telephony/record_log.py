@@ -31,10 +31,11 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from referral_directory.storage import db
-from routing.live.keys import CALL_RECORDS_GROUP, CALL_RECORDS_STREAM
+from routing.live.keys import CALL_RECORDS_GROUP, CALL_RECORDS_REFUSED_STREAM, CALL_RECORDS_STREAM
 from routing.metrics import Metrics
 from routing.telephony.records import CallRecord
 
@@ -207,13 +208,30 @@ class RecordDrainer:
         return [(_text(entry_id), fields) for _stream, entries in answer or [] for entry_id, fields in entries]
 
     async def _store(self, entries: list[tuple[str, dict]], done: Drained) -> None:
-        rows = [row_of(_field(fields, "record")) for _id, fields in entries]
-        done.stored += await insert_rows(self.engine, rows)
+        rows: dict[str, dict[str, Any]] = {}
+        refused: list[tuple[str, dict]] = []
+        for entry_id, fields in entries:
+            try:
+                rows[entry_id] = row_of(_field(fields, "record"))
+            except (KeyError, TypeError, ValueError):
+                refused.append((entry_id, fields))
+        try:
+            done.stored += await insert_rows(self.engine, list(rows.values()))
+        except (DataError, IntegrityError):  # a row the database refuses, whatever is tried: each alone, the refused set aside
+            for entry_id, row in rows.items():
+                try:
+                    done.stored += await insert_rows(self.engine, [row])
+                except (DataError, IntegrityError):
+                    refused.append((entry_id, dict(row_json=json.dumps(row, default=str))))
         ids = [entry_id for entry_id, _fields in entries]
         pipe = self.redis.pipeline(transaction=True)  # acknowledged and gone together: the stream's length is the backlog
+        for entry_id, fields in refused:  # kept for a person to look at (anonymised like every entry), never retried for ever
+            pipe.xadd(CALL_RECORDS_REFUSED_STREAM, {"entry": entry_id, **fields})
         pipe.xack(CALL_RECORDS_STREAM, CALL_RECORDS_GROUP, *ids)
         pipe.xdel(CALL_RECORDS_STREAM, *ids)
         await pipe.execute()
+        if refused:
+            log.error("call_records_refused", records=len(refused), kept_in=CALL_RECORDS_REFUSED_STREAM)
         done.handled += len(ids)
         self.metrics.records_drained.inc(len(ids))
 
