@@ -29,6 +29,9 @@ async def test_past_its_limit_a_worker_asks_again_or_keeps_callers_waiting_and_c
         assert again.gathers()[0]["action"] == "/twilio/voice/topic"
         waiting = await other.post("/twilio/voice/wait")
         assert prompts.BUSY_WAIT in waiting.said() and waiting.gathers()[0]["action"] == "/twilio/voice/callback"
+        assert waiting.root is not None and waiting.root.find("Redirect").text == "/twilio/voice/wait?shed=1"
+        after_a_shed = await other.post("/twilio/voice/wait?shed=1")  # the next round is worked, however busy
+        assert prompts.BUSY_WAIT not in after_a_shed.said()
         postal = await other.post("/twilio/voice/postal", Digits="1000001")
         assert prompts.BUSY in postal.said() and postal.gathers()[0]["action"] == "/twilio/voice/postal"
         worked = await crisis.post("/twilio/voice/topic", Digits="3")  # the crisis lines are never shed

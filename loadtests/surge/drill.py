@@ -97,6 +97,7 @@ RECORDS_SETTLE_SECONDS = 60.0  # the call records' backlog must be in SQL within
 SMOKE_FIRST_REPLY_S = 3.0
 SMOKE_WINDOW = ("2026-12-31T20:00:00+09:00", "2027-01-01T04:00:00+09:00")
 STOP_TIMEOUT = 300  # locust.conf's stop-timeout
+FINISH_SECONDS = 600  # users.py's: after the calendar's end, the longest the shape waits for the last calls
 STUCK_SECONDS = 30  # a callback request "calling" this long with no leg playing will never end
 MAX_DRAIN = 900
 
@@ -551,7 +552,7 @@ def start_locust(processes: Processes, base: str, config: Path, out: Path, plan:
 
 def wait_for_locust(processes: Processes, locust: subprocess.Popen, out: Path, timeline: Timeline, cpu: CpuMeter) -> None:
     """Wait for Locust to finish (the calendar's end, then every call's), reading the CPU each process uses meanwhile."""
-    deadline = timeline.epoch_end + STOP_TIMEOUT + 60
+    deadline = timeline.epoch_end + FINISH_SECONDS + STOP_TIMEOUT + 60  # the shape waits for the last calls, then Locust stops
     while locust.poll() is None:
         alive(processes, but="locust")
         cpu.sample()

@@ -80,9 +80,12 @@ def _shed_postal(_hook: Hook) -> str:
     return twiml.postal_prompt(POSTAL_URL, again=False, english=False, before=[prompts.BUSY])
 
 
-def _shed_wait(_hook: Hook) -> str:
-    """The caller keeps their place and waits another round, with the callback offer."""
-    return twiml.wait_for_line([prompts.BUSY_WAIT], seconds=WAIT_SECONDS, then=WAIT_URL, offer=CALLBACK_URL)
+def _shed_wait(hook: Hook) -> str | None:
+    """The caller keeps their place and waits another round, with the callback offer; the round after a shed one is always
+    worked (its URL says so), so that shedding at most doubles a wait's rounds and MAX_WAITS still ends it."""
+    if hook.query.get("shed"):
+        return None
+    return twiml.wait_for_line([prompts.BUSY_WAIT], seconds=WAIT_SECONDS, then=WAIT_URL + "?shed=1", offer=CALLBACK_URL)
 
 
 @webhook(
