@@ -360,6 +360,7 @@ async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path,
         await shared.post("/twilio/voice/prefecture", Digits="1")
         await shared.post("/twilio/voice/any-line", Digits="1")
         await shared.end()
+        await running.records_written()
         client = redis.Redis.from_url(redis_url)
         everything = " ".join(f"{k!r}{client.dump(k)!r}" for k in client.keys("*"))
         client.close()
