@@ -37,10 +37,10 @@ from routing.jobs import background_loops, start_loops
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE, check_scraper
 from routing.privacy import audit_api, keyring
-from routing.runtime import open_runtime
+from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 from routing.statistics import api as stats_api
-from routing.telephony import callback_webhooks, case_webhooks, webhooks  # noqa: F401  (importing them registers the webhooks)
+from routing.telephony import callback_webhooks, case_webhooks, record_log, webhooks  # noqa: F401  (importing registers the webhooks)
 from routing.telephony.callbacks import twilio_client
 from routing.telephony.endpoint import TwilioWebhooks, openapi_paths
 from routing.web import api_docs
@@ -56,6 +56,9 @@ log = structlog.get_logger("tsunagu.http")
 SWITCH_INTERVAL_SECONDS = 0.001
 READY_CHECK_SECONDS = 2.0  # /readyz reports a part down when it has not answered by then (probes wait a few seconds)
 T = TypeVar("T")
+# /readyz says the call records are behind past these (the drainer stuck, or the database too slow for the calls ending)
+RECORDS_STUCK_SECONDS = 30.0
+RECORDS_LARGE_BACKLOG = 10_000
 
 
 def create_app(settings: Settings | None = None, *, regions: Regions | None = None) -> FastAPI:
@@ -243,8 +246,11 @@ async def healthz() -> dict:
 
 
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    database, redis, schema = await asyncio.gather(
-        _answer_of(db.ping(runtime.engine)), _answer_of(runtime.redis.ping()), _answer_of(migrations.schema_state(runtime.engine))
+    database, redis, schema, records = await asyncio.gather(
+        _answer_of(db.ping(runtime.engine)),
+        _answer_of(runtime.redis.ping()),
+        _answer_of(migrations.schema_state(runtime.engine)),
+        _answer_of(_record_backlog(runtime)),
     )
     checks = {
         "database": "ok" if not isinstance(database, str) else database,
@@ -254,6 +260,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         "directory": f"version {runtime.snapshot.version}" if runtime.snapshot else "loading",
     }
     down = [part for part, value in checks.items() if value.startswith(("unreachable", "unknown", "behind", "loading"))]
+    checks["call_records"] = records  # said, never a reason to be unready: calls go on while their records wait in Redis
     body = {"status": "not ready" if down else "ready", "down": down, "checks": checks}
     return JSONResponse(body, status_code=503 if down else 200)
 
@@ -267,6 +274,18 @@ async def _answer_of(check: Awaitable[T]) -> T | str:
         return f"unreachable: no answer within {READY_CHECK_SECONDS:.0f} s"
     except Exception as error:
         return f"unreachable: {type(error).__name__}"
+
+
+async def _record_backlog(runtime: Runtime) -> str:
+    """Say how the call records written behind are doing; it never makes the service unready (calls go on, records wait in Redis)."""
+    try:
+        waiting = await record_log.backlog(runtime.redis, runtime.settings.var_dir)
+    except Exception as error:
+        return f"unknown: {type(error).__name__}"
+    spooled = f", {waiting.spooled_bytes} bytes spooled" if waiting.spooled_bytes else ""
+    if waiting.oldest_seconds > RECORDS_STUCK_SECONDS or waiting.queued > RECORDS_LARGE_BACKLOG or waiting.spooled_bytes:
+        return f"behind: {waiting.queued} queued, the oldest {waiting.oldest_seconds:.0f} s ago{spooled}"
+    return f"ok: {waiting.queued} queued"
 
 
 class _Detail(BaseModel):
@@ -287,4 +306,5 @@ async def metrics(runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationC
             slots[service.tier] = (held + in_use.get(service.id, 0), total + service.capacity.get("voice", 0))
     waiting = await runtime.live.waiting()
     chats = await runtime.live.chats_held()
-    return Response(runtime.metrics.render(slots, waiting, chats), media_type=CONTENT_TYPE)
+    queued = (await record_log.backlog(runtime.redis, runtime.settings.var_dir)).queued
+    return Response(runtime.metrics.render(slots, waiting, chats, queued), media_type=CONTENT_TYPE)

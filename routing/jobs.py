@@ -20,6 +20,7 @@ from routing.contacts import reconciler
 from routing.live.leader import leads_round
 from routing.privacy.purge import CHECK_SECONDS, purge_if_due
 from routing.runtime import CHECKPOINT_SECONDS, Runtime
+from routing.telephony import record_log
 from routing.telephony.callbacks import dispatch_once
 
 
@@ -35,9 +36,12 @@ class Loop:
 
 
 def background_loops(runtime: Runtime, twilio: Client | None, hub: ChatHub) -> list[Loop]:
-    """Return every periodic job this deployment runs: slots, chats, purges, overdue referrals, SQLite checkpoints, callbacks."""
+    """Return every periodic job this deployment runs: call records, chats, slots, purges, overdue referrals, SQLite checkpoints,
+    callbacks."""
     settings = runtime.settings
+    records = record_log.RecordDrainer(runtime.redis, runtime.engine, settings.var_dir, runtime.metrics)
     loops = [
+        Loop("call_records", records.drain_once, every=record_log.EVERY_SECONDS, hold=record_log.ROUND_SECONDS + 20),
         Loop("chat_keeper", lambda: keeper.keep_chats(runtime, hub), every=keeper.EVERY_SECONDS, hold=keeper.EVERY_SECONDS * 6),
         Loop("reconcile", lambda: reconciler.reconcile_once(runtime, twilio), every=settings.reconcile_seconds, hold=120),
         Loop("purge", lambda: purge_if_due(runtime), every=min(CHECK_SECONDS, settings.purge_every_seconds), hold=600, wait_first=True),

@@ -40,7 +40,30 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
         self.fallbacks = Counter(
-            "tsunagu_webhook_fallbacks", "Webhooks answered with the fallback number", ["step"], registry=self.registry
+            "tsunagu_webhook_fallbacks",
+            "Webhooks answered with the fallback number, by why: error, timeout, malformed (a field missing), unknown_call",
+            ["step", "reason"],
+            registry=self.registry,
+        )
+        self.sheds = Counter(
+            "tsunagu_webhook_sheds",
+            "Webhooks answered at once without their work because the worker was behind (the caller is asked again or keeps waiting)",
+            ["step"],
+            registry=self.registry,
+        )
+        # Call records written behind (routing/telephony/record_log.py): how they were kept, and the drainer's work.
+        self.records_kept = Counter(
+            "tsunagu_call_records_kept",
+            "Call records kept by the status callback, by where: stream (Redis), database (Redis failed), spool (both failed)",
+            ["where"],
+            registry=self.registry,
+        )
+        self.records_drained = Counter("tsunagu_call_records_drained", "Queued call records written to SQL", registry=self.registry)
+        self.record_retries = Counter(
+            "tsunagu_call_records_retries", "Drainer rounds that failed and will be retried", registry=self.registry
+        )
+        self.status_failures = Counter(
+            "tsunagu_status_callback_failures", "Status callbacks whose work failed (answered 204 all the same)", registry=self.registry
         )
         self.wait_seconds = Histogram(
             "tsunagu_wait_seconds",
@@ -89,7 +112,9 @@ class Metrics:
             buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
         )
 
-    def render(self, slots: dict[str, tuple[int, int]], waiting: int, chats: dict[str, int] | None = None) -> bytes:
+    def render(
+        self, slots: dict[str, tuple[int, int]], waiting: int, chats: dict[str, int] | None = None, records_queued: int | None = None
+    ) -> bytes:
         """Return the exposition text: this process's (or every worker's) metrics, plus live state from Redis."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
@@ -115,4 +140,10 @@ class Metrics:
             "# TYPE tsunagu_counsellors_chatting gauge",
             f"tsunagu_counsellors_chatting {float(len(chats or {}))}",
         ]
+        if records_queued is not None:
+            lines += [
+                "# HELP tsunagu_call_records_queued Call records waiting in Redis to be written to SQL (the drainer's backlog)",
+                "# TYPE tsunagu_call_records_queued gauge",
+                f"tsunagu_call_records_queued {float(records_queued)}",
+            ]
         return generate_latest(registry) + ("\n".join(lines) + "\n").encode()

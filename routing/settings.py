@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     freeze_gc: bool = True  # after start-up, keep the long-lived directory out of garbage collections (tests turn it off)
     verify_twilio_signatures: bool = True  # local development only: false skips the check (a warning is logged)
     webhook_budget_seconds: float = 3.0  # past this, a webhook answers with the fallback number
+    # Past this many caller-facing webhooks under way in one worker, a new one that can be is shed: answered at once
+    # without its work (the question asked again, the caller kept waiting); 0 never sheds (routing/telephony/endpoint.py).
+    webhook_max_in_flight: int = 32
     slot_lease_seconds: int = 7200  # a slot held by a call expires after this, so a lost callback cannot leak it
     pseudonym_key_id: str = "k1"  # the version of the key callers' pseudonyms are made with
     seal_key_id: str = "s1"  # the version of the key callback numbers are sealed with

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from referral_directory.storage import db
 from routing.app import create_app
 from routing.runtime import Runtime
 from routing.settings import Settings
+from routing.telephony.record_log import RecordDrainer, backlog
 
 
 @dataclass
@@ -37,6 +39,15 @@ class Running:
         async with db.transaction(self.runtime.sessions) as session:
             _, token = await add_user(session, self.runtime.regions, name=name, role=role, organization_id=org, region_codes=regions)
         return {"Authorization": f"Bearer {token}"}
+
+    async def records_written(self, timeout: float = 5.0) -> None:
+        """Wait until every call record queued by a status callback is in SQL (they are written behind), draining here too."""
+        drainer = RecordDrainer(self.runtime.redis, self.runtime.engine, self.settings.var_dir, self.runtime.metrics)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (waiting := await backlog(self.runtime.redis, self.settings.var_dir)).queued or waiting.spooled_bytes:
+            assert asyncio.get_running_loop().time() < deadline, f"call records still queued after {timeout} s: {waiting}"
+            await drainer.drain_once()
+            await asyncio.sleep(0.02)
 
     async def store(self, records: DirectoryRecords, actor: str = "test") -> int:
         """Store directory records as an import would, and let the service reload; returns the version."""

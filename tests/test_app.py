@@ -23,7 +23,8 @@ async def test_health_and_readiness(tmp_path: Path, redis_url: str, regions) -> 
         ready = await running.client.get("/readyz")
         assert ready.status_code == 200
         schema = f"current (revision {head()})"
-        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "schema": schema, "directory": "version 0"}
+        checks = {"database": "ok", "redis": "ok", "schema": schema, "directory": "version 0", "call_records": "ok: 0 queued"}
+        assert ready.json()["checks"] == checks
         assert ready.json()["down"] == []
 
 

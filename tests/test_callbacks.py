@@ -89,6 +89,7 @@ async def test_a_waiting_caller_books_a_callback_and_is_called_back_when_a_line_
         (request,) = await requests(running)
         assert (request.status, request.number_sealed, request.service_id) == ("connected", "", FAMILY.id)
         assert await slots_held(running) == {FAMILY.id: 1}
+        await running.records_written()
         async with running.runtime.sessions() as session:
             outcomes = [r.outcome for r in (await session.execute(select(CallRecord))).scalars().all()]
         assert outcomes == ["callback_booked"]

@@ -348,6 +348,7 @@ async def test_a_rotation_mid_call_leaves_the_case_and_the_call_record_with_the_
         await call.post("/twilio/voice/answered", ParentCallSid=call.sid, CallSid="CA" + "7" * 32)
         await call.dial_result("completed")
         await call.end()
+        await running.records_written()
         async with running.runtime.sessions() as session:
             (case_pseudonym,) = (await session.execute(select(Case.caller_pseudonym))).scalars()
             (record_pseudonym,) = (await session.execute(select(CallRecord.caller_pseudonym))).scalars()
@@ -399,6 +400,7 @@ async def test_a_running_service_uses_the_keyring_file_and_sees_a_rotation_witho
             await call.end()
             keys.rotate([PSEUDONYM], now=T + DAY)  # with the CLI, in another process; here the same file
             await asyncio.sleep(keyring.RECHECK_SECONDS)  # what the service takes to see a rotation made elsewhere
+        await running.records_written()
         async with running.runtime.sessions() as session:
             pseudonyms = list((await session.execute(select(CallRecord.caller_pseudonym).order_by(CallRecord.ended_at))).scalars())
 

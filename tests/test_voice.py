@@ -77,6 +77,7 @@ async def slots_held(running: Running) -> dict[str, int]:
 
 
 async def records(running: Running) -> list[CallRecord]:
+    await running.records_written()
     async with running.runtime.sessions() as session:
         return list((await session.execute(select(CallRecord))).scalars().all())
 
@@ -359,6 +360,7 @@ async def test_no_caller_number_in_clear_in_logs_tables_or_redis(tmp_path: Path,
         await shared.post("/twilio/voice/prefecture", Digits="1")
         await shared.post("/twilio/voice/any-line", Digits="1")
         await shared.end()
+        await running.records_written()
         client = redis.Redis.from_url(redis_url)
         everything = " ".join(f"{k!r}{client.dump(k)!r}" for k in client.keys("*"))
         client.close()
@@ -489,6 +491,16 @@ async def test_the_reconciler_frees_slots_of_calls_whose_end_never_arrived(voice
     assert (await reconcile_once(voice.runtime, young_ms=0)).released == 1  # a round later
     assert await slots_held(voice) == {NATIONAL_A.id: 1}  # the live call keeps its line
     assert (await reconcile_once(voice.runtime, young_ms=0)).released == 0
+
+
+async def test_the_reconciler_frees_at_once_a_line_claimed_for_a_call_that_has_ended(voice: Running) -> None:
+    call = Call(voice)
+    await call.reach_dial()
+    await voice.runtime.redis.delete(f"tsunagu:call:{call.sid}")  # a step claimed the line, then failed before the state learnt of it
+    await call.end()  # the status callback frees only the lines the state knows
+    assert await slots_held(voice) == {NATIONAL_A.id: 1}
+    assert (await reconcile_once(voice.runtime)).released == 1, "young, but its call is over"
+    assert await slots_held(voice) == {}
 
 
 async def test_a_long_conversation_keeps_its_slot_past_the_lease(tmp_path: Path, redis_url: str, regions) -> None:

@@ -84,7 +84,7 @@ FORM = {
 BODY = urllib.parse.urlencode(FORM)
 CONTENT_TYPE = "application/x-www-form-urlencoded"
 RATE, HEY_WORKERS = 300, 6
-FALLBACKS = re.compile(r'^tsunagu_webhook_fallbacks_total\{step="incoming"\} ([0-9.e+]+)$', re.M)
+FALLBACKS = re.compile(r'^tsunagu_webhook_fallbacks_total\{step="incoming",[^}]*\} ([0-9.e+]+)$', re.M)  # every reason
 
 
 def post(url: str, headers: dict[str, str]) -> tuple[int, str, str]:
@@ -163,8 +163,7 @@ def hey(url: str, signature: str, seconds: float) -> dict[str, float]:
 
 
 def fallbacks(base: str) -> float:
-    match = FALLBACKS.search(get(base + "/metrics")[1])
-    return float(match.group(1)) if match else 0.0
+    return sum(float(value) for value in FALLBACKS.findall(get(base + "/metrics")[1]))
 
 
 def run(args: argparse.Namespace, processes: Processes) -> bool:

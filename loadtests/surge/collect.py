@@ -99,6 +99,17 @@ class MetricsView:
     # LINE's webhook acknowledgement is kept as step "webhook" (its path's last segment), the first automated reply as
     # "first-reply" (from accepting the event to the answer sent, as the service sees it).
     queue_length: float
+    # What overload cost, by counter: "fallback STEP (REASON)", "shed STEP", "record kept in WHERE", "status callback failed"
+    overload: Mapping[str, float] = field(default_factory=dict)
+
+
+OVERLOAD_COUNTERS = {
+    "tsunagu_webhook_fallbacks_total": lambda labels: f"fallback {labels['step']} ({labels.get('reason', '?')})",
+    "tsunagu_webhook_sheds_total": lambda labels: f"shed {labels['step']}",
+    "tsunagu_call_records_kept_total": lambda labels: f"record kept in {labels['where']}",
+    "tsunagu_status_callback_failures_total": lambda _labels: "status callback failed",
+    "tsunagu_call_records_retries_total": lambda _labels: "record drainer rounds failed",
+}
 
 
 def parse_metrics(text: str) -> MetricsView:
@@ -106,8 +117,11 @@ def parse_metrics(text: str) -> MetricsView:
     calls: dict[str, float] = defaultdict(float)
     fallbacks = queue = 0.0
     buckets: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    overload: dict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if sample.name in OVERLOAD_COUNTERS:
+                overload[OVERLOAD_COUNTERS[sample.name](sample.labels)] += sample.value
             if sample.name == "tsunagu_calls_total":
                 calls[sample.labels["outcome"]] += sample.value
             elif sample.name == "tsunagu_webhook_fallbacks_total":
@@ -118,13 +132,19 @@ def parse_metrics(text: str) -> MetricsView:
                 buckets[SERVER_CHAT_HISTOGRAMS[sample.name]].append((float(sample.labels["le"]), sample.value))
             elif sample.name == "tsunagu_queue_length":
                 queue = sample.value
-    return MetricsView(dict(calls), fallbacks, {k: tuple(sorted(v)) for k, v in buckets.items()}, queue)
+    return MetricsView(dict(calls), fallbacks, {k: tuple(sorted(v)) for k, v in buckets.items()}, queue, dict(overload))
 
 
 def metrics_growth(before: MetricsView, after: MetricsView) -> tuple[dict[str, float], float]:
     """Return (calls by outcome, fallbacks) counted between two scrapes."""
     calls = {k: v - before.calls.get(k, 0.0) for k, v in after.calls.items() if v - before.calls.get(k, 0.0)}
     return calls, after.fallbacks - before.fallbacks
+
+
+def overload_growth(before: MetricsView, after: MetricsView) -> dict[str, float]:
+    """Return the overload counters that grew between two scrapes, and by how much."""
+    grown = {k: v - before.overload.get(k, 0.0) for k, v in after.overload.items()}
+    return {k: v for k, v in sorted(grown.items()) if v}
 
 
 def histogram_p99(buckets: tuple[tuple[float, float], ...], before: tuple[tuple[float, float], ...] = ()) -> float | None:
@@ -435,7 +455,20 @@ def summarise(r: RunRecord) -> Summary:
         notes=notes,
         call_reach=read_call_reach(r, calls),
         chats=chats,
+        overload=overload_figures(facts, r, world_total=len(inbound)),
     )
+
+
+def overload_figures(facts: RunFacts, r: RunRecord, *, world_total: int) -> dict:
+    """Return what the run cost under load: HTTP 500s, records lost, slots left held, and every fallback and shed counted."""
+    return {
+        "http_500": sum(n for what, n in facts.failures.items() if "500" in what),
+        "records_lost": world_total - sum(facts.recorded_outcomes.values()),
+        "held_after_drain": sum(facts.held_after_drain.values()),
+        "unfinished_dials": facts.concurrency.unfinished,
+        "degraded_answers_seen": dict(facts.degraded),
+        "counters": overload_growth(r.before, r.after),
+    }
 
 
 def webhook_times(r: RunRecord) -> Counter:

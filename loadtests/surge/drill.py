@@ -19,7 +19,8 @@ What it does (everything it starts is stopped at the end, also on Ctrl-C or an e
    `at`) so the load follows the same calendar;
 3. runs Locust headless (loadtests/locustfile.py, loadtests/locust.conf) until the calendar ends
    and every call and chat has finished, sampling the service's slot sets and queue in Redis meanwhile;
-4. waits for the drain (callbacks placed and played, chats settled), then computes the gates
+4. waits for the drain (callbacks placed and played, chats settled, the call records written behind in
+   SQL, the reconciler's round freeing lines of ended calls), then computes the gates
    (gates.py, chat_gates.py) and writes Locust's CSV and HTML, summary.txt and summary.json into --out.
 
 Exit 0 when every gate passes, 1 when one fails, 2 when the run could not be made, 130 when interrupted.
@@ -64,6 +65,7 @@ from loadtests.surge.chat_drill import drain as drain_chats
 from loadtests.surge.chat_gates import FIRST_REPLY_P99_S
 from loadtests.surge.chat_world import ChatParams
 from loadtests.surge.collect import (
+    VOICE_SLOTS,
     CpuMeter,
     RunRecord,
     Sampler,
@@ -73,6 +75,7 @@ from loadtests.surge.collect import (
     locust_latency,
     parse_metrics,
     services_from_hsds,
+    slot_sets,
     summarise,
     write_reports,
 )
@@ -83,14 +86,18 @@ from loadtests.surge.record import WorldLog, world_url
 from loadtests.surge.shapes import CHAT_SHARE, JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for
 from loadtests.surge.world import PostalSample, WorldParams, postal_codes_by_prefecture
 from referral_directory.regions import build_regions
+from routing.contacts import reconciler
+from routing.live.keys import CALL_RECORDS_STREAM
 
 FALLBACK_NUMBER = "+81300000999"  # TSUNAGU_FALLBACK_NUMBER for the run: the world recognises it when dialled
 # The smoke run checks that the drill and the service work end to end in CI, on a shared machine;
 # speed is judged by the full runs and the benchmarks, so its latency gate only catches the absurd.
 SMOKE_P99_MS = 1000.0
+RECORDS_SETTLE_SECONDS = 60.0  # the call records' backlog must be in SQL within this after the drain
 SMOKE_FIRST_REPLY_S = 3.0
 SMOKE_WINDOW = ("2026-12-31T20:00:00+09:00", "2027-01-01T04:00:00+09:00")
 STOP_TIMEOUT = 300  # locust.conf's stop-timeout
+FINISH_SECONDS = 600  # users.py's: after the calendar's end, the longest the shape waits for the last calls
 STUCK_SECONDS = 30  # a callback request "calling" this long with no leg playing will never end
 MAX_DRAIN = 900
 
@@ -262,6 +269,7 @@ def run(processes: Processes, plan: Plan, out: Path) -> bool:
             say("letting the chats settle …")
             redis = Redis.from_url(redis_url, decode_responses=True)
             drain_chats(service.database, redis, chat.drain_seconds(), notes, lambda: alive(processes, but="locust"))
+        settle(Redis.from_url(redis_url, decode_responses=True), notes)
     finally:
         sampler.stop()
         legs.stop()
@@ -544,7 +552,7 @@ def start_locust(processes: Processes, base: str, config: Path, out: Path, plan:
 
 def wait_for_locust(processes: Processes, locust: subprocess.Popen, out: Path, timeline: Timeline, cpu: CpuMeter) -> None:
     """Wait for Locust to finish (the calendar's end, then every call's), reading the CPU each process uses meanwhile."""
-    deadline = timeline.epoch_end + STOP_TIMEOUT + 60
+    deadline = timeline.epoch_end + FINISH_SECONDS + STOP_TIMEOUT + 60  # the shape waits for the last calls, then Locust stops
     while locust.poll() is None:
         alive(processes, but="locust")
         cpu.sample()
@@ -598,6 +606,23 @@ def drain(processes: Processes, legs: CallbackLegs, database: str, timeout: floa
             break
         time.sleep(1)
     time.sleep(0.5)  # a status callback answered just now has released its slot
+
+
+def settle(redis: Redis, notes: list[str]) -> None:
+    """Wait until the call records written behind are in SQL, and the reconciler has freed the lines of calls that ended.
+
+    Both have a bound the design states (docs/design.md): records within a drainer round or two of a
+    call's end, lines within a reconciler round of it. Waiting longer than that is a finding, noted.
+    """
+    for what, left, bound in (
+        ("call records queued for SQL", lambda: redis.xlen(CALL_RECORDS_STREAM), RECORDS_SETTLE_SECONDS),
+        ("voice slots held", lambda: sum(slot_sets(redis, VOICE_SLOTS).values()), reconciler.EVERY_SECONDS + 15),
+    ):
+        started, at_first = time.time(), left()
+        while (now := left()) and time.time() - started < bound:
+            time.sleep(0.5)
+        waited = time.time() - started
+        notes.append(f"{what}: {at_first} after the drain, {now} after {waited:.1f} s (waited at most {bound:.0f} s)")
 
 
 def keep_logs(processes: Processes, out: Path) -> None:

@@ -76,6 +76,7 @@ class Summary:
     call_reach: dict | None = None  # call_figures.call_reach: the single-number baseline, 988-style figures, the queue's honesty
     reach: HandoffReach | None = None  # what became of the referrals at the receiving side; None: not read
     chats: dict | None = None  # chat_drill.chat_figures: what people on LINE did and got; None: no chats in the run
+    overload: dict | None = None  # collect.overload_figures: 500s, records lost, slots held, fallbacks and sheds counted
 
     @property
     def passed(self) -> bool:
@@ -146,6 +147,7 @@ class Summary:
             "unfinished_dials": self.concurrency.unfinished,
             "clock_skew_simulated_minutes": self.clock_skew_minutes,
             "chats": self.chats,
+            "overload": self.overload,
             "gates": [{"name": g.name, "passed": g.passed, "figures": g.figures, "details": list(g.details)} for g in self.gates],
             "notes": self.notes,
         }
@@ -221,6 +223,8 @@ def _text(s: Summary) -> list[str]:
     if s.concurrency.unknown_numbers:
         lines.append("  other numbers: " + ", ".join(f"{k} (most {v} at once)" for k, v in s.concurrency.unknown_numbers.items()))
     lines.append(f"Slots held after the drain: {sum(s.held_after_drain.values())}; dials never ended: {s.concurrency.unfinished}")
+    if s.overload is not None:
+        lines += ["", *overload_text(s.overload), ""]
     if s.clock_skew_minutes is not None:
         lines.append(f"Clock: the service's clock minus the load's simulated clock, median {s.clock_skew_minutes:+.1f} simulated minutes")
     if s.chats is not None:
@@ -231,6 +235,19 @@ def _text(s: Summary) -> list[str]:
         lines += [f"        {d}" for d in gate.details[:10]]
     lines += ["", f"RESULT: {'PASS' if s.passed else 'FAIL'}"]
     return lines
+
+
+def overload_text(o: dict) -> list[str]:
+    """Return the summary's lines on what the load cost: nothing may be lost or left held, and every fallback is counted."""
+    counted = ", ".join(f"{k} {v:g}" for k, v in o["counters"].items()) or "none"
+    degraded = ", ".join(f"{k} {v}" for k, v in sorted(o["degraded_answers_seen"].items())) or "none"
+    return [
+        "Overload",
+        f"  HTTP 500 answers: {o['http_500']}; call records lost (world's calls - records): {o['records_lost']}; "
+        f"slots held after the drain: {o['held_after_drain']}; dials never ended: {o['unfinished_dials']}",
+        f"  counted by the service: {counted}",
+        f"  bare fallback answers the callers got, by step: {degraded}",
+    ]
 
 
 def chat_text(c: dict) -> list[str]:

@@ -12,7 +12,10 @@ chat is in progress in the database; the chat keeper renews it (routing/chats/ke
 
 A lease younger than a reconciler round is left alone: its holder claims the line first and
 records itself after (a callback is marked calling, a chat talking, once the line is theirs), so
-a round that came in between would free a line in use and let another contact take it too.
+a round that came in between would free a line in use and let another contact take it too. A call
+whose status callback has come is over for good (nothing claims a line for it again), so its
+leases are freed whatever their age: a line claimed by a step that then failed, which the call's
+state never learnt of, is back within one round (EVERY_SECONDS) of the call's end.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from routing.chats.models import Chat
 from routing.live.keys import CALL_STATE_SECONDS, call_state_key, callback_request_of, chat_of, is_callback_lease, is_chat_lease
 from routing.live.state import Lease
 from routing.runtime import Runtime
-from routing.telephony.calls import FINAL_CALL_STATUSES
+from routing.telephony.calls import FINAL_CALL_STATUSES, call_ended
 from routing.telephony.endpoint import run_status_callback
 from routing.telephony.records import CallbackRequest
 
@@ -54,7 +57,7 @@ async def reconcile_once(runtime: Runtime, twilio: Client | None = None, *, youn
     young = min(runtime.settings.reconcile_seconds * 1000, lease_ms / 2) if young_ms is None else young_ms
     now_ms = await live.server_time_ms()
     async for lease in live.leases():
-        if lease_ms - (lease.expires_ms - now_ms) < young:
+        if lease_ms - (lease.expires_ms - now_ms) < young and not await _call_over(runtime, lease.holder):
             continue  # just claimed: its holder may not have recorded itself yet
         if not await _still_live(runtime, lease.holder):
             done.released += await live.drop_lease(lease)
@@ -87,6 +90,11 @@ async def _still_live(runtime: Runtime, holder: str) -> bool:
             ).scalar_one_or_none()
         return status == "calling"
     return bool(await runtime.redis.exists(call_state_key(holder)))
+
+
+async def _call_over(runtime: Runtime, holder: str) -> bool:
+    """Whether the lease is a call's whose status callback came (a callback's or a chat's lease is never one)."""
+    return not (is_chat_lease(holder) or is_callback_lease(holder)) and await call_ended(runtime.redis, holder)
 
 
 async def _keep_call_state(runtime: Runtime, lease: Lease) -> None:

@@ -25,6 +25,10 @@ PURGE_LOCK = "tsunagu:purge:lock"
 CHAT_KEEPER_LOCK = "tsunagu:chats:keeper"
 QUEUE_SECONDS = 6 * 3600  # a queue nobody joined for this long is dropped
 CALL_STATE_SECONDS = 6 * 3600  # long after any call has ended
+# A stream of finished call records (anonymised: keyed references and pseudonyms) waiting for SQL, and its one consumer group.
+CALL_RECORDS_STREAM = "tsunagu:records:calls"
+CALL_RECORDS_GROUP = "sql"
+CALL_RECORDS_REFUSED_STREAM = "tsunagu:records:calls:refused"  # entries no database would take, set aside for a person
 
 
 def queue_key(routing_key: str) -> str:

@@ -102,9 +102,9 @@ async def call_ended(redis: Redis, call_sid: str) -> bool:
     return bool(await redis.exists(call_ended_key(call_sid)))
 
 
-async def mark_call_ended(redis: Redis, call_sid: str) -> None:
-    """Mark the call as over (see `stage_call_ended`)."""
-    await redis.set(call_ended_key(call_sid), "1", ex=CALL_STATE_SECONDS)
+async def mark_call_ended(redis: Redis, call_sid: str) -> bool:
+    """Mark the call as over (see `stage_call_ended`); False when it was marked already."""
+    return bool(await redis.set(call_ended_key(call_sid), "1", ex=CALL_STATE_SECONDS, nx=True))
 
 
 def stage_call_ended(pipe: Pipeline, call_sid: str) -> None:

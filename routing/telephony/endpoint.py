@@ -116,23 +116,38 @@ class Webhook:
     caller_facing: bool  # answers TwiML under the fallback guard; else a status callback answering 204
     on_failure: Callable[[Runtime], str] | None = None  # the TwiML when the work fails; None: dial the fallback number
     in_turn: bool = True  # runs in its call's turn (one step of a call at a time); False: its one write is atomic by itself
+    on_shed: Callable[[Hook], str | None] | None = None  # the answer without the work when the worker is behind; None: never shed
 
 
 WEBHOOKS: dict[str, Webhook] = {}
 
 
+@dataclass
+class Load:
+    """The caller-facing webhooks under way in this worker now."""
+
+    in_flight: int = 0
+
+
 def webhook(
-    path: str, summary: str, *, caller_facing: bool = True, on_failure: Callable[[Runtime], str] | None = None, in_turn: bool = True
+    path: str,
+    summary: str,
+    *,
+    caller_facing: bool = True,
+    on_failure: Callable[[Runtime], str] | None = None,
+    in_turn: bool = True,
+    on_shed: Callable[[Hook], str | None] | None = None,
 ) -> Callable:
     """Register a Twilio webhook: the function takes a Hook and returns TwiML (or None for 204).
 
     `on_failure` replaces the fallback dial for a webhook whose TwiML is not played to the caller
     (the whisper to an answering window: on failure it bridges without one). `in_turn=False` spares
     the call's turn (two round trips to Redis) to a webhook whose only write is atomic by itself.
+    `on_shed` answers without the work when the worker is behind (`_shed`); it may return None to work a request all the same.
     """
 
     def register(handle: Callable[[Hook], Awaitable[str | None]]) -> Callable[[Hook], Awaitable[str | None]]:
-        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing, on_failure, in_turn)
+        WEBHOOKS[path] = Webhook(path, path.rsplit("/", 1)[-1], summary, handle, caller_facing, on_failure, in_turn, on_shed)
         return handle
 
     return register
@@ -145,6 +160,7 @@ class TwilioWebhooks:
         self.app = app
         self.late: dict[str, tuple[Webhook, Hook, float]] = {}  # CallSid → a status callback that failed, and when it came
         self._retrying: asyncio.Task | None = None
+        self.load = Load()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hook = WEBHOOKS.get(scope["path"]) if scope["type"] == "http" else None
@@ -173,7 +189,16 @@ class TwilioWebhooks:
                 return
         request = Hook(runtime, dict(pairs), dict(parse_qsl(query)) if query else {})
         if hook.caller_facing:
-            await answer(send, 200, (await _guarded(hook, request)).encode(), b"application/xml")
+            shed = _shed(hook, request, self.load)
+            if shed is not None:
+                await answer(send, 200, shed.encode(), b"application/xml")
+                return
+            self.load.in_flight += 1
+            try:
+                twiml_answer = await _guarded(hook, request)
+            finally:
+                self.load.in_flight -= 1
+            await answer(send, 200, twiml_answer.encode(), b"application/xml")
         else:
             try:
                 await _status_callback(hook, request)
@@ -208,7 +233,9 @@ class TwilioWebhooks:
 async def _status_callback(hook: Webhook, request: Hook) -> None:
     """Run a status callback in its call's turn (waiting for it no longer than a caller would); a malformed one is only logged.
 
-    Twilio does not retry a status callback that was answered, so whatever it lacks, it gets 204.
+    Twilio does not retry a status callback, so whatever it lacks and whatever fails, it gets 204: the
+    callback's own work never waits for the database (its record is written behind); one that fails
+    (Redis away) is raised for its worker to run again, and the slot reconciler frees what a lost one left.
     """
     try:
         sid = request.turn_sid
@@ -216,12 +243,19 @@ async def _status_callback(hook: Webhook, request: Hook) -> None:
         log.warning("webhook_malformed", step=hook.step, field=malformed.field)  # the field's name only, never its value
         return
     runtime = request.runtime
-    async with one_step_at_a_time(
-        runtime.redis, sid, hold_seconds=STATUS_TURN_SECONDS, wait_seconds=runtime.settings.webhook_budget_seconds
-    ) as ours:
-        if not ours:
-            log.warning("call_turn_not_had", step=hook.step)  # a step stuck past the budget: record the end all the same
-        await hook.handle(request)
+    started = time.perf_counter()
+    try:
+        async with one_step_at_a_time(
+            runtime.redis, sid, hold_seconds=STATUS_TURN_SECONDS, wait_seconds=runtime.settings.webhook_budget_seconds
+        ) as ours:
+            if not ours:
+                log.warning("call_turn_not_had", step=hook.step)  # a step stuck past the budget: record the end all the same
+            await hook.handle(request)
+    except Exception:  # Twilio sends a status callback once: counted, and the caller keeps it to run again
+        runtime.metrics.status_failures.inc()
+        raise
+    finally:
+        runtime.metrics.webhook_seconds.labels(hook.step).observe(time.perf_counter() - started)
 
 
 async def run_status_callback(runtime: Runtime, path: str, form: dict[str, str]) -> None:
@@ -248,21 +282,39 @@ async def _guarded(hook: Webhook, request: Hook) -> str:
             return answer
     except CallUnknown:
         log.info("call_unknown", step=hook.step)
+        runtime.metrics.fallbacks.labels(hook.step, "unknown_call").inc()
         return request.fallback()
     except MalformedRequest as malformed:
         log.warning("webhook_malformed", step=hook.step, field=malformed.field)  # the field's name only, never its value
         if hook.on_failure is not None:
             return hook.on_failure(runtime)
-        runtime.metrics.fallbacks.labels(hook.step).inc()
+        runtime.metrics.fallbacks.labels(hook.step, "malformed").inc()
         return request.fallback()
     except Exception as error:  # the caller must never hear an error: anything at all falls back to a human
         log.error("voice_degraded", step=hook.step, error=type(error).__name__)
         if hook.on_failure is not None:
             return hook.on_failure(runtime)
-        runtime.metrics.fallbacks.labels(hook.step).inc()
+        runtime.metrics.fallbacks.labels(hook.step, "timeout" if isinstance(error, TimeoutError) else "error").inc()
         return twiml.fallback(runtime.settings.fallback_number)
     finally:
         runtime.metrics.webhook_seconds.labels(hook.step).observe(time.perf_counter() - started)
+
+
+def _shed(hook: Webhook, request: Hook, load: Load) -> str | None:
+    """The answer that spares a worker that is behind this request's work, or None when the request is to be worked.
+
+    A worker is behind when more caller-facing webhooks are under way in it than TSUNAGU_WEBHOOK_MAX_IN_FLIGHT:
+    they all wait on one event loop, and a new one would only make each later. A step that has a
+    cheap, valid answer without its work (the question asked again, the caller kept in the queue
+    with the callback offer) gets it at once instead of timing out into the fallback number.
+    """
+    limit = request.runtime.settings.webhook_max_in_flight
+    if hook.on_shed is None or limit <= 0 or load.in_flight < limit:
+        return None
+    answer = hook.on_shed(request)
+    if answer is not None:
+        request.runtime.metrics.sheds.labels(hook.step).inc()
+    return answer
 
 
 def openapi_paths() -> dict[str, Any]:

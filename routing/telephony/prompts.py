@@ -27,6 +27,10 @@ TOPIC_NAMES = {
     "general": "孤独・孤立、その他",
 }
 TOPIC_AGAIN = "すみません、うまく聞き取れませんでした。もう一度、1から9の番号を押してください。"
+# When the service is behind (its answer shed: routing/telephony/endpoint.py): the question again, or the wait goes on.
+BUSY_TOPIC_AGAIN = "ただいま大変混み合っております。恐れ入りますが、もう一度、1から9の番号を押してください。"
+BUSY = "ただいま大変混み合っております。恐れ入りますが、もう一度お願いします。"
+BUSY_WAIT = "ただいま大変混み合っております。順番にご案内しますので、このままお待ちください。"
 CRISIS = "おつらい中、お電話ありがとうございます。"
 CRISIS_CONNECTING = "いますぐ、24時間の相談員におつなぎします。"
 POSTAL = "お住まいの地域の窓口をお探しします。郵便番号7桁を押してください。わからない場合は、シャープを押してください。"

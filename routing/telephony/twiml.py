@@ -18,8 +18,8 @@ def _say(response: VoiceResponse | Gather, text: str, english: bool = False) -> 
 
 
 @cache  # the same few documents every time: build each once
-def topic_menu(action: str, *, greeting: bool, then: str) -> str:
-    """Greet (first time) and ask for the topic by key or by voice; silence goes on to `then`."""
+def topic_menu(action: str, *, greeting: bool, then: str, busy: bool = False) -> str:
+    """Greet (first time) and ask for the topic by key or by voice (`busy`: again, the service being behind); silence goes on to `then`."""
     response = VoiceResponse()
     if greeting:
         _say(response, prompts.GREETING)
@@ -32,7 +32,7 @@ def topic_menu(action: str, *, greeting: bool, then: str) -> str:
         language="ja-JP",
         hints=",".join(w for words in prompts.TOPIC_WORDS.values() for w in words),
     )
-    _say(gather, prompts.TOPIC_MENU if greeting else prompts.TOPIC_AGAIN)
+    _say(gather, prompts.TOPIC_MENU if greeting else prompts.BUSY_TOPIC_AGAIN if busy else prompts.TOPIC_AGAIN)
     response.redirect(then, method="POST")
     return str(response)
 

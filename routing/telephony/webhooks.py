@@ -18,12 +18,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.exc import IntegrityError
+from redis.exceptions import RedisError
 
 from referral_directory.hours import JST
 from referral_directory.records import TOPICS
 from referral_directory.regions import PostalMatch
-from referral_directory.storage import db
 from routing.contacts.place import place_of, prefectures_of
 from routing.contacts.rules import NOBODY_NOW, likely_wait_minutes, lines_open, queue_name, wider_topic
 from routing.engine import Contact, Decision
@@ -31,7 +30,7 @@ from routing.live.keys import CALL_EVENTS_CHANNEL, call_state_key, live_call_key
 from routing.live.state import stage_leave_queue, stage_waiting
 from routing.privacy.confidentiality import caller_pseudonym, reference
 from routing.runtime import Runtime
-from routing.telephony import prompts, twiml
+from routing.telephony import prompts, record_log, twiml
 from routing.telephony.calls import (
     DIAL_ANSWERED,
     FINAL_CALL_STATUSES,
@@ -61,9 +60,37 @@ CALLBACK_URL = "/twilio/voice/callback"
 WAIT_SECONDS = 20
 MAX_WAITS = 9  # about three minutes of waiting before the fallback line
 AVERAGE_CALL_MINUTES = 12  # for the spoken estimate of the wait
+DIRECT_WRITE_SECONDS = 2.0  # Redis failed at a call's end: the database gets this long to take its record, then the spool
 
 
-@webhook("/twilio/voice/incoming", "The number's voice URL: greeting and topic menu", in_turn=False)  # start_call is one SET NX
+def _shed_incoming(_hook: Hook) -> str:
+    """The menu as ever: the topic step starts the call's state when this one was spared it."""
+    return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
+
+
+def _shed_topic(hook: Hook) -> str | None:
+    """The topic asked again; a caller who chose the crisis lines is always worked (None)."""
+    if topic_from_input(hook.form.get("Digits", ""), hook.form.get("SpeechResult", "")) == "crisis":
+        return None
+    return twiml.topic_menu(TOPIC_URL, greeting=False, then=TOPIC_URL, busy=True)
+
+
+def _shed_postal(_hook: Hook) -> str:
+    """The postal code asked again."""
+    return twiml.postal_prompt(POSTAL_URL, again=False, english=False, before=[prompts.BUSY])
+
+
+def _shed_wait(hook: Hook) -> str | None:
+    """The caller keeps their place and waits another round, with the callback offer; the round after a shed one is always
+    worked (its URL says so), so that shedding at most doubles a wait's rounds and MAX_WAITS still ends it."""
+    if hook.query.get("shed"):
+        return None
+    return twiml.wait_for_line([prompts.BUSY_WAIT], seconds=WAIT_SECONDS, then=WAIT_URL + "?shed=1", offer=CALLBACK_URL)
+
+
+@webhook(
+    "/twilio/voice/incoming", "The number's voice URL: greeting and topic menu", in_turn=False, on_shed=_shed_incoming
+)  # start_call is one SET NX
 async def incoming(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     # The caller's pseudonym is made once, here, and carried: the case and the call record both use this one.
@@ -72,7 +99,7 @@ async def incoming(hook: Hook) -> str:
     return twiml.topic_menu(TOPIC_URL, greeting=True, then=TOPIC_URL)
 
 
-@webhook("/twilio/voice/topic", "The topic chosen (digit or speech); crisis goes straight to the 24-hour lines")
+@webhook("/twilio/voice/topic", "The topic chosen (digit or speech); crisis goes straight to the 24-hour lines", on_shed=_shed_topic)
 async def topic(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid, state = hook.call_sid, await _state_or_new(hook)
@@ -92,7 +119,7 @@ async def topic(hook: Hook) -> str:
     return twiml.postal_prompt(POSTAL_URL, again=False, english=state.english)
 
 
-@webhook("/twilio/voice/postal", "The postal code keyed (or # / silence for unknown); then dial")
+@webhook("/twilio/voice/postal", "The postal code keyed (or # / silence for unknown); then dial", on_shed=_shed_postal)
 async def postal(hook: Hook) -> str:
     runtime, form = hook.runtime, hook.form
     sid, state = hook.call_sid, await _state_or_new(hook, topic="general")
@@ -162,7 +189,7 @@ async def dialled(hook: Hook) -> str:
     return await _route(runtime, sid, hook.required("To"), state, [not_answered], [next_window])
 
 
-@webhook("/twilio/voice/wait", "Waiting for a free line: try again")
+@webhook("/twilio/voice/wait", "Waiting for a free line: try again", on_shed=_shed_wait)
 async def wait(hook: Hook) -> str:
     sid, state = hook.call_sid, await hook.known_call()
     if state.queue is None:
@@ -356,7 +383,7 @@ def _connecting(state: CallState) -> list[str]:
 
 
 @webhook(
-    "/twilio/voice/status", "The number's status callback: free every slot, write the anonymised record (idempotent)", caller_facing=False
+    "/twilio/voice/status", "The number's status callback: free every slot, queue the anonymised record (stored once)", caller_facing=False
 )
 async def status(hook: Hook) -> None:
     runtime, form = hook.runtime, hook.form
@@ -364,62 +391,67 @@ async def status(hook: Hook) -> None:
     if form.get("CallStatus") not in FINAL_CALL_STATUSES:
         return  # an in-progress notice: nothing ends yet
     state = await load_call(runtime.redis, sid)
-    if state is None:  # already finished (a retry), or never reached us (Redis was away: the guard put it through)
-        await mark_call_ended(runtime.redis, sid)
-        await _write_record(runtime, sid, form, _never_seen(runtime, form))  # a retry finds its record there: nothing is written
-        return
+    stateless = state is None
+    if state is None:
+        # Already finished (a retry: its end is marked), or its state was never made (its first step was shed and the
+        # caller hung up before the next) or was lost: marked over, and recorded as abandoned, once (the mark is a SET NX).
+        if not await mark_call_ended(runtime.redis, sid):
+            return
+        state = CallState(started=runtime.clock.now().timestamp() - _seconds(form.get("CallDuration")))
     ringing = state.ringing
     if ringing is not None:
         ringing.outcome = "canceled"  # the caller hung up while a window was ringing
         await runtime.switchboard.release(ringing.service_id, holder=sid)
-    record, written = await _write_record(runtime, sid, form, state)
-    pipe = runtime.redis.pipeline(transaction=False)  # the call's traces in Redis go in one round trip
+    record = call_record(runtime, sid, form, state)
+    # The call's traces in Redis go, and its record is queued for SQL (routing/telephony/record_log.py), in one round trip:
+    # the callback never waits for the database.
+    pipe = runtime.redis.pipeline(transaction=False)
     pipe.delete(call_state_key(sid), *([live_call_key(state.case_id)] if state.case_id else []))
+    record_log.stage_record(pipe, record)
     stage_call_ended(pipe, sid)
     stage_waiting(pipe, sid, None)
     if state.queue is not None:
         stage_leave_queue(pipe, state.queue, sid)
     pipe.publish(CALL_EVENTS_CHANNEL, json.dumps({"call": event_id(sid), "step": "ended", "outcome": record.outcome}))
-    await pipe.execute()
-    if not written:
-        return  # counted when the record was written
+    try:
+        # A second callback racing this one queues the same record, stored once, and does not count it again.
+        deleted = (await pipe.execute())[0]
+        ended_here = stateless or deleted > 0
+    except RedisError as error:
+        log.error("call_record_not_queued", error=type(error).__name__)
+        kept = await record_log.keep_without_redis(runtime.engine, runtime.settings.var_dir, record, timeout=DIRECT_WRITE_SECONDS)
+        runtime.metrics.records_kept.labels(kept).inc()
+        ended_here = True
+    else:
+        runtime.metrics.records_kept.labels("stream").inc()
+    if not ended_here:
+        return  # counted by the callback that ended it
     runtime.metrics.calls.labels(record.outcome, record.topic or "none").inc()
     if record.wait_seconds:
         runtime.metrics.wait_seconds.observe(record.wait_seconds)
 
 
-def _never_seen(runtime: Runtime, form: dict[str, str]) -> CallState:
-    """All that is known of a call that ended without a state here: how long it lasted, and that the guard put it through."""
-    duration = form.get("CallDuration", "")
-    seconds = int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 7 else 0
-    return CallState(started=runtime.clock.now().timestamp() - seconds, outcome="fallback")
+def _seconds(text: str | None) -> float:
+    """Twilio's CallDuration (whole seconds), or 0 when it is missing or not a number."""
+    return float(text) if text and text.isdigit() else 0.0
 
 
-async def _write_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> tuple[CallRecord, bool]:
-    """Write the call's anonymised record once (its call_ref is unique); returns it and whether this request wrote it."""
+def call_record(runtime: Runtime, sid: str, form: dict[str, str], state: CallState) -> CallRecord:
+    """Return the call's anonymised record (its call_ref, a keyed hash of the CallSid, is unique: it is stored once)."""
     attempts = [a for a in state.attempts if a.service_id]
     answered = next((a.service_id for a in attempts if a.outcome == "completed"), None)
     waited = [a for a in state.attempts if a.outcome == "waited"]
     outcome = state.outcome or ("connected" if answered else "abandoned_in_queue" if waited else "abandoned")
-    ended = runtime.clock.now()
-    started = datetime.fromtimestamp(state.started, UTC)
-    record = CallRecord(
+    return CallRecord(
         call_ref=reference(sid, keys=runtime.keys),
         caller_pseudonym=state.pseudonym or caller_pseudonym(form.get("From", ""), keys=runtime.keys),
         topic=state.topic,
         lgcode=state.lgcode,
         english=state.english,
-        started_at=started,
-        ended_at=ended,
+        started_at=datetime.fromtimestamp(state.started, UTC),
+        ended_at=runtime.clock.now(),
         wait_seconds=len(waited) * WAIT_SECONDS,
         attempts=[{"service_id": a.service_id, "tier": a.tier, "outcome": a.outcome} for a in attempts],
         answered_service_id=answered,
         outcome=outcome,
     )
-    try:
-        async with db.transaction(runtime.sessions) as session:
-            session.add(record)
-    except IntegrityError:
-        log.info("call_record_exists")  # a retried callback raced the first one: the record is already there
-        return record, False
-    return record, True
