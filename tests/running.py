@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from referral_directory.records import DirectoryRecords
 from referral_directory.regions import Regions
 from referral_directory.staff.accounts import add_user
 from referral_directory.storage import db
+from routing import migrations
 from routing.app import create_app
 from routing.runtime import Runtime
 from routing.settings import Settings
@@ -71,9 +75,45 @@ def make_settings(var_dir: Path, redis_url: str, **overrides: object) -> Setting
     return Settings(**values)
 
 
+_migrated: Path | None = None
+
+
+async def migrated_template() -> Path:
+    """A SQLite file migrated once for the test process (by Alembic, as the service does), to copy for each new database."""
+    global _migrated
+    if _migrated is None:
+        folder = Path(tempfile.mkdtemp(prefix="tsunagu-migrated-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        engine = db.create_engine(f"sqlite+aiosqlite:///{folder / 'migrated.db'}")
+        try:
+            await migrations.migrate(engine)
+        finally:
+            await engine.dispose()
+        _migrated = folder / "migrated.db"
+    return _migrated
+
+
+async def _start_from_the_migrated_copy(settings: Settings) -> None:
+    """Give a service that would migrate a new SQLite file a copy of the migrated one instead.
+
+    Role `all` migrates at start (tests of that run Alembic themselves: test_migrations.py,
+    test_serve_process.py, test_roles.py); running every migration again for each of the suite's
+    two thousand apps cost more than most tests. A file that is already there is left as it is.
+    """
+    url = settings.sqlalchemy_url
+    if settings.role != "all" or not url.startswith("sqlite+aiosqlite:///"):
+        return
+    path = Path(url.removeprefix("sqlite+aiosqlite:///"))
+    if str(path) in ("", ":memory:") or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(await migrated_template(), path)
+
+
 @asynccontextmanager
 async def running_app(settings: Settings, regions: Regions) -> AsyncIterator[Running]:
     """Start the real app (lifespan included) and yield it with an HTTP client."""
+    await _start_from_the_migrated_copy(settings)
     app = create_app(settings, regions=regions)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -10,10 +10,11 @@ and none may be a server error.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
+
+from referral_directory.regions import Regions
+from referral_directory.staff.accounts import add_user
+from referral_directory.storage import db
 
 ROOT = Path(__file__).resolve().parents[1]
 TSUNAGU = ROOT / ".venv" / "bin" / "tsunagu"
@@ -45,20 +50,28 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+async def add_coordinator(database: Path, regions: Regions) -> str:
+    """Create the coordinator in the service's database, as `tsunagu users add` does (test_cli.py runs that command); return its token."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        async with db.transaction(db.session_factory(engine)) as session:
+            _, token = await add_user(session, regions, name="sora", role="coordinator", organization_id=None, region_codes=(REGION,))
+    finally:
+        await engine.dispose()
+    return token
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, redis_server_url: str) -> Iterator[tuple[str, str]]:
+async def served(
+    tmp_path_factory: pytest.TempPathFactory, redis_server_url: str, regions: Regions, migrated_file: Path
+) -> AsyncIterator[tuple[str, str]]:
     """A running service and a coordinator's API token."""
     folder = tmp_path_factory.mktemp("schemathesis")
     env = os.environ | {"TSUNAGU_VAR_DIR": str(folder), "TSUNAGU_REDIS_URL": redis_server_url, "TSUNAGU_LOG_LEVEL": "WARNING"}
-    added = subprocess.run(
-        [str(TSUNAGU), "users", "add", "sora", "--role", "coordinator", "--region", REGION],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    token = added.stdout.strip().splitlines()[-1]
+    # A copy of the migrated database (the service migrates at start; test_migrations.py and test_serve_process.py run
+    # Alembic for real), with the coordinator in it: a `tsunagu users add` process would cost seconds of start-up.
+    shutil.copyfile(migrated_file, folder / "tsunagu.db")
+    token = await add_coordinator(folder / "tsunagu.db", regions)
     port = _free_port()
     server = subprocess.Popen(
         [str(TSUNAGU), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],

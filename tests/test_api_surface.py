@@ -144,7 +144,7 @@ async def test_swagger_ui_runs_under_the_strict_policy_and_asks_no_other_host(tm
     requested: list[str] = []
     refused: list[str] = []
     with serving(create_app(settings, regions=regions)) as base:
-        async with chromium(tmp_path / "profile") as browser:
+        async with chromium() as browser:
             page = await browser.new_page()
             page.on("request", lambda request: requested.append(request.url))
             page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)

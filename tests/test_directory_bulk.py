@@ -299,7 +299,7 @@ async def test_a_tokyo_coordinator_closes_windows_for_the_year_end_and_a_sheet_w
         await engine.dispose()
 
     with serving(create_app(settings, regions=regions)) as base:
-        async with chromium(tmp_path / "profile") as context:
+        async with chromium() as context:
             page = await context.new_page()
             await page.goto(f"{base}/login")
             await page.get_by_label("名前").fill("tokyo")

@@ -466,7 +466,7 @@ async def test_a_tokyo_coordinator_adds_an_overnight_window_and_the_list_shows_i
         await engine.dispose()
 
     with serving(create_app(settings, regions=regions)) as base:
-        async with chromium(tmp_path / "profile") as context:
+        async with chromium() as context:
             page = await context.new_page()
             await page.goto(f"{base}/login")
             await page.get_by_label("名前").fill("tokyo")

@@ -20,7 +20,7 @@ from referral_directory.records import (
     ServiceRecord,
     derived_id,
 )
-from referral_directory.regions import Regions, build_regions
+from referral_directory.regions import Regions
 from referral_directory.snapshot import MATCH_RANK, Snapshot, build_snapshot
 from routing.engine import TIER_ORDER, Contact, Decision, Load, decide_route, matching_services
 
@@ -143,11 +143,6 @@ def decide(
 
 def candidate_ids(decision: Decision) -> list[str]:
     return [c.service_id for c in decision.candidates]
-
-
-@pytest.fixture(scope="module")
-def regions() -> Regions:
-    return build_regions()
 
 
 # --- tiers ----------------------------------------------------------------------------------------

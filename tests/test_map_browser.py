@@ -58,7 +58,7 @@ async def test_a_coordinator_previews_a_late_call_and_finds_the_nenmatsu_gaps(tm
     shots.mkdir(parents=True, exist_ok=True)
 
     with serving(create_app(settings, regions=regions)) as base:
-        async with chromium(tmp_path / "profile") as browser:
+        async with chromium() as browser:
             page = await browser.new_page()
             await page.goto(f"{base}/routing")
             assert page.url == f"{base}/login"

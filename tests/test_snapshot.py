@@ -11,7 +11,7 @@ import pytest
 from referral_directory.demo import demo_directory
 from referral_directory.hours import JST, DatedHours, Hours, Window, japanese_holidays
 from referral_directory.records import NATION, DirectoryRecords, OrganizationRecord, PhoneRecord, ScheduleRecord, ServiceRecord, derived_id
-from referral_directory.regions import Regions, build_regions
+from referral_directory.regions import Regions
 from referral_directory.snapshot import EMPTY_BUCKET, Bucket, Snapshot, build_snapshot, compile_hours
 
 HOLIDAYS = japanese_holidays(2026, 2028)
@@ -104,11 +104,6 @@ def reach_of(bucket: Bucket) -> dict[str, list[tuple[str, str]]]:
     for code, reaches in [*bucket.prefecture.items(), *bucket.municipality.items()]:
         index[code] = [(r.entry.id, r.match) for r in reaches]
     return index
-
-
-@pytest.fixture(scope="module")
-def regions() -> Regions:
-    return build_regions()
 
 
 @pytest.fixture(scope="module")

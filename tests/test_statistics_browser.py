@@ -51,7 +51,7 @@ async def test_a_coordinator_reads_a_week_of_statistics_as_charts_and_numbers(tm
     shots.mkdir(parents=True, exist_ok=True)
 
     with serving(create_app(settings, regions=regions)) as base:
-        async with chromium(tmp_path / "profile") as browser:
+        async with chromium() as browser:
             page = await browser.new_page()
             await page.goto(f"{base}/login")
             await page.get_by_label("名前").fill("田中みどり")

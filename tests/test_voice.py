@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from backends import across_backends
 from builders import make_phone, make_records, make_schedule, make_service
 from fake_twilio import fake_twilio
 from running import Running, make_settings, running_app
@@ -159,7 +160,7 @@ async def test_an_unknown_postal_code_is_asked_again_once_then_treated_as_unknow
     assert then.dialled() == [NATIONAL_A.phones[0].number]
 
 
-@pytest.mark.parametrize(
+@across_backends(
     ("inputs", "asks_again"),
     [((None,), []), (("0", "*"), [True]), (("0", "2"), [True])],
     ids=["silence-means-general", "two-misses-mean-general", "a-miss-then-2"],
@@ -334,7 +335,9 @@ async def test_when_code_fails_or_the_database_is_gone_the_caller_still_reaches_
     assert routed.dialled() == [NATIONAL_A.phones[0].number]
 
 
-@pytest.mark.parametrize("step", ["wait", "dialled", "prefecture", "any-line", "transfer"])
+@across_backends(
+    "step", ["wait", "dialled", "prefecture", "any-line", "transfer"], ids=["wait", "dialled", "prefecture", "any-line", "transfer"]
+)
 async def test_a_step_for_a_call_whose_state_is_gone_puts_the_caller_through_to_a_human(voice: Running, step: str) -> None:
     call = Call(voice)  # its state expired, or it never reached us
     answer = await call.post(f"/twilio/voice/{step}", Digits="1", DialCallStatus="busy")
@@ -395,7 +398,7 @@ async def test_a_simulated_twilio_follows_the_twiml_through_roll_over_to_an_answ
     assert (record.outcome, record.answered_service_id) == ("connected", TOKYO.id)
 
 
-@pytest.mark.parametrize(
+@across_backends(
     ("keys", "rung"),
     [
         (["3"], [CRISIS.phones[0].number]),

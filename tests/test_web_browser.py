@@ -47,7 +47,7 @@ async def test_a_counsellor_signs_in_sees_the_dashboard_and_signs_out(tmp_path: 
     screenshot = tmp_path / "dashboard.png"
 
     with serving(create_app(settings, regions=regions)) as base:
-        async with chromium(tmp_path / "profile") as browser:
+        async with chromium() as browser:
             page = await browser.new_page()
             await page.goto(f"{base}/dashboard")
             assert page.url == f"{base}/login"

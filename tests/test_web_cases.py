@@ -366,7 +366,7 @@ async def test_in_a_browser_a_case_is_referred_with_consent_and_accepted_in_toky
             )
             case_id = made.json()["id"]
 
-        async with chromium(tmp_path / "national") as national:
+        async with chromium() as national:
             page = await national.new_page()
             await sign_in_page(page, base, "全国の相談員")
             await page.locator("#active-cases").get_by_role("link", name=case_id).click()
@@ -395,7 +395,7 @@ async def test_in_a_browser_a_case_is_referred_with_consent_and_accepted_in_toky
             assert "回答待ち" in await page.locator("#chain").inner_text()
             await page.screenshot(path=str(shots / "national-case.png"), full_page=True)
 
-        async with chromium(tmp_path / "tokyo") as tokyo:
+        async with chromium() as tokyo:
             page = await tokyo.new_page()
             await sign_in_page(page, base, "東京の相談員")
             inbox = page.locator("#referral-inbox")

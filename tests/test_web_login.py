@@ -38,6 +38,13 @@ TSUNAGU = Path(sys.executable).parent / "tsunagu"
 # --- builders ------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def redis_url(one_redis_url: str) -> str:
+    """One Redis for these tests, not one run per backend: sessions, CSRF and sign-in locks are plain keys, a
+    transaction and expiry, the same on both servers (conftest.one_redis_url)."""
+    return one_redis_url
+
+
 def web_settings(folder: Path, redis_url: str, **overrides: object):
     return make_settings(folder, redis_url, **(LIGHT_HASHING | overrides))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from alembic import command
+from backends import across_backends
 from running import Running, make_settings, running_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -282,8 +283,14 @@ async def test_a_status_callback_sent_again_writes_one_record_and_counts_the_cal
 # --- what Twilio always sends, missing or malformed ---------------------------------------------
 
 
-@pytest.mark.parametrize("call_sid", [None, "", "CA123", "not-a-call-sid"], ids=["missing", "empty", "short", "malformed"])
-@pytest.mark.parametrize("path", ["/twilio/voice/status", "/twilio/voice/callback-status"])
+@across_backends(
+    ("path", "call_sid"),
+    [
+        pytest.param(path, sid, id=f"{path}-{name}")
+        for path in ["/twilio/voice/status", "/twilio/voice/callback-status"]
+        for sid, name in [(None, "missing"), ("", "empty"), ("CA123", "short"), ("not-a-call-sid", "malformed")]
+    ],
+)
 async def test_a_status_callback_without_a_valid_call_sid_answers_204_and_logs_no_number(
     voice: Running, path: str, call_sid: str | None
 ) -> None:
@@ -305,8 +312,14 @@ async def test_a_status_callback_without_a_valid_call_sid_answers_204_and_logs_n
 CALLER_FACING = sorted(path for path, hook in WEBHOOKS.items() if hook.caller_facing)
 
 
-@pytest.mark.parametrize("call_sid", [None, "CA' OR 1=1", "CA" + "x" * 32], ids=["missing", "quoted", "not-hex"])
-@pytest.mark.parametrize("path", CALLER_FACING)
+@across_backends(
+    ("path", "call_sid"),
+    [
+        pytest.param(path, sid, id=f"{path}-{name}")
+        for path in CALLER_FACING
+        for sid, name in [(None, "missing"), ("CA' OR 1=1", "quoted"), ("CA" + "x" * 32, "not-hex")]
+    ],
+)
 async def test_a_caller_facing_webhook_without_a_valid_call_sid_puts_the_caller_through_to_a_human(
     voice: Running, path: str, call_sid: str | None
 ) -> None:
@@ -339,7 +352,7 @@ async def test_a_step_without_the_dialled_number_puts_the_caller_through_to_a_hu
     assert await slots_held(voice) == {}  # no line was claimed for a call that could not be dialled
 
 
-@pytest.mark.parametrize("number", ["anonymous", "+266696687", "", "0312345678"], ids=["anonymous", "withheld", "empty", "not-e164"])
+@across_backends("number", ["anonymous", "+266696687", "", "0312345678"], ids=["anonymous", "withheld", "empty", "not-e164"])
 async def test_a_caller_whose_number_is_withheld_is_told_so_and_keeps_their_place(
     tmp_path: Path, redis_url: str, regions, number: str
 ) -> None:

@@ -26,7 +26,7 @@ def directory_import(path: Annotated[Path, typer.Argument(help="HSDS JSON (JP pr
 
     async def work(runtime: Runtime) -> None:
         async with runtime.sessions() as session:
-            known = {o.id for o in (await directory_service.load_directory(session)).organizations}
+            known = {o.id for o in await directory_service.load_organizations(session)}
         try:
             result = read_directory_file(path, runtime.regions, known_organization_ids=known)
         except OSError as error:

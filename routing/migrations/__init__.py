@@ -61,7 +61,13 @@ class SchemaBehind(Exception):
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision.
+
+    A schema already at it is only read: Alembic's upgrade would load its environment and every
+    revision's file again to find nothing to do, at every start of the service and every CLI command.
+    """
+    if (await schema_state(engine)).standing == "current":
+        return
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
 
