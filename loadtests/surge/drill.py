@@ -86,8 +86,8 @@ from loadtests.surge.record import WorldLog, world_url
 from loadtests.surge.shapes import CHAT_SHARE, JST, SHAPES, Calendar, Timeline, calendar, service_clock_start, speed_for
 from loadtests.surge.world import PostalSample, WorldParams, postal_codes_by_prefecture
 from referral_directory.regions import build_regions
-from routing.contacts import reconciler
 from routing.live.keys import CALL_RECORDS_STREAM
+from routing.settings import Settings
 
 FALLBACK_NUMBER = "+81300000999"  # TSUNAGU_FALLBACK_NUMBER for the run: the world recognises it when dialled
 # The smoke run checks that the drill and the service work end to end in CI, on a shared machine;
@@ -608,6 +608,9 @@ def drain(processes: Processes, legs: CallbackLegs, database: str, timeout: floa
     time.sleep(0.5)  # a status callback answered just now has released its slot
 
 
+RECONCILE_SECONDS = Settings.model_fields["reconcile_seconds"].default  # the drill's service runs the default round
+
+
 def settle(redis: Redis, notes: list[str]) -> None:
     """Wait until the call records written behind are in SQL, and the reconciler has freed the lines of calls that ended.
 
@@ -616,7 +619,7 @@ def settle(redis: Redis, notes: list[str]) -> None:
     """
     for what, left, bound in (
         ("call records queued for SQL", lambda: redis.xlen(CALL_RECORDS_STREAM), RECORDS_SETTLE_SECONDS),
-        ("voice slots held", lambda: sum(slot_sets(redis, VOICE_SLOTS).values()), reconciler.EVERY_SECONDS + 15),
+        ("voice slots held", lambda: sum(slot_sets(redis, VOICE_SLOTS).values()), RECONCILE_SECONDS + 15),
     ):
         started, at_first = time.time(), left()
         while (now := left()) and time.time() - started < bound:

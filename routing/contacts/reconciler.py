@@ -15,7 +15,7 @@ records itself after (a callback is marked calling, a chat talking, once the lin
 a round that came in between would free a line in use and let another contact take it too. A call
 whose status callback has come is over for good (nothing claims a line for it again), so its
 leases are freed whatever their age: a line claimed by a step that then failed, which the call's
-state never learnt of, is back within one round (EVERY_SECONDS) of the call's end.
+state never learnt of, is back within one round (TSUNAGU_RECONCILE_SECONDS) of the call's end.
 """
 
 from __future__ import annotations
