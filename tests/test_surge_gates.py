@@ -218,6 +218,12 @@ def test_the_bare_fallback_answer_is_seen_as_degraded() -> None:
     assert (report.outcome, report.degraded_from, report.fallback_dialled) == ("degraded", "/twilio/voice/incoming", True)
 
 
+def test_the_24_hour_line_by_design_is_not_a_degraded_answer() -> None:
+    """After the longest wait, or with no window at all, the caller is told they go to the 24-hour line: routing, not failure."""
+    report, _ = play({"/twilio/voice/incoming": twiml.to_24_hour_line([], FALLBACK)})
+    assert report.degraded_from is None and report.fallback_dialled
+
+
 def test_invalid_twiml_is_a_failure_and_leaves_no_defined_outcome() -> None:
     report, _ = play({"/twilio/voice/incoming": "<Response><Dial><Queue>x</Queue></Dial></Response>"})
     assert report.outcome == "undefined" and report.problems == ["<Queue> cannot be nested in <Dial>"]

@@ -555,6 +555,14 @@ async def test_after_the_longest_wait_the_caller_is_offered_a_callback_sns_and_t
     assert answer.gathers()[0]["action"] == "/twilio/voice/callback"
     assert answer.dialled() == ["+81355550000"]
     assert await voice.runtime.redis.keys("tsunagu:queue:*") == []
+    # They ask for the callback, then say nothing to the consent question: still the 24-hour line, told so, not a bare fallback
+    asked = await call.post("/twilio/voice/callback", Digits="1")
+    assert asked.gathers()[0]["action"] == "/twilio/voice/callback-consent"
+    silent = await call.post("/twilio/voice/wait")
+    assert silent.said() == [prompts.TO_24H] and silent.dialled() == ["+81355550000"]
+    declined = await call.post("/twilio/voice/callback-consent", Digits="2")
+    assert declined.verbs() == ["Redirect"]
+    assert (await call.post("/twilio/voice/wait")).said() == [prompts.TO_24H]
 
 
 async def test_a_repeated_dial_report_after_an_answer_rings_nobody_else(voice: Running) -> None:

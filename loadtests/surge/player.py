@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from loadtests.surge.world import Persona
-from routing.telephony.prompts import en_queue_place, queue_place
+from routing.telephony.prompts import FALLBACK, en_queue_place, queue_place
 from routing.telephony.simulator_twiml import InvalidTwiml, check_verb, collect_digits, dial_outcome, int_attribute, parse_twiml
 
 GATHER_TIMEOUT, DIAL_TIMEOUT = 5, 30  # Twilio's defaults
@@ -248,7 +248,8 @@ class CallPlayer:
         self.report.waited = self.report.waited or any(a.rstrip("/").endswith("/callback") for a in actions)
         dialled = {(n.text or "").strip() for d in root.iter("Dial") for n in (d if len(d) else [d])}
         self.document = "final" if len(root) and root[-1].tag == "Hangup" else "fallback" if self.fallback_number in dialled else ""
-        if self.fallback_number in dialled and not actions:  # tsunagu's degraded answer: a calm line and the fallback number only
+        said = ["".join(say.itertext()).strip() for say in root.iter("Say")]
+        if self.fallback_number in dialled and not actions and FALLBACK in said:  # tsunagu's degraded answer (twiml.fallback)
             self.report.degraded_from = self.report.degraded_from or urlsplit(url).path
         if self.report.first_estimate is None:  # the answer that puts the caller in a queue tells them the likely wait
             told = next((m for say in root.iter("Say") if (m := told_wait("".join(say.itertext()))) is not None), None)

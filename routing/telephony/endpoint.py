@@ -69,6 +69,7 @@ class Hook:
     runtime: Runtime
     form: dict[str, str]
     query: dict[str, str]
+    step: str = ""  # the webhook's metrics label
 
     @property
     def call_sid(self) -> str:
@@ -187,7 +188,7 @@ class TwilioWebhooks:
                 log.warning("twilio_signature_refused", path=scope["path"])
                 await answer(send, 403, b"invalid Twilio signature", b"text/plain; charset=utf-8")
                 return
-        request = Hook(runtime, dict(pairs), dict(parse_qsl(query)) if query else {})
+        request = Hook(runtime, dict(pairs), dict(parse_qsl(query)) if query else {}, hook.step)
         if hook.caller_facing:
             shed = _shed(hook, request, self.load)
             if shed is not None:
@@ -260,7 +261,7 @@ async def _status_callback(hook: Webhook, request: Hook) -> None:
 
 async def run_status_callback(runtime: Runtime, path: str, form: dict[str, str]) -> None:
     """Run a status callback Twilio sent but nobody received (the worker it reached died), from what Twilio says now."""
-    await _status_callback(WEBHOOKS[path], Hook(runtime, form, {}))
+    await _status_callback(WEBHOOKS[path], Hook(runtime, form, {}, WEBHOOKS[path].step))
 
 
 async def _guarded(hook: Webhook, request: Hook) -> str:

@@ -44,6 +44,7 @@ log = structlog.get_logger("tsunagu.records")
 EVERY_SECONDS = 0.5  # the drainer's period: a record reaches SQL about this long after its call ended
 BATCH = 500  # records per transaction
 ROUND_SECONDS = 10.0  # a round drains batches for at most this long, then lets the next round go on
+BACKOFF_SECONDS = 5.0  # the longest wait after failed rounds: records reach SQL at most this long after it is back
 RETRY_MS = 5_000  # an entry read but not acknowledged this long ago (a failed batch, a dead drainer) is claimed again
 SPOOL_NAME = "call-records.spool"
 _DATES = ("started_at", "ended_at")
@@ -180,7 +181,7 @@ class RecordDrainer:
             self.grouped = False
             done.failed += 1
             self.failures += 1
-            self.next_try = time.monotonic() + min(EVERY_SECONDS * 2**self.failures, 30.0)
+            self.next_try = time.monotonic() + min(EVERY_SECONDS * 2**self.failures, BACKOFF_SECONDS)
             self.metrics.record_retries.inc()
             raise
         self.failures = 0

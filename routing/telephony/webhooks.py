@@ -305,7 +305,7 @@ def _resume(hook: Hook, state: CallState) -> str:
     if ringing is not None:
         entry = runtime.snapshot.services.get(ringing.service_id) if runtime.snapshot else None
         if entry is None or not entry.phones:
-            return hook.fallback()
+            return _nothing_to_resume(hook)
         return twiml.dial(entry.phones[0], action=DIALLED_URL, caller_id=hook.required("To"), english=state.english, whisper=ANSWERED_URL)
     if state.queue is not None:
         return twiml.redirect(WAIT_URL)
@@ -319,6 +319,14 @@ def _resume(hook: Hook, state: CallState) -> str:
         return twiml.tell_and_hang_up([booked, *_in_danger(state)], state.english)
     if state.topic is not None and not state.attempts and state.outcome is None:
         return twiml.postal_prompt(POSTAL_URL, again=False, english=state.english)
+    if state.outcome == "fallback":  # put through to the 24-hour line already (the longest wait, no window at all): again, told so
+        return twiml.to_24_hour_line([], runtime.settings.fallback_number, english=state.english)
+    return _nothing_to_resume(hook)
+
+
+def _nothing_to_resume(hook: Hook) -> str:
+    """The fallback number, counted: a step came for a call whose state says nothing to carry on with."""
+    hook.runtime.metrics.fallbacks.labels(hook.step, "nothing_to_resume").inc()
     return hook.fallback()
 
 
