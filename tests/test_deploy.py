@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import typer
 import yaml
+from dockerfile import dockerfile
 from kustomize import key, load_all, render
 
 from routing.app import create_app
@@ -241,21 +242,6 @@ def test_the_pods_write_only_where_volumes_are() -> None:
 
 
 # --- the image and compose -------------------------------------------------------------------------
-
-
-def dockerfile() -> dict[str, Any]:
-    """Return the Dockerfile's instructions (the last of each), JSON-form ones as lists, and every COPY's sources."""
-    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
-    found: dict[str, Any] = {"COPY": []}
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        instruction, _, rest = line.strip().partition(" ")
-        if instruction == "COPY":
-            found["COPY"] += rest.split()[:-1]
-        else:
-            found[instruction] = yaml.safe_load(rest) if rest.startswith("[") else rest
-    return found
 
 
 def test_the_dockerfile_copies_what_the_repository_has() -> None:

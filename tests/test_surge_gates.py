@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import replace
 from datetime import datetime
 
+import redis
+
+from loadtests.surge.collect import VOICE_SLOTS, lasting_leases
 from loadtests.surge.gates import EndpointLatency, RunFacts, evaluate, histogram_percentile, max_concurrent, percentile
 from loadtests.surge.player import CallPlayer, DialEvent, Request, Sleep, drive, read_reply
 from loadtests.surge.shapes import JST, Timeline, arrivals, calendar, speed_for
@@ -284,3 +289,28 @@ def test_arrivals_follow_the_target_rate() -> None:
     expected = timeline.expected(timeline.epoch0, timeline.epoch_end)
     counts = [sum(1 for _ in arrivals(timeline, random.Random(seed), start=0.0, share=0.5)) for seed in range(2)]
     assert abs(sum(counts) - expected) < 4 * expected**0.5  # two processes at half the rate make the whole
+
+
+def test_a_line_held_after_the_drain_is_one_held_in_two_readings_not_a_callback_try_claimed_and_given_back(one_redis_url: str) -> None:
+    client = redis.Redis.from_url(one_redis_url, decode_responses=True)
+    held, tried = slot_key("held-window", "voice"), slot_key("tried-window", "voice")
+    client.zadd(held, {"CA-left-behind": 10**13})
+    stop = threading.Event()
+
+    def callback_tries() -> None:  # the service trying a booked callback: claims (until a lease from now), is refused, gives back
+        while not stop.is_set():
+            client.zadd(tried, {"callback:7": time.time() * 1000 + 60_000})
+            time.sleep(0.01)
+            client.zrem(tried, "callback:7")
+            time.sleep(0.01)
+
+    trying = threading.Thread(target=callback_tries)
+    trying.start()
+    try:
+        lasting = lasting_leases(client, VOICE_SLOTS, apart=0.3)
+    finally:
+        stop.set()
+        trying.join()
+        client.delete(held, tried)
+        client.close()
+    assert lasting == {held: 1}

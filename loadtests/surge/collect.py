@@ -224,6 +224,30 @@ def slot_sets(redis: Redis, pattern: str = SLOTS_PATTERN) -> dict[str, int]:
     return {key: n for key, n in zip(keys, pipe.execute(), strict=True) if n}
 
 
+def lasting_leases(redis: Redis, pattern: str = SLOTS_PATTERN, *, apart: float = 3.0) -> dict[str, int]:
+    """Return every slot set holding the same lease in two readings `apart` seconds apart, and how many.
+
+    After the drain the service still tries the callbacks left booked: each try claims a line and
+    gives it back as soon as the stand-in for Twilio refuses the call, and the next try claims it
+    again with a new expiry. A single reading can catch such a try; a line held, for real, is there
+    in both with the same holder and expiry.
+    """
+
+    def holders() -> dict[str, set[tuple[str, float]]]:
+        keys = sorted(redis.scan_iter(match=pattern, count=1000))
+        pipe = redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.zrange(key, 0, -1, withscores=True)
+        return {key: set(leases) for key, leases in zip(keys, pipe.execute(), strict=True) if leases}
+
+    first = holders()
+    if not first:
+        return {}
+    time.sleep(apart)
+    second = holders()
+    return {key: n for key, leases in first.items() if (n := len(leases & second.get(key, set())))}
+
+
 def service_in(key: str) -> str:
     """Return the service id in a slot set key (routing.live.keys.slot_key: the prefix, the service id, ":" and the channel)."""
     return key.removeprefix(SLOTS_PREFIX).rsplit(":", 1)[0]
@@ -407,7 +431,7 @@ def summarise(r: RunRecord) -> Summary:
         concurrency=concurrency,
         sampled_held=r.sampler.most_held,
         capacities={s.service_id: s.capacity for s in r.services.values()},
-        held_after_drain=slot_sets(r.redis, VOICE_SLOTS),
+        held_after_drain=lasting_leases(r.redis, VOICE_SLOTS),
         p99_target_ms=r.p99_ms,
         names=names,
         chats=r.chats.facts if r.chats is not None else None,
