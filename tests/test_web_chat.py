@@ -30,6 +30,8 @@ from referral_directory.models import AuditEvent, StaffUser
 from referral_directory.staff.accounts import set_chat_cap
 from referral_directory.storage import db
 from routing.cases.models import Case, Referral
+from routing.chats import conversation
+from routing.chats.store import add_message
 from routing.telephony.records import CallbackRequest
 
 
@@ -322,3 +324,57 @@ async def test_a_person_who_leaves_while_a_counsellor_takes_the_chat_leaves_no_h
         assert (await person.state())["status"] == "closed"
         assert await hub.queues.held_by(counsellor) == [], "no hold left on a closed chat"
         assert await desk.runtime.redis.zcard(f"tsunagu:slots:{NATIONAL.id}:sns") == 0
+
+
+async def test_many_peoples_steps_are_written_together_and_each_gets_its_own_answer(desk: Running) -> None:
+    """A surge of people writing at once: their steps share write transactions, and each reads their own chat as if alone."""
+    hub = desk.app.state.chats
+    people = [WebPerson(desk) for _ in range(12)]
+    before = hub.steps.transactions
+    started = await asyncio.gather(*(person.start() for person in people))
+    asked = await asyncio.gather(*(person.say(choice="topic:general") for person in people))
+    waiting = await asyncio.gather(*(person.say(text="1000001") for person in people))
+    placed = await asyncio.gather(*(person.say(choice="age:30-49") for person in people))
+    steps = len(people) * 4
+    assert hub.steps.transactions - before < steps, "some steps shared a transaction"
+    assert all(s["status"] == "intake" for s in started) and all(a["buttons"] for a in asked) and all(w["buttons"] for w in waiting)
+    assert all(p["status"] == "waiting" and "番目" in texts(p, "system")[-1] for p in placed)
+    stored = await chats(desk)
+    assert len(stored) == len(people) and all(c.status == "waiting" and c.service_id in (NATIONAL.id, TOKYO.id) for c in stored)
+
+
+async def test_a_step_that_fails_fails_alone_and_the_others_written_with_it_stand(desk: Running) -> None:
+    hub = desk.app.state.chats
+
+    async def failing(_session) -> None:
+        raise ValueError("a step that cannot be written")
+
+    person = WebPerson(desk)
+    results = await asyncio.gather(person.start(), hub.steps.apply(failing), return_exceptions=True)
+    assert isinstance(results[1], ValueError) and results[0]["status"] == "intake"
+    assert len(await chats(desk)) == 1
+
+
+async def test_a_chat_changed_between_the_look_ahead_and_the_write_is_looked_at_again(desk: Running, monkeypatch) -> None:
+    """The person ends the questions while a counsellor's word lands on their chat: it is placed all the same, once."""
+    person = WebPerson(desk)
+    await person.start()
+    await person.say(choice="topic:general")
+    await person.say(text="1000001")
+    looks = []
+    real = conversation._look_ahead
+
+    async def look_then_change(*args, **kwargs):
+        ahead = await real(*args, **kwargs)
+        looks.append(ahead)
+        if len(looks) == 1:  # between this look and the write, the chat gets a message from elsewhere
+            (chat,) = await chats(desk)
+            async with db.transaction(desk.runtime.sessions) as session:
+                await add_message(session, chat, sender="system", text="お知らせ", keys=desk.runtime.keys, at=chat.opened_at)
+        return ahead
+
+    monkeypatch.setattr(conversation, "_look_ahead", look_then_change)
+    placed = await person.say(choice="age:30-49")
+    assert len(looks) == 2 and placed["status"] == "waiting"
+    (chat,) = await chats(desk)
+    assert chat.status == "waiting" and chat.service_id == NATIONAL.id

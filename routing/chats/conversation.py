@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from referral_directory.storage import db
 from routing.chats import wording
+from routing.chats.crisis_words import CrisisWords
 from routing.chats.delivery import Outgoing, announce, deliver, stash_reply_token, told
 from routing.chats.hub import ChatHub
 from routing.chats.intake import Ask, Intake, Said, advance, begin
@@ -62,59 +63,146 @@ async def on_person(
 ) -> Outbound | None:
     """Apply what the person did to their chat (opening one when they have none) and return what to send; None when nothing changes.
 
-    Everything that asks Redis (where the chat can wait, its place in that queue) is asked before
-    the first write: SQLite has one write lock for every worker, and a round trip made while it is
-    held makes every other writer (a call's status, a counsellor's answer) wait for it too.
+    Everything that asks Redis (where the chat can wait, its place in that queue) is asked first,
+    from a read of the chat: SQLite has one write lock for every worker, and a round trip made while
+    it is held makes every other writer wait for it too. The step is then written together with the
+    other people's steps waiting in this worker (routing/chats/steps.py). Should the chat have
+    changed in between (a counsellor took it, the keeper closed it) so that the step now places it
+    where nothing was looked up, it is looked at again.
     """
     words = await hub.words(runtime.sessions)
-    async with hub.applying, db.transaction(runtime.sessions) as session:
+    for _ in range(LOOKS):
+        async with hub.applying:  # the reads hold a database connection each: the calls' webhooks must find one free
+            ahead = await _look_ahead(runtime, hub, person_ref, medium, incoming, words)
+        try:
+            return await hub.steps.apply(
+                partial(
+                    _apply,
+                    runtime,
+                    medium=medium,
+                    person_ref=person_ref,
+                    address_sealed=address_sealed,
+                    incoming=incoming,
+                    words=words,
+                    ahead=ahead,
+                )
+            )
+        except _LookAgain:
+            continue
+    raise RuntimeError("the person's chat changed under every look at it")
+
+
+LOOKS = 3  # a chat changes under a person's step only when a counsellor or the keeper acts at that very moment
+
+
+class _LookAgain(Exception):
+    """The chat is not as it was when its step looked ahead: look again."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """What a step looked up before its write: the chat as it was read, and where it waits if this step ends its questions."""
+
+    version: tuple[str, int, str] | None
+    where: _Where | None
+
+
+@dataclass
+class _Advance:
+    """A person's step applied to their chat in memory: the chat, its intake, what to ask, what to do after, whether it is placed."""
+
+    chat: Chat
+    intake: Intake
+    asks: list[Ask]
+    out: Outbound
+    placing: bool
+
+
+def _version(chat: Chat | None) -> tuple[str, int, str] | None:
+    return None if chat is None else (chat.id, chat.messages, chat.status)
+
+
+async def _look_ahead(runtime: Runtime, hub: ChatHub, person_ref: str, medium: str, incoming: Incoming, words: CrisisWords) -> _Ahead:
+    """Read the person's chat, apply the step in memory, and ask Redis where the chat waits if the step ends its questions."""
+    if incoming.kind == "leave":
+        return _Ahead(None, None)
+    async with runtime.sessions() as session:
         chat = await open_chat_of(session, person_ref)
-        if incoming.kind == "leave":
-            if chat is None:
-                return None
-            return await _leave(session, chat, incoming.at)
-        opened = chat is None
-        if chat is None:
-            chat = Chat(medium=medium, person_ref=person_ref, address_sealed=address_sealed, opened_at=incoming.at)
-        else:
-            session.expunge(chat)  # changed here, written below in one statement (save_chat)
-        out = Outbound(chat)
-        said = incoming.said
-        asks: list[Ask] = []
-        if opened:
-            intake, asks = begin("web" if medium == "web" else "line")
-            if incoming.kind == "said" and (said.choice == "crisis" or words.band_of(said.text) == "crisis"):
-                intake, more = advance(intake, said, regions=runtime.regions, words=words)
-                asks += more
-        elif chat.status == "intake" and incoming.kind == "said":
-            intake, asks = advance(Intake.from_dict(chat.intake), said, regions=runtime.regions, words=words)
-        else:
-            intake = Intake.from_dict(chat.intake)
-            if incoming.kind == "said":
-                asks = _while_waiting(chat, said, words.band_of(said.text), out)
-        _raise_band(chat, intake.band, out)
-        placing = chat.status == "intake" and intake.step == "done"
-        where = await _where(runtime, hub, chat, intake, incoming.at) if placing else None
-        drafts: list[Draft] = []
+    version = _version(chat)
+    step = _advance(runtime, chat, medium=medium, person_ref=person_ref, address_sealed="", incoming=incoming, words=words)
+    where = await _where(runtime, hub, step.chat, step.intake, incoming.at) if step.placing else None
+    return _Ahead(version, where)
+
+
+def _advance(
+    runtime: Runtime, chat: Chat | None, *, medium: str, person_ref: str, address_sealed: str, incoming: Incoming, words: CrisisWords
+) -> _Advance:
+    """Apply what the person did to their chat in memory (a new one when `chat` is None): intake, band, what to ask."""
+    opened = chat is None
+    if chat is None:
+        chat = Chat(medium=medium, person_ref=person_ref, address_sealed=address_sealed, opened_at=incoming.at)
+    out = Outbound(chat)
+    said = incoming.said
+    asks: list[Ask] = []
+    if opened:
+        intake, asks = begin("web" if medium == "web" else "line")
+        if incoming.kind == "said" and (said.choice == "crisis" or words.band_of(said.text) == "crisis"):
+            intake, more = advance(intake, said, regions=runtime.regions, words=words)
+            asks += more
+    elif chat.status == "intake" and incoming.kind == "said":
+        intake, asks = advance(Intake.from_dict(chat.intake), said, regions=runtime.regions, words=words)
+    else:
+        intake = Intake.from_dict(chat.intake)
         if incoming.kind == "said":
-            chat.last_person_at = incoming.at
-            chat.idle_warned_at = None
-            drafts.append(Draft("person", said.text, kind=said.kind, event_id=incoming.event_id))
-            out.desk_event = out.desk_event or "message"
-        answers = intake.to_dict()
-        if answers != chat.intake:
-            chat.intake = answers
-        if where is not None:
-            asks += _place(chat, intake, where, incoming.at, out)
-        if asks:
-            chat.buttons = [list(pair) for pair in asks[-1].quick]
-        if asks and chat.first_reply_at is None:
-            chat.first_reply_at, out.first_reply = incoming.at, True
-        drafts += [told(chat, ask.text) for ask in asks]
-        rows = await save_chat(session, chat, drafts, keys=runtime.keys, at=incoming.at)
-        out.messages = [
-            Outgoing(row.id, row.seq, ask.text, ask.quick) for row, ask in zip(rows[len(rows) - len(asks) :], asks, strict=True)
-        ]
+            asks = _while_waiting(chat, said, words.band_of(said.text), out)
+    _raise_band(chat, intake.band, out)
+    return _Advance(chat, intake, asks, out, placing=chat.status == "intake" and intake.step == "done")
+
+
+async def _apply(
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    medium: str,
+    person_ref: str,
+    address_sealed: str,
+    incoming: Incoming,
+    words: CrisisWords,
+    ahead: _Ahead,
+) -> Outbound | None:
+    """Write a person's step to their chat, in a transaction shared with other people's steps (reads and writes of it only)."""
+    chat = await open_chat_of(session, person_ref)
+    if incoming.kind == "leave":
+        return None if chat is None else await _leave(session, chat, incoming.at)
+    version = _version(chat)
+    if chat is not None:
+        session.expunge(chat)  # changed here, written below in one statement (save_chat)
+    step = _advance(runtime, chat, medium=medium, person_ref=person_ref, address_sealed=address_sealed, incoming=incoming, words=words)
+    chat, intake, asks, out = step.chat, step.intake, step.asks, step.out
+    where = None
+    if step.placing:
+        if ahead.where is None or ahead.version != version:
+            raise _LookAgain
+        where = ahead.where
+    said = incoming.said
+    drafts: list[Draft] = []
+    if incoming.kind == "said":
+        chat.last_person_at = incoming.at
+        chat.idle_warned_at = None
+        drafts.append(Draft("person", said.text, kind=said.kind, event_id=incoming.event_id))
+        out.desk_event = out.desk_event or "message"
+    answers = intake.to_dict()
+    if answers != chat.intake:
+        chat.intake = answers
+    if where is not None:
+        asks += _place(chat, intake, where, incoming.at, out)
+    if asks:
+        chat.buttons = [list(pair) for pair in asks[-1].quick]
+    if asks and chat.first_reply_at is None:
+        chat.first_reply_at, out.first_reply = incoming.at, True
+    drafts += [told(chat, ask.text) for ask in asks]
+    rows = await save_chat(session, chat, drafts, keys=runtime.keys, at=incoming.at)
+    out.messages = [Outgoing(row.id, row.seq, ask.text, ask.quick) for row, ask in zip(rows[len(rows) - len(asks) :], asks, strict=True)]
     return out
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from routing.chats.crisis_words import CrisisWords
 from routing.chats.delivery_log import DeliveryLog
 from routing.chats.line.api import LineApi
+from routing.chats.steps import StepWriter
 
 if TYPE_CHECKING:
     from routing.chats.line.inbox import Drainer
@@ -25,10 +26,9 @@ from routing.live.state import LiveState
 from routing.settings import Settings
 
 WORDS_RECHECK_SECONDS = 10.0  # a supervisor's change to the word lists reaches every worker within this
-# What people do is applied to their chats by at most this many tasks of a worker at once (LINE's drainers and the
+# What people do is read ahead of its write by at most this many tasks of a worker at once (LINE's drainers and the
 # web chat's requests alike): each holds one of the worker's database connections (SQLAlchemy's pool: 5, and 10 more
-# under load) for its transaction, and the calls' webhooks must always find one free. More would not go faster:
-# SQLite writes one transaction at a time.
+# under load) for its read, and the calls' webhooks must always find one free. The writes go together (steps.py).
 APPLYING_AT_ONCE = 6
 
 
@@ -37,6 +37,7 @@ class ChatHub:
     settings: Settings
     queues: ChatQueues
     deliveries: DeliveryLog  # how each send to LINE went, written together
+    steps: StepWriter  # people's steps in their chats, written together
     line: LineApi | None = None  # None when no LINE channel is configured
     drainer: Drainer | None = None  # started with the app (routing/chats/line/inbox.py)
     kept_all_at: float = 0.0  # when the chat keeper last looked at every open chat (time.monotonic)
@@ -60,6 +61,7 @@ class ChatHub:
     async def close(self) -> None:
         if self.drainer is not None:
             await self.drainer.stop()
+        await self.steps.close()
         await self.deliveries.close()
         if self.line is not None:
             await self.line.close()
@@ -76,4 +78,6 @@ def open_hub(settings: Settings, live: LiveState, lease_ms: int, sessions: async
     line = None
     if token := settings.line_channel_access_token.get_secret_value():
         line = LineApi(settings.line_api_url, token)
-    return ChatHub(settings=settings, queues=ChatQueues(live, lease_ms), deliveries=DeliveryLog(sessions), line=line)
+    return ChatHub(
+        settings=settings, queues=ChatQueues(live, lease_ms), deliveries=DeliveryLog(sessions), steps=StepWriter(sessions), line=line
+    )
