@@ -63,40 +63,44 @@ async def on_person(
 ) -> Outbound | None:
     """Apply what the person did to their chat (opening one when they have none) and return what to send; None when nothing changes.
 
-    Everything that asks Redis (where the chat can wait, its place in that queue) is asked first,
-    from a read of the chat: SQLite has one write lock for every worker, and a round trip made while
-    it is held makes every other writer wait for it too. The step is then written together with the
-    other people's steps waiting in this worker (routing/chats/steps.py). Should the chat have
-    changed in between (a counsellor took it, the keeper closed it) so that the step now places it
-    where nothing was looked up, it is looked at again.
+    The step is written together with the other people's steps waiting in this worker
+    (routing/chats/steps.py). Most steps need nothing else. A step that ends the questions places
+    the chat, and where it can wait (and its place in that queue) is a question to Redis, which is
+    never asked while SQLite's one write lock is held (every other writer would wait for it too):
+    such a step leaves the write without changing anything, looks ahead (reads the chat, applies the
+    step in memory, asks Redis) and is written again with the answer. Should the chat have changed
+    in between (a counsellor took it, the keeper closed it), it looks again.
     """
     words = await hub.words(runtime.sessions)
-    for _ in range(LOOKS):
+    ahead = _Ahead(None, None)
+    for _ in range(1 + LOOKS):
+        out = await hub.steps.apply(
+            partial(
+                _apply,
+                runtime,
+                medium=medium,
+                person_ref=person_ref,
+                address_sealed=address_sealed,
+                incoming=incoming,
+                words=words,
+                ahead=ahead,
+            )
+        )
+        if not isinstance(out, _LookAhead):
+            return out
         async with hub.applying:  # the reads hold a database connection each: the calls' webhooks must find one free
             ahead = await _look_ahead(runtime, hub, person_ref, medium, incoming, words)
-        try:
-            return await hub.steps.apply(
-                partial(
-                    _apply,
-                    runtime,
-                    medium=medium,
-                    person_ref=person_ref,
-                    address_sealed=address_sealed,
-                    incoming=incoming,
-                    words=words,
-                    ahead=ahead,
-                )
-            )
-        except _LookAgain:
-            continue
     raise RuntimeError("the person's chat changed under every look at it")
 
 
 LOOKS = 3  # a chat changes under a person's step only when a counsellor or the keeper acts at that very moment
 
 
-class _LookAgain(Exception):
-    """The chat is not as it was when its step looked ahead: look again."""
+class _LookAhead:
+    """What a step returns, having written nothing, when it places the chat where nothing was looked up (or the chat changed)."""
+
+
+LOOK_AHEAD = _LookAhead()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +173,7 @@ async def _apply(
     incoming: Incoming,
     words: CrisisWords,
     ahead: _Ahead,
-) -> Outbound | None:
+) -> Outbound | _LookAhead | None:
     """Write a person's step to their chat, in a transaction shared with other people's steps (reads and writes of it only)."""
     chat = await open_chat_of(session, person_ref)
     if incoming.kind == "leave":
@@ -182,7 +186,7 @@ async def _apply(
     where = None
     if step.placing:
         if ahead.where is None or ahead.version != version:
-            raise _LookAgain
+            return LOOK_AHEAD  # nothing written yet: the other steps of the transaction go on
         where = ahead.where
     said = incoming.said
     drafts: list[Draft] = []
