@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from referral_directory import service as directory_service
@@ -255,13 +256,29 @@ async def open_runtime(
             await load_demo_if_empty(runtime)
         if snapshot:
             await runtime.reload_snapshot()
-            await runtime.live.set_version(runtime.snapshot.version)  # type: ignore[union-attr]  # the database is the truth
+            await _publish_version(runtime)
     except BaseException:
         await runtime.close()
         raise
     if watch and snapshot:
         runtime.start_watching()
     return runtime
+
+
+async def _publish_version(runtime: Runtime) -> None:
+    """Say in Redis which directory version this worker loaded (the database is the truth).
+
+    A worker that starts while Redis is away (one restarted beside others mid-outage) still starts:
+    it answers from its snapshot, callers get the fallback number where Redis is needed, /readyz
+    names Redis, and its watcher publishes the version once Redis is back. Failing here instead
+    would make uvicorn's supervisor stop every worker of the service (a start that fails is taken
+    for a broken app).
+    """
+    assert runtime.snapshot is not None
+    try:
+        await runtime.live.set_version(runtime.snapshot.version)
+    except RedisError as error:
+        log.warning("directory_version_not_published", error=type(error).__name__)
 
 
 CHECKPOINT_SECONDS = 1.0

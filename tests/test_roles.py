@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from processes import RedisProcess
 from running import make_settings, running_app
+from voice_support import Call, voice_settings
 
 from referral_directory.storage import db
 from routing import migrations
 from routing.live import leader
+from routing.live.keys import VERSION_KEY
 from routing.live.leader import leads_round, round_lock
 from routing.live.state import LiveState
 from routing.runtime import open_runtime
@@ -204,3 +207,29 @@ async def test_open_runtime_without_migrating_checks_and_names_the_command(tmp_p
         await engine.dispose()
     runtime = await open_runtime(settings, migrate=False, snapshot=False, watch=False)
     await runtime.close()
+
+
+async def test_a_worker_started_while_redis_is_away_serves_and_publishes_its_version_once_redis_is_back(tmp_path: Path, regions) -> None:
+    """A worker restarted mid-outage must start: uvicorn's supervisor stops every worker when one fails to start."""
+    rds = RedisProcess(tmp_path / "redis")  # not started yet: its port refuses connections
+    settings = make_settings(tmp_path, rds.url, **voice_settings())
+    try:
+        async with running_app(settings, regions) as running:
+            down = await running.client.get("/readyz")
+            answer = await Call(running).post("/twilio/voice/incoming", CallStatus="ringing")
+            rds.start()
+            client = aioredis.Redis.from_url(rds.url)
+            try:
+                deadline = time.monotonic() + 15
+                while await client.get(VERSION_KEY) is None and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                published = await client.get(VERSION_KEY)
+            finally:
+                await client.aclose()
+            up = await running.client.get("/readyz")
+    finally:
+        rds.kill()
+    assert down.status_code == 503 and down.json()["down"] == ["redis"]
+    assert answer.status == 200 and answer.dialled() == [voice_settings()["fallback_number"]], answer.text
+    assert published is not None and int(published) == running.runtime.snapshot.version
+    assert up.status_code == 200, up.text
