@@ -20,13 +20,15 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from builders import make_phone, make_schedule, make_service
 from twilio.request_validator import RequestValidator
 from voice_support import Twiml
 
 from referral_directory import service as directory_service
-from referral_directory.records import DirectoryRecords
+from referral_directory.records import WEEKDAYS, DirectoryRecords, ServiceRecord
 from referral_directory.storage import db
 from routing import migrations
+from routing.live.keys import slot_key
 from routing.settings import async_database_url
 
 TSUNAGU = Path(sys.executable).parent / "tsunagu"
@@ -36,6 +38,24 @@ AUTH_TOKEN = "fault-test-auth-token"
 ACCOUNT_SID = "AC" + "f" * 32
 FALLBACK = "+81355550000"
 DIAL_NUMBER = "+81120000000"
+
+
+LINE = "+81312345678"  # the one window's line in the fault tests
+
+
+def all_day_window(capacity: int) -> ServiceRecord:
+    """The fault tests' directory: one national window open around the clock, with `capacity` voice lines on LINE."""
+    return make_service(
+        name="全国 24時間窓口",
+        capacity=(("voice", capacity),),
+        phones=(make_phone(number=LINE),),
+        schedules=(make_schedule(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00"),),
+    )
+
+
+def call_sid(n: int) -> str:
+    """The n-th call's CallSid, as Twilio shapes them."""
+    return f"CA{n:032x}"
 
 
 def free_port() -> int:
@@ -96,6 +116,12 @@ class RedisProcess:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, decode_responses=True)
+
+    def lines_held(self, service_id: str) -> int:
+        """How many of a service's voice lines are held now (leases not yet expired)."""
+        with self.client() as client:
+            now_ms = int(client.time()[0]) * 1000
+            return client.zcount(slot_key(service_id), now_ms, "+inf")
 
 
 @contextmanager

@@ -23,24 +23,29 @@ from dataclasses import dataclass
 import asyncpg
 import psutil
 import pytest
-from builders import make_phone, make_records, make_schedule, make_service
+from builders import make_records
 from fake_twilio import FakeTwilio, fake_twilio
-from processes import Caller, RedisProcess, Service, reaches_a_human, redis_server, serve, service_environment, store_directory, wait_for
+from processes import (
+    LINE,
+    Caller,
+    RedisProcess,
+    Service,
+    all_day_window,
+    call_sid,
+    reaches_a_human,
+    redis_server,
+    serve,
+    service_environment,
+    store_directory,
+    wait_for,
+)
 
 from loadtests.harness.pg_cluster import SCRATCH, PostgresUnavailable, ThrowawayPostgres
-from referral_directory.records import WEEKDAYS
-from routing.live.keys import slot_key
 
-LINE = "+81312345678"
 CAPACITY = 3
 OUTAGE_SECONDS = 30.0
 RECORDS_BOUND_SECONDS = 10.0  # records queued during the outage are in SQL this long after it at the latest (drainer backoff 5 s)
-WINDOW = make_service(
-    name="全国 24時間窓口",
-    capacity=(("voice", CAPACITY),),
-    phones=(make_phone(number=LINE),),
-    schedules=(make_schedule(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00"),),
-)
+WINDOW = all_day_window(CAPACITY)
 
 
 @dataclass
@@ -65,9 +70,7 @@ class Dial:
         return asyncio.run(count())
 
     def lines_held(self) -> int:
-        with self.redis.client() as client:
-            now_ms = int(client.time()[0]) * 1000
-            return client.zcount(slot_key(WINDOW.id), now_ms, "+inf")
+        return self.redis.lines_held(WINDOW.id)
 
     def database_processes(self) -> list[psutil.Process]:
         postmaster = psutil.Process(self.database.pid)
@@ -106,13 +109,9 @@ def signal_all(processes: list[psutil.Process], sent: signal.Signals) -> None:
             process.send_signal(sent)
 
 
-def sid(n: int) -> str:
-    return f"CA{n:032x}"
-
-
 def test_the_database_unreachable_for_30_seconds(dial: Dial) -> None:
     base, twilio = dial.base, dial.twilio
-    talking = [Caller(base, sid(n)) for n in (1, 2)]
+    talking = [Caller(base, call_sid(n)) for n in (1, 2)]
     assert all(reaches_a_human(call.reach_dial(), LINE) for call in talking)
     for call in talking:
         twilio.statuses[call.sid] = "in-progress"
@@ -127,7 +126,7 @@ def test_the_database_unreachable_for_30_seconds(dial: Dial) -> None:
         for call in talking:  # both windows hang up while the database is away: their records wait in Redis
             twilio.statuses[call.sid] = "completed"
             ended.append(call.end())
-        newcomers = [Caller(base, sid(n)) for n in (3, 4, 5)]  # the lines the two freed, then the third
+        newcomers = [Caller(base, call_sid(n)) for n in (3, 4, 5)]  # the lines the two freed, then the third
         during = [call.reach_dial() for call in newcomers]
         for call in newcomers:
             twilio.statuses[call.sid] = "in-progress"
@@ -147,7 +146,7 @@ def test_the_database_unreachable_for_30_seconds(dial: Dial) -> None:
         assert call.end() == 204
     dial.wait_for("every call's record", lambda: dial.records() == before + 5)
     dial.wait_for("every line free", lambda: dial.lines_held() == 0)
-    after = Caller(base, sid(6)).reach_dial()
+    after = Caller(base, call_sid(6)).reach_dial()
 
     affected = sum(1 for answer in during if not reaches_a_human(answer, LINE))
     print(

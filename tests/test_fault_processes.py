@@ -30,13 +30,16 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from builders import make_phone, make_records, make_schedule, make_service
+from builders import make_records
 from fake_twilio import FakeTwilio, fake_twilio
 from processes import (
     FALLBACK,
+    LINE,
     Caller,
     RedisProcess,
     Service,
+    all_day_window,
+    call_sid,
     reaches_a_human,
     redis_server,
     serve,
@@ -46,18 +49,11 @@ from processes import (
 )
 from voice_support import Twiml
 
-from referral_directory.records import WEEKDAYS
-from routing.live.keys import call_turn_key, slot_key
+from routing.live.keys import call_turn_key
 
-LINE = "+81312345678"
 CAPACITY = 2
 LEASE_SECONDS = 6  # the reconciler asks Twilio about a call once half its lease is used: 3 s here, an hour by default
-WINDOW = make_service(
-    name="全国 24時間窓口",
-    capacity=(("voice", CAPACITY),),
-    phones=(make_phone(number=LINE),),
-    schedules=(make_schedule(byday=WEEKDAYS, opens_at="00:00", closes_at="24:00"),),
-)
+WINDOW = all_day_window(CAPACITY)
 
 
 @dataclass
@@ -80,9 +76,7 @@ class Dial:
         return wait_for(what, condition, seconds=seconds, logs=(self.service.log, self.redis.folder / "redis.log"))
 
     def lines_held(self) -> int:
-        with self.redis.client() as client:
-            now_ms = int(client.time()[0]) * 1000
-            return client.zcount(slot_key(WINDOW.id), now_ms, "+inf")
+        return self.redis.lines_held(WINDOW.id)
 
 
 @pytest.fixture(scope="module")
@@ -96,23 +90,19 @@ def dial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dial]:
             yield Dial(var, rds, twilio, service)
 
 
-def sid(n: int) -> str:
-    return f"CA{n:032x}"
-
-
 def test_redis_killed_mid_call_and_restarted(dial: Dial) -> None:
     base, twilio, rds, before = dial.base, dial.twilio, dial.redis, dial.records()
-    talking = [Caller(base, sid(n)) for n in (1, 2)]
+    talking = [Caller(base, call_sid(n)) for n in (1, 2)]
     assert all(reaches_a_human(call.reach_dial(), LINE) for call in talking)
     for call in talking:
         twilio.statuses[call.sid] = "in-progress"
-    choosing = Caller(base, sid(3))  # in the menu when Redis goes
+    choosing = Caller(base, call_sid(3))  # in the menu when Redis goes
     choosing.post("/twilio/voice/incoming", CallStatus="ringing")
     choosing.post("/twilio/voice/topic", Digits="9")
 
     rds.kill()
     down = dial.service.ready()
-    during = [choosing.post("/twilio/voice/postal", Digits="1000001"), Caller(base, sid(4)).post("/twilio/voice/incoming")]
+    during = [choosing.post("/twilio/voice/postal", Digits="1000001"), Caller(base, call_sid(4)).post("/twilio/voice/incoming")]
     ended_during = talking[1].end()  # a window hangs up while Redis is down: its line and record must not be lost
     twilio.statuses[talking[1].sid] = "completed"
 
@@ -121,11 +111,11 @@ def test_redis_killed_mid_call_and_restarted(dial: Dial) -> None:
     dial.wait_for("/readyz to say ready again", lambda: dial.service.ready().status_code == 200)
     ready_after = time.monotonic() - started
     dial.wait_for("the record of the call that ended during the outage", lambda: dial.records() == before + 1)
-    after = Caller(base, sid(5)).reach_dial()  # the freed line takes a new caller
+    after = Caller(base, call_sid(5)).reach_dial()  # the freed line takes a new caller
     held = dial.lines_held()
     for n in (1, 3, 4, 5):  # the window's callers, and the two put through to the fallback number, hang up
-        twilio.statuses[sid(n)] = "completed"
-        Caller(base, sid(n)).end()
+        twilio.statuses[call_sid(n)] = "completed"
+        Caller(base, call_sid(n)).end()
     dial.wait_for("every call's record", lambda: dial.records() == before + 5)
 
     affected = sum(1 for answer in during if reaches_a_human(answer, FALLBACK))
@@ -174,9 +164,9 @@ def test_one_of_two_workers_killed_mid_call(dial: Dial) -> None:
     port = int(base.rsplit(":", 1)[1])
     dial.wait_for("two workers", lambda: len(workers(service.process.pid, port)) == 2, seconds=60)
     dial.wait_for("every line free", lambda: dial.lines_held() == 0)
-    talking = [Caller(base, sid(n)) for n in (11, 12)]
+    talking = [Caller(base, call_sid(n)) for n in (11, 12)]
     assert all(reaches_a_human(call.reach_dial(), LINE) for call in talking)
-    choosing = Caller(base, sid(13))
+    choosing = Caller(base, call_sid(13))
     choosing.post("/twilio/voice/incoming", CallStatus="ringing")
     choosing.post("/twilio/voice/topic", Digits="9")
     with dial.redis.client() as client:
@@ -196,13 +186,13 @@ def test_one_of_two_workers_killed_mid_call(dial: Dial) -> None:
     victim = max(held, key=lambda pid: held[pid])
     psutil.Process(victim).kill()
     killed_at = time.monotonic()
-    new_calls = [Caller(base, sid(n)).post("/twilio/voice/incoming", CallStatus="ringing") for n in range(20, 26)]
+    new_calls = [Caller(base, call_sid(n)).post("/twilio/voice/incoming", CallStatus="ringing") for n in range(20, 26)]
     for thread in threads:
         thread.join(timeout=20)
     freed = lambda: dial.lines_held() == 0 and dial.records() == before + 2  # noqa: E731
     dial.wait_for("the reconciler to end the calls whose status callbacks died", freed, seconds=LEASE_SECONDS + 5)
     freed_after = time.monotonic() - killed_at
-    after = Caller(base, sid(30)).reach_dial()
+    after = Caller(base, call_sid(30)).reach_dial()
     in_use = dial.lines_held()
 
     lost = [answer for answer in answers if isinstance(answer, Exception)]
